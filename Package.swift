@@ -1,0 +1,45 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+/// Numeric and parsing modules are compiled with full optimisation even in debug builds,
+/// because their loops are 10-50x slower unoptimised and the tests run real data through them.
+let optimised: [SwiftSetting] = [
+    .unsafeFlags(["-O"], .when(configuration: .debug)),
+]
+
+let package = Package(
+    name: "LLMRec",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "llmrec", targets: ["llmrec"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // System libraries (Debian: libuv1-dev, libjansson-dev, libopenblas-dev).
+        .systemLibrary(name: "CUV", pkgConfig: "libuv", providers: [.apt(["libuv1-dev"])]),
+        .systemLibrary(name: "CJansson", pkgConfig: "jansson", providers: [.apt(["libjansson-dev"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+
+        // Layers, lowest first; a module imports only modules above it in this list.
+        .target(name: "JSON", dependencies: ["CJansson"], swiftSettings: optimised),
+        .target(name: "Datasets", dependencies: ["JSON"], swiftSettings: optimised),
+        .target(name: "Models", dependencies: ["Datasets"], swiftSettings: optimised),
+        .target(name: "Training", dependencies: ["Models", "Datasets", "JSON"], swiftSettings: optimised),
+        .executableTarget(
+            name: "llmrec",
+            dependencies: [
+                "Training", "Models", "Datasets", "JSON",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "JSON"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Datasets"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Datasets"]),
+        .testTarget(name: "llmrecTests", dependencies: ["JSON"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

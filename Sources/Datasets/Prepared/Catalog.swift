@@ -1,0 +1,62 @@
+import JSON
+
+/// One item of a prepared dataset's catalog (a line of `catalog.jsonl`).
+public struct CatalogItem: Sendable, Equatable {
+    /// Dense 1-based item id (0 is padding everywhere in the project).
+    public var id: Int32
+    /// The id in the source data (ASIN, MovieLens id, ...).
+    public var originalId: String
+    public var title: String
+    public var description: String
+    /// Source-specific fields (brand, price, categories, year, genres, ...).
+    public var metadata: JSONObject
+
+    public init(id: Int32, originalId: String, title: String, description: String, metadata: JSONObject) {
+        self.id = id
+        self.originalId = originalId
+        self.title = title
+        self.description = description
+        self.metadata = metadata
+    }
+
+    var json: JSONValue {
+        [
+            "id": .integer(id), "originalId": .string(originalId), "title": .string(title),
+            "description": .string(description), "metadata": .object(metadata),
+        ]
+    }
+
+    init?(json: JSONValue) {
+        guard let id = json["id"]?.intValue, id > 0, id <= Int64(Int32.max),
+            let originalId = json["originalId"]?.stringValue, let title = json["title"]?.stringValue,
+            let description = json["description"]?.stringValue
+        else { return nil }
+        self.init(
+            id: Int32(id), originalId: originalId, title: title, description: description,
+            metadata: json["metadata"]?.objectValue ?? JSONObject())
+    }
+}
+
+/// The items of a prepared dataset, indexed by dense id.
+public struct Catalog: Sendable {
+    /// `items[id - 1]` is the item with dense id `id`.
+    public let items: [CatalogItem]
+    private let byOriginalId: [String: Int32]
+
+    public init(items: [CatalogItem]) {
+        self.items = items
+        var map: [String: Int32] = [:]
+        for item in items { map[item.originalId] = item.id }
+        byOriginalId = map
+    }
+
+    public var count: Int { items.count }
+
+    /// The item with dense id `id`, or nil when out of range.
+    public subscript(id: Int32) -> CatalogItem? {
+        id >= 1 && Int(id) <= items.count ? items[Int(id) - 1] : nil
+    }
+
+    /// The dense id of an item known by its source id.
+    public func id(forOriginalId originalId: String) -> Int32? { byOriginalId[originalId] }
+}

@@ -1,0 +1,139 @@
+import Foundation
+import JSON
+
+/// Errors loading a prepared dataset directory.
+public enum DatasetError: Error, Sendable, Equatable, CustomStringConvertible {
+    case notADatasetDirectory(path: String)
+    case unsupportedVersion(path: String, found: Int64, supported: Int64)
+    case malformedFile(path: String, line: Int, reason: String)
+    case inconsistent(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .notADatasetDirectory(let path):
+            return "\(path): not a prepared dataset (no dataset.json; run `llmrec prepare` first)"
+        case .unsupportedVersion(let path, let found, let supported):
+            return "\(path): dataset format version \(found), this llmrec reads version \(supported)"
+        case .malformedFile(let path, let line, let reason): return "\(path):\(line): \(reason)"
+        case .inconsistent(let path, let reason): return "\(path): \(reason)"
+        }
+    }
+}
+
+/// A prepared dataset as the models and the evaluator use it: leave-one-out splits and the catalog.
+///
+/// Directory layout (written by `DatasetPreparer`, version 1):
+/// - `dataset.json`: format version, counts, source, options and a fingerprint of the splits.
+/// - `stats.json`: counts before and after every filter, malformed input lines.
+/// - `interactions.tsv`: `user item timestamp_ms rating` for every kept interaction, users ascending,
+///   each user's rows in time order; equal timestamps keep the order of the input file.
+/// - `users.tsv`, `items.tsv`: `id original_id`, dense 1-based ids.
+/// - `catalog.jsonl`: one `CatalogItem` per line, ids ascending.
+/// - `train.tsv`, `valid.tsv`, `test.tsv`: `user item timestamp_ms`, the leave-one-out split: a user with
+///   n >= 3 interactions has the last in test, the one before in valid, the rest in train; a user with
+///   fewer has all of them in train.
+public struct PreparedDataset: Sendable {
+    public static let formatVersion: Int64 = 1
+
+    public let directory: String
+    public let userCount: Int
+    public let itemCount: Int
+    /// `train[user]`: the user's training items, oldest first. Index 0 is unused (ids are 1-based).
+    public let train: [[Int32]]
+    /// `valid[user]`, `test[user]`: the held-out item, or 0 when the user has none.
+    public let valid: [Int32]
+    public let test: [Int32]
+    public let catalog: Catalog
+    /// Hex FNV-1a-64 of the split files: identifies the data models were trained on.
+    public let fingerprint: String
+
+    /// Loads `directory`, checking that splits and catalog agree with `dataset.json`.
+    public init(directory: String) throws {
+        self.directory = directory
+        let manifestPath = directory + "/dataset.json"
+        guard let manifestData = FileManager.default.contents(atPath: manifestPath) else {
+            throw DatasetError.notADatasetDirectory(path: directory)
+        }
+        let manifest: JSONValue
+        do { manifest = try JSONValue.parse(Array(manifestData)) } catch {
+            throw DatasetError.malformedFile(path: manifestPath, line: error.line, reason: error.message)
+        }
+        let version = manifest["formatVersion"]?.intValue ?? 0
+        guard version == Self.formatVersion else {
+            throw DatasetError.unsupportedVersion(path: manifestPath, found: version, supported: Self.formatVersion)
+        }
+        guard let users = manifest["users"]?.intValue, let items = manifest["items"]?.intValue, users >= 0, items >= 0 else {
+            throw DatasetError.inconsistent(path: manifestPath, reason: "missing user or item count")
+        }
+        userCount = Int(users)
+        itemCount = Int(items)
+        fingerprint = manifest["fingerprint"]?.stringValue ?? ""
+
+        var train = [[Int32]](repeating: [], count: userCount + 1)
+        try Self.readSplit(directory + "/train.tsv", users: userCount, items: itemCount) { user, item in
+            train[Int(user)].append(item)
+        }
+        var valid = [Int32](repeating: 0, count: userCount + 1)
+        try Self.readSplit(directory + "/valid.tsv", users: userCount, items: itemCount) { user, item in
+            valid[Int(user)] = item
+        }
+        var test = [Int32](repeating: 0, count: userCount + 1)
+        try Self.readSplit(directory + "/test.tsv", users: userCount, items: itemCount) { user, item in
+            test[Int(user)] = item
+        }
+        self.train = train
+        self.valid = valid
+        self.test = test
+
+        var catalogItems: [CatalogItem] = []
+        catalogItems.reserveCapacity(itemCount)
+        let catalogPath = directory + "/catalog.jsonl"
+        try LineReader(path: catalogPath).forEachLine { line, number, _ in
+            guard !line.isEmpty else { return }
+            let json: JSONValue
+            do throws(JSONParseError) { json = try JSONValue.parse(line) } catch {
+                throw DatasetError.malformedFile(path: catalogPath, line: number, reason: error.message)
+            }
+            guard let item = CatalogItem(json: json), Int(item.id) == catalogItems.count + 1 else {
+                throw DatasetError.malformedFile(
+                    path: catalogPath, line: number, reason: "expected catalog item \(catalogItems.count + 1)")
+            }
+            catalogItems.append(item)
+        }
+        guard catalogItems.count == itemCount else {
+            throw DatasetError.inconsistent(
+                path: catalogPath, reason: "\(catalogItems.count) items, dataset.json says \(itemCount)")
+        }
+        catalog = Catalog(items: catalogItems)
+    }
+
+    /// Users that have a held-out test item, ascending.
+    public var testUsers: [Int32] {
+        (1...max(userCount, 1)).compactMap { $0 <= userCount && test[$0] != 0 ? Int32($0) : nil }
+    }
+
+    /// Number of training interactions of each item (`[itemCount + 1]`, index 0 unused): the
+    /// popularity that defines cold and warm items.
+    public var trainingItemCounts: [Int] {
+        var counts = [Int](repeating: 0, count: itemCount + 1)
+        for sequence in train { for item in sequence { counts[Int(item)] += 1 } }
+        return counts
+    }
+
+    private static func readSplit(
+        _ path: String, users: Int, items: Int, _ add: (Int32, Int32) -> Void
+    ) throws {
+        try LineReader(path: path).forEachLine { line, number, _ in
+            guard number > 1, !line.isEmpty else { return }
+            let fields = line.split(separator: UInt8(ascii: "\t"), maxSplits: 2, omittingEmptySubsequences: false)
+            guard fields.count >= 2,
+                let user = Int32(String(decoding: fields[0], as: UTF8.self)),
+                let item = Int32(String(decoding: fields[1], as: UTF8.self)),
+                user >= 1, Int(user) <= users, item >= 1, Int(item) <= items
+            else {
+                throw DatasetError.malformedFile(path: path, line: number, reason: "expected user<TAB>item<TAB>timestamp_ms with ids in range")
+            }
+            add(user, item)
+        }
+    }
+}

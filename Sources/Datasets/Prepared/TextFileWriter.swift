@@ -1,0 +1,57 @@
+import Foundation
+
+/// Buffered writing of a text file, with an optional running FNV-1a-64 hash of the bytes written.
+/// Not thread-safe. `close()` must be called; it reports write errors (a full disk, say).
+final class TextFileWriter {
+    let path: String
+    private let file: UnsafeMutablePointer<FILE>
+    private var buffer: [UInt8] = []
+    private(set) var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+
+    init(path: String) throws {
+        self.path = path
+        guard let file = fopen(path, "w") else {
+            throw PrepareError.cannotWrite(path: path, reason: String(cString: strerror(errno)))
+        }
+        self.file = file
+        buffer.reserveCapacity(1 << 20)
+    }
+
+    func write(_ text: String) throws {
+        for byte in text.utf8 {
+            hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
+        }
+        buffer.append(contentsOf: text.utf8)
+        if buffer.count >= 1 << 20 { try flush() }
+    }
+
+    private func flush() throws {
+        let written = buffer.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file) }
+        guard written == buffer.count else {
+            throw PrepareError.cannotWrite(path: path, reason: String(cString: strerror(errno)))
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    func close() throws {
+        try flush()
+        guard fclose(file) == 0 else { throw PrepareError.cannotWrite(path: path, reason: String(cString: strerror(errno))) }
+    }
+}
+
+/// Replaces `destination` by the directory `staged` in one rename, so that readers see either the old
+/// dataset or the new one, never a half-written directory.
+func replaceDirectory(_ destination: String, with staged: String) throws {
+    let manager = FileManager.default
+    let previous = destination + ".previous"
+    try? manager.removeItem(atPath: previous)
+    if manager.fileExists(atPath: destination) {
+        do { try manager.moveItem(atPath: destination, toPath: previous) } catch {
+            throw PrepareError.cannotWrite(path: destination, reason: "\(error.localizedDescription)")
+        }
+    }
+    do { try manager.moveItem(atPath: staged, toPath: destination) } catch {
+        throw PrepareError.cannotWrite(path: destination, reason: "\(error.localizedDescription)")
+    }
+    try? manager.removeItem(atPath: previous)
+}

@@ -1,0 +1,15 @@
+/// The one protocol through which the evaluator (and later the daemon's engine) asks a model for
+/// scores: "given this history, how good is each of these candidates as the next item?".
+///
+/// Implementations must be pure functions of their inputs (no hidden per-call state), so that
+/// every model sees the same cases in the same protocol and results are reproducible. Thread: any;
+/// implementations are immutable after construction.
+public protocol SequentialRecommender: Sendable {
+    /// A short name for reports ("popularity", "sasrec").
+    var name: String { get }
+
+    /// Scores `candidates` (dense item ids, 1-based) for a user whose interactions so far are
+    /// `history` (dense item ids, oldest first). Returns one score per candidate, in candidate order;
+    /// higher means more likely next. Scores need only be comparable within one call.
+    func scores(history: [Int32], candidates: [Int32]) -> [Float]
+}

@@ -1,0 +1,133 @@
+import Datasets
+import Foundation
+import JSON
+import Models
+
+/// The result of evaluating one model under one protocol.
+public struct EvaluationReport: Sendable {
+    public var model: String
+    public var evaluationProtocol: EvaluationProtocol
+    public var split: EvaluationSplit
+    public var seed: UInt64
+    public var thresholds: ColdWarmThresholds
+    public var overall = RankingMetrics()
+    public var cold = RankingMetrics()
+    public var warm = RankingMetrics()
+    public var seconds: Double = 0
+
+    /// One JSON object with every metric, overall / cold / warm, and the number of cases.
+    public var json: JSONValue {
+        [
+            "model": .string(model), "protocol": .string(evaluationProtocol.description),
+            "split": .string(split.rawValue), "seed": .int(Int64(bitPattern: seed)),
+            "cases": .integer(overall.cases),
+            "coldWarm": [
+                "coldAtMost": .integer(thresholds.coldAtMost), "warmAtLeast": .integer(thresholds.warmAtLeast),
+                "countedIn": "training split",
+            ],
+            "overall": overall.json, "cold": cold.json, "warm": warm.json,
+            "seconds": .number((seconds * 1000).rounded() / 1000),
+        ]
+    }
+}
+
+/// Runs the evaluation protocols over a prepared dataset for any `SequentialRecommender`.
+///
+/// Every user with a target in the chosen split is one case (optionally a seeded sample of at most
+/// `maxUsers`). Negatives come from a per-user generator derived from `seed`, so the same seed gives
+/// every model the same candidates whatever the evaluation order.
+public struct Evaluator: Sendable {
+    public var dataset: PreparedDataset
+    public var split: EvaluationSplit
+    public var seed: UInt64
+    public var thresholds: ColdWarmThresholds
+    public var maxUsers: Int?
+    public var showProgress: Bool
+
+    private let trainingCounts: [Int]
+
+    public init(
+        dataset: PreparedDataset, split: EvaluationSplit = .test, seed: UInt64 = 7,
+        thresholds: ColdWarmThresholds = .init(), maxUsers: Int? = nil, showProgress: Bool = true
+    ) {
+        self.dataset = dataset
+        self.split = split
+        self.seed = seed
+        self.thresholds = thresholds
+        self.maxUsers = maxUsers
+        self.showProgress = showProgress
+        trainingCounts = dataset.trainingItemCounts
+    }
+
+    /// One evaluation case: what the model sees and what it should rank first.
+    public struct Case: Sendable {
+        public var user: Int32
+        public var history: [Int32]
+        public var target: Int32
+        public var candidates: [Int32]
+    }
+
+    /// The users evaluated, ascending.
+    public func users() -> [Int32] {
+        let all = (1...max(dataset.userCount, 1)).compactMap { user -> Int32? in
+            guard user <= dataset.userCount else { return nil }
+            return target(of: Int32(user)) != 0 ? Int32(user) : nil
+        }
+        guard let maxUsers, all.count > maxUsers else { return all }
+        var generator = SplitMix64(seed: seed, stream: 0xC0FFEE)
+        return Array(all.shuffled(using: &generator).prefix(maxUsers)).sorted()
+    }
+
+    private func target(of user: Int32) -> Int32 {
+        split == .test ? dataset.test[Int(user)] : dataset.valid[Int(user)]
+    }
+
+    /// The case for `user` under `evaluationProtocol`; the target is always `candidates[0]`.
+    public func makeCase(user: Int32, evaluationProtocol: EvaluationProtocol) -> Case {
+        let index = Int(user)
+        var history = dataset.train[index]
+        if split == .test, dataset.valid[index] != 0 { history.append(dataset.valid[index]) }
+        let target = target(of: user)
+        var candidates = [target]
+        switch evaluationProtocol {
+        case .candidates(let negatives):
+            var everything = Set(dataset.train[index])
+            everything.insert(dataset.valid[index])
+            everything.insert(dataset.test[index])
+            var generator = SplitMix64(seed: seed, stream: UInt64(user))
+            candidates += NegativeSampler.sample(
+                count: negatives, itemCount: dataset.itemCount, excluded: everything, using: &generator)
+        case .full:
+            let seen = Set(history)
+            for item in 1...Int32(dataset.itemCount) where item != target && !seen.contains(item) {
+                candidates.append(item)
+            }
+        }
+        return Case(user: user, history: history, target: target, candidates: candidates)
+    }
+
+    /// Evaluates `model`; cases are scored in order on the calling thread.
+    public func evaluate(_ model: some SequentialRecommender, evaluationProtocol: EvaluationProtocol) -> EvaluationReport {
+        var report = EvaluationReport(
+            model: model.name, evaluationProtocol: evaluationProtocol, split: split, seed: seed, thresholds: thresholds)
+        let started = Date()
+        let users = users()
+        let meter = ProgressMeter(
+            label: "eval \(model.name) \(evaluationProtocol)", total: Int64(users.count), unit: .items("users"),
+            enabled: showProgress)
+        for (done, user) in users.enumerated() {
+            let testCase = makeCase(user: user, evaluationProtocol: evaluationProtocol)
+            let scores = model.scores(history: testCase.history, candidates: testCase.candidates)
+            precondition(scores.count == testCase.candidates.count, "\(model.name) returned \(scores.count) scores for \(testCase.candidates.count) candidates")
+            let rank = RankingMetrics.rank(of: 0, in: scores)
+            report.overall.add(rank: rank)
+            let popularity = trainingCounts[Int(testCase.target)]
+            if popularity <= thresholds.coldAtMost { report.cold.add(rank: rank) }
+            if popularity >= thresholds.warmAtLeast { report.warm.add(rank: rank) }
+            meter.update(Int64(done + 1))
+        }
+        meter.finish(Int64(users.count))
+        report.seconds = Date().timeIntervalSince(started)
+        return report
+    }
+}

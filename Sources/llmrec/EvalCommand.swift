@@ -1,0 +1,84 @@
+import ArgumentParser
+import Datasets
+import Foundation
+import JSON
+import Training
+
+extension EvaluationSplit: ExpressibleByArgument {}
+
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Evaluate recommenders on a prepared dataset.",
+        discussion: """
+            Every model is evaluated on the same cases: per user, the target is the held-out item, the \
+            history everything before it, and the negatives are drawn from a per-user stream of --seed. \
+            Output: a Markdown table, or with --json one JSON object per model and protocol (one per line).
+            """
+    )
+
+    @Option(help: "Prepared dataset directory (from `llmrec prepare`).")
+    var data: String
+
+    @Option(name: .customLong("model"), help: "Model to evaluate (repeatable): \(ModelSpecification.knownNames.joined(separator: ", ")).")
+    var models: [String] = ["popularity"]
+
+    @Option(name: .customLong("protocol"), help: "candidates20 (A-LLMRec), candidates100, full, or candidatesN (repeatable).")
+    var protocols: [String] = ["candidates20"]
+
+    @Option(help: "Seed for the negative candidates.")
+    var seed: UInt64 = 7
+
+    @Option(help: "Which held-out item is the target: test or valid.")
+    var split: EvaluationSplit = .test
+
+    @Option(help: "Evaluate a seeded sample of at most this many users.")
+    var maxUsers: Int?
+
+    @Option(help: "Cold cases: target has at most this many training interactions.")
+    var coldAtMost = ColdWarmThresholds().coldAtMost
+
+    @Option(help: "Warm cases: target has at least this many training interactions.")
+    var warmAtLeast = ColdWarmThresholds().warmAtLeast
+
+    @Flag(help: "Print JSON (one object per model and protocol) instead of a table.")
+    var json = false
+
+    @Flag(help: "No progress on stderr.")
+    var quiet = false
+
+    func run() throws {
+        let specifications: [ModelSpecification]
+        let parsedProtocols: [EvaluationProtocol]
+        do {
+            specifications = try models.map { name throws(ModelSpecificationError) in try ModelSpecification(parsing: name) }
+            parsedProtocols = try protocols.map { name in
+                guard let parsed = EvaluationProtocol(name: name) else {
+                    throw ValidationError("unknown protocol '\(name)' (candidates20, candidates100, full, candidatesN)")
+                }
+                return parsed
+            }
+        } catch let error as ValidationError { throw error } catch { throw fail(error) }
+        guard maxUsers.map({ $0 > 0 }) ?? true else { throw ValidationError("--max-users must be positive") }
+
+        let dataset: PreparedDataset
+        do { dataset = try PreparedDataset(directory: data) } catch { throw fail(error) }
+        let evaluator = Evaluator(
+            dataset: dataset, split: split, seed: seed,
+            thresholds: ColdWarmThresholds(coldAtMost: coldAtMost, warmAtLeast: warmAtLeast),
+            maxUsers: maxUsers, showProgress: !quiet)
+        var reports: [EvaluationReport] = []
+        for specification in specifications {
+            let model = specification.build(on: dataset)
+            for evaluationProtocol in parsedProtocols {
+                let report = evaluator.evaluate(model, evaluationProtocol: evaluationProtocol)
+                if json { print(JSONWriter.compact(report.json)) }
+                reports.append(report)
+            }
+        }
+        if !json {
+            print("Dataset \(data): \(dataset.userCount) users, \(dataset.itemCount) items; split \(split.rawValue), seed \(seed); cold <= \(coldAtMost) < warm >= \(warmAtLeast) training interactions of the target.\n")
+            print(ReportTable.markdown(reports))
+        }
+    }
+}
