@@ -39,6 +39,13 @@ public struct StageCount: Sendable, Equatable {
     public var items: Int
     public var interactions: Int
 
+    public init(stage: String, users: Int, items: Int, interactions: Int) {
+        self.stage = stage
+        self.users = users
+        self.items = items
+        self.interactions = interactions
+    }
+
     var json: JSONValue {
         ["stage": .string(stage), "users": .integer(users), "items": .integer(items), "interactions": .integer(interactions)]
     }

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the Debian packages LLMRec builds against (libuv, jansson, OpenBLAS) when missing.
+# Idempotent: does nothing when all are present. Uses sudo when not run as root.
+set -euo pipefail
+packages=(libuv1-dev libjansson-dev libopenblas-dev pkg-config unzip)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "setup: installing ${missing[*]}" >&2
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
