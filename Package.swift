@@ -24,18 +24,26 @@ let package = Package(
 
         // Layers, lowest first; a module imports only modules above it in this list.
         .target(name: "JSON", dependencies: ["CJansson"], swiftSettings: optimised),
+        .target(name: "JSONRPC", dependencies: ["JSON"], swiftSettings: optimised),
+        .target(name: "RPCTransport", dependencies: ["JSONRPC", "CUV"]),
+        .target(name: "LLMRecProtocol", dependencies: ["JSONRPC", "JSON", "Datasets"]),
+        .target(
+            name: "Server",
+            dependencies: ["LLMRecProtocol", "RPCTransport", "JSONRPC", "Recommender", "Training", "Datasets", "JSON"]),
         .target(name: "Datasets", dependencies: ["JSON"], swiftSettings: optimised),
         .target(name: "Models", dependencies: ["Datasets"], swiftSettings: optimised),
         .target(name: "Training", dependencies: ["Models", "Datasets", "JSON"], swiftSettings: optimised),
+        .target(name: "Recommender", dependencies: ["Models", "Datasets"], swiftSettings: optimised),
         .executableTarget(
             name: "llmrec",
             dependencies: [
-                "Training", "Models", "Datasets", "JSON",
+                "Server", "Recommender", "Training", "Models", "Datasets", "JSON",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
 
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+        .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC", "JSON"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "JSON"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Datasets"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Datasets"]),

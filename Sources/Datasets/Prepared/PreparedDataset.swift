@@ -112,6 +112,17 @@ public struct PreparedDataset: Sendable {
         (1...max(userCount, 1)).compactMap { $0 <= userCount && test[$0] != 0 ? Int32($0) : nil }
     }
 
+    /// Every user's whole sequence, oldest first: train, then valid and test items when present.
+    /// What a model serving live traffic learns from. Index 0 is unused.
+    public var allSequences: [[Int32]] {
+        (0..<train.count).map { user in
+            var sequence = train[user]
+            if valid[user] != 0 { sequence.append(valid[user]) }
+            if test[user] != 0 { sequence.append(test[user]) }
+            return sequence
+        }
+    }
+
     /// Number of training interactions of each item (`[itemCount + 1]`, index 0 unused): the
     /// popularity that defines cold and warm items.
     public var trainingItemCounts: [Int] {

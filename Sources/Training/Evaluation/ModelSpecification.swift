@@ -28,11 +28,28 @@ public enum ModelSpecification: Sendable, Equatable {
         }
     }
 
-    /// Fits the model on the dataset's training split.
-    public func build(on dataset: PreparedDataset) -> any SequentialRecommender {
+    /// Which interactions a model is fitted on.
+    public enum FitData: Sendable {
+        /// The training split only: for evaluation, so held-out items stay unseen.
+        case trainingSplit
+        /// Every interaction: for serving.
+        case everything
+    }
+
+    /// Fits the model on the dataset.
+    public func build(on dataset: PreparedDataset, using data: FitData = .trainingSplit) -> any SequentialRecommender {
+        let sequences = data == .trainingSplit ? dataset.train : dataset.allSequences
         switch self {
-        case .popularity: return PopularityRecommender(trainingSequences: dataset.train, itemCount: dataset.itemCount)
-        case .cooccurrence: return CoOccurrenceRecommender(trainingSequences: dataset.train, itemCount: dataset.itemCount)
+        case .popularity: return PopularityRecommender(trainingSequences: sequences, itemCount: dataset.itemCount)
+        case .cooccurrence: return CoOccurrenceRecommender(trainingSequences: sequences, itemCount: dataset.itemCount)
+        }
+    }
+
+    /// The model's name on the command line and in reports.
+    public var name: String {
+        switch self {
+        case .popularity: return "popularity"
+        case .cooccurrence: return "cooccurrence"
         }
     }
 }

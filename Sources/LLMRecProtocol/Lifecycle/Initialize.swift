@@ -1,0 +1,78 @@
+import JSON
+
+/// `initialize`: the first request of every connection.
+public enum Initialize {
+    public static let method = "initialize"
+    public static let protocolVersion = "0.1"
+
+    public struct Params: Sendable {
+        public var clientName: String?
+
+        public init(_ params: JSONValue?) throws(InvalidParams) {
+            let reader = try ParamsReader(params)
+            if reader.has("clientInfo") {
+                guard case .object(let info)? = params?["clientInfo"] else {
+                    throw InvalidParams(field: "clientInfo", message: "clientInfo must be an object")
+                }
+                clientName = info["name"]?.stringValue
+            }
+        }
+    }
+
+    /// What is loaded and the limits clients must respect.
+    public struct Result: Sendable {
+        public var serverVersion: String
+        public var methods: [String]
+        public var datasetFingerprint: String
+        public var catalogSize: Int
+        public var users: Int
+        public var recommender: String
+        public var limits: JSONObject
+
+        public init(
+            serverVersion: String, methods: [String], datasetFingerprint: String, catalogSize: Int, users: Int,
+            recommender: String, limits: JSONObject
+        ) {
+            self.serverVersion = serverVersion
+            self.methods = methods
+            self.datasetFingerprint = datasetFingerprint
+            self.catalogSize = catalogSize
+            self.users = users
+            self.recommender = recommender
+            self.limits = limits
+        }
+
+        public var json: JSONValue {
+            [
+                "serverInfo": ["name": "llmrec", "version": .string(serverVersion)],
+                "protocolVersion": .string(Initialize.protocolVersion),
+                "capabilities": [
+                    "methods": .array(methods.map { .string($0) }), "progress": true, "cancellation": true, "batches": true,
+                ],
+                "loaded": [
+                    "dataset": .string(datasetFingerprint), "catalogSize": .integer(catalogSize), "users": .integer(users),
+                    "recommender": .string(recommender),
+                ],
+                "limits": .object(limits),
+            ]
+        }
+    }
+}
+
+/// `initialized` (notification), `shutdown` (request), `exit` (notification), `$/cancelRequest`
+/// (notification) and `$/progress` (server notification): the rest of the lifecycle.
+public enum Lifecycle {
+    public static let initialized = "initialized"
+    public static let shutdown = "shutdown"
+    public static let exit = "exit"
+    public static let cancelRequest = "$/cancelRequest"
+    public static let progress = "$/progress"
+
+    /// `$/progress` params: `{token, value: {kind, title?, message?, percentage?}}`.
+    public static func progressParams(token: JSONValue, kind: String, title: String? = nil, percentage: Int? = nil) -> JSONValue {
+        var value: JSONObject = ["kind": .string(kind)]
+        if let title { value["title"] = .string(title) }
+        if let percentage { value["percentage"] = .integer(percentage) }
+        return ["token": token, "value": .object(value)]
+    }
+}

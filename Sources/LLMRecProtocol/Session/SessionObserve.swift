@@ -1,0 +1,37 @@
+import JSON
+
+/// `session/observe`: appends events (viewed, bought, rejected) to a session.
+public enum SessionObserve {
+    public static let method = "session/observe"
+    public static let kinds = ["viewed", "bought", "rejected"]
+
+    public struct Event: Sendable, Equatable {
+        public var itemId: Int32
+        public var kind: String
+    }
+
+    public struct Params: Sendable {
+        public var sessionId: String
+        public var events: [Event]
+
+        public init(_ params: JSONValue?, maxEvents: Int) throws(InvalidParams) {
+            let reader = try ParamsReader(params)
+            sessionId = try SessionIdentifier.read(reader)
+            events = []
+            for (index, object) in try reader.objects("events", count: 1...maxEvents).enumerated() {
+                let field = "events[\(index)]"
+                guard let id = object["itemId"]?.intValue, id >= 1, id <= Int64(Int32.max) else {
+                    throw InvalidParams(field: "\(field).itemId", message: "\(field).itemId must be a positive integer item id")
+                }
+                guard let kind = object["kind"]?.stringValue, SessionObserve.kinds.contains(kind) else {
+                    throw InvalidParams(field: "\(field).kind", message: "\(field).kind must be one of viewed, bought, rejected")
+                }
+                events.append(Event(itemId: Int32(id), kind: kind))
+            }
+        }
+    }
+
+    public static func result(sessionId: String, historyLength: Int, rejectedCount: Int) -> JSONValue {
+        ["sessionId": .string(sessionId), "historyLength": .integer(historyLength), "rejectedCount": .integer(rejectedCount)]
+    }
+}

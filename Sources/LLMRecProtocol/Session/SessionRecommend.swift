@@ -1,0 +1,46 @@
+import JSON
+
+/// `session/recommend`: the best items for a session.
+public enum SessionRecommend {
+    public static let method = "session/recommend"
+
+    public struct Params: Sendable {
+        public var sessionId: String
+        public var k: Int
+        public var candidates: [Int32]?
+        public var exclude: [Int32]
+        public var excludeSeen: Bool
+        public var workDoneToken: JSONValue?
+
+        public init(_ params: JSONValue?, maxK: Int, maxCandidates: Int) throws(InvalidParams) {
+            let reader = try ParamsReader(params)
+            sessionId = try SessionIdentifier.read(reader)
+            k = try reader.int("k", default: 10, in: 1...maxK)
+            candidates = try reader.optionalItemIds("candidates", count: 1...maxCandidates)
+            exclude = try reader.optionalItemIds("exclude", count: 0...maxCandidates) ?? []
+            excludeSeen = try reader.bool("excludeSeen", default: true)
+            workDoneToken = try reader.progressToken()
+        }
+    }
+
+    public struct Recommendation: Sendable {
+        public var itemId: Int32
+        public var score: Float
+        public var title: String
+
+        public init(itemId: Int32, score: Float, title: String) {
+            self.itemId = itemId
+            self.score = score
+            self.title = title
+        }
+    }
+
+    public static func result(sessionId: String, recommender: String, items: [Recommendation]) -> JSONValue {
+        [
+            "sessionId": .string(sessionId), "recommender": .string(recommender),
+            "items": .array(items.map {
+                ["itemId": .integer($0.itemId), "score": .number(Double($0.score)), "title": .string($0.title)]
+            }),
+        ]
+    }
+}

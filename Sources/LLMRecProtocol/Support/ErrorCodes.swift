@@ -1,0 +1,35 @@
+import JSON
+import JSONRPC
+
+/// LLMRec's application error codes (Protocol/spec.md, "Errors").
+public enum LLMRecError {
+    public static let overloadedCode = -32003
+    public static let sessionNotFoundCode = -32010
+    public static let itemNotFoundCode = -32011
+    public static let modelNotLoadedCode = -32012
+
+    public static func overloaded(lane: String, capacity: Int) -> ResponseError {
+        ResponseError(
+            code: overloadedCode, message: "overloaded: the \(lane) lane's queue is full (\(capacity)); retry later",
+            data: ["lane": .string(lane), "capacity": .integer(capacity)])
+    }
+
+    public static func sessionNotFound(_ id: String) -> ResponseError {
+        ResponseError(
+            code: sessionNotFoundCode, message: "session '\(id)' not found (closed, expired, evicted or never opened)",
+            data: ["sessionId": .string(id)])
+    }
+
+    public static func itemNotFound(_ ids: [Int32]) -> ResponseError {
+        ResponseError(
+            code: itemNotFoundCode,
+            message: "unknown item id\(ids.count == 1 ? "" : "s"): \(ids.prefix(10).map(String.init).joined(separator: ", "))",
+            data: ["itemIds": .array(ids.map { .integer($0) })])
+    }
+
+    public static func modelNotLoaded(_ what: String) -> ResponseError {
+        ResponseError(code: modelNotLoadedCode, message: "model not loaded: \(what)")
+    }
+
+    public static let shuttingDown = ResponseError.invalidRequest("server is shutting down")
+}

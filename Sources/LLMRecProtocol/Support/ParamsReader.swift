@@ -1,0 +1,120 @@
+import JSON
+import JSONRPC
+
+/// A parameter that is missing, of the wrong type or out of range. Becomes `-32602` with
+/// `data: {"field": ...}`.
+public struct InvalidParams: Error, Sendable, Equatable {
+    public var field: String
+    public var message: String
+
+    public init(field: String, message: String) {
+        self.field = field
+        self.message = message
+    }
+
+    public var responseError: ResponseError {
+        ResponseError(
+            code: ResponseError.invalidParamsCode, message: "invalid params: \(message)", data: ["field": .string(field)])
+    }
+}
+
+/// Reads typed fields out of a request's `params` object, with errors that name the field.
+public struct ParamsReader {
+    private let object: JSONObject
+
+    /// `params` must be an object or absent (absent reads as `{}`).
+    public init(_ params: JSONValue?) throws(InvalidParams) {
+        switch params {
+        case nil, .null?: object = JSONObject()
+        case .object(let object)?: self.object = object
+        case let other?: throw InvalidParams(field: "params", message: "params must be an object, got \(other.kindName)")
+        }
+    }
+
+    public func has(_ field: String) -> Bool { object[field] != nil && object[field] != .null }
+
+    public func string(_ field: String) throws(InvalidParams) -> String {
+        guard let value = object[field], value != .null else { throw missing(field) }
+        guard let text = value.stringValue else { throw wrongType(field, "a string", value) }
+        return text
+    }
+
+    public func optionalString(_ field: String) throws(InvalidParams) -> String? {
+        has(field) ? try string(field) : nil
+    }
+
+    public func int(_ field: String, in range: ClosedRange<Int>) throws(InvalidParams) -> Int {
+        guard let value = object[field], value != .null else { throw missing(field) }
+        guard let number = value.intValue, let int = Int(exactly: number) else { throw wrongType(field, "an integer", value) }
+        guard range.contains(int) else {
+            throw InvalidParams(field: field, message: "\(field) must be in \(range.lowerBound)...\(range.upperBound), got \(int)")
+        }
+        return int
+    }
+
+    public func int(_ field: String, default fallback: Int, in range: ClosedRange<Int>) throws(InvalidParams) -> Int {
+        has(field) ? try int(field, in: range) : fallback
+    }
+
+    public func bool(_ field: String, default fallback: Bool) throws(InvalidParams) -> Bool {
+        guard has(field), let value = object[field] else { return fallback }
+        guard let flag = value.boolValue else { throw wrongType(field, "a boolean", value) }
+        return flag
+    }
+
+    /// An array of item ids (positive integers), with a bound on its length.
+    public func itemIds(_ field: String, count range: ClosedRange<Int>) throws(InvalidParams) -> [Int32] {
+        guard let value = object[field], value != .null else { throw missing(field) }
+        guard let elements = value.arrayValue else { throw wrongType(field, "an array of item ids", value) }
+        guard range.contains(elements.count) else {
+            throw InvalidParams(
+                field: field, message: "\(field) must hold \(range.lowerBound)...\(range.upperBound) ids, got \(elements.count)")
+        }
+        var ids: [Int32] = []
+        ids.reserveCapacity(elements.count)
+        for (index, element) in elements.enumerated() {
+            guard let number = element.intValue, number >= 1, number <= Int64(Int32.max) else {
+                throw InvalidParams(field: "\(field)[\(index)]", message: "\(field)[\(index)] must be a positive integer item id, got \(JSONWriter.compact(element))")
+            }
+            ids.append(Int32(number))
+        }
+        return ids
+    }
+
+    public func optionalItemIds(_ field: String, count range: ClosedRange<Int>) throws(InvalidParams) -> [Int32]? {
+        has(field) ? try itemIds(field, count: range) : nil
+    }
+
+    /// The raw value of an array field, checked to be an array of objects.
+    public func objects(_ field: String, count range: ClosedRange<Int>) throws(InvalidParams) -> [JSONObject] {
+        guard let value = object[field], value != .null else { throw missing(field) }
+        guard let elements = value.arrayValue else { throw wrongType(field, "an array", value) }
+        guard range.contains(elements.count) else {
+            throw InvalidParams(
+                field: field, message: "\(field) must hold \(range.lowerBound)...\(range.upperBound) entries, got \(elements.count)")
+        }
+        var objects: [JSONObject] = []
+        for (index, element) in elements.enumerated() {
+            guard let object = element.objectValue else { throw wrongType("\(field)[\(index)]", "an object", element) }
+            objects.append(object)
+        }
+        return objects
+    }
+
+    /// A `workDoneToken`: a string or an integer.
+    public func progressToken(_ field: String = "workDoneToken") throws(InvalidParams) -> JSONValue? {
+        guard has(field), let value = object[field] else { return nil }
+        switch value {
+        case .string, .int: return value
+        default: throw wrongType(field, "a string or an integer", value)
+        }
+    }
+
+    private func missing(_ field: String) -> InvalidParams {
+        InvalidParams(field: field, message: "missing required parameter '\(field)'")
+    }
+
+    private func wrongType(_ field: String, _ expected: String, _ value: JSONValue) -> InvalidParams {
+        InvalidParams(field: field, message: "\(field) must be \(expected), got \(value.kindName)")
+    }
+}

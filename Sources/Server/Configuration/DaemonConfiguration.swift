@@ -1,0 +1,56 @@
+import JSON
+import Training
+
+/// How a daemon runs: where it listens, what it serves, and its limits.
+public struct DaemonConfiguration: Sendable {
+    public enum Transport: Sendable, Equatable {
+        /// JSON-RPC on stdin/stdout; the process ends with the client.
+        case stdio
+        /// A Unix domain socket at this path (mode 0600); many clients.
+        case socket(path: String)
+    }
+
+    public var transport: Transport
+    /// A prepared dataset directory (`llmrec prepare`): the catalog and what the recommender learns from.
+    public var datasetDirectory: String
+    /// Where the session journal lives; nil keeps sessions in memory only.
+    public var stateDirectory: String?
+    public var recommender: ModelSpecification
+    public var limits: Limits
+
+    public init(
+        transport: Transport, datasetDirectory: String, stateDirectory: String? = nil,
+        recommender: ModelSpecification = .cooccurrence, limits: Limits = .init()
+    ) {
+        self.transport = transport
+        self.datasetDirectory = datasetDirectory
+        self.stateDirectory = stateDirectory
+        self.recommender = recommender
+        self.limits = limits
+    }
+
+    /// Limits announced in `initialize` (Protocol/spec.md, "Scheduling and limits").
+    public struct Limits: Sendable {
+        public var maxMessageBytes = 4 << 20
+        public var maxBatchSize = 100
+        public var maxQueuedPerLane = 64
+        public var maxPendingWriteBytes = 8 << 20
+        public var maxSessions = 10_000
+        public var sessionTimeToLiveSeconds = 86_400.0
+        public var maxK = 100
+        public var maxHistory = 10_000
+        public var maxCandidates = 10_000
+        public var maxEventsPerObserve = 1_000
+
+        public init() {}
+
+        var json: JSONObject {
+            [
+                "maxMessageBytes": .integer(maxMessageBytes), "maxBatchSize": .integer(maxBatchSize),
+                "maxQueuedPerLane": .integer(maxQueuedPerLane), "maxPendingWrites": .integer(maxPendingWriteBytes),
+                "maxSessions": .integer(maxSessions), "sessionTtlSeconds": .number(sessionTimeToLiveSeconds),
+                "maxK": .integer(maxK),
+            ]
+        }
+    }
+}

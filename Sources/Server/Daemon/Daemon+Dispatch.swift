@@ -1,0 +1,185 @@
+import Foundation
+import JSON
+import JSONRPC
+import LLMRecProtocol
+import Recommender
+
+extension Daemon {
+    /// What a method handler decided: an answer now, or work handed to a lane (answered later).
+    enum Handling {
+        case answer(Result<JSONValue, ResponseError>)
+        case deferred
+    }
+
+    func handle(_ message: IncomingMessage, from client: ClientState, batch: BatchReply?, receivedAt: UInt64) {
+        switch message {
+        case .invalid(let id, let error):
+            batch?.expectResponse()
+            reply(to: client, id: id, .failure(error), batch: batch, receivedAt: receivedAt)
+        case .response:
+            return
+        case .notification(let method, let params):
+            handleNotification(method, params: params, from: client)
+        case .request(let id, let method, let params):
+            batch?.expectResponse()
+            let handling = route(id: id, method: method, params: params, client: client, batch: batch, receivedAt: receivedAt)
+            if case .answer(let outcome) = handling {
+                reply(to: client, id: id, outcome, batch: batch, receivedAt: receivedAt)
+            }
+        }
+    }
+
+    private func handleNotification(_ method: String, params: JSONValue?, from client: ClientState) {
+        switch method {
+        case Lifecycle.exit:
+            // Reading stops; requests already in flight are answered, then the connection closes
+            // (and in stdio mode the process ends).
+            if client.isStdio && !draining {
+                exitStatus = client.shutdownRequested ? 0 : 1
+            }
+            client.connection.stopReceiving()
+            client.closingAfterInFlight = true
+            if client.tickets.isEmpty { client.connection.closeWhenFlushed() }
+        case Lifecycle.cancelRequest:
+            guard client.initialized, let raw = params?["id"], let id = RequestID(json: raw),
+                let ticket = client.tickets.removeValue(forKey: id), let request = pending.removeValue(forKey: ticket)
+            else { return }
+            request.cancellation.cancel()
+            if let token = request.progressToken {
+                send(OutgoingMessage.notification(
+                    method: Lifecycle.progress, params: Lifecycle.progressParams(token: token, kind: "end")), to: client)
+            }
+            reply(to: client, id: id, .failure(.requestCancelled), batch: request.batch, receivedAt: request.receivedAt)
+            afterRequestFinished(of: client)
+        default:
+            return  // `initialized` and unknown notifications need no answer.
+        }
+    }
+
+    private func route(
+        id: RequestID, method: String, params: JSONValue?, client: ClientState, batch: BatchReply?, receivedAt: UInt64
+    ) -> Handling {
+        if client.shutdownRequested { return .answer(.failure(LLMRecError.shuttingDown)) }
+        if method == Initialize.method {
+            guard !client.initialized else { return .answer(.failure(.invalidRequest("already initialized"))) }
+            return .answer(initialize(params))
+                .afterSuccess { client.initialized = true }
+        }
+        guard client.initialized else { return .answer(.failure(.serverNotInitialized)) }
+        if client.tickets[id] != nil {
+            return .answer(.failure(.invalidRequest("request id \(id) is already in flight on this connection")))
+        }
+        do {
+            switch method {
+            case Lifecycle.shutdown:
+                client.shutdownRequested = true
+                guard client.tickets.isEmpty else {
+                    client.deferredShutdown = (id, batch, receivedAt)
+                    return .deferred
+                }
+                return .answer(.success(.null))
+            case ServerStatus.method: return .answer(.success(status()))
+            case CatalogGet.method: return .answer(try catalogGet(params))
+            case CatalogSearchMethod.method:
+                return try catalogSearch(params, id: id, client: client, batch: batch, receivedAt: receivedAt)
+            case SessionOpen.method: return .answer(try sessionOpen(params))
+            case SessionObserve.method: return .answer(try sessionObserve(params))
+            case SessionRecommend.method:
+                return try sessionRecommend(params, id: id, client: client, batch: batch, receivedAt: receivedAt)
+            case SessionGet.method: return .answer(try sessionGet(params))
+            case SessionClose.method: return .answer(try sessionClose(params))
+            default: return .answer(.failure(.methodNotFound(method)))
+            }
+        } catch let error as InvalidParams {
+            return .answer(.failure(error.responseError))
+        } catch let error as SessionError {
+            switch error {
+            case .notFound(let id): return .answer(.failure(LLMRecError.sessionNotFound(id)))
+            case .alreadyExists(let id):
+                return .answer(.failure(InvalidParams(field: "sessionId", message: "session '\(id)' already exists").responseError))
+            }
+        } catch {
+            return .answer(.failure(.internalError("internal error: \(error)")))
+        }
+    }
+
+    /// Sends a response (or adds it to its batch) and records its latency.
+    func reply(
+        to client: ClientState, id: RequestID?, _ outcome: Result<JSONValue, ResponseError>, batch: BatchReply?,
+        receivedAt: UInt64
+    ) {
+        let message: JSONValue
+        let recorded: ServerMetrics.Outcome
+        switch outcome {
+        case .success(let result):
+            message = OutgoingMessage.response(id: id, result: result)
+            recorded = .success
+        case .failure(let error):
+            message = OutgoingMessage.error(id: id, error)
+            recorded = error.code == ResponseError.requestCancelledCode ? .cancelled : .failure
+        }
+        metrics.record(milliseconds: milliseconds(since: receivedAt), outcome: recorded)
+        if let batch { batch.add(message) } else { send(message, to: client) }
+    }
+
+    /// Hands `job` to a lane; answers `-32003` at once when the lane is full.
+    func submitToLane(
+        _ laneIndex: Int, id: RequestID, client: ClientState, batch: BatchReply?, receivedAt: UInt64,
+        progressToken: JSONValue?, job: @escaping @Sendable (CancellationFlag) -> Result<JSONValue, ResponseError>
+    ) -> Handling {
+        let lane = lanes[laneIndex]
+        nextTicket += 1
+        let ticket = nextTicket
+        let cancellation = CancellationFlag()
+        let mailbox = self.mailbox!
+        let poster = LoopMailboxPoster { completion in mailbox.post(completion) }
+        guard lane.submit(ticket: ticket, cancellation: cancellation, mailbox: poster, job: job) else {
+            return .answer(.failure(LLMRecError.overloaded(lane: lane.name, capacity: lane.capacity)))
+        }
+        if let progressToken {
+            send(OutgoingMessage.notification(
+                method: Lifecycle.progress,
+                params: Lifecycle.progressParams(token: progressToken, kind: "begin", title: lane.name)), to: client)
+        }
+        pending[ticket] = PendingRequest(
+            connectionID: client.connection.id, requestID: id, receivedAt: receivedAt, batch: batch,
+            cancellation: cancellation, progressToken: progressToken)
+        client.tickets[id] = ticket
+        return .deferred
+    }
+
+    /// A lane finished a job (loop thread, through the mailbox).
+    func complete(_ completion: LaneCompletion) {
+        lanes[completion.lane].completed()
+        guard let request = pending.removeValue(forKey: completion.ticket) else { return }
+        guard let client = clients[request.connectionID] else { return }
+        client.tickets[request.requestID] = nil
+        if let token = request.progressToken {
+            send(OutgoingMessage.notification(
+                method: Lifecycle.progress, params: Lifecycle.progressParams(token: token, kind: "end", percentage: 100)),
+                to: client)
+        }
+        reply(to: client, id: request.requestID, completion.outcome, batch: request.batch, receivedAt: request.receivedAt)
+        afterRequestFinished(of: client)
+    }
+
+    /// Answers a waiting `shutdown` and closes connections that were only waiting for their last request.
+    private func afterRequestFinished(of client: ClientState) {
+        if client.tickets.isEmpty, let shutdown = client.deferredShutdown {
+            client.deferredShutdown = nil
+            reply(to: client, id: shutdown.id, .success(.null), batch: shutdown.batch, receivedAt: shutdown.receivedAt)
+        }
+        if client.closingAfterInFlight && client.tickets.isEmpty {
+            client.connection.closeWhenFlushed()
+        }
+        if draining { closeDrainedClients() }
+    }
+}
+
+extension Daemon.Handling {
+    /// Runs `action` when this is a successful answer.
+    func afterSuccess(_ action: () -> Void) -> Daemon.Handling {
+        if case .answer(.success) = self { action() }
+        return self
+    }
+}

@@ -1,0 +1,160 @@
+import Datasets
+import Foundation
+import JSON
+import JSONRPC
+import LLMRecProtocol
+import Recommender
+
+/// The method handlers. Cheap ones answer on the loop thread; `catalog/search` and
+/// `session/recommend` run on lanes.
+extension Daemon {
+    static let methods = [
+        Initialize.method, Lifecycle.shutdown, ServerStatus.method, CatalogGet.method, CatalogSearchMethod.method,
+        SessionOpen.method, SessionObserve.method, SessionRecommend.method, SessionGet.method, SessionClose.method,
+    ]
+
+    func initialize(_ params: JSONValue?) -> Result<JSONValue, ResponseError> {
+        do { _ = try Initialize.Params(params) } catch { return .failure(error.responseError) }
+        return .success(Initialize.Result(
+            serverVersion: Self.version, methods: Self.methods, datasetFingerprint: dataset.fingerprint,
+            catalogSize: dataset.catalog.count, users: dataset.userCount, recommender: engine.recommender.name,
+            limits: configuration.limits.json
+        ).json)
+    }
+
+    func status() -> JSONValue {
+        ServerStatus.Result(
+            uptimeSeconds: Double(DispatchTime.now().uptimeNanoseconds - startedAt) / 1e9,
+            connections: clients.count, sessions: store.count,
+            lanes: lanes.map {
+                ServerStatus.Lane(name: $0.name, queued: $0.queuedCount, running: $0.runningCount, capacity: $0.capacity)
+            },
+            served: metrics.served, failed: metrics.failed, cancelled: metrics.cancelled,
+            latencyMilliseconds: metrics.percentiles, residentMemoryBytes: ServerMetrics.residentMemoryBytes
+        ).json
+    }
+
+    func catalogGet(_ params: JSONValue?) throws -> Result<JSONValue, ResponseError> {
+        let ids = try CatalogGet.Params(params).itemIds
+        let unknown = engine.unknownItems(ids)
+        guard unknown.isEmpty else { return .failure(LLMRecError.itemNotFound(unknown)) }
+        return .success(CatalogGet.result(ids.compactMap { dataset.catalog[$0] }))
+    }
+
+    func catalogSearch(
+        _ params: JSONValue?, id: RequestID, client: ClientState, batch: BatchReply?, receivedAt: UInt64
+    ) throws -> Handling {
+        let parsed = try CatalogSearchMethod.Params(params)
+        let engine = self.engine
+        return submitToLane(
+            Self.catalogLane, id: id, client: client, batch: batch, receivedAt: receivedAt, progressToken: nil
+        ) { _ in
+            .success(CatalogSearchMethod.result(engine.search(parsed.query, limit: parsed.limit)))
+        }
+    }
+
+    func sessionOpen(_ params: JSONValue?) throws -> Result<JSONValue, ResponseError> {
+        let parsed = try SessionOpen.Params(params, maxHistory: configuration.limits.maxHistory)
+        let unknown = engine.unknownItems(parsed.history)
+        guard unknown.isEmpty else { return .failure(LLMRecError.itemNotFound(unknown)) }
+        let id = parsed.sessionId ?? Self.newSessionID()
+        let evicted = try store.open(id: id, history: parsed.history, at: Date().timeIntervalSince1970)
+        let session = try store.get(id: id)
+        do {
+            try journal?.recordOpen(session)
+            for victim in evicted { try journal?.recordClose(id: victim) }
+            try journal.map { try $0.compactIfLarge(store) }
+        } catch {
+            try? store.close(id: id)
+            return .failure(.internalError("cannot persist the session: \(error)"))
+        }
+        return .success(SessionOpen.result(sessionId: id, historyLength: session.history.count))
+    }
+
+    func sessionObserve(_ params: JSONValue?) throws -> Result<JSONValue, ResponseError> {
+        let parsed = try SessionObserve.Params(params, maxEvents: configuration.limits.maxEventsPerObserve)
+        let unknown = engine.unknownItems(parsed.events.map(\.itemId))
+        guard unknown.isEmpty else { return .failure(LLMRecError.itemNotFound(unknown)) }
+        let before = try store.get(id: parsed.sessionId)
+        let events = parsed.events.map { SessionEvent(itemId: $0.itemId, kind: InteractionKind(rawValue: $0.kind)!) }
+        let now = Date().timeIntervalSince1970
+        let session = try store.observe(id: parsed.sessionId, events: events, at: now)
+        do {
+            try journal?.recordObserve(id: parsed.sessionId, events: events, at: now)
+        } catch {
+            store.restore(before)
+            return .failure(.internalError("cannot persist the events: \(error)"))
+        }
+        return .success(SessionObserve.result(
+            sessionId: session.id, historyLength: session.history.count, rejectedCount: session.rejected.count))
+    }
+
+    func sessionRecommend(
+        _ params: JSONValue?, id: RequestID, client: ClientState, batch: BatchReply?, receivedAt: UInt64
+    ) throws -> Handling {
+        let parsed = try SessionRecommend.Params(
+            params, maxK: configuration.limits.maxK, maxCandidates: configuration.limits.maxCandidates)
+        let session = try store.get(id: parsed.sessionId)
+        if let candidates = parsed.candidates {
+            let unknown = engine.unknownItems(candidates)
+            guard unknown.isEmpty else { return .answer(.failure(LLMRecError.itemNotFound(unknown))) }
+        }
+        var excluded = Set(parsed.exclude).union(session.rejected)
+        if parsed.excludeSeen { excluded.formUnion(session.history) }
+        let engine = self.engine
+        let history = session.history
+        let catalog = dataset.catalog
+        return submitToLane(
+            Self.modelLane, id: id, client: client, batch: batch, receivedAt: receivedAt,
+            progressToken: parsed.workDoneToken
+        ) { [excluded] cancellation in
+            guard !cancellation.isCancelled else { return .failure(.requestCancelled) }
+            do throws(EngineError) {
+                let ranked = try engine.recommend(
+                    history: history, k: parsed.k, candidates: parsed.candidates, excluded: excluded)
+                return .success(SessionRecommend.result(
+                    sessionId: parsed.sessionId, recommender: engine.recommender.name,
+                    items: ranked.map {
+                        SessionRecommend.Recommendation(itemId: $0.itemId, score: $0.score, title: catalog[$0.itemId]?.title ?? "")
+                    }))
+            } catch {
+                return .failure(LLMRecError.itemNotFound(error.unknownIDs))
+            }
+        }
+    }
+
+    func sessionGet(_ params: JSONValue?) throws -> Result<JSONValue, ResponseError> {
+        let session = try store.get(id: try SessionGet.Params(params).sessionId)
+        return .success(SessionGet.result(
+            sessionId: session.id, history: session.history,
+            events: session.events.map { ($0.itemId, $0.kind.rawValue) }, rejected: session.rejected.sorted(),
+            createdAt: session.createdAt, updatedAt: session.updatedAt))
+    }
+
+    func sessionClose(_ params: JSONValue?) throws -> Result<JSONValue, ResponseError> {
+        let id = try SessionGet.Params(params).sessionId
+        let session = try store.get(id: id)
+        try store.close(id: id)
+        do { try journal?.recordClose(id: id) } catch {
+            store.restore(session)
+            return .failure(.internalError("cannot persist the close: \(error)"))
+        }
+        return .success(SessionClose.result(sessionId: id))
+    }
+
+    /// A random session id: "s-" and 16 hex digits.
+    static func newSessionID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let value = generator.next() as UInt64
+        let hex = String(value, radix: 16)
+        return "s-" + String(repeating: "0", count: 16 - hex.count) + hex
+    }
+}
+
+extension EngineError {
+    var unknownIDs: [Int32] {
+        switch self {
+        case .unknownItems(let ids): return ids
+        }
+    }
+}

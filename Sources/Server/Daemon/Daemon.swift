@@ -1,0 +1,223 @@
+import Datasets
+import Foundation
+import JSON
+import JSONRPC
+import Recommender
+import RPCTransport
+import Training
+
+/// Errors starting the daemon (after start, nothing a client sends can stop it).
+public enum DaemonError: Error, Sendable, CustomStringConvertible {
+    case cannotLoad(String)
+
+    public var description: String {
+        switch self {
+        case .cannotLoad(let reason): return reason
+        }
+    }
+}
+
+/// The long-lived daemon: libuv I/O on the calling thread, model work on serial lanes, sessions with
+/// TTL, LRU cap and an fsync'd journal. Protocol/spec.md is its contract.
+///
+/// Everything here runs on the loop thread (the thread that called `run`), except the jobs handed
+/// to lanes, which capture only Sendable values and come back through `mailbox`.
+public final class Daemon {
+    let configuration: DaemonConfiguration
+    let engine: RecommendationEngine
+    let dataset: PreparedDataset
+    var store: SessionStore
+    let journal: SessionJournal?
+
+    let loop: EventLoop
+    var mailbox: LoopMailbox<LaneCompletion>!
+    var stdinMailbox: LoopMailbox<StdinChunk>?
+    var signals: SignalWatcher?
+    var sweepTimer: RepeatingTimer?
+    var listener: SocketListener?
+    let lanes: [WorkLane]
+
+    var clients: [Int: ClientState] = [:]
+    var pending: [Int: PendingRequest] = [:]
+    var nextTicket = 0
+    var nextConnectionID = 0
+    var metrics = ServerMetrics()
+    let startedAt = DispatchTime.now().uptimeNanoseconds
+    var draining = false
+    var finished = false
+    var exitStatus: Int32 = 0
+
+    static let modelLane = 0
+    static let catalogLane = 1
+    static let version = "0.1.0"
+
+    /// Loads the dataset, fits the recommender on every interaction and replays the session journal.
+    public init(configuration: DaemonConfiguration) throws {
+        self.configuration = configuration
+        do { dataset = try PreparedDataset(directory: configuration.datasetDirectory) } catch {
+            throw DaemonError.cannotLoad("\(error)")
+        }
+        engine = RecommendationEngine(
+            recommender: configuration.recommender.build(on: dataset, using: .everything), catalog: dataset.catalog)
+        var store = SessionStore(
+            maxSessions: configuration.limits.maxSessions, timeToLive: configuration.limits.sessionTimeToLiveSeconds)
+        if let directory = configuration.stateDirectory {
+            let opened = try SessionJournal.open(directory: directory, into: &store, now: Date().timeIntervalSince1970)
+            journal = opened.journal
+            if opened.skippedLines > 0 {
+                log("session journal: skipped \(opened.skippedLines) unreadable line(s) in \(opened.journal.path)")
+            }
+        } else {
+            journal = nil
+        }
+        self.store = store
+        let capacity = configuration.limits.maxQueuedPerLane
+        lanes = [
+            WorkLane(name: "model", index: Self.modelLane, capacity: capacity),
+            WorkLane(name: "catalog", index: Self.catalogLane, capacity: capacity),
+        ]
+        loop = try EventLoop()
+    }
+
+    /// Serves until `exit` (stdio), end of input (stdio), or SIGTERM/SIGINT; returns the exit status.
+    public func run() throws -> Int32 {
+        mailbox = try LoopMailbox(loop: loop) { [unowned self] completion in self.complete(completion) }
+        signals = try SignalWatcher(loop: loop, signals: [SIGTERM, SIGINT]) { [unowned self] _ in self.beginDraining() }
+        sweepTimer = try RepeatingTimer(loop: loop, intervalMilliseconds: 60_000) { [unowned self] in self.expireSessions() }
+        switch configuration.transport {
+        case .stdio:
+            let opened = try StdioTransport.open(
+                loop: loop, id: nextConnectionID, maxMessageBytes: configuration.limits.maxMessageBytes,
+                maxPendingWriteBytes: configuration.limits.maxPendingWriteBytes)
+            stdinMailbox = opened.inputMailbox
+            adopt(opened.connection, isStdio: true)
+        case .socket(let path):
+            listener = try SocketListener(loop: loop, path: path) { [unowned self] stream in self.accept(stream) }
+            log("listening on \(path) (\(dataset.catalog.count) items, recommender \(engine.recommender.name))")
+        }
+        loop.run()
+        loop.close()
+        return exitStatus
+    }
+
+    private func accept(_ stream: AcceptedStream) {
+        nextConnectionID += 1
+        do {
+            let connection = try Connection.accepted(
+                stream, id: nextConnectionID, maxMessageBytes: configuration.limits.maxMessageBytes,
+                maxPendingWriteBytes: configuration.limits.maxPendingWriteBytes)
+            adopt(connection, isStdio: false)
+        } catch {
+            log("cannot start reading a new connection: \(error)")
+        }
+    }
+
+    private func adopt(_ connection: Connection, isStdio: Bool) {
+        connection.delegate = self
+        clients[connection.id] = ClientState(connection: connection, isStdio: isStdio)
+        if draining { connection.stopReceiving() }
+    }
+
+    // MARK: Lifecycle of the whole daemon
+
+    /// SIGTERM/SIGINT: accept nothing new, finish in-flight requests, write their replies, stop.
+    func beginDraining() {
+        guard !draining else { return }
+        draining = true
+        exitStatus = 0
+        listener?.close()
+        listener = nil
+        for client in clients.values { client.connection.stopReceiving() }
+        closeDrainedClients()
+    }
+
+    /// While draining: closes every client with no request in flight, and stops when none is left.
+    func closeDrainedClients() {
+        guard draining else { return }
+        for client in clients.values where client.tickets.isEmpty {
+            client.connection.closeWhenFlushed()
+        }
+        if clients.isEmpty { finish() }
+    }
+
+    /// Closes the daemon's own handles so that the loop ends.
+    func finish() {
+        guard !finished else { return }
+        finished = true
+        listener?.close()
+        signals?.close()
+        sweepTimer?.close()
+        mailbox?.close()
+        stdinMailbox?.close()
+        loop.stop()
+    }
+
+    private func expireSessions() {
+        let expired = store.expire(at: Date().timeIntervalSince1970)
+        for id in expired {
+            do { try journal?.recordClose(id: id) } catch { log("\(error)") }
+        }
+    }
+}
+
+/// One connected client and its lifecycle state. Loop thread only.
+final class ClientState {
+    let connection: Connection
+    let isStdio: Bool
+    var initialized = false
+    var shutdownRequested = false
+    /// No more input will be read (exit, or end of stdin): close once in-flight requests are answered.
+    var closingAfterInFlight = false
+    /// A `shutdown` request waiting for this client's in-flight work to finish.
+    var deferredShutdown: (id: RequestID, batch: BatchReply?, receivedAt: UInt64)?
+    /// In-flight lane work of this client, by request id.
+    var tickets: [RequestID: Int] = [:]
+
+    init(connection: Connection, isStdio: Bool) {
+        self.connection = connection
+        self.isStdio = isStdio
+    }
+}
+
+/// A request handed to a lane and not yet answered. Loop thread only.
+struct PendingRequest {
+    var connectionID: Int
+    var requestID: RequestID
+    var receivedAt: UInt64
+    var batch: BatchReply?
+    var cancellation: CancellationFlag
+    var progressToken: JSONValue?
+}
+
+/// Collects the responses of one batch and sends them as one array when the last one is in.
+final class BatchReply {
+    private(set) var responses: [JSONValue] = []
+    private var expected = 0
+    private var sealed = false
+    private let send: ([JSONValue]) -> Void
+
+    init(send: @escaping ([JSONValue]) -> Void) { self.send = send }
+
+    func expectResponse() { expected += 1 }
+
+    func add(_ response: JSONValue) {
+        responses.append(response)
+        flushIfComplete()
+    }
+
+    /// Called after every element of the batch was dispatched.
+    func seal() {
+        sealed = true
+        flushIfComplete()
+    }
+
+    private func flushIfComplete() {
+        guard sealed, responses.count == expected, expected > 0 else { return }
+        send(responses)
+        expected = 0
+    }
+}
+
+func log(_ message: String) {
+    FileHandle.standardError.write(Data("llmrec serve: \(message)\n".utf8))
+}

@@ -1,0 +1,175 @@
+import Foundation
+import JSON
+import Recommender
+
+/// Errors of the session journal.
+public enum JournalError: Error, Sendable, CustomStringConvertible {
+    case cannotOpen(path: String, reason: String)
+    case cannotWrite(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .cannotOpen(let path, let reason): return "\(path): cannot open session journal (\(reason))"
+        case .cannotWrite(let path, let reason): return "\(path): cannot write session journal (\(reason))"
+        }
+    }
+}
+
+/// An append-only log of session changes in `DIR/sessions.journal`, one JSON object per line:
+/// `{"op":"open","id":..,"at":..,"history":[..]}`, `{"op":"observe","id":..,"at":..,"events":[[item,"kind"],..]}`,
+/// `{"op":"close","id":..}`. Each append is flushed with `fdatasync` before it returns, so whatever
+/// the daemon acknowledged survives SIGKILL. On open the journal is replayed (a torn last line from
+/// a crash is skipped and reported) and rewritten compactly: one open and one observe per live session.
+///
+/// Loop thread only.
+final class SessionJournal {
+    let path: String
+    private var fd: Int32
+    /// Lines appended since the last compaction.
+    private var appendedSinceCompaction = 0
+
+    /// Opens (creating if needed) the journal in `directory` and replays it into a store.
+    /// - Returns: the journal and the sessions it held, plus the number of unreadable lines skipped.
+    static func open(directory: String, into store: inout SessionStore, now: Double) throws(JournalError)
+        -> (journal: SessionJournal, skippedLines: Int)
+    {
+        let path = directory + "/sessions.journal"
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw .cannotOpen(path: path, reason: error.localizedDescription)
+        }
+        var skipped = 0
+        if let data = FileManager.default.contents(atPath: path) {
+            for line in data.split(separator: UInt8(ascii: "\n")) where !line.isEmpty {
+                guard let op = try? JSONValue.parse(Array(line)), Self.apply(op, to: &store) else {
+                    skipped += 1
+                    continue
+                }
+            }
+        }
+        _ = store.expire(at: now)
+        try Self.writeSnapshot(store, to: path)
+        let fd = Glibc.open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
+        guard fd >= 0 else { throw .cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+        return (SessionJournal(path: path, fd: fd), skipped)
+    }
+
+    private init(path: String, fd: Int32) {
+        self.path = path
+        self.fd = fd
+    }
+
+    deinit { Glibc.close(fd) }
+
+    func recordOpen(_ session: Session) throws(JournalError) {
+        try append(Self.openRecord(session))
+        if !session.events.isEmpty { try append(Self.observeRecord(session.id, session.events, at: session.updatedAt)) }
+    }
+
+    func recordObserve(id: String, events: [SessionEvent], at time: Double) throws(JournalError) {
+        try append(Self.observeRecord(id, events, at: time))
+    }
+
+    func recordClose(id: String) throws(JournalError) {
+        try append(["op": "close", "id": .string(id)])
+    }
+
+    /// Rewrites the journal as a snapshot of `store` when it has grown well past the live data.
+    func compactIfLarge(_ store: SessionStore) throws(JournalError) {
+        guard appendedSinceCompaction > 4 * store.count + 10_000 else { return }
+        try Self.writeSnapshot(store, to: path)
+        let reopened = Glibc.open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
+        guard reopened >= 0 else { throw .cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+        Glibc.close(fd)
+        fd = reopened
+        appendedSinceCompaction = 0
+    }
+
+    private func append(_ record: JSONValue) throws(JournalError) {
+        let line = Array((JSONWriter.compact(record) + "\n").utf8)
+        var offset = 0
+        while offset < line.count {
+            let written = line.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw .cannotWrite(path: path, reason: String(cString: strerror(errno)))
+            }
+            offset += written
+        }
+        guard fdatasync(fd) == 0 else { throw .cannotWrite(path: path, reason: String(cString: strerror(errno))) }
+        appendedSinceCompaction += 1
+    }
+
+    private static func openRecord(_ session: Session) -> JSONValue {
+        ["op": "open", "id": .string(session.id), "at": .number(session.createdAt), "history": []]
+    }
+
+    private static func observeRecord(_ id: String, _ events: [SessionEvent], at time: Double) -> JSONValue {
+        [
+            "op": "observe", "id": .string(id), "at": .number(time),
+            "events": .array(events.map { [.integer($0.itemId), .string($0.kind.rawValue)] }),
+        ]
+    }
+
+    /// Applies one journal record; false when it cannot be read.
+    private static func apply(_ record: JSONValue, to store: inout SessionStore) -> Bool {
+        guard let op = record["op"]?.stringValue, let id = record["id"]?.stringValue else { return false }
+        let time = record["at"]?.doubleValue ?? 0
+        switch op {
+        case "open":
+            let history = record["history"]?.arrayValue?.compactMap { $0.intValue.map { Int32($0) } } ?? []
+            store.restore(Session(id: id, createdAt: time))
+            if !history.isEmpty {
+                _ = try? store.observe(id: id, events: history.map { SessionEvent(itemId: $0, kind: .viewed) }, at: time)
+            }
+        case "observe":
+            guard let raw = record["events"]?.arrayValue else { return false }
+            var events: [SessionEvent] = []
+            for pair in raw {
+                guard let item = pair.arrayValue?.first?.intValue, let kindName = pair.arrayValue?.last?.stringValue,
+                    let kind = InteractionKind(rawValue: kindName)
+                else { return false }
+                events.append(SessionEvent(itemId: Int32(item), kind: kind))
+            }
+            _ = try? store.observe(id: id, events: events, at: time)
+        case "close":
+            try? store.close(id: id)
+        default:
+            return false
+        }
+        return true
+    }
+
+    /// Writes one open + one observe record per session to a temporary file, syncs it and renames it
+    /// over `path`, so that a crash during compaction leaves the old journal intact.
+    private static func writeSnapshot(_ store: SessionStore, to path: String) throws(JournalError) {
+        var text = ""
+        for session in store.all.sorted(by: { $0.createdAt != $1.createdAt ? $0.createdAt < $1.createdAt : $0.id < $1.id }) {
+            text += JSONWriter.compact(openRecord(session)) + "\n"
+            if !session.events.isEmpty {
+                text += JSONWriter.compact(observeRecord(session.id, session.events, at: session.updatedAt)) + "\n"
+            }
+        }
+        let temporary = path + ".tmp"
+        let fd = Glibc.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw .cannotWrite(path: temporary, reason: String(cString: strerror(errno))) }
+        let bytes = Array(text.utf8)
+        let ok = bytes.withUnsafeBytes { raw -> Bool in
+            var offset = 0
+            while offset < raw.count {
+                let written = write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    return false
+                }
+                offset += written
+            }
+            return fsync(fd) == 0
+        }
+        Glibc.close(fd)
+        guard ok, rename(temporary, path) == 0 else {
+            throw .cannotWrite(path: path, reason: String(cString: strerror(errno)))
+        }
+    }
+}

@@ -1,0 +1,90 @@
+import Foundation
+import JSON
+import JSONRPC
+import Synchronization
+
+/// Set by the loop thread when a request is cancelled; read by the lane between steps of its work.
+public final class CancellationFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+
+    public init() {}
+
+    public var isCancelled: Bool { flag.load(ordering: .acquiring) }
+
+    public func cancel() { flag.store(true, ordering: .releasing) }
+}
+
+/// What a lane hands back to the loop thread.
+struct LaneCompletion: Sendable {
+    var ticket: Int
+    var lane: Int
+    var outcome: Result<JSONValue, ResponseError>
+}
+
+/// A serial worker lane: jobs run one at a time, in submission order, on the lane's own queue, never
+/// on the loop thread. The queue is bounded: `submit` refuses work when `capacity` jobs are already
+/// waiting or running, so overload is an immediate, typed answer instead of a growing backlog.
+///
+/// `submit` and the counters are loop-thread only; the job runs on the lane.
+final class WorkLane {
+    let name: String
+    let index: Int
+    let capacity: Int
+    private let queue: DispatchQueue
+    private let running = RunningCount()
+    /// Submitted and not yet completed (loop thread).
+    private(set) var outstanding = 0
+
+    init(name: String, index: Int, capacity: Int) {
+        self.name = name
+        self.index = index
+        self.capacity = capacity
+        queue = DispatchQueue(label: "llmrec.lane.\(name)", qos: .userInitiated)
+    }
+
+    var runningCount: Int { running.value }
+    var queuedCount: Int { max(0, outstanding - runningCount) }
+
+    /// Runs `job` on the lane and posts its outcome (or `-32800` when cancelled before it started)
+    /// to `mailbox` under `ticket`. Returns false, without running anything, when the lane is full.
+    func submit(
+        ticket: Int, cancellation: CancellationFlag, mailbox: LoopMailboxPoster,
+        job: @escaping @Sendable (CancellationFlag) -> Result<JSONValue, ResponseError>
+    ) -> Bool {
+        guard outstanding < capacity else { return false }
+        outstanding += 1
+        let lane = index
+        queue.async { [running] in
+            let outcome: Result<JSONValue, ResponseError>
+            if cancellation.isCancelled {
+                outcome = .failure(.requestCancelled)
+            } else {
+                running.increment(by: 1)
+                outcome = job(cancellation)
+                running.increment(by: -1)
+            }
+            mailbox.post(LaneCompletion(ticket: ticket, lane: lane, outcome: outcome))
+        }
+        return true
+    }
+
+    /// Records a completion (loop thread).
+    func completed() {
+        outstanding -= 1
+    }
+}
+
+/// Jobs running on a lane right now: written by the lane, read by the loop thread for status.
+final class RunningCount: Sendable {
+    private let count = Atomic<Int>(0)
+
+    var value: Int { count.load(ordering: .relaxed) }
+
+    func increment(by delta: Int) { count.add(delta, ordering: .relaxed) }
+}
+
+/// The one thing a lane needs from the daemon's mailbox: posting from its own thread.
+struct LoopMailboxPoster: Sendable {
+    let post: @Sendable (LaneCompletion) -> Void
+    func post(_ completion: LaneCompletion) { post(completion) }
+}

@@ -1,0 +1,68 @@
+import ArgumentParser
+import Foundation
+import Server
+import Training
+
+struct ServeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the recommendation daemon (JSON-RPC 2.0, LSP framing) over stdio or a Unix socket.",
+        discussion: """
+            The protocol is specified in Protocol/spec.md. Model work runs on serial worker lanes; \
+            the I/O thread stays responsive. SIGTERM or SIGINT finish in-flight requests, write their \
+            replies and exit 0. With --state, sessions are journaled and survive a crash or restart.
+            """
+    )
+
+    @Flag(help: "Serve one client on stdin/stdout.")
+    var stdio = false
+
+    @Option(help: "Serve many clients on a Unix socket at this path (created with mode 0600).")
+    var socket: String?
+
+    @Option(help: "Prepared dataset directory (`llmrec prepare`).")
+    var data: String
+
+    @Option(help: "Directory for the session journal; without it sessions live in memory only.")
+    var state: String?
+
+    @Option(help: "Recommender to serve: \(ModelSpecification.knownNames.joined(separator: ", ")).")
+    var recommender = "cooccurrence"
+
+    @Option(help: "Requests waiting or running per lane before the daemon answers 'overloaded'.")
+    var maxQueuedPerLane = DaemonConfiguration.Limits().maxQueuedPerLane
+
+    @Option(help: "Largest accepted message body, in bytes.")
+    var maxMessageBytes = DaemonConfiguration.Limits().maxMessageBytes
+
+    @Option(help: "Most live sessions; the least recently used is evicted beyond it.")
+    var maxSessions = DaemonConfiguration.Limits().maxSessions
+
+    @Option(help: "Seconds of inactivity after which a session expires.")
+    var sessionTtl = DaemonConfiguration.Limits().sessionTimeToLiveSeconds
+
+    func validate() throws {
+        guard stdio != (socket != nil) else { throw ValidationError("choose exactly one of --stdio and --socket PATH") }
+        guard maxQueuedPerLane >= 1, maxSessions >= 1, sessionTtl > 0, maxMessageBytes >= 1024 else {
+            throw ValidationError("limits must be positive (--max-message-bytes at least 1024)")
+        }
+    }
+
+    func run() throws {
+        var limits = DaemonConfiguration.Limits()
+        limits.maxQueuedPerLane = maxQueuedPerLane
+        limits.maxMessageBytes = maxMessageBytes
+        limits.maxSessions = maxSessions
+        limits.sessionTimeToLiveSeconds = sessionTtl
+        let status: Int32
+        do {
+            let configuration = DaemonConfiguration(
+                transport: socket.map { .socket(path: $0) } ?? .stdio, datasetDirectory: data, stateDirectory: state,
+                recommender: try ModelSpecification(parsing: recommender), limits: limits)
+            status = try Daemon(configuration: configuration).run()
+        } catch {
+            throw fail(error)
+        }
+        if status != 0 { throw ExitCode(status) }
+    }
+}
