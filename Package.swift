@@ -37,7 +37,7 @@ let package = Package(
         .executableTarget(
             name: "llmrec",
             dependencies: [
-                "Server", "Recommender", "Training", "Models", "Datasets", "JSON",
+                "Server", "LLMRecProtocol", "Recommender", "Training", "Models", "Datasets", "JSON",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -46,6 +46,10 @@ let package = Package(
         .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC", "JSON"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "JSON"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Datasets"]),
+        .testTarget(name: "RecommenderTests", dependencies: ["Recommender", "Models", "Datasets", "JSON"]),
+        .testTarget(name: "LLMRecProtocolTests", dependencies: ["LLMRecProtocol", "JSONRPC", "JSON"]),
+        .testTarget(name: "RPCTransportTests", dependencies: ["RPCTransport"]),
+        .testTarget(name: "ServerTests", dependencies: ["JSON"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Datasets"]),
         .testTarget(name: "llmrecTests", dependencies: ["JSON"]),
     ],

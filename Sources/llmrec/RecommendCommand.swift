@@ -2,6 +2,7 @@ import ArgumentParser
 import Datasets
 import Foundation
 import JSON
+import LLMRecProtocol
 import Recommender
 import Training
 
@@ -46,7 +47,7 @@ struct RecommendCommand: ParsableCommand {
             let result: JSONValue = [
                 "recommender": .string(engine.recommender.name),
                 "items": .array(ranked.map {
-                    ["itemId": .integer($0.itemId), "score": .number(Double($0.score)), "title": .string(dataset.catalog[$0.itemId]?.title ?? "")]
+                    ["itemId": .integer($0.itemId), "score": .number(Double(shortest: $0.score)), "title": .string(dataset.catalog[$0.itemId]?.title ?? "")]
                 }),
             ]
             print(JSONWriter.compact(result))

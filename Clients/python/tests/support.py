@@ -76,16 +76,16 @@ class SocketDaemon:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def stop(self, timeout: float = 30.0) -> int:
-        """Sends SIGTERM and returns the exit status (kills the process if it does not end in time)."""
+    def stop(self, signum: signal.Signals = signal.SIGTERM, timeout: float = 30.0) -> int:
+        """Sends ``signum`` and returns the exit status (kills the process if it does not end in time)."""
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self.process.send_signal(signum)
         try:
             return self.process.wait(timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-            raise AssertionError(f"daemon ignored SIGTERM for {timeout} s; killed. Log:\n{self.log()}") from None
+            raise AssertionError(f"daemon ignored {signum.name} for {timeout} s; killed. Log:\n{self.log()}") from None
 
     def _wait_until_listening(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

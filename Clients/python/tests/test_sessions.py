@@ -85,12 +85,15 @@ def test_client_chosen_session_ids(client: llmrec_client.Client) -> None:
     client.session_close(chosen)
 
 
-def test_sessions_are_shared_by_connections(socket_daemon, client: llmrec_client.Client) -> None:
-    session = client.session_open(history=[1])["sessionId"]
-    with llmrec_client.connect(socket_daemon.path, timeout=30) as other:
-        other.initialize()
-        assert other.session_get(session)["history"] == [1]
-        other.session_close(session)
+def test_sessions_are_shared_by_socket_connections(socket_daemon) -> None:
+    with llmrec_client.connect(socket_daemon.path, timeout=30) as first, llmrec_client.connect(socket_daemon.path, timeout=30) as second:
+        first.initialize()
+        second.initialize()
+        session = first.session_open(history=[1])["sessionId"]
+        assert second.session_get(session)["history"] == [1]
+        second.session_close(session)
+        with pytest.raises(SessionNotFound):
+            first.session_get(session)
 
 
 def test_catalog_get_keeps_order_and_original_ids(client: llmrec_client.Client, catalog: dict) -> None:

@@ -8,6 +8,11 @@ public enum SessionObserve {
     public struct Event: Sendable, Equatable {
         public var itemId: Int32
         public var kind: String
+
+        public init(itemId: Int32, kind: String) {
+            self.itemId = itemId
+            self.kind = kind
+        }
     }
 
     public struct Params: Sendable {

@@ -39,8 +39,16 @@ public enum SessionRecommend {
         [
             "sessionId": .string(sessionId), "recommender": .string(recommender),
             "items": .array(items.map {
-                ["itemId": .integer($0.itemId), "score": .number(Double($0.score)), "title": .string($0.title)]
+                ["itemId": .integer($0.itemId), "score": .number(Double(shortest: $0.score)), "title": .string($0.title)]
             }),
         ]
+    }
+}
+
+extension Double {
+    /// The double whose shortest decimal form equals the float's (`0.1` stays `0.1` on the wire,
+    /// not `0.10000000149011612`).
+    public init(shortest value: Float) {
+        self = Double("\(value)") ?? Double(value)
     }
 }

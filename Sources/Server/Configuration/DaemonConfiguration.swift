@@ -49,7 +49,8 @@ public struct DaemonConfiguration: Sendable {
                 "maxMessageBytes": .integer(maxMessageBytes), "maxBatchSize": .integer(maxBatchSize),
                 "maxQueuedPerLane": .integer(maxQueuedPerLane), "maxPendingWrites": .integer(maxPendingWriteBytes),
                 "maxSessions": .integer(maxSessions), "sessionTtlSeconds": .number(sessionTimeToLiveSeconds),
-                "maxK": .integer(maxK),
+                "maxK": .integer(maxK), "maxHistory": .integer(maxHistory), "maxCandidates": .integer(maxCandidates),
+                "maxEventsPerObserve": .integer(maxEventsPerObserve),
             ]
         }
     }

@@ -1,0 +1,45 @@
+import Recommender
+import Testing
+
+@Suite struct SessionStoreTests {
+    @Test func eventsBuildHistoryAndRejections() throws {
+        var store = SessionStore()
+        _ = try store.open(id: "a", history: [5, 6], at: 100)
+        let session = try store.observe(
+            id: "a", events: [.init(itemId: 7, kind: .bought), .init(itemId: 8, kind: .rejected), .init(itemId: 9, kind: .viewed)],
+            at: 150)
+        #expect(session.history == [5, 6, 7, 9])
+        #expect(session.rejected == [8])
+        #expect(session.events.count == 5)
+        #expect(session.createdAt == 100)
+        #expect(session.updatedAt == 150)
+    }
+
+    @Test func unknownAndDuplicateIdsAreTypedErrors() throws {
+        var store = SessionStore()
+        #expect(throws: SessionError.notFound(id: "x")) { try store.get(id: "x") }
+        _ = try store.open(id: "x", history: [], at: 0)
+        #expect(throws: SessionError.alreadyExists(id: "x")) { try store.open(id: "x", history: [], at: 0) }
+        try store.close(id: "x")
+        #expect(throws: SessionError.notFound(id: "x")) { try store.close(id: "x") }
+    }
+
+    @Test func evictsTheLeastRecentlyUsedBeyondTheCap() throws {
+        var store = SessionStore(maxSessions: 2)
+        #expect(try store.open(id: "a", history: [], at: 0).isEmpty)
+        #expect(try store.open(id: "b", history: [], at: 1).isEmpty)
+        _ = try store.get(id: "a")  // a is now more recent than b
+        #expect(try store.open(id: "c", history: [], at: 2) == ["b"])
+        #expect(store.count == 2)
+        #expect(throws: SessionError.self) { try store.get(id: "b") }
+    }
+
+    @Test func expiresIdleSessions() throws {
+        var store = SessionStore(timeToLive: 60)
+        _ = try store.open(id: "old", history: [], at: 0)
+        _ = try store.open(id: "busy", history: [], at: 0)
+        _ = try store.observe(id: "busy", events: [.init(itemId: 1, kind: .viewed)], at: 50)
+        #expect(store.expire(at: 100) == ["old"])
+        #expect(store.count == 1)
+    }
+}
