@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import resource
 import signal
@@ -106,8 +107,7 @@ def client_cpu_seconds() -> float:
 
 def percentile(sorted_values: list[float], fraction: float) -> float:
     """Nearest-rank percentile of an ascending list."""
-    index = max(0, min(len(sorted_values) - 1, round(fraction * len(sorted_values) + 0.5) - 1))
-    return sorted_values[index]
+    return sorted_values[max(0, math.ceil(fraction * len(sorted_values)) - 1)]
 
 
 class Daemon:
@@ -197,6 +197,8 @@ async def run_level(daemon: Daemon, sessions: list[str], clients: int, duration:
         client_cpu, daemon_cpu = client_cpu_seconds() - client_cpu_before, daemon.cpu_seconds() - daemon_cpu_before
     finally:
         await asyncio.gather(*(client.close() for client in connections))
+    if not latencies:
+        raise SystemExit(f"bench-daemon: no recommend succeeded with {clients} clients ({overloaded} overloaded)")
     latencies.sort()
     return LevelResult(
         clients=clients,

@@ -2,7 +2,9 @@ import CUV
 import Foundation
 
 /// Calls a handler on the loop thread when one of the given signals arrives. Also sets SIGPIPE to
-/// be ignored, so that writing to a departed client is an error, not the daemon's death.
+/// be ignored, so that writing to a departed client is an error, not the daemon's death, and
+/// unblocks the watched signals: a parent that spawned us from a thread with signals blocked (as
+/// libdispatch's worker threads have) would otherwise hand down a mask that makes us deaf to them.
 public final class SignalWatcher {
     private var handles: [UnsafeMutablePointer<uv_signal_t>] = []
     fileprivate let handler: (Int32) -> Void
@@ -10,6 +12,10 @@ public final class SignalWatcher {
     public init(loop: EventLoop, signals: [Int32], handler: @escaping (Int32) -> Void) throws(TransportError) {
         self.handler = handler
         signal(SIGPIPE, SIG_IGN)
+        var mask = sigset_t()
+        sigemptyset(&mask)
+        for number in signals { sigaddset(&mask, number) }
+        pthread_sigmask(SIG_UNBLOCK, &mask, nil)
         for number in signals {
             let handle = UnsafeMutablePointer<uv_signal_t>.allocate(capacity: 1)
             try TransportError.check(uv_signal_init(loop.raw, handle), "uv_signal_init")

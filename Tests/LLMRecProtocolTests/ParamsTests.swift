@@ -36,7 +36,7 @@ import Testing
             params: ["sessionId": "s", "workDoneToken": [1]], field: "workDoneToken",
             message: "workDoneToken must be a string or an integer, got array"
         ),
-        (params: ["sessionId": ""], field: "sessionId", message: "sessionId must be 1-128 characters of A-Z a-z 0-9 . _ : -"),
+        (params: ["sessionId": ""], field: "sessionId", message: "sessionId must be 1-128 characters of A-Z a-z 0-9 . _ : -, got \"\""),
         (params: [1, 2], field: "params", message: "params must be an object, got array"),
     ]
 

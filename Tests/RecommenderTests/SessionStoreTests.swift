@@ -17,7 +17,7 @@ import Testing
 
     @Test func unknownAndDuplicateIdsAreTypedErrors() throws {
         var store = SessionStore()
-        #expect(throws: SessionError.notFound(id: "x")) { try store.get(id: "x") }
+        #expect(throws: SessionError.notFound(id: "x")) { try store.get(id: "x", at: 0) }
         _ = try store.open(id: "x", history: [], at: 0)
         #expect(throws: SessionError.alreadyExists(id: "x")) { try store.open(id: "x", history: [], at: 0) }
         try store.close(id: "x")
@@ -28,18 +28,31 @@ import Testing
         var store = SessionStore(maxSessions: 2)
         #expect(try store.open(id: "a", history: [], at: 0).isEmpty)
         #expect(try store.open(id: "b", history: [], at: 1).isEmpty)
-        _ = try store.get(id: "a")  // a is now more recent than b
+        _ = try store.get(id: "a", at: 1)  // a is now more recent than b
         #expect(try store.open(id: "c", history: [], at: 2) == ["b"])
         #expect(store.count == 2)
-        #expect(throws: SessionError.self) { try store.get(id: "b") }
+        #expect(throws: SessionError.self) { try store.get(id: "b", at: 2) }
     }
 
     @Test func expiresIdleSessions() throws {
         var store = SessionStore(timeToLive: 60)
         _ = try store.open(id: "old", history: [], at: 0)
         _ = try store.open(id: "busy", history: [], at: 0)
+        _ = try store.open(id: "read", history: [], at: 0)
         _ = try store.observe(id: "busy", events: [.init(itemId: 1, kind: .viewed)], at: 50)
-        #expect(store.expire(at: 100) == ["old"])
-        #expect(store.count == 1)
+        _ = try store.get(id: "read", at: 55)  // reading counts as activity
+        let expired = store.expire(at: 100)
+        #expect(expired == ["old"])
+        #expect(store.count == 2)
+    }
+
+    @Test func expiryIsCheckedOnUseWithoutWaitingForASweep() throws {
+        var store = SessionStore(timeToLive: 1)
+        _ = try store.open(id: "a", history: [1], at: 0)
+        let early = store.expireIfIdle(id: "a", at: 0.5)
+        let late = store.expireIfIdle(id: "a", at: 1.6)
+        #expect(!early)
+        #expect(late)
+        #expect(throws: SessionError.notFound(id: "a")) { try store.get(id: "a", at: 1.6) }
     }
 }

@@ -196,14 +196,14 @@ class AsyncClient(ProtocolMethods):
 
 async def spawn(
     executable: str | os.PathLike[str],
-    args: Sequence[str] = ("serve", "--stdio"),
+    args: Sequence[str],
     *,
     stderr: int | IO[Any] | None = None,
     env: Mapping[str, str] | None = None,
     cwd: str | os.PathLike[str] | None = None,
     on_notification: NotificationCallback | None = None,
 ) -> AsyncClient:
-    """Starts ``executable *args`` (which must serve over stdio) and returns a client on its pipes.
+    """Starts ``executable *args`` (e.g. ``["serve", "--stdio", "--data", DIR]``) and returns a client on its pipes.
 
     ``stderr`` is where the daemon's logs go (``None``: inherited; ``subprocess.DEVNULL`` to drop).
     The daemon is not initialized yet: await :meth:`AsyncClient.initialize`.

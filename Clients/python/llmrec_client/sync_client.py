@@ -250,7 +250,7 @@ class Client(ProtocolMethods):
 
 def spawn(
     executable: str | os.PathLike[str],
-    args: Sequence[str] = ("serve", "--stdio"),
+    args: Sequence[str],
     *,
     stderr: int | IO[Any] | None = None,
     env: Mapping[str, str] | None = None,
@@ -258,7 +258,7 @@ def spawn(
     timeout: float | None = None,
     on_notification: NotificationCallback | None = None,
 ) -> Client:
-    """Starts ``executable *args`` (which must serve over stdio) and returns a client on its pipes.
+    """Starts ``executable *args`` (e.g. ``["serve", "--stdio", "--data", DIR]``) and returns a client on its pipes.
 
     ``stderr`` is where the daemon's logs go (``None``: inherited; ``subprocess.DEVNULL`` to drop).
     The daemon is not initialized yet: call :meth:`Client.initialize`.

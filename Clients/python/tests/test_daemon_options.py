@@ -73,29 +73,32 @@ def test_least_recently_used_session_is_evicted(llmrec_bin: Path, dataset: Path,
         assert daemon.stop() == 0, daemon.log()
 
 
+def overloaded_errors_in_a_burst(wire: RawConnection, session: str, size: int) -> list[dict]:
+    """Pipelines ``size`` recommends and a status request in one write; returns the error replies."""
+    requests = (
+        {"jsonrpc": "2.0", "id": index, "method": "session/recommend", "params": {"sessionId": session}}
+        for index in range(size)
+    )
+    wire.send(b"".join(map(encode_message, requests)) + encode_message({"jsonrpc": "2.0", "id": "status", "method": "server/status"}))
+    replies = [wire.receive() for _ in range(size + 1)]
+    assert any(reply["id"] == "status" and "result" in reply for reply in replies)
+    return [reply["error"] for reply in replies if "error" in reply]
+
+
 def test_full_lane_answers_overloaded_and_cheap_requests_still_pass(llmrec_bin: Path, dataset: Path, short_tmp: Path) -> None:
     daemon = SocketDaemon.start(llmrec_bin, dataset, short_tmp / "o.sock", ["--max-queued-per-lane", "1"])
     try:
-        with llmrec_client.connect(daemon.path, timeout=30) as client:
-            assert client.initialize()["limits"]["maxQueuedPerLane"] == 1
-            session = client.session_open(history=[1])["sessionId"]
-            with RawConnection(daemon.path) as wire:
-                wire.initialize()
-                wire.send(
-                    b"".join(
-                        encode_message(
-                            {"jsonrpc": "2.0", "id": index, "method": "session/recommend", "params": {"sessionId": session}}
-                        )
-                        for index in range(200)
-                    )
-                    + encode_message({"jsonrpc": "2.0", "id": "status", "method": "server/status"})
-                )
-                replies = [wire.receive() for _ in range(201)]
-            errors = [reply["error"] for reply in replies if "error" in reply]
-            assert errors, "200 pipelined recommends on a lane of capacity 1 were never refused"
+        with RawConnection(daemon.path) as wire:
+            assert wire.initialize()["limits"]["maxQueuedPerLane"] == 1
+            session = wire.request(1, "session/open", {"history": [1]})["result"]["sessionId"]
+            errors: list[dict] = []
+            for _ in range(5):
+                errors = overloaded_errors_in_a_burst(wire, session, 500)
+                if errors:
+                    break
+            assert errors, "bursts of 500 recommends on a lane of capacity 1 were never refused"
             for error in errors:
                 assert error["code"] == Overloaded.code and error["data"] == {"lane": "model", "capacity": 1}, error
-            assert any(reply["id"] == "status" and "result" in reply for reply in replies)
     finally:
         assert daemon.stop() == 0, daemon.log()
 

@@ -80,8 +80,11 @@ def test_client_chosen_session_ids(client: llmrec_client.Client) -> None:
     with pytest.raises(InvalidParams):
         client.session_open(session_id=chosen)
     for bad in ("", "has space", "x" * 129, "slash/no"):
-        with pytest.raises(InvalidParams):
+        with pytest.raises(InvalidParams) as refused:
             client.session_open(session_id=bad)
+        assert refused.value.field == "sessionId"
+        if bad:
+            assert bad in refused.value.message, "spec: error messages name the offending value"
     client.session_close(chosen)
 
 

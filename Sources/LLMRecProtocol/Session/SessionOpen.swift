@@ -29,7 +29,9 @@ public enum SessionIdentifier {
                 || byte == 0x2E || byte == 0x5F || byte == 0x2D
         }
         guard (1...128).contains(id.utf8.count), allowed else {
-            throw InvalidParams(field: field, message: "\(field) must be 1-128 characters of A-Z a-z 0-9 . _ : -")
+            let shown = id.count > 40 ? String(id.prefix(40)) + "…" : id
+            throw InvalidParams(
+                field: field, message: "\(field) must be 1-128 characters of A-Z a-z 0-9 . _ : -, got \"\(shown)\"")
         }
     }
 

@@ -23,6 +23,8 @@ public struct SessionStore: Sendable {
     /// Monotonic use counter per session: the smallest is the least recently used.
     private var lastUse: [String: UInt64] = [:]
     private var useClock: UInt64 = 0
+    /// When each session was last opened, observed or read (seconds): idleness is measured from it.
+    private var lastActive: [String: Double] = [:]
 
     public init(maxSessions: Int = 10_000, timeToLive: Double = 86_400) {
         self.maxSessions = maxSessions
@@ -38,7 +40,7 @@ public struct SessionStore: Sendable {
         var session = Session(id: id, createdAt: time)
         session.apply(history.map { SessionEvent(itemId: $0, kind: .viewed) }, at: time)
         sessions[id] = session
-        touch(id)
+        touch(id, at: time)
         var evicted: [String] = []
         while sessions.count > maxSessions, let victim = lastUse.min(by: { $0.value < $1.value })?.key {
             remove(victim)
@@ -51,15 +53,23 @@ public struct SessionStore: Sendable {
         guard var session = sessions[id] else { throw .notFound(id: id) }
         session.apply(events, at: time)
         sessions[id] = session
-        touch(id)
+        touch(id, at: time)
         return session
     }
 
-    /// The session, marked as used.
-    public mutating func get(id: String) throws(SessionError) -> Session {
+    /// The session, marked as used at `time`.
+    public mutating func get(id: String, at time: Double) throws(SessionError) -> Session {
         guard let session = sessions[id] else { throw .notFound(id: id) }
-        touch(id)
+        touch(id, at: time)
         return session
+    }
+
+    /// Removes the session if it has been idle for longer than the time-to-live at `time`; true when
+    /// it did. Callers check before using a session, so expiry does not wait for the next sweep.
+    public mutating func expireIfIdle(id: String, at time: Double) -> Bool {
+        guard let active = lastActive[id], time - active > timeToLive else { return false }
+        remove(id)
+        return true
     }
 
     public mutating func close(id: String) throws(SessionError) {
@@ -69,24 +79,27 @@ public struct SessionStore: Sendable {
 
     /// Removes sessions idle for longer than the time-to-live at `time`; returns their ids.
     public mutating func expire(at time: Double) -> [String] {
-        let expired = sessions.values.filter { time - $0.updatedAt > timeToLive }.map(\.id)
+        let expired = lastActive.filter { time - $0.value > timeToLive }.map(\.key)
         for id in expired { remove(id) }
         return expired
     }
 
-    /// Puts back a session as it was (journal replay); no eviction.
+    /// Puts back a session as it was (journal replay, undoing a change that could not be persisted);
+    /// its activity time becomes its last update. No eviction.
     public mutating func restore(_ session: Session) {
         sessions[session.id] = session
-        touch(session.id)
+        touch(session.id, at: session.updatedAt)
     }
 
-    private mutating func touch(_ id: String) {
+    private mutating func touch(_ id: String, at time: Double) {
         useClock += 1
         lastUse[id] = useClock
+        lastActive[id] = max(lastActive[id] ?? time, time)
     }
 
     private mutating func remove(_ id: String) {
         sessions[id] = nil
         lastUse[id] = nil
+        lastActive[id] = nil
     }
 }

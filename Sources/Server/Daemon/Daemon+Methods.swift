@@ -58,8 +58,10 @@ extension Daemon {
         let unknown = engine.unknownItems(parsed.history)
         guard unknown.isEmpty else { return .failure(LLMRecError.itemNotFound(unknown)) }
         let id = parsed.sessionId ?? Self.newSessionID()
-        let evicted = try store.open(id: id, history: parsed.history, at: Date().timeIntervalSince1970)
-        let session = try store.get(id: id)
+        let now = Date().timeIntervalSince1970
+        expireIfIdle(id, at: now)
+        let evicted = try store.open(id: id, history: parsed.history, at: now)
+        let session = try store.get(id: id, at: now)
         do {
             try journal?.recordOpen(session)
             for victim in evicted { try journal?.recordClose(id: victim) }
@@ -75,9 +77,10 @@ extension Daemon {
         let parsed = try SessionObserve.Params(params, maxEvents: configuration.limits.maxEventsPerObserve)
         let unknown = engine.unknownItems(parsed.events.map(\.itemId))
         guard unknown.isEmpty else { return .failure(LLMRecError.itemNotFound(unknown)) }
-        let before = try store.get(id: parsed.sessionId)
-        let events = parsed.events.map { SessionEvent(itemId: $0.itemId, kind: InteractionKind(rawValue: $0.kind)!) }
         let now = Date().timeIntervalSince1970
+        expireIfIdle(parsed.sessionId, at: now)
+        let before = try store.get(id: parsed.sessionId, at: now)
+        let events = parsed.events.map { SessionEvent(itemId: $0.itemId, kind: InteractionKind(rawValue: $0.kind)!) }
         let session = try store.observe(id: parsed.sessionId, events: events, at: now)
         do {
             try journal?.recordObserve(id: parsed.sessionId, events: events, at: now)
@@ -94,7 +97,9 @@ extension Daemon {
     ) throws -> Handling {
         let parsed = try SessionRecommend.Params(
             params, maxK: configuration.limits.maxK, maxCandidates: configuration.limits.maxCandidates)
-        let session = try store.get(id: parsed.sessionId)
+        let now = Date().timeIntervalSince1970
+        expireIfIdle(parsed.sessionId, at: now)
+        let session = try store.get(id: parsed.sessionId, at: now)
         if let candidates = parsed.candidates {
             let unknown = engine.unknownItems(candidates)
             guard unknown.isEmpty else { return .answer(.failure(LLMRecError.itemNotFound(unknown))) }
@@ -124,7 +129,10 @@ extension Daemon {
     }
 
     func sessionGet(_ params: JSONValue?) throws -> Result<JSONValue, ResponseError> {
-        let session = try store.get(id: try SessionGet.Params(params).sessionId)
+        let id = try SessionGet.Params(params).sessionId
+        let now = Date().timeIntervalSince1970
+        expireIfIdle(id, at: now)
+        let session = try store.get(id: id, at: now)
         return .success(SessionGet.result(
             sessionId: session.id, history: session.history,
             events: session.events.map { ($0.itemId, $0.kind.rawValue) }, rejected: session.rejected.sorted(),
@@ -133,13 +141,22 @@ extension Daemon {
 
     func sessionClose(_ params: JSONValue?) throws -> Result<JSONValue, ResponseError> {
         let id = try SessionGet.Params(params).sessionId
-        let session = try store.get(id: id)
+        let now = Date().timeIntervalSince1970
+        expireIfIdle(id, at: now)
+        let session = try store.get(id: id, at: now)
         try store.close(id: id)
         do { try journal?.recordClose(id: id) } catch {
             store.restore(session)
             return .failure(.internalError("cannot persist the close: \(error)"))
         }
         return .success(SessionClose.result(sessionId: id))
+    }
+
+    /// Removes (and journals the end of) a session that has been idle past its time-to-live, so that
+    /// expiry takes effect on use and not only at the next sweep.
+    func expireIfIdle(_ id: String, at now: Double) {
+        guard store.expireIfIdle(id: id, at: now) else { return }
+        do { try journal?.recordClose(id: id) } catch { log("\(error)") }
     }
 
     /// A random session id: "s-" and 16 hex digits.

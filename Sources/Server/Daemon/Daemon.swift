@@ -83,7 +83,10 @@ public final class Daemon {
     public func run() throws -> Int32 {
         mailbox = try LoopMailbox(loop: loop) { [unowned self] completion in self.complete(completion) }
         signals = try SignalWatcher(loop: loop, signals: [SIGTERM, SIGINT]) { [unowned self] _ in self.beginDraining() }
-        sweepTimer = try RepeatingTimer(loop: loop, intervalMilliseconds: 60_000) { [unowned self] in self.expireSessions() }
+        let sweepMilliseconds = UInt64(min(60, max(1, configuration.limits.sessionTimeToLiveSeconds / 2)) * 1000)
+        sweepTimer = try RepeatingTimer(loop: loop, intervalMilliseconds: sweepMilliseconds) { [unowned self] in
+            self.expireSessions()
+        }
         switch configuration.transport {
         case .stdio:
             let opened = try StdioTransport.open(

@@ -1,0 +1,93 @@
+import Foundation
+import JSON
+import Testing
+
+/// Throws mutated frames at the daemon for a bounded time (LLMREC_FUZZ_SECONDS, default 5), each
+/// stream on its own socket connection, then checks the daemon still serves. Seeded: the run is
+/// reproducible from the seed printed on failure.
+@Suite struct FuzzTests {
+    @Test func mutatedFramesNeverKillTheDaemon() throws {
+        let seconds = Double(ProcessInfo.processInfo.environment["LLMREC_FUZZ_SECONDS"] ?? "") ?? 5
+        let seed = UInt64(ProcessInfo.processInfo.environment["LLMREC_FUZZ_SEED"] ?? "") ?? 20261129
+        var random = SeededRandom(seed: seed)
+        let daemon = try DaemonHarness(socket: true)
+        let corpus = try Self.corpus()
+        let deadline = Date().addingTimeInterval(seconds)
+        var streams = 0
+        while Date() < deadline {
+            let client = try daemon.connect()
+            var stream: [UInt8] = []
+            for _ in 0..<Int.random(in: 1...6, using: &random) {
+                stream += Self.mutate(corpus.randomElement(using: &random)!, using: &random)
+            }
+            client.writeRaw(stream)
+            // Read whatever comes back for a moment, sometimes hang up without reading.
+            if Bool.random(using: &random) { while client.receive(timeout: 0.02) != nil {} }
+            client.closeConnection()
+            streams += 1
+            try #require(daemon.process.isRunning, "daemon died after \(streams) streams (seed \(seed))")
+        }
+        let probe = try daemon.connect()
+        probe.initialize()
+        probe.request(2, "server/status")
+        #expect(probe.response(to: 2).response?["result"]?["uptimeSeconds"] != nil, "seed \(seed), \(streams) streams")
+    }
+
+    /// Valid frames of every method, from the golden transcripts.
+    static func corpus() throws -> [[UInt8]] {
+        var frames: [[UInt8]] = []
+        for path in GoldenTranscriptTests.transcripts {
+            for line in try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n") {
+                guard let message = try JSONValue.parse(String(line))["send"] else { continue }
+                let body = Array(JSONWriter.compact(message).utf8)
+                frames.append(Array("Content-Length: \(body.count)\r\n\r\n".utf8) + body)
+            }
+        }
+        return frames
+    }
+
+    static func mutate(_ frame: [UInt8], using random: inout SeededRandom) -> [UInt8] {
+        var bytes = frame
+        switch Int.random(in: 0..<7, using: &random) {
+        case 0:  // flip random bytes
+            for _ in 0..<Int.random(in: 1...4, using: &random) {
+                bytes[Int.random(in: 0..<bytes.count, using: &random)] ^= UInt8.random(in: 1...255, using: &random)
+            }
+        case 1:  // truncate
+            bytes = Array(bytes.prefix(Int.random(in: 0..<bytes.count, using: &random)))
+        case 2:  // lie about the length
+            let body = bytes.split(separator: UInt8(ascii: "\n"), maxSplits: 2).last.map(Array.init) ?? []
+            bytes = Array("Content-Length: \(Int.random(in: 0...body.count * 2, using: &random))\r\n\r\n".utf8) + body
+        case 3:  // insert junk
+            let junk = (0..<Int.random(in: 1...32, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
+            bytes.insert(contentsOf: junk, at: Int.random(in: 0...bytes.count, using: &random))
+        case 4:  // duplicate a slice
+            let start = Int.random(in: 0..<bytes.count, using: &random)
+            bytes += bytes[start...]
+        case 5:  // replace a JSON value with something of another type
+            let text = String(decoding: bytes, as: UTF8.self)
+            let replacements = ["null", "[]", "{}", "\"x\"", "-1", "1e400", "true", "\"\\ud800\""]
+            bytes = Array(text.replacingOccurrences(
+                of: ["1", "2", "\"s\"", "true", "[1,2]"].randomElement(using: &random)!,
+                with: replacements.randomElement(using: &random)!).utf8)
+            let body = bytes.split(separator: UInt8(ascii: "\n"), maxSplits: 2).last.map(Array.init) ?? []
+            bytes = Array("Content-Length: \(body.count)\r\n\r\n".utf8) + body
+        default:  // unchanged: valid traffic between broken frames
+            break
+        }
+        return bytes
+    }
+}
+
+/// SplitMix64 for the fuzzer's reproducible choices.
+struct SeededRandom: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

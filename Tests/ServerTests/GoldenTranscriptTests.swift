@@ -1,0 +1,69 @@
+import Foundation
+import JSON
+import Testing
+
+/// Replays Protocol/transcripts/*.jsonl against the real daemon over stdio. The transcripts were
+/// recorded with `python3 scripts/record-transcripts.py .build/debug/llmrec` and reviewed by hand;
+/// "<any>" matches any value.
+@Suite struct GoldenTranscriptTests {
+    static var transcripts: [String] {
+        let directory = DaemonHarness.repositoryRoot.appendingPathComponent("Protocol/transcripts").path
+        return ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
+            .filter { $0.hasSuffix(".jsonl") }.sorted().map { directory + "/" + $0 }
+    }
+
+    @Test func everyTranscriptIsThere() {
+        #expect(Self.transcripts.map { URL(fileURLWithPath: $0).lastPathComponent }
+            == ["catalog.jsonl", "errors.jsonl", "lifecycle.jsonl", "sessions.jsonl"])
+    }
+
+    @Test(arguments: transcripts)
+    func replays(path: String) throws {
+        let daemon = try DaemonHarness()
+        let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
+        for (number, line) in lines.enumerated() {
+            let entry = try JSONValue.parse(String(line))
+            if let message = entry["send"] {
+                daemon.channel.send(message)
+            } else if let expected = entry["expect"] {
+                let received = daemon.channel.receive(timeout: 10)
+                #expect(received != nil, "\(path):\(number + 1): no message arrived")
+                guard let received else { return }
+                #expect(
+                    Self.matches(received, expected),
+                    "\(path):\(number + 1):\n expected \(JSONWriter.compact(expected))\n received \(JSONWriter.compact(received))")
+            }
+        }
+        #expect(daemon.waitForExit() == 0)
+        #expect(daemon.channel.receive(timeout: 1) == nil, "nothing beyond the transcript")
+    }
+
+    /// Structural equality where the expected string "<any>" matches anything.
+    static func matches(_ actual: JSONValue, _ expected: JSONValue) -> Bool {
+        if expected == .string("<any>") { return true }
+        switch (actual, expected) {
+        case (.object(let a), .object(let e)):
+            return a.keys == e.keys && a.members.allSatisfy { member in e[member.key].map { matches(member.value, $0) } ?? false }
+        case (.array(let a), .array(let e)):
+            return a.count == e.count && zip(a, e).allSatisfy { matches($0, $1) }
+        case (.int, .double), (.double, .int), (.double, .double):
+            return actual.doubleValue == expected.doubleValue
+        default:
+            return actual == expected
+        }
+    }
+
+    @Test func openRPCDocumentAndTranscriptsAgree() throws {
+        let checker = Process()
+        checker.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        checker.arguments = ["python3", DaemonHarness.repositoryRoot.appendingPathComponent("Protocol/check_openrpc.py").path]
+        let output = Pipe()
+        checker.standardOutput = output
+        checker.standardError = output
+        try checker.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        checker.waitUntilExit()
+        #expect(checker.terminationStatus == 0, "\(text)")
+        #expect(text.contains("4 transcript(s)"))
+    }
+}
