@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job on the embedded default: fetch the real assets, build llmrec (release), prepare
-# MovieLens-100K and evaluate the baselines under the A-LLMRec protocol (20 candidates), the
-# 100-negative protocol and full ranking, overall / cold / warm. Safe to re-run: assets are cached
-# and the dataset is prepared again in well under a second.
+# MovieLens-100K, evaluate the baselines under the A-LLMRec protocol (20 candidates), the
+# 100-negative protocol and full ranking, overall / cold / warm, then start the daemon on a socket
+# and hold a short exchange with it. Safe to re-run: assets are cached and the dataset is prepared
+# again in well under a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-system.sh
@@ -15,3 +16,15 @@ data="$home/data/ml-100k"
 "$llmrec" prepare --format recbole --reviews "$assets/ml-100k/ml-100k.inter" --meta "$assets/ml-100k/ml-100k.item" --out "$data"
 "$llmrec" eval --data "$data" --model popularity --model cooccurrence \
   --protocol candidates20 --protocol candidates100 --protocol full --seed 7 --quiet
+
+echo
+echo "## A short exchange with the daemon (llmrec serve --socket, Python client)"
+socket="$(mktemp -u /tmp/llmrec-demo-XXXXXX.sock)"
+"$llmrec" serve --socket "$socket" --data "$data" 2>/dev/null &
+daemon=$!
+trap 'kill "$daemon" 2>/dev/null || true' EXIT
+for _ in $(seq 200); do [ -S "$socket" ] && break; sleep 0.05; done
+python3 scripts/demo-exchange.py "$socket"
+kill -TERM "$daemon"
+wait "$daemon"
+trap - EXIT
