@@ -20,7 +20,7 @@ private struct IdentityScores: SequentialRecommender {
     }()
 
     @Test func ranksTheWholeCatalogMinusExclusions() throws {
-        let ranked = try engine.recommend(history: [1], k: 3, candidates: nil, excluded: [5, 1])
+        let ranked = try engine.recommend(history: [1], k: 3, candidates: nil, excluded: [5, 1, 1, 99])
         #expect(ranked.map(\.itemId) == [4, 3, 2])
         #expect(ranked.map(\.score) == [4, 3, 2])
     }

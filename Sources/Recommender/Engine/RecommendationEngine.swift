@@ -40,15 +40,26 @@ public final class RecommendationEngine: Sendable {
 
     /// The `k` best items for `history` (oldest first), best first, ties by item id.
     /// - candidates: rank only these (duplicates ignored); nil ranks the whole catalog.
-    /// - excluded: never returned.
-    public func recommend(history: [Int32], k: Int, candidates: [Int32]?, excluded: Set<Int32>) throws(EngineError) -> [ScoredItem] {
+    /// - excluded: never returned (ids outside the catalog are ignored; repeats are fine).
+    public func recommend(history: [Int32], k: Int, candidates: [Int32]?, excluded: [Int32]) throws(EngineError) -> [ScoredItem] {
         if let candidates {
             let unknown = unknownItems(candidates)
             guard unknown.isEmpty else { throw .unknownItems(unknown) }
         }
-        var seen = Set<Int32>()
-        let pool = (candidates ?? Array(1...Int32(max(catalog.count, 1))).filter { Int($0) <= catalog.count })
-            .filter { !excluded.contains($0) && seen.insert($0).inserted }
+        // A dense mask instead of a Set: one byte per item, no hashing on the request path.
+        var blocked = [Bool](repeating: false, count: catalog.count + 1)
+        for id in excluded where id >= 1 && Int(id) <= catalog.count { blocked[Int(id)] = true }
+        var pool: [Int32] = []
+        if let candidates {
+            pool.reserveCapacity(candidates.count)
+            for id in candidates where !blocked[Int(id)] {
+                blocked[Int(id)] = true
+                pool.append(id)
+            }
+        } else {
+            pool.reserveCapacity(catalog.count)
+            for id in 1..<blocked.count where !blocked[id] { pool.append(Int32(id)) }
+        }
         guard !pool.isEmpty, k > 0 else { return [] }
         let scores = recommender.scores(history: history, candidates: pool)
         return TopK.select(k, of: zip(pool, scores).map { ScoredItem(itemId: $0, score: $1) })

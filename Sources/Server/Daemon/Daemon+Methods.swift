@@ -104,8 +104,8 @@ extension Daemon {
             let unknown = engine.unknownItems(candidates)
             guard unknown.isEmpty else { return .answer(.failure(LLMRecError.itemNotFound(unknown))) }
         }
-        var excluded = Set(parsed.exclude).union(session.rejected)
-        if parsed.excludeSeen { excluded.formUnion(session.history) }
+        var excluded = parsed.exclude + session.rejected
+        if parsed.excludeSeen { excluded += session.history }
         let engine = self.engine
         let history = session.history
         let catalog = dataset.catalog
