@@ -23,6 +23,7 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
 
         // Layers, lowest first; a module imports only modules above it in this list.
+        .target(name: "Numerics", dependencies: ["COpenBLAS"], swiftSettings: optimised),
         .target(name: "JSON", dependencies: ["CJansson"], swiftSettings: optimised),
         .target(name: "JSONRPC", dependencies: ["JSON"], swiftSettings: optimised),
         .target(name: "RPCTransport", dependencies: ["JSONRPC", "CUV"]),
@@ -30,9 +31,9 @@ let package = Package(
         .target(
             name: "Server",
             dependencies: ["LLMRecProtocol", "RPCTransport", "JSONRPC", "Recommender", "Training", "Datasets", "JSON"]),
-        .target(name: "Datasets", dependencies: ["JSON"], swiftSettings: optimised),
+        .target(name: "Datasets", dependencies: ["JSON", "Numerics"], swiftSettings: optimised),
         .target(name: "Models", dependencies: ["Datasets"], swiftSettings: optimised),
-        .target(name: "Training", dependencies: ["Models", "Datasets", "JSON"], swiftSettings: optimised),
+        .target(name: "Training", dependencies: ["Models", "Datasets", "Numerics", "JSON"], swiftSettings: optimised),
         .target(name: "Recommender", dependencies: ["Models", "Datasets"], swiftSettings: optimised),
         .executableTarget(
             name: "llmrec",
@@ -44,7 +45,7 @@ let package = Package(
 
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC", "JSON"]),
-        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "JSON"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Numerics", "JSON"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Datasets"]),
         .testTarget(name: "RecommenderTests", dependencies: ["Recommender", "Models", "Datasets", "JSON"]),
         .testTarget(name: "LLMRecProtocolTests", dependencies: ["LLMRecProtocol", "JSONRPC", "JSON"]),

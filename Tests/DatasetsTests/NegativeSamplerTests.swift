@@ -1,4 +1,5 @@
 import Datasets
+import Numerics
 import Testing
 
 @Suite struct NegativeSamplerTests {

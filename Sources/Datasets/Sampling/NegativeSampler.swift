@@ -1,3 +1,4 @@
+import Numerics
 /// Draws negative items for evaluation: uniformly from 1...itemCount, without replacement, never
 /// an item in `excluded`. When fewer than `count` items are eligible, all eligible ones are
 /// returned (in random order).

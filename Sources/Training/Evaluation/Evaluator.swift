@@ -2,6 +2,7 @@ import Datasets
 import Foundation
 import JSON
 import Models
+import Numerics
 
 /// The result of evaluating one model under one protocol.
 public struct EvaluationReport: Sendable {
