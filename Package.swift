@@ -32,7 +32,7 @@ let package = Package(
             name: "Server",
             dependencies: ["LLMRecProtocol", "RPCTransport", "JSONRPC", "Recommender", "Training", "Datasets", "JSON"]),
         .target(name: "Datasets", dependencies: ["JSON", "Numerics"], swiftSettings: optimised),
-        .target(name: "Models", dependencies: ["Datasets"], swiftSettings: optimised),
+        .target(name: "Models", dependencies: ["Datasets", "Numerics"], swiftSettings: optimised),
         .target(name: "Training", dependencies: ["Models", "Datasets", "Numerics", "JSON"], swiftSettings: optimised),
         .target(name: "Recommender", dependencies: ["Models", "Datasets"], swiftSettings: optimised),
         .executableTarget(

@@ -2,7 +2,8 @@
 /// gives the same sequence on every machine, which is what makes candidate sets and training
 /// runs reproducible. A value type: copying it forks the stream.
 public struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
+    /// The whole generator state: saving it and `init(seed: state)` later resumes the same stream.
+    public private(set) var state: UInt64
 
     public init(seed: UInt64) { state = seed }
 

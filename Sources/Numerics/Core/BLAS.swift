@@ -1,0 +1,38 @@
+import COpenBLAS
+
+/// Thin, row-major wrappers over OpenBLAS. Debian's OpenBLAS 0.3.21 runs `sgemm` with one row at a
+/// tenth of `sgemv`'s speed, so `gemm` forwards single-row products to `sgemv`.
+public enum BLAS {
+    /// C[m, n] = alpha · op(A) · op(B) + beta · C, row-major.
+    /// op(A) is [m, k]: A is stored [m, k] (lda ≥ k), or [k, m] when `transposeA` (lda ≥ m).
+    /// op(B) is [k, n]: B is stored [k, n] (ldb ≥ n), or [n, k] when `transposeB` (ldb ≥ k).
+    @inlinable
+    public static func gemm(
+        transposeA: Bool = false, transposeB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float = 0,
+        c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        guard m > 0, n > 0 else { return }
+        if k == 0 {
+            for row in 0..<m { for column in 0..<n { c[row * ldc + column] *= beta } }
+            return
+        }
+        if m == 1 && !transposeA {
+            // y[n] = alpha · op(B)ᵀ-shaped product with the single row of A.
+            if transposeB {
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), alpha, b, Int32(ldb), a, 1, beta, c, 1)
+            } else {
+                cblas_sgemv(CblasRowMajor, CblasTrans, Int32(k), Int32(n), alpha, b, Int32(ldb), a, 1, beta, c, 1)
+            }
+            return
+        }
+        cblas_sgemm(
+            CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+            Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// Sets OpenBLAS's thread count; process-wide, call once before any BLAS work.
+    public static func setThreads(_ count: Int) {
+        openblas_set_num_threads(Int32(max(1, count)))
+    }
+}

@@ -1,0 +1,216 @@
+import Datasets
+import Foundation
+import Models
+import Numerics
+
+/// How `llmrec train sasrec` trains; defaults are A-LLMRec's (`allmrec-spec.md` §2.1).
+public struct SASRecTrainingOptions: Sendable {
+    public var epochs = 200
+    public var batchSize = 128
+    public var learningRate: Float = 1e-3
+    public var beta1: Float = 0.9
+    public var beta2: Float = 0.98
+    public var l2Embedding: Float = 0
+    public var seed: UInt64 = 42
+    /// Evaluate on the validation split (100 negatives, NDCG@10) every this many epochs; 0 never.
+    public var validateEvery = 20
+    /// Users evaluated per validation (a seeded sample when there are more).
+    public var validationUsers = 10_000
+
+    public init() {}
+}
+
+/// One epoch's outcome, for progress and the caller's bookkeeping.
+public struct SASRecEpochReport: Sendable {
+    public var epoch: Int
+    public var meanLoss: Float
+    public var seconds: Double
+    /// NDCG@10 and Hit@10 on the validation split (100 negatives), when validated this epoch.
+    public var validationNDCG10: Double?
+    public var validationHit10: Double?
+}
+
+/// The complete state of a training run: enough to resume it exactly.
+public struct SASRecTrainingState: Sendable {
+    public var weights: [Float]
+    public var firstMoments: [Float]
+    public var secondMoments: [Float]
+    public var step: Int
+    public var epochsDone: Int
+    public var generatorState: UInt64
+    public var bestValidationNDCG10: Double
+    public var bestWeights: [Float]?
+
+    public init(
+        weights: [Float], firstMoments: [Float], secondMoments: [Float], step: Int, epochsDone: Int, generatorState: UInt64,
+        bestValidationNDCG10: Double, bestWeights: [Float]?
+    ) {
+        self.weights = weights
+        self.firstMoments = firstMoments
+        self.secondMoments = secondMoments
+        self.step = step
+        self.epochsDone = epochsDone
+        self.generatorState = generatorState
+        self.bestValidationNDCG10 = bestValidationNDCG10
+        self.bestWeights = bestWeights
+    }
+}
+
+/// Trains SASRec with BCE and one sampled negative per position, as the original: each step draws
+/// `batchSize` users uniformly with replacement (users with at most one training item are redrawn),
+/// builds their left-padded sequence, next-item targets and negatives (uniform over items the user
+/// never had in training), and takes one Adam step. An epoch is `users / batchSize` steps.
+public final class SASRecTrainer {
+    public let dataset: PreparedDataset
+    public let configuration: SASRecConfiguration
+    public let options: SASRecTrainingOptions
+    public private(set) var state: SASRecTrainingState
+    private let layout: ParameterLayout
+    private let eligibleUsers: [Int32]
+    private let trainingSets: [Set<Int32>]
+
+    public init(dataset: PreparedDataset, configuration: SASRecConfiguration, options: SASRecTrainingOptions, resumeFrom: SASRecTrainingState? = nil) throws {
+        guard configuration.hiddenUnits % configuration.heads == 0 else {
+            throw SASRecError.invalidConfiguration("hidden units \(configuration.hiddenUnits) not divisible by \(configuration.heads) heads")
+        }
+        self.dataset = dataset
+        self.configuration = configuration
+        self.options = options
+        layout = ParameterLayout(names: SASRecParameters.names(blocks: configuration.blocks), shapes: SASRecParameters.shapes(configuration))
+        eligibleUsers = (1...max(dataset.userCount, 1)).compactMap { user in
+            user <= dataset.userCount && dataset.train[user].count > 1 ? Int32(user) : nil
+        }
+        guard !eligibleUsers.isEmpty else {
+            throw SASRecError.invalidConfiguration("no user has two or more training interactions")
+        }
+        trainingSets = dataset.train.map(Set.init)
+        if let resumeFrom {
+            guard resumeFrom.weights.count == layout.totalCount else {
+                throw SASRecError.invalidConfiguration("the saved training state does not match this configuration")
+            }
+            state = resumeFrom
+        } else {
+            var generator = SplitMix64(seed: options.seed)
+            let parameters = SASRecParameters(initializing: configuration, generator: &generator)
+            let zeros = [Float](repeating: 0, count: layout.totalCount)
+            state = SASRecTrainingState(
+                weights: layout.pack(parameters.tensors), firstMoments: zeros, secondMoments: zeros, step: 0, epochsDone: 0,
+                generatorState: generator.state, bestValidationNDCG10: -1, bestWeights: nil)
+        }
+    }
+
+    /// The model with the current weights.
+    public var currentModel: SASRecModel { SASRecModel(configuration: configuration, layout: layout, weights: state.weights) }
+
+    /// The best validated model so far, or the current one when no validation ran.
+    public var bestModel: SASRecModel {
+        SASRecModel(configuration: configuration, layout: layout, weights: state.bestWeights ?? state.weights)
+    }
+
+    /// Runs the remaining epochs; `afterEpoch` sees each report (and may save `state`). Returns when
+    /// all epochs are done or `shouldStop` turns true between steps (the epoch in progress is then
+    /// discarded: `state` still holds the last finished epoch).
+    public func train(shouldStop: () -> Bool = { false }, afterEpoch: (SASRecEpochReport) throws -> Void) throws {
+        let batch = options.batchSize
+        let stepsPerEpoch = max(1, dataset.userCount / batch)
+        let workspace = SASRecWorkspace(configuration: configuration, batch: batch)
+        let rows = workspace.batch * configuration.maxLength
+        var positives = [Int32](repeating: 0, count: rows)
+        var negatives = [Int32](repeating: 0, count: rows)
+        var dLogFeatures = [Float](repeating: 0, count: rows * configuration.hiddenUnits)
+        var gradients = [Float](repeating: 0, count: layout.totalCount)
+
+        while state.epochsDone < options.epochs {
+            let started = Date()
+            var weights = state.weights
+            var adam = Adam(
+                sizes: [layout.totalCount], learningRate: options.learningRate, beta1: options.beta1, beta2: options.beta2,
+                epsilon: 1e-8)
+            adam.restore(step: state.step, firstMoments: [state.firstMoments], secondMoments: [state.secondMoments])
+            var generator = SplitMix64(seed: state.generatorState)
+            var lossSum: Float = 0
+            for _ in 0..<stepsPerEpoch {
+                if shouldStop() { return }
+                sample(into: workspace.sequence, positives: &positives, negatives: &negatives, generator: &generator)
+                for index in gradients.indices { gradients[index] = 0 }
+                weights.withUnsafeMutableBufferPointer { weightBuffer in
+                    gradients.withUnsafeMutableBufferPointer { gradientBuffer in
+                        let weightPointer = UnsafePointer(weightBuffer.baseAddress!)
+                        SASRecNetwork.forward(
+                            weights: weightPointer, layout: layout, workspace: workspace, training: true, generator: &generator)
+                        let result = dLogFeatures.withUnsafeMutableBufferPointer { dFeatures in
+                            SASRecLoss.forwardBackward(
+                                weights: weightPointer, gradients: gradientBuffer.baseAddress!, layout: layout, workspace: workspace,
+                                positives: positives, negatives: negatives, dLogFeatures: dFeatures.baseAddress!,
+                                l2Embedding: options.l2Embedding)
+                        }
+                        lossSum += result.loss
+                        dLogFeatures.withUnsafeMutableBufferPointer { dFeatures in
+                            SASRecNetwork.backward(
+                                dLogFeatures: dFeatures.baseAddress!, weights: weightPointer, gradients: gradientBuffer.baseAddress!,
+                                layout: layout, workspace: workspace)
+                        }
+                        adam.beginStep()
+                        adam.update(
+                            0, parameter: weightBuffer.baseAddress!, gradient: gradientBuffer.baseAddress!, count: layout.totalCount)
+                    }
+                }
+            }
+            state.weights = weights
+            state.firstMoments = adam.firstMoments[0]
+            state.secondMoments = adam.secondMoments[0]
+            state.step = adam.step
+            state.generatorState = generator.state
+            state.epochsDone += 1
+            var report = SASRecEpochReport(
+                epoch: state.epochsDone, meanLoss: lossSum / Float(stepsPerEpoch), seconds: Date().timeIntervalSince(started))
+            let validate = options.validateEvery > 0
+                && (state.epochsDone % options.validateEvery == 0 || state.epochsDone == options.epochs)
+            if validate {
+                let evaluator = Evaluator(
+                    dataset: dataset, split: .valid, seed: options.seed, maxUsers: options.validationUsers, showProgress: false)
+                let metrics = evaluator.evaluate(currentModel, evaluationProtocol: .candidates(negatives: 100)).overall
+                report.validationNDCG10 = metrics.ndcg(at: 10)
+                report.validationHit10 = metrics.hit(at: 10)
+                if metrics.ndcg(at: 10) > state.bestValidationNDCG10 {
+                    state.bestValidationNDCG10 = metrics.ndcg(at: 10)
+                    state.bestWeights = state.weights
+                }
+            }
+            try afterEpoch(report)
+        }
+    }
+
+    /// One batch per §1.7: user drawn with replacement among eligible users; seq = train[:-1]
+    /// (last maxLength), pos = the next item, neg uniform over items not in the user's training set.
+    private func sample(
+        into sequence: UnsafeMutablePointer<Int32>, positives: inout [Int32], negatives: inout [Int32],
+        generator: inout SplitMix64
+    ) {
+        let length = configuration.maxLength
+        let itemCount = Int32(dataset.itemCount)
+        for slot in 0..<options.batchSize {
+            let user = eligibleUsers[Int.random(in: 0..<eligibleUsers.count, using: &generator)]
+            let train = dataset.train[Int(user)]
+            let seen = trainingSets[Int(user)]
+            let base = slot * length
+            for index in 0..<length {
+                sequence[base + index] = 0
+                positives[base + index] = 0
+                negatives[base + index] = 0
+            }
+            var next = train[train.count - 1]
+            var position = length - 1
+            for item in train.dropLast().reversed() {
+                sequence[base + position] = item
+                positives[base + position] = next
+                var negative: Int32
+                repeat { negative = Int32.random(in: 1...itemCount, using: &generator) } while seen.contains(negative)
+                negatives[base + position] = negative
+                next = item
+                position -= 1
+                if position < 0 { break }
+            }
+        }
+    }
+}
