@@ -43,6 +43,7 @@ let package = Package(
             ]
         ),
 
+        .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC", "JSON"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Numerics", "JSON"], resources: [.copy("Fixtures")]),
