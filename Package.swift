@@ -24,6 +24,7 @@ let package = Package(
 
         // Layers, lowest first; a module imports only modules above it in this list.
         .target(name: "Numerics", dependencies: ["COpenBLAS"], swiftSettings: optimised),
+        .target(name: "Checkpoints", dependencies: ["Numerics"], swiftSettings: optimised),
         .target(name: "JSON", dependencies: ["CJansson"], swiftSettings: optimised),
         .target(name: "JSONRPC", dependencies: ["JSON"], swiftSettings: optimised),
         .target(name: "RPCTransport", dependencies: ["JSONRPC", "CUV"]),
@@ -32,19 +33,20 @@ let package = Package(
             name: "Server",
             dependencies: ["LLMRecProtocol", "RPCTransport", "JSONRPC", "Recommender", "Training", "Datasets", "JSON"]),
         .target(name: "Datasets", dependencies: ["JSON", "Numerics"], swiftSettings: optimised),
-        .target(name: "Models", dependencies: ["Datasets", "Numerics"], swiftSettings: optimised),
-        .target(name: "Training", dependencies: ["Models", "Datasets", "Numerics", "JSON"], swiftSettings: optimised),
+        .target(name: "Models", dependencies: ["Datasets", "Checkpoints", "Numerics"], swiftSettings: optimised),
+        .target(name: "Training", dependencies: ["Models", "Datasets", "Checkpoints", "Numerics", "JSON"], swiftSettings: optimised),
         .target(name: "Recommender", dependencies: ["Models", "Datasets"], swiftSettings: optimised),
         .executableTarget(
             name: "llmrec",
             dependencies: [
-                "Server", "LLMRecProtocol", "Recommender", "Training", "Models", "Datasets", "JSON",
+                "Server", "LLMRecProtocol", "Recommender", "Training", "Models", "Datasets", "Numerics", "JSON",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
 
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Numerics"], resources: [.copy("Fixtures")]),
         .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC", "JSON"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Numerics", "JSON"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Datasets"]),

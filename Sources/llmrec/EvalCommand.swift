@@ -2,6 +2,7 @@ import ArgumentParser
 import Datasets
 import Foundation
 import JSON
+import Models
 import Training
 
 extension EvaluationSplit: ExpressibleByArgument {}
@@ -44,6 +45,9 @@ struct EvalCommand: ParsableCommand {
     @Flag(help: "Print JSON (one object per model and protocol) instead of a table.")
     var json = false
 
+    @Option(help: "Write the evaluation cases (user, history, target, candidates) of the first --protocol as JSONL to this file and exit, so that other tools score exactly the same cases.")
+    var writeCases: String?
+
     @Flag(help: "No progress on stderr.")
     var quiet = false
 
@@ -67,9 +71,16 @@ struct EvalCommand: ParsableCommand {
             dataset: dataset, split: split, seed: seed,
             thresholds: ColdWarmThresholds(coldAtMost: coldAtMost, warmAtLeast: warmAtLeast),
             maxUsers: maxUsers, showProgress: !quiet)
+        if let writeCases {
+            do { try CaseFile.write(evaluator: evaluator, evaluationProtocol: parsedProtocols[0], to: writeCases) } catch {
+                throw fail(error)
+            }
+            return
+        }
         var reports: [EvaluationReport] = []
         for specification in specifications {
-            let model = specification.build(on: dataset)
+            let model: any SequentialRecommender
+            do { model = try specification.build(on: dataset) } catch { throw fail(error) }
             for evaluationProtocol in parsedProtocols {
                 let report = evaluator.evaluate(model, evaluationProtocol: evaluationProtocol)
                 if json { print(JSONWriter.compact(report.json)) }

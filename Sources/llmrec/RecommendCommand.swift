@@ -40,7 +40,7 @@ struct RecommendCommand: ParsableCommand {
             let dataset = try PreparedDataset(directory: data)
             let specification = try ModelSpecification(parsing: recommender)
             let engine = RecommendationEngine(
-                recommender: specification.build(on: dataset, using: .everything), catalog: dataset.catalog)
+                recommender: try specification.build(on: dataset, using: .everything), catalog: dataset.catalog)
             let ranked = try engine.recommend(history: ids, k: k, candidates: nil, excluded: ids)
             let unknown = engine.unknownItems(ids)
             guard unknown.isEmpty else { throw EngineError.unknownItems(unknown) }

@@ -57,8 +57,12 @@ public final class Daemon {
         do { dataset = try PreparedDataset(directory: configuration.datasetDirectory) } catch {
             throw DaemonError.cannotLoad("\(error)")
         }
-        engine = RecommendationEngine(
-            recommender: configuration.recommender.build(on: dataset, using: .everything), catalog: dataset.catalog)
+        do {
+            engine = RecommendationEngine(
+                recommender: try configuration.recommender.build(on: dataset, using: .everything), catalog: dataset.catalog)
+        } catch {
+            throw DaemonError.cannotLoad("\(error)")
+        }
         var store = SessionStore(
             maxSessions: configuration.limits.maxSessions, timeToLive: configuration.limits.sessionTimeToLiveSeconds)
         if let directory = configuration.stateDirectory {
