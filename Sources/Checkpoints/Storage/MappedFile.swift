@@ -1,0 +1,46 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A whole file mapped read-only into memory (`mmap`, `PROT_READ`, `MAP_PRIVATE`); unmapped on deinit.
+///
+/// `bytes` is valid for as long as this object lives; callers that hand out pointers into it keep the
+/// object alive alongside (see `SafetensorsFile.rawBytes(named:)`). The mapping is immutable, so the
+/// object may be shared between threads. If another process truncates the file while it is mapped,
+/// reading the lost pages raises SIGBUS: checkpoints must not be rewritten in place while loaded
+/// (the writer here replaces files by rename, which leaves existing mappings intact).
+final class MappedFile: @unchecked Sendable {
+    let path: String
+    let bytes: UnsafeRawBufferPointer
+
+    init(path: String) throws(CheckpointError) {
+        self.path = path
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            let code = errno
+            throw code == ENOENT ? .fileNotFound(path: path) : .unreadable(path: path, reason: Self.message(code))
+        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw .unreadable(path: path, reason: Self.message(errno)) }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { throw .unreadable(path: path, reason: "not a regular file") }
+        let size = Int(info.st_size)
+        guard size > 0 else {
+            // mmap rejects a zero length; an empty file is an empty buffer.
+            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+            return
+        }
+        guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
+            throw .unreadable(path: path, reason: "mmap: " + Self.message(errno))
+        }
+        bytes = UnsafeRawBufferPointer(start: base, count: size)
+    }
+
+    deinit {
+        if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
+    }
+
+    static func message(_ code: Int32) -> String { String(cString: strerror(code)) }
+}
