@@ -49,7 +49,7 @@ let package = Package(
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Numerics"], resources: [.copy("Fixtures")]),
         .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC", "JSON"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Numerics", "JSON"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "Datasets"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Checkpoints", "Numerics", "Datasets"], resources: [.copy("Fixtures")]),
         .testTarget(name: "RecommenderTests", dependencies: ["Recommender", "Models", "Datasets", "JSON"]),
         .testTarget(name: "LLMRecProtocolTests", dependencies: ["LLMRecProtocol", "JSONRPC", "JSON"]),
         .testTarget(name: "RPCTransportTests", dependencies: ["RPCTransport"]),
