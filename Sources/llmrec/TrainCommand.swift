@@ -77,10 +77,15 @@ struct TrainSASRecCommand: ParsableCommand {
             let firstEpoch = trainer.state.epochsDone
             installInterruptHandlers()
             var epochSeconds: [Double] = []
+            var lastPrinted = Date.distantPast
             try trainer.train(shouldStop: { interruptRequested.load(ordering: .relaxed) }) { report in
                 epochSeconds.append(report.seconds)
                 try SASRecTrainingStateFile.save(trainer.state, identity: identity, to: statePath)
-                if !quiet {
+                // A line per epoch on a terminal; otherwise every 5 s, at validations and at the end.
+                let due = isatty(2) != 0 || report.validationNDCG10 != nil || report.epoch == epochs
+                    || Date().timeIntervalSince(lastPrinted) >= 5
+                if !quiet && due {
+                    lastPrinted = Date()
                     var line = "train sasrec: epoch \(report.epoch)/\(epochs) loss \(String(format: "%.4f", report.meanLoss))"
                     line += " \(String(format: "%.2f", report.seconds))s"
                     if let ndcg = report.validationNDCG10, let hit = report.validationHit10 {
