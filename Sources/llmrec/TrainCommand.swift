@@ -41,7 +41,7 @@ struct TrainSASRecCommand: ParsableCommand {
     @Option(help: "L2 weight on the item-embedding norm (the original's l2_emb).") var l2Embedding: Float = 0
     @Option(help: "Seed for initialisation, sampling and dropout.") var seed: UInt64 = 42
     @Option(help: "Validate every N epochs (0: never).") var validateEvery = 20
-    @Option(help: "OpenBLAS threads.") var threads = 1
+    @Option(help: "Threads sharing each batch (OpenBLAS itself runs single-threaded in each).") var threads = 1
     @Flag(help: "Ignore a saved training state and start over.") var restart = false
     @Flag(help: "No progress on stderr.") var quiet = false
 
@@ -54,7 +54,7 @@ struct TrainSASRecCommand: ParsableCommand {
     }
 
     func run() throws {
-        BLAS.setThreads(threads)
+        BLAS.setThreads(1)
         do {
             let dataset = try PreparedDataset(directory: data)
             let configuration = SASRecConfiguration(
@@ -67,6 +67,7 @@ struct TrainSASRecCommand: ParsableCommand {
             options.l2Embedding = l2Embedding
             options.seed = seed
             options.validateEvery = validateEvery
+            options.threads = threads
             let statePath = SASRecTrainingStateFile.path(forOutput: out)
             let identity = SASRecTrainingStateFile.identity(dataset: dataset.fingerprint, configuration: configuration, options: options)
             let saved = restart ? nil : try SASRecTrainingStateFile.load(from: statePath, identity: identity)

@@ -15,10 +15,14 @@ public enum SASRecLoss {
     /// Computes the loss on `workspace.logFeatures`; writes dLogFeatures ([rows, d]) and accumulates the
     /// item-embedding gradient into `gradients`.
     /// - positives, negatives: [rows] item ids (0 where the position has no target).
+    /// - validPositionsInBatch: when this workspace holds one shard of a larger batch, the number of
+    ///   positions with a target in the whole batch, so that the shards' losses and gradients add
+    ///   up to the whole batch's mean; nil for a whole batch. The L2 term belongs to one shard only
+    ///   (pass 0 for the others).
     public static func forwardBackward(
         weights: UnsafePointer<Float>, gradients: UnsafeMutablePointer<Float>, layout: ParameterLayout,
         workspace w: SASRecWorkspace, positives: UnsafePointer<Int32>, negatives: UnsafePointer<Int32>,
-        dLogFeatures: UnsafeMutablePointer<Float>, l2Embedding: Float = 0
+        dLogFeatures: UnsafeMutablePointer<Float>, l2Embedding: Float = 0, validPositionsInBatch: Int? = nil
     ) -> Result {
         let d = w.configuration.hiddenUnits
         let rows = w.rows
@@ -36,10 +40,12 @@ public enum SASRecLoss {
         var dNegative = [Float](repeating: 0, count: rows)
         let ones = [Float](repeating: 1, count: rows)
         let zeros = [Float](repeating: 0, count: rows)
-        var loss = Loss.binaryCrossEntropyWithLogits(
-            logits: positiveLogits, targets: ones, weights: valid, count: rows, dlogits: &dPositive)
-        loss += Loss.binaryCrossEntropyWithLogits(
-            logits: negativeLogits, targets: zeros, weights: valid, count: rows, dlogits: &dNegative)
+        let localValid = valid.reduce(0, +)
+        let share = validPositionsInBatch.map { $0 > 0 ? localValid / Float($0) : 0 } ?? 1
+        var loss = share * Loss.binaryCrossEntropyWithLogits(
+            logits: positiveLogits, targets: ones, weights: valid, count: rows, dlogits: &dPositive, scale: share)
+        loss += share * Loss.binaryCrossEntropyWithLogits(
+            logits: negativeLogits, targets: zeros, weights: valid, count: rows, dlogits: &dNegative, scale: share)
         dLogFeatures.update(repeating: 0, count: rows * d)
         for row in 0..<rows where valid[row] != 0 {
             let features = w.logFeatures + row * d

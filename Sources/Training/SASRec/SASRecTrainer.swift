@@ -16,6 +16,9 @@ public struct SASRecTrainingOptions: Sendable {
     public var validateEvery = 20
     /// Users evaluated per validation (a seeded sample when there are more).
     public var validationUsers = 10_000
+    /// Threads that share each batch (data-parallel shards, each running single-threaded BLAS);
+    /// results are deterministic for a given seed and thread count.
+    public var threads = 1
 
     public init() {}
 }
@@ -112,13 +115,17 @@ public final class SASRecTrainer {
     /// discarded: `state` still holds the last finished epoch).
     public func train(shouldStop: () -> Bool = { false }, afterEpoch: (SASRecEpochReport) throws -> Void) throws {
         let batch = options.batchSize
+        let length = configuration.maxLength
         let stepsPerEpoch = max(1, dataset.userCount / batch)
-        let workspace = SASRecWorkspace(configuration: configuration, batch: batch)
-        let rows = workspace.batch * configuration.maxLength
-        var positives = [Int32](repeating: 0, count: rows)
-        var negatives = [Int32](repeating: 0, count: rows)
-        var dLogFeatures = [Float](repeating: 0, count: rows * configuration.hiddenUnits)
-        var gradients = [Float](repeating: 0, count: layout.totalCount)
+        let shardCount = max(1, min(options.threads, batch))
+        let shards = (0..<shardCount).map { shard in
+            Shard(
+                configuration: configuration, layout: layout, firstUser: shard * batch / shardCount,
+                users: (shard + 1) * batch / shardCount - shard * batch / shardCount)
+        }
+        var sequences = [Int32](repeating: 0, count: batch * length)
+        var positives = [Int32](repeating: 0, count: batch * length)
+        var negatives = [Int32](repeating: 0, count: batch * length)
 
         while state.epochsDone < options.epochs {
             let started = Date()
@@ -131,29 +138,28 @@ public final class SASRecTrainer {
             var lossSum: Float = 0
             for _ in 0..<stepsPerEpoch {
                 if shouldStop() { return }
-                sample(into: workspace.sequence, positives: &positives, negatives: &negatives, generator: &generator)
-                for index in gradients.indices { gradients[index] = 0 }
-                weights.withUnsafeMutableBufferPointer { weightBuffer in
-                    gradients.withUnsafeMutableBufferPointer { gradientBuffer in
-                        let weightPointer = UnsafePointer(weightBuffer.baseAddress!)
-                        SASRecNetwork.forward(
-                            weights: weightPointer, layout: layout, workspace: workspace, training: true, generator: &generator)
-                        let result = dLogFeatures.withUnsafeMutableBufferPointer { dFeatures in
-                            SASRecLoss.forwardBackward(
-                                weights: weightPointer, gradients: gradientBuffer.baseAddress!, layout: layout, workspace: workspace,
-                                positives: positives, negatives: negatives, dLogFeatures: dFeatures.baseAddress!,
-                                l2Embedding: options.l2Embedding)
-                        }
-                        lossSum += result.loss
-                        dLogFeatures.withUnsafeMutableBufferPointer { dFeatures in
-                            SASRecNetwork.backward(
-                                dLogFeatures: dFeatures.baseAddress!, weights: weightPointer, gradients: gradientBuffer.baseAddress!,
-                                layout: layout, workspace: workspace)
-                        }
-                        adam.beginStep()
-                        adam.update(
-                            0, parameter: weightBuffer.baseAddress!, gradient: gradientBuffer.baseAddress!, count: layout.totalCount)
+                sample(sequences: &sequences, positives: &positives, negatives: &negatives, generator: &generator)
+                let validPositions = positives.reduce(0) { $0 + ($1 != 0 ? 1 : 0) }
+                for shard in shards {
+                    shard.load(sequences: sequences, positives: positives, negatives: negatives, dropoutSeed: generator.next())
+                }
+                let l2Embedding = options.l2Embedding
+                weights.withUnsafeBufferPointer { buffer in
+                    let context = StepContext(weights: buffer.baseAddress!, shards: shards)
+                    DispatchQueue.concurrentPerform(iterations: shardCount) { index in
+                        context.shards[index].run(
+                            weights: context.weights, validPositionsInBatch: validPositions,
+                            l2Embedding: index == 0 ? l2Embedding : 0)
                     }
+                }
+                let gradients = shards[0].gradients
+                for shard in shards.dropFirst() {
+                    for index in 0..<layout.totalCount { gradients[index] += shard.gradients[index] }
+                }
+                lossSum += shards.reduce(0) { $0 + $1.loss }
+                adam.beginStep()
+                weights.withUnsafeMutableBufferPointer { buffer in
+                    adam.update(0, parameter: buffer.baseAddress!, gradient: gradients, count: layout.totalCount)
                 }
             }
             state.weights = weights
@@ -184,8 +190,7 @@ public final class SASRecTrainer {
     /// One batch per §1.7: user drawn with replacement among eligible users; seq = train[:-1]
     /// (last maxLength), pos = the next item, neg uniform over items not in the user's training set.
     private func sample(
-        into sequence: UnsafeMutablePointer<Int32>, positives: inout [Int32], negatives: inout [Int32],
-        generator: inout SplitMix64
+        sequences sequence: inout [Int32], positives: inout [Int32], negatives: inout [Int32], generator: inout SplitMix64
     ) {
         let length = configuration.maxLength
         let itemCount = Int32(dataset.itemCount)
@@ -213,4 +218,68 @@ public final class SASRecTrainer {
             }
         }
     }
+}
+
+/// One thread's share of a batch: its rows of the inputs, its activations and its gradients.
+/// Used by one thread at a time (the step's concurrentPerform gives each shard to one iteration).
+private final class Shard: @unchecked Sendable {
+    let firstUser: Int
+    let users: Int
+    let workspace: SASRecWorkspace
+    let layout: ParameterLayout
+    let gradients: UnsafeMutablePointer<Float>
+    let dLogFeatures: UnsafeMutablePointer<Float>
+    var positives: [Int32]
+    var negatives: [Int32]
+    var dropoutSeed: UInt64 = 0
+    var loss: Float = 0
+
+    init(configuration: SASRecConfiguration, layout: ParameterLayout, firstUser: Int, users: Int) {
+        self.firstUser = firstUser
+        self.users = users
+        self.layout = layout
+        workspace = SASRecWorkspace(configuration: configuration, batch: users)
+        gradients = .allocate(capacity: layout.totalCount)
+        let rows = users * configuration.maxLength
+        dLogFeatures = .allocate(capacity: rows * configuration.hiddenUnits)
+        positives = [Int32](repeating: 0, count: rows)
+        negatives = [Int32](repeating: 0, count: rows)
+    }
+
+    deinit {
+        gradients.deallocate()
+        dLogFeatures.deallocate()
+    }
+
+    /// Copies this shard's rows of the batch (on the calling thread, before the parallel part).
+    func load(sequences: [Int32], positives batchPositives: [Int32], negatives batchNegatives: [Int32], dropoutSeed: UInt64) {
+        let length = workspace.configuration.maxLength
+        let start = firstUser * length
+        for offset in 0..<(users * length) {
+            workspace.sequence[offset] = sequences[start + offset]
+            positives[offset] = batchPositives[start + offset]
+            negatives[offset] = batchNegatives[start + offset]
+        }
+        self.dropoutSeed = dropoutSeed
+    }
+
+    /// Forward, loss and backward of this shard into its own gradient buffer.
+    func run(weights: UnsafePointer<Float>, validPositionsInBatch: Int, l2Embedding: Float) {
+        gradients.update(repeating: 0, count: layout.totalCount)
+        var generator = SplitMix64(seed: dropoutSeed)
+        SASRecNetwork.forward(weights: weights, layout: layout, workspace: workspace, training: true, generator: &generator)
+        loss = SASRecLoss.forwardBackward(
+            weights: weights, gradients: gradients, layout: layout, workspace: workspace, positives: positives,
+            negatives: negatives, dLogFeatures: dLogFeatures, l2Embedding: l2Embedding,
+            validPositionsInBatch: validPositionsInBatch
+        ).loss
+        SASRecNetwork.backward(
+            dLogFeatures: dLogFeatures, weights: weights, gradients: gradients, layout: layout, workspace: workspace)
+    }
+}
+
+/// What the parallel part of a step reads: the weights (unchanged during it) and the shards.
+private struct StepContext: @unchecked Sendable {
+    let weights: UnsafePointer<Float>
+    let shards: [Shard]
 }
