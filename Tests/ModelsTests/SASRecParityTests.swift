@@ -101,6 +101,10 @@ import Testing
             scores += model.scores(history: histories[row], candidates: Array(candidates[(row * width)..<((row + 1) * width)]))
         }
         Self.expectClose(scores, try reference.floats("expected.candidate_scores"), "\(name) candidate_scores")
+        let batched = model.scores(batch: (0..<reference.batch).map { row in
+            (histories[row], Array(candidates[(row * width)..<((row + 1) * width)]))
+        })
+        Self.expectClose(batched.flatMap { $0 }, try reference.floats("expected.candidate_scores"), "\(name) batched candidate_scores")
     }
 
     @Test func checkpointsRoundTripThroughSafetensors() throws {

@@ -18,8 +18,13 @@ public struct PyTorchCheckpoint: Sendable {
     public init(path: String) throws(CheckpointError) {
         self.path = path
         let file = try MappedFile(path: path)
-        defer { withExtendedLifetime(file) {} }
-        let archive = try ZipArchive(file.bytes, path: path)
+        root = try Self.root(of: file.bytes, path: path)
+        withExtendedLifetime(file) {}
+    }
+
+    /// The saved object of the checkpoint archive `bytes`, read from `path`; throws as `init` does.
+    static func root(of bytes: UnsafeRawBufferPointer, path: String) throws(CheckpointError) -> PickleValue {
+        let archive = try ZipArchive(bytes, path: path)
         guard let pickle = archive.entries.first(where: { entry in
             entry.name.hasSuffix("/data.pkl") && entry.name.filter { $0 == "/" }.count == 1
         }) else {
@@ -39,7 +44,7 @@ public struct PyTorchCheckpoint: Sendable {
             }
             return data
         }
-        root = try unpickler.run()
+        return try unpickler.run()
     }
 
     /// The first element of a root list or tuple: the constructor arguments in the

@@ -12,4 +12,14 @@ public protocol SequentialRecommender: Sendable {
     /// `history` (dense item ids, oldest first). Returns one score per candidate, in candidate order;
     /// higher means more likely next. Scores need only be comparable within one call.
     func scores(history: [Int32], candidates: [Int32]) -> [Float]
+
+    /// Scores several (history, candidates) cases at once; the same results as calling
+    /// `scores(history:candidates:)` for each. Models that run faster in batches override it.
+    func scores(batch: [(history: [Int32], candidates: [Int32])]) -> [[Float]]
+}
+
+extension SequentialRecommender {
+    public func scores(batch: [(history: [Int32], candidates: [Int32])]) -> [[Float]] {
+        batch.map { scores(history: $0.history, candidates: $0.candidates) }
+    }
 }

@@ -52,6 +52,18 @@ public struct SASRecModel: SequentialRecommender {
         return scores(user: user, candidates: candidates)
     }
 
+    /// One forward pass for the whole batch (in chunks of 64 histories, to bound activation memory).
+    public func scores(batch: [(history: [Int32], candidates: [Int32])]) -> [[Float]] {
+        var results: [[Float]] = []
+        results.reserveCapacity(batch.count)
+        for start in stride(from: 0, to: batch.count, by: 64) {
+            let chunk = batch[start..<min(start + 64, batch.count)]
+            let users = userRepresentations(chunk.map(\.history))
+            for (user, item) in zip(users, chunk) { results.append(scores(user: user, candidates: item.candidates)) }
+        }
+        return results
+    }
+
     /// Scores for a precomputed user representation.
     public func scores(user: [Float], candidates: [Int32]) -> [Float] {
         let d = configuration.hiddenUnits

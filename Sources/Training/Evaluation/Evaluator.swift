@@ -116,16 +116,24 @@ public struct Evaluator: Sendable {
         let meter = ProgressMeter(
             label: "eval \(model.name) \(evaluationProtocol)", total: Int64(users.count), unit: .items("users"),
             enabled: showProgress)
-        for (done, user) in users.enumerated() {
-            let testCase = makeCase(user: user, evaluationProtocol: evaluationProtocol)
-            let scores = model.scores(history: testCase.history, candidates: testCase.candidates)
-            precondition(scores.count == testCase.candidates.count, "\(model.name) returned \(scores.count) scores for \(testCase.candidates.count) candidates")
-            let rank = RankingMetrics.rank(of: 0, in: scores)
-            report.overall.add(rank: rank)
-            let popularity = trainingCounts[Int(testCase.target)]
-            if popularity <= thresholds.coldAtMost { report.cold.add(rank: rank) }
-            if popularity >= thresholds.warmAtLeast { report.warm.add(rank: rank) }
-            meter.update(Int64(done + 1))
+        var done = 0
+        for start in stride(from: 0, to: users.count, by: 256) {
+            let cases = users[start..<min(start + 256, users.count)].map {
+                makeCase(user: $0, evaluationProtocol: evaluationProtocol)
+            }
+            let allScores = model.scores(batch: cases.map { ($0.history, $0.candidates) })
+            for (testCase, scores) in zip(cases, allScores) {
+                precondition(
+                    scores.count == testCase.candidates.count,
+                    "\(model.name) returned \(scores.count) scores for \(testCase.candidates.count) candidates")
+                let rank = RankingMetrics.rank(of: 0, in: scores)
+                report.overall.add(rank: rank)
+                let popularity = trainingCounts[Int(testCase.target)]
+                if popularity <= thresholds.coldAtMost { report.cold.add(rank: rank) }
+                if popularity >= thresholds.warmAtLeast { report.warm.add(rank: rank) }
+            }
+            done += cases.count
+            meter.update(Int64(done))
         }
         meter.finish(Int64(users.count))
         report.seconds = Date().timeIntervalSince(started)
