@@ -23,6 +23,17 @@ public struct TransformerEncoder: Sendable {
     public func forward(
         ids: [Int32], lengths: [Int32], batch: Int, length: Int, recordLayers: Bool = false
     ) -> (hidden: [Float], layers: [[Float]]) {
+        run(ids: ids, lengths: lengths, batch: batch, length: length, layers: configuration.layers, recordLayers: recordLayers)
+    }
+
+    /// The embeddings and the first `layers` layers (the frozen part of fine-tuning).
+    func frozenPrefix(ids: [Int32], lengths: [Int32], batch: Int, length: Int, layers: Int) -> [Float] {
+        run(ids: ids, lengths: lengths, batch: batch, length: length, layers: layers, recordLayers: false).hidden
+    }
+
+    private func run(
+        ids: [Int32], lengths: [Int32], batch: Int, length: Int, layers layerCount: Int, recordLayers: Bool
+    ) -> (hidden: [Float], layers: [[Float]]) {
         let c = configuration
         let (h, inter) = (c.hiddenSize, c.intermediateSize)
         let rows = batch * length
@@ -50,7 +61,7 @@ public struct TransformerEncoder: Sendable {
             rows: rows, dim: h, eps: c.layerNormEpsilon)
         if recordLayers { recorded.append(x) }
 
-        for layer in weights.layers {
+        for layer in weights.layers.prefix(layerCount) {
             Linear.forward(out: &q, x: x, weight: layer.query, bias: layer.queryBias, rows: rows, inFeatures: h, outFeatures: h)
             Linear.forward(out: &k, x: x, weight: layer.key, bias: layer.keyBias, rows: rows, inFeatures: h, outFeatures: h)
             Linear.forward(out: &v, x: x, weight: layer.value, bias: layer.valueBias, rows: rows, inFeatures: h, outFeatures: h)
