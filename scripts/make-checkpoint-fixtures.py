@@ -35,6 +35,7 @@ import struct
 import sys
 import zipfile
 
+import numpy
 import torch
 from safetensors.torch import save_file
 
@@ -52,8 +53,13 @@ def describe(name, t):
     entry = {"name": name, "shape": list(t.shape)}
     if t.dtype in FLOATS:
         entry["dtype"] = FLOATS[t.dtype]
-        bits = t.detach().to(torch.float32).contiguous().flatten().view(torch.int32).tolist()
-        entry["float32_bits"] = [b & 0xFFFFFFFF for b in bits]
+        if t.dtype == torch.float16:
+            # numpy converts a NaN keeping its payload, as F16C does; torch's vectorised
+            # conversion returns 0x7FFFFFFF for every NaN.
+            bits = t.detach().contiguous().numpy().astype(numpy.float32).view(numpy.uint32).flatten().tolist()
+        else:
+            bits = [b & 0xFFFFFFFF for b in t.detach().to(torch.float32).contiguous().flatten().view(torch.int32).tolist()]
+        entry["float32_bits"] = bits
     else:
         entry["dtype"] = INTS[t.dtype]
         entry["int64"] = t.to(torch.int64).flatten().tolist()
@@ -137,7 +143,7 @@ with zipfile.ZipFile(os.path.join(out, "state_dict.pth")) as source:
     entries = [(info.filename, source.read(info.filename)) for info in source.infolist()]
 with zipfile.ZipFile(os.path.join(out, "deflated.pth"), "w", compression=zipfile.ZIP_DEFLATED) as target:
     for name, data in entries:
-        target.writestr(name, data)
+        target.writestr(zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0)), data, compress_type=zipfile.ZIP_DEFLATED)
 
 
 def write_zip64(path, entries):

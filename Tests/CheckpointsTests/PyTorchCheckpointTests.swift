@@ -55,7 +55,10 @@ import Testing
             (.string("dropout_rate"), .double(0.5)), (.string("l2_emb"), .double(0)), (.string("device"), .string("cpu")),
             (.string("inference_only"), .bool(false)), (.string("state_dict_path"), .none),
         ]))
+        #expect(kwargs.entries?.map(\.key) == [.string("user_num"), .string("item_num"), .string("args")])
         #expect(kwargs["args"]?["lr"]?.doubleValue == 0.001)
+        #expect(kwargs["args"]?["device"]?.stringValue == "cpu")
+        #expect(kwargs["args"]?["inference_only"]?.boolValue == false)
         #expect(try PyTorchCheckpoint(path: Support.fixture("state_dict.pth")).kwargs == nil)
     }
 
@@ -104,35 +107,5 @@ import Testing
         #expect(throws: CheckpointError.checksumMismatch(path: path, entry: "state_dict/data/0")) {
             try PyTorchCheckpoint(path: path)
         }
-    }
-
-    @Test func throwsForEveryTruncation() {
-        let bytes = Support.fixtureBytes("state_dict.pth")
-        let directory = Support.scratchDirectory()
-        var read: [Int] = []
-        for length in 0..<bytes.count {
-            let path = Support.write(Array(bytes[..<length]), to: directory, name: "truncated.pth")
-            if (try? PyTorchCheckpoint(path: path)) != nil { read.append(length) }
-        }
-        #expect(read.isEmpty, "truncated files read: \(read.prefix(10))")
-    }
-
-    @Test func survivesEveryFlippedByteAndRejectsDamagedEntries() throws {
-        let bytes = Support.fixtureBytes("state_dict.pth")
-        let directory = Support.scratchDirectory()
-        // Every byte of an entry's data is covered by its CRC-32.
-        var covered = Set<Int>()
-        for entry in ["state_dict/data.pkl"] + (0..<40).map({ "state_dict/data/\($0)" }) {
-            if let range = Support.entryRange(entry, in: bytes) { covered.formUnion(range) }
-        }
-        #expect(covered.count > 1000)
-        var undetected: [Int] = []
-        for offset in bytes.indices {
-            var damaged = bytes
-            damaged[offset] ^= 0x20
-            let path = Support.write(damaged, to: directory, name: "flipped.pth")
-            if (try? PyTorchCheckpoint(path: path)) != nil, covered.contains(offset) { undetected.append(offset) }
-        }
-        #expect(undetected.isEmpty, "damage read without error at \(undetected.prefix(10))")
     }
 }

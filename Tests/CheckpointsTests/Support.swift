@@ -54,7 +54,7 @@ enum Support {
     /// Writes `bytes` to `directory/name` and returns the path.
     static func write(_ bytes: [UInt8], to directory: String, name: String) -> String {
         let path = directory + "/" + name
-        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        try! Data(bytes).write(to: URL(fileURLWithPath: path))
         return path
     }
 
@@ -66,17 +66,18 @@ enum Support {
         return false
     }
 
-    /// Where the data of stored zip entry `entry` lies in `bytes`, found by its local header.
+    /// Where the data of stored zip entry `entry` lies in `bytes`, from its central-directory record
+    /// (torch.save writes zero sizes in local headers and puts them in data descriptors).
     static func entryRange(_ entry: String, in bytes: [UInt8]) -> Range<Int>? {
+        func field(_ offset: Int, _ width: Int) -> Int {
+            (offset..<offset + width).reversed().reduce(0) { $0 << 8 | Int(bytes[$1]) }
+        }
         let name = Array(entry.utf8)
-        for start in 0..<(bytes.count - 30 - name.count)
-        where bytes[start..<start + 4].elementsEqual([0x50, 0x4B, 0x03, 0x04])
-            && bytes[start + 30..<start + 30 + name.count].elementsEqual(name) {
-            func field(_ offset: Int, _ width: Int) -> Int {
-                (offset..<offset + width).reversed().reduce(0) { $0 << 8 | Int(bytes[start + $1]) }
-            }
-            let dataStart = start + 30 + name.count + field(28, 2)
-            return dataStart..<dataStart + field(18, 4)
+        for record in 0..<(bytes.count - 46 - name.count)
+        where field(record, 4) == 0x0201_4B50 && bytes[record + 46..<record + 46 + name.count].elementsEqual(name) {
+            let local = field(record + 42, 4)
+            let start = local + 30 + field(local + 26, 2) + field(local + 28, 2)
+            return start..<start + field(record + 20, 4)
         }
         return nil
     }

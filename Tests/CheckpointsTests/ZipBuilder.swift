@@ -1,13 +1,24 @@
 /// Builds a minimal zip archive of stored (uncompressed) entries, as `torch.save` lays them out, so
 /// that tests can wrap hand-written or damaged pickles in a valid archive.
 enum ZipBuilder {
-    static func archive(_ entries: [(name: String, data: [UInt8])]) -> [UInt8] {
+    /// An entry with its CRC-32, computed once (the tests run unoptimised, where CRC is slow).
+    struct Entry {
+        let name: String
+        let data: [UInt8]
+        let crc: UInt32
+
+        init(_ name: String, _ data: [UInt8]) {
+            (self.name, self.data, crc) = (name, data, ZipBuilder.crc32(data))
+        }
+    }
+
+    static func archive(_ entries: [Entry]) -> [UInt8] {
         var out: [UInt8] = []
         var central: [UInt8] = []
-        for (name, data) in entries {
+        for entry in entries {
+            let (data, crc) = (entry.data, entry.crc)
             let offset = out.count
-            let crc = crc32(data)
-            let nameBytes = Array(name.utf8)
+            let nameBytes = Array(entry.name.utf8)
             out += le32(0x0403_4B50) + le16(20) + le16(0) + le16(0) + le16(0) + le16(0x21) + le32(crc)
                 + le32(UInt32(data.count)) + le32(UInt32(data.count)) + le16(UInt16(nameBytes.count)) + le16(0)
                 + nameBytes + data
@@ -22,10 +33,14 @@ enum ZipBuilder {
         return out
     }
 
-    /// A checkpoint archive named `archive` holding `pickle` as data.pkl and the given storages.
-    static func checkpoint(pickle: [UInt8], storages: [String: [UInt8]] = [:]) -> [UInt8] {
-        archive([("archive/data.pkl", pickle), ("archive/byteorder", Array("little".utf8))]
-            + storages.keys.sorted().map { ("archive/data/\($0)", storages[$0]!) })
+    /// The `archive/data/<key>` entries of a checkpoint.
+    static func storageEntries(_ storages: [String: [UInt8]]) -> [Entry] {
+        storages.keys.sorted().map { Entry("archive/data/\($0)", storages[$0]!) }
+    }
+
+    /// A checkpoint archive named `archive` holding `pickle` as data.pkl and the given storage entries.
+    static func checkpoint(pickle: [UInt8], storages: [Entry] = []) -> [UInt8] {
+        archive([Entry("archive/data.pkl", pickle), Entry("archive/byteorder", Array("little".utf8))] + storages)
     }
 
     /// The plain bitwise CRC-32 (polynomial 0xEDB88320), independent of the reader's table version.

@@ -116,6 +116,16 @@ import Testing
         #expect(reloaded.weights == original.weights)
     }
 
+    @Test(arguments: fixtures)
+    func readsTheOriginalCodesPthCheckpoints(name: String) throws {
+        let fromPth = try SASRecCheckpoint.load(Self.folder(name) + "/model.pth")
+        let fromSafetensors = try SASRecCheckpoint.load(Self.folder(name) + "/model.safetensors", heads: Self.heads[name]!)
+        #expect(fromPth.configuration.heads == Self.heads[name]!, "num_heads comes from kwargs['args']")
+        #expect(fromPth.configuration.dropout == 0.5)
+        #expect(fromPth.configuration.itemCount == fromSafetensors.configuration.itemCount)
+        #expect(fromPth.weights == fromSafetensors.weights)
+    }
+
     @Test func refusesCheckpointsThatAreNotSASRec() throws {
         let path = NSTemporaryDirectory() + "not-sasrec-\(UUID().uuidString).safetensors"
         try SafetensorsFile.write(tensors: [("something.else", Tensor(shape: [2], storage: [1, 2]))], to: path)

@@ -2,7 +2,7 @@
 ///
 /// PyTorch storages map onto the same cases (`torch.HalfStorage` is `.f16`, `torch.LongStorage` is
 /// `.i64`, ...). All multi-byte types are stored little-endian.
-public enum DType: String, Sendable, CaseIterable {
+public enum DType: String, Sendable {
     case f64 = "F64", f32 = "F32", f16 = "F16", bf16 = "BF16"
     case f8e4m3 = "F8_E4M3", f8e5m2 = "F8_E5M2"
     case i64 = "I64", i32 = "I32", i16 = "I16", i8 = "I8"

@@ -9,7 +9,10 @@ enum CRC32 {
             tables[byte] = crc
         }
         for byte in 0..<256 {
-            for k in 1..<8 { tables[k * 256 + byte] = (tables[(k - 1) * 256 + byte] >> 8) ^ tables[Int(tables[(k - 1) * 256 + byte] & 0xFF)] }
+            for k in 1..<8 {
+                let previous = tables[(k - 1) * 256 + byte]
+                tables[k * 256 + byte] = (previous >> 8) ^ tables[Int(previous & 0xFF)]
+            }
         }
         return tables
     }()

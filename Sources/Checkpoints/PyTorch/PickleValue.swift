@@ -3,7 +3,8 @@ import Numerics
 /// A Python value read from a checkpoint's pickle, with tensors already materialised.
 ///
 /// - `dict` keeps insertion order (Python dicts and `collections.OrderedDict` alike; `defaultdict`
-///   becomes a plain dict). `argparse.Namespace` becomes the `dict` of its attributes.
+///   becomes a plain dict); attributes set on a dict, such as a state dict's `_metadata`, are dropped.
+///   `argparse.Namespace` becomes the `dict` of its attributes.
 /// - `tensor` holds floating-point tensors (float32, float16, bfloat16, float64 storages) as Float32;
 ///   `integerTensor` holds int64, int32, int16, int8, uint8 and bool tensors exactly, row-major.
 /// - `object` stands for anything else: `className` is the global's `module.name`, `args` the

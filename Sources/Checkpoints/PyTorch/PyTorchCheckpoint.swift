@@ -74,9 +74,12 @@ public struct PyTorchCheckpoint: Sendable {
         for (name, value) in entries {
             switch value {
             case .tensor(let tensor): tensors.append((name, tensor))
-            case .integerTensor(let shape, let values): tensors.append((name, Tensor(shape: shape, storage: values.map(Float.init))))
+            case .integerTensor(let shape, let values):
+                tensors.append((name, Tensor(shape: shape, storage: values.map(Float.init))))
             default:
-                let storageType = if case .object(_, let args, _) = value, case .object(let type, _, _)? = args.first { type } else { "unknown" }
+                // An unconverted tensor: `_rebuild_tensor_v2` of an object named after its storage type.
+                var storageType = "unknown"
+                if case .object(_, let args, _) = value, case .object(let type, _, _)? = args.first { storageType = type }
                 throw .unsupportedDType(name: name, dtype: storageType, path: path)
             }
         }

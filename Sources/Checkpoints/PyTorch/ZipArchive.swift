@@ -3,8 +3,8 @@
 ///
 /// Reads the end-of-central-directory record (and the ZIP64 one when its locator is present), then
 /// the central directory. Every offset and size is checked against the file, so a truncated or damaged
-/// archive throws `.notAPyTorchCheckpoint` rather than reading outside `bytes`. The bytes must outlive
-/// the archive and every buffer it returns.
+/// archive throws (`.notAPyTorchCheckpoint`, or `.truncated` when an entry's data runs past the end)
+/// rather than reading outside `bytes`. The bytes must outlive the archive and every buffer it returns.
 struct ZipArchive {
     struct Entry {
         let name: String
@@ -75,8 +75,6 @@ struct ZipArchive {
         self.index = index
     }
 
-    func contains(_ name: String) -> Bool { index[name] != nil }
-
     /// The bytes of entry `name`, after checking that it is stored uncompressed, lies inside the file
     /// and matches its CRC-32. Returns nil when there is no such entry.
     func data(_ name: String) throws(CheckpointError) -> UnsafeRawBufferPointer? {
@@ -89,8 +87,12 @@ struct ZipArchive {
             throw .compressedEntry(path: path, entry: name, method: entry.method)
         }
         guard entry.compressedSize == entry.uncompressedSize else { throw corrupt("stored entry sizes differ") }
-        var local = ByteReader(bytes, offset: entry.localHeaderOffset, overrun: { _ in corrupt("local header runs past the end of the file") })
-        guard try local.u32() == Self.localHeaderSignature else { throw corrupt("no local header at offset \(entry.localHeaderOffset)") }
+        var local = ByteReader(bytes, offset: entry.localHeaderOffset) { _ in
+            corrupt("local header runs past the end of the file")
+        }
+        guard try local.u32() == Self.localHeaderSignature else {
+            throw corrupt("no local header at offset \(entry.localHeaderOffset)")
+        }
         _ = try local.take(22)  // version, flags, method, time, date, CRC and sizes (the central directory's are used)
         let nameLength = Int(try local.u16())
         let extraLength = Int(try local.u16())
@@ -146,7 +148,8 @@ struct ZipArchive {
 
         while extra.remaining >= 4 {
             let id = try extra.u16()
-            var field = ByteReader(try extra.take(Int(try extra.u16())), overrun: { _ in corrupt("entry \(name): truncated ZIP64 field") })
+            let length = Int(try extra.u16())
+            var field = ByteReader(try extra.take(length)) { _ in corrupt("entry \(name): truncated ZIP64 field") }
             guard id == 0x0001 else { continue }
             // Present only for the fields saturated in the fixed header, in this order.
             if uncompressed == 0xFFFF_FFFF { uncompressed = try field.u64() }

@@ -8,12 +8,6 @@ public struct TensorInfo: Sendable, Equatable {
     /// The header's `data_offsets`: a byte range relative to the start of the data section (the bytes
     /// after the 8-byte length and the header), of length `product(shape) * dtype.byteCount`.
     public let dataOffsets: Range<Int>
-
-    public init(dtype: DType, shape: [Int], dataOffsets: Range<Int>) {
-        self.dtype = dtype
-        self.shape = shape
-        self.dataOffsets = dataOffsets
-    }
 }
 
 /// The parsed and validated header of a safetensors file.

@@ -15,7 +15,6 @@ struct ByteReader {
     }
 
     var remaining: Int { bytes.count - offset }
-    var isAtEnd: Bool { offset >= bytes.count }
 
     /// The next `count` bytes as a slice of `bytes`; the cursor moves past them.
     mutating func take(_ count: Int) throws(CheckpointError) -> UnsafeRawBufferPointer {

@@ -8,7 +8,7 @@ import Numerics
 /// code, or `safetensors.torch.load_file`, reads our checkpoints) and the configuration in the
 /// header metadata under `sasrec.config` (JSON). Files without that metadata (exported from PyTorch)
 /// get their configuration from the tensor shapes; the head count, which shapes cannot tell, then
-/// comes from the caller (A-LLMRec uses 1).
+/// comes from the caller (A-LLMRec uses 1). The original code's `.pth` checkpoints are read too.
 public enum SASRecCheckpoint {
     public static let configurationKey = "sasrec.config"
 
@@ -21,13 +21,32 @@ public enum SASRecCheckpoint {
             tensors: parameters.names.map { ($0, parameters.tensors[$0]!) }, metadata: header, to: path)
     }
 
-    /// Reads a SASRec checkpoint written by `save`, or a safetensors export of the original's state dict.
+    /// Reads a SASRec checkpoint: one written by `save`, a safetensors export of the original's state
+    /// dict, or the original code's own `torch.save([kwargs, state_dict])` `.pth` file, whose
+    /// `kwargs['args']` namespace gives the head count and dropout (detected from the content, not
+    /// the name: PyTorch zip files start with "PK").
     public static func load(_ path: String, heads: Int = 1) throws -> SASRecModel {
+        if try isZipFile(path) {
+            let checkpoint = try PyTorchCheckpoint(path: path)
+            var tensors: [String: Tensor] = [:]
+            for entry in try checkpoint.stateDict() { tensors[entry.name] = entry.tensor }
+            let arguments = checkpoint.kwargs?["args"]
+            var configuration = try inferConfiguration(tensors, heads: arguments?["num_heads"]?.intValue ?? heads)
+            if let dropout = arguments?["dropout_rate"]?.doubleValue { configuration.dropout = Float(dropout) }
+            return SASRecModel(parameters: try SASRecParameters(configuration: configuration, tensors: tensors))
+        }
         let file = try SafetensorsFile(path: path)
         var tensors: [String: Tensor] = [:]
         for name in file.names { tensors[name] = try file.tensor(named: name) }
         let configuration = try file.metadata[configurationKey].flatMap(decode) ?? inferConfiguration(tensors, heads: heads)
         return SASRecModel(parameters: try SASRecParameters(configuration: configuration, tensors: tensors))
+    }
+
+    private static func isZipFile(_ path: String) throws -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw CheckpointError.fileNotFound(path: path) }
+        defer { try? handle.close() }
+        let magic = handle.readData(ofLength: 2)
+        return magic == Data([0x50, 0x4B])
     }
 
     /// The configuration the tensor shapes imply.
