@@ -25,6 +25,7 @@ let package = Package(
         // Layers, lowest first; a module imports only modules above it in this list.
         .target(name: "Numerics", dependencies: ["COpenBLAS"], swiftSettings: optimised),
         .target(name: "Checkpoints", dependencies: ["Numerics"], swiftSettings: optimised),
+        .target(name: "Tokenizers", swiftSettings: optimised),
         .target(name: "JSON", dependencies: ["CJansson"], swiftSettings: optimised),
         .target(name: "JSONRPC", dependencies: ["JSON"], swiftSettings: optimised),
         .target(name: "RPCTransport", dependencies: ["JSONRPC", "CUV"]),
@@ -33,7 +34,7 @@ let package = Package(
             name: "Server",
             dependencies: ["LLMRecProtocol", "RPCTransport", "JSONRPC", "Recommender", "Training", "Datasets", "JSON"]),
         .target(name: "Datasets", dependencies: ["JSON", "Numerics"], swiftSettings: optimised),
-        .target(name: "Models", dependencies: ["Datasets", "Checkpoints", "Numerics"], swiftSettings: optimised),
+        .target(name: "Models", dependencies: ["Datasets", "Tokenizers", "Checkpoints", "Numerics"], swiftSettings: optimised),
         .target(name: "Training", dependencies: ["Models", "Datasets", "Checkpoints", "Numerics", "JSON"], swiftSettings: optimised),
         .target(name: "Recommender", dependencies: ["Models", "Datasets"], swiftSettings: optimised),
         .executableTarget(
@@ -47,6 +48,7 @@ let package = Package(
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Numerics"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"], resources: [.copy("Fixtures")]),
         .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC", "JSON"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Numerics", "JSON"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Checkpoints", "Numerics", "Datasets"], resources: [.copy("Fixtures")]),
