@@ -36,7 +36,7 @@ let package = Package(
         .target(name: "Datasets", dependencies: ["JSON", "Numerics"], swiftSettings: optimised),
         .target(name: "Models", dependencies: ["Datasets", "Tokenizers", "Checkpoints", "Numerics"], swiftSettings: optimised),
         .target(name: "Training", dependencies: ["Models", "Datasets", "Checkpoints", "Numerics", "JSON"], swiftSettings: optimised),
-        .target(name: "Recommender", dependencies: ["Models", "Datasets"], swiftSettings: optimised),
+        .target(name: "Recommender", dependencies: ["Models", "Datasets", "Numerics"], swiftSettings: optimised),
         .executableTarget(
             name: "llmrec",
             dependencies: [

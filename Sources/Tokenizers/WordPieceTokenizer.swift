@@ -68,10 +68,11 @@ public struct WordPieceTokenizer: Sendable {
     public func encode(_ text: String, addSpecialTokens: Bool = true, maxLength: Int? = nil) -> [Int32] {
         let prefix = addSpecialTokens ? prefixIDs : []
         let suffix = addSpecialTokens ? suffixIDs : []
-        let pieceBudget = maxLength.map { max(0, $0 - prefix.count - suffix.count) } ?? Int.max
+        // The most ids `prefix` plus the pieces may take, leaving room for `suffix`.
+        let limit = maxLength.map { max(prefix.count, $0 - suffix.count) } ?? Int.max
         var ids = prefix
-        ids.reserveCapacity(prefix.count + min(pieceBudget, text.utf8.count) + suffix.count)
-        appendPieces(of: text, to: &ids, limit: prefix.count &+ pieceBudget)
+        ids.reserveCapacity(min(limit, prefix.count + text.utf8.count) + suffix.count)
+        appendPieces(of: text, to: &ids, limit: limit)
         ids.append(contentsOf: suffix)
         return ids
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Numerics
 import Server
 import Training
 
@@ -29,6 +30,12 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Recommender to serve: \(ModelSpecification.knownNames.joined(separator: ", ")).")
     var recommender = "cooccurrence"
 
+    @Option(help: "sentence-transformers model directory: makes catalog/search semantic (embeds the catalog once, cached).")
+    var encoder: String?
+
+    @Option(help: "Threads for embedding the catalog at start-up.")
+    var threads = 1
+
     @Option(help: "Requests waiting or running per lane before the daemon answers 'overloaded'.")
     var maxQueuedPerLane = DaemonConfiguration.Limits().maxQueuedPerLane
 
@@ -54,11 +61,13 @@ struct ServeCommand: ParsableCommand {
         limits.maxMessageBytes = maxMessageBytes
         limits.maxSessions = maxSessions
         limits.sessionTimeToLiveSeconds = sessionTtl
+        BLAS.setThreads(1)
         let status: Int32
         do {
             let configuration = DaemonConfiguration(
                 transport: socket.map { .socket(path: $0) } ?? .stdio, datasetDirectory: data, stateDirectory: state,
-                recommender: try ModelSpecification(parsing: recommender), limits: limits)
+                recommender: try ModelSpecification(parsing: recommender), encoderDirectory: encoder, embeddingThreads: threads,
+                limits: limits)
             status = try Daemon(configuration: configuration).run()
         } catch {
             throw fail(error)

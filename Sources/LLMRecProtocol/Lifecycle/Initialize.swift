@@ -27,11 +27,13 @@ public enum Initialize {
         public var catalogSize: Int
         public var users: Int
         public var recommender: String
+        /// Fingerprint of the sentence encoder behind semantic search; nil without one.
+        public var encoder: String?
         public var limits: JSONObject
 
         public init(
             serverVersion: String, methods: [String], datasetFingerprint: String, catalogSize: Int, users: Int,
-            recommender: String, limits: JSONObject
+            recommender: String, encoder: String?, limits: JSONObject
         ) {
             self.serverVersion = serverVersion
             self.methods = methods
@@ -39,6 +41,7 @@ public enum Initialize {
             self.catalogSize = catalogSize
             self.users = users
             self.recommender = recommender
+            self.encoder = encoder
             self.limits = limits
         }
 
@@ -51,7 +54,7 @@ public enum Initialize {
                 ],
                 "loaded": [
                     "dataset": .string(datasetFingerprint), "catalogSize": .integer(catalogSize), "users": .integer(users),
-                    "recommender": .string(recommender),
+                    "recommender": .string(recommender), "encoder": encoder.map { .string($0) } ?? .null,
                 ],
                 "limits": .object(limits),
             ]

@@ -24,12 +24,15 @@ public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
 public final class RecommendationEngine: Sendable {
     public let recommender: any SequentialRecommender
     public let catalog: Catalog
-    private let search: CatalogSearch
+    /// Semantic catalog search, when an encoder is loaded.
+    public let semanticSearch: SemanticSearch?
+    private let titleSearch: CatalogSearch
 
-    public init(recommender: any SequentialRecommender, catalog: Catalog) {
+    public init(recommender: any SequentialRecommender, catalog: Catalog, semanticSearch: SemanticSearch? = nil) {
         self.recommender = recommender
         self.catalog = catalog
-        search = CatalogSearch(catalog: catalog)
+        self.semanticSearch = semanticSearch
+        titleSearch = CatalogSearch(catalog: catalog)
     }
 
     /// Item ids in `ids` that are not in the catalog, in order, without repeats.
@@ -65,9 +68,10 @@ public final class RecommendationEngine: Sendable {
         return TopK.select(k, of: zip(pool, scores).map { ScoredItem(itemId: $0, score: $1) })
     }
 
-    /// Items whose titles match `query`, best first (see `CatalogSearch`).
+    /// Items matching `query`, best first: by meaning when an encoder is loaded (`SemanticSearch`),
+    /// else by title words (`CatalogSearch`).
     public func search(_ query: String, limit: Int) -> [(item: CatalogItem, score: Double)] {
-        search.search(query, limit: limit)
+        semanticSearch?.search(query, limit: limit) ?? titleSearch.search(query, limit: limit)
     }
 }
 

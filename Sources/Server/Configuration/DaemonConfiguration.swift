@@ -16,16 +16,23 @@ public struct DaemonConfiguration: Sendable {
     /// Where the session journal lives; nil keeps sessions in memory only.
     public var stateDirectory: String?
     public var recommender: ModelSpecification
+    /// A sentence-transformers model directory; when set, `catalog/search` ranks by meaning.
+    public var encoderDirectory: String?
+    /// Threads for embedding the catalog at start-up (when its cache is missing or incomplete).
+    public var embeddingThreads: Int
     public var limits: Limits
 
     public init(
         transport: Transport, datasetDirectory: String, stateDirectory: String? = nil,
-        recommender: ModelSpecification = .cooccurrence, limits: Limits = .init()
+        recommender: ModelSpecification = .cooccurrence, encoderDirectory: String? = nil, embeddingThreads: Int = 1,
+        limits: Limits = .init()
     ) {
         self.transport = transport
         self.datasetDirectory = datasetDirectory
         self.stateDirectory = stateDirectory
         self.recommender = recommender
+        self.encoderDirectory = encoderDirectory
+        self.embeddingThreads = embeddingThreads
         self.limits = limits
     }
 

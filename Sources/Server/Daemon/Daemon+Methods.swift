@@ -18,6 +18,7 @@ extension Daemon {
         return .success(Initialize.Result(
             serverVersion: Self.version, methods: Self.methods, datasetFingerprint: dataset.fingerprint,
             catalogSize: dataset.catalog.count, users: dataset.userCount, recommender: engine.recommender.name,
+            encoder: engine.semanticSearch.map { $0.encoder.fingerprint },
             limits: configuration.limits.json
         ).json)
     }

@@ -2,6 +2,7 @@ import Datasets
 import Foundation
 import JSON
 import JSONRPC
+import Models
 import Recommender
 import RPCTransport
 import Training
@@ -58,8 +59,20 @@ public final class Daemon {
             throw DaemonError.cannotLoad("\(error)")
         }
         do {
+            var semantic: SemanticSearch?
+            if let directory = configuration.encoderDirectory {
+                let encoder = try SentenceEncoder(directory: directory)
+                let meter = ProgressMeter(
+                    label: "llmrec serve: embedding the catalog", total: Int64(dataset.catalog.count), unit: .items("items"))
+                let embedded = try CatalogEmbeddings.embeddings(
+                    dataset: dataset, encoder: encoder, field: .text, threads: configuration.embeddingThreads
+                ) { done, _ in meter.update(Int64(done)) }
+                if embedded.computed > 0 { meter.finish(Int64(dataset.catalog.count)) }
+                semantic = SemanticSearch(encoder: encoder, catalog: dataset.catalog, embeddings: embedded.embeddings)
+            }
             engine = RecommendationEngine(
-                recommender: try configuration.recommender.build(on: dataset, using: .everything), catalog: dataset.catalog)
+                recommender: try configuration.recommender.build(on: dataset, using: .everything), catalog: dataset.catalog,
+                semanticSearch: semantic)
         } catch {
             throw DaemonError.cannotLoad("\(error)")
         }

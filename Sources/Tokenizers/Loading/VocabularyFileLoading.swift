@@ -1,6 +1,7 @@
 extension WordPieceTokenizer {
     /// Loads the tokenizer the Python `BertTokenizer` builds from `vocab.txt` and, when given,
-    /// `tokenizer_config.json`.
+    /// `tokenizer_config.json`. Characters are classed as the fast tokenizer classes them (see
+    /// `BertCharacterClasses`), so both loaders give the same ids for the same settings.
     ///
     /// - vocabularyPath: one token per line, UTF-8, id = line index from 0; `\r\n` line ends allowed.
     /// - configurationPath: `tokenizer_config.json`; it sets `do_lower_case` (default true),
