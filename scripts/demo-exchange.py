@@ -16,7 +16,11 @@ from llmrec_client import Event  # noqa: E402
 def main() -> None:
     with llmrec_client.connect(sys.argv[1], timeout=30) as client:
         loaded = client.initialize(client_name="demo-exchange")["loaded"]
-        print(f"> initialize: {loaded['catalogSize']} items, recommender {loaded['recommender']}")
+        print(f"> initialize: {loaded['catalogSize']} items, recommender {loaded['recommender']}, "
+              f"encoder {loaded.get('encoder') or 'none (title search)'}")
+        query = "an animated film about toys that come to life"
+        hits = client.catalog_search(query, limit=3)["items"]
+        print(f"> catalog/search {query!r}: " + ", ".join(f"{hit['item']['title']} ({hit['score']:.2f})" for hit in hits))
         liked = [client.catalog_search(title, limit=1)["items"][0]["item"] for title in ("Toy Story", "Aladdin", "Lion King")]
         print("> catalog/search: " + ", ".join(f"{item['title']} = {item['itemId']}" for item in liked))
         session = client.session_open(history=[item["itemId"] for item in liked])["sessionId"]

@@ -3,11 +3,12 @@
 # MovieLens-100K, train SASRec with A-LLMRec's settings (about a minute; the training state is kept,
 # so a second run starts in seconds), evaluate SASRec and the baselines under the A-LLMRec protocol
 # (20 candidates), the 100-negative protocol and full ranking, overall / cold / warm, then serve
-# SASRec from the daemon on a socket and hold a short exchange with it.
+# SASRec from the daemon on a socket, with semantic catalog search (all-MiniLM-L6-v2; the catalog's
+# embeddings are cached), and hold a short exchange with it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-system.sh
-assets="$(scripts/fetch-assets.sh ml100k)"
+assets="$(scripts/fetch-assets.sh ml100k minilm)"
 swift build -c release --product llmrec 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\]' >&2 || true
 llmrec="$(swift build -c release --show-bin-path)/llmrec"
 [ -x "$llmrec" ] || { echo "run-default: build failed" >&2; exit 1; }
@@ -23,10 +24,11 @@ mkdir -p "$home/models"
 echo
 echo "## A short exchange with the daemon (llmrec serve --socket, Python client)"
 socket="$(mktemp -u /tmp/llmrec-demo-XXXXXX.sock)"
-"$llmrec" serve --socket "$socket" --data "$data" --recommender "sasrec:$sasrec" 2>/dev/null &
+"$llmrec" serve --socket "$socket" --data "$data" --recommender "sasrec:$sasrec" \
+  --encoder "$assets/minilm-l6-v2" --threads 2 2>/dev/null &
 daemon=$!
 trap 'kill "$daemon" 2>/dev/null || true' EXIT
-for _ in $(seq 200); do [ -S "$socket" ] && break; sleep 0.05; done
+for _ in $(seq 1200); do [ -S "$socket" ] && break; sleep 0.05; done
 python3 scripts/demo-exchange.py "$socket"
 kill -TERM "$daemon"
 wait "$daemon"
