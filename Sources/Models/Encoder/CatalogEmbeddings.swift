@@ -91,7 +91,9 @@ public enum CatalogEmbeddings {
         file.metadata["itemKeys"] == itemKeyDigest(dataset: dataset, count: count)
     }
 
-    private static func itemKeyDigest(dataset: PreparedDataset, count: Int) -> String {
+    /// Identifies the first `count` items (original ids and titles): a cache is valid for them when
+    /// its `itemKeys` metadata equals this.
+    public static func itemKeyDigest(dataset: PreparedDataset, count: Int) -> String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for item in dataset.catalog.items.prefix(count) {
             for byte in (item.originalId + "\u{1F}" + item.title + "\u{1E}").utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }

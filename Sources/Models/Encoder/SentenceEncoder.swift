@@ -96,7 +96,7 @@ public final class SentenceEncoder: Sendable {
     }
 
     /// Indices grouped into batches of similar length, longest first, under the memory budget.
-    static func batches(lengths: [Int], heads: Int, maxRows: Int = 64) -> [[Int]] {
+    public static func batches(lengths: [Int], heads: Int, maxRows: Int = 64) -> [[Int]] {
         let order = lengths.indices.sorted { lengths[$0] != lengths[$1] ? lengths[$0] > lengths[$1] : $0 < $1 }
         var batches: [[Int]] = []
         var current: [Int] = []
