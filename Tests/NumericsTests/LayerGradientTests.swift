@@ -1,3 +1,4 @@
+import Foundation
 import Numerics
 import Testing
 
@@ -121,6 +122,15 @@ import Testing
         GELU.forward(out: &out, x: [-2, -0.5, 0, 0.5, 2], count: 5)
         let expected: [Float] = [-0.045500263, -0.15426877, 0, 0.34573123, 1.9544997]
         for index in 0..<5 { #expect(abs(out[index] - expected[index]) < 1e-6) }
+    }
+
+    @Test func fastErfAgreesWithLibm() {
+        var worst: Float = 0
+        for step in -6000...6000 {
+            let x = Float(step) / 1000
+            worst = max(worst, abs(GELU.erf(x) - erf(x)))
+        }
+        #expect(worst < 3e-7, "max |erf error| \(worst)")
     }
 
     @Test mutating func dropoutIsSeededAndScales() {
