@@ -238,8 +238,9 @@ def swift_run(binary: str, data_dir: str, seed: int, epochs: int, threads: int, 
     model = os.path.join(workdir, f"sasrec-seed{seed}.bin")
     trained = subprocess.run(
         [binary, "train", "sasrec", "--data", data_dir, "--out", model, "--epochs", str(epochs),
-         "--seed", str(seed), "--threads", str(threads), "--validate-every", "0"], check=True, stdout=subprocess.PIPE, text=True)
-    summary = json.loads(trained.stdout.strip().splitlines()[-1])
+         "--seed", str(seed), "--threads", str(threads), "--validate-every", "0"],
+        check=True, stdout=subprocess.PIPE, text=True)
+    training = json.loads(trained.stdout.strip().splitlines()[-1])
     protocol_flags = [flag for protocol in PROTOCOLS for flag in ("--protocol", protocol)]
     evaluated = subprocess.run(
         [binary, "eval", "--data", data_dir, "--model", f"sasrec:{model}", *protocol_flags, "--seed", str(seed),
@@ -249,7 +250,7 @@ def swift_run(binary: str, data_dir: str, seed: int, epochs: int, threads: int, 
         metrics = {name: report["overall"][name] for name in METRICS}
         protocols[report["protocol"]] = {**metrics, "usersPerSecond": report["cases"] / report["seconds"],
                                          "cases": report["cases"]}
-    return {"secondsPerEpoch": summary["secondsPerEpoch"], "peakRSSBytes": summary["peakRSSBytes"],
+    return {"secondsPerEpoch": training["secondsPerEpoch"], "peakRSSBytes": training["peakRSSBytes"],
             "protocols": protocols}
 
 
@@ -264,7 +265,7 @@ def rows(runs: list[dict]) -> dict[str, list[float]]:
     return table
 
 
-def summary(values: list[float]) -> str:
+def mean_std(values: list[float]) -> str:
     mean = statistics.mean(values)
     spread = statistics.stdev(values) if len(values) > 1 else 0.0
     digits = 4 if abs(mean) < 10 else 1
@@ -274,13 +275,14 @@ def summary(values: list[float]) -> str:
 def print_table(torch_runs: list[dict], swift_runs: list[dict]) -> None:
     torch_rows = rows(torch_runs)
     swift_rows = rows(swift_runs) if swift_runs else None
-    header = f"{'':26}" + (f"{'ours (LLMRec)':>22}" if swift_rows else "") + f"{'PyTorch ' + torch_runs[0]['torch']:>22}"
-    print(header + (f"{'ours/PyTorch':>14}" if swift_rows else ""))
+    header = f"{'':26}" + (f"{'ours (LLMRec)':>22}" if swift_rows else "")
+    header += f"{'PyTorch ' + torch_runs[0]['torch']:>22}" + (f"{'ours/PyTorch':>14}" if swift_rows else "")
+    print(header)
     for label, values in torch_rows.items():
         line = f"{label:26}"
         if swift_rows:
-            line += f"{summary(swift_rows[label]):>22}"
-        line += f"{summary(values):>22}"
+            line += f"{mean_std(swift_rows[label]):>22}"
+        line += f"{mean_std(values):>22}"
         if swift_rows:
             denominator = statistics.mean(values)
             ratio = statistics.mean(swift_rows[label]) / denominator if denominator else math.nan
@@ -327,7 +329,8 @@ def main() -> None:
                     case_files[protocol] = os.path.join(workdir, f"cases-{protocol}-seed{seed}.jsonl")
                     swift_write_cases(args.llmrec, args.data, protocol, seed, case_files[protocol])
             with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
-                torch_runs.append(pool.submit(torch_run, args.data, seed, args.epochs, args.threads, case_files).result())
+                run = pool.submit(torch_run, args.data, seed, args.epochs, args.threads, case_files)
+                torch_runs.append(run.result())
             if run_swift:
                 swift_runs.append(swift_run(args.llmrec, args.data, seed, args.epochs, args.threads, workdir))
     print_table(torch_runs, swift_runs)
