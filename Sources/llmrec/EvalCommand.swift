@@ -2,6 +2,7 @@ import ArgumentParser
 import Datasets
 import Foundation
 import JSON
+import Numerics
 import Models
 import Training
 
@@ -52,6 +53,8 @@ struct EvalCommand: ParsableCommand {
     var quiet = false
 
     func run() throws {
+        // Small products: OpenBLAS threads would only spin and yield.
+        BLAS.setThreads(1)
         let specifications: [ModelSpecification]
         let parsedProtocols: [EvaluationProtocol]
         do {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Datasets
 import Foundation
 import JSON
+import Numerics
 import LLMRecProtocol
 import Recommender
 import Training
@@ -29,6 +30,8 @@ struct RecommendCommand: ParsableCommand {
     var recommender = "cooccurrence"
 
     func run() throws {
+        // Small products: OpenBLAS threads would only spin and yield.
+        BLAS.setThreads(1)
         do {
             let ids = try history.split(separator: ",").map { text -> Int32 in
                 guard let id = Int32(text.trimmingCharacters(in: .whitespaces)), id > 0 else {

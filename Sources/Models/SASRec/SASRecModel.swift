@@ -28,22 +28,31 @@ public struct SASRecModel: SequentialRecommender {
     }
 
     /// The user representation of each history (oldest first): the last slot of `log_feats`
-    /// (`mode='log_only'` in the original). [histories.count] vectors of `hiddenUnits`.
+    /// (`mode='log_only'` in the original). [histories.count] vectors of `hiddenUnits`. Runs in
+    /// chunks of at most 64 histories through one reused workspace.
     public func userRepresentations(_ histories: [[Int32]]) -> [[Float]] {
         guard !histories.isEmpty else { return [] }
-        let workspace = SASRecWorkspace(configuration: configuration, batch: histories.count)
-        Self.fill(workspace.sequence, with: histories, maxLength: configuration.maxLength)
-        var generator = SplitMix64(seed: 0)
-        weights.withUnsafeBufferPointer { buffer in
-            SASRecNetwork.forward(
-                weights: buffer.baseAddress!, layout: layout, workspace: workspace, training: false, generator: &generator)
-        }
+        let chunk = min(64, histories.count)
+        let workspace = SASRecWorkspace(configuration: configuration, batch: chunk)
         let d = configuration.hiddenUnits
         let length = configuration.maxLength
-        return (0..<histories.count).map { index in
-            let row = workspace.logFeatures + (index * length + length - 1) * d
-            return Array(UnsafeBufferPointer(start: row, count: d))
+        var generator = SplitMix64(seed: 0)
+        var users: [[Float]] = []
+        users.reserveCapacity(histories.count)
+        for start in stride(from: 0, to: histories.count, by: chunk) {
+            let part = Array(histories[start..<min(start + chunk, histories.count)])
+            // A short last chunk leaves the remaining rows empty (all padding); their outputs are unused.
+            Self.fill(workspace.sequence, with: part + Array(repeating: [], count: chunk - part.count), maxLength: length)
+            weights.withUnsafeBufferPointer { buffer in
+                SASRecNetwork.forward(
+                    weights: buffer.baseAddress!, layout: layout, workspace: workspace, training: false, generator: &generator)
+            }
+            for index in 0..<part.count {
+                let row = workspace.logFeatures + (index * length + length - 1) * d
+                users.append(Array(UnsafeBufferPointer(start: row, count: d)))
+            }
         }
+        return users
     }
 
     /// ⟨user representation, E[item]⟩ for each candidate (item embeddings raw, not scaled by √d).
@@ -52,16 +61,10 @@ public struct SASRecModel: SequentialRecommender {
         return scores(user: user, candidates: candidates)
     }
 
-    /// One forward pass for the whole batch (in chunks of 64 histories, to bound activation memory).
+    /// One forward pass per 64 histories for the whole batch.
     public func scores(batch: [(history: [Int32], candidates: [Int32])]) -> [[Float]] {
-        var results: [[Float]] = []
-        results.reserveCapacity(batch.count)
-        for start in stride(from: 0, to: batch.count, by: 64) {
-            let chunk = batch[start..<min(start + 64, batch.count)]
-            let users = userRepresentations(chunk.map(\.history))
-            for (user, item) in zip(users, chunk) { results.append(scores(user: user, candidates: item.candidates)) }
-        }
-        return results
+        let users = userRepresentations(batch.map(\.history))
+        return zip(users, batch).map { scores(user: $0, candidates: $1.candidates) }
     }
 
     /// Scores for a precomputed user representation.
