@@ -44,6 +44,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import random
 import resource
 import subprocess
@@ -210,8 +211,12 @@ def python_side(arguments: argparse.Namespace, texts_file: Path, embeddings: Pat
 
 
 def ours_catalog(arguments: argparse.Namespace, scratch: Path) -> dict:
-    command = [str(arguments.llmrec), "embed", "--model", str(arguments.model), "--catalog", str(arguments.data),
-               "--field", arguments.field, "--out", str(scratch / "cache"), "--threads", str(arguments.threads)]
+    # A copy of the dataset without its embedding cache, so that every item is embedded (and the
+    # user's own cache is left alone).
+    data = scratch / "dataset"
+    shutil.copytree(arguments.data, data, ignore=shutil.ignore_patterns("embeddings"))
+    command = [str(arguments.llmrec), "embed", "--model", str(arguments.model), "--catalog", str(data),
+               "--field", arguments.field, "--threads", str(arguments.threads)]
     stdout = scratch / "catalog.out"
     run_measured(command, stdout)
     summary = last_json_line(stdout.read_text())

@@ -133,6 +133,28 @@ import Testing
         #expect(worst < 3e-7, "max |erf error| \(worst)")
     }
 
+    @Test func vectorExpAndErfAgreeWithLibm() {
+        var worstExp: Float = 0
+        var worstErf: Float = 0
+        for start in stride(from: -90.0, to: 90.0, by: 0.0173 * 8) {
+            let lanes = SIMD8<Float>((0..<8).map { Float(start + 0.0173 * Double($0)) })
+            let exps = VectorMath.exp(lanes)
+            let erfs = VectorMath.erf(lanes / 15)
+            for lane in 0..<8 {
+                let reference = exp(lanes[lane])
+                if reference > 1e-30 && reference < 1e30 { worstExp = max(worstExp, abs(exps[lane] - reference) / reference) }
+                worstErf = max(worstErf, abs(erfs[lane] - erf(lanes[lane] / 15)))
+            }
+        }
+        #expect(worstExp < 5e-7, "relative exp error \(worstExp)")
+        #expect(worstErf < 4e-7, "erf error \(worstErf)")
+        var row: [Float] = [3, 1, -2, 0.5, 8, -80, 2, 2, 1, 0.25, -1]
+        let reference = row.map { exp($0 - 8) }
+        let total = reference.reduce(0, +)
+        row.withUnsafeMutableBufferPointer { VectorMath.softmaxInPlace($0.baseAddress!, count: 11) }
+        for (value, expected) in zip(row, reference) { #expect(abs(value - expected / total) < 1e-6) }
+    }
+
     @Test mutating func dropoutIsSeededAndScales() {
         let x = [Float](repeating: 1, count: 10_000)
         var first = [Float](repeating: 0, count: 10_000)

@@ -35,9 +35,17 @@ public enum GELU {
     }
 
     public static func forward(out: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, count: Int) {
-        for index in 0..<count {
+        var index = 0
+        while index + 8 <= count {
+            let value = UnsafeRawPointer(x + index).loadUnaligned(as: SIMD8<Float>.self)
+            let result = 0.5 * value * (1 + VectorMath.erf(value * inverseSqrt2))
+            UnsafeMutableRawPointer(out + index).storeBytes(of: result, as: SIMD8<Float>.self)
+            index += 8
+        }
+        while index < count {
             let value = x[index]
             out[index] = 0.5 * value * (1 + Self.erf(value * inverseSqrt2))
+            index += 1
         }
     }
 

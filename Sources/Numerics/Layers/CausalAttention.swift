@@ -44,15 +44,7 @@ public enum CausalAttention {
                     b: k + rowBase, ldb: width, c: scores, ldc: length)
                 for i in 0..<length {
                     let row = scores + i * length
-                    var maximum = -Float.infinity
-                    for j in 0...i { maximum = max(maximum, row[j]) }
-                    var sum: Float = 0
-                    for j in 0...i {
-                        row[j] = exp(row[j] - maximum)
-                        sum += row[j]
-                    }
-                    let inverse = 1 / sum
-                    for j in 0...i { row[j] *= inverse }
+                    VectorMath.softmaxInPlace(row, count: i + 1)
                     for j in (i + 1)..<length { row[j] = 0 }
                 }
                 Dropout.forward(

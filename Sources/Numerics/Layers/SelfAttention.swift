@@ -26,15 +26,7 @@ public enum SelfAttention {
                     b: k + rowBase, ldb: width, c: scores, ldc: length)
                 for i in 0..<length {
                     let row = scores + i * length
-                    var maximum = -Float.infinity
-                    for j in 0..<keys { maximum = max(maximum, row[j]) }
-                    var sum: Float = 0
-                    for j in 0..<keys {
-                        row[j] = exp(row[j] - maximum)
-                        sum += row[j]
-                    }
-                    let inverse = 1 / sum
-                    for j in 0..<keys { row[j] *= inverse }
+                    VectorMath.softmaxInPlace(row, count: keys)
                     for j in keys..<length { row[j] = 0 }
                 }
                 BLAS.gemm(

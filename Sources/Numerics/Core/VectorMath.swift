@@ -1,0 +1,72 @@
+import Foundation
+
+/// Vectorised transcendental functions on 8 lanes, in plain arithmetic (no library calls, so they
+/// vectorise on baseline x86-64), for the hot loops of softmax and GELU.
+public enum VectorMath {
+    /// e^x per lane, relative error about 2e-7 (Cephes' expf: Cody–Waite reduction by ln 2 and a
+    /// degree-6 polynomial). Inputs are clamped to [-87.3, 88.3]; exp(-87.3) ≈ 1.2e-38 stands in for 0.
+    @inline(__always)
+    public static func exp(_ x: SIMD8<Float>) -> SIMD8<Float> {
+        let low = SIMD8<Float>(repeating: -87.3)
+        let high = SIMD8<Float>(repeating: 88.3)
+        let clamped = x.replacing(with: low, where: x .< low).replacing(with: high, where: x .> high)
+        // n = round(x / ln 2) by the 1.5·2^23 trick: adding it rounds to an integer in the low
+        // mantissa bits, which also give n as an integer without a conversion instruction.
+        let magic: Float = 12_582_912
+        let shifted = clamped * 1.442_695_04 + magic
+        let nFloat = shifted - magic
+        let n = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000
+        let r = clamped - nFloat * 0.693_359_375 + nFloat * 2.121_944_4e-4
+        var p = SIMD8<Float>(repeating: 1.987_569_15e-4)
+        p = p * r + 1.398_199_95e-3
+        p = p * r + 8.333_451_9e-3
+        p = p * r + 4.166_579_59e-2
+        p = p * r + 1.666_666_55e-1
+        p = p * r + 5.000_000_1e-1
+        let result = p * (r * r) + r + 1
+        let scale = unsafeBitCast((n &+ 127) &<< 23, to: SIMD8<Float>.self)
+        return result * scale
+    }
+
+    /// erf per lane (the Chebyshev fit of `GELU.erf`), absolute error below 4e-7.
+    @inline(__always)
+    public static func erf(_ x: SIMD8<Float>) -> SIMD8<Float> {
+        let z = x.replacing(with: -x, where: x .< 0)
+        let t = 1 / (1 + 0.5 * z)
+        var polynomial = SIMD8<Float>(repeating: 0.170_872_77)
+        polynomial = polynomial * t - 0.822_152_23
+        polynomial = polynomial * t + 1.488_515_87
+        polynomial = polynomial * t - 1.135_203_98
+        polynomial = polynomial * t + 0.278_868_07
+        polynomial = polynomial * t - 0.186_288_06
+        polynomial = polynomial * t + 0.096_784_18
+        polynomial = polynomial * t + 0.374_091_96
+        polynomial = polynomial * t + 1.000_023_68
+        let complement = t * exp(-z * z - 1.265_512_23 + t * polynomial)
+        return (1 - complement).replacing(with: complement - 1, where: x .< 0)
+    }
+
+    /// In place: row[0..<count] = softmax(row[0..<count]).
+    @inline(__always)
+    public static func softmaxInPlace(_ row: UnsafeMutablePointer<Float>, count: Int) {
+        var maximum = -Float.infinity
+        for j in 0..<count { maximum = Swift.max(maximum, row[j]) }
+        var sum: Float = 0
+        var j = 0
+        let shift = SIMD8<Float>(repeating: maximum)
+        while j + 8 <= count {
+            let raw = UnsafeRawPointer(row + j)
+            let value = exp(raw.loadUnaligned(as: SIMD8<Float>.self) - shift)
+            UnsafeMutableRawPointer(row + j).storeBytes(of: value, as: SIMD8<Float>.self)
+            sum += value.sum()
+            j += 8
+        }
+        while j < count {
+            row[j] = Foundation.exp(row[j] - maximum)
+            sum += row[j]
+            j += 1
+        }
+        let inverse = 1 / sum
+        for index in 0..<count { row[index] *= inverse }
+    }
+}
