@@ -43,7 +43,8 @@ struct CatalogSearch: Sendable {
 }
 
 extension String {
-    fileprivate func trimmingCharacters(in set: String) -> String {
+    /// The string without leading and trailing characters from `set` (no Foundation needed).
+    func trimmingCharacters(in set: String) -> String {
         var view = Substring(self)
         while let first = view.first, set.contains(first) { view.removeFirst() }
         while let last = view.last, set.contains(last) { view.removeLast() }

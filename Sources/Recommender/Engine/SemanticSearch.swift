@@ -52,12 +52,3 @@ public struct SemanticSearch: Sendable {
         return scored.prefix(limit).map { (catalog.items[$0.index], $0.score) }
     }
 }
-
-extension String {
-    fileprivate func trimmingCharacters(in set: String) -> String {
-        var view = Substring(self)
-        while let first = view.first, set.contains(first) { view.removeFirst() }
-        while let last = view.last, set.contains(last) { view.removeLast() }
-        return String(view)
-    }
-}
