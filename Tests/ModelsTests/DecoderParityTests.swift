@@ -1,0 +1,63 @@
+import Checkpoints
+import Foundation
+import Models
+import Testing
+
+/// A tiny random Llama (grouped-query attention, tied head) against transformers. Fixture:
+/// Tests/ModelsTests/Fixtures/llama_tiny (`python3 scripts/make-decoder-fixtures.py`).
+@Suite struct DecoderParityTests {
+    static let folder = Bundle.module.resourcePath! + "/Fixtures/llama_tiny"
+
+    static func reference() throws -> (ids: [Int32], logits: [Float]) {
+        let file = try SafetensorsFile(path: folder + "/reference.safetensors")
+        return (try file.int64Values(named: "input.ids").values.map { Int32($0) }, try file.tensor(named: "expected.logits").storage)
+    }
+
+    @Test func prefillLogitsMatchTransformers() throws {
+        let decoder = try LlamaDecoder.load(huggingFaceDirectory: Self.folder)
+        let (ids, expected) = try Self.reference()
+        var cache = KVCache(configuration: decoder.configuration, capacity: 32)
+        let logits = try decoder.forward(tokens: ids, cache: &cache, allLogits: true)
+        SASRecParityTests.expectClose(logits, expected, "llama_tiny logits", tolerance: 1e-4)
+        #expect(cache.count == ids.count)
+    }
+
+    @Test func stepByStepDecodingWithTheCacheEqualsPrefill() throws {
+        let decoder = try LlamaDecoder.load(huggingFaceDirectory: Self.folder)
+        let (ids, expected) = try Self.reference()
+        let vocabulary = decoder.configuration.vocabularySize
+        var cache = KVCache(configuration: decoder.configuration, capacity: 32)
+        _ = try decoder.forward(tokens: Array(ids.prefix(4)), cache: &cache)
+        for position in 4..<ids.count {
+            let logits = try decoder.forward(tokens: [ids[position]], cache: &cache)
+            SASRecParityTests.expectClose(
+                logits, Array(expected[(position * vocabulary)..<((position + 1) * vocabulary)]), "position \(position)",
+                tolerance: 1e-4)
+        }
+        // Truncating the cache re-uses a shared prefix.
+        cache.truncate(to: 4)
+        let again = try decoder.forward(tokens: [ids[4]], cache: &cache)
+        SASRecParityTests.expectClose(again, Array(expected[(4 * vocabulary)..<(5 * vocabulary)]), "after truncation", tolerance: 1e-4)
+    }
+
+    @Test func softPromptsReplaceTokenEmbeddings() throws {
+        let decoder = try LlamaDecoder.load(huggingFaceDirectory: Self.folder)
+        let (ids, _) = try Self.reference()
+        let h = decoder.configuration.hiddenSize
+        let embedding = Array(decoder.weights.tokenEmbeddings[(Int(ids[2]) * h)..<((Int(ids[2]) + 1) * h)])
+        var plain = KVCache(configuration: decoder.configuration, capacity: 32)
+        var soft = KVCache(configuration: decoder.configuration, capacity: 32)
+        let expected = try decoder.forward(tokens: Array(ids.prefix(5)), cache: &plain)
+        var tokens = Array(ids.prefix(5))
+        tokens[2] = 0
+        let actual = try decoder.forward(tokens: tokens, cache: &soft, inputEmbeddings: [2: embedding])
+        #expect(actual == expected)
+    }
+
+    @Test func refusesWhatDoesNotFit() throws {
+        let decoder = try LlamaDecoder.load(huggingFaceDirectory: Self.folder)
+        var cache = KVCache(configuration: decoder.configuration, capacity: 4)
+        #expect(throws: DecoderError.contextFull(limit: 4)) { try decoder.forward(tokens: [1, 2, 3, 4, 5], cache: &cache) }
+        #expect(throws: DecoderError.unknownToken(64)) { try decoder.forward(tokens: [64], cache: &cache) }
+    }
+}
