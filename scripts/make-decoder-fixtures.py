@@ -40,8 +40,18 @@ double.load_state_dict({**state, "lm_head.weight": state["model.embed_tokens.wei
 double.tie_weights()
 with torch.no_grad():
     logits = double(ids).logits[0].float()
-reference = {"input.ids": ids[0].to(torch.int64), "expected.logits": logits.contiguous()}
+double.generation_config.eos_token_id = None
+double.generation_config.pad_token_id = 0
+with torch.no_grad():
+    greedy = double.generate(ids[:, :4], max_new_tokens=8, do_sample=False, min_length=0)[0, 4:]
+    penalised = double.generate(
+        ids[:, :4], max_new_tokens=8, do_sample=False, repetition_penalty=1.5, min_length=0)[0, 4:]
+reference = {
+    "input.ids": ids[0].to(torch.int64), "expected.logits": logits.contiguous(),
+    "expected.greedy": greedy.to(torch.int64).contiguous(), "expected.greedy_penalty_1_5": penalised.to(torch.int64).contiguous()}
 save_file(reference, os.path.join(out, "reference.safetensors"), metadata={
     "generator": "scripts/make-decoder-fixtures.py", "torch": torch.__version__,
-    "note": "logits of every position for input.ids, computed in float64 from the float32 weights"})
+    "note": "logits of every position for input.ids, computed in float64 from the float32 weights; greedy: "
+            "8 new tokens after input.ids[:4] (no EOS stop: eos_token_id 2 may appear), with and without "
+            "repetition_penalty 1.5 (Hugging Face: over prompt and generated ids)"})
 print(f"wrote {out}", file=sys.stderr)

@@ -54,6 +54,52 @@ import Testing
         #expect(actual == expected)
     }
 
+    @Test func greedyGenerationMatchesTransformersWithAndWithoutRepetitionPenalty() throws {
+        let decoder = try LlamaDecoder.load(huggingFaceDirectory: Self.folder)
+        let file = try SafetensorsFile(path: Self.folder + "/reference.safetensors")
+        let (ids, _) = try Self.reference()
+        let generator = TextGenerator(decoder: decoder)
+        var options = GenerationOptions()
+        options.maxNewTokens = 8
+        let greedy = try generator.generate(prompt: Array(ids.prefix(4)), options: options)
+        #expect(greedy == (try file.int64Values(named: "expected.greedy").values.map { Int32($0) }))
+        options.repetitionPenalty = 1.5
+        let penalised = try generator.generate(prompt: Array(ids.prefix(4)), options: options)
+        #expect(penalised == (try file.int64Values(named: "expected.greedy_penalty_1_5").values.map { Int32($0) }))
+        // Streaming: the callback sees each token and can stop generation.
+        var streamed: [Int32] = []
+        options.repetitionPenalty = 1
+        let stopped = try generator.generate(prompt: Array(ids.prefix(4)), options: options) { token in
+            streamed.append(token)
+            return streamed.count < 3
+        }
+        #expect(stopped == streamed && streamed.count == 3)
+        // Sampling is reproducible for a seed.
+        options.greedy = false
+        options.temperature = 0.8
+        options.topK = 10
+        options.topP = 0.9
+        options.seed = 5
+        #expect(try generator.generate(prompt: [3, 17], options: options) == (try generator.generate(prompt: [3, 17], options: options)))
+    }
+
+    @Test func scoringSumsLogProbabilitiesAndReusesThePrefix() throws {
+        let decoder = try LlamaDecoder.load(huggingFaceDirectory: Self.folder)
+        let (ids, logits) = try Self.reference()
+        let vocabulary = decoder.configuration.vocabularySize
+        var expected = 0.0
+        for position in 4..<ids.count {
+            let row = logits[((position - 1) * vocabulary)..<(position * vocabulary)].map(Double.init)
+            let maximum = row.max()!
+            expected += row[Int(ids[position])] - maximum - log(row.reduce(0) { $0 + exp($1 - maximum) })
+        }
+        let scores = try TextGenerator(decoder: decoder).score(
+            prefix: Array(ids.prefix(4)), continuations: [Array(ids.dropFirst(4)), [ids[4]], []])
+        #expect(abs(scores[0] - expected) < 1e-3)
+        #expect(scores[2] == 0)
+        #expect(scores[1] > scores[0], "a prefix of a continuation is at least as likely")
+    }
+
     @Test func refusesWhatDoesNotFit() throws {
         let decoder = try LlamaDecoder.load(huggingFaceDirectory: Self.folder)
         var cache = KVCache(configuration: decoder.configuration, capacity: 4)

@@ -1,0 +1,128 @@
+import Foundation
+import Numerics
+
+/// How `TextGenerator.generate` picks tokens.
+public struct GenerationOptions: Sendable {
+    public var maxNewTokens = 64
+    /// Greedy decoding when true; otherwise sampling with `temperature`, `topK`, `topP`.
+    public var greedy = true
+    public var temperature: Float = 1
+    /// Keep only the k most likely tokens before sampling (0: all).
+    public var topK = 0
+    /// Keep the smallest set of tokens whose probability reaches p (1: all).
+    public var topP: Float = 1
+    /// Hugging Face's repetition penalty: a logit of a token already in the context is divided by
+    /// the penalty when positive, multiplied when negative. 1 disables it.
+    public var repetitionPenalty: Float = 1
+    /// Whether the prompt's tokens count as "already seen" for the penalty (Hugging Face: yes;
+    /// A-LLMRec's generation from input embeddings: only generated tokens).
+    public var penalizePrompt = true
+    public var stopTokens: Set<Int32> = []
+    public var seed: UInt64 = 0
+
+    public init() {}
+}
+
+/// Generation and scoring on a Llama-family decoder.
+public struct TextGenerator: Sendable {
+    public let decoder: LlamaDecoder
+
+    public init(decoder: LlamaDecoder) { self.decoder = decoder }
+
+    /// Generates after `prompt`; `onToken` sees each new token and returns false to stop (streaming,
+    /// cancellation between tokens). Stop tokens end generation and are included in the result.
+    public func generate(
+        prompt: [Int32], options: GenerationOptions, inputEmbeddings: [Int: [Float]] = [:],
+        onToken: (Int32) -> Bool = { _ in true }
+    ) throws -> [Int32] {
+        var cache = KVCache(configuration: decoder.configuration, capacity: min(decoder.configuration.maxPositions, prompt.count + options.maxNewTokens))
+        var logits = try decoder.forward(tokens: prompt, cache: &cache, inputEmbeddings: inputEmbeddings)
+        var seen = options.penalizePrompt ? Set(prompt) : []
+        var generator = SplitMix64(seed: options.seed)
+        var generated: [Int32] = []
+        while generated.count < options.maxNewTokens {
+            Self.penalize(&logits, seen: seen, penalty: options.repetitionPenalty)
+            let token = options.greedy ? Self.argmax(logits) : Self.sample(logits, options: options, generator: &generator)
+            generated.append(token)
+            seen.insert(token)
+            if options.stopTokens.contains(token) || !onToken(token) { break }
+            if generated.count == options.maxNewTokens { break }
+            logits = try decoder.forward(tokens: [token], cache: &cache)
+        }
+        return generated
+    }
+
+    /// The log-likelihood of each continuation after `prefix` (natural log, summed over the
+    /// continuation's tokens); the prefix is run once and its KV cache reused for every continuation.
+    public func score(prefix: [Int32], continuations: [[Int32]], inputEmbeddings: [Int: [Float]] = [:]) throws -> [Double] {
+        precondition(!prefix.isEmpty, "scoring needs a non-empty prefix")
+        let longest = continuations.map(\.count).max() ?? 0
+        var cache = KVCache(configuration: decoder.configuration, capacity: prefix.count + longest)
+        let prefixLogits = try decoder.forward(tokens: prefix, cache: &cache, inputEmbeddings: inputEmbeddings)
+        let vocabulary = decoder.configuration.vocabularySize
+        return try continuations.map { continuation in
+            guard !continuation.isEmpty else { return 0 }
+            cache.truncate(to: prefix.count)
+            var total = Self.logSoftmax(prefixLogits, at: continuation[0])
+            if continuation.count > 1 {
+                let logits = try decoder.forward(tokens: Array(continuation.dropLast()), cache: &cache, allLogits: true)
+                for (offset, token) in continuation.dropFirst().enumerated() {
+                    total += Self.logSoftmax(Array(logits[(offset * vocabulary)..<((offset + 1) * vocabulary)]), at: token)
+                }
+            }
+            return total
+        }
+    }
+
+    static func penalize(_ logits: inout [Float], seen: Set<Int32>, penalty: Float) {
+        guard penalty != 1 else { return }
+        for token in seen where Int(token) < logits.count {
+            let value = logits[Int(token)]
+            logits[Int(token)] = value > 0 ? value / penalty : value * penalty
+        }
+    }
+
+    /// The highest logit's index; ties go to the smaller id (as torch.argmax).
+    static func argmax(_ logits: [Float]) -> Int32 {
+        var best = 0
+        for index in logits.indices where logits[index] > logits[best] { best = index }
+        return Int32(best)
+    }
+
+    static func sample(_ logits: [Float], options: GenerationOptions, generator: inout SplitMix64) -> Int32 {
+        let temperature = max(options.temperature, 1e-5)
+        var candidates = logits.indices.map { (index: $0, logit: logits[$0] / temperature) }
+        candidates.sort { $0.logit > $1.logit }
+        if options.topK > 0 { candidates = Array(candidates.prefix(options.topK)) }
+        let maximum = candidates[0].logit
+        var probabilities = candidates.map { Double(Foundation.exp($0.logit - maximum)) }
+        let total = probabilities.reduce(0, +)
+        probabilities = probabilities.map { $0 / total }
+        if options.topP < 1 {
+            var cumulative = 0.0
+            var keep = 0
+            while keep < probabilities.count {
+                cumulative += probabilities[keep]
+                keep += 1
+                if cumulative >= Double(options.topP) { break }
+            }
+            candidates = Array(candidates.prefix(keep))
+            probabilities = Array(probabilities.prefix(keep))
+            let kept = probabilities.reduce(0, +)
+            probabilities = probabilities.map { $0 / kept }
+        }
+        var draw = Double.random(in: 0..<1, using: &generator)
+        for (index, probability) in probabilities.enumerated() {
+            draw -= probability
+            if draw < 0 { return Int32(candidates[index].index) }
+        }
+        return Int32(candidates[candidates.count - 1].index)
+    }
+
+    /// log softmax(logits)[token], in Double.
+    static func logSoftmax(_ logits: [Float], at token: Int32) -> Double {
+        let maximum = logits.max() ?? 0
+        let sum = logits.reduce(0.0) { $0 + Foundation.exp(Double($1 - maximum)) }
+        return Double(logits[Int(token)] - maximum) - Foundation.log(sum)
+    }
+}
