@@ -3,28 +3,33 @@ import Foundation
 import Models
 import Testing
 
-/// A tiny random Llama (grouped-query attention, tied head) against transformers. Fixture:
-/// Tests/ModelsTests/Fixtures/llama_tiny (`python3 scripts/make-decoder-fixtures.py`).
+/// Tiny random decoders against transformers: Llama (grouped-query attention, tied head), OPT
+/// pre-LN, and OPT post-LN with project_in/out (the opt-350m variant). Fixtures:
+/// Tests/ModelsTests/Fixtures/{llama_tiny,opt_tiny,opt_postln} (`python3 scripts/make-decoder-fixtures.py`).
 @Suite struct DecoderParityTests {
-    static let folder = Bundle.module.resourcePath! + "/Fixtures/llama_tiny"
+    static let fixtures = ["llama_tiny", "opt_tiny", "opt_postln"]
 
-    static func reference() throws -> (ids: [Int32], logits: [Float]) {
-        let file = try SafetensorsFile(path: folder + "/reference.safetensors")
+    static func folder(_ name: String) -> String { Bundle.module.resourcePath! + "/Fixtures/" + name }
+
+    static func reference(_ name: String) throws -> (ids: [Int32], logits: [Float]) {
+        let file = try SafetensorsFile(path: folder(name) + "/reference.safetensors")
         return (try file.int64Values(named: "input.ids").values.map { Int32($0) }, try file.tensor(named: "expected.logits").storage)
     }
 
-    @Test func prefillLogitsMatchTransformers() throws {
-        let decoder = try LlamaDecoder.load(huggingFaceDirectory: Self.folder)
-        let (ids, expected) = try Self.reference()
+    @Test(arguments: fixtures)
+    func prefillLogitsMatchTransformers(name: String) throws {
+        let decoder = try CausalDecoder.load(huggingFaceDirectory: Self.folder(name))
+        let (ids, expected) = try Self.reference(name)
         var cache = KVCache(configuration: decoder.configuration, capacity: 32)
         let logits = try decoder.forward(tokens: ids, cache: &cache, allLogits: true)
-        SASRecParityTests.expectClose(logits, expected, "llama_tiny logits", tolerance: 1e-4)
+        SASRecParityTests.expectClose(logits, expected, "\(name) logits", tolerance: 1e-4)
         #expect(cache.count == ids.count)
     }
 
-    @Test func stepByStepDecodingWithTheCacheEqualsPrefill() throws {
-        let decoder = try LlamaDecoder.load(huggingFaceDirectory: Self.folder)
-        let (ids, expected) = try Self.reference()
+    @Test(arguments: fixtures)
+    func stepByStepDecodingWithTheCacheEqualsPrefill(name: String) throws {
+        let decoder = try CausalDecoder.load(huggingFaceDirectory: Self.folder(name))
+        let (ids, expected) = try Self.reference(name)
         let vocabulary = decoder.configuration.vocabularySize
         var cache = KVCache(configuration: decoder.configuration, capacity: 32)
         _ = try decoder.forward(tokens: Array(ids.prefix(4)), cache: &cache)
@@ -40,10 +45,11 @@ import Testing
         SASRecParityTests.expectClose(again, Array(expected[(4 * vocabulary)..<(5 * vocabulary)]), "after truncation", tolerance: 1e-4)
     }
 
-    @Test func softPromptsReplaceTokenEmbeddings() throws {
-        let decoder = try LlamaDecoder.load(huggingFaceDirectory: Self.folder)
-        let (ids, _) = try Self.reference()
-        let h = decoder.configuration.hiddenSize
+    @Test(arguments: fixtures)
+    func softPromptsReplaceTokenEmbeddings(name: String) throws {
+        let decoder = try CausalDecoder.load(huggingFaceDirectory: Self.folder(name))
+        let (ids, _) = try Self.reference(name)
+        let h = decoder.configuration.embeddingSize
         let embedding = Array(decoder.weights.tokenEmbeddings[(Int(ids[2]) * h)..<((Int(ids[2]) + 1) * h)])
         var plain = KVCache(configuration: decoder.configuration, capacity: 32)
         var soft = KVCache(configuration: decoder.configuration, capacity: 32)
@@ -54,10 +60,11 @@ import Testing
         #expect(actual == expected)
     }
 
-    @Test func greedyGenerationMatchesTransformersWithAndWithoutRepetitionPenalty() throws {
-        let decoder = try LlamaDecoder.load(huggingFaceDirectory: Self.folder)
-        let file = try SafetensorsFile(path: Self.folder + "/reference.safetensors")
-        let (ids, _) = try Self.reference()
+    @Test(arguments: fixtures)
+    func greedyGenerationMatchesTransformersWithAndWithoutRepetitionPenalty(name: String) throws {
+        let decoder = try CausalDecoder.load(huggingFaceDirectory: Self.folder(name))
+        let file = try SafetensorsFile(path: Self.folder(name) + "/reference.safetensors")
+        let (ids, _) = try Self.reference(name)
         let generator = TextGenerator(decoder: decoder)
         var options = GenerationOptions()
         options.maxNewTokens = 8
@@ -83,9 +90,10 @@ import Testing
         #expect(try generator.generate(prompt: [3, 17], options: options) == (try generator.generate(prompt: [3, 17], options: options)))
     }
 
-    @Test func scoringSumsLogProbabilitiesAndReusesThePrefix() throws {
-        let decoder = try LlamaDecoder.load(huggingFaceDirectory: Self.folder)
-        let (ids, logits) = try Self.reference()
+    @Test(arguments: fixtures)
+    func scoringSumsLogProbabilitiesAndReusesThePrefix(name: String) throws {
+        let decoder = try CausalDecoder.load(huggingFaceDirectory: Self.folder(name))
+        let (ids, logits) = try Self.reference(name)
         let vocabulary = decoder.configuration.vocabularySize
         var expected = 0.0
         for position in 4..<ids.count {
@@ -101,7 +109,7 @@ import Testing
     }
 
     @Test func refusesWhatDoesNotFit() throws {
-        let decoder = try LlamaDecoder.load(huggingFaceDirectory: Self.folder)
+        let decoder = try CausalDecoder.load(huggingFaceDirectory: Self.folder("llama_tiny"))
         var cache = KVCache(configuration: decoder.configuration, capacity: 4)
         #expect(throws: DecoderError.contextFull(limit: 4)) { try decoder.forward(tokens: [1, 2, 3, 4, 5], cache: &cache) }
         #expect(throws: DecoderError.unknownToken(64)) { try decoder.forward(tokens: [64], cache: &cache) }

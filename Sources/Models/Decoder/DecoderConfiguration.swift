@@ -1,5 +1,15 @@
-/// A decoder-only LM's dimensions (`allmrec-spec.md` §6 for OPT; Llama: RMSNorm, RoPE, SwiGLU, GQA).
+/// A decoder-only LM's dimensions and family switches (`allmrec-spec.md` §6 for OPT; Llama:
+/// RMSNorm, RoPE, SwiGLU, grouped-query attention).
 public struct DecoderConfiguration: Sendable, Equatable {
+    public enum Family: String, Sendable {
+        /// RMSNorm, rotary positions (rotate-half), SwiGLU, no biases, grouped-query attention.
+        case llama
+        /// LayerNorm with bias, learned positions with offset 2, ReLU FFN, biases everywhere; pre-LN,
+        /// or post-LN with project_in/out (opt-350m).
+        case opt
+    }
+
+    public var family: Family
     public var vocabularySize: Int
     public var hiddenSize: Int
     public var intermediateSize: Int
@@ -10,11 +20,17 @@ public struct DecoderConfiguration: Sendable, Equatable {
     public var ropeTheta: Float
     public var rmsNormEpsilon: Float
     public var maxPositions: Int
+    /// Width of the token embeddings (OPT's word_embed_proj_dim; the hidden size otherwise).
+    public var embeddingSize: Int
+    /// OPT: LayerNorm before attention and FFN (true) or after the residual (false, opt-350m).
+    public var normalizeBefore: Bool
 
     public init(
-        vocabularySize: Int, hiddenSize: Int, intermediateSize: Int, layers: Int, heads: Int, keyValueHeads: Int,
-        ropeTheta: Float, rmsNormEpsilon: Float, maxPositions: Int
+        family: Family = .llama, vocabularySize: Int, hiddenSize: Int, intermediateSize: Int, layers: Int, heads: Int,
+        keyValueHeads: Int, ropeTheta: Float = 10_000, rmsNormEpsilon: Float = 1e-5, maxPositions: Int,
+        embeddingSize: Int? = nil, normalizeBefore: Bool = true
     ) {
+        self.family = family
         self.vocabularySize = vocabularySize
         self.hiddenSize = hiddenSize
         self.intermediateSize = intermediateSize
@@ -24,6 +40,8 @@ public struct DecoderConfiguration: Sendable, Equatable {
         self.ropeTheta = ropeTheta
         self.rmsNormEpsilon = rmsNormEpsilon
         self.maxPositions = maxPositions
+        self.embeddingSize = embeddingSize ?? hiddenSize
+        self.normalizeBefore = normalizeBefore
     }
 
     public var headDim: Int { hiddenSize / heads }

@@ -25,9 +25,9 @@ public struct GenerationOptions: Sendable {
 
 /// Generation and scoring on a Llama-family decoder.
 public struct TextGenerator: Sendable {
-    public let decoder: LlamaDecoder
+    public let decoder: CausalDecoder
 
-    public init(decoder: LlamaDecoder) { self.decoder = decoder }
+    public init(decoder: CausalDecoder) { self.decoder = decoder }
 
     /// Generates after `prompt`; `onToken` sees each new token and returns false to stop (streaming,
     /// cancellation between tokens). Stop tokens end generation and are included in the result.

@@ -2,71 +2,132 @@ import Checkpoints
 import Foundation
 import Numerics
 
-extension LlamaDecoder {
-    /// Loads a Hugging Face Llama directory: `config.json` and `model.safetensors`, or shards listed
-    /// in `model.safetensors.index.json`; names with or without the `model.` prefix.
-    public static func load(huggingFaceDirectory directory: String) throws -> LlamaDecoder {
+extension CausalDecoder {
+    /// Loads a Hugging Face Llama or OPT directory: `config.json` and `model.safetensors`, or the
+    /// shards listed in `model.safetensors.index.json`; tensor names with or without the `model.` /
+    /// `model.decoder.` / `decoder.` prefixes. A missing `lm_head.weight` means a tied head.
+    public static func load(huggingFaceDirectory directory: String) throws -> CausalDecoder {
         let configPath = directory + "/config.json"
         guard let data = FileManager.default.contents(atPath: configPath),
             let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
         else { throw DecoderError.invalidConfiguration("\(configPath): missing or not JSON") }
-        guard (object["model_type"] as? String) == "llama" else {
-            throw DecoderError.invalidConfiguration("\(configPath): model_type \(object["model_type"] ?? "none") is not llama")
-        }
         func integer(_ key: String) throws -> Int {
             guard let value = object[key] as? Int else { throw DecoderError.invalidConfiguration("\(configPath): missing \(key)") }
             return value
         }
-        let heads = try integer("num_attention_heads")
-        let ropeTheta = (object["rope_theta"] as? Double)
-            ?? ((object["rope_parameters"] as? [String: Any])?["rope_theta"] as? Double) ?? 10_000
-        let configuration = DecoderConfiguration(
-            vocabularySize: try integer("vocab_size"), hiddenSize: try integer("hidden_size"),
-            intermediateSize: try integer("intermediate_size"), layers: try integer("num_hidden_layers"), heads: heads,
-            keyValueHeads: (object["num_key_value_heads"] as? Int) ?? heads, ropeTheta: Float(ropeTheta),
-            rmsNormEpsilon: Float((object["rms_norm_eps"] as? Double) ?? 1e-6),
-            maxPositions: (object["max_position_embeddings"] as? Int) ?? 2048)
-        let files = try shardPaths(directory)
-        var tensors: [String: (file: SafetensorsFile, name: String)] = [:]
-        for path in files {
-            let file = try SafetensorsFile(path: path)
-            for name in file.names {
-                let key = name.hasPrefix("model.") ? String(name.dropFirst("model.".count)) : name
-                tensors[key] = (file, name)
-            }
+        let tensors = try TensorDirectory(directory)
+        switch object["model_type"] as? String {
+        case "llama":
+            let heads = try integer("num_attention_heads")
+            let ropeTheta = (object["rope_theta"] as? Double)
+                ?? ((object["rope_parameters"] as? [String: Any])?["rope_theta"] as? Double) ?? 10_000
+            let configuration = DecoderConfiguration(
+                family: .llama, vocabularySize: try integer("vocab_size"), hiddenSize: try integer("hidden_size"),
+                intermediateSize: try integer("intermediate_size"), layers: try integer("num_hidden_layers"), heads: heads,
+                keyValueHeads: (object["num_key_value_heads"] as? Int) ?? heads, ropeTheta: Float(ropeTheta),
+                rmsNormEpsilon: Float((object["rms_norm_eps"] as? Double) ?? 1e-6),
+                maxPositions: (object["max_position_embeddings"] as? Int) ?? 2048)
+            return try CausalDecoder(configuration: configuration, weights: try llamaWeights(tensors, configuration, object))
+        case "opt":
+            let hidden = try integer("hidden_size")
+            let heads = try integer("num_attention_heads")
+            let configuration = DecoderConfiguration(
+                family: .opt, vocabularySize: try integer("vocab_size"), hiddenSize: hidden, intermediateSize: try integer("ffn_dim"),
+                layers: try integer("num_hidden_layers"), heads: heads, keyValueHeads: heads,
+                maxPositions: (object["max_position_embeddings"] as? Int) ?? 2048,
+                embeddingSize: (object["word_embed_proj_dim"] as? Int) ?? hidden,
+                normalizeBefore: (object["do_layer_norm_before"] as? Bool) ?? true)
+            return try CausalDecoder(configuration: configuration, weights: try optWeights(tensors, configuration))
+        case let other:
+            throw DecoderError.invalidConfiguration("\(configPath): model_type \(other ?? "none") is not llama or opt")
         }
-        func read(_ key: String, _ shape: [Int]) throws -> [Float] {
-            guard let entry = tensors[key] else { throw DecoderError.missingWeight(key) }
-            let tensor = try entry.file.tensor(named: entry.name)
-            guard tensor.shape == shape else { throw DecoderError.shapeMismatch(name: key, expected: shape, got: tensor.shape) }
-            return tensor.storage
-        }
-        let c = configuration
+    }
+
+    private static func llamaWeights(
+        _ tensors: TensorDirectory, _ c: DecoderConfiguration, _ object: [String: Any]
+    ) throws -> DecoderWeights {
         let (h, i, kv) = (c.hiddenSize, c.intermediateSize, c.keyValueWidth)
         let layers = try (0..<c.layers).map { index in
             let base = "layers.\(index)."
-            return LlamaWeights.Layer(
-                attentionNorm: try read(base + "input_layernorm.weight", [h]),
-                query: try read(base + "self_attn.q_proj.weight", [h, h]), key: try read(base + "self_attn.k_proj.weight", [kv, h]),
-                value: try read(base + "self_attn.v_proj.weight", [kv, h]), output: try read(base + "self_attn.o_proj.weight", [h, h]),
-                feedForwardNorm: try read(base + "post_attention_layernorm.weight", [h]),
-                gate: try read(base + "mlp.gate_proj.weight", [i, h]), up: try read(base + "mlp.up_proj.weight", [i, h]),
-                down: try read(base + "mlp.down_proj.weight", [h, i]))
+            return DecoderWeights.Layer(
+                attentionNorm: .init(weight: try tensors.read(base + "input_layernorm.weight", [h])),
+                query: try tensors.read(base + "self_attn.q_proj.weight", [h, h]),
+                key: try tensors.read(base + "self_attn.k_proj.weight", [kv, h]),
+                value: try tensors.read(base + "self_attn.v_proj.weight", [kv, h]),
+                output: try tensors.read(base + "self_attn.o_proj.weight", [h, h]),
+                feedForwardNorm: .init(weight: try tensors.read(base + "post_attention_layernorm.weight", [h])),
+                gate: try tensors.read(base + "mlp.gate_proj.weight", [i, h]), up: try tensors.read(base + "mlp.up_proj.weight", [i, h]),
+                down: try tensors.read(base + "mlp.down_proj.weight", [h, i]))
         }
         let tied = (object["tie_word_embeddings"] as? Bool) ?? false
-        let weights = LlamaWeights(
-            tokenEmbeddings: try read("embed_tokens.weight", [c.vocabularySize, h]), layers: layers,
-            finalNorm: try read("norm.weight", [h]),
-            outputHead: tied || tensors["lm_head.weight"] == nil ? nil : try read("lm_head.weight", [c.vocabularySize, h]))
-        return try LlamaDecoder(configuration: configuration, weights: weights)
+        return DecoderWeights(
+            tokenEmbeddings: try tensors.read("embed_tokens.weight", [c.vocabularySize, h]), layers: layers,
+            finalNorm: .init(weight: try tensors.read("norm.weight", [h])),
+            outputHead: tied || !tensors.has("lm_head.weight") ? nil : try tensors.read("lm_head.weight", [c.vocabularySize, h]))
     }
 
-    private static func shardPaths(_ directory: String) throws -> [String] {
+    private static func optWeights(_ tensors: TensorDirectory, _ c: DecoderConfiguration) throws -> DecoderWeights {
+        let (h, i, e) = (c.hiddenSize, c.intermediateSize, c.embeddingSize)
+        func norm(_ name: String) throws -> DecoderWeights.Norm {
+            .init(weight: try tensors.read(name + ".weight", [h]), bias: try tensors.read(name + ".bias", [h]))
+        }
+        let layers = try (0..<c.layers).map { index in
+            let base = "layers.\(index)."
+            return DecoderWeights.Layer(
+                attentionNorm: try norm(base + "self_attn_layer_norm"),
+                query: try tensors.read(base + "self_attn.q_proj.weight", [h, h]),
+                key: try tensors.read(base + "self_attn.k_proj.weight", [h, h]),
+                value: try tensors.read(base + "self_attn.v_proj.weight", [h, h]),
+                output: try tensors.read(base + "self_attn.out_proj.weight", [h, h]),
+                queryBias: try tensors.read(base + "self_attn.q_proj.bias", [h]), keyBias: try tensors.read(base + "self_attn.k_proj.bias", [h]),
+                valueBias: try tensors.read(base + "self_attn.v_proj.bias", [h]),
+                outputBias: try tensors.read(base + "self_attn.out_proj.bias", [h]),
+                feedForwardNorm: try norm(base + "final_layer_norm"), gate: nil, up: try tensors.read(base + "fc1.weight", [i, h]),
+                down: try tensors.read(base + "fc2.weight", [h, i]), upBias: try tensors.read(base + "fc1.bias", [i]),
+                downBias: try tensors.read(base + "fc2.bias", [h]))
+        }
+        return DecoderWeights(
+            tokenEmbeddings: try tensors.read("embed_tokens.weight", [c.vocabularySize, e]),
+            positionEmbeddings: try tensors.read("embed_positions.weight", [c.maxPositions + 2, h]),
+            projectIn: e != h ? try tensors.read("project_in.weight", [h, e]) : nil,
+            projectOut: e != h ? try tensors.read("project_out.weight", [e, h]) : nil, layers: layers,
+            finalNorm: c.normalizeBefore ? try norm("final_layer_norm") : nil,
+            outputHead: tensors.has("lm_head.weight") ? try tensors.read("lm_head.weight", [c.vocabularySize, e]) : nil)
+    }
+}
+
+/// The tensors of a Hugging Face directory by their name without the model prefix.
+private struct TensorDirectory {
+    private var entries: [String: (file: SafetensorsFile, name: String)] = [:]
+
+    init(_ directory: String) throws {
+        var paths = [directory + "/model.safetensors"]
         let index = directory + "/model.safetensors.index.json"
-        guard let data = FileManager.default.contents(atPath: index) else { return [directory + "/model.safetensors"] }
-        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
-            let map = object["weight_map"] as? [String: String]
-        else { throw DecoderError.invalidConfiguration("\(index): no weight_map") }
-        return Set(map.values).sorted().map { directory + "/" + $0 }
+        if let data = FileManager.default.contents(atPath: index) {
+            guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
+                let map = object["weight_map"] as? [String: String]
+            else { throw DecoderError.invalidConfiguration("\(index): no weight_map") }
+            paths = Set(map.values).sorted().map { directory + "/" + $0 }
+        }
+        for path in paths {
+            let file = try SafetensorsFile(path: path)
+            for name in file.names {
+                var key = name
+                for prefix in ["model.decoder.", "decoder.", "model."] where key.hasPrefix(prefix) {
+                    key = String(key.dropFirst(prefix.count))
+                    break
+                }
+                entries[key] = (file, name)
+            }
+        }
+    }
+
+    func has(_ key: String) -> Bool { entries[key] != nil }
+
+    func read(_ key: String, _ shape: [Int]) throws -> [Float] {
+        guard let entry = entries[key] else { throw DecoderError.missingWeight(key) }
+        let tensor = try entry.file.tensor(named: entry.name)
+        guard tensor.shape == shape else { throw DecoderError.shapeMismatch(name: key, expected: shape, got: tensor.shape) }
+        return tensor.storage
     }
 }

@@ -1,0 +1,337 @@
+import Foundation
+import Numerics
+
+/// A decoder's weights in Float32, Hugging Face layout (Llama q/k rows in rotate-half order; a GGUF
+/// reader must undo llama.cpp's permutation first). Optional members are what one family lacks.
+public struct DecoderWeights: Sendable {
+    /// RMSNorm when `bias` is nil (Llama), LayerNorm otherwise (OPT).
+    public struct Norm: Sendable {
+        public var weight: [Float]
+        public var bias: [Float]?
+
+        public init(weight: [Float], bias: [Float]? = nil) {
+            self.weight = weight
+            self.bias = bias
+        }
+    }
+
+    public struct Layer: Sendable {
+        public var attentionNorm: Norm
+        /// [heads · headDim, hidden], [kvHeads · headDim, hidden] ×2, [hidden, heads · headDim].
+        public var query, key, value, output: [Float]
+        public var queryBias, keyBias, valueBias, outputBias: [Float]?
+        public var feedForwardNorm: Norm
+        /// Llama's SwiGLU gate, [intermediate, hidden]; nil for OPT's ReLU FFN.
+        public var gate: [Float]?
+        /// [intermediate, hidden] (Llama up_proj, OPT fc1) and [hidden, intermediate] (down_proj, fc2).
+        public var up, down: [Float]
+        public var upBias, downBias: [Float]?
+
+        public init(
+            attentionNorm: Norm, query: [Float], key: [Float], value: [Float], output: [Float], queryBias: [Float]? = nil,
+            keyBias: [Float]? = nil, valueBias: [Float]? = nil, outputBias: [Float]? = nil, feedForwardNorm: Norm,
+            gate: [Float]?, up: [Float], down: [Float], upBias: [Float]? = nil, downBias: [Float]? = nil
+        ) {
+            self.attentionNorm = attentionNorm
+            self.query = query
+            self.key = key
+            self.value = value
+            self.output = output
+            self.queryBias = queryBias
+            self.keyBias = keyBias
+            self.valueBias = valueBias
+            self.outputBias = outputBias
+            self.feedForwardNorm = feedForwardNorm
+            self.gate = gate
+            self.up = up
+            self.down = down
+            self.upBias = upBias
+            self.downBias = downBias
+        }
+    }
+
+    /// [vocabulary, embeddingSize].
+    public var tokenEmbeddings: [Float]
+    /// OPT's learned positions, [maxPositions + 2, hidden] (row = position + 2); nil for Llama.
+    public var positionEmbeddings: [Float]?
+    /// OPT-350m: [hidden, embeddingSize] and [embeddingSize, hidden].
+    public var projectIn: [Float]?
+    public var projectOut: [Float]?
+    public var layers: [Layer]
+    /// Absent for post-LN OPT.
+    public var finalNorm: Norm?
+    /// [vocabulary, embeddingSize]; nil when tied to `tokenEmbeddings`.
+    public var outputHead: [Float]?
+
+    public init(
+        tokenEmbeddings: [Float], positionEmbeddings: [Float]? = nil, projectIn: [Float]? = nil, projectOut: [Float]? = nil,
+        layers: [Layer], finalNorm: Norm?, outputHead: [Float]?
+    ) {
+        self.tokenEmbeddings = tokenEmbeddings
+        self.positionEmbeddings = positionEmbeddings
+        self.projectIn = projectIn
+        self.projectOut = projectOut
+        self.layers = layers
+        self.finalNorm = finalNorm
+        self.outputHead = outputHead
+    }
+}
+
+/// Keys and values of the positions seen so far, per layer: [capacity, kvHeads · headDim] each.
+public struct KVCache: Sendable {
+    public let capacity: Int
+    public private(set) var count = 0
+    var keys: [[Float]]
+    var values: [[Float]]
+
+    public init(configuration: DecoderConfiguration, capacity: Int) {
+        self.capacity = capacity
+        let size = capacity * configuration.keyValueWidth
+        keys = [[Float]](repeating: [Float](repeating: 0, count: size), count: configuration.layers)
+        values = keys
+    }
+
+    /// Forgets every position from `length` on (to reuse a shared prefix).
+    public mutating func truncate(to length: Int) { count = min(count, max(0, length)) }
+
+    mutating func advance(by positions: Int) { count += positions }
+}
+
+/// One decoder-only transformer with switches for the two families the product needs (DESIGN.md,
+/// Language models): Llama (RMSNorm, rotate-half RoPE, grouped-query attention, SwiGLU, optionally
+/// tied head) and OPT (LayerNorm, learned positions with offset 2, ReLU, biases, tied head, pre-LN or
+/// post-LN with project_in/out). Float32, with a KV cache. Immutable; concurrent calls need separate
+/// caches.
+public struct CausalDecoder: Sendable {
+    public let configuration: DecoderConfiguration
+    public let weights: DecoderWeights
+    /// RoPE cos/sin of every position and rotation pair: [maxPositions, headDim / 2] (Llama only).
+    private let cosines: [Float]
+    private let sines: [Float]
+
+    public init(configuration: DecoderConfiguration, weights: DecoderWeights) throws(DecoderError) {
+        guard configuration.heads % configuration.keyValueHeads == 0, configuration.hiddenSize % configuration.heads == 0 else {
+            throw .invalidConfiguration(
+                "\(configuration.heads) heads, \(configuration.keyValueHeads) key/value heads, hidden \(configuration.hiddenSize)")
+        }
+        guard weights.layers.count == configuration.layers else {
+            throw .invalidConfiguration("\(weights.layers.count) layers of weights for \(configuration.layers) layers")
+        }
+        if configuration.family == .opt && weights.positionEmbeddings == nil {
+            throw .invalidConfiguration("OPT needs learned position embeddings")
+        }
+        self.configuration = configuration
+        self.weights = weights
+        let half = configuration.headDim / 2
+        var cosines: [Float] = []
+        var sines: [Float] = []
+        if configuration.family == .llama {
+            cosines = [Float](repeating: 0, count: configuration.maxPositions * half)
+            sines = cosines
+            for position in 0..<configuration.maxPositions {
+                for pair in 0..<half {
+                    let frequency = 1 / pow(Double(configuration.ropeTheta), Double(2 * pair) / Double(configuration.headDim))
+                    let angle = Double(position) * frequency
+                    cosines[position * half + pair] = Float(cos(angle))
+                    sines[position * half + pair] = Float(sin(angle))
+                }
+            }
+        }
+        self.cosines = cosines
+        self.sines = sines
+    }
+
+    /// Runs `tokens` after the positions already in `cache` (prefill when many, a decode step when
+    /// one) and returns the logits of the last position ([vocabulary]); with `allLogits`, of every
+    /// new position ([tokens.count · vocabulary]). `inputEmbeddings` replaces the token embedding at
+    /// given offsets of `tokens` (soft prompts), each of `embeddingSize` values.
+    public func forward(
+        tokens: [Int32], cache: inout KVCache, allLogits: Bool = false, inputEmbeddings: [Int: [Float]] = [:]
+    ) throws(DecoderError) -> [Float] {
+        let c = configuration
+        let (h, e) = (c.hiddenSize, c.embeddingSize)
+        let rows = tokens.count
+        let start = cache.count
+        guard start + rows <= cache.capacity, start + rows <= c.maxPositions else {
+            throw .contextFull(limit: min(cache.capacity, c.maxPositions))
+        }
+        var embedded = [Float](repeating: 0, count: rows * e)
+        for (row, token) in tokens.enumerated() {
+            if let soft = inputEmbeddings[row], soft.count == e {
+                for column in 0..<e { embedded[row * e + column] = soft[column] }
+                continue
+            }
+            guard token >= 0, Int(token) < c.vocabularySize else { throw .unknownToken(token) }
+            for column in 0..<e { embedded[row * e + column] = weights.tokenEmbeddings[Int(token) * e + column] }
+        }
+        var x: [Float]
+        if let projectIn = weights.projectIn {
+            x = [Float](repeating: 0, count: rows * h)
+            Linear.forward(out: &x, x: embedded, weight: projectIn, bias: nil, rows: rows, inFeatures: e, outFeatures: h)
+        } else {
+            x = embedded
+        }
+        if let positions = weights.positionEmbeddings {
+            for row in 0..<rows {
+                let table = (start + row + 2) * h
+                for column in 0..<h { x[row * h + column] += positions[table + column] }
+            }
+        }
+        var scratch = LayerScratch(configuration: c, rows: rows, cached: start)
+        for (index, layer) in weights.layers.enumerated() {
+            runLayer(layer, index: index, x: &x, cache: &cache, start: start, rows: rows, scratch: &scratch)
+        }
+        cache.advance(by: rows)
+
+        let outputRows = allLogits ? rows : 1
+        var final = Array(x[((rows - outputRows) * h)...])
+        if let norm = weights.finalNorm {
+            var normed = final
+            Self.normalize(out: &normed, x: final, norm: norm, rows: outputRows, dim: h, eps: normEpsilon)
+            final = normed
+        }
+        if let projectOut = weights.projectOut {
+            var projected = [Float](repeating: 0, count: outputRows * e)
+            Linear.forward(out: &projected, x: final, weight: projectOut, bias: nil, rows: outputRows, inFeatures: h, outFeatures: e)
+            final = projected
+        }
+        var logits = [Float](repeating: 0, count: outputRows * c.vocabularySize)
+        Linear.forward(
+            out: &logits, x: final, weight: weights.outputHead ?? weights.tokenEmbeddings, bias: nil, rows: outputRows,
+            inFeatures: e, outFeatures: c.vocabularySize)
+        return logits
+    }
+
+    /// Buffers of one forward call, sized for its rows.
+    private struct LayerScratch {
+        var normed, q, k, v, attended, projected, gate, up, scores: [Float]
+
+        init(configuration c: DecoderConfiguration, rows: Int, cached: Int) {
+            normed = [Float](repeating: 0, count: rows * c.hiddenSize)
+            q = normed
+            attended = normed
+            projected = normed
+            k = [Float](repeating: 0, count: rows * c.keyValueWidth)
+            v = k
+            gate = [Float](repeating: 0, count: rows * c.intermediateSize)
+            up = gate
+            scores = [Float](repeating: 0, count: cached + rows)
+        }
+    }
+
+    private var normEpsilon: Float { configuration.family == .opt ? 1e-5 : configuration.rmsNormEpsilon }
+
+    private func runLayer(
+        _ layer: DecoderWeights.Layer, index: Int, x: inout [Float], cache: inout KVCache, start: Int, rows: Int,
+        scratch s: inout LayerScratch
+    ) {
+        let c = configuration
+        let (h, inter, hd, kvWidth) = (c.hiddenSize, c.intermediateSize, c.headDim, c.keyValueWidth)
+        let preNorm = c.family == .llama || c.normalizeBefore
+        // Attention block.
+        if preNorm {
+            Self.normalize(out: &s.normed, x: x, norm: layer.attentionNorm, rows: rows, dim: h, eps: normEpsilon)
+        } else {
+            s.normed = x
+        }
+        Linear.forward(out: &s.q, x: s.normed, weight: layer.query, bias: layer.queryBias, rows: rows, inFeatures: h, outFeatures: h)
+        Linear.forward(out: &s.k, x: s.normed, weight: layer.key, bias: layer.keyBias, rows: rows, inFeatures: h, outFeatures: kvWidth)
+        Linear.forward(out: &s.v, x: s.normed, weight: layer.value, bias: layer.valueBias, rows: rows, inFeatures: h, outFeatures: kvWidth)
+        if c.family == .llama {
+            for row in 0..<rows {
+                rotate(&s.q, row: row, width: h, heads: c.heads, position: start + row)
+                rotate(&s.k, row: row, width: kvWidth, heads: c.keyValueHeads, position: start + row)
+            }
+        }
+        let base = start * kvWidth
+        for offset in 0..<(rows * kvWidth) {
+            cache.keys[index][base + offset] = s.k[offset]
+            cache.values[index][base + offset] = s.v[offset]
+        }
+        let group = c.heads / c.keyValueHeads
+        let scale = 1 / Float(hd).squareRoot()
+        for row in 0..<rows {
+            let visible = start + row + 1
+            for head in 0..<c.heads {
+                let kvHead = head / group
+                let query = row * h + head * hd
+                for position in 0..<visible {
+                    let key = position * kvWidth + kvHead * hd
+                    var dot: Float = 0
+                    for d in 0..<hd { dot += s.q[query + d] * cache.keys[index][key + d] }
+                    s.scores[position] = dot * scale
+                }
+                s.scores.withUnsafeMutableBufferPointer { VectorMath.softmaxInPlace($0.baseAddress!, count: visible) }
+                for d in 0..<hd { s.attended[query + d] = 0 }
+                for position in 0..<visible {
+                    let weight = s.scores[position]
+                    let value = position * kvWidth + kvHead * hd
+                    for d in 0..<hd { s.attended[query + d] += weight * cache.values[index][value + d] }
+                }
+            }
+        }
+        Linear.forward(
+            out: &s.projected, x: s.attended, weight: layer.output, bias: layer.outputBias, rows: rows, inFeatures: h, outFeatures: h)
+        for offset in 0..<(rows * h) { x[offset] += s.projected[offset] }
+        if !preNorm {
+            let residual = x
+            Self.normalize(out: &x, x: residual, norm: layer.attentionNorm, rows: rows, dim: h, eps: normEpsilon)
+        }
+        // Feed-forward block.
+        if preNorm {
+            Self.normalize(out: &s.normed, x: x, norm: layer.feedForwardNorm, rows: rows, dim: h, eps: normEpsilon)
+        } else {
+            s.normed = x
+        }
+        Linear.forward(out: &s.up, x: s.normed, weight: layer.up, bias: layer.upBias, rows: rows, inFeatures: h, outFeatures: inter)
+        if let gateWeight = layer.gate {
+            Linear.forward(out: &s.gate, x: s.normed, weight: gateWeight, bias: nil, rows: rows, inFeatures: h, outFeatures: inter)
+            for offset in 0..<(rows * inter) {
+                let g = s.gate[offset]
+                s.gate[offset] = g / (1 + Foundation.exp(-g)) * s.up[offset]
+            }
+        } else {
+            for offset in 0..<(rows * inter) { s.gate[offset] = max(s.up[offset], 0) }
+        }
+        Linear.forward(
+            out: &s.projected, x: s.gate, weight: layer.down, bias: layer.downBias, rows: rows, inFeatures: inter, outFeatures: h)
+        for offset in 0..<(rows * h) { x[offset] += s.projected[offset] }
+        if !preNorm {
+            let residual = x
+            Self.normalize(out: &x, x: residual, norm: layer.feedForwardNorm, rows: rows, dim: h, eps: normEpsilon)
+        }
+    }
+
+    /// HF rotate-half RoPE in place on one row of `heads` heads: pairs (i, i + headDim/2).
+    private func rotate(_ buffer: inout [Float], row: Int, width: Int, heads: Int, position: Int) {
+        let hd = configuration.headDim
+        let half = hd / 2
+        for head in 0..<heads {
+            let base = row * width + head * hd
+            for pair in 0..<half {
+                let cosine = cosines[position * half + pair]
+                let sine = sines[position * half + pair]
+                let first = buffer[base + pair]
+                let second = buffer[base + pair + half]
+                buffer[base + pair] = first * cosine - second * sine
+                buffer[base + pair + half] = second * cosine + first * sine
+            }
+        }
+    }
+
+    /// RMSNorm (no bias) or LayerNorm (with bias), per row.
+    static func normalize(out: inout [Float], x: [Float], norm: DecoderWeights.Norm, rows: Int, dim: Int, eps: Float) {
+        if let bias = norm.bias {
+            var mean = [Float](repeating: 0, count: rows)
+            var rstd = mean
+            LayerNorm.forward(out: &out, mean: &mean, rstd: &rstd, x: x, gamma: norm.weight, beta: bias, rows: rows, dim: dim, eps: eps)
+            return
+        }
+        for row in 0..<rows {
+            var sum: Float = 0
+            for column in 0..<dim { sum += x[row * dim + column] * x[row * dim + column] }
+            let inverse = 1 / (sum / Float(dim) + eps).squareRoot()
+            for column in 0..<dim { out[row * dim + column] = x[row * dim + column] * inverse * norm.weight[column] }
+        }
+    }
+}
