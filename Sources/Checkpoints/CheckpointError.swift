@@ -29,6 +29,9 @@ public enum CheckpointError: Error, Sendable, Equatable, CustomStringConvertible
     case malformedPickle(path: String, reason: String, offset: Int)
     /// The checkpoint holds no dictionary of tensors where `stateDict()` looks for one.
     case noStateDict(path: String, reason: String)
+    /// A GGUF file's header, metadata or tensor table breaks the format (bad magic or version, an
+    /// unknown value type, a misaligned or overlapping tensor, ...); a short file is `.truncated` instead.
+    case malformedGGUF(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -57,6 +60,7 @@ public enum CheckpointError: Error, Sendable, Equatable, CustomStringConvertible
         case .malformedPickle(let path, let reason, let offset):
             return "\(path): malformed data.pkl at offset \(offset): \(reason)"
         case .noStateDict(let path, let reason): return "\(path): no state dict found: \(reason)"
+        case .malformedGGUF(let path, let reason): return "\(path): malformed GGUF file: \(reason)"
         }
     }
 }

@@ -1,0 +1,123 @@
+import Checkpoints
+import Foundation
+import Numerics
+import Tokenizers
+
+/// An LM ready to use: the decoder, its tokenizer and how it wants chat prompts written.
+public struct LanguageModel: Sendable {
+    public let decoder: CausalDecoder
+    public let tokenizer: ByteLevelBPETokenizer
+    /// End-of-sequence id (generation stops there).
+    public let endOfSequence: Int32?
+    /// The chat template's markers when the model is an instruct model with ChatML (SmolLM2).
+    public let usesChatML: Bool
+    /// The system prompt the model's own chat template inserts when the conversation has none.
+    public let defaultSystemPrompt: String?
+
+    /// Loads a GGUF file (Llama architecture; F32/F16/BF16/Q8_0/Q4_0/Q4_1 tensors, dequantised to
+    /// Float32 at load) or a Hugging Face directory (Llama or OPT; `tokenizer.json`, or `vocab.json`
+    /// with `merges.txt`).
+    public static func load(_ path: String) throws -> LanguageModel {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw CheckpointError.fileNotFound(path: path) }
+        if isDirectory.boolValue { return try loadHuggingFace(path) }
+        return try loadGGUF(path)
+    }
+
+    /// The prompt for one user message in the model's chat format (ChatML), or the text itself.
+    public func chatPrompt(user message: String, system: String? = nil) -> String {
+        guard usesChatML else { return message }
+        var prompt = ""
+        if let system = system ?? defaultSystemPrompt { prompt += "<|im_start|>system\n\(system)<|im_end|>\n" }
+        return prompt + "<|im_start|>user\n\(message)<|im_end|>\n<|im_start|>assistant\n"
+    }
+
+    private static func loadGGUF(_ path: String) throws -> LanguageModel {
+        let file = try GGUFFile(path: path)
+        let architecture = file.string("general.architecture") ?? "?"
+        guard architecture == "llama" else {
+            throw DecoderError.invalidConfiguration("\(path): GGUF architecture '\(architecture)' is not supported (llama)")
+        }
+        func required(_ key: String) throws -> Int {
+            guard let value = file.int(key) else { throw DecoderError.invalidConfiguration("\(path): missing \(key)") }
+            return value
+        }
+        guard let tokens = file.stringArray("tokenizer.ggml.tokens") else {
+            throw DecoderError.invalidConfiguration("\(path): no tokenizer.ggml.tokens")
+        }
+        let heads = try required("llama.attention.head_count")
+        let keyValueHeads = file.int("llama.attention.head_count_kv") ?? heads
+        let configuration = DecoderConfiguration(
+            family: .llama, vocabularySize: file.int("llama.vocab_size") ?? tokens.count,
+            hiddenSize: try required("llama.embedding_length"), intermediateSize: try required("llama.feed_forward_length"),
+            layers: try required("llama.block_count"), heads: heads, keyValueHeads: keyValueHeads,
+            ropeTheta: file.float("llama.rope.freq_base") ?? 10_000,
+            rmsNormEpsilon: file.float("llama.attention.layer_norm_rms_epsilon") ?? 1e-5,
+            maxPositions: file.int("llama.context_length") ?? 2048)
+        let (h, i, kv) = (configuration.hiddenSize, configuration.intermediateSize, configuration.keyValueWidth)
+        func read(_ name: String, _ shape: [Int]) throws -> Tensor {
+            let tensor = try file.tensor(named: name)
+            guard tensor.shape == shape else { throw DecoderError.shapeMismatch(name: name, expected: shape, got: tensor.shape) }
+            return tensor
+        }
+        let layers = try (0..<configuration.layers).map { index in
+            let base = "blk.\(index)."
+            return DecoderWeights.Layer(
+                attentionNorm: .init(weight: try read(base + "attn_norm.weight", [h]).storage),
+                query: GGUFFile.unpermuteLlamaQK(try read(base + "attn_q.weight", [h, h]), heads: heads).storage,
+                key: GGUFFile.unpermuteLlamaQK(try read(base + "attn_k.weight", [kv, h]), heads: keyValueHeads).storage,
+                value: try read(base + "attn_v.weight", [kv, h]).storage, output: try read(base + "attn_output.weight", [h, h]).storage,
+                feedForwardNorm: .init(weight: try read(base + "ffn_norm.weight", [h]).storage),
+                gate: try read(base + "ffn_gate.weight", [i, h]).storage, up: try read(base + "ffn_up.weight", [i, h]).storage,
+                down: try read(base + "ffn_down.weight", [h, i]).storage)
+        }
+        let weights = DecoderWeights(
+            tokenEmbeddings: try read("token_embd.weight", [configuration.vocabularySize, h]).storage, layers: layers,
+            finalNorm: .init(weight: try read("output_norm.weight", [h]).storage),
+            outputHead: file.names.contains("output.weight") ? try read("output.weight", [configuration.vocabularySize, h]).storage : nil)
+        let tokenizer = try ByteLevelBPETokenizer(
+            ggufTokens: tokens, merges: file.stringArray("tokenizer.ggml.merges") ?? [],
+            tokenTypes: file.intArray("tokenizer.ggml.token_type")?.map(Int32.init),
+            preTokenizer: file.string("tokenizer.ggml.pre") ?? "default",
+            bosID: file.int("tokenizer.ggml.bos_token_id").map(Int32.init), eosID: file.int("tokenizer.ggml.eos_token_id").map(Int32.init),
+            addBOS: file.bool("tokenizer.ggml.add_bos_token") ?? false)
+        let template = file.string("tokenizer.chat_template") ?? ""
+        return LanguageModel(
+            decoder: try CausalDecoder(configuration: configuration, weights: weights), tokenizer: tokenizer,
+            endOfSequence: file.int("tokenizer.ggml.eos_token_id").map(Int32.init), usesChatML: template.contains("<|im_start|>"),
+            defaultSystemPrompt: Self.defaultSystemPrompt(in: template))
+    }
+
+    private static func loadHuggingFace(_ directory: String) throws -> LanguageModel {
+        let decoder = try CausalDecoder.load(huggingFaceDirectory: directory)
+        let tokenizer: ByteLevelBPETokenizer
+        if FileManager.default.fileExists(atPath: directory + "/tokenizer.json") {
+            tokenizer = try ByteLevelBPETokenizer(tokenizerJSONPath: directory + "/tokenizer.json")
+        } else {
+            tokenizer = try ByteLevelBPETokenizer(
+                vocabularyPath: directory + "/vocab.json", mergesPath: directory + "/merges.txt",
+                options: decoder.configuration.family == .opt ? .opt : .gpt2)
+        }
+        var template = ""
+        if let data = FileManager.default.contents(atPath: directory + "/tokenizer_config.json"),
+            let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+        {
+            template = object["chat_template"] as? String ?? ""
+        }
+        let configData = FileManager.default.contents(atPath: directory + "/config.json")
+        let config = configData.flatMap { (try? JSONSerialization.jsonObject(with: $0)) as? [String: Any] } ?? [:]
+        return LanguageModel(
+            decoder: decoder, tokenizer: tokenizer, endOfSequence: (config["eos_token_id"] as? Int).map(Int32.init),
+            usesChatML: template.contains("<|im_start|>"), defaultSystemPrompt: Self.defaultSystemPrompt(in: template))
+    }
+
+    /// The system prompt written literally in a ChatML template for conversations without one
+    /// (SmolLM2's: "You are a helpful AI assistant named SmolLM, trained by Hugging Face").
+    static func defaultSystemPrompt(in template: String) -> String? {
+        guard let start = template.range(of: "<|im_start|>system\\n")?.upperBound ?? template.range(of: "<|im_start|>system\n")?.upperBound,
+            let end = template[start...].range(of: "<|im_end|>")?.lowerBound
+        else { return nil }
+        let text = String(template[start..<end])
+        return text.contains("{{") || text.contains("{%") ? nil : text
+    }
+}
