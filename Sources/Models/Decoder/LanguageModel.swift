@@ -78,7 +78,7 @@ public struct LanguageModel: Sendable {
         let tokenizer = try ByteLevelBPETokenizer(
             ggufTokens: tokens, merges: file.stringArray("tokenizer.ggml.merges") ?? [],
             tokenTypes: file.intArray("tokenizer.ggml.token_type")?.map(Int32.init),
-            preTokenizer: file.string("tokenizer.ggml.pre") ?? "default",
+            preTokenizer: file.string("tokenizer.ggml.pre") ?? "gpt-2",
             bosID: file.int("tokenizer.ggml.bos_token_id").map(Int32.init), eosID: file.int("tokenizer.ggml.eos_token_id").map(Int32.init),
             addBOS: file.bool("tokenizer.ggml.add_bos_token") ?? false)
         let template = file.string("tokenizer.chat_template") ?? ""

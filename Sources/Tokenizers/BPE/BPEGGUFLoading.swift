@@ -38,8 +38,16 @@ extension ByteLevelBPETokenizer {
                 throw .malformedMetadata(key: "tokenizer.ggml.\(key)", reason: "id \(id) is outside 0..<\(tokens.count)")
             }
         }
-        if addBOS, bosID == nil { throw .malformedMetadata(key: "tokenizer.ggml.add_bos_token", reason: "true without a bos_token_id") }
-        if addEOS, eosID == nil { throw .malformedMetadata(key: "tokenizer.ggml.add_eos_token", reason: "true without an eos_token_id") }
+        var prefix: [Int32] = []
+        var suffix: [Int32] = []
+        if addBOS {
+            guard let bosID else { throw .malformedMetadata(key: "tokenizer.ggml.add_bos_token", reason: "true without a bos_token_id") }
+            prefix = [bosID]
+        }
+        if addEOS {
+            guard let eosID else { throw .malformedMetadata(key: "tokenizer.ggml.add_eos_token", reason: "true without an eos_token_id") }
+            suffix = [eosID]
+        }
 
         var ids: [String: Int32] = [:]
         ids.reserveCapacity(tokens.count)
@@ -75,6 +83,6 @@ extension ByteLevelBPETokenizer {
         try self.init(
             tokens: tokens, merges: table, addedTokens: added, preTokenizer: preTokenizer, addPrefixSpace: false,
             ignoresMerges: preTokenizer == .llama3, bosID: bosID, eosID: eosID, unknownID: unknownID,
-            prefixIDs: addBOS ? [bosID!] : [], suffixIDs: addEOS ? [eosID!] : [], source: "GGUF tokenizer.ggml.tokens")
+            prefixIDs: prefix, suffixIDs: suffix, source: "GGUF tokenizer.ggml.tokens")
     }
 }

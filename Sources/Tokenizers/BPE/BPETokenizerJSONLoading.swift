@@ -87,8 +87,7 @@ private struct TokenizerJSON {
 
     /// Rejects BPE settings that change encoding and that this tokenizer does not implement.
     private func checkModel(_ model: JSONFields) throws {
-        let type = try model.optionalString("type")
-        guard type == nil || type == "BPE" else { throw unsupported("model type \(type!)") }
+        if let type = try model.optionalString("type"), type != "BPE" { throw unsupported("model type \(type)") }
         if let dropout = model.object["dropout"] as? Double, dropout > 0 { throw unsupported("BPE dropout") }
         for key in ["continuing_subword_prefix", "end_of_word_suffix"] {
             if let affix = try model.optionalString(key), !affix.isEmpty { throw unsupported("model.\(key) '\(affix)'") }
@@ -108,7 +107,7 @@ private struct TokenizerJSON {
                     throw ByteLevelBPEError.malformedMerges(
                         source: path, reason: "model.merges[\(index)]: '\(text)' is not two tokens separated by a space")
                 }
-                pairs.append((String(parts[0])!, String(parts[1])!))
+                pairs.append((String(decoding: parts[0], as: UTF8.self), String(decoding: parts[1], as: UTF8.self)))
             } else if let pair = entry as? [Any], pair.count == 2, let left = pair[0] as? String, let right = pair[1] as? String {
                 pairs.append((left, right))
             } else {
@@ -143,7 +142,7 @@ private struct TokenizerJSON {
         guard beyondIDs.elementsEqual(tokens.count..<(tokens.count + beyondIDs.count)) else {
             throw malformed("added_tokens outside model.vocab must take the ids right after it, without gaps")
         }
-        tokens.append(contentsOf: beyondIDs.map { beyond[$0]! })
+        tokens.append(contentsOf: beyondIDs.compactMap { beyond[$0] })
         return added
     }
 
@@ -153,8 +152,9 @@ private struct TokenizerJSON {
         let steps = try preTokenizer.optionalString("type") == "Sequence"
             ? try preTokenizer.objects("pretokenizers") : [preTokenizer]
         let types = try steps.map { try $0.optionalString("type") ?? "untyped" }
-        let last = steps.last!
-        guard types.last == "ByteLevel" else { throw unsupported("pre_tokenizer \(types.joined(separator: ", "))") }
+        guard let last = steps.last, types.last == "ByteLevel" else {
+            throw unsupported("pre_tokenizer [\(types.joined(separator: ", "))]")
+        }
         let usesRegex = try last.bool("use_regex", default: true)
         let addPrefixSpace = try last.bool("add_prefix_space", default: true)
         switch types.count {

@@ -76,9 +76,9 @@ extension ByteLevelBPETokenizer {
         let eosID = try specialID(options.eosToken)
         let unknownID = try specialID(options.unknownToken)
         var added: [(token: AddedToken, id: Int32)] = []
-        for name in [options.bosToken, options.eosToken, options.unknownToken].compactMap({ $0 })
+        for case let (name?, id?) in [(options.bosToken, bosID), (options.eosToken, eosID), (options.unknownToken, unknownID)]
         where !added.contains(where: { $0.token.content == name }) {
-            added.append((AddedToken(name), ids[name]!))
+            added.append((AddedToken(name), id))
         }
         for token in options.addedTokens where !added.contains(where: { $0.token.content == token.content }) {
             let id = ids[token.content] ?? Int32(tokens.count)
@@ -88,14 +88,21 @@ extension ByteLevelBPETokenizer {
             }
             added.append((token, id))
         }
-        if options.prependBOS, bosID == nil { throw .missingSpecialToken(name: "BOS (prependBOS)", source: vocabularyPath) }
-        if options.appendEOS, eosID == nil { throw .missingSpecialToken(name: "EOS (appendEOS)", source: vocabularyPath) }
+        var prefix: [Int32] = []
+        var suffix: [Int32] = []
+        if options.prependBOS {
+            guard let bosID else { throw .missingSpecialToken(name: "BOS (prependBOS)", source: vocabularyPath) }
+            prefix = [bosID]
+        }
+        if options.appendEOS {
+            guard let eosID else { throw .missingSpecialToken(name: "EOS (appendEOS)", source: vocabularyPath) }
+            suffix = [eosID]
+        }
 
         try self.init(
             tokens: tokens, merges: merges, addedTokens: added, preTokenizer: options.preTokenizer,
             addPrefixSpace: options.addPrefixSpace, ignoresMerges: false, bosID: bosID, eosID: eosID, unknownID: unknownID,
-            prefixIDs: options.prependBOS ? [bosID!] : [], suffixIDs: options.appendEOS ? [eosID!] : [],
-            source: vocabularyPath)
+            prefixIDs: prefix, suffixIDs: suffix, source: vocabularyPath)
     }
 
     /// A `{"token": id}` object as token texts by id; the ids must be exactly 0..<count.
@@ -114,7 +121,8 @@ extension ByteLevelBPETokenizer {
             tokens[id] = token
         }
         guard !tokens.isEmpty else { throw .malformedVocabulary(source: source, reason: "the vocabulary is empty") }
-        return tokens.map { $0! }
+        // Every id is in range and none repeats, so all `count` slots are filled.
+        return tokens.compactMap { $0 }
     }
 
     /// The merges of `merges.txt`, with the line each came from (from 1).

@@ -11,6 +11,10 @@
 /// Decoding maps ids back to bytes and the bytes to UTF-8, with U+FFFD for what is not valid UTF-8
 /// (`decodeIncrementally` holds back an unfinished character instead, for streaming).
 ///
+/// Loaders: `init(vocabularyPath:mergesPath:options:)` (GPT-2/OPT `vocab.json` + `merges.txt`),
+/// `init(tokenizerJSONPath:bosToken:eosToken:)` (Hugging Face `tokenizer.json`),
+/// `init(ggufTokens:merges:tokenTypes:preTokenizer:bosID:eosID:unknownID:addBOS:addEOS:)` (GGUF metadata).
+///
 /// Immutable once loaded apart from a cache of merged pieces behind a lock; any thread may call any
 /// method at the same time, and copies share the cache.
 public struct ByteLevelBPETokenizer: Sendable {
@@ -51,7 +55,7 @@ public struct ByteLevelBPETokenizer: Sendable {
     public let suffixIDs: [Int32]
 
     /// Token texts by id as the vocabulary spells them (byte-level; added tokens as their content).
-    let tokens: [String]
+    let spellings: [String]
     let ids: [String: Int32]
     /// The id of each single-byte token, -1 where the vocabulary lacks it; indexed by byte value.
     let byteIDs: [Int32]
@@ -103,7 +107,7 @@ public struct ByteLevelBPETokenizer: Sendable {
             tokenByteStarts.append(tokenBytes.count)
         }
 
-        self.tokens = tokens
+        self.spellings = tokens
         self.ids = ids
         self.byteIDs = ByteLevelAlphabet.scalars.map { ids[String($0)] ?? -1 }
         self.merges = merges
@@ -126,7 +130,7 @@ public struct ByteLevelBPETokenizer: Sendable {
     }
 
     /// Number of ids, including added tokens; every id `encode` returns is below it.
-    public var vocabularySize: Int { tokens.count }
+    public var vocabularySize: Int { spellings.count }
 
     /// The id of a token spelled exactly so (byte-level: `Ġworld` for " world"), or of an added token.
     public func id(of token: String) -> Int32? {
@@ -135,7 +139,7 @@ public struct ByteLevelBPETokenizer: Sendable {
 
     /// The spelling of token `id` (byte-level, as `tokens(_:)` gives it), nil outside the vocabulary.
     public func token(for id: Int32) -> String? {
-        tokens.indices.contains(Int(id)) ? tokens[Int(id)] : nil
+        spellings.indices.contains(Int(id)) ? spellings[Int(id)] : nil
     }
 
     /// Whether `id` is a special added token (`<|im_end|>`, `</s>`, ...).
@@ -162,7 +166,7 @@ public struct ByteLevelBPETokenizer: Sendable {
     /// The tokens of `text` as the vocabulary spells them, without prefix or suffix:
     /// "Hello world" gives `["Hello", "Ġworld"]` with GPT-2's vocabulary.
     public func tokens(_ text: String) -> [String] {
-        encode(text, addSpecialTokens: false).map { tokens[Int($0)] }
+        encode(text, addSpecialTokens: false).map { spellings[Int($0)] }
     }
 
     /// Cuts the added tokens out of `text` and appends their ids, and the ids of the stretches between.
@@ -232,7 +236,9 @@ public struct ByteLevelBPETokenizer: Sendable {
 
     /// The text of `ids`: each token's bytes, decoded as UTF-8 with U+FFFD for each invalid or
     /// unfinished sequence. Ids outside the vocabulary are skipped; so are special tokens when
-    /// `skipSpecialTokens` is true. No clean-up of spaces is done.
+    /// `skipSpecialTokens` is true. No clean-up of spaces is done. An added token gives its content's
+    /// UTF-8 (Hugging Face reads an added token written only in byte-alphabet characters as bytes;
+    /// the two differ only for added tokens with Latin-1 letters such as `é`).
     public func decode(_ ids: some Sequence<Int32>, skipSpecialTokens: Bool = false) -> String {
         var bytes: [UInt8] = []
         for id in ids { appendBytes(of: id, skipSpecialTokens: skipSpecialTokens, to: &bytes) }
@@ -261,7 +267,7 @@ public struct ByteLevelBPETokenizer: Sendable {
     }
 
     private func appendBytes(of id: Int32, skipSpecialTokens: Bool, to bytes: inout [UInt8]) {
-        guard tokens.indices.contains(Int(id)), !(skipSpecialTokens && specialIDs.contains(id)) else { return }
+        guard spellings.indices.contains(Int(id)), !(skipSpecialTokens && specialIDs.contains(id)) else { return }
         bytes.append(contentsOf: tokenBytes[tokenByteStarts[Int(id)]..<tokenByteStarts[Int(id) + 1]])
     }
 }

@@ -145,7 +145,7 @@ extension ByteLevelBPETokenizer {
         /// which folds to `s`), compare as lower case.
         private static func caseFold(_ value: UInt32) -> UInt32 {
             if (0x41...0x5A).contains(value) { return value + 0x20 }
-            return value
+            return value == 0x17F ? 0x73 : value
         }
 
         /// The end of the run of scalars of `classes[from]`'s class.
