@@ -23,7 +23,8 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
 
         // Layers, lowest first; a module imports only modules above it in this list.
-        .target(name: "Numerics", dependencies: ["COpenBLAS"], swiftSettings: optimised),
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "Numerics", dependencies: ["COpenBLAS", "CKernels"], swiftSettings: optimised),
         .target(name: "Checkpoints", dependencies: ["Numerics"], swiftSettings: optimised),
         .target(name: "Tokenizers", swiftSettings: optimised),
         .target(name: "JSON", dependencies: ["CJansson"], swiftSettings: optimised),

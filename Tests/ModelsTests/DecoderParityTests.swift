@@ -50,7 +50,7 @@ import Testing
         let decoder = try CausalDecoder.load(huggingFaceDirectory: Self.folder(name))
         let (ids, _) = try Self.reference(name)
         let h = decoder.configuration.embeddingSize
-        let embedding = Array(decoder.weights.tokenEmbeddings[(Int(ids[2]) * h)..<((Int(ids[2]) + 1) * h)])
+        let embedding = decoder.weights.tokenEmbeddings.row(Int(ids[2]), columns: h)
         var plain = KVCache(configuration: decoder.configuration, capacity: 32)
         var soft = KVCache(configuration: decoder.configuration, capacity: 32)
         let expected = try decoder.forward(tokens: Array(ids.prefix(5)), cache: &plain)

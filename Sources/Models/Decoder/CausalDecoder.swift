@@ -18,19 +18,20 @@ public struct DecoderWeights: Sendable {
     public struct Layer: Sendable {
         public var attentionNorm: Norm
         /// [heads · headDim, hidden], [kvHeads · headDim, hidden] ×2, [hidden, heads · headDim].
-        public var query, key, value, output: [Float]
+        public var query, key, value, output: WeightMatrix
         public var queryBias, keyBias, valueBias, outputBias: [Float]?
         public var feedForwardNorm: Norm
         /// Llama's SwiGLU gate, [intermediate, hidden]; nil for OPT's ReLU FFN.
-        public var gate: [Float]?
+        public var gate: WeightMatrix?
         /// [intermediate, hidden] (Llama up_proj, OPT fc1) and [hidden, intermediate] (down_proj, fc2).
-        public var up, down: [Float]
+        public var up, down: WeightMatrix
         public var upBias, downBias: [Float]?
 
         public init(
-            attentionNorm: Norm, query: [Float], key: [Float], value: [Float], output: [Float], queryBias: [Float]? = nil,
-            keyBias: [Float]? = nil, valueBias: [Float]? = nil, outputBias: [Float]? = nil, feedForwardNorm: Norm,
-            gate: [Float]?, up: [Float], down: [Float], upBias: [Float]? = nil, downBias: [Float]? = nil
+            attentionNorm: Norm, query: WeightMatrix, key: WeightMatrix, value: WeightMatrix, output: WeightMatrix,
+            queryBias: [Float]? = nil, keyBias: [Float]? = nil, valueBias: [Float]? = nil, outputBias: [Float]? = nil,
+            feedForwardNorm: Norm, gate: WeightMatrix?, up: WeightMatrix, down: WeightMatrix, upBias: [Float]? = nil,
+            downBias: [Float]? = nil
         ) {
             self.attentionNorm = attentionNorm
             self.query = query
@@ -51,7 +52,7 @@ public struct DecoderWeights: Sendable {
     }
 
     /// [vocabulary, embeddingSize].
-    public var tokenEmbeddings: [Float]
+    public var tokenEmbeddings: WeightMatrix
     /// OPT's learned positions, [maxPositions + 2, hidden] (row = position + 2); nil for Llama.
     public var positionEmbeddings: [Float]?
     /// OPT-350m: [hidden, embeddingSize] and [embeddingSize, hidden].
@@ -61,11 +62,11 @@ public struct DecoderWeights: Sendable {
     /// Absent for post-LN OPT.
     public var finalNorm: Norm?
     /// [vocabulary, embeddingSize]; nil when tied to `tokenEmbeddings`.
-    public var outputHead: [Float]?
+    public var outputHead: WeightMatrix?
 
     public init(
-        tokenEmbeddings: [Float], positionEmbeddings: [Float]? = nil, projectIn: [Float]? = nil, projectOut: [Float]? = nil,
-        layers: [Layer], finalNorm: Norm?, outputHead: [Float]?
+        tokenEmbeddings: WeightMatrix, positionEmbeddings: [Float]? = nil, projectIn: [Float]? = nil, projectOut: [Float]? = nil,
+        layers: [Layer], finalNorm: Norm?, outputHead: WeightMatrix?
     ) {
         self.tokenEmbeddings = tokenEmbeddings
         self.positionEmbeddings = positionEmbeddings
@@ -162,7 +163,8 @@ public struct CausalDecoder: Sendable {
                 continue
             }
             guard token >= 0, Int(token) < c.vocabularySize else { throw .unknownToken(token) }
-            for column in 0..<e { embedded[row * e + column] = weights.tokenEmbeddings[Int(token) * e + column] }
+            let values = weights.tokenEmbeddings.row(Int(token), columns: e)
+            for column in 0..<e { embedded[row * e + column] = values[column] }
         }
         var x: [Float]
         if let projectIn = weights.projectIn {
@@ -196,9 +198,8 @@ public struct CausalDecoder: Sendable {
             final = projected
         }
         var logits = [Float](repeating: 0, count: outputRows * c.vocabularySize)
-        Linear.forward(
-            out: &logits, x: final, weight: weights.outputHead ?? weights.tokenEmbeddings, bias: nil, rows: outputRows,
-            inFeatures: e, outFeatures: c.vocabularySize)
+        (weights.outputHead ?? weights.tokenEmbeddings).forward(
+            out: &logits, x: final, bias: nil, rows: outputRows, inFeatures: e, outFeatures: c.vocabularySize)
         return logits
     }
 
@@ -234,9 +235,9 @@ public struct CausalDecoder: Sendable {
         } else {
             s.normed = x
         }
-        Linear.forward(out: &s.q, x: s.normed, weight: layer.query, bias: layer.queryBias, rows: rows, inFeatures: h, outFeatures: h)
-        Linear.forward(out: &s.k, x: s.normed, weight: layer.key, bias: layer.keyBias, rows: rows, inFeatures: h, outFeatures: kvWidth)
-        Linear.forward(out: &s.v, x: s.normed, weight: layer.value, bias: layer.valueBias, rows: rows, inFeatures: h, outFeatures: kvWidth)
+        layer.query.forward(out: &s.q, x: s.normed, bias: layer.queryBias, rows: rows, inFeatures: h, outFeatures: h)
+        layer.key.forward(out: &s.k, x: s.normed, bias: layer.keyBias, rows: rows, inFeatures: h, outFeatures: kvWidth)
+        layer.value.forward(out: &s.v, x: s.normed, bias: layer.valueBias, rows: rows, inFeatures: h, outFeatures: kvWidth)
         if c.family == .llama {
             for row in 0..<rows {
                 rotate(&s.q, row: row, width: h, heads: c.heads, position: start + row)
@@ -270,8 +271,7 @@ public struct CausalDecoder: Sendable {
                 }
             }
         }
-        Linear.forward(
-            out: &s.projected, x: s.attended, weight: layer.output, bias: layer.outputBias, rows: rows, inFeatures: h, outFeatures: h)
+        layer.output.forward(out: &s.projected, x: s.attended, bias: layer.outputBias, rows: rows, inFeatures: h, outFeatures: h)
         for offset in 0..<(rows * h) { x[offset] += s.projected[offset] }
         if !preNorm {
             let residual = x
@@ -283,9 +283,9 @@ public struct CausalDecoder: Sendable {
         } else {
             s.normed = x
         }
-        Linear.forward(out: &s.up, x: s.normed, weight: layer.up, bias: layer.upBias, rows: rows, inFeatures: h, outFeatures: inter)
+        layer.up.forward(out: &s.up, x: s.normed, bias: layer.upBias, rows: rows, inFeatures: h, outFeatures: inter)
         if let gateWeight = layer.gate {
-            Linear.forward(out: &s.gate, x: s.normed, weight: gateWeight, bias: nil, rows: rows, inFeatures: h, outFeatures: inter)
+            gateWeight.forward(out: &s.gate, x: s.normed, bias: nil, rows: rows, inFeatures: h, outFeatures: inter)
             for offset in 0..<(rows * inter) {
                 let g = s.gate[offset]
                 s.gate[offset] = g / (1 + Foundation.exp(-g)) * s.up[offset]
@@ -293,8 +293,7 @@ public struct CausalDecoder: Sendable {
         } else {
             for offset in 0..<(rows * inter) { s.gate[offset] = max(s.up[offset], 0) }
         }
-        Linear.forward(
-            out: &s.projected, x: s.gate, weight: layer.down, bias: layer.downBias, rows: rows, inFeatures: inter, outFeatures: h)
+        layer.down.forward(out: &s.projected, x: s.gate, bias: layer.downBias, rows: rows, inFeatures: inter, outFeatures: h)
         for offset in 0..<(rows * h) { x[offset] += s.projected[offset] }
         if !preNorm {
             let residual = x

@@ -51,19 +51,19 @@ extension CausalDecoder {
             let base = "layers.\(index)."
             return DecoderWeights.Layer(
                 attentionNorm: .init(weight: try tensors.read(base + "input_layernorm.weight", [h])),
-                query: try tensors.read(base + "self_attn.q_proj.weight", [h, h]),
-                key: try tensors.read(base + "self_attn.k_proj.weight", [kv, h]),
-                value: try tensors.read(base + "self_attn.v_proj.weight", [kv, h]),
-                output: try tensors.read(base + "self_attn.o_proj.weight", [h, h]),
+                query: .dense(try tensors.read(base + "self_attn.q_proj.weight", [h, h])),
+                key: .dense(try tensors.read(base + "self_attn.k_proj.weight", [kv, h])),
+                value: .dense(try tensors.read(base + "self_attn.v_proj.weight", [kv, h])),
+                output: .dense(try tensors.read(base + "self_attn.o_proj.weight", [h, h])),
                 feedForwardNorm: .init(weight: try tensors.read(base + "post_attention_layernorm.weight", [h])),
-                gate: try tensors.read(base + "mlp.gate_proj.weight", [i, h]), up: try tensors.read(base + "mlp.up_proj.weight", [i, h]),
-                down: try tensors.read(base + "mlp.down_proj.weight", [h, i]))
+                gate: .dense(try tensors.read(base + "mlp.gate_proj.weight", [i, h])), up: .dense(try tensors.read(base + "mlp.up_proj.weight", [i, h])),
+                down: .dense(try tensors.read(base + "mlp.down_proj.weight", [h, i])))
         }
         let tied = (object["tie_word_embeddings"] as? Bool) ?? false
         return DecoderWeights(
-            tokenEmbeddings: try tensors.read("embed_tokens.weight", [c.vocabularySize, h]), layers: layers,
+            tokenEmbeddings: .dense(try tensors.read("embed_tokens.weight", [c.vocabularySize, h])), layers: layers,
             finalNorm: .init(weight: try tensors.read("norm.weight", [h])),
-            outputHead: tied || !tensors.has("lm_head.weight") ? nil : try tensors.read("lm_head.weight", [c.vocabularySize, h]))
+            outputHead: tied || !tensors.has("lm_head.weight") ? nil : .dense(try tensors.read("lm_head.weight", [c.vocabularySize, h])))
     }
 
     private static func optWeights(_ tensors: TensorDirectory, _ c: DecoderConfiguration) throws -> DecoderWeights {
@@ -75,24 +75,24 @@ extension CausalDecoder {
             let base = "layers.\(index)."
             return DecoderWeights.Layer(
                 attentionNorm: try norm(base + "self_attn_layer_norm"),
-                query: try tensors.read(base + "self_attn.q_proj.weight", [h, h]),
-                key: try tensors.read(base + "self_attn.k_proj.weight", [h, h]),
-                value: try tensors.read(base + "self_attn.v_proj.weight", [h, h]),
-                output: try tensors.read(base + "self_attn.out_proj.weight", [h, h]),
+                query: .dense(try tensors.read(base + "self_attn.q_proj.weight", [h, h])),
+                key: .dense(try tensors.read(base + "self_attn.k_proj.weight", [h, h])),
+                value: .dense(try tensors.read(base + "self_attn.v_proj.weight", [h, h])),
+                output: .dense(try tensors.read(base + "self_attn.out_proj.weight", [h, h])),
                 queryBias: try tensors.read(base + "self_attn.q_proj.bias", [h]), keyBias: try tensors.read(base + "self_attn.k_proj.bias", [h]),
                 valueBias: try tensors.read(base + "self_attn.v_proj.bias", [h]),
                 outputBias: try tensors.read(base + "self_attn.out_proj.bias", [h]),
-                feedForwardNorm: try norm(base + "final_layer_norm"), gate: nil, up: try tensors.read(base + "fc1.weight", [i, h]),
-                down: try tensors.read(base + "fc2.weight", [h, i]), upBias: try tensors.read(base + "fc1.bias", [i]),
+                feedForwardNorm: try norm(base + "final_layer_norm"), gate: nil, up: .dense(try tensors.read(base + "fc1.weight", [i, h])),
+                down: .dense(try tensors.read(base + "fc2.weight", [h, i])), upBias: try tensors.read(base + "fc1.bias", [i]),
                 downBias: try tensors.read(base + "fc2.bias", [h]))
         }
         return DecoderWeights(
-            tokenEmbeddings: try tensors.read("embed_tokens.weight", [c.vocabularySize, e]),
+            tokenEmbeddings: .dense(try tensors.read("embed_tokens.weight", [c.vocabularySize, e])),
             positionEmbeddings: try tensors.read("embed_positions.weight", [c.maxPositions + 2, h]),
             projectIn: e != h ? try tensors.read("project_in.weight", [h, e]) : nil,
             projectOut: e != h ? try tensors.read("project_out.weight", [e, h]) : nil, layers: layers,
             finalNorm: c.normalizeBefore ? try norm("final_layer_norm") : nil,
-            outputHead: tensors.has("lm_head.weight") ? try tensors.read("lm_head.weight", [c.vocabularySize, e]) : nil)
+            outputHead: tensors.has("lm_head.weight") ? .dense(try tensors.read("lm_head.weight", [c.vocabularySize, e])) : nil)
     }
 }
 

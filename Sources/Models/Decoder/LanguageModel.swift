@@ -14,9 +14,9 @@ public struct LanguageModel: Sendable {
     /// The system prompt the model's own chat template inserts when the conversation has none.
     public let defaultSystemPrompt: String?
 
-    /// Loads a GGUF file (Llama architecture; F32/F16/BF16/Q8_0/Q4_0/Q4_1 tensors, dequantised to
-    /// Float32 at load) or a Hugging Face directory (Llama or OPT; `tokenizer.json`, or `vocab.json`
-    /// with `merges.txt`).
+    /// Loads a GGUF file (Llama architecture; 16-bit, Q8_0, Q4_0 and Q4_1 matrices stay in their
+    /// format in memory and are multiplied by the C kernels, F32 ones are read as they are) or a
+    /// Hugging Face directory (Llama or OPT, Float32; `tokenizer.json`, or `vocab.json` with `merges.txt`).
     public static func load(_ path: String) throws -> LanguageModel {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw CheckpointError.fileNotFound(path: path) }
@@ -55,26 +55,56 @@ public struct LanguageModel: Sendable {
             rmsNormEpsilon: file.float("llama.attention.layer_norm_rms_epsilon") ?? 1e-5,
             maxPositions: file.int("llama.context_length") ?? 2048)
         let (h, i, kv) = (configuration.hiddenSize, configuration.intermediateSize, configuration.keyValueWidth)
-        func read(_ name: String, _ shape: [Int]) throws -> Tensor {
+        func vector(_ name: String, _ count: Int) throws -> [Float] {
             let tensor = try file.tensor(named: name)
-            guard tensor.shape == shape else { throw DecoderError.shapeMismatch(name: name, expected: shape, got: tensor.shape) }
-            return tensor
+            guard tensor.shape == [count] else { throw DecoderError.shapeMismatch(name: name, expected: [count], got: tensor.shape) }
+            return tensor.storage
+        }
+        /// A matrix kept in its file format when the kernels read it (16-bit, Q8_0, Q4_0, Q4_1), else
+        /// dequantised; `rowOrder` reorders rows (the q/k un-permutation).
+        func matrix(_ name: String, _ shape: [Int], rowOrder: [Int]? = nil) throws -> WeightMatrix {
+            let info = try file.info(named: name)
+            guard info.shape == shape else { throw DecoderError.shapeMismatch(name: name, expected: shape, got: info.shape) }
+            let format: QuantizedMatrix.Format? = switch info.type {
+            case .f16: .f16
+            case .bf16: .bf16
+            case .q8_0: .q8_0
+            case .q4_0: .q4_0
+            case .q4_1: .q4_1
+            default: nil
+            }
+            if let format, let quantized = QuantizedMatrix(
+                format: format, rows: shape[0], columns: shape[1], bytes: Array(try file.rawBytes(named: name)))
+            {
+                return .quantized(rowOrder.map { quantized.reorderingRows($0) } ?? quantized)
+            }
+            var tensor = try file.tensor(named: name)
+            if let rowOrder {
+                let width = shape[1]
+                tensor.storage = rowOrder.flatMap { tensor.storage[($0 * width)..<(($0 + 1) * width)] }
+            }
+            return .dense(tensor.storage)
+        }
+        /// For each Hugging Face row, the stored row it comes from (llama.cpp permutes q/k rows).
+        func unpermutedOrder(rows: Int, heads: Int) -> [Int] {
+            let indices = Tensor(shape: [rows, 1], storage: (0..<rows).map(Float.init))
+            return GGUFFile.unpermuteLlamaQK(indices, heads: heads).storage.map { Int($0) }
         }
         let layers = try (0..<configuration.layers).map { index in
             let base = "blk.\(index)."
             return DecoderWeights.Layer(
-                attentionNorm: .init(weight: try read(base + "attn_norm.weight", [h]).storage),
-                query: GGUFFile.unpermuteLlamaQK(try read(base + "attn_q.weight", [h, h]), heads: heads).storage,
-                key: GGUFFile.unpermuteLlamaQK(try read(base + "attn_k.weight", [kv, h]), heads: keyValueHeads).storage,
-                value: try read(base + "attn_v.weight", [kv, h]).storage, output: try read(base + "attn_output.weight", [h, h]).storage,
-                feedForwardNorm: .init(weight: try read(base + "ffn_norm.weight", [h]).storage),
-                gate: try read(base + "ffn_gate.weight", [i, h]).storage, up: try read(base + "ffn_up.weight", [i, h]).storage,
-                down: try read(base + "ffn_down.weight", [h, i]).storage)
+                attentionNorm: .init(weight: try vector(base + "attn_norm.weight", h)),
+                query: try matrix(base + "attn_q.weight", [h, h], rowOrder: unpermutedOrder(rows: h, heads: heads)),
+                key: try matrix(base + "attn_k.weight", [kv, h], rowOrder: unpermutedOrder(rows: kv, heads: keyValueHeads)),
+                value: try matrix(base + "attn_v.weight", [kv, h]), output: try matrix(base + "attn_output.weight", [h, h]),
+                feedForwardNorm: .init(weight: try vector(base + "ffn_norm.weight", h)),
+                gate: try matrix(base + "ffn_gate.weight", [i, h]), up: try matrix(base + "ffn_up.weight", [i, h]),
+                down: try matrix(base + "ffn_down.weight", [h, i]))
         }
         let weights = DecoderWeights(
-            tokenEmbeddings: try read("token_embd.weight", [configuration.vocabularySize, h]).storage, layers: layers,
-            finalNorm: .init(weight: try read("output_norm.weight", [h]).storage),
-            outputHead: file.names.contains("output.weight") ? try read("output.weight", [configuration.vocabularySize, h]).storage : nil)
+            tokenEmbeddings: try matrix("token_embd.weight", [configuration.vocabularySize, h]), layers: layers,
+            finalNorm: .init(weight: try vector("output_norm.weight", h)),
+            outputHead: file.names.contains("output.weight") ? try matrix("output.weight", [configuration.vocabularySize, h]) : nil)
         let tokenizer = try ByteLevelBPETokenizer(
             ggufTokens: tokens, merges: file.stringArray("tokenizer.ggml.merges") ?? [],
             tokenTypes: file.intArray("tokenizer.ggml.token_type")?.map(Int32.init),

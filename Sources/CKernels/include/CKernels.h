@@ -1,0 +1,36 @@
+#ifndef LLMREC_CKERNELS_H
+#define LLMREC_CKERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/// Quantised and 16-bit matrix-vector products over ggml's block layouts, with runtime CPU dispatch
+/// (AVX2+FMA+F16C when the CPU has them, portable C otherwise).
+///
+/// y[r] = dot(row r of W, x) for r in 0..<rows, where W is stored row-major in `type`'s layout with
+/// `columns` elements per row (a multiple of 32 for the block types), x is float32[columns] and y is
+/// float32[rows]. Activations stay float32: blocks are dequantised on the fly.
+typedef enum {
+    LLMREC_WEIGHTS_F16 = 1,
+    LLMREC_WEIGHTS_Q4_0 = 2,
+    LLMREC_WEIGHTS_Q4_1 = 3,
+    LLMREC_WEIGHTS_Q8_0 = 8,
+    LLMREC_WEIGHTS_BF16 = 30,
+} llmrec_weight_type;
+
+/// Bytes one row of `columns` elements takes in `type`; 0 for an unsupported type or a column
+/// count that is not a multiple of the block size.
+size_t llmrec_row_bytes(llmrec_weight_type type, size_t columns);
+
+/// y = W x for rows [row_begin, row_end). Returns 0, or -1 for an unsupported type.
+int llmrec_gemv(llmrec_weight_type type, const void *weights, size_t columns, size_t row_begin, size_t row_end,
+                const float *x, float *y);
+
+/// Dequantises rows [row_begin, row_end) into `out` (float32, row-major, `columns` per row).
+int llmrec_dequantize_rows(llmrec_weight_type type, const void *weights, size_t columns, size_t row_begin,
+                           size_t row_end, float *out);
+
+/// 1 when the vectorised path is in use (for benchmarks and logs).
+int llmrec_kernels_vectorized(void);
+
+#endif

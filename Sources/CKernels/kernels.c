@@ -1,0 +1,275 @@
+#include "CKernels.h"
+
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+/* ggml block layouts (ggml-common.h): 32 elements per block. */
+typedef struct { uint16_t d; int8_t qs[32]; } block_q8_0;           /* x = d * q */
+typedef struct { uint16_t d; uint8_t qs[16]; } block_q4_0;          /* x = d * (q - 8); low nibbles 0..15, high 16..31 */
+typedef struct { uint16_t d; uint16_t m; uint8_t qs[16]; } block_q4_1; /* x = d * q + m */
+
+static float half_to_float(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    uint32_t exponent = (h >> 10) & 0x1F;
+    uint32_t mantissa = h & 0x3FF;
+    uint32_t bits;
+    if (exponent == 0) {
+        if (mantissa == 0) {
+            bits = sign;
+        } else { /* subnormal: normalise */
+            exponent = 127 - 15 + 1;
+            while ((mantissa & 0x400) == 0) { mantissa <<= 1; exponent--; }
+            mantissa &= 0x3FF;
+            bits = sign | (exponent << 23) | (mantissa << 13);
+        }
+    } else if (exponent == 31) {
+        bits = sign | 0x7F800000 | (mantissa << 13);
+    } else {
+        bits = sign | ((exponent + 127 - 15) << 23) | (mantissa << 13);
+    }
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+static float bf16_to_float(uint16_t b) {
+    uint32_t bits = (uint32_t)b << 16;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+size_t llmrec_row_bytes(llmrec_weight_type type, size_t columns) {
+    switch (type) {
+    case LLMREC_WEIGHTS_F16:
+    case LLMREC_WEIGHTS_BF16: return columns * 2;
+    case LLMREC_WEIGHTS_Q8_0: return columns % 32 ? 0 : columns / 32 * sizeof(block_q8_0);
+    case LLMREC_WEIGHTS_Q4_0: return columns % 32 ? 0 : columns / 32 * sizeof(block_q4_0);
+    case LLMREC_WEIGHTS_Q4_1: return columns % 32 ? 0 : columns / 32 * sizeof(block_q4_1);
+    }
+    return 0;
+}
+
+/* Dequantises one row into out[columns]. */
+static void dequantize_row(llmrec_weight_type type, const uint8_t *row, size_t columns, float *out) {
+    switch (type) {
+    case LLMREC_WEIGHTS_F16:
+        for (size_t i = 0; i < columns; i++) { uint16_t h; memcpy(&h, row + 2 * i, 2); out[i] = half_to_float(h); }
+        break;
+    case LLMREC_WEIGHTS_BF16:
+        for (size_t i = 0; i < columns; i++) { uint16_t b; memcpy(&b, row + 2 * i, 2); out[i] = bf16_to_float(b); }
+        break;
+    case LLMREC_WEIGHTS_Q8_0:
+        for (size_t b = 0; b < columns / 32; b++) {
+            const block_q8_0 *block = (const block_q8_0 *)row + b;
+            float d = half_to_float(block->d);
+            for (int i = 0; i < 32; i++) out[b * 32 + i] = d * block->qs[i];
+        }
+        break;
+    case LLMREC_WEIGHTS_Q4_0:
+        for (size_t b = 0; b < columns / 32; b++) {
+            const block_q4_0 *block = (const block_q4_0 *)row + b;
+            float d = half_to_float(block->d);
+            for (int i = 0; i < 16; i++) {
+                out[b * 32 + i] = d * ((block->qs[i] & 0x0F) - 8);
+                out[b * 32 + i + 16] = d * ((block->qs[i] >> 4) - 8);
+            }
+        }
+        break;
+    case LLMREC_WEIGHTS_Q4_1:
+        for (size_t b = 0; b < columns / 32; b++) {
+            const block_q4_1 *block = (const block_q4_1 *)row + b;
+            float d = half_to_float(block->d), m = half_to_float(block->m);
+            for (int i = 0; i < 16; i++) {
+                out[b * 32 + i] = d * (block->qs[i] & 0x0F) + m;
+                out[b * 32 + i + 16] = d * (block->qs[i] >> 4) + m;
+            }
+        }
+        break;
+    }
+}
+
+/* Portable dot products. */
+static float dot_portable(llmrec_weight_type type, const uint8_t *row, size_t columns, const float *x) {
+    float sum = 0;
+    switch (type) {
+    case LLMREC_WEIGHTS_Q8_0:
+        for (size_t b = 0; b < columns / 32; b++) {
+            const block_q8_0 *block = (const block_q8_0 *)row + b;
+            float partial = 0;
+            for (int i = 0; i < 32; i++) partial += block->qs[i] * x[b * 32 + i];
+            sum += half_to_float(block->d) * partial;
+        }
+        return sum;
+    case LLMREC_WEIGHTS_Q4_0:
+        for (size_t b = 0; b < columns / 32; b++) {
+            const block_q4_0 *block = (const block_q4_0 *)row + b;
+            float partial = 0;
+            for (int i = 0; i < 16; i++) {
+                partial += ((block->qs[i] & 0x0F) - 8) * x[b * 32 + i] + ((block->qs[i] >> 4) - 8) * x[b * 32 + i + 16];
+            }
+            sum += half_to_float(block->d) * partial;
+        }
+        return sum;
+    case LLMREC_WEIGHTS_Q4_1:
+        for (size_t b = 0; b < columns / 32; b++) {
+            const block_q4_1 *block = (const block_q4_1 *)row + b;
+            float partial = 0, xsum = 0;
+            for (int i = 0; i < 16; i++) {
+                partial += (block->qs[i] & 0x0F) * x[b * 32 + i] + (block->qs[i] >> 4) * x[b * 32 + i + 16];
+                xsum += x[b * 32 + i] + x[b * 32 + i + 16];
+            }
+            sum += half_to_float(block->d) * partial + half_to_float(block->m) * xsum;
+        }
+        return sum;
+    case LLMREC_WEIGHTS_F16:
+        for (size_t i = 0; i < columns; i++) { uint16_t h; memcpy(&h, row + 2 * i, 2); sum += half_to_float(h) * x[i]; }
+        return sum;
+    case LLMREC_WEIGHTS_BF16:
+        for (size_t i = 0; i < columns; i++) { uint16_t b; memcpy(&b, row + 2 * i, 2); sum += bf16_to_float(b) * x[i]; }
+        return sum;
+    }
+    return 0;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma,f16c")))
+static inline float horizontal_sum(__m256 v) {
+    __m128 low = _mm256_castps256_ps128(v), high = _mm256_extractf128_ps(v, 1);
+    __m128 s = _mm_add_ps(low, high);
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+}
+
+__attribute__((target("avx2,fma,f16c")))
+static inline float half_avx(uint16_t h) { return _cvtsh_ss(h); }
+
+/* Eight int8 or nibble values widened to float32. */
+__attribute__((target("avx2,fma,f16c")))
+static inline __m256 bytes_to_float(const uint8_t *bytes, int is_signed) {
+    __m128i raw = _mm_loadl_epi64((const __m128i *)bytes);
+    __m256i widened = is_signed ? _mm256_cvtepi8_epi32(raw) : _mm256_cvtepu8_epi32(raw);
+    return _mm256_cvtepi32_ps(widened);
+}
+
+__attribute__((target("avx2,fma,f16c")))
+static float dot_avx2(llmrec_weight_type type, const uint8_t *row, size_t columns, const float *x) {
+    __m256 total = _mm256_setzero_ps();
+    switch (type) {
+    case LLMREC_WEIGHTS_Q8_0:
+        for (size_t b = 0; b < columns / 32; b++) {
+            const block_q8_0 *block = (const block_q8_0 *)row + b;
+            const float *xs = x + b * 32;
+            __m256 acc = _mm256_setzero_ps();
+            for (int i = 0; i < 32; i += 8) {
+                acc = _mm256_fmadd_ps(bytes_to_float((const uint8_t *)block->qs + i, 1), _mm256_loadu_ps(xs + i), acc);
+            }
+            total = _mm256_fmadd_ps(_mm256_set1_ps(half_avx(block->d)), acc, total);
+        }
+        break;
+    case LLMREC_WEIGHTS_Q4_0:
+    case LLMREC_WEIGHTS_Q4_1: {
+        const __m256i low_mask = _mm256_set1_epi32(0x0F);
+        for (size_t b = 0; b < columns / 32; b++) {
+            const uint8_t *qs;
+            float d, m = 0;
+            if (type == LLMREC_WEIGHTS_Q4_0) {
+                const block_q4_0 *block = (const block_q4_0 *)row + b;
+                qs = block->qs; d = half_avx(block->d);
+            } else {
+                const block_q4_1 *block = (const block_q4_1 *)row + b;
+                qs = block->qs; d = half_avx(block->d); m = half_avx(block->m);
+            }
+            const float *xs = x + b * 32;
+            __m256 acc = _mm256_setzero_ps(), xsum = _mm256_setzero_ps();
+            for (int i = 0; i < 16; i += 8) {
+                __m256i packed = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(qs + i)));
+                __m256 low = _mm256_cvtepi32_ps(_mm256_and_si256(packed, low_mask));
+                __m256 high = _mm256_cvtepi32_ps(_mm256_srli_epi32(packed, 4));
+                __m256 x_low = _mm256_loadu_ps(xs + i), x_high = _mm256_loadu_ps(xs + i + 16);
+                if (type == LLMREC_WEIGHTS_Q4_0) {
+                    const __m256 eight = _mm256_set1_ps(8);
+                    low = _mm256_sub_ps(low, eight);
+                    high = _mm256_sub_ps(high, eight);
+                }
+                acc = _mm256_fmadd_ps(low, x_low, acc);
+                acc = _mm256_fmadd_ps(high, x_high, acc);
+                xsum = _mm256_add_ps(xsum, _mm256_add_ps(x_low, x_high));
+            }
+            total = _mm256_fmadd_ps(_mm256_set1_ps(d), acc, total);
+            if (type == LLMREC_WEIGHTS_Q4_1) total = _mm256_fmadd_ps(_mm256_set1_ps(m), xsum, total);
+        }
+        break;
+    }
+    case LLMREC_WEIGHTS_F16: {
+        size_t i = 0;
+        for (; i + 8 <= columns; i += 8) {
+            __m256 w = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(row + 2 * i)));
+            total = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + i), total);
+        }
+        float rest = 0;
+        for (; i < columns; i++) { uint16_t h; memcpy(&h, row + 2 * i, 2); rest += half_avx(h) * x[i]; }
+        return horizontal_sum(total) + rest;
+    }
+    case LLMREC_WEIGHTS_BF16: {
+        size_t i = 0;
+        for (; i + 8 <= columns; i += 8) {
+            __m256i bits = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(row + 2 * i))), 16);
+            total = _mm256_fmadd_ps(_mm256_castsi256_ps(bits), _mm256_loadu_ps(x + i), total);
+        }
+        float rest = 0;
+        for (; i < columns; i++) { uint16_t b; memcpy(&b, row + 2 * i, 2); rest += bf16_to_float(b) * x[i]; }
+        return horizontal_sum(total) + rest;
+    }
+    }
+    return horizontal_sum(total);
+}
+#endif
+
+static int use_avx2(void) {
+#if defined(__x86_64__)
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    }
+    return cached;
+#else
+    return 0;
+#endif
+}
+
+int llmrec_kernels_vectorized(void) { return use_avx2(); }
+
+static int supported(llmrec_weight_type type) {
+    return type == LLMREC_WEIGHTS_F16 || type == LLMREC_WEIGHTS_BF16 || type == LLMREC_WEIGHTS_Q8_0 ||
+           type == LLMREC_WEIGHTS_Q4_0 || type == LLMREC_WEIGHTS_Q4_1;
+}
+
+int llmrec_gemv(llmrec_weight_type type, const void *weights, size_t columns, size_t row_begin, size_t row_end,
+                const float *x, float *y) {
+    size_t stride = llmrec_row_bytes(type, columns);
+    if (!supported(type) || stride == 0) return -1;
+    const uint8_t *base = (const uint8_t *)weights;
+#if defined(__x86_64__)
+    if (use_avx2()) {
+        for (size_t r = row_begin; r < row_end; r++) y[r] = dot_avx2(type, base + r * stride, columns, x);
+        return 0;
+    }
+#endif
+    for (size_t r = row_begin; r < row_end; r++) y[r] = dot_portable(type, base + r * stride, columns, x);
+    return 0;
+}
+
+int llmrec_dequantize_rows(llmrec_weight_type type, const void *weights, size_t columns, size_t row_begin,
+                           size_t row_end, float *out) {
+    size_t stride = llmrec_row_bytes(type, columns);
+    if (!supported(type) || stride == 0) return -1;
+    const uint8_t *base = (const uint8_t *)weights;
+    for (size_t r = row_begin; r < row_end; r++) dequantize_row(type, base + r * stride, columns, out + (r - row_begin) * columns);
+    return 0;
+}

@@ -1,0 +1,117 @@
+import CKernels
+import Dispatch
+
+/// A weight matrix kept in ggml's 16-bit or block-quantised layout ([rows, columns], row-major, each
+/// row a whole number of blocks), multiplied without expanding it: single rows go through the C
+/// kernels' dequantise-on-the-fly GEMV (AVX2+FMA+F16C when available); several rows dequantise
+/// 64-row tiles and hand them to OpenBLAS. Activations and results are Float32. Immutable.
+public struct QuantizedMatrix: Sendable {
+    public enum Format: Int32, Sendable {
+        case f16 = 1, q4_0 = 2, q4_1 = 3, q8_0 = 8, bf16 = 30
+    }
+
+    public let format: Format
+    public let rows: Int
+    public let columns: Int
+    /// rows × rowBytes bytes.
+    public let bytes: [UInt8]
+
+    /// - Returns: nil when `bytes` does not hold exactly `rows` rows of `columns` in `format`.
+    public init?(format: Format, rows: Int, columns: Int, bytes: [UInt8]) {
+        let rowBytes = llmrec_row_bytes(llmrec_weight_type(UInt32(format.rawValue)), columns)
+        guard rowBytes > 0, bytes.count == rows * rowBytes else { return nil }
+        self.format = format
+        self.rows = rows
+        self.columns = columns
+        self.bytes = bytes
+    }
+
+    public var rowBytes: Int { llmrec_row_bytes(kernelType, columns) }
+
+    private var kernelType: llmrec_weight_type { llmrec_weight_type(UInt32(format.rawValue)) }
+
+    /// out[m, rows] = x[m, columns] · Wᵀ.
+    public func multiply(out: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, count m: Int) {
+        bytes.withUnsafeBytes { raw in
+            if m == 1 {
+                _ = llmrec_gemv(kernelType, raw.baseAddress, columns, 0, rows, x, out)
+                return
+            }
+            let tile = 64
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: tile * columns)
+            defer { scratch.deallocate() }
+            for start in stride(from: 0, to: rows, by: tile) {
+                let end = min(rows, start + tile)
+                _ = llmrec_dequantize_rows(kernelType, raw.baseAddress, columns, start, end, scratch)
+                BLAS.gemm(
+                    transposeB: true, m: m, n: end - start, k: columns, a: x, lda: columns, b: scratch, ldb: columns,
+                    c: out + start, ldc: rows)
+            }
+        }
+    }
+
+    /// Row `index` as Float32 (an embedding lookup).
+    public func row(_ index: Int) -> [Float] {
+        var values = [Float](repeating: 0, count: columns)
+        bytes.withUnsafeBytes { raw in
+            values.withUnsafeMutableBufferPointer {
+                _ = llmrec_dequantize_rows(kernelType, raw.baseAddress, columns, index, index + 1, $0.baseAddress)
+            }
+        }
+        return values
+    }
+
+    /// The whole matrix as Float32.
+    public func dequantized() -> [Float] {
+        var values = [Float](repeating: 0, count: rows * columns)
+        bytes.withUnsafeBytes { raw in
+            values.withUnsafeMutableBufferPointer {
+                _ = llmrec_dequantize_rows(kernelType, raw.baseAddress, columns, 0, rows, $0.baseAddress)
+            }
+        }
+        return values
+    }
+
+    /// The same matrix with its rows reordered: row i of the result is row `order[i]` of this one.
+    public func reorderingRows(_ order: [Int]) -> QuantizedMatrix {
+        let width = rowBytes
+        var reordered = [UInt8](repeating: 0, count: bytes.count)
+        for (target, source) in order.enumerated() {
+            reordered.replaceSubrange((target * width)..<((target + 1) * width), with: bytes[(source * width)..<((source + 1) * width)])
+        }
+        return QuantizedMatrix(format: format, rows: rows, columns: columns, bytes: reordered)!
+    }
+
+    /// Whether the C kernels use their vectorised path on this CPU.
+    public static var vectorized: Bool { llmrec_kernels_vectorized() != 0 }
+}
+
+/// A weight matrix in Float32 or kept quantised; what a decoder's linear layers multiply by.
+public enum WeightMatrix: Sendable {
+    /// [rows, columns] Float32, row-major.
+    case dense([Float])
+    case quantized(QuantizedMatrix)
+
+    /// out[m, outFeatures] = x[m, inFeatures] · Wᵀ + bias.
+    public func forward(out: inout [Float], x: [Float], bias: [Float]?, rows m: Int, inFeatures: Int, outFeatures: Int) {
+        switch self {
+        case .dense(let weight):
+            Linear.forward(out: &out, x: x, weight: weight, bias: bias, rows: m, inFeatures: inFeatures, outFeatures: outFeatures)
+        case .quantized(let matrix):
+            out.withUnsafeMutableBufferPointer { target in
+                x.withUnsafeBufferPointer { input in matrix.multiply(out: target.baseAddress!, x: input.baseAddress!, count: m) }
+            }
+            if let bias {
+                for row in 0..<m { for column in 0..<outFeatures { out[row * outFeatures + column] += bias[column] } }
+            }
+        }
+    }
+
+    /// Row `index` (width `columns`) as Float32.
+    public func row(_ index: Int, columns: Int) -> [Float] {
+        switch self {
+        case .dense(let weight): return Array(weight[(index * columns)..<((index + 1) * columns)])
+        case .quantized(let matrix): return matrix.row(index)
+        }
+    }
+}

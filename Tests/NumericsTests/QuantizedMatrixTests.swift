@@ -1,0 +1,79 @@
+import Numerics
+import Testing
+
+/// The C kernels against plain Float32 arithmetic on the dequantised matrix, for every format, on
+/// random blocks built here byte by byte in ggml's layouts.
+@Suite struct QuantizedMatrixTests {
+    static func randomMatrix(_ format: QuantizedMatrix.Format, rows: Int, columns: Int, seed: UInt64) -> QuantizedMatrix {
+        var generator = SplitMix64(seed: seed)
+        var bytes: [UInt8] = []
+        func half(_ value: Float) -> [UInt8] {
+            let bits = Float16(value).bitPattern
+            return [UInt8(bits & 0xFF), UInt8(bits >> 8)]
+        }
+        for _ in 0..<rows {
+            switch format {
+            case .f16:
+                for _ in 0..<columns { bytes += half(Float.random(in: -1...1, using: &generator)) }
+            case .bf16:
+                for _ in 0..<columns {
+                    let bits = Float.random(in: -1...1, using: &generator).bitPattern >> 16
+                    bytes += [UInt8(bits & 0xFF), UInt8(bits >> 8)]
+                }
+            case .q8_0:
+                for _ in 0..<(columns / 32) {
+                    bytes += half(Float.random(in: 0.001...0.02, using: &generator))
+                    for _ in 0..<32 { bytes.append(UInt8(bitPattern: Int8.random(in: -127...127, using: &generator))) }
+                }
+            case .q4_0:
+                for _ in 0..<(columns / 32) {
+                    bytes += half(Float.random(in: 0.001...0.1, using: &generator))
+                    for _ in 0..<16 { bytes.append(UInt8.random(in: 0...255, using: &generator)) }
+                }
+            case .q4_1:
+                for _ in 0..<(columns / 32) {
+                    bytes += half(Float.random(in: 0.001...0.1, using: &generator))
+                    bytes += half(Float.random(in: -0.5...0.5, using: &generator))
+                    for _ in 0..<16 { bytes.append(UInt8.random(in: 0...255, using: &generator)) }
+                }
+            }
+        }
+        return QuantizedMatrix(format: format, rows: rows, columns: columns, bytes: bytes)!
+    }
+
+    @Test(arguments: [QuantizedMatrix.Format.f16, .bf16, .q8_0, .q4_0, .q4_1])
+    func productsMatchTheDequantisedMatrix(format: QuantizedMatrix.Format) {
+        let (rows, columns) = (70, 96)
+        let matrix = Self.randomMatrix(format, rows: rows, columns: columns, seed: UInt64(format.rawValue))
+        let dense = matrix.dequantized()
+        var generator = SplitMix64(seed: 99)
+        for count in [1, 3] {
+            let x = (0..<(count * columns)).map { _ in Float.random(in: -1...1, using: &generator) }
+            var expected = [Float](repeating: 0, count: count * rows)
+            Linear.forward(out: &expected, x: x, weight: dense, bias: nil, rows: count, inFeatures: columns, outFeatures: rows)
+            var actual = [Float](repeating: 0, count: count * rows)
+            WeightMatrix.quantized(matrix).forward(out: &actual, x: x, bias: nil, rows: count, inFeatures: columns, outFeatures: rows)
+            for index in actual.indices {
+                #expect(abs(actual[index] - expected[index]) <= 1e-4 * max(1, abs(expected[index])), "\(format) m=\(count) [\(index)]")
+            }
+        }
+        #expect(matrix.row(5) == Array(dense[(5 * columns)..<(6 * columns)]))
+    }
+
+    @Test func q8DequantisationFollowsTheBlockFormula() {
+        // One block: scale 0.5 (f16 0x3800), values -2, 0, 3, then zeros.
+        var bytes: [UInt8] = [0x00, 0x38, 0xFE, 0x00, 0x03]
+        bytes += [UInt8](repeating: 0, count: 29)
+        let matrix = QuantizedMatrix(format: .q8_0, rows: 1, columns: 32, bytes: bytes)!
+        #expect(Array(matrix.row(0).prefix(4)) == [-1, 0, 1.5, 0])
+        #expect(QuantizedMatrix(format: .q8_0, rows: 2, columns: 32, bytes: bytes) == nil, "byte count must fit")
+        #expect(QuantizedMatrix(format: .q4_1, rows: 1, columns: 30, bytes: bytes) == nil, "columns must be whole blocks")
+    }
+
+    @Test func reorderingRowsMovesWholeRows() {
+        let matrix = Self.randomMatrix(.q4_1, rows: 4, columns: 32, seed: 3)
+        let reordered = matrix.reorderingRows([2, 0, 3, 1])
+        #expect(reordered.row(0) == matrix.row(2))
+        #expect(reordered.row(3) == matrix.row(1))
+    }
+}
