@@ -19,9 +19,14 @@ struct LMModelOptions: ParsableArguments {
     @Flag(help: "Wrap the prompt in the model's chat template (ChatML for SmolLM2).")
     var chat = false
 
+    @Option(help: "Threads for decoding over quantised weights.")
+    var threads = 1
+
     func load() throws -> LanguageModel {
         BLAS.setThreads(1)
-        return try LanguageModel.load(model)
+        var model = try LanguageModel.load(model)
+        model.decoder.threads = max(1, threads)
+        return model
     }
 }
 

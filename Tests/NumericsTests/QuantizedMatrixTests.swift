@@ -70,6 +70,17 @@ import Testing
         #expect(QuantizedMatrix(format: .q4_1, rows: 1, columns: 30, bytes: bytes) == nil, "columns must be whole blocks")
     }
 
+    @Test func threadsSplitRowsWithoutChangingResults() {
+        let matrix = Self.randomMatrix(.q4_1, rows: 300, columns: 64, seed: 8)
+        var generator = SplitMix64(seed: 4)
+        let x = (0..<64).map { _ in Float.random(in: -1...1, using: &generator) }
+        var single = [Float](repeating: 0, count: 300)
+        var threaded = single
+        WeightMatrix.quantized(matrix).forward(out: &single, x: x, bias: nil, rows: 1, inFeatures: 64, outFeatures: 300)
+        WeightMatrix.quantized(matrix).forward(out: &threaded, x: x, bias: nil, rows: 1, inFeatures: 64, outFeatures: 300, threads: 2)
+        #expect(single == threaded)
+    }
+
     @Test func reorderingRowsMovesWholeRows() {
         let matrix = Self.randomMatrix(.q4_1, rows: 4, columns: 32, seed: 3)
         let reordered = matrix.reorderingRows([2, 0, 3, 1])

@@ -106,6 +106,9 @@ public struct KVCache: Sendable {
 public struct CausalDecoder: Sendable {
     public let configuration: DecoderConfiguration
     public let weights: DecoderWeights
+    /// Threads for single-token steps over quantised weights (decode is bandwidth-bound; two cores
+    /// pull more memory bandwidth than one).
+    public var threads = 1
     /// RoPE cos/sin of every position and rotation pair: [maxPositions, headDim / 2] (Llama only).
     private let cosines: [Float]
     private let sines: [Float]
@@ -199,7 +202,7 @@ public struct CausalDecoder: Sendable {
         }
         var logits = [Float](repeating: 0, count: outputRows * c.vocabularySize)
         (weights.outputHead ?? weights.tokenEmbeddings).forward(
-            out: &logits, x: final, bias: nil, rows: outputRows, inFeatures: e, outFeatures: c.vocabularySize)
+            out: &logits, x: final, bias: nil, rows: outputRows, inFeatures: e, outFeatures: c.vocabularySize, threads: threads)
         return logits
     }
 
@@ -235,9 +238,10 @@ public struct CausalDecoder: Sendable {
         } else {
             s.normed = x
         }
-        layer.query.forward(out: &s.q, x: s.normed, bias: layer.queryBias, rows: rows, inFeatures: h, outFeatures: h)
-        layer.key.forward(out: &s.k, x: s.normed, bias: layer.keyBias, rows: rows, inFeatures: h, outFeatures: kvWidth)
-        layer.value.forward(out: &s.v, x: s.normed, bias: layer.valueBias, rows: rows, inFeatures: h, outFeatures: kvWidth)
+        layer.query.forward(out: &s.q, x: s.normed, bias: layer.queryBias, rows: rows, inFeatures: h, outFeatures: h, threads: threads)
+        layer.key.forward(out: &s.k, x: s.normed, bias: layer.keyBias, rows: rows, inFeatures: h, outFeatures: kvWidth, threads: threads)
+        layer.value.forward(
+            out: &s.v, x: s.normed, bias: layer.valueBias, rows: rows, inFeatures: h, outFeatures: kvWidth, threads: threads)
         if c.family == .llama {
             for row in 0..<rows {
                 rotate(&s.q, row: row, width: h, heads: c.heads, position: start + row)
@@ -271,7 +275,8 @@ public struct CausalDecoder: Sendable {
                 }
             }
         }
-        layer.output.forward(out: &s.projected, x: s.attended, bias: layer.outputBias, rows: rows, inFeatures: h, outFeatures: h)
+        layer.output.forward(
+            out: &s.projected, x: s.attended, bias: layer.outputBias, rows: rows, inFeatures: h, outFeatures: h, threads: threads)
         for offset in 0..<(rows * h) { x[offset] += s.projected[offset] }
         if !preNorm {
             let residual = x
@@ -283,9 +288,9 @@ public struct CausalDecoder: Sendable {
         } else {
             s.normed = x
         }
-        layer.up.forward(out: &s.up, x: s.normed, bias: layer.upBias, rows: rows, inFeatures: h, outFeatures: inter)
+        layer.up.forward(out: &s.up, x: s.normed, bias: layer.upBias, rows: rows, inFeatures: h, outFeatures: inter, threads: threads)
         if let gateWeight = layer.gate {
-            gateWeight.forward(out: &s.gate, x: s.normed, bias: nil, rows: rows, inFeatures: h, outFeatures: inter)
+            gateWeight.forward(out: &s.gate, x: s.normed, bias: nil, rows: rows, inFeatures: h, outFeatures: inter, threads: threads)
             for offset in 0..<(rows * inter) {
                 let g = s.gate[offset]
                 s.gate[offset] = g / (1 + Foundation.exp(-g)) * s.up[offset]
@@ -293,7 +298,8 @@ public struct CausalDecoder: Sendable {
         } else {
             for offset in 0..<(rows * inter) { s.gate[offset] = max(s.up[offset], 0) }
         }
-        layer.down.forward(out: &s.projected, x: s.gate, bias: layer.downBias, rows: rows, inFeatures: inter, outFeatures: h)
+        layer.down.forward(
+            out: &s.projected, x: s.gate, bias: layer.downBias, rows: rows, inFeatures: inter, outFeatures: h, threads: threads)
         for offset in 0..<(rows * h) { x[offset] += s.projected[offset] }
         if !preNorm {
             let residual = x

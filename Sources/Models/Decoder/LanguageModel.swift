@@ -5,7 +5,7 @@ import Tokenizers
 
 /// An LM ready to use: the decoder, its tokenizer and how it wants chat prompts written.
 public struct LanguageModel: Sendable {
-    public let decoder: CausalDecoder
+    public var decoder: CausalDecoder
     public let tokenizer: ByteLevelBPETokenizer
     /// End-of-sequence id (generation stops there).
     public let endOfSequence: Int32?

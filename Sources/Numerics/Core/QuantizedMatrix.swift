@@ -30,11 +30,20 @@ public struct QuantizedMatrix: Sendable {
 
     private var kernelType: llmrec_weight_type { llmrec_weight_type(UInt32(format.rawValue)) }
 
-    /// out[m, rows] = x[m, columns] · Wᵀ.
-    public func multiply(out: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, count m: Int) {
+    /// out[m, rows] = x[m, columns] · Wᵀ. A single row is split over `threads` threads by output
+    /// rows (each thread writes its own range).
+    public func multiply(out: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, count m: Int, threads: Int = 1) {
         bytes.withUnsafeBytes { raw in
             if m == 1 {
-                _ = llmrec_gemv(kernelType, raw.baseAddress, columns, 0, rows, x, out)
+                let parts = max(1, min(threads, rows / 64))
+                guard parts > 1 else {
+                    _ = llmrec_gemv(kernelType, raw.baseAddress, columns, 0, rows, x, out)
+                    return
+                }
+                let job = GEMVJob(type: kernelType, weights: raw.baseAddress!, columns: columns, rows: rows, x: x, y: out)
+                DispatchQueue.concurrentPerform(iterations: parts) { part in
+                    job.run(rows: (part * job.rows / parts)..<((part + 1) * job.rows / parts))
+                }
                 return
             }
             let tile = 64
@@ -86,20 +95,39 @@ public struct QuantizedMatrix: Sendable {
     public static var vectorized: Bool { llmrec_kernels_vectorized() != 0 }
 }
 
+/// One GEMV shared by the threads of `multiply`; each call writes a disjoint range of `y`, and the
+/// pointers outlive the concurrentPerform that uses them.
+private struct GEMVJob: @unchecked Sendable {
+    let type: llmrec_weight_type
+    let weights: UnsafeRawPointer
+    let columns: Int
+    let rows: Int
+    let x: UnsafePointer<Float>
+    let y: UnsafeMutablePointer<Float>
+
+    func run(rows range: Range<Int>) {
+        _ = llmrec_gemv(type, weights, columns, range.lowerBound, range.upperBound, x, y)
+    }
+}
+
 /// A weight matrix in Float32 or kept quantised; what a decoder's linear layers multiply by.
 public enum WeightMatrix: Sendable {
     /// [rows, columns] Float32, row-major.
     case dense([Float])
     case quantized(QuantizedMatrix)
 
-    /// out[m, outFeatures] = x[m, inFeatures] · Wᵀ + bias.
-    public func forward(out: inout [Float], x: [Float], bias: [Float]?, rows m: Int, inFeatures: Int, outFeatures: Int) {
+    /// out[m, outFeatures] = x[m, inFeatures] · Wᵀ + bias; quantised single rows use `threads` threads.
+    public func forward(
+        out: inout [Float], x: [Float], bias: [Float]?, rows m: Int, inFeatures: Int, outFeatures: Int, threads: Int = 1
+    ) {
         switch self {
         case .dense(let weight):
             Linear.forward(out: &out, x: x, weight: weight, bias: bias, rows: m, inFeatures: inFeatures, outFeatures: outFeatures)
         case .quantized(let matrix):
             out.withUnsafeMutableBufferPointer { target in
-                x.withUnsafeBufferPointer { input in matrix.multiply(out: target.baseAddress!, x: input.baseAddress!, count: m) }
+                x.withUnsafeBufferPointer { input in
+                    matrix.multiply(out: target.baseAddress!, x: input.baseAddress!, count: m, threads: threads)
+                }
             }
             if let bias {
                 for row in 0..<m { for column in 0..<outFeatures { out[row * outFeatures + column] += bias[column] } }
