@@ -35,7 +35,9 @@ public struct QuantizedMatrix: Sendable {
     public func multiply(out: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, count m: Int, threads: Int = 1) {
         bytes.withUnsafeBytes { raw in
             if m == 1 {
-                let parts = max(1, min(threads, rows / 64))
+                // Splitting pays only for large matrices: a thread hop costs about as much as a
+                // 576x576 product.
+                let parts = rows * columns >= 1 << 20 ? max(1, min(threads, rows / 64)) : 1
                 guard parts > 1 else {
                     _ = llmrec_gemv(kernelType, raw.baseAddress, columns, 0, rows, x, out)
                     return
