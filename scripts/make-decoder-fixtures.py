@@ -5,6 +5,8 @@ reference logits and greedy generations computed in float64:
   llama_tiny   LlamaForCausalLM, grouped-query attention (4 heads, 2 key/value heads), tied head
   opt_tiny     OPTForCausalLM, pre-LayerNorm (as opt-125m ... opt-6.7b), tied head
   opt_postln   OPTForCausalLM, post-LayerNorm with project_in/project_out (as opt-350m)
+  opt_bin      opt_tiny's weights as float16 `pytorch_model.bin` shards with an index (as opt-6.7b
+               ships them), model.decoder. names; its reference is opt_tiny's with the fp16 rounding
 
 Regenerate: python3 scripts/make-decoder-fixtures.py Tests/ModelsTests/Fixtures
 Needs torch, transformers and safetensors.
@@ -73,3 +75,28 @@ write_fixture("opt_postln", OPTConfig(
     vocab_size=64, hidden_size=32, ffn_dim=64, num_hidden_layers=2, num_attention_heads=4,
     max_position_embeddings=64, word_embed_proj_dim=16, do_layer_norm_before=False, activation_function="relu",
     tie_word_embeddings=True, enable_bias=True, pad_token_id=1, bos_token_id=2, eos_token_id=2), OPTForCausalLM, 9)
+
+
+def write_sharded_bin(source, name):
+    """The fixture `source` as two float16 pytorch_model-0000N-of-00002.bin shards plus an index."""
+    out = os.path.join(root, name)
+    os.makedirs(out, exist_ok=True)
+    from safetensors.torch import load_file
+    state = {key: tensor.half() for key, tensor in load_file(os.path.join(root, source, "model.safetensors")).items()}
+    keys = sorted(state)
+    halves = [keys[: len(keys) // 2], keys[len(keys) // 2:]]
+    weight_map = {}
+    for index, part in enumerate(halves, 1):
+        shard = f"pytorch_model-0000{index}-of-00002.bin"
+        torch.save({key: state[key] for key in part}, os.path.join(out, shard))
+        weight_map.update({key: shard for key in part})
+    with open(os.path.join(out, "pytorch_model.bin.index.json"), "w") as handle:
+        json.dump({"metadata": {"total_size": 0}, "weight_map": weight_map}, handle, indent=1, sort_keys=True)
+    with open(os.path.join(root, source, "config.json")) as handle:
+        config = handle.read()
+    with open(os.path.join(out, "config.json"), "w") as handle:
+        handle.write(config)
+    print(f"wrote {out}", file=sys.stderr)
+
+
+write_sharded_bin("opt_tiny", "opt_bin")

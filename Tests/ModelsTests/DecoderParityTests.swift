@@ -108,6 +108,24 @@ import Testing
         #expect(scores[1] > scores[0], "a prefix of a continuation is at least as likely")
     }
 
+    /// opt_tiny's weights as float16 `pytorch_model.bin` shards with an index and `model.decoder.`
+    /// names (how opt-6.7b ships): the logits match opt_tiny's reference up to the fp16 rounding.
+    @Test func readsShardedPyTorchBinCheckpoints() throws {
+        let decoder = try CausalDecoder.load(huggingFaceDirectory: Self.folder("opt_bin"))
+        let (ids, expected) = try Self.reference("opt_tiny")
+        var cache = KVCache(configuration: decoder.configuration, capacity: 16)
+        let logits = try decoder.forward(tokens: ids, cache: &cache, allLogits: true)
+        let worst = zip(logits, expected).map { abs($0 - $1) }.max()!
+        #expect(worst < 0.05, "fp16 weights move logits by \(worst)")
+        #expect(worst > 0, "the weights really went through float16")
+        let vocabulary = decoder.configuration.vocabularySize
+        for position in 0..<ids.count {
+            let row = Array(logits[(position * vocabulary)..<((position + 1) * vocabulary)])
+            let reference = Array(expected[(position * vocabulary)..<((position + 1) * vocabulary)])
+            #expect(row.firstIndex(of: row.max()!) == reference.firstIndex(of: reference.max()!), "argmax at \(position)")
+        }
+    }
+
     @Test func refusesWhatDoesNotFit() throws {
         let decoder = try CausalDecoder.load(huggingFaceDirectory: Self.folder("llama_tiny"))
         var cache = KVCache(configuration: decoder.configuration, capacity: 4)

@@ -3,9 +3,11 @@ import Foundation
 import Numerics
 
 extension CausalDecoder {
-    /// Loads a Hugging Face Llama or OPT directory: `config.json` and `model.safetensors`, or the
-    /// shards listed in `model.safetensors.index.json`; tensor names with or without the `model.` /
-    /// `model.decoder.` / `decoder.` prefixes. A missing `lm_head.weight` means a tied head.
+    /// Loads a Hugging Face Llama or OPT directory: `config.json` and `model.safetensors` (or the
+    /// shards of `model.safetensors.index.json`), else `pytorch_model.bin` (or the shards of
+    /// `pytorch_model.bin.index.json`, as opt-6.7b ships); tensor names with or without the `model.` /
+    /// `model.decoder.` / `decoder.` prefixes; 16-bit tensors become Float32. A missing
+    /// `lm_head.weight` means a tied head.
     public static func load(huggingFaceDirectory directory: String) throws -> CausalDecoder {
         let configPath = directory + "/config.json"
         guard let data = FileManager.default.contents(atPath: configPath),
@@ -96,37 +98,63 @@ extension CausalDecoder {
     }
 }
 
-/// The tensors of a Hugging Face directory by their name without the model prefix.
+/// The tensors of a Hugging Face directory by their name without the model prefix: from
+/// `model.safetensors` (or its sharded index), else from PyTorch's `pytorch_model.bin` (or its
+/// sharded index), which is read whole.
 private struct TensorDirectory {
-    private var entries: [String: (file: SafetensorsFile, name: String)] = [:]
+    private enum Source {
+        case safetensors(SafetensorsFile, name: String)
+        case loaded(Tensor)
+    }
+
+    private var entries: [String: Source] = [:]
 
     init(_ directory: String) throws {
-        var paths = [directory + "/model.safetensors"]
-        let index = directory + "/model.safetensors.index.json"
-        if let data = FileManager.default.contents(atPath: index) {
-            guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
-                let map = object["weight_map"] as? [String: String]
-            else { throw DecoderError.invalidConfiguration("\(index): no weight_map") }
-            paths = Set(map.values).sorted().map { directory + "/" + $0 }
+        let manager = FileManager.default
+        if let shards = try Self.shards(directory + "/model.safetensors.index.json")
+            ?? (manager.fileExists(atPath: directory + "/model.safetensors") ? ["model.safetensors"] : nil)
+        {
+            for shard in shards {
+                let file = try SafetensorsFile(path: directory + "/" + shard)
+                for name in file.names { entries[Self.key(name)] = .safetensors(file, name: name) }
+            }
+            return
         }
-        for path in paths {
-            let file = try SafetensorsFile(path: path)
-            for name in file.names {
-                var key = name
-                for prefix in ["model.decoder.", "decoder.", "model."] where key.hasPrefix(prefix) {
-                    key = String(key.dropFirst(prefix.count))
-                    break
-                }
-                entries[key] = (file, name)
+        guard let shards = try Self.shards(directory + "/pytorch_model.bin.index.json")
+            ?? (manager.fileExists(atPath: directory + "/pytorch_model.bin") ? ["pytorch_model.bin"] : nil)
+        else { throw DecoderError.invalidConfiguration("\(directory): no model.safetensors or pytorch_model.bin") }
+        for shard in shards {
+            for entry in try PyTorchCheckpoint(path: directory + "/" + shard).stateDict() {
+                entries[Self.key(entry.name)] = .loaded(entry.tensor)
             }
         }
+    }
+
+    /// The shard file names of a sharded checkpoint's index, or nil when there is no index.
+    private static func shards(_ index: String) throws -> [String]? {
+        guard let data = FileManager.default.contents(atPath: index) else { return nil }
+        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
+            let map = object["weight_map"] as? [String: String]
+        else { throw DecoderError.invalidConfiguration("\(index): no weight_map") }
+        return Set(map.values).sorted()
+    }
+
+    private static func key(_ name: String) -> String {
+        for prefix in ["model.decoder.", "decoder.", "model."] where name.hasPrefix(prefix) {
+            return String(name.dropFirst(prefix.count))
+        }
+        return name
     }
 
     func has(_ key: String) -> Bool { entries[key] != nil }
 
     func read(_ key: String, _ shape: [Int]) throws -> [Float] {
-        guard let entry = entries[key] else { throw DecoderError.missingWeight(key) }
-        let tensor = try entry.file.tensor(named: entry.name)
+        let tensor: Tensor
+        switch entries[key] {
+        case .safetensors(let file, let name)?: tensor = try file.tensor(named: name)
+        case .loaded(let loaded)?: tensor = loaded
+        case nil: throw DecoderError.missingWeight(key)
+        }
         guard tensor.shape == shape else { throw DecoderError.shapeMismatch(name: key, expected: shape, got: tensor.shape) }
         return tensor.storage
     }
