@@ -35,6 +35,29 @@ static float half_to_float(uint16_t h) {
     return f;
 }
 
+/* float32 -> IEEE half, round to nearest even (finite inputs in half range: quantiser scales). */
+static uint16_t float_to_half(float f) {
+    uint32_t bits;
+    memcpy(&bits, &f, sizeof bits);
+    uint32_t sign = (bits >> 16) & 0x8000;
+    int32_t exponent = (int32_t)((bits >> 23) & 0xFF) - 127 + 15;
+    uint32_t mantissa = bits & 0x7FFFFF;
+    if (exponent <= 0) {
+        if (exponent < -10) return (uint16_t)sign;
+        mantissa |= 0x800000;
+        uint32_t shift = (uint32_t)(14 - exponent);
+        uint32_t half = mantissa >> shift;
+        uint32_t remainder = mantissa & ((1u << shift) - 1), halfway = 1u << (shift - 1);
+        if (remainder > halfway || (remainder == halfway && (half & 1))) half++;
+        return (uint16_t)(sign | half);
+    }
+    if (exponent >= 31) return (uint16_t)(sign | 0x7C00);
+    uint32_t half = sign | ((uint32_t)exponent << 10) | (mantissa >> 13);
+    uint32_t remainder = mantissa & 0x1FFF;
+    if (remainder > 0x1000 || (remainder == 0x1000 && (half & 1))) half++;
+    return (uint16_t)half;
+}
+
 static float bf16_to_float(uint16_t b) {
     uint32_t bits = (uint32_t)b << 16;
     float f;
@@ -244,6 +267,27 @@ static int use_avx2(void) {
 }
 
 int llmrec_kernels_vectorized(void) { return use_avx2(); }
+
+int llmrec_quantize_q8_0(const float *x, size_t rows, size_t columns, void *out) {
+    if (columns % 32) return -1;
+    block_q8_0 *blocks = (block_q8_0 *)out;
+    for (size_t r = 0; r < rows; r++) {
+        for (size_t b = 0; b < columns / 32; b++) {
+            const float *values = x + r * columns + b * 32;
+            float amax = 0;
+            for (int i = 0; i < 32; i++) { float a = values[i] < 0 ? -values[i] : values[i]; if (a > amax) amax = a; }
+            float d = amax / 127.0f;
+            float inverse = d != 0 ? 1.0f / d : 0;
+            block_q8_0 *block = blocks + r * (columns / 32) + b;
+            block->d = float_to_half(d);
+            for (int i = 0; i < 32; i++) {
+                float scaled = values[i] * inverse;
+                block->qs[i] = (int8_t)(scaled < 0 ? scaled - 0.5f : scaled + 0.5f);
+            }
+        }
+    }
+    return 0;
+}
 
 static int supported(llmrec_weight_type type) {
     return type == LLMREC_WEIGHTS_F16 || type == LLMREC_WEIGHTS_BF16 || type == LLMREC_WEIGHTS_Q8_0 ||

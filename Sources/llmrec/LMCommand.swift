@@ -22,9 +22,13 @@ struct LMModelOptions: ParsableArguments {
     @Option(help: "Threads for decoding over quantised weights.")
     var threads = 1
 
+    @Flag(help: "Quantise Float32 weights to Q8_0 at load (a quarter of the memory; GGUF quantised weights stay as they are).")
+    var quantize = false
+
     func load() throws -> LanguageModel {
         BLAS.setThreads(1)
         var model = try LanguageModel.load(model)
+        if quantize { model.decoder = model.decoder.quantizedToQ8_0() }
         model.decoder.threads = max(1, threads)
         return model
     }

@@ -126,6 +126,22 @@ import Testing
         }
     }
 
+    @Test func q8QuantisedAtLoadStaysCloseToFloat32() throws {
+        let decoder = try CausalDecoder.load(huggingFaceDirectory: Self.folder("llama_tiny"))
+        let quantized = decoder.quantizedToQ8_0()
+        if case .dense = quantized.weights.layers[0].query { Issue.record("the query matrix was not quantised") }
+        let (ids, expected) = try Self.reference("llama_tiny")
+        var cache = KVCache(configuration: quantized.configuration, capacity: 16)
+        let logits = try quantized.forward(tokens: ids, cache: &cache, allLogits: true)
+        // Q8_0 keeps each weight within half a step of 1/127 of its block's largest magnitude; on this
+        // tiny random model (2 layers, 64 logits of magnitude ~1) that moves logits by a few percent.
+        let scale = expected.map { abs($0) }.max()!
+        let differences = zip(logits, expected).map { abs($0 - $1) }
+        let mean = differences.reduce(0, +) / Float(differences.count)
+        #expect(differences.max()! < 0.05 * scale, "Q8_0 moves logits by up to \(differences.max()!) (largest logit \(scale))")
+        #expect(mean < 0.01 * scale, "mean change \(mean)")
+    }
+
     @Test func refusesWhatDoesNotFit() throws {
         let decoder = try CausalDecoder.load(huggingFaceDirectory: Self.folder("llama_tiny"))
         var cache = KVCache(configuration: decoder.configuration, capacity: 4)

@@ -81,6 +81,23 @@ import Testing
         #expect(single == threaded)
     }
 
+    @Test func q8QuantisationStaysWithinHalfAStep() {
+        var generator = SplitMix64(seed: 12)
+        let dense = (0..<(5 * 64)).map { _ in Float.random(in: -2...2, using: &generator) }
+        let matrix = QuantizedMatrix.quantizeQ8_0(dense, rows: 5, columns: 64)!
+        let restored = matrix.dequantized()
+        for block in 0..<(dense.count / 32) {
+            let values = dense[(block * 32)..<((block + 1) * 32)]
+            let step = values.map { abs($0) }.max()! / 127
+            for index in values.indices {
+                // Half a step, plus the f16 rounding of the scale (relative 2^-11 of up to 127 steps).
+                #expect(abs(restored[index] - dense[index]) <= step * 0.5 + step * 127 / 2048 + 1e-6)
+            }
+        }
+        #expect(QuantizedMatrix.quantizeQ8_0(dense, rows: 10, columns: 32) != nil)
+        #expect(QuantizedMatrix.quantizeQ8_0(dense, rows: 16, columns: 20) == nil, "rows must be whole blocks")
+    }
+
     @Test func reorderingRowsMovesWholeRows() {
         let matrix = Self.randomMatrix(.q4_1, rows: 4, columns: 32, seed: 3)
         let reordered = matrix.reorderingRows([2, 0, 3, 1])

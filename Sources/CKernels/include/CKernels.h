@@ -30,6 +30,11 @@ int llmrec_gemv(llmrec_weight_type type, const void *weights, size_t columns, si
 int llmrec_dequantize_rows(llmrec_weight_type type, const void *weights, size_t columns, size_t row_begin,
                            size_t row_end, float *out);
 
+/// Quantises rows of float32 (`columns` a multiple of 32) to Q8_0 as ggml's reference quantiser does:
+/// per block of 32, d = max|x| / 127 (stored as f16), q = round(x / d). `out` holds
+/// rows * llmrec_row_bytes(Q8_0, columns) bytes. Returns 0, or -1 when columns is not a multiple of 32.
+int llmrec_quantize_q8_0(const float *x, size_t rows, size_t columns, void *out);
+
 /// 1 when the vectorised path is in use (for benchmarks and logs).
 int llmrec_kernels_vectorized(void);
 

@@ -93,6 +93,19 @@ public struct QuantizedMatrix: Sendable {
         return QuantizedMatrix(format: format, rows: rows, columns: columns, bytes: reordered)!
     }
 
+    /// Quantises a Float32 [rows, columns] matrix to Q8_0 (ggml's reference rule); nil when columns
+    /// is not a multiple of 32.
+    public static func quantizeQ8_0(_ dense: [Float], rows: Int, columns: Int) -> QuantizedMatrix? {
+        let rowBytes = llmrec_row_bytes(LLMREC_WEIGHTS_Q8_0, columns)
+        guard rowBytes > 0, dense.count == rows * columns else { return nil }
+        var bytes = [UInt8](repeating: 0, count: rows * rowBytes)
+        let status = dense.withUnsafeBufferPointer { input in
+            bytes.withUnsafeMutableBytes { output in llmrec_quantize_q8_0(input.baseAddress, rows, columns, output.baseAddress) }
+        }
+        guard status == 0 else { return nil }
+        return QuantizedMatrix(format: .q8_0, rows: rows, columns: columns, bytes: bytes)
+    }
+
     /// Whether the C kernels use their vectorised path on this CPU.
     public static var vectorized: Bool { llmrec_kernels_vectorized() != 0 }
 }
@@ -135,6 +148,14 @@ public enum WeightMatrix: Sendable {
                 for row in 0..<m { for column in 0..<outFeatures { out[row * outFeatures + column] += bias[column] } }
             }
         }
+    }
+
+    /// The matrix in Q8_0 when it is dense with whole 32-element blocks per row; itself otherwise.
+    public func quantizedToQ8_0(rows: Int, columns: Int) -> WeightMatrix {
+        guard case .dense(let weight) = self, let matrix = QuantizedMatrix.quantizeQ8_0(weight, rows: rows, columns: columns) else {
+            return self
+        }
+        return .quantized(matrix)
     }
 
     /// Row `index` (width `columns`) as Float32.
