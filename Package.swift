@@ -56,7 +56,7 @@ let package = Package(
         .testTarget(name: "RecommenderTests", dependencies: ["Recommender", "Models", "Datasets", "JSON"]),
         .testTarget(name: "LLMRecProtocolTests", dependencies: ["LLMRecProtocol", "JSONRPC", "JSON"]),
         .testTarget(name: "RPCTransportTests", dependencies: ["RPCTransport"]),
-        .testTarget(name: "ServerTests", dependencies: ["JSON"]),
+        .testTarget(name: "ServerTests", dependencies: ["JSON", "Numerics"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Datasets"]),
         .testTarget(name: "llmrecTests", dependencies: ["JSON"]),
     ],

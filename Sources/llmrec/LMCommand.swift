@@ -61,8 +61,7 @@ struct LMGenerateCommand: ParsableCommand {
             generation.topP = topP
             generation.repetitionPenalty = repetitionPenalty
             generation.seed = seed
-            if let end = model.endOfSequence { generation.stopTokens = [end] }
-            if let imEnd = model.tokenizer.id(of: "<|im_end|>") { generation.stopTokens.insert(imEnd) }
+            generation.stopTokens = model.stopTokens
             let started = Date()
             var pending: [UInt8] = []
             var firstToken: Double?

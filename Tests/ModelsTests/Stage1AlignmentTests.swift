@@ -30,40 +30,38 @@ import Testing
         let (item, text, batch) = Self.setUp()
         let result = Stage1Objective.evaluate(item: item, text: text, batch: batch)
         #expect(result.total == result.recommendation + result.matching + 0.5 * result.itemReconstruction + 0.2 * result.textReconstruction)
-        for index in stride(from: 0, to: item.fc1Weight.count, by: 37) {
-            Self.expectGradient(result.itemGradients.fc1Weight[index], { value in
-                var changed = item
-                changed.fc1Weight[index] = value
-                return Stage1Objective.evaluate(item: changed, text: text, batch: batch).total
-            }, at: item.fc1Weight[index], "item fc1.weight[\(index)]")
+        let itemCases: [(WritableKeyPath<TwoLayerMLP, [Float]>, [Float], Int, String)] = [
+            (\.fc1Weight, result.itemGradients.fc1Weight, 37, "item fc1.weight"),
+            (\.fc2Weight, result.itemGradients.fc2Weight, 41, "item fc2.weight"),
+            (\.fc2Bias, result.itemGradients.fc2Bias, 1, "item fc2.bias"),
+        ]
+        for (path, gradient, stride, name) in itemCases {
+            Self.expectGradients(gradient, of: item, path, every: stride, name) { changed in
+                Stage1Objective.evaluate(item: changed, text: text, batch: batch).total
+            }
         }
-        for index in stride(from: 0, to: item.fc2Weight.count, by: 41) {
-            Self.expectGradient(result.itemGradients.fc2Weight[index], { value in
-                var changed = item
-                changed.fc2Weight[index] = value
-                return Stage1Objective.evaluate(item: changed, text: text, batch: batch).total
-            }, at: item.fc2Weight[index], "item fc2.weight[\(index)]")
+        let textCases: [(WritableKeyPath<TwoLayerMLP, [Float]>, [Float], Int, String)] = [
+            (\.fc1Weight, result.textGradients.fc1Weight, 53, "text fc1.weight"),
+            (\.fc1Bias, result.textGradients.fc1Bias, 9, "text fc1.bias"),
+        ]
+        for (path, gradient, stride, name) in textCases {
+            Self.expectGradients(gradient, of: text, path, every: stride, name) { changed in
+                Stage1Objective.evaluate(item: item, text: changed, batch: batch).total
+            }
         }
-        for index in 0..<item.fc2Bias.count {
-            Self.expectGradient(result.itemGradients.fc2Bias[index], { value in
-                var changed = item
-                changed.fc2Bias[index] = value
-                return Stage1Objective.evaluate(item: changed, text: text, batch: batch).total
-            }, at: item.fc2Bias[index], "item fc2.bias[\(index)]")
-        }
-        for index in stride(from: 0, to: text.fc1Weight.count, by: 53) {
-            Self.expectGradient(result.textGradients.fc1Weight[index], { value in
-                var changed = text
-                changed.fc1Weight[index] = value
-                return Stage1Objective.evaluate(item: item, text: changed, batch: batch).total
-            }, at: text.fc1Weight[index], "text fc1.weight[\(index)]")
-        }
-        for index in stride(from: 0, to: text.fc1Bias.count, by: 9) {
-            Self.expectGradient(result.textGradients.fc1Bias[index], { value in
-                var changed = text
-                changed.fc1Bias[index] = value
-                return Stage1Objective.evaluate(item: item, text: changed, batch: batch).total
-            }, at: text.fc1Bias[index], "text fc1.bias[\(index)]")
+    }
+
+    /// Checks every `stride`-th element of the parameter at `path` of `mlp`.
+    static func expectGradients(
+        _ gradient: [Float], of mlp: TwoLayerMLP, _ path: WritableKeyPath<TwoLayerMLP, [Float]>, every stride: Int, _ name: String,
+        loss: (TwoLayerMLP) -> Float
+    ) {
+        for index in Swift.stride(from: 0, to: gradient.count, by: stride) {
+            expectGradient(gradient[index], { value in
+                var changed = mlp
+                changed[keyPath: path][index] = value
+                return loss(changed)
+            }, at: mlp[keyPath: path][index], "\(name)[\(index)]")
         }
     }
 

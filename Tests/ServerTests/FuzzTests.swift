@@ -1,5 +1,6 @@
 import Foundation
 import JSON
+import Numerics
 import Testing
 
 /// Throws mutated frames at the daemon for a bounded time (LLMREC_FUZZ_SECONDS, default 5), each
@@ -9,7 +10,7 @@ import Testing
     @Test func mutatedFramesNeverKillTheDaemon() throws {
         let seconds = Double(ProcessInfo.processInfo.environment["LLMREC_FUZZ_SECONDS"] ?? "") ?? 5
         let seed = UInt64(ProcessInfo.processInfo.environment["LLMREC_FUZZ_SEED"] ?? "") ?? 20261129
-        var random = SeededRandom(seed: seed)
+        var random = SplitMix64(seed: seed)
         let daemon = try DaemonHarness(socket: true)
         let corpus = try Self.corpus()
         let deadline = Date().addingTimeInterval(seconds)
@@ -46,7 +47,7 @@ import Testing
         return frames
     }
 
-    static func mutate(_ frame: [UInt8], using random: inout SeededRandom) -> [UInt8] {
+    static func mutate(_ frame: [UInt8], using random: inout SplitMix64) -> [UInt8] {
         var bytes = frame
         switch Int.random(in: 0..<7, using: &random) {
         case 0:  // flip random bytes
@@ -76,18 +77,5 @@ import Testing
             break
         }
         return bytes
-    }
-}
-
-/// SplitMix64 for the fuzzer's reproducible choices.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Numerics
 
 /// Buffered writing of a text file, with an optional running FNV-1a-64 hash of the bytes written.
 /// Not thread-safe. `close()` must be called; it reports write errors (a full disk, say).
@@ -6,7 +7,7 @@ final class TextFileWriter {
     let path: String
     private let file: UnsafeMutablePointer<FILE>
     private var buffer: [UInt8] = []
-    private(set) var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    private var fingerprint = FNV1a64()
 
     init(path: String) throws {
         self.path = path
@@ -17,10 +18,11 @@ final class TextFileWriter {
         buffer.reserveCapacity(1 << 20)
     }
 
+    /// FNV-1a-64 of everything written so far.
+    var hash: UInt64 { fingerprint.value }
+
     func write(_ text: String) throws {
-        for byte in text.utf8 {
-            hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
-        }
+        fingerprint.combine(text.utf8)
         buffer.append(contentsOf: text.utf8)
         if buffer.count >= 1 << 20 { try flush() }
     }

@@ -24,6 +24,13 @@ public struct LanguageModel: Sendable {
         return try loadGGUF(path)
     }
 
+    /// Tokens that end a generation: end of sequence, and ChatML's end of turn for chat models.
+    public var stopTokens: Set<Int32> {
+        var tokens = Set(endOfSequence.map { [$0] } ?? [])
+        if usesChatML, let endOfTurn = tokenizer.id(of: "<|im_end|>") { tokens.insert(endOfTurn) }
+        return tokens
+    }
+
     /// The prompt for one user message in the model's chat format (ChatML), or the text itself.
     public func chatPrompt(user message: String, system: String? = nil) -> String {
         guard usesChatML else { return message }

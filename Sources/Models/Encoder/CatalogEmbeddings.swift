@@ -94,10 +94,8 @@ public enum CatalogEmbeddings {
     /// Identifies the first `count` items (original ids and titles): a cache is valid for them when
     /// its `itemKeys` metadata equals this.
     public static func itemKeyDigest(dataset: PreparedDataset, count: Int) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for item in dataset.catalog.items.prefix(count) {
-            for byte in (item.originalId + "\u{1F}" + item.title + "\u{1E}").utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        }
-        return String(hash, radix: 16)
+        var hash = FNV1a64()
+        for item in dataset.catalog.items.prefix(count) { hash.combine((item.originalId + "\u{1F}" + item.title + "\u{1E}").utf8) }
+        return hash.hex
     }
 }

@@ -127,19 +127,17 @@ public final class SentenceEncoder: Sendable {
 
     /// FNV-1a-64 over the existing files' bytes, read in 1 MiB chunks.
     private static func fingerprint(of paths: [String]) throws -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        var hash = FNV1a64()
         for path in paths where FileManager.default.fileExists(atPath: path) {
             guard let handle = FileHandle(forReadingAtPath: path) else { throw EncoderError.missingFile(path: path) }
             defer { try? handle.close() }
             while true {
                 let chunk = handle.readData(ofLength: 1 << 20)
                 if chunk.isEmpty { break }
-                chunk.withUnsafeBytes { bytes in
-                    for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-                }
+                chunk.withUnsafeBytes { hash.combine($0) }
             }
         }
-        return String(hash, radix: 16)
+        return hash.hex
     }
 }
 

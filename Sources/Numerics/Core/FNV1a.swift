@@ -1,0 +1,18 @@
+/// FNV-1a, 64-bit: a fast, stable, non-cryptographic fingerprint of bytes (dataset splits, model
+/// files, catalog keys). The same bytes give the same value on every machine and run.
+public struct FNV1a64: Sendable {
+    public private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
+
+    public init() {}
+
+    public mutating func combine(_ byte: UInt8) {
+        value = (value ^ UInt64(byte)) &* 0x100_0000_01b3
+    }
+
+    public mutating func combine(_ bytes: some Sequence<UInt8>) {
+        for byte in bytes { combine(byte) }
+    }
+
+    /// The value in lower-case hexadecimal, without leading zeros.
+    public var hex: String { String(value, radix: 16) }
+}
