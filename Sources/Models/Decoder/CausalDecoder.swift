@@ -105,7 +105,7 @@ public struct KVCache: Sendable {
 /// caches.
 public struct CausalDecoder: Sendable {
     public let configuration: DecoderConfiguration
-    public private(set) var weights: DecoderWeights
+    public internal(set) var weights: DecoderWeights
     /// Threads for single-token steps over quantised weights (decode is bandwidth-bound; two cores
     /// pull more memory bandwidth than one).
     public var threads = 1
@@ -184,6 +184,44 @@ public struct CausalDecoder: Sendable {
         guard start + rows <= cache.capacity, start + rows <= c.maxPositions else {
             throw .contextFull(limit: min(cache.capacity, c.maxPositions))
         }
+        var x = try embed(tokens: tokens, inputEmbeddings: inputEmbeddings, start: start)
+        var scratch = LayerScratch(configuration: c, rows: rows, cached: start)
+        for (index, layer) in weights.layers.enumerated() {
+            runLayer(layer, index: index, x: &x, cache: &cache, start: start, rows: rows, scratch: &scratch)
+        }
+        cache.advance(by: rows)
+
+        let outputRows = allLogits ? rows : 1
+        return outputLogits(hidden: Array(x[((rows - outputRows) * h)...]), rows: outputRows)
+    }
+
+    /// Logits [rows, vocabulary] of final hidden states [rows, hiddenSize]: final norm, OPT-350m's
+    /// project_out, then the (tied or separate) head.
+    func outputLogits(hidden: [Float], rows: Int) -> [Float] {
+        let c = configuration
+        let (h, e) = (c.hiddenSize, c.embeddingSize)
+        var final = hidden
+        if let norm = weights.finalNorm {
+            Self.normalize(out: &final, x: hidden, norm: norm, rows: rows, dim: h, eps: normEpsilon)
+        }
+        if let projectOut = weights.projectOut {
+            var projected = [Float](repeating: 0, count: rows * e)
+            Linear.forward(out: &projected, x: final, weight: projectOut, bias: nil, rows: rows, inFeatures: h, outFeatures: e)
+            final = projected
+        }
+        var logits = [Float](repeating: 0, count: rows * c.vocabularySize)
+        (weights.outputHead ?? weights.tokenEmbeddings).forward(
+            out: &logits, x: final, bias: nil, rows: rows, inFeatures: e, outFeatures: c.vocabularySize, threads: threads)
+        return logits
+    }
+
+    /// The first hidden states of `tokens` placed at positions `start...`: token embeddings (or the
+    /// soft vectors of `inputEmbeddings`, by offset, `embeddingSize` values each), through OPT-350m's
+    /// project_in, plus OPT's learned positions. [tokens.count, hiddenSize].
+    func embed(tokens: [Int32], inputEmbeddings: [Int: [Float]], start: Int) throws(DecoderError) -> [Float] {
+        let c = configuration
+        let (h, e) = (c.hiddenSize, c.embeddingSize)
+        let rows = tokens.count
         var embedded = [Float](repeating: 0, count: rows * e)
         for (row, token) in tokens.enumerated() {
             if let soft = inputEmbeddings[row], soft.count == e {
@@ -207,28 +245,7 @@ public struct CausalDecoder: Sendable {
                 for column in 0..<h { x[row * h + column] += positions[table + column] }
             }
         }
-        var scratch = LayerScratch(configuration: c, rows: rows, cached: start)
-        for (index, layer) in weights.layers.enumerated() {
-            runLayer(layer, index: index, x: &x, cache: &cache, start: start, rows: rows, scratch: &scratch)
-        }
-        cache.advance(by: rows)
-
-        let outputRows = allLogits ? rows : 1
-        var final = Array(x[((rows - outputRows) * h)...])
-        if let norm = weights.finalNorm {
-            var normed = final
-            Self.normalize(out: &normed, x: final, norm: norm, rows: outputRows, dim: h, eps: normEpsilon)
-            final = normed
-        }
-        if let projectOut = weights.projectOut {
-            var projected = [Float](repeating: 0, count: outputRows * e)
-            Linear.forward(out: &projected, x: final, weight: projectOut, bias: nil, rows: outputRows, inFeatures: h, outFeatures: e)
-            final = projected
-        }
-        var logits = [Float](repeating: 0, count: outputRows * c.vocabularySize)
-        (weights.outputHead ?? weights.tokenEmbeddings).forward(
-            out: &logits, x: final, bias: nil, rows: outputRows, inFeatures: e, outFeatures: c.vocabularySize, threads: threads)
-        return logits
+        return x
     }
 
     /// Buffers of one forward call, sized for its rows.
@@ -248,7 +265,7 @@ public struct CausalDecoder: Sendable {
         }
     }
 
-    private var normEpsilon: Float { configuration.family == .opt ? 1e-5 : configuration.rmsNormEpsilon }
+    var normEpsilon: Float { configuration.family == .opt ? 1e-5 : configuration.rmsNormEpsilon }
 
     private func runLayer(
         _ layer: DecoderWeights.Layer, index: Int, x: inout [Float], cache: inout KVCache, start: Int, rows: Int,
@@ -332,15 +349,16 @@ public struct CausalDecoder: Sendable {
         }
     }
 
-    /// HF rotate-half RoPE in place on one row of `heads` heads: pairs (i, i + headDim/2).
-    private func rotate(_ buffer: inout [Float], row: Int, width: Int, heads: Int, position: Int) {
+    /// HF rotate-half RoPE in place on one row of `heads` heads: pairs (i, i + headDim/2); with
+    /// `inverse`, the opposite rotation (what a gradient goes through on the way back).
+    func rotate(_ buffer: inout [Float], row: Int, width: Int, heads: Int, position: Int, inverse: Bool = false) {
         let hd = configuration.headDim
         let half = hd / 2
         for head in 0..<heads {
             let base = row * width + head * hd
             for pair in 0..<half {
                 let cosine = cosines[position * half + pair]
-                let sine = sines[position * half + pair]
+                let sine = inverse ? -sines[position * half + pair] : sines[position * half + pair]
                 let first = buffer[base + pair]
                 let second = buffer[base + pair + half]
                 buffer[base + pair] = first * cosine - second * sine
