@@ -34,7 +34,6 @@ llama_tiny/ from the same fixtures folder. Byte-for-byte reproducible for a give
 Regenerate: python3 scripts/make-allmrec-fixtures.py Tests/ModelsTests/Fixtures
 """
 
-import copy
 import json
 import os
 import struct
@@ -44,6 +43,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 from transformers import DistilBertConfig, DistilBertModel, LlamaConfig, LlamaForCausalLM, OPTConfig, OPTForCausalLM
+from transformers.models.llama import modeling_llama
 
 SEED = 20240613
 SIZE_LIMIT = 200 * 1024
@@ -116,6 +116,41 @@ def directional_check(loss_of, params: list, grads: list, label: str) -> None:
     numeric = (values[0] - values[1]) / (2 * eps)
     assert abs(numeric - analytic) <= 1e-6 * max(1.0, abs(analytic)), f"{label}: fd {numeric} vs grad {analytic}"
     print(f"  {label}: finite difference {numeric:.10f} vs gradient {analytic:.10f}")
+
+
+def float64_llama() -> None:
+    """transformers' Llama rounds to float32 inside a float64 model: LlamaRMSNorm computes in float32,
+    LlamaRotaryEmbedding builds inv_freq, the angles and cos/sin in float32. For a float64 input these
+    two are replaced by the same formulas in float64; float32 inputs take the original code unchanged.
+    (Attention runs through sdpa, which keeps the input dtype; the eager path's softmax would also
+    round to float32.)"""
+    norm_forward = modeling_llama.LlamaRMSNorm.forward
+    rope_forward = modeling_llama.LlamaRotaryEmbedding.forward
+
+    def norm(self, hidden_states):
+        if hidden_states.dtype != torch.float64:
+            return norm_forward(self, hidden_states)
+        variance = hidden_states.pow(2).mean(-1, keepdim=True)
+        return self.weight * (hidden_states * torch.rsqrt(variance + self.variance_epsilon))
+
+    @torch.no_grad()
+    def rope(self, x, position_ids):
+        if x.dtype != torch.float64:
+            return rope_forward(self, x, position_ids)
+        assert self.rope_type == "default" and self.attention_scaling == 1.0
+        config = self.config
+        dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+        base = config.rope_parameters["rope_theta"]
+        inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float64) / dim))
+        freqs = position_ids[..., None].to(torch.float64) * inv_freq
+        emb = torch.cat((freqs, freqs), dim=-1)
+        return emb.cos(), emb.sin()
+
+    modeling_llama.LlamaRMSNorm.forward = norm
+    modeling_llama.LlamaRotaryEmbedding.forward = rope
+
+
+float64_llama()
 
 
 # ------------------------------------------------------------------------------------------- stage 1
@@ -315,6 +350,7 @@ def load_decoder(root: str, spec: dict, dtype):
     folder = os.path.join(root, spec["folder"])
     config = spec["config"].from_json_file(os.path.join(folder, "config.json"))
     state = load_file(os.path.join(folder, "model.safetensors"))
+    config._attn_implementation = "sdpa"  # keeps float64 (the eager softmax rounds to float32)
     model = spec["build"](config).eval()
     embed_name = [key for key in state if key.endswith("embed_tokens.weight")][0]
     model.load_state_dict({**state, "lm_head.weight": state[embed_name]}, strict=False)

@@ -61,6 +61,11 @@ public struct PromptTemplate: Sendable, Equatable {
         guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw .invalidTemplate("\(nameOrPath) is not a JSON object")
         }
+        return try PromptTemplate(jsonObject: object, source: nameOrPath)
+    }
+
+    /// A template from its JSON object (`source` names it in errors).
+    public init(jsonObject object: [String: Any], source nameOrPath: String) throws(ALLMRecError) {
         var template = PromptTemplate(historyIntro: "", candidatesIntro: "")
         let known: Set<String> = [
             "userSuffix", "historyIntro", "candidatesIntro", "answerIntro", "separator", "quote", "historyCount", "candidateCount",
@@ -91,7 +96,7 @@ public struct PromptTemplate: Sendable, Equatable {
             guard let flag = value as? Bool else { throw .invalidTemplate("\(nameOrPath): 'stripAroundSlots' must be true or false") }
             template.stripAroundSlots = flag
         }
-        return template
+        self = template
     }
 
     /// The template as the JSON object `named(_:)` reads.
@@ -125,6 +130,12 @@ public struct PromptSequence: Sendable, Equatable {
     public var slots: [(position: Int, slot: SoftSlot)]
     /// Offset of the first answer token (== tokens.count when there is no answer).
     public var answerStart: Int
+
+    public init(tokens: [Int32], slots: [(position: Int, slot: SoftSlot)], answerStart: Int) {
+        self.tokens = tokens
+        self.slots = slots
+        self.answerStart = answerStart
+    }
 
     public static func == (a: PromptSequence, b: PromptSequence) -> Bool {
         a.tokens == b.tokens && a.answerStart == b.answerStart && a.slots.map(\.position) == b.slots.map(\.position)

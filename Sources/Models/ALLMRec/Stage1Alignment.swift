@@ -193,3 +193,59 @@ public enum Stage1Objective {
             dPositiveTexts: dPositiveTexts, dNegativeTexts: dNegativeTexts)
     }
 }
+
+extension TwoLayerMLP {
+    /// An MLP from its `state_dict()` tensors (`fc1.weight` [128, dim], `fc1.bias`, `fc2.weight`
+    /// [dim, 128], `fc2.bias`), as the original's `*_mlp.pt` files hold them.
+    public init(tensors: [String: Tensor]) throws(ALLMRecError) {
+        func tensor(_ name: String) throws(ALLMRecError) -> Tensor {
+            guard let value = tensors[name] else { throw .missingTensor(name) }
+            return value
+        }
+        let first = try tensor("fc1.weight")
+        let latent = TwoLayerMLP.latentSize
+        guard first.shape.count == 2, first.shape[0] == latent else {
+            throw .shapeMismatch(name: "fc1.weight", expected: [latent, -1], got: first.shape)
+        }
+        let dim = first.shape[1]
+        for (name, shape) in [("fc1.bias", [latent]), ("fc2.weight", [dim, latent]), ("fc2.bias", [dim])] {
+            let value = try tensor(name)
+            guard value.shape == shape else { throw .shapeMismatch(name: name, expected: shape, got: value.shape) }
+        }
+        self.dim = dim
+        fc1Weight = first.storage
+        fc1Bias = try tensor("fc1.bias").storage
+        fc2Weight = try tensor("fc2.weight").storage
+        fc2Bias = try tensor("fc2.bias").storage
+    }
+
+    /// The parameters under their `state_dict()` names.
+    public var namedTensors: [(name: String, tensor: Tensor)] {
+        let latent = TwoLayerMLP.latentSize
+        return [
+            ("fc1.weight", Tensor(shape: [latent, dim], storage: fc1Weight)), ("fc1.bias", Tensor(shape: [latent], storage: fc1Bias)),
+            ("fc2.weight", Tensor(shape: [dim, latent], storage: fc2Weight)), ("fc2.bias", Tensor(shape: [dim], storage: fc2Bias)),
+        ]
+    }
+
+    /// The encoder half alone: sigmoid(fc1 x), [rows, 128].
+    public func latents(_ x: [Float], rows: Int) -> [Float] {
+        let latent = TwoLayerMLP.latentSize
+        var pre = [Float](repeating: 0, count: rows * latent)
+        Linear.forward(out: &pre, x: x, weight: fc1Weight, bias: fc1Bias, rows: rows, inFeatures: dim, outFeatures: latent)
+        var h = pre
+        Sigmoid.forward(out: &h, x: pre, count: rows * latent)
+        return h
+    }
+
+    /// One Adam update of the four tensors (indices offset ..< offset + 4 of the optimiser, in
+    /// `namedTensors` order; the step already begun).
+    public mutating func apply(_ gradients: Gradients, optimizer: inout Adam, offset: Int) {
+        optimizer.update(offset, parameter: &fc1Weight, gradient: gradients.fc1Weight, count: fc1Weight.count)
+        optimizer.update(offset + 1, parameter: &fc1Bias, gradient: gradients.fc1Bias, count: fc1Bias.count)
+        optimizer.update(offset + 2, parameter: &fc2Weight, gradient: gradients.fc2Weight, count: fc2Weight.count)
+        optimizer.update(offset + 3, parameter: &fc2Bias, gradient: gradients.fc2Bias, count: fc2Bias.count)
+    }
+
+    public var parameterSizes: [Int] { [fc1Weight.count, fc1Bias.count, fc2Weight.count, fc2Bias.count] }
+}

@@ -46,3 +46,19 @@ public struct SentencePooling: Sendable, Equatable {
         }
     }
 }
+
+extension SentencePooling {
+    /// The gradient of mean pooling: d hidden [batch · length, dim] from d pooled [batch · dim]
+    /// (each real position gets its row's gradient divided by the row's length; padding gets 0).
+    public static func meanBackward(dPooled: [Float], lengths: [Int32], batch: Int, length: Int, dim: Int) -> [Float] {
+        var dHidden = [Float](repeating: 0, count: batch * length * dim)
+        for b in 0..<batch {
+            let count = Int(lengths[b])
+            guard count > 0 else { continue }
+            for t in 0..<count {
+                for d in 0..<dim { dHidden[(b * length + t) * dim + d] = dPooled[b * dim + d] / Float(count) }
+            }
+        }
+        return dHidden
+    }
+}

@@ -16,9 +16,15 @@ public protocol SequentialRecommender: Sendable {
     /// Scores several (history, candidates) cases at once; the same results as calling
     /// `scores(history:candidates:)` for each. Models that run faster in batches override it.
     func scores(batch: [(history: [Int32], candidates: [Int32])]) -> [[Float]]
+
+    /// How many cases callers should hand `scores(batch:)` at once (progress is reported between
+    /// batches): large for cheap models, 1 for models that run an LM per case.
+    var preferredBatchSize: Int { get }
 }
 
 extension SequentialRecommender {
+    public var preferredBatchSize: Int { 256 }
+
     public func scores(batch: [(history: [Int32], candidates: [Int32])]) -> [[Float]] {
         batch.map { scores(history: $0.history, candidates: $0.candidates) }
     }

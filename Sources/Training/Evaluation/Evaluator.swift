@@ -117,8 +117,9 @@ public struct Evaluator: Sendable {
             label: "eval \(model.name) \(evaluationProtocol)", total: Int64(users.count), unit: .items("users"),
             enabled: showProgress)
         var done = 0
-        for start in stride(from: 0, to: users.count, by: 256) {
-            let cases = users[start..<min(start + 256, users.count)].map {
+        let batch = max(1, model.preferredBatchSize)
+        for start in stride(from: 0, to: users.count, by: batch) {
+            let cases = users[start..<min(start + batch, users.count)].map {
                 makeCase(user: $0, evaluationProtocol: evaluationProtocol)
             }
             let allScores = model.scores(batch: cases.map { ($0.history, $0.candidates) })

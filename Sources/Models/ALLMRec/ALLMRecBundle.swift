@@ -1,0 +1,142 @@
+import Checkpoints
+import Foundation
+import Numerics
+
+/// An A-LLMRec model directory: `manifest.json` plus the weights it names. Written by `llmrec train
+/// align` (SASRec copy, stage 1), completed by `llmrec train project` (stage 2, LM) or by `llmrec
+/// import allmrec`; read by `eval` and `serve`.
+///
+/// manifest.json:
+///
+///     {"format": "llmrec-allmrec", "version": 1,
+///      "dataset": {"fingerprint": "…", "items": 1682},
+///      "dimensions": {"cf": 50, "text": 384, "latent": 128, "lm": 576},
+///      "sasrec": "sasrec.safetensors", "stage1": "stage1.safetensors", "stage2": "stage2.safetensors",
+///      "encoder": "/abs/path/minilm", "lm": "/abs/path/smollm2.gguf",
+///      "template": {…PromptTemplate JSON…}, "training": {"stage1": {…}, "stage2": {…}}}
+///
+/// Relative paths are relative to the bundle directory. `stage2` and `lm` are absent until stage 2.
+public struct ALLMRecManifest: Sendable {
+    public static let fileName = "manifest.json"
+    public static let format = "llmrec-allmrec"
+    public static let version = 1
+
+    public var datasetFingerprint: String
+    public var itemCount: Int
+    public var dimensions: [String: Int]
+    public var sasrec: String
+    public var stage1: String?
+    public var stage2: String?
+    public var encoder: String?
+    public var languageModel: String?
+    public var template: PromptTemplate
+    /// Free-form training records per stage (settings, times, losses), as JSON-compatible values.
+    public var training: [String: [String: String]]
+
+    public init(datasetFingerprint: String, itemCount: Int, sasrec: String, template: PromptTemplate) {
+        self.datasetFingerprint = datasetFingerprint
+        self.itemCount = itemCount
+        self.sasrec = sasrec
+        self.template = template
+        dimensions = [:]
+        training = [:]
+    }
+
+    /// Reads `directory/manifest.json`.
+    public static func read(directory: String) throws(ALLMRecError) -> ALLMRecManifest {
+        let path = directory + "/" + fileName
+        guard let data = FileManager.default.contents(atPath: path) else { throw .invalidBundle("\(path) does not exist or cannot be read") }
+        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw .invalidBundle("\(path) is not a JSON object")
+        }
+        guard object["format"] as? String == format else { throw .invalidBundle("\(path): format is not '\(format)'") }
+        guard let version = object["version"] as? Int, version <= Self.version else {
+            throw .invalidBundle("\(path): unsupported version \(object["version"] ?? "none")")
+        }
+        guard let dataset = object["dataset"] as? [String: Any], let fingerprint = dataset["fingerprint"] as? String,
+            let items = dataset["items"] as? Int
+        else { throw .invalidBundle("\(path): missing dataset.fingerprint or dataset.items") }
+        guard let sasrec = object["sasrec"] as? String else { throw .invalidBundle("\(path): missing 'sasrec'") }
+        var template = PromptTemplate.builtIn["movies"]!
+        if let templateObject = object["template"] {
+            guard let templateJSON = templateObject as? [String: Any] else { throw .invalidBundle("\(path): 'template' is not an object") }
+            template = try PromptTemplate(jsonObject: templateJSON, source: path + " template")
+        }
+        var manifest = ALLMRecManifest(datasetFingerprint: fingerprint, itemCount: items, sasrec: sasrec, template: template)
+        manifest.stage1 = object["stage1"] as? String
+        manifest.stage2 = object["stage2"] as? String
+        manifest.encoder = object["encoder"] as? String
+        manifest.languageModel = object["lm"] as? String
+        manifest.dimensions = object["dimensions"] as? [String: Int] ?? [:]
+        manifest.training = object["training"] as? [String: [String: String]] ?? [:]
+        return manifest
+    }
+
+    /// Writes `directory/manifest.json` atomically (creating the directory).
+    public func write(directory: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var object: [String: Any] = [
+            "format": Self.format, "version": Self.version, "dataset": ["fingerprint": datasetFingerprint, "items": itemCount],
+            "dimensions": dimensions, "sasrec": sasrec, "template": template.jsonObject, "training": training,
+        ]
+        object["stage1"] = stage1
+        object["stage2"] = stage2
+        object["encoder"] = encoder
+        object["lm"] = languageModel
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+        try data.write(to: URL(fileURLWithPath: directory + "/" + Self.fileName), options: .atomic)
+    }
+
+    /// `path` made absolute against the bundle directory.
+    public static func resolve(_ path: String, in directory: String) -> String {
+        path.hasPrefix("/") ? path : directory + "/" + path
+    }
+}
+
+/// Stage-1 and stage-2 weight files.
+public enum ALLMRecWeights {
+    /// Writes the two stage-1 MLPs as `item.fc1.weight` … `text.fc2.bias`.
+    public static func saveStage1(item: TwoLayerMLP, text: TwoLayerMLP, to path: String, metadata: [String: String]) throws {
+        let tensors = item.namedTensors.map { ("item." + $0.name, $0.tensor) } + text.namedTensors.map { ("text." + $0.name, $0.tensor) }
+        try SafetensorsFile.write(tensors: tensors, metadata: metadata, to: path)
+    }
+
+    public static func loadStage1(_ path: String) throws -> (item: TwoLayerMLP, text: TwoLayerMLP) {
+        let groups = try grouped(path, prefixes: ["item.", "text."])
+        return (try TwoLayerMLP(tensors: groups[0]), try TwoLayerMLP(tensors: groups[1]))
+    }
+
+    /// Writes the projectors as `user_proj.0.weight` … `item_proj.3.bias`.
+    public static func saveStage2(_ projectors: Stage2Projectors, to path: String, metadata: [String: String]) throws {
+        func tensors(_ projector: SoftPromptProjector, prefix: String) -> [(String, Tensor)] {
+            projector.namedParameters.map { (prefix + $0.name, Tensor(shape: $0.shape, storage: $0.values)) }
+        }
+        try SafetensorsFile.write(
+            tensors: tensors(projectors.user, prefix: "user_proj.") + tensors(projectors.item, prefix: "item_proj."), metadata: metadata,
+            to: path)
+    }
+
+    public static func loadStage2(_ path: String) throws -> Stage2Projectors {
+        let groups = try grouped(path, prefixes: ["user_proj.", "item_proj."])
+        return Stage2Projectors(
+            user: try SoftPromptProjector(tensors: groups[0], activation: .leakyReLU),
+            item: try SoftPromptProjector(tensors: groups[1], activation: .gelu))
+    }
+
+    /// The original code's state dicts (`torch.save(module.state_dict())`): `*_mlp.pt`, `*_log_proj.pt`, `*_item_proj.pt`.
+    public static func loadOriginalStateDict(_ path: String) throws -> [String: Tensor] {
+        var tensors: [String: Tensor] = [:]
+        for entry in try PyTorchCheckpoint(path: path).stateDict() { tensors[entry.name] = entry.tensor }
+        return tensors
+    }
+
+    private static func grouped(_ path: String, prefixes: [String]) throws -> [[String: Tensor]] {
+        let file = try SafetensorsFile(path: path)
+        var groups = [[String: Tensor]](repeating: [:], count: prefixes.count)
+        for name in file.names {
+            guard let index = prefixes.firstIndex(where: { name.hasPrefix($0) }) else { continue }
+            groups[index][String(name.dropFirst(prefixes[index].count))] = try file.tensor(named: name)
+        }
+        return groups
+    }
+}

@@ -1,0 +1,142 @@
+import Foundation
+import Numerics
+
+/// A-LLMRec in ranking mode: every candidate's answer ("title" and the end of sequence) is scored
+/// by its log-likelihood after the shared prompt (user vector, history and candidates as soft
+/// tokens), the prompt's KV cache computed once per case. Needs stage 2 and the LM.
+public struct ALLMRecRanker: SequentialRecommender {
+    public let name: String
+    public let model: ALLMRecModel
+    /// Without soft tokens: the LM alone reading the same words (the LM-only baseline).
+    public let softTokens: Bool
+
+    public init(model: ALLMRecModel, softTokens: Bool = true) throws(ALLMRecError) {
+        guard model.languageModel != nil else { throw .invalidBundle("ranking needs an LM") }
+        guard !softTokens || model.projectors != nil else { throw .invalidBundle("A-LLMRec ranking needs stage-2 weights (llmrec train project)") }
+        self.model = model
+        self.softTokens = softTokens
+        name = softTokens ? "allmrec-rank" : "lm-only"
+    }
+
+    public var preferredBatchSize: Int { 1 }
+
+    public func scores(history: [Int32], candidates: [Int32]) -> [Float] {
+        let lm = model.languageModel!
+        let builder = model.promptBuilder!
+        let order = ALLMRecModel.promptOrder(history: history, candidates: candidates)
+        let shown = order.map { candidates[$0] }
+        let user = softTokens ? model.sasrec.userRepresentations([history])[0] : []
+        let example = model.example(builder: builder, history: history, candidates: shown, answer: nil, user: user, softTokens: softTokens)
+        let soft = softTokens
+            ? model.projectors!.softInputs(
+                sequence: example.sequence, user: user, historyLatents: example.historyLatents, candidateLatents: example.candidateLatents
+            ).vectors : [:]
+        let answers = candidates.map { builder.answerTokens(model.titles[Int($0)]) }
+        let generator = TextGenerator(decoder: lm.decoder)
+        guard let likelihoods = try? generator.score(prefix: example.sequence.tokens, continuations: answers, inputEmbeddings: soft) else {
+            return [Float](repeating: -.infinity, count: candidates.count)
+        }
+        return likelihoods.map(Float.init)
+    }
+}
+
+/// A-LLMRec in generation mode, as the original evaluates it (`allmrec-spec.md` §5.2-5.3): greedy
+/// decoding with repetition penalty 1.5 on generated tokens, then the text between the first and
+/// last double quote, lower-cased; a candidate scores when its lower-cased title is contained in
+/// it (longer matching titles score higher, so "Toy Story 2" beats "Toy Story"); everything else
+/// scores 0, so a generation naming no candidate ranks the target last among ties.
+public struct ALLMRecGenerator: SequentialRecommender {
+    public let name = "allmrec-generate"
+    public let model: ALLMRecModel
+    /// The original allows 512 new tokens; a title needs a few dozen.
+    public let maxNewTokens: Int
+
+    public init(model: ALLMRecModel, maxNewTokens: Int = 64) throws(ALLMRecError) {
+        guard model.languageModel != nil, model.projectors != nil else {
+            throw .invalidBundle("generation needs stage-2 weights and an LM (llmrec train project)")
+        }
+        self.model = model
+        self.maxNewTokens = maxNewTokens
+    }
+
+    public var preferredBatchSize: Int { 1 }
+
+    /// The generated answer for a case (prompt order from `ALLMRecModel.promptOrder`).
+    public func generate(history: [Int32], candidates: [Int32]) -> String {
+        let lm = model.languageModel!
+        let builder = model.promptBuilder!
+        let shown = ALLMRecModel.promptOrder(history: history, candidates: candidates).map { candidates[$0] }
+        let user = model.sasrec.userRepresentations([history])[0]
+        let example = model.example(builder: builder, history: history, candidates: shown, answer: nil, user: user)
+        let soft = model.projectors!.softInputs(
+            sequence: example.sequence, user: user, historyLatents: example.historyLatents, candidateLatents: example.candidateLatents)
+        var options = GenerationOptions()
+        options.maxNewTokens = maxNewTokens
+        options.repetitionPenalty = 1.5
+        options.penalizePrompt = false
+        options.stopTokens = lm.stopTokens
+        let generator = TextGenerator(decoder: lm.decoder)
+        guard let tokens = try? generator.generate(prompt: example.sequence.tokens, options: options, inputEmbeddings: soft.vectors) else {
+            return ""
+        }
+        return lm.tokenizer.decode(tokens.filter { !lm.stopTokens.contains($0) }, skipSpecialTokens: true)
+    }
+
+    public func scores(history: [Int32], candidates: [Int32]) -> [Float] {
+        let prediction = Self.extractTitle(generate(history: history, candidates: candidates))
+        return candidates.map { item in
+            let title = model.titles[Int(item)].lowercased()
+            return !title.isEmpty && prediction.contains(title) ? 1 + Float(title.count) / 10_000 : 0
+        }
+    }
+
+    /// The original's `eval.py` extraction: first line, lower-cased, between the first and the last
+    /// double quote when there are any.
+    public static func extractTitle(_ generated: String) -> String {
+        let line = generated.split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init) ?? ""
+        let lowered = line.lowercased()
+        guard let first = lowered.firstIndex(of: "\""), let last = lowered.lastIndex(of: "\"") else {
+            return lowered.trimmingCharacters(in: .whitespaces)
+        }
+        guard first < last else { return "" }
+        return String(lowered[lowered.index(after: first)..<last])
+    }
+}
+
+/// Stage-1 retrieval: the user's query is the mean text latent (sigmoid(fc1_T(text embedding))) of
+/// the prompt's history items; a candidate scores by the cosine between that query and its
+/// collaborative latent (sigmoid(fc1_I(E_i))). What the text path of the conversation layer uses.
+public struct Stage1Retriever: SequentialRecommender {
+    public let name = "stage1"
+    public let model: ALLMRecModel
+    /// Text latents of every item, [(items + 1) · 128].
+    public let textLatents: [Float]
+
+    /// - textEmbeddings: the encoder's embeddings of every item's stage-1 text, [(items + 1) · textDim].
+    public init(model: ALLMRecModel, textEmbeddings: [Float]) {
+        self.model = model
+        textLatents = model.textMLP.latents(textEmbeddings, rows: textEmbeddings.count / model.textMLP.dim)
+    }
+
+    public func scores(history: [Int32], candidates: [Int32]) -> [Float] {
+        let latent = TwoLayerMLP.latentSize
+        var query = [Float](repeating: 0, count: latent)
+        let shown = model.promptHistory(history)
+        for item in shown {
+            for k in 0..<latent { query[k] += textLatents[Int(item) * latent + k] / Float(max(shown.count, 1)) }
+        }
+        return candidates.map { item in
+            Self.cosine(query, model.itemLatents[(Int(item) * latent)..<((Int(item) + 1) * latent)])
+        }
+    }
+
+    static func cosine(_ a: [Float], _ b: ArraySlice<Float>) -> Float {
+        var (dot, normA, normB): (Float, Float, Float) = (0, 0, 0)
+        for (x, y) in zip(a, b) {
+            dot += x * y
+            normA += x * x
+            normB += y * y
+        }
+        return dot / max((normA * normB).squareRoot(), 1e-12)
+    }
+}
