@@ -8,7 +8,7 @@ import Training
 
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "train", abstract: "Train a model.", subcommands: [TrainSASRecCommand.self])
+        commandName: "train", abstract: "Train a model.", subcommands: [TrainSASRecCommand.self, TrainAlignCommand.self, TrainProjectCommand.self])
 }
 
 /// Set by SIGINT/SIGTERM while training: the loop stops between steps and the last finished epoch is kept.
@@ -127,7 +127,7 @@ func peakResidentBytes() -> Int {
     return usage.ru_maxrss * 1024
 }
 
-private func installInterruptHandlers() {
+func installInterruptHandlers() {
     signal(SIGINT) { _ in interruptRequested.store(true, ordering: .relaxed) }
     signal(SIGTERM) { _ in interruptRequested.store(true, ordering: .relaxed) }
 }

@@ -5,7 +5,8 @@ import Foundation
 ///
 /// Not thread-safe: call `update` from the thread that does the work.
 public final class ProgressMeter {
-    public let label: String
+    /// Shown before the figures; may change between updates (a running loss).
+    public var label: String
     public let unit: ProgressUnit
     private var total: Int64
     private let started = Date()

@@ -95,25 +95,29 @@ public struct ALLMRecManifest: Sendable {
 
 /// Stage-1 and stage-2 weight files.
 public enum ALLMRecWeights {
-    /// Writes the two stage-1 MLPs as `item.fc1.weight` … `text.fc2.bias`.
-    public static func saveStage1(item: TwoLayerMLP, text: TwoLayerMLP, to path: String, metadata: [String: String]) throws {
-        let tensors = item.namedTensors.map { ("item." + $0.name, $0.tensor) } + text.namedTensors.map { ("text." + $0.name, $0.tensor) }
+    /// Writes the stage-1 MLPs as `item.fc1.weight` … `text.fc2.bias` (the text MLP is optional:
+    /// an import of the original's `*_mlp.pt` alone has only the item side, all stage 2 needs).
+    public static func saveStage1(item: TwoLayerMLP, text: TwoLayerMLP?, to path: String, metadata: [String: String]) throws {
+        let tensors = item.namedTensors.map { ("item." + $0.name, $0.tensor) } + (text?.namedTensors ?? []).map { ("text." + $0.name, $0.tensor) }
         try SafetensorsFile.write(tensors: tensors, metadata: metadata, to: path)
     }
 
-    public static func loadStage1(_ path: String) throws -> (item: TwoLayerMLP, text: TwoLayerMLP) {
+    public static func loadStage1(_ path: String) throws -> (item: TwoLayerMLP, text: TwoLayerMLP?) {
         let groups = try grouped(path, prefixes: ["item.", "text."])
-        return (try TwoLayerMLP(tensors: groups[0]), try TwoLayerMLP(tensors: groups[1]))
+        return (try TwoLayerMLP(tensors: groups[0]), groups[1].isEmpty ? nil : try TwoLayerMLP(tensors: groups[1]))
     }
 
     /// Writes the projectors as `user_proj.0.weight` … `item_proj.3.bias`.
     public static func saveStage2(_ projectors: Stage2Projectors, to path: String, metadata: [String: String]) throws {
-        func tensors(_ projector: SoftPromptProjector, prefix: String) -> [(String, Tensor)] {
+        try SafetensorsFile.write(tensors: stage2Tensors(projectors), metadata: metadata, to: path)
+    }
+
+    /// The projectors' tensors under their file names.
+    public static func stage2Tensors(_ projectors: Stage2Projectors) -> [(name: String, tensor: Tensor)] {
+        func tensors(_ projector: SoftPromptProjector, prefix: String) -> [(name: String, tensor: Tensor)] {
             projector.namedParameters.map { (prefix + $0.name, Tensor(shape: $0.shape, storage: $0.values)) }
         }
-        try SafetensorsFile.write(
-            tensors: tensors(projectors.user, prefix: "user_proj.") + tensors(projectors.item, prefix: "item_proj."), metadata: metadata,
-            to: path)
+        return tensors(projectors.user, prefix: "user_proj.") + tensors(projectors.item, prefix: "item_proj.")
     }
 
     public static func loadStage2(_ path: String) throws -> Stage2Projectors {

@@ -9,7 +9,8 @@ public struct ALLMRecModel: Sendable {
     public let manifest: ALLMRecManifest
     public let sasrec: SASRecModel
     public let itemMLP: TwoLayerMLP
-    public let textMLP: TwoLayerMLP
+    /// Nil when the bundle was imported from an item MLP alone.
+    public let textMLP: TwoLayerMLP?
     /// Nil before stage 2.
     public let projectors: Stage2Projectors?
     /// Nil before stage 2 or when not requested. Its decoder holds Float32 weights (BLAS prefill,
@@ -54,7 +55,7 @@ public struct ALLMRecModel: Sendable {
     }
 
     public init(
-        manifest: ALLMRecManifest, sasrec: SASRecModel, itemMLP: TwoLayerMLP, textMLP: TwoLayerMLP, projectors: Stage2Projectors?,
+        manifest: ALLMRecManifest, sasrec: SASRecModel, itemMLP: TwoLayerMLP, textMLP: TwoLayerMLP?, projectors: Stage2Projectors?,
         languageModel: LanguageModel?, dataset: PreparedDataset
     ) {
         self.manifest = manifest

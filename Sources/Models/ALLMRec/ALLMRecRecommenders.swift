@@ -113,9 +113,13 @@ public struct Stage1Retriever: SequentialRecommender {
     public let textLatents: [Float]
 
     /// - textEmbeddings: the encoder's embeddings of every item's stage-1 text, [(items + 1) · textDim].
-    public init(model: ALLMRecModel, textEmbeddings: [Float]) {
+    public init(model: ALLMRecModel, textEmbeddings: [Float]) throws(ALLMRecError) {
+        guard let textMLP = model.textMLP else { throw .invalidBundle("stage-1 retrieval needs the text MLP, which this bundle lacks") }
+        guard textEmbeddings.count % textMLP.dim == 0 else {
+            throw .shapeMismatch(name: "text embeddings", expected: [-1, textMLP.dim], got: [textEmbeddings.count])
+        }
         self.model = model
-        textLatents = model.textMLP.latents(textEmbeddings, rows: textEmbeddings.count / model.textMLP.dim)
+        textLatents = textMLP.latents(textEmbeddings, rows: textEmbeddings.count / textMLP.dim)
     }
 
     public func scores(history: [Int32], candidates: [Int32]) -> [Float] {

@@ -1,4 +1,5 @@
 import Foundation
+import Numerics
 import Tokenizers
 
 /// The words around A-LLMRec's soft tokens (`allmrec-spec.md` §4.3), as one value that a JSON file
@@ -106,6 +107,14 @@ public struct PromptTemplate: Sendable, Equatable {
             "separator": separator, "quote": quote, "historyCount": historyCount, "candidateCount": candidateCount,
             "stripAroundSlots": stripAroundSlots,
         ]
+    }
+
+    /// FNV-1a of the template's JSON (sorted keys): identifies the wording a model was trained with.
+    public var fingerprint: String {
+        let data = (try? JSONSerialization.data(withJSONObject: jsonObject, options: [.sortedKeys])) ?? Data()
+        var hash = FNV1a64()
+        hash.combine(data)
+        return hash.hex
     }
 
     /// The answer text for a title.

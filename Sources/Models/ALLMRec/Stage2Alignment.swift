@@ -1,3 +1,4 @@
+import Dispatch
 import Numerics
 
 /// One stage-2 example (`allmrec-spec.md` §4.3-4.5): the tokenized prompt with its answer, the
@@ -95,6 +96,8 @@ public enum Stage2Objective {
         public var loss: Float
         public var answerTokens: Int
         public var gradients: Stage2Projectors.Gradients
+        /// Wall time in the LM's forward and backward passes (the rest is projectors and the loss).
+        public var forwardSeconds, backwardSeconds: Double
     }
 
     public static func evaluate(
@@ -105,6 +108,8 @@ public enum Stage2Objective {
         let totalAnswerTokens = batch.reduce(0) { $0 + $1.sequence.tokens.count - $1.sequence.answerStart }
         var gradients = Stage2Projectors.Gradients(of: projectors)
         var loss: Float = 0
+        var forwardSeconds = 0.0
+        var backwardSeconds = 0.0
         for example in batch {
             let sequence = example.sequence
             let answerCount = sequence.tokens.count - sequence.answerStart
@@ -112,14 +117,18 @@ public enum Stage2Objective {
             let soft = projectors.softInputs(
                 sequence: sequence, user: example.user, historyLatents: example.historyLatents, candidateLatents: example.candidateLatents)
             let outputRows = Array((sequence.answerStart - 1)..<(sequence.tokens.count - 1))
+            let forwardStart = DispatchTime.now().uptimeNanoseconds
             let (logits, trace) = try decoder.forwardForTraining(
                 tokens: sequence.tokens, inputEmbeddings: soft.vectors, outputRows: outputRows)
+            let backwardStart = DispatchTime.now().uptimeNanoseconds
+            forwardSeconds += Double(backwardStart - forwardStart) / 1e9
             let targets = Array(sequence.tokens[sequence.answerStart...])
             var dLogits = [Float](repeating: 0, count: logits.count)
             let share = Float(answerCount) / Float(totalAnswerTokens)
             loss += share * Loss.crossEntropy(
                 logits: logits, targets: targets, rows: answerCount, classes: vocabulary, dlogits: &dLogits, scale: share)
             let dInputs = decoder.inputGradients(trace, dLogits: dLogits)
+            backwardSeconds += Double(DispatchTime.now().uptimeNanoseconds - backwardStart) / 1e9
             var dItems = [Float]()
             dItems.reserveCapacity(soft.itemRows.count * e)
             for position in soft.itemRows { dItems += dInputs[(position * e)..<((position + 1) * e)] }
@@ -128,6 +137,8 @@ public enum Stage2Objective {
                 projectors.user.backward(userTrace, dOutput: Array(dInputs[(position * e)..<((position + 1) * e)]), into: &gradients.user)
             }
         }
-        return Result(loss: loss, answerTokens: totalAnswerTokens, gradients: gradients)
+        return Result(
+            loss: loss, answerTokens: totalAnswerTokens, gradients: gradients, forwardSeconds: forwardSeconds,
+            backwardSeconds: backwardSeconds)
     }
 }

@@ -29,14 +29,16 @@ public struct SASRecModel: SequentialRecommender {
 
     /// The user representation of each history (oldest first): the last slot of `log_feats`
     /// (`mode='log_only'` in the original). [histories.count] vectors of `hiddenUnits`. Runs in
-    /// chunks of at most 64 histories through one reused workspace.
-    public func userRepresentations(_ histories: [[Int32]]) -> [[Float]] {
+    /// chunks of at most 64 histories through one reused workspace. With `dropoutSeed`, dropout is
+    /// active with masks drawn from that seed (the original computes A-LLMRec's training inputs with
+    /// SASRec in train mode, `allmrec-spec.md` §9.4).
+    public func userRepresentations(_ histories: [[Int32]], dropoutSeed: UInt64? = nil) -> [[Float]] {
         guard !histories.isEmpty else { return [] }
         let chunk = min(64, histories.count)
         let workspace = SASRecWorkspace(configuration: configuration, batch: chunk)
         let d = configuration.hiddenUnits
         let length = configuration.maxLength
-        var generator = SplitMix64(seed: 0)
+        var generator = SplitMix64(seed: dropoutSeed ?? 0)
         var users: [[Float]] = []
         users.reserveCapacity(histories.count)
         for start in stride(from: 0, to: histories.count, by: chunk) {
@@ -45,7 +47,8 @@ public struct SASRecModel: SequentialRecommender {
             Self.fill(workspace.sequence, with: part + Array(repeating: [], count: chunk - part.count), maxLength: length)
             weights.withUnsafeBufferPointer { buffer in
                 SASRecNetwork.forward(
-                    weights: buffer.baseAddress!, layout: layout, workspace: workspace, training: false, generator: &generator)
+                    weights: buffer.baseAddress!, layout: layout, workspace: workspace, training: dropoutSeed != nil,
+                    generator: &generator)
             }
             for index in 0..<part.count {
                 let row = workspace.logFeatures + (index * length + length - 1) * d

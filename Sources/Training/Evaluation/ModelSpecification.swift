@@ -23,8 +23,23 @@ public enum ModelSpecification: Sendable, Equatable {
     case cooccurrence
     /// A trained SASRec checkpoint (`llmrec train sasrec`, or the original's weights as safetensors).
     case sasrec(path: String)
+    /// An A-LLMRec bundle in one of its evaluation modes.
+    case allmrec(mode: ALLMRecMode, bundle: String)
 
-    public static let knownNames = ["popularity", "cooccurrence", "sasrec:FILE"]
+    /// How an A-LLMRec bundle is evaluated.
+    public enum ALLMRecMode: String, Sendable, CaseIterable {
+        /// Log-likelihood of every candidate's title after the soft-token prompt (`allmrec:`).
+        case ranking = "allmrec"
+        /// Greedy generation, title matched in the output, as the original (`allmrec-generate:`).
+        case generation = "allmrec-generate"
+        /// The LM alone on the same words without soft tokens, ranking by likelihood (`lm-only:`).
+        case languageModelOnly = "lm-only"
+        /// Stage-1 text latent of the history against item latents (`stage1:`).
+        case stage1Retrieval = "stage1"
+    }
+
+    public static let knownNames =
+        ["popularity", "cooccurrence", "sasrec:FILE"] + ALLMRecMode.allCases.map { $0.rawValue + ":BUNDLE" }
 
     public init(parsing text: String) throws(ModelSpecificationError) {
         switch text {
@@ -32,7 +47,12 @@ public enum ModelSpecification: Sendable, Equatable {
         case "cooccurrence", "co-occurrence", "cooc": self = .cooccurrence
         case _ where text.hasPrefix("sasrec:") && text.count > "sasrec:".count:
             self = .sasrec(path: String(text.dropFirst("sasrec:".count)))
-        default: throw .unknownModel(text)
+        default:
+            for mode in ALLMRecMode.allCases where text.hasPrefix(mode.rawValue + ":") && text.count > mode.rawValue.count + 1 {
+                self = .allmrec(mode: mode, bundle: String(text.dropFirst(mode.rawValue.count + 1)))
+                return
+            }
+            throw .unknownModel(text)
         }
     }
 
@@ -57,6 +77,19 @@ public enum ModelSpecification: Sendable, Equatable {
                     path: path, modelItems: model.configuration.itemCount, datasetItems: dataset.itemCount)
             }
             return model
+        case .allmrec(let mode, let bundle):
+            let needsLM = mode != .stage1Retrieval
+            let model = try ALLMRecModel.load(bundle: bundle, dataset: dataset, loadLanguageModel: needsLM)
+            switch mode {
+            case .ranking: return try ALLMRecRanker(model: model)
+            case .generation: return try ALLMRecGenerator(model: model)
+            case .languageModelOnly: return try ALLMRecRanker(model: model, softTokens: false)
+            case .stage1Retrieval:
+                guard let encoderPath = model.manifest.encoder else { throw ALLMRecError.invalidBundle("\(bundle) names no text encoder") }
+                let encoder = try SentenceEncoder(directory: encoderPath)
+                let texts = try CatalogEmbeddings.embeddings(dataset: dataset, encoder: encoder, field: .text)
+                return try Stage1Retriever(model: model, textEmbeddings: texts.embeddings)
+            }
         }
     }
 
@@ -66,6 +99,13 @@ public enum ModelSpecification: Sendable, Equatable {
         case .popularity: return "popularity"
         case .cooccurrence: return "cooccurrence"
         case .sasrec: return "sasrec"
+        case .allmrec(let mode, _):
+            switch mode {
+            case .ranking: return "allmrec-rank"
+            case .generation: return "allmrec-generate"
+            case .languageModelOnly: return "lm-only"
+            case .stage1Retrieval: return "stage1"
+            }
         }
     }
 }

@@ -1,0 +1,258 @@
+import ArgumentParser
+import Datasets
+import Foundation
+import JSON
+import Models
+import Numerics
+import Training
+
+struct TrainAlignCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "align",
+        abstract: "A-LLMRec stage 1: align SASRec's item embeddings with the items' text embeddings.",
+        discussion: """
+            Trains the item MLP (d -> 128 -> d, sigmoid latent) and the text MLP (encoder dim -> 128 -> \
+            encoder dim) with the four losses of the paper (recommendation, matching, item and text \
+            reconstruction with weights 1, 1, 0.5, 0.2), one negative per user, the original's batch (32), \
+            epochs (10), Adam lr 1e-4 betas (0.9, 0.98). The text encoder is frozen: the items' \
+            '"title, description"' embeddings come from the catalog cache (computed once, with progress). \
+            Writes BUNDLE/manifest.json, BUNDLE/sasrec.safetensors (a copy) and BUNDLE/stage1.safetensors; \
+            the state after every epoch goes to BUNDLE/stage1.training.safetensors and a rerun resumes \
+            from it unless --restart. Prints one JSON summary line.
+            """
+    )
+
+    @Option(help: "Prepared dataset directory.") var data: String
+    @Option(help: "Trained SASRec checkpoint (llmrec train sasrec, or the original's .pth).") var sasrec: String
+    @Option(help: "Sentence-transformers directory (all-MiniLM-L6-v2, nq-distilbert-base-v1, ...).") var encoder: String
+    @Option(help: "Bundle directory to write.") var bundle: String
+    @Option(help: "Prompt template for stage 2 and inference: movies, games, items, plain, or a JSON file.") var template = "movies"
+    @Option(help: "Epochs.") var epochs = 10
+    @Option(help: "Users per step.") var batchSize = 32
+    @Option(name: .customLong("lr"), help: "Adam learning rate.") var learningRate: Float = 1e-4
+    @Option(help: "Seed for initialisation, negatives and dropout.") var seed: UInt64 = 42
+    @Flag(inversion: .prefixedNo, help: "Compute user vectors with SASRec's dropout active (the original's train mode).")
+    var sasrecDropout = true
+    @Flag(help: "Score with the dot product instead of the original's mean over dimensions.") var dotScore = false
+    @Option(help: "Threads for embedding the catalog.") var threads = 1
+    @Flag(help: "Ignore a saved training state and start over.") var restart = false
+    @Flag(help: "No progress on stderr.") var quiet = false
+
+    func validate() throws {
+        guard epochs >= 1, batchSize >= 1, threads >= 1 else { throw ValidationError("epochs, batch size and threads must be positive") }
+    }
+
+    func run() throws {
+        BLAS.setThreads(1)
+        do {
+            let started = Date()
+            let dataset = try PreparedDataset(directory: data)
+            let promptTemplate = try PromptTemplate.named(template)
+            let model = try SASRecCheckpoint.load(sasrec)
+            guard model.configuration.itemCount == dataset.itemCount else {
+                throw ModelSpecificationError.catalogMismatch(path: sasrec, modelItems: model.configuration.itemCount, datasetItems: dataset.itemCount)
+            }
+            let sentenceEncoder = try SentenceEncoder(directory: encoder)
+            let meter = ProgressMeter(label: "embed item texts", total: Int64(dataset.catalog.count), unit: .items("items"), enabled: !quiet)
+            let texts = try CatalogEmbeddings.embeddings(dataset: dataset, encoder: sentenceEncoder, field: .text, threads: threads) {
+                done, _ in meter.update(Int64(done))
+            }
+            meter.finish(Int64(dataset.catalog.count))
+            var options = Stage1Options()
+            options.epochs = epochs
+            options.batchSize = batchSize
+            options.learningRate = learningRate
+            options.seed = seed
+            options.sasrecDropout = sasrecDropout
+            options.meanScore = !dotScore
+            let trainer = Stage1Trainer(
+                dataset: dataset, sasrec: model, textEmbeddings: texts.embeddings, textDim: sentenceEncoder.dimension, options: options)
+            try FileManager.default.createDirectory(atPath: bundle, withIntermediateDirectories: true)
+            let statePath = bundle + "/stage1.training.safetensors"
+            let identity = Stage1StateFile.identity(
+                dataset: dataset.fingerprint, sasrec: try fileDigest(sasrec), textEmbeddings: sentenceEncoder.fingerprint, options: options)
+            if !restart, let saved = try Stage1StateFile.load(from: statePath, identity: identity) {
+                trainer.restore(saved)
+                if !quiet { FileHandle.standardError.write(Data("train align: resuming after epoch \(saved.epochsDone)\n".utf8)) }
+            }
+            installInterruptHandlers()
+            let firstEpoch = trainer.epochsDone
+            let trainStarted = Date()
+            var last: Stage1Trainer.EpochReport?
+            try trainer.train(shouldStop: { interruptRequested.load(ordering: .relaxed) }) { report in
+                last = report
+                try Stage1StateFile.save(trainer.state, identity: identity, to: statePath)
+                if !quiet {
+                    let remaining = Double(epochs - report.epoch) * Date().timeIntervalSince(trainStarted) / Double(report.epoch - firstEpoch)
+                    let line = String(
+                        format: "train align: epoch %d/%d loss %.4f (rec %.4f match %.4f item %.4f text %.4f) %.2fs ETA %.0fs\n", report.epoch,
+                        epochs, report.total, report.recommendation, report.matching, report.itemReconstruction, report.textReconstruction,
+                        report.seconds, remaining)
+                    FileHandle.standardError.write(Data(line.utf8))
+                }
+            }
+            let interrupted = interruptRequested.load(ordering: .relaxed)
+            try SASRecCheckpoint.save(model, to: bundle + "/sasrec.safetensors", metadata: ["dataset": dataset.fingerprint])
+            try ALLMRecWeights.saveStage1(
+                item: trainer.item, text: trainer.text, to: bundle + "/stage1.safetensors",
+                metadata: ["dataset": dataset.fingerprint, "epochs": String(trainer.epochsDone), "encoder": sentenceEncoder.fingerprint])
+            var manifest = (try? ALLMRecManifest.read(directory: bundle))
+                ?? ALLMRecManifest(datasetFingerprint: dataset.fingerprint, itemCount: dataset.itemCount, sasrec: "sasrec.safetensors", template: promptTemplate)
+            manifest.datasetFingerprint = dataset.fingerprint
+            manifest.itemCount = dataset.itemCount
+            manifest.sasrec = "sasrec.safetensors"
+            manifest.stage1 = "stage1.safetensors"
+            manifest.template = promptTemplate
+            manifest.encoder = URL(fileURLWithPath: encoder).standardizedFileURL.path
+            manifest.dimensions["cf"] = model.configuration.hiddenUnits
+            manifest.dimensions["text"] = sentenceEncoder.dimension
+            manifest.dimensions["latent"] = TwoLayerMLP.latentSize
+            manifest.training["stage1"] = [
+                "epochs": String(trainer.epochsDone), "batchSize": String(batchSize), "learningRate": String(learningRate), "seed": String(seed),
+                "sasrecDropout": String(sasrecDropout), "meanScore": String(!dotScore), "encoderMode": "frozen",
+                "finalLoss": last.map { String(format: "%.5f", $0.total) } ?? "",
+            ]
+            try manifest.write(directory: bundle)
+            let summary: JSONValue = [
+                "bundle": .string(bundle), "epochs": .integer(trainer.epochsDone), "epochsThisRun": .integer(trainer.epochsDone - firstEpoch),
+                "loss": .number(last?.total ?? .nan), "embeddedItems": .integer(texts.computed), "seconds": .number(Date().timeIntervalSince(started)),
+                "trainingSeconds": .number(Date().timeIntervalSince(trainStarted)), "peakRSSBytes": .integer(peakResidentBytes()),
+                "interrupted": .bool(interrupted),
+            ]
+            print(JSONWriter.compact(summary))
+            if interrupted { throw ExitCode(130) }
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            throw fail(error)
+        }
+    }
+}
+
+struct TrainProjectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "project",
+        abstract: "A-LLMRec stage 2: project the user and item latents into the LM's input space.",
+        discussion: """
+            Trains F_U (SASRec user vector -> LM width: Linear, LayerNorm, LeakyReLU, Linear) and F_I \
+            (stage-1 item latent -> LM width: Linear, LayerNorm, GELU, Linear) with the next-token loss on \
+            the target title, back-propagated through the frozen LM (OPT or Llama family; GGUF weights are \
+            dequantised to Float32 for the backward pass) to the soft tokens. The prompt: the user vector \
+            before the text, the last 10 history titles each followed by its item's soft token, 20 \
+            candidates likewise, in the bundle's template. Original defaults: batch 2, Adam lr 1e-4 \
+            betas (0.9, 0.98); --epochs and --max-users size the run to the machine. State is saved every \
+            --checkpoint-every steps to BUNDLE/stage2.training.safetensors and a rerun resumes mid-epoch \
+            unless --restart. Prints one JSON summary line with samples/s and where the time went.
+            """
+    )
+
+    @Option(help: "Prepared dataset directory.") var data: String
+    @Option(help: "Bundle directory (from llmrec train align).") var bundle: String
+    @Option(help: "The LM: a GGUF file or a Hugging Face directory.") var lm: String
+    @Option(help: "Prompt template (movies, games, items, plain, or a JSON file); default: the bundle's.") var template: String?
+    @Option(help: "Epochs.") var epochs = 1
+    @Option(help: "Users per step.") var batchSize = 2
+    @Option(name: .customLong("lr"), help: "Adam learning rate.") var learningRate: Float = 1e-4
+    @Option(help: "Train on a seeded sample of at most this many users per epoch.") var maxUsers: Int?
+    @Option(help: "Seed for initialisation, user order, candidates and dropout.") var seed: UInt64 = 42
+    @Flag(inversion: .prefixedNo, help: "Compute user vectors with SASRec's dropout active (the original's train mode).")
+    var sasrecDropout = true
+    @Option(help: "Save the training state every N steps.") var checkpointEvery = 10
+    @Option(help: "OpenBLAS threads.") var threads = 2
+    @Flag(help: "Ignore a saved training state and start over.") var restart = false
+    @Flag(help: "No progress on stderr.") var quiet = false
+
+    func validate() throws {
+        guard epochs >= 1, batchSize >= 1, threads >= 1, checkpointEvery >= 1, maxUsers.map({ $0 >= 1 }) ?? true else {
+            throw ValidationError("epochs, batch size, threads, --checkpoint-every and --max-users must be positive")
+        }
+    }
+
+    func run() throws {
+        BLAS.setThreads(threads)
+        do {
+            let started = Date()
+            let dataset = try PreparedDataset(directory: data)
+            var manifest = try ALLMRecManifest.read(directory: bundle)
+            if let template { manifest.template = try PromptTemplate.named(template) }
+            try manifest.write(directory: bundle)
+            let lmPath = URL(fileURLWithPath: lm).standardizedFileURL.path
+            let model = try ALLMRecModel.load(bundle: bundle, dataset: dataset, languageModel: lmPath)
+            var options = Stage2Options()
+            options.epochs = epochs
+            options.batchSize = batchSize
+            options.learningRate = learningRate
+            options.seed = seed
+            options.sasrecDropout = sasrecDropout
+            options.maxUsers = maxUsers
+            let trainer = try Stage2Trainer(model: model, dataset: dataset, options: options)
+            let statePath = bundle + "/stage2.training.safetensors"
+            let identity = Stage2StateFile.identity(bundle: manifest, languageModel: lmPath, options: options)
+            if !restart, let saved = try Stage2StateFile.load(from: statePath, identity: identity) {
+                trainer.restore(saved)
+                if !quiet {
+                    FileHandle.standardError.write(
+                        Data("train project: resuming at epoch \(saved.epochsDone + 1), user \(saved.position)\n".utf8))
+                }
+            }
+            let perEpoch = trainer.users(epoch: 1).count
+            let total = Int64(perEpoch * epochs)
+            let meter = ProgressMeter(label: "train project", total: total, unit: .items("samples"), enabled: !quiet)
+            installInterruptHandlers()
+            let trainStarted = Date()
+            var (samples, tokens, forward, backward, lossSum, steps) = (0, 0, 0.0, 0.0, 0.0, 0)
+            var recentLoss: [Float] = []
+            try trainer.train(shouldStop: { interruptRequested.load(ordering: .relaxed) }) { report in
+                samples += report.samples
+                tokens += report.tokens
+                forward += report.forwardSeconds
+                backward += report.backwardSeconds
+                lossSum += Double(report.loss)
+                steps += 1
+                recentLoss = Array((recentLoss + [report.loss]).suffix(20))
+                meter.label = String(format: "train project (epoch %d, loss %.3f)", report.epoch, recentLoss.reduce(0, +) / Float(recentLoss.count))
+                meter.update(Int64((report.epoch - 1) * perEpoch + report.done))
+                if steps % checkpointEvery == 0 { try Stage2StateFile.save(trainer.state, identity: identity, to: statePath) }
+            }
+            meter.finish(Int64((trainer.epochsDone) * perEpoch + trainer.position))
+            try Stage2StateFile.save(trainer.state, identity: identity, to: statePath)
+            let interrupted = interruptRequested.load(ordering: .relaxed)
+            let seconds = Date().timeIntervalSince(trainStarted)
+            try ALLMRecWeights.saveStage2(
+                trainer.projectors, to: bundle + "/stage2.safetensors",
+                metadata: ["dataset": dataset.fingerprint, "epochs": String(trainer.epochsDone), "steps": String(trainer.optimizer.step)])
+            manifest.stage2 = "stage2.safetensors"
+            manifest.languageModel = lmPath
+            manifest.dimensions["lm"] = model.languageModel!.decoder.configuration.embeddingSize
+            manifest.training["stage2"] = [
+                "epochs": String(trainer.epochsDone), "steps": String(trainer.optimizer.step), "batchSize": String(batchSize),
+                "learningRate": String(learningRate), "seed": String(seed), "maxUsers": maxUsers.map(String.init) ?? "all",
+                "sasrecDropout": String(sasrecDropout), "samplesPerSecond": String(format: "%.3f", Double(samples) / max(seconds, 1e-9)),
+            ]
+            try manifest.write(directory: bundle)
+            let summary: JSONValue = [
+                "bundle": .string(bundle), "epochs": .integer(trainer.epochsDone), "steps": .integer(trainer.optimizer.step),
+                "samplesThisRun": .integer(samples), "meanLoss": .number(steps > 0 ? lossSum / Double(steps) : .nan),
+                "samplesPerSecond": .number(Double(samples) / max(seconds, 1e-9)),
+                "tokensPerSample": .number(samples > 0 ? Double(tokens) / Double(samples) : 0), "lmForwardSeconds": .number(forward),
+                "lmBackwardSeconds": .number(backward), "otherSeconds": .number(seconds - forward - backward),
+                "seconds": .number(Date().timeIntervalSince(started)), "peakRSSBytes": .integer(peakResidentBytes()),
+                "interrupted": .bool(interrupted),
+            ]
+            print(JSONWriter.compact(summary))
+            if interrupted { throw ExitCode(130) }
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            throw fail(error)
+        }
+    }
+}
+
+/// FNV-1a of a file's bytes (identifies a checkpoint in a training state).
+func fileDigest(_ path: String) throws -> String {
+    guard let data = FileManager.default.contents(atPath: path) else { throw InputError.fileNotFound(path: path) }
+    var hash = FNV1a64()
+    hash.combine(data)
+    return hash.hex
+}
