@@ -106,6 +106,12 @@ import Testing
         #expect(abs(scores[0] - expected) < 1e-3)
         #expect(scores[2] == 0)
         #expect(scores[1] > scores[0], "a prefix of a continuation is at least as likely")
+        // Continuations run together as branches: each sees the prefix and itself, never the others.
+        let other: [Int32] = [7, 30, 2, 19, 50]
+        let together = try TextGenerator(decoder: decoder).score(prefix: Array(ids.prefix(4)), continuations: [other, Array(ids.dropFirst(4))])
+        let alone = try TextGenerator(decoder: decoder).score(prefix: Array(ids.prefix(4)), continuations: [other])
+        #expect(abs(together[0] - alone[0]) < 1e-4)
+        #expect(abs(together[1] - expected) < 1e-3)
     }
 
     /// opt_tiny's weights as float16 `pytorch_model.bin` shards with an index and `model.decoder.`

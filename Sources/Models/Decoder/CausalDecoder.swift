@@ -177,17 +177,40 @@ public struct CausalDecoder: Sendable {
     public func forward(
         tokens: [Int32], cache: inout KVCache, allLogits: Bool = false, inputEmbeddings: [Int: [Float]] = [:]
     ) throws(DecoderError) -> [Float] {
+        try run(tokens: tokens, branchStarts: nil, cache: &cache, allLogits: allLogits, inputEmbeddings: inputEmbeddings)
+    }
+
+    /// Runs several independent continuations of the sequence in `cache` in one pass: each branch
+    /// sees the cached prefix and its own earlier tokens, never another branch, and its positions
+    /// continue the prefix's. Returns the logits of every branch token, branches concatenated
+    /// ([Σ branch lengths · vocabulary]). The branches' keys and values stay in `cache` after the
+    /// prefix; truncate it to reuse the prefix.
+    public func forwardBranches(_ branches: [[Int32]], cache: inout KVCache) throws(DecoderError) -> [Float] {
+        var starts: [Int] = []
+        for branch in branches { starts += [Int](repeating: starts.count, count: branch.count) }
+        return try run(tokens: branches.flatMap { $0 }, branchStarts: starts, cache: &cache, allLogits: true, inputEmbeddings: [:])
+    }
+
+    /// The forward pass; `branchStarts[row]`, when given, is the offset of the first row of that
+    /// row's branch (rows of one branch are contiguous).
+    private func run(
+        tokens: [Int32], branchStarts: [Int]?, cache: inout KVCache, allLogits: Bool, inputEmbeddings: [Int: [Float]]
+    ) throws(DecoderError) -> [Float] {
         let c = configuration
-        let (h, e) = (c.hiddenSize, c.embeddingSize)
+        let h = c.hiddenSize
         let rows = tokens.count
         let start = cache.count
-        guard start + rows <= cache.capacity, start + rows <= c.maxPositions else {
+        let longest = branchStarts.map { starts in starts.indices.map { $0 - starts[$0] + 1 }.max() ?? 0 } ?? rows
+        guard start + rows <= cache.capacity, start + longest <= c.maxPositions else {
             throw .contextFull(limit: min(cache.capacity, c.maxPositions))
         }
-        var x = try embed(tokens: tokens, inputEmbeddings: inputEmbeddings, start: start)
+        let positions = (0..<rows).map { start + $0 - (branchStarts?[$0] ?? 0) }
+        var x = try embed(tokens: tokens, inputEmbeddings: inputEmbeddings, positions: positions)
         var scratch = LayerScratch(configuration: c, rows: rows, cached: start)
         for (index, layer) in weights.layers.enumerated() {
-            runLayer(layer, index: index, x: &x, cache: &cache, start: start, rows: rows, scratch: &scratch)
+            runLayer(
+                layer, index: index, x: &x, cache: &cache, start: start, rows: rows, positions: positions, branchStarts: branchStarts,
+                scratch: &scratch)
         }
         cache.advance(by: rows)
 
@@ -215,10 +238,10 @@ public struct CausalDecoder: Sendable {
         return logits
     }
 
-    /// The first hidden states of `tokens` placed at positions `start...`: token embeddings (or the
+    /// The first hidden states of `tokens` at `positions` (one per token): token embeddings (or the
     /// soft vectors of `inputEmbeddings`, by offset, `embeddingSize` values each), through OPT-350m's
     /// project_in, plus OPT's learned positions. [tokens.count, hiddenSize].
-    func embed(tokens: [Int32], inputEmbeddings: [Int: [Float]], start: Int) throws(DecoderError) -> [Float] {
+    func embed(tokens: [Int32], inputEmbeddings: [Int: [Float]], positions: [Int]) throws(DecoderError) -> [Float] {
         let c = configuration
         let (h, e) = (c.hiddenSize, c.embeddingSize)
         let rows = tokens.count
@@ -239,10 +262,10 @@ public struct CausalDecoder: Sendable {
         } else {
             x = embedded
         }
-        if let positions = weights.positionEmbeddings {
+        if let table = weights.positionEmbeddings {
             for row in 0..<rows {
-                let table = (start + row + 2) * h
-                for column in 0..<h { x[row * h + column] += positions[table + column] }
+                let base = (positions[row] + 2) * h
+                for column in 0..<h { x[row * h + column] += table[base + column] }
             }
         }
         return x
@@ -268,8 +291,8 @@ public struct CausalDecoder: Sendable {
     var normEpsilon: Float { configuration.family == .opt ? 1e-5 : configuration.rmsNormEpsilon }
 
     private func runLayer(
-        _ layer: DecoderWeights.Layer, index: Int, x: inout [Float], cache: inout KVCache, start: Int, rows: Int,
-        scratch s: inout LayerScratch
+        _ layer: DecoderWeights.Layer, index: Int, x: inout [Float], cache: inout KVCache, start: Int, rows: Int, positions: [Int],
+        branchStarts: [Int]?, scratch s: inout LayerScratch
     ) {
         let c = configuration
         let (h, inter, hd, kvWidth) = (c.hiddenSize, c.intermediateSize, c.headDim, c.keyValueWidth)
@@ -286,8 +309,8 @@ public struct CausalDecoder: Sendable {
             out: &s.v, x: s.normed, bias: layer.valueBias, rows: rows, inFeatures: h, outFeatures: kvWidth, threads: threads)
         if c.family == .llama {
             for row in 0..<rows {
-                rotate(&s.q, row: row, width: h, heads: c.heads, position: start + row)
-                rotate(&s.k, row: row, width: kvWidth, heads: c.keyValueHeads, position: start + row)
+                rotate(&s.q, row: row, width: h, heads: c.heads, position: positions[row])
+                rotate(&s.k, row: row, width: kvWidth, heads: c.keyValueHeads, position: positions[row])
             }
         }
         let base = start * kvWidth
@@ -297,23 +320,36 @@ public struct CausalDecoder: Sendable {
         }
         let group = c.heads / c.keyValueHeads
         let scale = 1 / Float(hd).squareRoot()
-        for row in 0..<rows {
-            let visible = start + row + 1
-            for head in 0..<c.heads {
-                let kvHead = head / group
-                let query = row * h + head * hd
-                for position in 0..<visible {
-                    let key = position * kvWidth + kvHead * hd
-                    var dot: Float = 0
-                    for d in 0..<hd { dot += s.q[query + d] * cache.keys[index][key + d] }
-                    s.scores[position] = dot * scale
-                }
-                s.scores.withUnsafeMutableBufferPointer { VectorMath.softmaxInPlace($0.baseAddress!, count: visible) }
-                for d in 0..<hd { s.attended[query + d] = 0 }
-                for position in 0..<visible {
-                    let weight = s.scores[position]
-                    let value = position * kvWidth + kvHead * hd
-                    for d in 0..<hd { s.attended[query + d] += weight * cache.values[index][value + d] }
+        // Row r sees the cached prefix [0, start) and its own branch's rows up to itself.
+        cache.keys[index].withUnsafeBufferPointer { keys in
+            cache.values[index].withUnsafeBufferPointer { values in
+                s.q.withUnsafeBufferPointer { q in
+                    s.attended.withUnsafeMutableBufferPointer { attended in
+                        s.scores.withUnsafeMutableBufferPointer { scores in
+                            for row in 0..<rows {
+                                let own = start + (branchStarts?[row] ?? 0)
+                                let visible = start + (start + row - own) + 1
+                                for head in 0..<c.heads {
+                                    let kvHead = head / group
+                                    let query = q.baseAddress! + row * h + head * hd
+                                    for slot in 0..<visible {
+                                        let key = keys.baseAddress! + (slot < start ? slot : own + slot - start) * kvWidth + kvHead * hd
+                                        var dot: Float = 0
+                                        for d in 0..<hd { dot += query[d] * key[d] }
+                                        scores[slot] = dot * scale
+                                    }
+                                    VectorMath.softmaxInPlace(scores.baseAddress!, count: visible)
+                                    let out = attended.baseAddress! + row * h + head * hd
+                                    out.update(repeating: 0, count: hd)
+                                    for slot in 0..<visible {
+                                        let weight = scores[slot]
+                                        let value = values.baseAddress! + (slot < start ? slot : own + slot - start) * kvWidth + kvHead * hd
+                                        for d in 0..<hd { out[d] += weight * value[d] }
+                                    }
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }

@@ -80,7 +80,7 @@ extension CausalDecoder {
         let rows = tokens.count
         guard rows <= c.maxPositions else { throw .contextFull(limit: c.maxPositions) }
         precondition(outputRows.allSatisfy { (0..<rows).contains($0) }, "output rows outside the sequence")
-        var x = try embed(tokens: tokens, inputEmbeddings: inputEmbeddings, start: 0)
+        var x = try embed(tokens: tokens, inputEmbeddings: inputEmbeddings, positions: Array(0..<rows))
         var traces: [DecoderLayerTrace] = []
         traces.reserveCapacity(c.layers)
         for layer in weights.layers {

@@ -53,22 +53,24 @@ public struct TextGenerator: Sendable {
     }
 
     /// The log-likelihood of each continuation after `prefix` (natural log, summed over the
-    /// continuation's tokens); the prefix is run once and its KV cache reused for every continuation.
+    /// continuation's tokens). The prefix runs once; all continuations then run together as
+    /// branches of it (each sees the prefix and itself only), so twenty candidate titles cost one
+    /// forward pass over their tokens.
     public func score(prefix: [Int32], continuations: [[Int32]], inputEmbeddings: [Int: [Float]] = [:]) throws -> [Double] {
         precondition(!prefix.isEmpty, "scoring needs a non-empty prefix")
-        let longest = continuations.map(\.count).max() ?? 0
-        var cache = KVCache(configuration: decoder.configuration, capacity: prefix.count + longest)
+        let branchTokens = continuations.reduce(0) { $0 + max(0, $1.count - 1) }
+        var cache = KVCache(configuration: decoder.configuration, capacity: prefix.count + branchTokens)
         let prefixLogits = try decoder.forward(tokens: prefix, cache: &cache, inputEmbeddings: inputEmbeddings)
+        let branches = continuations.filter { $0.count > 1 }.map { Array($0.dropLast()) }
+        let logits = branches.isEmpty ? [] : try decoder.forwardBranches(branches, cache: &cache)
         let vocabulary = decoder.configuration.vocabularySize
-        return try continuations.map { continuation in
-            guard !continuation.isEmpty else { return 0 }
-            cache.truncate(to: prefix.count)
-            var total = Self.logSoftmax(prefixLogits, at: continuation[0])
-            if continuation.count > 1 {
-                let logits = try decoder.forward(tokens: Array(continuation.dropLast()), cache: &cache, allLogits: true)
-                for (offset, token) in continuation.dropFirst().enumerated() {
-                    total += Self.logSoftmax(Array(logits[(offset * vocabulary)..<((offset + 1) * vocabulary)]), at: token)
-                }
+        var row = 0
+        return continuations.map { continuation in
+            guard let first = continuation.first else { return 0 }
+            var total = Self.logSoftmax(prefixLogits, at: first)
+            for token in continuation.dropFirst() {
+                total += Self.logSoftmax(Array(logits[(row * vocabulary)..<((row + 1) * vocabulary)]), at: token)
+                row += 1
             }
             return total
         }
