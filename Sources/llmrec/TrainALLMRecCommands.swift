@@ -102,6 +102,9 @@ struct TrainAlignCommand: ParsableCommand {
             manifest.itemCount = dataset.itemCount
             manifest.sasrec = "sasrec.safetensors"
             manifest.stage1 = "stage1.safetensors"
+            // Projectors trained on other stage-1 latents no longer fit.
+            manifest.stage2 = nil
+            manifest.training["stage2"] = nil
             manifest.template = promptTemplate
             manifest.encoder = URL(fileURLWithPath: encoder).standardizedFileURL.path
             manifest.dimensions["cf"] = model.configuration.hiddenUnits
@@ -177,7 +180,7 @@ struct TrainProjectCommand: ParsableCommand {
             if let template { manifest.template = try PromptTemplate.named(template) }
             try manifest.write(directory: bundle)
             let lmPath = URL(fileURLWithPath: lm).standardizedFileURL.path
-            let model = try ALLMRecModel.load(bundle: bundle, dataset: dataset, languageModel: lmPath)
+            let model = try ALLMRecModel.load(bundle: bundle, dataset: dataset, languageModel: lmPath, loadStage2: false)
             var options = Stage2Options()
             options.epochs = epochs
             options.batchSize = batchSize
@@ -255,4 +258,86 @@ func fileDigest(_ path: String) throws -> String {
     var hash = FNV1a64()
     hash.combine(data)
     return hash.hex
+}
+
+struct ImportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import", abstract: "Import models trained elsewhere.", subcommands: [ImportALLMRecCommand.self])
+}
+
+struct ImportALLMRecCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "allmrec",
+        abstract: "Build a bundle from the original A-LLMRec code's checkpoints.",
+        discussion: """
+            Reads the original's files: SASRec (`SASRec.epoch=…pth`, or safetensors), stage 1 \
+            (`{data}_sasrec_{epoch}_mlp.pt`, and `…_mlp2.pt` for the text side), stage 2 \
+            (`{data}_sasrec_10_opt_{epoch}_log_proj.pt` and `…_item_proj.pt`), checks that their \
+            dimensions fit together and the dataset, and writes BUNDLE (manifest, sasrec.safetensors, \
+            stage1.safetensors, stage2.safetensors) for `eval` and `serve`.
+            """
+    )
+
+    @Option(help: "Prepared dataset directory the models were trained on.") var data: String
+    @Option(help: "SASRec checkpoint (.pth from the original, or safetensors).") var sasrec: String
+    @Option(help: "Stage-1 item MLP (`*_mlp.pt`).") var mlp: String
+    @Option(help: "Stage-1 text MLP (`*_mlp2.pt`), for stage-1 retrieval.") var mlp2: String?
+    @Option(help: "Stage-2 user projector (`*_log_proj.pt`).") var logProj: String?
+    @Option(help: "Stage-2 item projector (`*_item_proj.pt`).") var itemProj: String?
+    @Option(help: "The LM the projectors were trained for (GGUF file or Hugging Face directory).") var lm: String?
+    @Option(help: "The sentence encoder of stage 1 (directory).") var encoder: String?
+    @Option(help: "Prompt template: movies, games, items, plain, or a JSON file.") var template = "movies"
+    @Option(help: "Bundle directory to write.") var bundle: String
+
+    func validate() throws {
+        guard (logProj == nil) == (itemProj == nil) else { throw ValidationError("give both --log-proj and --item-proj, or neither") }
+    }
+
+    func run() throws {
+        do {
+            let dataset = try PreparedDataset(directory: data)
+            let model = try SASRecCheckpoint.load(sasrec)
+            guard model.configuration.itemCount == dataset.itemCount else {
+                throw ModelSpecificationError.catalogMismatch(path: sasrec, modelItems: model.configuration.itemCount, datasetItems: dataset.itemCount)
+            }
+            let d = model.configuration.hiddenUnits
+            let item = try TwoLayerMLP(tensors: try ALLMRecWeights.loadOriginalStateDict(mlp))
+            guard item.dim == d else { throw ALLMRecError.shapeMismatch(name: "\(mlp) fc1.weight", expected: [128, d], got: [128, item.dim]) }
+            let text = try mlp2.map { try TwoLayerMLP(tensors: try ALLMRecWeights.loadOriginalStateDict($0)) }
+            var manifest = ALLMRecManifest(
+                datasetFingerprint: dataset.fingerprint, itemCount: dataset.itemCount, sasrec: "sasrec.safetensors",
+                template: try PromptTemplate.named(template))
+            try FileManager.default.createDirectory(atPath: bundle, withIntermediateDirectories: true)
+            try SASRecCheckpoint.save(model, to: bundle + "/sasrec.safetensors", metadata: ["dataset": dataset.fingerprint, "importedFrom": sasrec])
+            try ALLMRecWeights.saveStage1(item: item, text: text, to: bundle + "/stage1.safetensors", metadata: ["importedFrom": mlp])
+            manifest.stage1 = "stage1.safetensors"
+            manifest.dimensions = ["cf": d, "latent": TwoLayerMLP.latentSize]
+            if let text { manifest.dimensions["text"] = text.dim }
+            if let logProj, let itemProj {
+                let projectors = Stage2Projectors(
+                    user: try SoftPromptProjector(tensors: try ALLMRecWeights.loadOriginalStateDict(logProj), activation: .leakyReLU),
+                    item: try SoftPromptProjector(tensors: try ALLMRecWeights.loadOriginalStateDict(itemProj), activation: .gelu))
+                guard projectors.user.inputSize == d else {
+                    throw ALLMRecError.shapeMismatch(name: "\(logProj) 0.weight", expected: [projectors.user.outputSize, d], got: [projectors.user.outputSize, projectors.user.inputSize])
+                }
+                guard projectors.item.inputSize == TwoLayerMLP.latentSize, projectors.item.outputSize == projectors.user.outputSize else {
+                    throw ALLMRecError.shapeMismatch(
+                        name: "\(itemProj) 0.weight", expected: [projectors.user.outputSize, TwoLayerMLP.latentSize],
+                        got: [projectors.item.outputSize, projectors.item.inputSize])
+                }
+                try ALLMRecWeights.saveStage2(projectors, to: bundle + "/stage2.safetensors", metadata: ["importedFrom": logProj + " " + itemProj])
+                manifest.stage2 = "stage2.safetensors"
+                manifest.dimensions["lm"] = projectors.user.outputSize
+            }
+            manifest.languageModel = lm.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+            manifest.encoder = encoder.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+            manifest.training["import"] = ["sasrec": sasrec, "mlp": mlp, "mlp2": mlp2 ?? "", "logProj": logProj ?? "", "itemProj": itemProj ?? ""]
+            try manifest.write(directory: bundle)
+            var dimensions = JSONObject()
+            for (name, value) in manifest.dimensions.sorted(by: { $0.key < $1.key }) { dimensions[name] = .integer(value) }
+            print(JSONWriter.compact(["bundle": .string(bundle), "stage2": .bool(manifest.stage2 != nil), "dimensions": .object(dimensions)]))
+        } catch {
+            throw fail(error)
+        }
+    }
 }

@@ -23,9 +23,11 @@ public struct ALLMRecModel: Sendable {
     public let itemLatents: [Float]
 
     /// Loads `bundle` against `dataset` (whose fingerprint must match the manifest's). `languageModel`
-    /// overrides the manifest's LM path (stage-2 training names it before the manifest has one).
+    /// overrides the manifest's LM path (stage-2 training names it before the manifest has one);
+    /// without `loadStage2` the projectors are left out (stage-2 training makes its own).
     public static func load(
-        bundle: String, dataset: PreparedDataset, loadLanguageModel: Bool = true, languageModel lmPath: String? = nil
+        bundle: String, dataset: PreparedDataset, loadLanguageModel: Bool = true, languageModel lmPath: String? = nil,
+        loadStage2: Bool = true
     ) throws -> ALLMRecModel {
         let manifest = try ALLMRecManifest.read(directory: bundle)
         guard manifest.datasetFingerprint == dataset.fingerprint, manifest.itemCount == dataset.itemCount else {
@@ -38,7 +40,7 @@ public struct ALLMRecModel: Sendable {
         guard itemMLP.dim == sasrec.configuration.hiddenUnits else {
             throw ALLMRecError.shapeMismatch(name: "item.fc1.weight", expected: [128, sasrec.configuration.hiddenUnits], got: [128, itemMLP.dim])
         }
-        let projectors = try manifest.stage2.map { try ALLMRecWeights.loadStage2(ALLMRecManifest.resolve($0, in: bundle)) }
+        let projectors = try manifest.stage2.flatMap { loadStage2 ? $0 : nil }.map { try ALLMRecWeights.loadStage2(ALLMRecManifest.resolve($0, in: bundle)) }
         var languageModel: LanguageModel?
         if loadLanguageModel, let path = lmPath ?? manifest.languageModel.map({ ALLMRecManifest.resolve($0, in: bundle) }) {
             var model = try LanguageModel.load(path)

@@ -50,6 +50,9 @@ public struct ALLMRecGenerator: SequentialRecommender {
     public let model: ALLMRecModel
     /// The original allows 512 new tokens; a title needs a few dozen.
     public let maxNewTokens: Int
+    /// Tokens whose text holds a line break: generation stops there, since only the first line
+    /// counts (the original's eval.py reads the output line by line).
+    let newlineTokens: Set<Int32>
 
     public init(model: ALLMRecModel, maxNewTokens: Int = 64) throws(ALLMRecError) {
         guard model.languageModel != nil, model.projectors != nil else {
@@ -57,6 +60,8 @@ public struct ALLMRecGenerator: SequentialRecommender {
         }
         self.model = model
         self.maxNewTokens = maxNewTokens
+        let tokenizer = model.languageModel!.tokenizer
+        newlineTokens = Set((0..<Int32(tokenizer.vocabularySize)).filter { tokenizer.decode([$0]).contains("\n") })
     }
 
     public var preferredBatchSize: Int { 1 }
@@ -76,9 +81,10 @@ public struct ALLMRecGenerator: SequentialRecommender {
         options.penalizePrompt = false
         options.stopTokens = lm.stopTokens
         let generator = TextGenerator(decoder: lm.decoder)
-        guard let tokens = try? generator.generate(prompt: example.sequence.tokens, options: options, inputEmbeddings: soft.vectors) else {
-            return ""
-        }
+        guard
+            let tokens = try? generator.generate(
+                prompt: example.sequence.tokens, options: options, inputEmbeddings: soft.vectors, onToken: { !newlineTokens.contains($0) })
+        else { return "" }
         return lm.tokenizer.decode(tokens.filter { !lm.stopTokens.contains($0) }, skipSpecialTokens: true)
     }
 
