@@ -58,7 +58,7 @@ let package = Package(
         .testTarget(name: "RPCTransportTests", dependencies: ["RPCTransport"]),
         .testTarget(name: "ServerTests", dependencies: ["JSON", "Numerics"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Datasets"]),
-        .testTarget(name: "llmrecTests", dependencies: ["JSON", "Datasets"]),
+        .testTarget(name: "llmrecTests", dependencies: ["JSON", "Datasets", "Checkpoints"]),
     ],
     swiftLanguageModes: [.v6]
 )

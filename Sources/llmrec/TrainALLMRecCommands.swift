@@ -14,8 +14,10 @@ struct TrainAlignCommand: ParsableCommand {
             Trains the item MLP (d -> 128 -> d, sigmoid latent) and the text MLP (encoder dim -> 128 -> \
             encoder dim) with the four losses of the paper (recommendation, matching, item and text \
             reconstruction with weights 1, 1, 0.5, 0.2), one negative per user, the original's batch (32), \
-            epochs (10), Adam lr 1e-4 betas (0.9, 0.98). The text encoder is frozen: the items' \
+            epochs (10), Adam lr 1e-4 betas (0.9, 0.98). By default the text encoder is frozen: the items' \
             '"title, description"' embeddings come from the catalog cache (computed once, with progress). \
+            With --fine-tune-layers N the encoder's top N layers train with the MLPs (the original \
+            fine-tunes all of it) and the fine-tuned encoder is written to BUNDLE/encoder. \
             Writes BUNDLE/manifest.json, BUNDLE/sasrec.safetensors (a copy) and BUNDLE/stage1.safetensors; \
             the state after every epoch goes to BUNDLE/stage1.training.safetensors and a rerun resumes \
             from it unless --restart. Prints one JSON summary line.
@@ -34,12 +36,14 @@ struct TrainAlignCommand: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Compute user vectors with SASRec's dropout active (the original's train mode).")
     var sasrecDropout = true
     @Flag(help: "Score with the dot product instead of the original's mean over dimensions.") var dotScore = false
+    @Option(help: "Fine-tune the encoder's top N layers (0: frozen encoder, embeddings from the catalog cache).") var fineTuneLayers = 0
     @Option(help: "Threads for embedding the catalog.") var threads = 1
     @Flag(help: "Ignore a saved training state and start over.") var restart = false
     @Flag(help: "No progress on stderr.") var quiet = false
 
     func validate() throws {
         guard epochs >= 1, batchSize >= 1, threads >= 1 else { throw ValidationError("epochs, batch size and threads must be positive") }
+        guard fineTuneLayers >= 0 else { throw ValidationError("--fine-tune-layers must be 0 or more") }
     }
 
     func run() throws {
@@ -53,11 +57,17 @@ struct TrainAlignCommand: ParsableCommand {
                 throw ModelSpecificationError.catalogMismatch(path: sasrec, modelItems: model.configuration.itemCount, datasetItems: dataset.itemCount)
             }
             let sentenceEncoder = try SentenceEncoder(directory: encoder)
-            let meter = ProgressMeter(label: "embed item texts", total: Int64(dataset.catalog.count), unit: .items("items"), enabled: !quiet)
-            let texts = try CatalogEmbeddings.embeddings(dataset: dataset, encoder: sentenceEncoder, field: .text, threads: threads) {
-                done, _ in meter.update(Int64(done))
+            var texts: (embeddings: [Float], reused: Int, computed: Int) = ([], 0, 0)
+            var tower: Stage1TextTower?
+            if fineTuneLayers > 0 {
+                tower = Stage1TextTower(encoder: sentenceEncoder, dataset: dataset, trainableLayers: fineTuneLayers)
+            } else {
+                let meter = ProgressMeter(label: "embed item texts", total: Int64(dataset.catalog.count), unit: .items("items"), enabled: !quiet)
+                texts = try CatalogEmbeddings.embeddings(dataset: dataset, encoder: sentenceEncoder, field: .text, threads: threads) {
+                    done, _ in meter.update(Int64(done))
+                }
+                meter.finish(Int64(dataset.catalog.count))
             }
-            meter.finish(Int64(dataset.catalog.count))
             var options = Stage1Options()
             options.epochs = epochs
             options.batchSize = batchSize
@@ -65,13 +75,16 @@ struct TrainAlignCommand: ParsableCommand {
             options.seed = seed
             options.sasrecDropout = sasrecDropout
             options.meanScore = !dotScore
+            options.fineTuneLayers = fineTuneLayers
             let trainer = Stage1Trainer(
-                dataset: dataset, sasrec: model, textEmbeddings: texts.embeddings, textDim: sentenceEncoder.dimension, options: options)
+                dataset: dataset, sasrec: model, textEmbeddings: texts.embeddings, textDim: sentenceEncoder.dimension, tower: tower,
+                options: options)
             try FileManager.default.createDirectory(atPath: bundle, withIntermediateDirectories: true)
             let statePath = bundle + "/stage1.training.safetensors"
             let identity = Stage1StateFile.identity(
                 dataset: dataset.fingerprint, sasrec: try fileDigest(sasrec), textEmbeddings: sentenceEncoder.fingerprint, options: options)
-            if !restart, let saved = try Stage1StateFile.load(from: statePath, identity: identity) {
+            let layerTemplate = tower.map { Array($0.weights.layers[$0.firstTrainable...]) }
+            if !restart, let saved = try Stage1StateFile.load(from: statePath, identity: identity, template: layerTemplate) {
                 trainer.restore(saved)
                 if !quiet { FileHandle.standardError.write(Data("train align: resuming after epoch \(saved.epochsDone)\n".utf8)) }
             }
@@ -107,12 +120,18 @@ struct TrainAlignCommand: ParsableCommand {
             manifest.training["stage2"] = nil
             manifest.template = promptTemplate
             manifest.encoder = URL(fileURLWithPath: encoder).standardizedFileURL.path
+            if let tuned = trainer.tower {
+                try SentenceEncoder.writeDirectory(
+                    from: encoder, weights: tuned.weights, configuration: tuned.configuration, to: bundle + "/encoder")
+                manifest.encoder = "encoder"
+            }
             manifest.dimensions["cf"] = model.configuration.hiddenUnits
             manifest.dimensions["text"] = sentenceEncoder.dimension
             manifest.dimensions["latent"] = TwoLayerMLP.latentSize
             manifest.training["stage1"] = [
                 "epochs": String(trainer.epochsDone), "batchSize": String(batchSize), "learningRate": String(learningRate), "seed": String(seed),
-                "sasrecDropout": String(sasrecDropout), "meanScore": String(!dotScore), "encoderMode": "frozen",
+                "sasrecDropout": String(sasrecDropout), "meanScore": String(!dotScore),
+                "encoderMode": fineTuneLayers > 0 ? "fine-tune top \(fineTuneLayers)" : "frozen",
                 "finalLoss": last.map { String(format: "%.5f", $0.total) } ?? "",
             ]
             try manifest.write(directory: bundle)

@@ -62,8 +62,9 @@ import Testing
             SASRecParityTests.expectClose(actual, try floats("grad." + name), "grad \(name)", tolerance: 1e-5)
         }
         // On into the encoder's last layer, through mean pooling.
-        let dHidden = SentencePooling.meanBackward(
-            dPooled: result.dPositiveTexts + result.dNegativeTexts, lengths: lengths, batch: 2 * rows, length: length, dim: dim)
+        let dHidden = SentencePooling(mode: .mean).backward(
+            dPooled: result.dPositiveTexts + result.dNegativeTexts, hidden: trace.hidden, lengths: lengths, batch: 2 * rows, length: length,
+            dim: dim)
         let layer = encoder.backward(trace, dHidden: dHidden).layers[0]
         let prefix = "grad.encoder.transformer.layer.1."
         let encoderGradients: [(String, [Float])] = [

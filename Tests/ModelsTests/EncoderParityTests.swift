@@ -1,6 +1,7 @@
 import Checkpoints
 import Foundation
 import Models
+import Numerics
 import Testing
 
 /// Tiny random BERT and DistilBERT encoders against transformers (forward, mean pooling, and the
@@ -100,5 +101,31 @@ import Testing
         SASRecParityTests.expectClose(
             reference.realRows(dInput, dim: dim), reference.realRows(try reference.floats("expected.grad_input_last_layer"), dim: dim),
             "\(name) grad of the last layer's input")
+    }
+}
+
+/// The gradient of every pooling mode, with and without normalisation, against central differences.
+@Suite struct SentencePoolingGradientTests {
+    @Test(arguments: [SentencePooling.Mode.mean, .cls, .max], [false, true])
+    func backwardMatchesFiniteDifferences(mode: SentencePooling.Mode, normalize: Bool) {
+        let (batch, length, dim) = (2, 3, 4)
+        let lengths: [Int32] = [3, 2]
+        var generator = SplitMix64(seed: 11)
+        let hidden = (0..<(batch * length * dim)).map { _ in Float(Initialization.normal(&generator)) }
+        let weights = (0..<(batch * dim)).map { _ in Float(Initialization.normal(&generator)) }
+        let pooling = SentencePooling(mode: mode, normalize: normalize)
+        func loss(_ values: [Float]) -> Double {
+            let pooled = pooling.pool(hidden: values, lengths: lengths, batch: batch, length: length, dim: dim).flatMap { $0 }
+            return zip(pooled, weights).reduce(0) { $0 + Double($1.0 * $1.1) }
+        }
+        let analytic = pooling.backward(dPooled: weights, hidden: hidden, lengths: lengths, batch: batch, length: length, dim: dim)
+        for index in hidden.indices {
+            var plus = hidden
+            var minus = hidden
+            plus[index] += 1e-2
+            minus[index] -= 1e-2
+            let numeric = (loss(plus) - loss(minus)) / 2e-2
+            #expect(abs(numeric - Double(analytic[index])) < 2e-3, "\(mode) normalize \(normalize) [\(index)]: \(numeric) vs \(analytic[index])")
+        }
     }
 }

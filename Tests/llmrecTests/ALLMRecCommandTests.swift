@@ -1,3 +1,4 @@
+import Checkpoints
 import Datasets
 import Foundation
 import JSON
@@ -117,5 +118,40 @@ import Testing
         ])
         #expect(wrong.status == 1)
         #expect(wrong.stderr == "llmrec: error: A-LLMRec weights have no tensor 'fc1.weight'\n")
+    }
+}
+
+extension ALLMRecCommandTests {
+    /// Fine-tuning the encoder's top layer: only that layer changes, the run resumes exactly, and
+    /// the written encoder directory serves stage-1 retrieval.
+    @Test func fineTunesTheTopEncoderLayerResumesAndWritesTheEncoder() throws {
+        let (data, sasrec) = try Self.prepared()
+        let bundle = data + "/tuned"
+        let align = ["train", "align", "--data", data, "--sasrec", sasrec, "--encoder", Self.encoder, "--bundle", bundle, "--quiet",
+                     "--fine-tune-layers", "1", "--batch-size", "2"]
+        let first = try CommandLineTests.run(align + ["--epochs", "1"])
+        try #require(first.status == 0, "\(first.stderr)")
+        let second = try CommandLineTests.run(align + ["--epochs", "2"])
+        #expect(try Self.summary(second)["epochsThisRun"] == 1)
+        let straight = data + "/tuned-straight"
+        let direct = try CommandLineTests.run(
+            ["train", "align", "--data", data, "--sasrec", sasrec, "--encoder", Self.encoder, "--bundle", straight, "--quiet",
+             "--fine-tune-layers", "1", "--batch-size", "2", "--epochs", "2"])
+        #expect(direct.status == 0, "\(direct.stderr)")
+        #expect(
+            try Data(contentsOf: URL(fileURLWithPath: bundle + "/stage1.training.safetensors"))
+                == Data(contentsOf: URL(fileURLWithPath: straight + "/stage1.training.safetensors")))
+
+        let tuned = try SafetensorsFile(path: bundle + "/encoder/model.safetensors")
+        let original = try SafetensorsFile(path: Self.encoder + "/model.safetensors")
+        let top = "encoder.layer.5.attention.self.query.weight"
+        let bottom = "encoder.layer.0.attention.self.query.weight"
+        #expect(try tuned.tensor(named: top) != original.tensor(named: top), "the top layer moved")
+        #expect(try tuned.tensor(named: bottom) == original.tensor(named: bottom), "lower layers stay frozen")
+        let manifest = try JSONValue.parse(String(contentsOfFile: bundle + "/manifest.json", encoding: .utf8))
+        #expect(manifest["encoder"] == "encoder")
+
+        let evaluated = try CommandLineTests.run(["eval", "--data", data, "--model", "stage1:" + bundle, "--json", "--quiet"])
+        #expect(evaluated.status == 0, "\(evaluated.stderr)")
     }
 }

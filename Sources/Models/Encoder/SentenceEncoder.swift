@@ -154,3 +154,21 @@ private final class EmbeddingResults: @unchecked Sendable {
         lock.unlock()
     }
 }
+
+extension SentenceEncoder {
+    /// Writes a sentence-transformers directory at `destination` that is `source` with its weights
+    /// replaced by `weights` (a fine-tuned copy): every file and folder of `source` but
+    /// `model.safetensors` is copied, and `model.safetensors` is written from `weights` under the
+    /// checkpoint family's names. Replaces an existing `destination`.
+    public static func writeDirectory(from source: String, weights: EncoderWeights, configuration: EncoderConfiguration, to destination: String) throws {
+        let manager = FileManager.default
+        if manager.fileExists(atPath: destination) { try manager.removeItem(atPath: destination) }
+        try manager.createDirectory(atPath: destination, withIntermediateDirectories: true)
+        for entry in try manager.contentsOfDirectory(atPath: source) where entry != "model.safetensors" && !entry.hasPrefix(".") {
+            try manager.copyItem(atPath: source + "/" + entry, toPath: destination + "/" + entry)
+        }
+        try SafetensorsFile.write(
+            tensors: weights.namedTensors(configuration: configuration), metadata: ["format": "pt", "finetunedFrom": source],
+            to: destination + "/model.safetensors")
+    }
+}

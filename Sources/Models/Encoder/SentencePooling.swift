@@ -48,15 +48,35 @@ public struct SentencePooling: Sendable, Equatable {
 }
 
 extension SentencePooling {
-    /// The gradient of mean pooling: d hidden [batch · length, dim] from d pooled [batch · dim]
-    /// (each real position gets its row's gradient divided by the row's length; padding gets 0).
-    public static func meanBackward(dPooled: [Float], lengths: [Int32], batch: Int, length: Int, dim: Int) -> [Float] {
+    /// The gradient through `pool`: d hidden [batch · length, dim] from d pooled [batch · dim]
+    /// (mean: each real position gets its row's gradient over the row's length; cls: the first
+    /// token; max: the position holding each maximum; then the normalisation's Jacobian when
+    /// `normalize`). Padding positions get 0.
+    public func backward(dPooled: [Float], hidden: [Float], lengths: [Int32], batch: Int, length: Int, dim: Int) -> [Float] {
         var dHidden = [Float](repeating: 0, count: batch * length * dim)
+        let pooled = normalize ? pool(hidden: hidden, lengths: lengths, batch: batch, length: length, dim: dim) : []
+        let raw = normalize ? SentencePooling(mode: mode).pool(hidden: hidden, lengths: lengths, batch: batch, length: length, dim: dim) : []
         for b in 0..<batch {
-            let count = Int(lengths[b])
-            guard count > 0 else { continue }
-            for t in 0..<count {
-                for d in 0..<dim { dHidden[(b * length + t) * dim + d] = dPooled[b * dim + d] / Float(count) }
+            let count = max(1, min(length, Int(lengths[b])))
+            let base = b * length * dim
+            var gradient = Array(dPooled[(b * dim)..<((b + 1) * dim)])
+            if normalize {
+                // y = x / |x|: dx = (dy − y (y · dy)) / |x|.
+                let norm = max(raw[b].reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12)
+                let dot = zip(pooled[b], gradient).reduce(0) { $0 + $1.0 * $1.1 }
+                for column in 0..<dim { gradient[column] = (gradient[column] - pooled[b][column] * dot) / norm }
+            }
+            switch mode {
+            case .cls:
+                for column in 0..<dim { dHidden[base + column] = gradient[column] }
+            case .mean:
+                for token in 0..<count { for column in 0..<dim { dHidden[base + token * dim + column] = gradient[column] / Float(count) } }
+            case .max:
+                for column in 0..<dim {
+                    var best = 0
+                    for token in 1..<max(count, 1) where hidden[base + token * dim + column] > hidden[base + best * dim + column] { best = token }
+                    dHidden[base + best * dim + column] = gradient[column]
+                }
             }
         }
         return dHidden

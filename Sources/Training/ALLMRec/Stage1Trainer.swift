@@ -18,8 +18,66 @@ public struct Stage1Options: Sendable {
     public var sasrecDropout = true
     /// Score with the mean over dimensions (the original) rather than the dot product.
     public var meanScore = true
+    /// Fine-tune this many top layers of the text encoder (the original fine-tunes all of it);
+    /// 0 keeps it frozen and reads the text embeddings from the catalog cache.
+    public var fineTuneLayers = 0
 
     public init() {}
+}
+
+/// The text side of stage 1 when the encoder is fine-tuned: the encoder's weights (the top layers
+/// changing), its pooling, and every item's stage-1 text as token ids.
+public struct Stage1TextTower: Sendable {
+    public let configuration: EncoderConfiguration
+    public internal(set) var weights: EncoderWeights
+    public let pooling: SentencePooling
+    public let trainableLayers: Int
+    /// Token ids of item i's `"title, description"` text (index 0 unused).
+    let itemTokens: [[Int32]]
+
+    public init(encoder: SentenceEncoder, dataset: PreparedDataset, trainableLayers: Int) {
+        configuration = encoder.encoder.configuration
+        weights = encoder.encoder.weights
+        pooling = encoder.pooling
+        self.trainableLayers = min(max(trainableLayers, 0), configuration.layers)
+        itemTokens = [[]] + dataset.catalog.items.map {
+            encoder.tokenizer.encode(CatalogEmbeddings.text(of: $0, field: .text), addSpecialTokens: true, maxLength: encoder.maxSequenceLength)
+        }
+    }
+
+    /// Index of the first trainable layer.
+    public var firstTrainable: Int { configuration.layers - trainableLayers }
+
+    /// Sentence vectors of `items` ([items.count · dim]) and the trace for `backward`.
+    func forward(_ items: [Int]) -> (vectors: [Float], trace: EncoderTrace, lengths: [Int32], length: Int) {
+        let length = items.map { itemTokens[$0].count }.max() ?? 1
+        var ids = [Int32](repeating: 0, count: items.count * length)
+        var lengths = [Int32](repeating: 0, count: items.count)
+        for (row, item) in items.enumerated() {
+            for (column, id) in itemTokens[item].enumerated() { ids[row * length + column] = id }
+            lengths[row] = Int32(itemTokens[item].count)
+        }
+        let encoder = TransformerEncoder(configuration: configuration, weights: weights)
+        let trace = encoder.forwardForTraining(ids: ids, lengths: lengths, batch: items.count, length: length, trainableLayers: trainableLayers)
+        let vectors = pooling.pool(hidden: trace.hidden, lengths: lengths, batch: items.count, length: length, dim: configuration.hiddenSize)
+        return (vectors.flatMap { $0 }, trace, lengths, length)
+    }
+
+    /// Adam over the trainable layers from d loss / d vectors (optimiser indices from `offset`).
+    mutating func update(
+        dVectors: [Float], forward: (vectors: [Float], trace: EncoderTrace, lengths: [Int32], length: Int), optimizer: inout Adam, offset: Int
+    ) {
+        let dHidden = pooling.backward(
+            dPooled: dVectors, hidden: forward.trace.hidden, lengths: forward.lengths, batch: forward.lengths.count, length: forward.length,
+            dim: configuration.hiddenSize)
+        let encoder = TransformerEncoder(configuration: configuration, weights: weights)
+        let gradients = encoder.backward(forward.trace, dHidden: dHidden).layers
+        for (index, layerGradients) in gradients.enumerated() {
+            weights.layers[firstTrainable + index].apply(layerGradients, optimizer: &optimizer, offset: offset + 16 * index)
+        }
+    }
+
+    var parameterSizes: [Int] { weights.layers[firstTrainable...].flatMap(\.parameterSizes) }
 }
 
 /// Stage 1 with a frozen text encoder (item text embeddings precomputed, e.g. from the catalog
@@ -41,20 +99,28 @@ public final class Stage1Trainer {
     let textEmbeddings: [Float]
     let textDim: Int
     let users: [Int]
+    /// Set when the encoder is fine-tuned (then `textEmbeddings` is unused).
+    public private(set) var tower: Stage1TextTower?
 
-    /// - textEmbeddings: [(items + 1) · textDim], row i the sentence embedding of item i's text.
-    public init(dataset: PreparedDataset, sasrec: SASRecModel, textEmbeddings: [Float], textDim: Int, options: Stage1Options) {
+    /// - textEmbeddings: [(items + 1) · textDim], row i the sentence embedding of item i's text
+    ///   (frozen encoder); or `tower` to embed the texts with the encoder as it is fine-tuned.
+    public init(
+        dataset: PreparedDataset, sasrec: SASRecModel, textEmbeddings: [Float], textDim: Int, tower: Stage1TextTower? = nil,
+        options: Stage1Options
+    ) {
         self.options = options
         self.dataset = dataset
         self.sasrec = sasrec
         self.textEmbeddings = textEmbeddings
         self.textDim = textDim
+        self.tower = tower
         itemEmbeddings = sasrec.itemEmbeddings
         var generator = SplitMix64(seed: options.seed)
         item = TwoLayerMLP(dim: sasrec.configuration.hiddenUnits, generator: &generator)
         text = TwoLayerMLP(dim: textDim, generator: &generator)
         optimizer = Adam(
-            sizes: item.parameterSizes + text.parameterSizes, learningRate: options.learningRate, beta1: options.beta1, beta2: options.beta2)
+            sizes: item.parameterSizes + text.parameterSizes + (tower?.parameterSizes ?? []), learningRate: options.learningRate,
+            beta1: options.beta1, beta2: options.beta2)
         users = (1...max(1, dataset.userCount)).filter { $0 < dataset.train.count && dataset.train[$0].count >= 2 }
     }
 
@@ -62,14 +128,17 @@ public final class Stage1Trainer {
     public func restore(_ state: Stage1StateFile.State) {
         item = state.item
         text = state.text
+        if let layers = state.encoderLayers, tower != nil {
+            for (index, layer) in layers.enumerated() { tower!.weights.layers[tower!.firstTrainable + index] = layer }
+        }
         optimizer.restore(step: state.step, firstMoments: state.firstMoments, secondMoments: state.secondMoments)
         epochsDone = state.epochsDone
     }
 
     public var state: Stage1StateFile.State {
         Stage1StateFile.State(
-            item: item, text: text, step: optimizer.step, epochsDone: epochsDone, firstMoments: optimizer.firstMoments,
-            secondMoments: optimizer.secondMoments)
+            item: item, text: text, encoderLayers: tower.map { Array($0.weights.layers[$0.firstTrainable...]) }, step: optimizer.step,
+            epochsDone: epochsDone, firstMoments: optimizer.firstMoments, secondMoments: optimizer.secondMoments)
     }
 
     public var stepsPerEpoch: Int { (users.count + options.batchSize - 1) / options.batchSize }
@@ -102,20 +171,33 @@ public final class Stage1Trainer {
                 var batch = Stage1Batch(
                     rows: members.count, users: representations.flatMap { $0 }, positiveItems: [], negativeItems: [], positiveTexts: [],
                     negativeTexts: [])
+                var pairs: [(positive: Int, negative: Int)] = []
                 for user in members {
                     let train = dataset.train[user]
                     let positive = Int(train[train.count - 1])
                     let negative = Int(
                         NegativeSampler.sample(count: 1, itemCount: dataset.itemCount, excluded: Set(train), using: &generator).first ?? 0)
+                    pairs.append((positive, negative))
                     batch.positiveItems += itemEmbeddings[(positive * cf)..<((positive + 1) * cf)]
                     batch.negativeItems += itemEmbeddings[(negative * cf)..<((negative + 1) * cf)]
-                    batch.positiveTexts += textEmbeddings[(positive * textDim)..<((positive + 1) * textDim)]
-                    batch.negativeTexts += textEmbeddings[(negative * textDim)..<((negative + 1) * textDim)]
+                    if tower == nil {
+                        batch.positiveTexts += textEmbeddings[(positive * textDim)..<((positive + 1) * textDim)]
+                        batch.negativeTexts += textEmbeddings[(negative * textDim)..<((negative + 1) * textDim)]
+                    }
+                }
+                // Fine-tuning: positives and negatives through the encoder as one batch.
+                let encoded = tower?.forward(pairs.map(\.positive) + pairs.map(\.negative))
+                if let encoded {
+                    batch.positiveTexts = Array(encoded.vectors[..<(members.count * textDim)])
+                    batch.negativeTexts = Array(encoded.vectors[(members.count * textDim)...])
                 }
                 let result = Stage1Objective.evaluate(item: item, text: text, batch: batch, weights: weights)
                 optimizer.beginStep()
                 item.apply(result.itemGradients, optimizer: &optimizer, offset: 0)
                 text.apply(result.textGradients, optimizer: &optimizer, offset: 4)
+                if let encoded {
+                    tower!.update(dVectors: result.dPositiveTexts + result.dNegativeTexts, forward: encoded, optimizer: &optimizer, offset: 8)
+                }
                 for (index, value) in [
                     result.recommendation, result.matching, result.itemReconstruction, result.textReconstruction, result.total,
                 ].enumerated() {
@@ -133,51 +215,68 @@ public final class Stage1Trainer {
     }
 }
 
-/// Stage 1's resumable state (`BUNDLE/stage1.training.safetensors`): both MLPs, Adam's moments,
-/// and in the metadata the step, epochs done and the run's identity.
+/// Stage 1's resumable state (`BUNDLE/stage1.training.safetensors`): both MLPs, the fine-tuned
+/// encoder layers when there are any, Adam's moments, and in the metadata the step, epochs done,
+/// the number of moment tensors and the run's identity.
 public enum Stage1StateFile {
     public struct State: Sendable {
         public var item, text: TwoLayerMLP
+        /// The trainable encoder layers (bottom first) when the encoder is fine-tuned.
+        public var encoderLayers: [EncoderWeights.Layer]?
         public var step, epochsDone: Int
         public var firstMoments, secondMoments: [[Float]]
     }
 
     public static func save(_ state: State, identity: String, to path: String) throws {
         var tensors = state.item.namedTensors.map { ("item." + $0.name, $0.tensor) } + state.text.namedTensors.map { ("text." + $0.name, $0.tensor) }
+        for (index, layer) in (state.encoderLayers ?? []).enumerated() {
+            for (field, values) in layer.parameterValues.enumerated() {
+                tensors.append(("encoder.\(index).\(field)", Tensor(shape: [values.count], storage: values)))
+            }
+        }
         for (index, (first, second)) in zip(state.firstMoments, state.secondMoments).enumerated() {
             tensors.append(("adam.m.\(index)", Tensor(shape: [first.count], storage: first)))
             tensors.append(("adam.v.\(index)", Tensor(shape: [second.count], storage: second)))
         }
         try SafetensorsFile.write(
-            tensors: tensors, metadata: ["identity": identity, "step": String(state.step), "epochsDone": String(state.epochsDone)], to: path)
+            tensors: tensors,
+            metadata: [
+                "identity": identity, "step": String(state.step), "epochsDone": String(state.epochsDone),
+                "moments": String(state.firstMoments.count), "encoderLayers": String(state.encoderLayers?.count ?? 0),
+            ], to: path)
     }
 
     /// The saved state when `path` exists and belongs to the same run; nil otherwise.
-    public static func load(from path: String, identity: String) throws -> State? {
+    public static func load(from path: String, identity: String, template: [EncoderWeights.Layer]? = nil) throws -> State? {
         guard FileManager.default.fileExists(atPath: path) else { return nil }
         let file = try SafetensorsFile(path: path)
         guard file.metadata["identity"] == identity, let step = file.metadata["step"].flatMap(Int.init),
-            let epochs = file.metadata["epochsDone"].flatMap(Int.init)
+            let epochs = file.metadata["epochsDone"].flatMap(Int.init), let moments = file.metadata["moments"].flatMap(Int.init),
+            let encoderLayers = file.metadata["encoderLayers"].flatMap(Int.init), encoderLayers == (template?.count ?? 0)
         else { return nil }
         var item: [String: Tensor] = [:]
         var text: [String: Tensor] = [:]
-        var first: [[Float]] = []
-        var second: [[Float]] = []
         for name in file.names {
             if name.hasPrefix("item.") { item[String(name.dropFirst(5))] = try file.tensor(named: name) }
             if name.hasPrefix("text.") { text[String(name.dropFirst(5))] = try file.tensor(named: name) }
         }
-        for index in 0..<8 {
-            first.append(try file.tensor(named: "adam.m.\(index)").storage)
-            second.append(try file.tensor(named: "adam.v.\(index)").storage)
+        var layers: [EncoderWeights.Layer]?
+        if let template {
+            layers = try template.enumerated().map { index, shape in
+                var layer = shape
+                try layer.setParameterValues((0..<16).map { try file.tensor(named: "encoder.\(index).\($0)").storage })
+                return layer
+            }
         }
         return State(
-            item: try TwoLayerMLP(tensors: item), text: try TwoLayerMLP(tensors: text), step: step, epochsDone: epochs, firstMoments: first,
-            secondMoments: second)
+            item: try TwoLayerMLP(tensors: item), text: try TwoLayerMLP(tensors: text), encoderLayers: layers, step: step, epochsDone: epochs,
+            firstMoments: try (0..<moments).map { try file.tensor(named: "adam.m.\($0)").storage },
+            secondMoments: try (0..<moments).map { try file.tensor(named: "adam.v.\($0)").storage })
     }
 
     public static func identity(dataset: String, sasrec: String, textEmbeddings: String, options: Stage1Options) -> String {
         "data=\(dataset) sasrec=\(sasrec) text=\(textEmbeddings) batch=\(options.batchSize) lr=\(options.learningRate) "
-            + "betas=\(options.beta1),\(options.beta2) seed=\(options.seed) dropout=\(options.sasrecDropout) mean=\(options.meanScore)"
+            + "betas=\(options.beta1),\(options.beta2) seed=\(options.seed) dropout=\(options.sasrecDropout) mean=\(options.meanScore) "
+            + "finetune=\(options.fineTuneLayers)"
     }
 }

@@ -86,7 +86,7 @@ public enum ModelSpecification: Sendable, Equatable {
             case .languageModelOnly: return try ALLMRecRanker(model: model, softTokens: false)
             case .stage1Retrieval:
                 guard let encoderPath = model.manifest.encoder else { throw ALLMRecError.invalidBundle("\(bundle) names no text encoder") }
-                let encoder = try SentenceEncoder(directory: encoderPath)
+                let encoder = try SentenceEncoder(directory: ALLMRecManifest.resolve(encoderPath, in: bundle))
                 let texts = try CatalogEmbeddings.embeddings(dataset: dataset, encoder: encoder, field: .text)
                 return try Stage1Retriever(model: model, textEmbeddings: texts.embeddings)
             }
