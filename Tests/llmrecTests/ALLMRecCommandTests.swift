@@ -27,7 +27,12 @@ import Testing
     @Test func trainsBothStagesResumesAndEvaluatesEveryMode() throws {
         let (data, sasrec) = try Self.prepared()
         let bundle = data + "/bundle"
-        let align = ["train", "align", "--data", data, "--sasrec", sasrec, "--encoder", Self.encoder, "--bundle", bundle, "--quiet"]
+        // Five candidates in the prompt: evaluating with more makes SASRec shortlist five first.
+        let template = data + "/template.json"
+        try #"{"historyIntro": "This user has bought ", "candidatesIntro": " before. Pick one of ", "candidateCount": 5}"#
+            .write(toFile: template, atomically: true, encoding: .utf8)
+        let align = ["train", "align", "--data", data, "--sasrec", sasrec, "--encoder", Self.encoder, "--bundle", bundle, "--quiet",
+                     "--template", template]
         let first = try CommandLineTests.run(align + ["--epochs", "2"])
         try #require(first.status == 0, "\(first.stderr)")
         #expect(try Self.summary(first)["epochsThisRun"] == 2)
@@ -35,7 +40,8 @@ import Testing
         #expect(try Self.summary(resumed)["epochsThisRun"] == 1, "resumes after the finished epochs")
         let straightBundle = data + "/straight"
         let straight = try CommandLineTests.run(
-            ["train", "align", "--data", data, "--sasrec", sasrec, "--encoder", Self.encoder, "--bundle", straightBundle, "--quiet", "--epochs", "3"])
+            ["train", "align", "--data", data, "--sasrec", sasrec, "--encoder", Self.encoder, "--bundle", straightBundle, "--quiet", "--epochs", "3",
+             "--template", template])
         #expect(straight.status == 0)
         #expect(
             try Data(contentsOf: URL(fileURLWithPath: bundle + "/stage1.training.safetensors"))
@@ -69,12 +75,13 @@ import Testing
         #expect(manifest["dimensions"]?["lm"] == 576)
         #expect(manifest["dimensions"]?["text"] == 384)
 
+        #expect(manifest["template"]?["candidateCount"] == 5)
         let evaluated = try CommandLineTests.run(
-            ["eval", "--data", data, "--json", "--quiet"]
+            ["eval", "--data", data, "--json", "--quiet", "--protocol", "candidates4", "--protocol", "candidates20"]
                 + ["allmrec", "allmrec-generate", "lm-only", "stage1"].flatMap { ["--model", $0 + ":" + bundle] })
         try #require(evaluated.status == 0, "\(evaluated.stderr)")
         let reports = try evaluated.stdout.split(separator: "\n").map { try JSONValue.parse(String($0)) }
-        #expect(reports.compactMap { $0["model"]?.stringValue } == ["allmrec-rank", "allmrec-generate", "lm-only", "stage1"])
+        #expect(reports.compactMap { $0["model"]?.stringValue } == ["allmrec-rank", "allmrec-rank", "allmrec-generate", "allmrec-generate", "lm-only", "lm-only", "stage1", "stage1"])
         for report in reports {
             #expect(report["cases"] == 3)
             let hit1 = report["overall"]?["hit@1"]?.doubleValue ?? -1

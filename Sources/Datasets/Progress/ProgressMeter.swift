@@ -44,7 +44,7 @@ public final class ProgressMeter {
         let rate = elapsed > 0 ? Double(done) / elapsed : 0
         var text = "\(label): \(unit.format(done))"
         if total > 0 { text += " / \(unit.format(total)) (\(Int(100 * Double(done) / Double(total)))%)" }
-        text += ", \(unit.format(Int64(rate)))/s"
+        text += ", \(unit.formatRate(rate))"
         if final {
             text += ", done in \(Self.formatDuration(elapsed))"
         } else if total > done, rate > 0 {
@@ -77,6 +77,14 @@ public enum ProgressUnit: Sendable {
             if value >= kibibyte { return String(format: "%.1f KiB", value / kibibyte) }
             return "\(amount) B"
         case .items(let noun): return "\(amount) \(noun)"
+        }
+    }
+
+    /// A rate per second; slow item rates keep two decimals ("0.63 samples/s").
+    func formatRate(_ rate: Double) -> String {
+        switch self {
+        case .items(let noun) where rate < 10: return String(format: "%.2f \(noun)/s", rate)
+        default: return format(Int64(rate)) + "/s"
         }
     }
 }

@@ -4,6 +4,10 @@ import Numerics
 /// A-LLMRec in ranking mode: every candidate's answer ("title" and the end of sequence) is scored
 /// by its log-likelihood after the shared prompt (user vector, history and candidates as soft
 /// tokens), the prompt's KV cache computed once per case. Needs stage 2 and the LM.
+///
+/// A-LLMRec re-ranks the template's number of candidates (20). Given more (the 100-negative and
+/// full-catalog protocols, the daemon's recommendations), SASRec shortlists that many first
+/// (`ALLMRecModel.shortlisted`).
 public struct ALLMRecRanker: SequentialRecommender {
     public let name: String
     public let model: ALLMRecModel
@@ -21,6 +25,11 @@ public struct ALLMRecRanker: SequentialRecommender {
     public var preferredBatchSize: Int { 1 }
 
     public func scores(history: [Int32], candidates: [Int32]) -> [Float] {
+        model.shortlisted(history: history, candidates: candidates) { rerank(history: history, candidates: $0) }
+    }
+
+    /// LM scores of at most the template's number of candidates.
+    func rerank(history: [Int32], candidates: [Int32]) -> [Float] {
         let lm = model.languageModel!
         let builder = model.promptBuilder!
         let order = ALLMRecModel.promptOrder(history: history, candidates: candidates)
@@ -37,6 +46,24 @@ public struct ALLMRecRanker: SequentialRecommender {
             return [Float](repeating: -.infinity, count: candidates.count)
         }
         return likelihoods.map(Float.init)
+    }
+}
+
+extension ALLMRecModel {
+    /// Scores `candidates` with `score` when they fit the prompt (the template's candidate count);
+    /// otherwise SASRec shortlists that many, `score` ranks them, and every other candidate gets a
+    /// score below all of theirs, in SASRec's order.
+    func shortlisted(history: [Int32], candidates: [Int32], score: ([Int32]) -> [Float]) -> [Float] {
+        let limit = manifest.template.candidateCount
+        guard candidates.count > limit else { return score(candidates) }
+        let retrieval = sasrec.scores(history: history, candidates: candidates)
+        let top = Array(candidates.indices.sorted { retrieval[$0] != retrieval[$1] ? retrieval[$0] > retrieval[$1] : $0 < $1 }.prefix(limit))
+        let shortlist = score(top.map { candidates[$0] })
+        let floor = (shortlist.min() ?? 0) - 1
+        let (lowest, highest) = (retrieval.min() ?? 0, retrieval.max() ?? 0)
+        var result = retrieval.map { floor - 1 - (highest - $0) / max(highest - lowest, 1e-6) }
+        for (rank, index) in top.enumerated() { result[index] = shortlist[rank] }
+        return result
     }
 }
 
@@ -89,10 +116,12 @@ public struct ALLMRecGenerator: SequentialRecommender {
     }
 
     public func scores(history: [Int32], candidates: [Int32]) -> [Float] {
-        let prediction = Self.extractTitle(generate(history: history, candidates: candidates))
-        return candidates.map { item in
-            let title = model.titles[Int(item)].lowercased()
-            return !title.isEmpty && prediction.contains(title) ? 1 + Float(title.count) / 10_000 : 0
+        model.shortlisted(history: history, candidates: candidates) { shown in
+            let prediction = Self.extractTitle(generate(history: history, candidates: shown))
+            return shown.map { item in
+                let title = model.titles[Int(item)].lowercased()
+                return !title.isEmpty && prediction.contains(title) ? 1 + Float(title.count) / 10_000 : 0
+            }
         }
     }
 
