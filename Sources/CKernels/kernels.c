@@ -317,3 +317,165 @@ int llmrec_dequantize_rows(llmrec_weight_type type, const void *weights, size_t 
     for (size_t r = row_begin; r < row_end; r++) dequantize_row(type, base + r * stride, columns, out + (r - row_begin) * columns);
     return 0;
 }
+
+/* ---- Integer products against quantised activations (decode) ---- */
+
+int llmrec_quantize_activation(const float *x, size_t columns, llmrec_q8_activation *out) {
+    if (columns % 32) return -1;
+    for (size_t b = 0; b < columns / 32; b++) {
+        const float *values = x + b * 32;
+        float amax = 0;
+        for (int i = 0; i < 32; i++) { float a = values[i] < 0 ? -values[i] : values[i]; if (a > amax) amax = a; }
+        float d = amax / 127.0f;
+        float inverse = d != 0 ? 1.0f / d : 0;
+        int32_t sum = 0;
+        for (int i = 0; i < 32; i++) {
+            float scaled = values[i] * inverse;
+            int8_t q = (int8_t)(scaled < 0 ? scaled - 0.5f : scaled + 0.5f);
+            out[b].qs[i] = q;
+            sum += q;
+        }
+        out[b].d = d;
+        out[b].sum = sum;
+    }
+    return 0;
+}
+
+int llmrec_gemv_q8_supports(llmrec_weight_type type) {
+    return type == LLMREC_WEIGHTS_Q4_0 || type == LLMREC_WEIGHTS_Q4_1 || type == LLMREC_WEIGHTS_Q8_0;
+}
+
+/* One row: Σ_blocks scale · Σ_i w_i a_i, with w_i as stored (Q8_0: signed; Q4: 0..15, the offset or
+   minimum folded in through the activation block's sum). */
+static float dot_q8_portable(llmrec_weight_type type, const uint8_t *row, size_t columns, const llmrec_q8_activation *x) {
+    float total = 0;
+    for (size_t b = 0; b < columns / 32; b++) {
+        const llmrec_q8_activation *a = x + b;
+        int32_t sum = 0;
+        switch (type) {
+        case LLMREC_WEIGHTS_Q8_0: {
+            const block_q8_0 *block = (const block_q8_0 *)row + b;
+            for (int i = 0; i < 32; i++) sum += block->qs[i] * a->qs[i];
+            total += half_to_float(block->d) * a->d * (float)sum;
+            break;
+        }
+        case LLMREC_WEIGHTS_Q4_0: {
+            const block_q4_0 *block = (const block_q4_0 *)row + b;
+            for (int i = 0; i < 16; i++) sum += (block->qs[i] & 0x0F) * a->qs[i] + (block->qs[i] >> 4) * a->qs[i + 16];
+            total += half_to_float(block->d) * a->d * (float)(sum - 8 * a->sum);
+            break;
+        }
+        case LLMREC_WEIGHTS_Q4_1: {
+            const block_q4_1 *block = (const block_q4_1 *)row + b;
+            for (int i = 0; i < 16; i++) sum += (block->qs[i] & 0x0F) * a->qs[i] + (block->qs[i] >> 4) * a->qs[i + 16];
+            total += half_to_float(block->d) * a->d * (float)sum + half_to_float(block->m) * a->d * (float)a->sum;
+            break;
+        }
+        default: break;
+        }
+    }
+    return total;
+}
+
+#if defined(__x86_64__)
+/* The 32 weights of a block as bytes in activation order: Q4 nibbles widened (low = elements 0..15,
+   high = 16..31), Q8_0 as is. */
+__attribute__((target("avx2,fma,f16c")))
+static inline __m256i unpack_nibbles(const uint8_t *qs) {
+    __m128i raw = _mm_loadu_si128((const __m128i *)qs);
+    __m128i mask = _mm_set1_epi8(0x0F);
+    __m128i low = _mm_and_si128(raw, mask);
+    __m128i high = _mm_and_si128(_mm_srli_epi16(raw, 4), mask);
+    return _mm256_set_m128i(high, low);
+}
+
+/* Σ u_i s_i in eight int32 lanes, u unsigned bytes, s signed bytes (AVX2: maddubs then madd; no
+   overflow for |u| ≤ 128, |s| ≤ 127). */
+__attribute__((target("avx2,fma,f16c")))
+static inline __m256i dot_u8s8_avx2(__m256i u, __m256i s) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+}
+
+__attribute__((target("avx512vnni,avx512vl,avx2,fma,f16c")))
+static inline __m256i dot_u8s8_vnni(__m256i u, __m256i s) {
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
+}
+
+/* Four rows at once against one activation vector: the activation block is loaded once per block
+   for the four rows, and four independent accumulators keep the FMA chains short. Q4 weights add
+   their offset (Q4_0: −8) or minimum (Q4_1: m) through the activation block's sum. */
+#define DEFINE_DOT_Q8(NAME, TARGET, DOT)                                                                          \
+    __attribute__((target(TARGET)))                                                                               \
+    static void NAME(llmrec_weight_type type, const uint8_t *base, size_t stride, size_t columns, size_t count,   \
+                     const llmrec_q8_activation *x, float *y) {                                                  \
+        size_t blocks = columns / 32;                                                                              \
+        __m256 acc[4];                                                                                             \
+        float extra[4];                                                                                            \
+        for (size_t r = 0; r < count; r++) { acc[r] = _mm256_setzero_ps(); extra[r] = 0; }                        \
+        for (size_t b = 0; b < blocks; b++) {                                                                      \
+            const llmrec_q8_activation *a = x + b;                                                                 \
+            __m256i activation = _mm256_loadu_si256((const __m256i *)a->qs);                                       \
+            float ad = a->d, as = a->d * (float)a->sum;                                                            \
+            for (size_t r = 0; r < count; r++) {                                                                   \
+                const uint8_t *row = base + r * stride;                                                            \
+                __m256i products;                                                                                  \
+                float scale;                                                                                       \
+                if (type == LLMREC_WEIGHTS_Q8_0) {                                                                 \
+                    const block_q8_0 *block = (const block_q8_0 *)row + b;                                         \
+                    __m256i w = _mm256_loadu_si256((const __m256i *)block->qs);                                    \
+                    products = DOT(_mm256_sign_epi8(w, w), _mm256_sign_epi8(activation, w));                      \
+                    scale = _cvtsh_ss(block->d) * ad;                                                              \
+                } else if (type == LLMREC_WEIGHTS_Q4_0) {                                                          \
+                    const block_q4_0 *block = (const block_q4_0 *)row + b;                                         \
+                    products = DOT(unpack_nibbles(block->qs), activation);                                        \
+                    float d = _cvtsh_ss(block->d);                                                                 \
+                    scale = d * ad;                                                                                \
+                    extra[r] -= 8 * d * as;                                                                        \
+                } else {                                                                                           \
+                    const block_q4_1 *block = (const block_q4_1 *)row + b;                                         \
+                    products = DOT(unpack_nibbles(block->qs), activation);                                        \
+                    scale = _cvtsh_ss(block->d) * ad;                                                              \
+                    extra[r] += _cvtsh_ss(block->m) * as;                                                          \
+                }                                                                                                  \
+                acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(scale), _mm256_cvtepi32_ps(products), acc[r]);            \
+            }                                                                                                      \
+        }                                                                                                          \
+        for (size_t r = 0; r < count; r++) y[r] = horizontal_sum(acc[r]) + extra[r];                              \
+    }
+
+DEFINE_DOT_Q8(dot_q8_avx2, "avx2,fma,f16c", dot_u8s8_avx2)
+DEFINE_DOT_Q8(dot_q8_vnni, "avx512vnni,avx512vl,avx2,fma,f16c", dot_u8s8_vnni)
+#endif
+
+int llmrec_integer_kernel_level(void) {
+#if defined(__x86_64__)
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = !use_avx2() ? 0 : (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl")) ? 2 : 1;
+    }
+    return cached;
+#else
+    return 0;
+#endif
+}
+
+int llmrec_gemv_q8(llmrec_weight_type type, const void *weights, size_t columns, size_t row_begin, size_t row_end,
+                   const llmrec_q8_activation *x, float *y) {
+    size_t stride = llmrec_row_bytes(type, columns);
+    if (!llmrec_gemv_q8_supports(type) || stride == 0) return -1;
+    const uint8_t *base = (const uint8_t *)weights;
+#if defined(__x86_64__)
+    int level = llmrec_integer_kernel_level();
+    if (level > 0) {
+        for (size_t r = row_begin; r < row_end; r += 4) {
+            size_t count = row_end - r < 4 ? row_end - r : 4;
+            if (level == 2) dot_q8_vnni(type, base + r * stride, stride, columns, count, x, y + r);
+            else dot_q8_avx2(type, base + r * stride, stride, columns, count, x, y + r);
+        }
+        return 0;
+    }
+#endif
+    for (size_t r = row_begin; r < row_end; r++) y[r] = dot_q8_portable(type, base + r * stride, columns, x);
+    return 0;
+}

@@ -3,12 +3,14 @@ import Datasets
 import Foundation
 import JSON
 import Models
+import CKernels
+import Dispatch
 import Numerics
 
 struct LMCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lm", abstract: "Run a language model (GGUF Llama, or a Hugging Face Llama/OPT directory).",
-        subcommands: [LMGenerateCommand.self, LMScoreCommand.self])
+        subcommands: [LMGenerateCommand.self, LMScoreCommand.self, LMBenchCommand.self])
 }
 
 /// Options shared by the `lm` subcommands.
@@ -25,12 +27,24 @@ struct LMModelOptions: ParsableArguments {
     @Flag(help: "Quantise Float32 weights to Q8_0 at load (a quarter of the memory; GGUF quantised weights stay as they are).")
     var quantize = false
 
+    @Flag(help: "Float32 activations in single-token steps (default for GGUF: 8-bit activations and integer dot products, as llama.cpp).")
+    var exact = false
+
     func load() throws -> LanguageModel {
         BLAS.setThreads(1)
         var model = try LanguageModel.load(model)
-        if quantize { model.decoder = model.decoder.quantizedToQ8_0() }
-        model.decoder.threads = max(1, threads)
+        configure(&model.decoder)
         return model
+    }
+
+    /// Applies --quantize, --threads and --exact.
+    func configure(_ decoder: inout CausalDecoder) {
+        if quantize {
+            decoder = decoder.quantizedToQ8_0()
+            decoder.integerActivations = true
+        }
+        if exact { decoder.integerActivations = false }
+        decoder.threads = max(1, threads)
     }
 }
 
@@ -50,7 +64,9 @@ struct LMGenerateCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let model = try options.load()
+            var model = try options.load()
+            // Likelihoods are compared across continuations: Float32 activations throughout.
+            model.decoder.integerActivations = false
             let text = options.chat ? model.chatPrompt(user: prompt) : prompt
             let ids = model.tokenizer.encode(text, addSpecialTokens: true)
             var generation = GenerationOptions()
@@ -103,7 +119,9 @@ struct LMScoreCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let model = try options.load()
+            var model = try options.load()
+            // Likelihoods are compared across continuations: Float32 activations throughout.
+            model.decoder.integerActivations = false
             let text = options.chat ? model.chatPrompt(user: prompt) : prompt
             let prefix = model.tokenizer.encode(text, addSpecialTokens: true)
             let encoded = continuation.map { model.tokenizer.encode($0, addSpecialTokens: false) }
@@ -116,6 +134,79 @@ struct LMScoreCommand: ParsableCommand {
                 ]
                 print(JSONWriter.compact(line))
             }
+        } catch {
+            throw fail(error)
+        }
+    }
+}
+
+struct LMBenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure prefill and decode speed and memory of an LM.",
+        discussion: """
+            Runs a prompt of --prompt-tokens pseudo-random token ids (seeded, no tokenizer needed, so \
+            any decoder directory works) and then --decode-tokens greedy single-token steps, --repeats \
+            times, and prints one JSON object: load time, prefill and decode tokens/s (best run), \
+            weight bytes, peak resident memory and, for decode, the bandwidth the weights' bytes per \
+            token imply. `scripts/bench-lm.py` runs llama.cpp and transformers on the same model.
+            """
+    )
+
+    @OptionGroup var options: LMModelOptions
+    @Option(help: "Prompt length.") var promptTokens = 512
+    @Option(help: "Decode steps after the prompt.") var decodeTokens = 128
+    @Option(help: "Runs (the best is reported).") var repeats = 3
+    @Option(help: "Seed of the prompt's token ids.") var seed: UInt64 = 1
+
+    func validate() throws {
+        guard promptTokens >= 1, decodeTokens >= 1, repeats >= 1 else { throw ValidationError("token counts and repeats must be positive") }
+    }
+
+    func run() throws {
+        do {
+            let started = Date()
+            var isDirectory: ObjCBool = false
+            _ = FileManager.default.fileExists(atPath: options.model, isDirectory: &isDirectory)
+            BLAS.setThreads(options.threads)
+            var decoder = isDirectory.boolValue
+                ? try CausalDecoder.load(huggingFaceDirectory: options.model) : try LanguageModel.load(options.model).decoder
+            options.configure(&decoder)
+            let loadSeconds = Date().timeIntervalSince(started)
+            let c = decoder.configuration
+            guard promptTokens + decodeTokens <= c.maxPositions else {
+                throw ValidationError("--prompt-tokens + --decode-tokens exceeds the model's \(c.maxPositions) positions")
+            }
+            var generator = SplitMix64(seed: seed)
+            let prompt = (0..<promptTokens).map { _ in Int32(generator.next() % UInt64(c.vocabularySize)) }
+            var bestPrefill = Double.infinity
+            var bestDecode = Double.infinity
+            for _ in 0..<repeats {
+                var cache = KVCache(configuration: c, capacity: promptTokens + decodeTokens)
+                let prefillStart = DispatchTime.now().uptimeNanoseconds
+                var logits = try decoder.forward(tokens: prompt, cache: &cache)
+                bestPrefill = min(bestPrefill, Double(DispatchTime.now().uptimeNanoseconds - prefillStart) / 1e9)
+                let decodeStart = DispatchTime.now().uptimeNanoseconds
+                for _ in 0..<decodeTokens {
+                    let next = Int32(logits.indices.max { logits[$0] < logits[$1] } ?? 0)
+                    logits = try decoder.forward(tokens: [next], cache: &cache)
+                }
+                bestDecode = min(bestDecode, Double(DispatchTime.now().uptimeNanoseconds - decodeStart) / 1e9)
+            }
+            let weightBytes = decoder.weightBytes
+            let decodeRate = Double(decodeTokens) / bestDecode
+            let summary: JSONValue = [
+                "model": .string(options.model), "threads": .integer(options.threads), "integerActivations": .bool(decoder.integerActivations),
+                "kernel": .string(["portable", "avx2", "avx512-vnni"][Int(llmrec_integer_kernel_level())]),
+                "loadSeconds": .number(loadSeconds), "promptTokens": .integer(promptTokens),
+                "prefillSeconds": .number(bestPrefill), "prefillTokensPerSecond": .number(Double(promptTokens) / bestPrefill),
+                "decodeTokens": .integer(decodeTokens), "decodeTokensPerSecond": .number(decodeRate),
+                "weightBytes": .integer(weightBytes), "decodeWeightGBPerSecond": .number(Double(weightBytes) * decodeRate / 1e9),
+                "peakRSSBytes": .integer(peakResidentBytes()),
+            ]
+            print(JSONWriter.compact(summary))
+        } catch let error as ValidationError {
+            throw error
         } catch {
             throw fail(error)
         }

@@ -8,13 +8,36 @@ import Testing
 ///
 /// Tolerances: both sides compute in Float32 from identical weights, so differences come only from
 /// summation order over 30 layers; logits of magnitude ~10-20 agree to about 1e-3 relative, and we
-/// allow 0.02 absolute. Greedy continuations must match token for token.
+/// allow 0.02 absolute. Greedy continuations must match token for token. These run with Float32
+/// activations; the integer decode path (8-bit activations, as llama.cpp) has its own test.
 @Suite(.serialized) struct SmolLM2ReferenceTests {
-    static func load() throws -> (LanguageModel, [String: Any]) {
+    static func load(integerActivations: Bool = false) throws -> (LanguageModel, [String: Any]) {
         let path = AssetCache.asset("smollm2-135m") + "/SmolLM2-135M-Instruct.Q4_1.gguf"
         try #require(FileManager.default.fileExists(atPath: path), "run scripts/fetch-assets.sh smollm2")
         let data = try Data(contentsOf: URL(fileURLWithPath: Bundle.module.resourcePath! + "/Fixtures/smollm2_135m_q4_1_reference.json"))
-        return (try LanguageModel.load(path), try JSONSerialization.jsonObject(with: data) as! [String: Any])
+        var model = try LanguageModel.load(path)
+        model.decoder.integerActivations = integerActivations
+        return (model, try JSONSerialization.jsonObject(with: data) as! [String: Any])
+    }
+
+    /// The integer decode path: activations rounded to 8 bits per block of 32 move each logit by
+    /// up to ~0.06 here (30 layers of 1/254-relative rounding), so 0.15 absolute; the greedy
+    /// continuations, which is what decoding produces, must still match token for token.
+    @Test func integerActivationsStayCloseAndKeepTheGreedyContinuations() throws {
+        let (model, reference) = try Self.load(integerActivations: true)
+        #expect(model.decoder.integerActivations)
+        for item in reference["cases"] as! [[String: Any]] {
+            let ids = (item["input_ids"] as! [Int]).map(Int32.init)
+            var cache = KVCache(configuration: model.decoder.configuration, capacity: 64)
+            let logits = try model.decoder.forward(tokens: ids, cache: &cache)
+            for pair in item["last_logits_top10"] as! [[Double]] {
+                #expect(abs(logits[Int(pair[0])] - Float(pair[1])) < 0.15, "logit of \(Int(pair[0])): \(logits[Int(pair[0])]) vs \(pair[1])")
+            }
+            var options = GenerationOptions()
+            options.maxNewTokens = 12
+            let greedy = try TextGenerator(decoder: model.decoder).generate(prompt: ids, options: options)
+            #expect(greedy == (item["greedy_12_ids"] as! [Int]).map(Int32.init), "greedy continuation")
+        }
     }
 
     @Test func tokensLogitsAndGreedyContinuationsMatchTransformers() throws {

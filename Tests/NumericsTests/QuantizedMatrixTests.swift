@@ -60,6 +60,32 @@ import Testing
         #expect(matrix.row(5) == Array(dense[(5 * columns)..<(6 * columns)]))
     }
 
+    /// The integer path equals the exact product with the activations rounded as it rounds them
+    /// (per block of 32: d = max|x| / 127, q = round(x / d)); only summation order differs.
+    @Test(arguments: [QuantizedMatrix.Format.q8_0, .q4_0, .q4_1])
+    func integerActivationsEqualTheProductWithRoundedActivations(format: QuantizedMatrix.Format) {
+        let (rows, columns) = (70, 96)
+        let matrix = Self.randomMatrix(format, rows: rows, columns: columns, seed: UInt64(format.rawValue) + 40)
+        #expect(matrix.supportsIntegerActivations)
+        let dense = matrix.dequantized()
+        var generator = SplitMix64(seed: 5)
+        let x = (0..<columns).map { _ in Float.random(in: -2...2, using: &generator) }
+        var rounded = x
+        for block in stride(from: 0, to: columns, by: 32) {
+            let d = x[block..<(block + 32)].map(abs).max()! / 127
+            for index in block..<(block + 32) { rounded[index] = d * (x[index] / d).rounded(.toNearestOrAwayFromZero) }
+        }
+        var expected = [Float](repeating: 0, count: rows)
+        Linear.forward(out: &expected, x: rounded, weight: dense, bias: nil, rows: 1, inFeatures: columns, outFeatures: rows)
+        var actual = [Float](repeating: 0, count: rows)
+        WeightMatrix.quantized(matrix).forward(
+            out: &actual, x: x, bias: nil, rows: 1, inFeatures: columns, outFeatures: rows, integerActivations: true)
+        for index in actual.indices {
+            #expect(abs(actual[index] - expected[index]) <= 1e-4 * max(1, abs(expected[index])), "\(format) [\(index)]")
+        }
+        #expect(!QuantizedMatrix(format: .f16, rows: 1, columns: 32, bytes: [UInt8](repeating: 0, count: 64))!.supportsIntegerActivations)
+    }
+
     @Test func q8DequantisationFollowsTheBlockFormula() {
         // One block: scale 0.5 (f16 0x3800), values -2, 0, 3, then zeros.
         var bytes: [UInt8] = [0x00, 0x38, 0xFE, 0x00, 0x03]

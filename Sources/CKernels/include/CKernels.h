@@ -35,6 +35,30 @@ int llmrec_dequantize_rows(llmrec_weight_type type, const void *weights, size_t 
 /// rows * llmrec_row_bytes(Q8_0, columns) bytes. Returns 0, or -1 when columns is not a multiple of 32.
 int llmrec_quantize_q8_0(const float *x, size_t rows, size_t columns, void *out);
 
+/// Activations quantised for the integer products: per block of 32 values, the scale d (x ≈ d · q),
+/// the sum of the 32 q, and the q themselves (as llama.cpp's Q8_1). 40 bytes per block.
+typedef struct {
+    float d;
+    int32_t sum;
+    int8_t qs[32];
+} llmrec_q8_activation;
+
+/// Quantises `columns` floats (a multiple of 32) into columns / 32 activation blocks with
+/// d = max|x| / 127 and q = round(x / d). Returns 0, or -1 when columns is not a multiple of 32.
+int llmrec_quantize_activation(const float *x, size_t columns, llmrec_q8_activation *out);
+
+/// y = W x for rows [row_begin, row_end) with x given as quantised activations: the block products
+/// are integer dot products (AVX-512 VNNI, else AVX2, else portable C), scaled per block. Q4_0,
+/// Q4_1 and Q8_0 weights. Returns 0, or -1 for another type.
+int llmrec_gemv_q8(llmrec_weight_type type, const void *weights, size_t columns, size_t row_begin, size_t row_end,
+                   const llmrec_q8_activation *x, float *y);
+
+/// 1 when `llmrec_gemv_q8` supports `type`.
+int llmrec_gemv_q8_supports(llmrec_weight_type type);
+
+/// 2 when the integer products use AVX-512 VNNI, 1 for AVX2, 0 for portable C.
+int llmrec_integer_kernel_level(void);
+
 /// 1 when the vectorised path is in use (for benchmarks and logs).
 int llmrec_kernels_vectorized(void);
 

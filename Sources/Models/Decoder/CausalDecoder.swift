@@ -109,9 +109,34 @@ public struct CausalDecoder: Sendable {
     /// Threads for single-token steps over quantised weights (decode is bandwidth-bound; two cores
     /// pull more memory bandwidth than one).
     public var threads = 1
+    /// Single-token steps over Q4_0/Q4_1/Q8_0 weights quantise the activations to 8 bits and use
+    /// integer dot products (llama.cpp's decode path): faster, not bit-comparable with a Float32
+    /// reference. Off by default; `LanguageModel` turns it on for GGUF models.
+    public var integerActivations = false
     /// RoPE cos/sin of every position and rotation pair: [maxPositions, headDim / 2] (Llama only).
     private let cosines: [Float]
     private let sines: [Float]
+
+    /// Bytes of every weight as held in memory (quantised matrices at their block size).
+    public var weightBytes: Int {
+        func bytes(_ matrix: WeightMatrix) -> Int {
+            switch matrix {
+            case .dense(let values): return values.count * 4
+            case .quantized(let quantized): return quantized.bytes.count
+            }
+        }
+        func vector(_ values: [Float]?) -> Int { (values?.count ?? 0) * 4 }
+        var total = bytes(weights.tokenEmbeddings) + (weights.outputHead.map(bytes) ?? 0) + vector(weights.positionEmbeddings)
+            + vector(weights.projectIn) + vector(weights.projectOut) + vector(weights.finalNorm?.weight) + vector(weights.finalNorm?.bias)
+        for layer in weights.layers {
+            total += [layer.query, layer.key, layer.value, layer.output, layer.up, layer.down].map(bytes).reduce(0, +)
+            total += layer.gate.map(bytes) ?? 0
+            total += [layer.queryBias, layer.keyBias, layer.valueBias, layer.outputBias, layer.upBias, layer.downBias].map(vector).reduce(0, +)
+            total += vector(layer.attentionNorm.weight) + vector(layer.attentionNorm.bias) + vector(layer.feedForwardNorm.weight)
+                + vector(layer.feedForwardNorm.bias)
+        }
+        return total
+    }
 
     /// The same decoder with every Float32 matrix (embeddings, projections, FFN, head) quantised to
     /// Q8_0 at load: a quarter of the memory, for models that would not fit otherwise (OPT-6.7B in
@@ -234,7 +259,7 @@ public struct CausalDecoder: Sendable {
         }
         var logits = [Float](repeating: 0, count: rows * c.vocabularySize)
         (weights.outputHead ?? weights.tokenEmbeddings).forward(
-            out: &logits, x: final, bias: nil, rows: rows, inFeatures: e, outFeatures: c.vocabularySize, threads: threads)
+            out: &logits, x: final, bias: nil, rows: rows, inFeatures: e, outFeatures: c.vocabularySize, threads: threads, integerActivations: integerActivations)
         return logits
     }
 
@@ -303,10 +328,10 @@ public struct CausalDecoder: Sendable {
         } else {
             s.normed = x
         }
-        layer.query.forward(out: &s.q, x: s.normed, bias: layer.queryBias, rows: rows, inFeatures: h, outFeatures: h, threads: threads)
-        layer.key.forward(out: &s.k, x: s.normed, bias: layer.keyBias, rows: rows, inFeatures: h, outFeatures: kvWidth, threads: threads)
+        layer.query.forward(out: &s.q, x: s.normed, bias: layer.queryBias, rows: rows, inFeatures: h, outFeatures: h, threads: threads, integerActivations: integerActivations)
+        layer.key.forward(out: &s.k, x: s.normed, bias: layer.keyBias, rows: rows, inFeatures: h, outFeatures: kvWidth, threads: threads, integerActivations: integerActivations)
         layer.value.forward(
-            out: &s.v, x: s.normed, bias: layer.valueBias, rows: rows, inFeatures: h, outFeatures: kvWidth, threads: threads)
+            out: &s.v, x: s.normed, bias: layer.valueBias, rows: rows, inFeatures: h, outFeatures: kvWidth, threads: threads, integerActivations: integerActivations)
         if c.family == .llama {
             for row in 0..<rows {
                 rotate(&s.q, row: row, width: h, heads: c.heads, position: positions[row])
@@ -354,7 +379,7 @@ public struct CausalDecoder: Sendable {
             }
         }
         layer.output.forward(
-            out: &s.projected, x: s.attended, bias: layer.outputBias, rows: rows, inFeatures: h, outFeatures: h, threads: threads)
+            out: &s.projected, x: s.attended, bias: layer.outputBias, rows: rows, inFeatures: h, outFeatures: h, threads: threads, integerActivations: integerActivations)
         for offset in 0..<(rows * h) { x[offset] += s.projected[offset] }
         if !preNorm {
             let residual = x
@@ -366,9 +391,9 @@ public struct CausalDecoder: Sendable {
         } else {
             s.normed = x
         }
-        layer.up.forward(out: &s.up, x: s.normed, bias: layer.upBias, rows: rows, inFeatures: h, outFeatures: inter, threads: threads)
+        layer.up.forward(out: &s.up, x: s.normed, bias: layer.upBias, rows: rows, inFeatures: h, outFeatures: inter, threads: threads, integerActivations: integerActivations)
         if let gateWeight = layer.gate {
-            gateWeight.forward(out: &s.gate, x: s.normed, bias: nil, rows: rows, inFeatures: h, outFeatures: inter, threads: threads)
+            gateWeight.forward(out: &s.gate, x: s.normed, bias: nil, rows: rows, inFeatures: h, outFeatures: inter, threads: threads, integerActivations: integerActivations)
             for offset in 0..<(rows * inter) {
                 let g = s.gate[offset]
                 s.gate[offset] = g / (1 + Foundation.exp(-g)) * s.up[offset]
@@ -377,7 +402,7 @@ public struct CausalDecoder: Sendable {
             for offset in 0..<(rows * inter) { s.gate[offset] = max(s.up[offset], 0) }
         }
         layer.down.forward(
-            out: &s.projected, x: s.gate, bias: layer.downBias, rows: rows, inFeatures: inter, outFeatures: h, threads: threads)
+            out: &s.projected, x: s.gate, bias: layer.downBias, rows: rows, inFeatures: inter, outFeatures: h, threads: threads, integerActivations: integerActivations)
         for offset in 0..<(rows * h) { x[offset] += s.projected[offset] }
         if !preNorm {
             let residual = x

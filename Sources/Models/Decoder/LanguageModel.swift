@@ -119,8 +119,10 @@ public struct LanguageModel: Sendable {
             bosID: file.int("tokenizer.ggml.bos_token_id").map(Int32.init), eosID: file.int("tokenizer.ggml.eos_token_id").map(Int32.init),
             addBOS: file.bool("tokenizer.ggml.add_bos_token") ?? false)
         let template = file.string("tokenizer.chat_template") ?? ""
+        var decoder = try CausalDecoder(configuration: configuration, weights: weights)
+        decoder.integerActivations = true
         return LanguageModel(
-            decoder: try CausalDecoder(configuration: configuration, weights: weights), tokenizer: tokenizer,
+            decoder: decoder, tokenizer: tokenizer,
             endOfSequence: file.int("tokenizer.ggml.eos_token_id").map(Int32.init), usesChatML: template.contains("<|im_start|>"),
             defaultSystemPrompt: Self.defaultSystemPrompt(in: template))
     }
