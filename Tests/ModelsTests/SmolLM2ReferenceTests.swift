@@ -21,10 +21,13 @@ import Testing
     }
 
     /// The integer decode path: activations rounded to 8 bits per block of 32 move each logit by
-    /// up to ~0.06 here (30 layers of 1/254-relative rounding), so 0.15 absolute; the greedy
-    /// continuations, which is what decoding produces, must still match token for token.
-    @Test func integerActivationsStayCloseAndKeepTheGreedyContinuations() throws {
+    /// up to ~0.06 here (30 layers of 1/254-relative rounding), so 0.15 absolute. A greedy
+    /// continuation may then leave the reference only where two tokens were within that margin in
+    /// the exact model (a near tie), which is checked at the first difference.
+    @Test func integerActivationsStayCloseAndDivergeOnlyAtNearTies() throws {
         let (model, reference) = try Self.load(integerActivations: true)
+        var exact = model.decoder
+        exact.integerActivations = false
         #expect(model.decoder.integerActivations)
         for item in reference["cases"] as! [[String: Any]] {
             let ids = (item["input_ids"] as! [Int]).map(Int32.init)
@@ -36,7 +39,12 @@ import Testing
             var options = GenerationOptions()
             options.maxNewTokens = 12
             let greedy = try TextGenerator(decoder: model.decoder).generate(prompt: ids, options: options)
-            #expect(greedy == (item["greedy_12_ids"] as! [Int]).map(Int32.init), "greedy continuation")
+            let expected = (item["greedy_12_ids"] as! [Int]).map(Int32.init)
+            guard let first = greedy.indices.first(where: { $0 < expected.count && greedy[$0] != expected[$0] }) else { continue }
+            var exactCache = KVCache(configuration: exact.configuration, capacity: 64)
+            let exactLogits = try exact.forward(tokens: ids + expected.prefix(first), cache: &exactCache)
+            let margin = exactLogits[Int(expected[first])] - exactLogits[Int(greedy[first])]
+            #expect(margin < 0.15, "diverged at step \(first) with an exact-model margin of \(margin)")
         }
     }
 
