@@ -32,17 +32,13 @@ struct LMModelOptions: ParsableArguments {
 
     func load() throws -> LanguageModel {
         BLAS.setThreads(1)
-        var model = try LanguageModel.load(model)
+        var model = try LanguageModel.load(model, quantizeToQ8_0: quantize)
         configure(&model.decoder)
         return model
     }
 
-    /// Applies --quantize, --threads and --exact.
+    /// Applies --threads and --exact (--quantize acts while loading).
     func configure(_ decoder: inout CausalDecoder) {
-        if quantize {
-            decoder = decoder.quantizedToQ8_0()
-            decoder.integerActivations = true
-        }
         if exact { decoder.integerActivations = false }
         decoder.threads = max(1, threads)
     }
@@ -170,7 +166,9 @@ struct LMBenchCommand: ParsableCommand {
             _ = FileManager.default.fileExists(atPath: options.model, isDirectory: &isDirectory)
             BLAS.setThreads(options.threads)
             var decoder = isDirectory.boolValue
-                ? try CausalDecoder.load(huggingFaceDirectory: options.model) : try LanguageModel.load(options.model).decoder
+                ? try CausalDecoder.load(huggingFaceDirectory: options.model, quantizeToQ8_0: options.quantize)
+                : try LanguageModel.load(options.model).decoder
+            if isDirectory.boolValue { decoder.integerActivations = options.quantize }
             options.configure(&decoder)
             let loadSeconds = Date().timeIntervalSince(started)
             let c = decoder.configuration

@@ -146,6 +146,11 @@ import Testing
         let mean = differences.reduce(0, +) / Float(differences.count)
         #expect(differences.max()! < 0.05 * scale, "Q8_0 moves logits by up to \(differences.max()!) (largest logit \(scale))")
         #expect(mean < 0.01 * scale, "mean change \(mean)")
+        // Quantising each matrix as it is read gives the same model without ever holding it in Float32.
+        let atLoad = try CausalDecoder.load(huggingFaceDirectory: Self.folder("llama_tiny"), quantizeToQ8_0: true)
+        var loadCache = KVCache(configuration: atLoad.configuration, capacity: 16)
+        #expect(try atLoad.forward(tokens: ids, cache: &loadCache, allLogits: true) == logits)
+        #expect(atLoad.weightBytes < decoder.weightBytes / 3)
     }
 
     @Test func refusesWhatDoesNotFit() throws {

@@ -7,8 +7,10 @@ extension CausalDecoder {
     /// shards of `model.safetensors.index.json`), else `pytorch_model.bin` (or the shards of
     /// `pytorch_model.bin.index.json`, as opt-6.7b ships); tensor names with or without the `model.` /
     /// `model.decoder.` / `decoder.` prefixes; 16-bit tensors become Float32. A missing
-    /// `lm_head.weight` means a tied head.
-    public static func load(huggingFaceDirectory directory: String) throws -> CausalDecoder {
+    /// `lm_head.weight` means a tied head. With `quantizeToQ8_0`, each matrix is quantised to Q8_0 as
+    /// it is read (whole 32-element blocks per row), so that peak memory is the quantised model plus
+    /// one Float32 tensor: how OPT-6.7B fits in 24 GB.
+    public static func load(huggingFaceDirectory directory: String, quantizeToQ8_0: Bool = false) throws -> CausalDecoder {
         let configPath = directory + "/config.json"
         guard let data = FileManager.default.contents(atPath: configPath),
             let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
@@ -29,7 +31,7 @@ extension CausalDecoder {
                 keyValueHeads: (object["num_key_value_heads"] as? Int) ?? heads, ropeTheta: Float(ropeTheta),
                 rmsNormEpsilon: Float((object["rms_norm_eps"] as? Double) ?? 1e-6),
                 maxPositions: (object["max_position_embeddings"] as? Int) ?? 2048)
-            return try CausalDecoder(configuration: configuration, weights: try llamaWeights(tensors, configuration, object))
+            return try CausalDecoder(configuration: configuration, weights: try llamaWeights(tensors, configuration, object, quantize: quantizeToQ8_0))
         case "opt":
             let hidden = try integer("hidden_size")
             let heads = try integer("num_attention_heads")
@@ -39,36 +41,45 @@ extension CausalDecoder {
                 maxPositions: (object["max_position_embeddings"] as? Int) ?? 2048,
                 embeddingSize: (object["word_embed_proj_dim"] as? Int) ?? hidden,
                 normalizeBefore: (object["do_layer_norm_before"] as? Bool) ?? true)
-            return try CausalDecoder(configuration: configuration, weights: try optWeights(tensors, configuration))
+            return try CausalDecoder(configuration: configuration, weights: try optWeights(tensors, configuration, quantize: quantizeToQ8_0))
         case let other:
             throw DecoderError.invalidConfiguration("\(configPath): model_type \(other ?? "none") is not llama or opt")
         }
     }
 
+    /// A matrix read from `tensors`, quantised to Q8_0 right away when asked (and possible).
+    private static func matrix(_ tensors: TensorDirectory, _ name: String, _ shape: [Int], quantize: Bool) throws -> WeightMatrix {
+        let values = try tensors.read(name, shape)
+        if quantize, let quantized = QuantizedMatrix.quantizeQ8_0(values, rows: shape[0], columns: shape[1]) { return .quantized(quantized) }
+        return .dense(values)
+    }
+
     private static func llamaWeights(
-        _ tensors: TensorDirectory, _ c: DecoderConfiguration, _ object: [String: Any]
+        _ tensors: TensorDirectory, _ c: DecoderConfiguration, _ object: [String: Any], quantize: Bool
     ) throws -> DecoderWeights {
+        func matrix(_ name: String, _ shape: [Int]) throws -> WeightMatrix { try Self.matrix(tensors, name, shape, quantize: quantize) }
         let (h, i, kv) = (c.hiddenSize, c.intermediateSize, c.keyValueWidth)
         let layers = try (0..<c.layers).map { index in
             let base = "layers.\(index)."
             return DecoderWeights.Layer(
                 attentionNorm: .init(weight: try tensors.read(base + "input_layernorm.weight", [h])),
-                query: .dense(try tensors.read(base + "self_attn.q_proj.weight", [h, h])),
-                key: .dense(try tensors.read(base + "self_attn.k_proj.weight", [kv, h])),
-                value: .dense(try tensors.read(base + "self_attn.v_proj.weight", [kv, h])),
-                output: .dense(try tensors.read(base + "self_attn.o_proj.weight", [h, h])),
+                query: try matrix(base + "self_attn.q_proj.weight", [h, h]),
+                key: try matrix(base + "self_attn.k_proj.weight", [kv, h]),
+                value: try matrix(base + "self_attn.v_proj.weight", [kv, h]),
+                output: try matrix(base + "self_attn.o_proj.weight", [h, h]),
                 feedForwardNorm: .init(weight: try tensors.read(base + "post_attention_layernorm.weight", [h])),
-                gate: .dense(try tensors.read(base + "mlp.gate_proj.weight", [i, h])), up: .dense(try tensors.read(base + "mlp.up_proj.weight", [i, h])),
-                down: .dense(try tensors.read(base + "mlp.down_proj.weight", [h, i])))
+                gate: try matrix(base + "mlp.gate_proj.weight", [i, h]), up: try matrix(base + "mlp.up_proj.weight", [i, h]),
+                down: try matrix(base + "mlp.down_proj.weight", [h, i]))
         }
         let tied = (object["tie_word_embeddings"] as? Bool) ?? false
         return DecoderWeights(
-            tokenEmbeddings: .dense(try tensors.read("embed_tokens.weight", [c.vocabularySize, h])), layers: layers,
+            tokenEmbeddings: try matrix("embed_tokens.weight", [c.vocabularySize, h]), layers: layers,
             finalNorm: .init(weight: try tensors.read("norm.weight", [h])),
-            outputHead: tied || !tensors.has("lm_head.weight") ? nil : .dense(try tensors.read("lm_head.weight", [c.vocabularySize, h])))
+            outputHead: tied || !tensors.has("lm_head.weight") ? nil : try matrix("lm_head.weight", [c.vocabularySize, h]))
     }
 
-    private static func optWeights(_ tensors: TensorDirectory, _ c: DecoderConfiguration) throws -> DecoderWeights {
+    private static func optWeights(_ tensors: TensorDirectory, _ c: DecoderConfiguration, quantize: Bool) throws -> DecoderWeights {
+        func matrix(_ name: String, _ shape: [Int]) throws -> WeightMatrix { try Self.matrix(tensors, name, shape, quantize: quantize) }
         let (h, i, e) = (c.hiddenSize, c.intermediateSize, c.embeddingSize)
         func norm(_ name: String) throws -> DecoderWeights.Norm {
             .init(weight: try tensors.read(name + ".weight", [h]), bias: try tensors.read(name + ".bias", [h]))
@@ -77,24 +88,24 @@ extension CausalDecoder {
             let base = "layers.\(index)."
             return DecoderWeights.Layer(
                 attentionNorm: try norm(base + "self_attn_layer_norm"),
-                query: .dense(try tensors.read(base + "self_attn.q_proj.weight", [h, h])),
-                key: .dense(try tensors.read(base + "self_attn.k_proj.weight", [h, h])),
-                value: .dense(try tensors.read(base + "self_attn.v_proj.weight", [h, h])),
-                output: .dense(try tensors.read(base + "self_attn.out_proj.weight", [h, h])),
+                query: try matrix(base + "self_attn.q_proj.weight", [h, h]),
+                key: try matrix(base + "self_attn.k_proj.weight", [h, h]),
+                value: try matrix(base + "self_attn.v_proj.weight", [h, h]),
+                output: try matrix(base + "self_attn.out_proj.weight", [h, h]),
                 queryBias: try tensors.read(base + "self_attn.q_proj.bias", [h]), keyBias: try tensors.read(base + "self_attn.k_proj.bias", [h]),
                 valueBias: try tensors.read(base + "self_attn.v_proj.bias", [h]),
                 outputBias: try tensors.read(base + "self_attn.out_proj.bias", [h]),
-                feedForwardNorm: try norm(base + "final_layer_norm"), gate: nil, up: .dense(try tensors.read(base + "fc1.weight", [i, h])),
-                down: .dense(try tensors.read(base + "fc2.weight", [h, i])), upBias: try tensors.read(base + "fc1.bias", [i]),
+                feedForwardNorm: try norm(base + "final_layer_norm"), gate: nil, up: try matrix(base + "fc1.weight", [i, h]),
+                down: try matrix(base + "fc2.weight", [h, i]), upBias: try tensors.read(base + "fc1.bias", [i]),
                 downBias: try tensors.read(base + "fc2.bias", [h]))
         }
         return DecoderWeights(
-            tokenEmbeddings: .dense(try tensors.read("embed_tokens.weight", [c.vocabularySize, e])),
+            tokenEmbeddings: try matrix("embed_tokens.weight", [c.vocabularySize, e]),
             positionEmbeddings: try tensors.read("embed_positions.weight", [c.maxPositions + 2, h]),
             projectIn: e != h ? try tensors.read("project_in.weight", [h, e]) : nil,
             projectOut: e != h ? try tensors.read("project_out.weight", [e, h]) : nil, layers: layers,
             finalNorm: c.normalizeBefore ? try norm("final_layer_norm") : nil,
-            outputHead: tensors.has("lm_head.weight") ? .dense(try tensors.read("lm_head.weight", [c.vocabularySize, e])) : nil)
+            outputHead: tensors.has("lm_head.weight") ? try matrix("lm_head.weight", [c.vocabularySize, e]) : nil)
     }
 }
 

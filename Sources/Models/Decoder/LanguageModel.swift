@@ -17,10 +17,12 @@ public struct LanguageModel: Sendable {
     /// Loads a GGUF file (Llama architecture; 16-bit, Q8_0, Q4_0 and Q4_1 matrices stay in their
     /// format in memory and are multiplied by the C kernels, F32 ones are read as they are) or a
     /// Hugging Face directory (Llama or OPT, Float32; `tokenizer.json`, or `vocab.json` with `merges.txt`).
-    public static func load(_ path: String) throws -> LanguageModel {
+    /// With `quantizeToQ8_0`, Float32 and 16-bit matrices of a Hugging Face directory are quantised as
+    /// they are read (and turn on the integer decode path); GGUF matrices stay in their format.
+    public static func load(_ path: String, quantizeToQ8_0: Bool = false) throws -> LanguageModel {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw CheckpointError.fileNotFound(path: path) }
-        if isDirectory.boolValue { return try loadHuggingFace(path) }
+        if isDirectory.boolValue { return try loadHuggingFace(path, quantizeToQ8_0: quantizeToQ8_0) }
         return try loadGGUF(path)
     }
 
@@ -127,8 +129,9 @@ public struct LanguageModel: Sendable {
             defaultSystemPrompt: Self.defaultSystemPrompt(in: template))
     }
 
-    private static func loadHuggingFace(_ directory: String) throws -> LanguageModel {
-        let decoder = try CausalDecoder.load(huggingFaceDirectory: directory)
+    private static func loadHuggingFace(_ directory: String, quantizeToQ8_0: Bool) throws -> LanguageModel {
+        var decoder = try CausalDecoder.load(huggingFaceDirectory: directory, quantizeToQ8_0: quantizeToQ8_0)
+        decoder.integerActivations = quantizeToQ8_0
         let tokenizer: ByteLevelBPETokenizer
         if FileManager.default.fileExists(atPath: directory + "/tokenizer.json") {
             tokenizer = try ByteLevelBPETokenizer(tokenizerJSONPath: directory + "/tokenizer.json")
