@@ -1,6 +1,7 @@
 import Checkpoints
 import Foundation
 import Models
+import Numerics
 import Testing
 
 /// Tiny random decoders against transformers: Llama (grouped-query attention, tied head), OPT
@@ -151,6 +152,23 @@ import Testing
         var loadCache = KVCache(configuration: atLoad.configuration, capacity: 16)
         #expect(try atLoad.forward(tokens: ids, cache: &loadCache, allLogits: true) == logits)
         #expect(atLoad.weightBytes < decoder.weightBytes / 3)
+    }
+
+    /// Long prompts take the matrix-product attention path (whole block per head); it must give what
+    /// token-by-token decoding gives, also for a second block after a cached prefix.
+    @Test(arguments: fixtures)
+    func matrixAttentionPrefillEqualsStepByStepDecoding(name: String) throws {
+        let decoder = try CausalDecoder.load(huggingFaceDirectory: Self.folder(name))
+        let vocabulary = decoder.configuration.vocabularySize
+        var generator = SplitMix64(seed: 3)
+        let ids = (0..<48).map { _ in Int32(generator.next() % UInt64(vocabulary)) }
+        var blockCache = KVCache(configuration: decoder.configuration, capacity: 48)
+        let first = try decoder.forward(tokens: Array(ids.prefix(20)), cache: &blockCache, allLogits: true)
+        let second = try decoder.forward(tokens: Array(ids.dropFirst(20)), cache: &blockCache, allLogits: true)
+        var stepCache = KVCache(configuration: decoder.configuration, capacity: 48)
+        var stepped: [Float] = []
+        for id in ids { stepped += try decoder.forward(tokens: [id], cache: &stepCache) }
+        SASRecParityTests.expectClose(first + second, stepped, "\(name) block vs steps", tolerance: 1e-4)
     }
 
     @Test func refusesWhatDoesNotFit() throws {

@@ -343,40 +343,10 @@ public struct CausalDecoder: Sendable {
             cache.keys[index][base + offset] = s.k[offset]
             cache.values[index][base + offset] = s.v[offset]
         }
-        let group = c.heads / c.keyValueHeads
-        let scale = 1 / Float(hd).squareRoot()
-        // Row r sees the cached prefix [0, start) and its own branch's rows up to itself.
-        cache.keys[index].withUnsafeBufferPointer { keys in
-            cache.values[index].withUnsafeBufferPointer { values in
-                s.q.withUnsafeBufferPointer { q in
-                    s.attended.withUnsafeMutableBufferPointer { attended in
-                        s.scores.withUnsafeMutableBufferPointer { scores in
-                            for row in 0..<rows {
-                                let own = start + (branchStarts?[row] ?? 0)
-                                let visible = start + (start + row - own) + 1
-                                for head in 0..<c.heads {
-                                    let kvHead = head / group
-                                    let query = q.baseAddress! + row * h + head * hd
-                                    for slot in 0..<visible {
-                                        let key = keys.baseAddress! + (slot < start ? slot : own + slot - start) * kvWidth + kvHead * hd
-                                        var dot: Float = 0
-                                        for d in 0..<hd { dot += query[d] * key[d] }
-                                        scores[slot] = dot * scale
-                                    }
-                                    VectorMath.softmaxInPlace(scores.baseAddress!, count: visible)
-                                    let out = attended.baseAddress! + row * h + head * hd
-                                    out.update(repeating: 0, count: hd)
-                                    for slot in 0..<visible {
-                                        let weight = scores[slot]
-                                        let value = values.baseAddress! + (slot < start ? slot : own + slot - start) * kvWidth + kvHead * hd
-                                        for d in 0..<hd { out[d] += weight * value[d] }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
+        if branchStarts == nil && rows >= Self.matrixAttentionRows {
+            matrixAttention(keys: cache.keys[index], values: cache.values[index], start: start, rows: rows, scratch: &s)
+        } else {
+            rowAttention(keys: cache.keys[index], values: cache.values[index], start: start, rows: rows, branchStarts: branchStarts, scratch: &s)
         }
         layer.output.forward(
             out: &s.projected, x: s.attended, bias: layer.outputBias, rows: rows, inFeatures: h, outFeatures: h, threads: threads, integerActivations: integerActivations)
@@ -407,6 +377,86 @@ public struct CausalDecoder: Sendable {
         if !preNorm {
             let residual = x
             Self.normalize(out: &x, x: residual, norm: layer.feedForwardNorm, rows: rows, dim: h, eps: normEpsilon)
+        }
+    }
+
+    /// Rows at or above which a prompt's attention runs as matrix products (BLAS) per head.
+    static let matrixAttentionRows = 16
+
+    /// Attention of `rows` new rows one at a time: row r sees the cached prefix [0, start) and its
+    /// own branch's rows up to itself (the whole sequence so far without branches). Fills
+    /// `scratch.attended` from `scratch.q` and the cache.
+    private func rowAttention(keys: [Float], values: [Float], start: Int, rows: Int, branchStarts: [Int]?, scratch s: inout LayerScratch) {
+        let c = configuration
+        let (h, hd, kvWidth) = (c.hiddenSize, c.headDim, c.keyValueWidth)
+        let group = c.heads / c.keyValueHeads
+        let scale = 1 / Float(hd).squareRoot()
+        keys.withUnsafeBufferPointer { keys in
+            values.withUnsafeBufferPointer { values in
+                s.q.withUnsafeBufferPointer { q in
+                    s.attended.withUnsafeMutableBufferPointer { attended in
+                        s.scores.withUnsafeMutableBufferPointer { scores in
+                            for row in 0..<rows {
+                                let own = start + (branchStarts?[row] ?? 0)
+                                let visible = start + (start + row - own) + 1
+                                for head in 0..<c.heads {
+                                    let kvHead = head / group
+                                    let query = q.baseAddress! + row * h + head * hd
+                                    for slot in 0..<visible {
+                                        let key = keys.baseAddress! + (slot < start ? slot : own + slot - start) * kvWidth + kvHead * hd
+                                        var dot: Float = 0
+                                        for d in 0..<hd { dot += query[d] * key[d] }
+                                        scores[slot] = dot * scale
+                                    }
+                                    VectorMath.softmaxInPlace(scores.baseAddress!, count: visible)
+                                    let out = attended.baseAddress! + row * h + head * hd
+                                    out.update(repeating: 0, count: hd)
+                                    for slot in 0..<visible {
+                                        let weight = scores[slot]
+                                        let value = values.baseAddress! + (slot < start ? slot : own + slot - start) * kvWidth + kvHead * hd
+                                        for d in 0..<hd { out[d] += weight * value[d] }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Causal attention of a block of new rows as matrix products per head: scores = Q·Kᵀ over every
+    /// cached and new position, masked above the diagonal, softmax, then P·V.
+    private func matrixAttention(keys: [Float], values: [Float], start: Int, rows: Int, scratch s: inout LayerScratch) {
+        let c = configuration
+        let (h, hd, kvWidth) = (c.hiddenSize, c.headDim, c.keyValueWidth)
+        let group = c.heads / c.keyValueHeads
+        let total = start + rows
+        var scores = [Float](repeating: 0, count: rows * total)
+        keys.withUnsafeBufferPointer { k in
+            values.withUnsafeBufferPointer { v in
+                s.q.withUnsafeBufferPointer { q in
+                    s.attended.withUnsafeMutableBufferPointer { out in
+                        scores.withUnsafeMutableBufferPointer { p in
+                            for head in 0..<c.heads {
+                                let kvHead = head / group
+                                BLAS.gemm(
+                                    transposeB: true, m: rows, n: total, k: hd, alpha: 1 / Float(hd).squareRoot(), a: q.baseAddress! + head * hd,
+                                    lda: h, b: k.baseAddress! + kvHead * hd, ldb: kvWidth, c: p.baseAddress!, ldc: total)
+                                for row in 0..<rows {
+                                    let line = p.baseAddress! + row * total
+                                    let visible = start + row + 1
+                                    VectorMath.softmaxInPlace(line, count: visible)
+                                    (line + visible).update(repeating: 0, count: total - visible)
+                                }
+                                BLAS.gemm(
+                                    m: rows, n: hd, k: total, a: p.baseAddress!, lda: total, b: v.baseAddress! + kvHead * hd, ldb: kvWidth,
+                                    c: out.baseAddress! + head * hd, ldc: h)
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 
