@@ -364,10 +364,7 @@ public struct CausalDecoder: Sendable {
         layer.up.forward(out: &s.up, x: s.normed, bias: layer.upBias, rows: rows, inFeatures: h, outFeatures: inter, threads: threads, integerActivations: integerActivations)
         if let gateWeight = layer.gate {
             gateWeight.forward(out: &s.gate, x: s.normed, bias: nil, rows: rows, inFeatures: h, outFeatures: inter, threads: threads, integerActivations: integerActivations)
-            for offset in 0..<(rows * inter) {
-                let g = s.gate[offset]
-                s.gate[offset] = g / (1 + Foundation.exp(-g)) * s.up[offset]
-            }
+            VectorMath.siluMultiply(&s.gate, s.up, count: rows * inter)
         } else {
             for offset in 0..<(rows * inter) { s.gate[offset] = max(s.up[offset], 0) }
         }

@@ -173,10 +173,8 @@ extension CausalDecoder {
         if let gateWeight = layer.gate {
             var values = [Float](repeating: 0, count: rows * inter)
             gateWeight.forward(out: &values, x: feedForwardInput, bias: nil, rows: rows, inFeatures: h, outFeatures: inter)
-            for offset in 0..<(rows * inter) {
-                let g = values[offset]
-                activated[offset] = g / (1 + Foundation.exp(-g)) * up[offset]
-            }
+            activated = values
+            VectorMath.siluMultiply(&activated, up, count: rows * inter)
             gate = values
         } else {
             for offset in 0..<(rows * inter) { activated[offset] = max(up[offset], 0) }

@@ -28,6 +28,22 @@ public enum VectorMath {
         return result * scale
     }
 
+    /// SwiGLU in place: gate[i] = silu(gate[i]) · up[i], silu(g) = g / (1 + e^−g), 8 lanes at a time.
+    public static func siluMultiply(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, count: Int) {
+        var index = 0
+        while index + 8 <= count {
+            let g = UnsafeRawPointer(gate + index).loadUnaligned(as: SIMD8<Float>.self)
+            let u = UnsafeRawPointer(up + index).loadUnaligned(as: SIMD8<Float>.self)
+            let result = g / (1 + exp(-g)) * u
+            UnsafeMutableRawPointer(gate + index).storeBytes(of: result, as: SIMD8<Float>.self)
+            index += 8
+        }
+        while index < count {
+            gate[index] = gate[index] / (1 + Foundation.exp(-gate[index])) * up[index]
+            index += 1
+        }
+    }
+
     /// erf per lane (the Chebyshev fit of `GELU.erf`), absolute error below 4e-7.
     @inline(__always)
     public static func erf(_ x: SIMD8<Float>) -> SIMD8<Float> {
