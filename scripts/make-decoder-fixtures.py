@@ -100,3 +100,38 @@ def write_sharded_bin(source, name):
 
 
 write_sharded_bin("opt_tiny", "opt_bin")
+
+
+def write_continuations(name, model_class, config_class):
+    """continuations.safetensors: log-likelihoods (natural log, summed over each continuation's tokens)
+    of three continuations after a shared prefix, from the fixture's own weights in float64, as
+    `llmrec lm score` and A-LLMRec's ranking mode compute them."""
+    from safetensors.torch import load_file
+    out = os.path.join(root, name)
+    with open(os.path.join(out, "config.json")) as handle:
+        config = config_class(**json.load(handle))
+    state = load_file(os.path.join(out, "model.safetensors"))
+    model = model_class(config).eval().double()
+    embed_name = [key for key in state if key.endswith("embed_tokens.weight")][0]
+    model.load_state_dict({**state, "lm_head.weight": state[embed_name]}, strict=False)
+    model.tie_weights()
+    prefix = [3, 17, 42, 5]
+    continuations = [[9, 33, 60, 1, 28, 11], [5, 9, 33], [60]]
+    scores = []
+    with torch.no_grad():
+        for continuation in continuations:
+            logits = model(torch.tensor([prefix + continuation])).logits[0]
+            logprobs = torch.log_softmax(logits, dim=-1)
+            scores.append(sum(float(logprobs[len(prefix) + i - 1, token]) for i, token in enumerate(continuation)))
+    save_file({
+        "input.prefix": torch.tensor(prefix, dtype=torch.int64),
+        "input.continuations": torch.tensor(sum(continuations, []), dtype=torch.int64),
+        "input.lengths": torch.tensor([len(c) for c in continuations], dtype=torch.int64),
+        "expected.log_likelihoods": torch.tensor(scores, dtype=torch.float64),
+    }, os.path.join(out, "continuations.safetensors"), metadata={"generator": "scripts/make-decoder-fixtures.py"})
+    print(f"wrote {out}/continuations.safetensors: {scores}", file=sys.stderr)
+
+
+for name, model_class, config_class in [("llama_tiny", LlamaForCausalLM, LlamaConfig), ("opt_tiny", OPTForCausalLM, OPTConfig),
+                                        ("opt_postln", OPTForCausalLM, OPTConfig)]:
+    write_continuations(name, model_class, config_class)

@@ -154,6 +154,25 @@ import Testing
         #expect(atLoad.weightBytes < decoder.weightBytes / 3)
     }
 
+    /// Continuation log-likelihoods against transformers (float64, `continuations.safetensors`): the
+    /// prefix runs once and the three continuations together as branches of it.
+    @Test(arguments: fixtures)
+    func continuationLogLikelihoodsMatchTransformers(name: String) throws {
+        let decoder = try CausalDecoder.load(huggingFaceDirectory: Self.folder(name))
+        let file = try SafetensorsFile(path: Self.folder(name) + "/continuations.safetensors")
+        let prefix = try file.int64Values(named: "input.prefix").values.map { Int32($0) }
+        var flat = try file.int64Values(named: "input.continuations").values.map { Int32($0) }[...]
+        let continuations = try file.int64Values(named: "input.lengths").values.map { length -> [Int32] in
+            defer { flat = flat.dropFirst(Int(length)) }
+            return Array(flat.prefix(Int(length)))
+        }
+        let expected = try file.tensor(named: "expected.log_likelihoods").storage
+        let scores = try TextGenerator(decoder: decoder).score(prefix: prefix, continuations: continuations)
+        for (score, reference) in zip(scores, expected) {
+            #expect(abs(score - Double(reference)) < 1e-3, "\(name): \(score) vs \(reference)")
+        }
+    }
+
     /// Long prompts take the matrix-product attention path (whole block per head); it must give what
     /// token-by-token decoding gives, also for a second block after a cached prefix.
     @Test(arguments: fixtures)
