@@ -7,6 +7,7 @@ import Models
 import Training
 
 extension EvaluationSplit: ExpressibleByArgument {}
+extension Evaluator.ItemGroup: ExpressibleByArgument {}
 
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -36,6 +37,9 @@ struct EvalCommand: ParsableCommand {
 
     @Option(help: "Evaluate a seeded sample of at most this many users.")
     var maxUsers: Int?
+
+    @Option(help: "Only the cases whose target is cold or warm (before --max-users).")
+    var only: Evaluator.ItemGroup?
 
     @Option(help: "Cold cases: target has at most this many training interactions.")
     var coldAtMost = ColdWarmThresholds().coldAtMost
@@ -76,7 +80,7 @@ struct EvalCommand: ParsableCommand {
         let evaluator = Evaluator(
             dataset: dataset, split: split, seed: seed,
             thresholds: ColdWarmThresholds(coldAtMost: coldAtMost, warmAtLeast: warmAtLeast),
-            maxUsers: maxUsers, showProgress: !quiet)
+            maxUsers: maxUsers, only: only, showProgress: !quiet)
         if let writeCases {
             do { try CaseFile.write(evaluator: evaluator, evaluationProtocol: parsedProtocols[0], to: writeCases) } catch {
                 throw fail(error)

@@ -81,4 +81,18 @@ import Training
         #expect(sampled == Evaluator(dataset: dataset, seed: 3, maxUsers: 100, showProgress: false).users())
         #expect(sampled != Evaluator(dataset: dataset, seed: 4, maxUsers: 100, showProgress: false).users())
     }
+
+    /// `only: .cold` keeps exactly the cases the full run counts as cold, with the same ranks.
+    @Test func onlyColdKeepsTheColdCasesOfTheFullRun() throws {
+        let dataset = try Self.movieLens()
+        let model = CoOccurrenceRecommender(trainingSequences: dataset.train, itemCount: dataset.itemCount)
+        let full = Evaluator(dataset: dataset, seed: 7, showProgress: false).evaluate(model, evaluationProtocol: .candidates(negatives: 19))
+        let cold = Evaluator(dataset: dataset, seed: 7, only: .cold, showProgress: false)
+            .evaluate(model, evaluationProtocol: .candidates(negatives: 19))
+        #expect(cold.overall.cases == full.cold.cases)
+        #expect(cold.cold.cases == full.cold.cases && cold.warm.cases == 0)
+        #expect(cold.overall.hit(at: 1) == full.cold.hit(at: 1))
+        let warm = Evaluator(dataset: dataset, seed: 7, only: .warm, maxUsers: 50, showProgress: false).users()
+        #expect(warm.count == 50)
+    }
 }

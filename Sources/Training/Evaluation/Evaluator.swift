@@ -43,14 +43,24 @@ public struct Evaluator: Sendable {
     public var seed: UInt64
     public var thresholds: ColdWarmThresholds
     public var maxUsers: Int?
+    /// Only the cases whose target is in this popularity group (all cases when nil); applied before
+    /// the `maxUsers` sample.
+    public var only: ItemGroup?
     public var showProgress: Bool
+
+    /// A popularity group of targets under `thresholds`.
+    public enum ItemGroup: String, Sendable, CaseIterable {
+        case cold
+        case warm
+    }
 
     private let trainingCounts: [Int]
 
     public init(
         dataset: PreparedDataset, split: EvaluationSplit = .test, seed: UInt64 = 7,
-        thresholds: ColdWarmThresholds = .init(), maxUsers: Int? = nil, showProgress: Bool = true
+        thresholds: ColdWarmThresholds = .init(), maxUsers: Int? = nil, only: ItemGroup? = nil, showProgress: Bool = true
     ) {
+        self.only = only
         self.dataset = dataset
         self.split = split
         self.seed = seed
@@ -72,7 +82,13 @@ public struct Evaluator: Sendable {
     public func users() -> [Int32] {
         let all = (1...max(dataset.userCount, 1)).compactMap { user -> Int32? in
             guard user <= dataset.userCount else { return nil }
-            return target(of: Int32(user)) != 0 ? Int32(user) : nil
+            let item = target(of: Int32(user))
+            guard item != 0 else { return nil }
+            switch only {
+            case .cold: return trainingCounts[Int(item)] <= thresholds.coldAtMost ? Int32(user) : nil
+            case .warm: return trainingCounts[Int(item)] >= thresholds.warmAtLeast ? Int32(user) : nil
+            case nil: return Int32(user)
+            }
         }
         guard let maxUsers, all.count > maxUsers else { return all }
         var generator = SplitMix64(seed: seed, stream: 0xC0FFEE)
