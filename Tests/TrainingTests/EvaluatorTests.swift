@@ -92,7 +92,7 @@ import Training
         #expect(cold.overall.cases == full.cold.cases)
         #expect(cold.cold.cases == full.cold.cases && cold.warm.cases == 0)
         #expect(cold.overall.hit(at: 1) == full.cold.hit(at: 1))
-        let warm = Evaluator(dataset: dataset, seed: 7, only: .warm, maxUsers: 50, showProgress: false).users()
+        let warm = Evaluator(dataset: dataset, seed: 7, maxUsers: 50, only: .warm, showProgress: false).users()
         #expect(warm.count == 50)
     }
 }
