@@ -13,6 +13,14 @@ public struct FNV1a64: Sendable {
         for byte in bytes { combine(byte) }
     }
 
+    /// The same as the generic `combine` over the buffer's bytes, as a tight loop (model files are
+    /// fingerprinted at every load).
+    public mutating func combine(_ buffer: UnsafeRawBufferPointer) {
+        var hash = value
+        for byte in buffer { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        value = hash
+    }
+
     /// The value in lower-case hexadecimal, without leading zeros.
     public var hex: String { String(value, radix: 16) }
 }
