@@ -82,6 +82,13 @@ import Testing
         try #require(evaluated.status == 0, "\(evaluated.stderr)")
         let reports = try evaluated.stdout.split(separator: "\n").map { try JSONValue.parse(String($0)) }
         #expect(reports.compactMap { $0["model"]?.stringValue } == ["allmrec-rank", "allmrec-rank", "allmrec-generate", "allmrec-generate", "lm-only", "lm-only", "stage1", "stage1"])
+        // The daemon's engine path: the whole catalog, SASRec's shortlist re-ranked by the LM.
+        let recommended = try CommandLineTests.run(
+            ["recommend", "--data", data, "--history", "1,2", "--k", "3", "--recommender", "allmrec:" + bundle])
+        #expect(recommended.status == 0, "\(recommended.stderr)")
+        let answer = try Self.summary(recommended)
+        #expect(answer["recommender"] == "allmrec-rank")
+        #expect(answer["items"]?.arrayValue?.count == 3)
         for report in reports {
             #expect(report["cases"] == 3)
             let hit1 = report["overall"]?["hit@1"]?.doubleValue ?? -1
