@@ -245,6 +245,11 @@ struct TrainProjectCommand: ParsableCommand {
                 metadata: ["dataset": dataset.fingerprint, "epochs": String(trainer.epochsDone), "steps": String(trainer.optimizer.step)])
             manifest.stage2 = "stage2.safetensors"
             manifest.languageModel = lmPath
+            let trained = ALLMRecModel(
+                manifest: manifest, sasrec: model.sasrec, itemMLP: model.itemMLP, textMLP: model.textMLP, projectors: trainer.projectors,
+                languageModel: model.languageModel, dataset: dataset)
+            let scale = trained.softTokenScale(
+                users: model.sasrec.userRepresentations(trainer.users(epoch: 1).prefix(200).map { Array(dataset.train[$0].dropLast()) }))
             manifest.dimensions["lm"] = model.languageModel!.decoder.configuration.embeddingSize
             manifest.training["stage2"] = [
                 "epochs": String(trainer.epochsDone), "steps": String(trainer.optimizer.step), "batchSize": String(batchSize),
@@ -258,6 +263,10 @@ struct TrainProjectCommand: ParsableCommand {
                 "samplesPerSecond": .number(Double(samples) / max(seconds, 1e-9)),
                 "tokensPerSample": .number(samples > 0 ? Double(tokens) / Double(samples) : 0), "lmForwardSeconds": .number(forward),
                 "lmBackwardSeconds": .number(backward), "otherSeconds": .number(seconds - forward - backward),
+                "softTokenNorms": [
+                    "item": .number(Double(scale?.item ?? 0)), "user": .number(Double(scale?.user ?? 0)),
+                    "lmTokenEmbedding": .number(Double(scale?.tokens ?? 0)),
+                ],
                 "seconds": .number(Date().timeIntervalSince(started)), "peakRSSBytes": .integer(peakResidentBytes()),
                 "interrupted": .bool(interrupted),
             ]

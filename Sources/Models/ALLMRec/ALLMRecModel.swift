@@ -76,6 +76,29 @@ public struct ALLMRecModel: Sendable {
         }
     }
 
+    /// Mean L2 norms of what the LM reads: F_I's soft tokens over every item, F_U's over `users`
+    /// SASRec vectors, and the LM's own token embeddings (a seeded sample of 2,000 rows) — whether
+    /// the projectors put soft tokens on the scale of real ones.
+    public func softTokenScale(users: [[Float]]) -> (item: Float, user: Float, tokens: Float)? {
+        guard let projectors, let languageModel else { return nil }
+        func meanNorm(_ values: [Float], width: Int) -> Float {
+            let rows = values.count / width
+            guard rows > 0 else { return 0 }
+            var total: Float = 0
+            for row in 0..<rows { total += values[(row * width)..<((row + 1) * width)].reduce(0) { $0 + $1 * $1 }.squareRoot() }
+            return total / Float(rows)
+        }
+        let d = projectors.item.outputSize
+        let items = projectors.item.forward(Array(itemLatents[TwoLayerMLP.latentSize...]), rows: titles.count - 1).output
+        let projectedUsers = projectors.user.forward(users.flatMap { $0 }, rows: users.count).output
+        let c = languageModel.decoder.configuration
+        var generator = SplitMix64(seed: 1)
+        let sample = (0..<2000).flatMap { _ in
+            languageModel.decoder.weights.tokenEmbeddings.row(Int(generator.next() % UInt64(c.vocabularySize)), columns: c.embeddingSize)
+        }
+        return (meanNorm(items, width: d), meanNorm(projectedUsers, width: d), meanNorm(sample, width: c.embeddingSize))
+    }
+
     /// The stage-1 latents of `items`, [items.count · 128].
     public func latents(of items: [Int32]) -> [Float] {
         let latent = TwoLayerMLP.latentSize
