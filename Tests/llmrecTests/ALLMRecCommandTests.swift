@@ -82,6 +82,16 @@ import Testing
         try #require(evaluated.status == 0, "\(evaluated.stderr)")
         let reports = try evaluated.stdout.split(separator: "\n").map { try JSONValue.parse(String($0)) }
         #expect(reports.compactMap { $0["model"]?.stringValue } == ["allmrec-rank", "allmrec-rank", "allmrec-generate", "allmrec-generate", "lm-only", "lm-only", "stage1", "stage1"])
+        let inspected = try CommandLineTests.run(["inspect", "--data", data, "--bundle", bundle, "--users", "2"])
+        #expect(inspected.status == 0, "\(inspected.stderr)")
+        let cases = try inspected.stdout.split(separator: "\n").map { try JSONValue.parse(String($0)) }
+        #expect(cases.count == 2)
+        for shown in cases {
+            let count = shown["candidates"]?.arrayValue?.count ?? 0
+            #expect((1...5).contains(count))
+            #expect(shown["generated"]?.stringValue != nil)
+            #expect((1...Int64(count)).contains(shown["targetRankByLikelihood"]?.intValue ?? 0))
+        }
         // The daemon's engine path: the whole catalog, SASRec's shortlist re-ranked by the LM.
         let recommended = try CommandLineTests.run(
             ["recommend", "--data", data, "--history", "1,2", "--k", "3", "--recommender", "allmrec:" + bundle])

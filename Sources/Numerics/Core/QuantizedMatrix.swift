@@ -30,6 +30,10 @@ public struct QuantizedMatrix: Sendable {
 
     private var kernelType: llmrec_weight_type { llmrec_weight_type(UInt32(format.rawValue)) }
 
+    /// Single-row products over at least this many weights are split across threads: below it a
+    /// thread hop costs about as much as the product (measured with `llmrec lm bench --threads 2`).
+    static let parallelElements = 1 << 18
+
     /// Whether single-row products with `integerActivations` take the integer path (Q4_0, Q4_1, Q8_0).
     public var supportsIntegerActivations: Bool { llmrec_gemv_q8_supports(kernelType) != 0 }
 
@@ -46,7 +50,7 @@ public struct QuantizedMatrix: Sendable {
                 let activation = UnsafeMutablePointer<llmrec_q8_activation>.allocate(capacity: columns / 32)
                 defer { activation.deallocate() }
                 _ = llmrec_quantize_activation(x, columns, activation)
-                let parts = rows * columns >= 1 << 20 ? max(1, min(threads, rows / 64)) : 1
+                let parts = rows * columns >= Self.parallelElements ? max(1, min(threads, rows / 64)) : 1
                 let job = IntegerGEMVJob(type: kernelType, weights: raw.baseAddress!, columns: columns, rows: rows, x: activation, y: out)
                 guard parts > 1 else {
                     job.run(rows: 0..<rows)
@@ -58,9 +62,7 @@ public struct QuantizedMatrix: Sendable {
                 return
             }
             if m == 1 {
-                // Splitting pays only for large matrices: a thread hop costs about as much as a
-                // 576x576 product.
-                let parts = rows * columns >= 1 << 20 ? max(1, min(threads, rows / 64)) : 1
+                let parts = rows * columns >= Self.parallelElements ? max(1, min(threads, rows / 64)) : 1
                 guard parts > 1 else {
                     _ = llmrec_gemv(kernelType, raw.baseAddress, columns, 0, rows, x, out)
                     return
