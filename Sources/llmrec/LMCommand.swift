@@ -154,6 +154,7 @@ struct LMBenchCommand: ParsableCommand {
     @Option(help: "Decode steps after the prompt.") var decodeTokens = 128
     @Option(help: "Runs (the best is reported).") var repeats = 3
     @Option(help: "Seed of the prompt's token ids.") var seed: UInt64 = 1
+    @Flag(help: "Also measure memory read bandwidth (1 GiB summed by --threads threads) for the decode bound.") var bandwidth = false
 
     func validate() throws {
         guard promptTokens >= 1, decodeTokens >= 1, repeats >= 1 else { throw ValidationError("token counts and repeats must be positive") }
@@ -202,11 +203,56 @@ struct LMBenchCommand: ParsableCommand {
                 "weightBytes": .integer(weightBytes), "decodeWeightGBPerSecond": .number(Double(weightBytes) * decodeRate / 1e9),
                 "peakRSSBytes": .integer(peakResidentBytes()),
             ]
-            print(JSONWriter.compact(summary))
+            var result = summary
+            if bandwidth, case .object(var object) = summary {
+                let measured = Self.readBandwidth(threads: options.threads)
+                object["memoryReadGBPerSecond"] = .number(measured)
+                object["decodeBoundTokensPerSecond"] = .number(measured * 1e9 / Double(weightBytes))
+                result = .object(object)
+            }
+            print(JSONWriter.compact(result))
         } catch let error as ValidationError {
             throw error
         } catch {
             throw fail(error)
         }
+    }
+
+    /// GB/s of summing a 1 GiB buffer with `threads` threads (best of 3): what single-token decoding
+    /// can at most stream weights at.
+    static func readBandwidth(threads: Int) -> Double {
+        let count = 1 << 28
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: count)
+        defer { buffer.deallocate() }
+        buffer.initialize(repeating: 1, count: count)
+        let parts = max(1, threads)
+        let sums = UnsafeMutablePointer<Float>.allocate(capacity: parts)
+        defer { sums.deallocate() }
+        let shared = BandwidthBuffer(values: buffer, sums: sums)
+        var best = Double.infinity
+        for _ in 0..<3 {
+            let started = DispatchTime.now().uptimeNanoseconds
+            DispatchQueue.concurrentPerform(iterations: parts) { part in
+                shared.sum(range: (part * count / parts)..<((part + 1) * count / parts), into: part)
+            }
+            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
+        }
+        return Double(count * 4) / best / 1e9
+    }
+}
+
+/// The buffer `readBandwidth` sums, shared read-only by its threads (each writes its own sum slot).
+private struct BandwidthBuffer: @unchecked Sendable {
+    let values: UnsafeMutablePointer<Float>
+    let sums: UnsafeMutablePointer<Float>
+
+    func sum(range: Range<Int>, into slot: Int) {
+        var accumulators = SIMD16<Float>(repeating: 0)
+        var index = range.lowerBound
+        while index + 16 <= range.upperBound {
+            accumulators += UnsafeRawPointer(values + index).loadUnaligned(as: SIMD16<Float>.self)
+            index += 16
+        }
+        sums[slot] = accumulators.sum()
     }
 }
