@@ -179,6 +179,8 @@ struct TrainProjectCommand: ParsableCommand {
     @Option(help: "Seed for initialisation, user order, candidates and dropout.") var seed: UInt64 = 42
     @Flag(inversion: .prefixedNo, help: "Compute user vectors with SASRec's dropout active (the original's train mode).")
     var sasrecDropout = true
+    @Flag(help: "Scale the projectors' outputs so that soft tokens start at the norm of the LM's token embeddings (not in the original).")
+    var matchEmbeddingScale = false
     @Option(help: "Save the training state every N steps.") var checkpointEvery = 10
     @Option(help: "OpenBLAS threads.") var threads = 2
     @Flag(help: "Ignore a saved training state and start over.") var restart = false
@@ -207,6 +209,7 @@ struct TrainProjectCommand: ParsableCommand {
             options.seed = seed
             options.sasrecDropout = sasrecDropout
             options.maxUsers = maxUsers
+            options.matchEmbeddingScale = matchEmbeddingScale
             let trainer = try Stage2Trainer(model: model, dataset: dataset, options: options)
             let statePath = bundle + "/stage2.training.safetensors"
             let identity = Stage2StateFile.identity(bundle: manifest, languageModel: lmPath, options: options)
@@ -254,7 +257,7 @@ struct TrainProjectCommand: ParsableCommand {
             manifest.training["stage2"] = [
                 "epochs": String(trainer.epochsDone), "steps": String(trainer.optimizer.step), "batchSize": String(batchSize),
                 "learningRate": String(learningRate), "seed": String(seed), "maxUsers": maxUsers.map(String.init) ?? "all",
-                "sasrecDropout": String(sasrecDropout), "samplesPerSecond": String(format: "%.3f", Double(samples) / max(seconds, 1e-9)),
+                "sasrecDropout": String(sasrecDropout), "matchEmbeddingScale": String(matchEmbeddingScale), "samplesPerSecond": String(format: "%.3f", Double(samples) / max(seconds, 1e-9)),
             ]
             try manifest.write(directory: bundle)
             let summary: JSONValue = [

@@ -154,4 +154,27 @@ import Testing
                 tensors: try ALLMRecWeights.loadOriginalStateDict(Self.folder + "/original/ml-100k_sasrec_10_mlp.pt"), activation: .gelu)
         }
     }
+
+    /// A fixed output scale multiplies the outputs and every parameter gradient, and survives a save
+    /// and load of the stage-2 file.
+    @Test func outputScaleScalesOutputsAndGradientsAndIsSaved() throws {
+        var generator = SplitMix64(seed: 9)
+        var projector = SoftPromptProjector(inputSize: 6, outputSize: 8, activation: .gelu, generator: &generator)
+        let x = (0..<12).map { _ in Float(Initialization.normal(&generator)) }
+        let dOutput = (0..<16).map { _ in Float(Initialization.normal(&generator)) }
+        let plain = projector.forward(x, rows: 2)
+        var plainGradients = SoftPromptProjector.Gradients(of: projector)
+        projector.backward(plain.trace, dOutput: dOutput, into: &plainGradients)
+        projector.outputScale = 0.25
+        let scaled = projector.forward(x, rows: 2)
+        var scaledGradients = SoftPromptProjector.Gradients(of: projector)
+        projector.backward(scaled.trace, dOutput: dOutput, into: &scaledGradients)
+        SASRecParityTests.expectClose(scaled.output, plain.output.map { $0 * 0.25 }, "scaled output")
+        for (a, b) in zip(scaledGradients.values, plainGradients.values) {
+            SASRecParityTests.expectClose(a, b.map { $0 * 0.25 }, "scaled gradients")
+        }
+        let path = NSTemporaryDirectory() + "stage2-\(UUID().uuidString).safetensors"
+        try ALLMRecWeights.saveStage2(Stage2Projectors(user: projector, item: projector), to: path, metadata: [:])
+        #expect(try ALLMRecWeights.loadStage2(path).user.outputScale == 0.25)
+    }
 }

@@ -116,6 +116,7 @@ public enum ALLMRecWeights {
     public static func stage2Tensors(_ projectors: Stage2Projectors) -> [(name: String, tensor: Tensor)] {
         func tensors(_ projector: SoftPromptProjector, prefix: String) -> [(name: String, tensor: Tensor)] {
             projector.namedParameters.map { (prefix + $0.name, Tensor(shape: $0.shape, storage: $0.values)) }
+                + (projector.outputScale == 1 ? [] : [(prefix + "scale", Tensor(shape: [1], storage: [projector.outputScale]))])
         }
         return tensors(projectors.user, prefix: "user_proj.") + tensors(projectors.item, prefix: "item_proj.")
     }

@@ -17,6 +17,10 @@ public struct SoftPromptProjector: Sendable {
     public let activation: Activation
     /// [outputSize, inputSize], [outputSize], LayerNorm γ and β [outputSize], [outputSize, outputSize], [outputSize].
     public var inputWeight, inputBias, normWeight, normBias, outputWeight, outputBias: [Float]
+    /// A fixed factor on the output (not trained; 1 in the original). `llmrec train project
+    /// --match-embedding-scale` sets it so that soft tokens start at the norm of the LM's own token
+    /// embeddings. Saved as the tensor `scale` when it is not 1.
+    public var outputScale: Float = 1
 
     /// The original's initialisation: Xavier-normal matrices, PyTorch's default U(±1/√fan_in) biases,
     /// LayerNorm γ = 1 and β = 0.
@@ -56,6 +60,10 @@ public struct SoftPromptProjector: Sendable {
         normBias = try tensor("1.bias").storage
         outputWeight = try tensor("3.weight").storage
         outputBias = try tensor("3.bias").storage
+        if let scale = tensors["scale"] {
+            guard scale.shape == [1] else { throw .shapeMismatch(name: "scale", expected: [1], got: scale.shape) }
+            outputScale = scale.storage[0]
+        }
     }
 
     /// The parameters by their `nn.Sequential` names, in the order `parameterSizes` and Adam use.
@@ -89,6 +97,7 @@ public struct SoftPromptProjector: Sendable {
         }
         var output = [Float](repeating: 0, count: rows * d)
         Linear.forward(out: &output, x: activated, weight: outputWeight, bias: outputBias, rows: rows, inFeatures: d, outFeatures: d)
+        if outputScale != 1 { for index in output.indices { output[index] *= outputScale } }
         return (output, Trace(rows: rows, input: x, linear: linear, mean: mean, rstd: rstd, normed: normed, activated: activated))
     }
 
@@ -113,9 +122,10 @@ public struct SoftPromptProjector: Sendable {
     /// Accumulates the parameter gradients of d loss / d output ([rows, outputSize]) into `gradients`.
     public func backward(_ trace: Trace, dOutput: [Float], into gradients: inout Gradients) {
         let (d, rows) = (outputSize, trace.rows)
+        let dScaled = outputScale == 1 ? dOutput : dOutput.map { $0 * outputScale }
         var dActivated = [Float](repeating: 0, count: rows * d)
         Linear.backward(
-            dx: &dActivated, dweight: &gradients.outputWeight, dbias: &gradients.outputBias, dout: dOutput, x: trace.activated,
+            dx: &dActivated, dweight: &gradients.outputWeight, dbias: &gradients.outputBias, dout: dScaled, x: trace.activated,
             weight: outputWeight, rows: rows, inFeatures: d, outFeatures: d)
         var dNormed = [Float](repeating: 0, count: rows * d)
         switch activation {

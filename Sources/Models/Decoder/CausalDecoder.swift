@@ -401,9 +401,7 @@ public struct CausalDecoder: Sendable {
                                     let query = q.baseAddress! + row * h + head * hd
                                     for slot in 0..<visible {
                                         let key = keys.baseAddress! + (slot < start ? slot : own + slot - start) * kvWidth + kvHead * hd
-                                        var dot: Float = 0
-                                        for d in 0..<hd { dot += query[d] * key[d] }
-                                        scores[slot] = dot * scale
+                                        scores[slot] = VectorMath.dot(query, key, count: hd) * scale
                                     }
                                     VectorMath.softmaxInPlace(scores.baseAddress!, count: visible)
                                     let out = attended.baseAddress! + row * h + head * hd
@@ -411,7 +409,7 @@ public struct CausalDecoder: Sendable {
                                     for slot in 0..<visible {
                                         let weight = scores[slot]
                                         let value = values.baseAddress! + (slot < start ? slot : own + slot - start) * kvWidth + kvHead * hd
-                                        for d in 0..<hd { out[d] += weight * value[d] }
+                                        VectorMath.addScaled(out, value, weight, count: hd)
                                     }
                                 }
                             }

@@ -28,6 +28,43 @@ public enum VectorMath {
         return result * scale
     }
 
+    /// Σ a[i]·b[i] over `count` floats, 16 lanes at a time with four partial sums (the order of a
+    /// plain loop is not kept: it would forbid vectorising the reduction).
+    @inline(__always)
+    public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
+        var s0 = SIMD16<Float>(repeating: 0)
+        var s1 = s0
+        var index = 0
+        while index + 32 <= count {
+            s0 += UnsafeRawPointer(a + index).loadUnaligned(as: SIMD16<Float>.self) * UnsafeRawPointer(b + index).loadUnaligned(as: SIMD16<Float>.self)
+            s1 += UnsafeRawPointer(a + index + 16).loadUnaligned(as: SIMD16<Float>.self)
+                * UnsafeRawPointer(b + index + 16).loadUnaligned(as: SIMD16<Float>.self)
+            index += 32
+        }
+        var total = (s0 + s1).sum()
+        while index < count {
+            total += a[index] * b[index]
+            index += 1
+        }
+        return total
+    }
+
+    /// y[i] += alpha · x[i] over `count` floats.
+    @inline(__always)
+    public static func addScaled(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ alpha: Float, count: Int) {
+        var index = 0
+        while index + 16 <= count {
+            let updated = UnsafeRawPointer(y + index).loadUnaligned(as: SIMD16<Float>.self)
+                + alpha * UnsafeRawPointer(x + index).loadUnaligned(as: SIMD16<Float>.self)
+            UnsafeMutableRawPointer(y + index).storeBytes(of: updated, as: SIMD16<Float>.self)
+            index += 16
+        }
+        while index < count {
+            y[index] += alpha * x[index]
+            index += 1
+        }
+    }
+
     /// SwiGLU in place: gate[i] = silu(gate[i]) · up[i], silu(g) = g / (1 + e^−g), 8 lanes at a time.
     public static func siluMultiply(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, count: Int) {
         var index = 0

@@ -20,6 +20,9 @@ public struct Stage2Options: Sendable {
     public var maxUsers: Int?
     /// Negatives drawn before the candidates are cut to the template's count (the original draws 50).
     public var negativePool = 50
+    /// Scale both projectors' outputs (a fixed factor) so that soft tokens start at the mean norm
+    /// of the LM's token embeddings; off in the original, whose soft tokens can be far larger.
+    public var matchEmbeddingScale = false
 
     public init() {}
 }
@@ -49,6 +52,16 @@ public final class Stage2Trainer {
         var generator = SplitMix64(seed: options.seed)
         projectors = Stage2Projectors(
             userSize: model.sasrec.configuration.hiddenUnits, embeddingSize: lm.decoder.configuration.embeddingSize, generator: &generator)
+        if options.matchEmbeddingScale {
+            let initial = ALLMRecModel(
+                manifest: model.manifest, sasrec: model.sasrec, itemMLP: model.itemMLP, textMLP: model.textMLP, projectors: projectors,
+                languageModel: lm, dataset: dataset)
+            let users = (1...min(200, dataset.userCount)).map { Array(dataset.train[$0].dropLast()) }
+            if let scale = initial.softTokenScale(users: model.sasrec.userRepresentations(users)), scale.item > 0, scale.user > 0 {
+                projectors.item.outputScale = scale.tokens / scale.item
+                projectors.user.outputScale = scale.tokens / scale.user
+            }
+        }
         optimizer = Adam(sizes: projectors.parameterSizes, learningRate: options.learningRate, beta1: options.beta1, beta2: options.beta2)
     }
 
@@ -173,6 +186,6 @@ public enum Stage2StateFile {
     public static func identity(bundle: ALLMRecManifest, languageModel: String, options: Stage2Options) -> String {
         "data=\(bundle.datasetFingerprint) stage1=\(bundle.stage1 ?? "") lm=\(languageModel) batch=\(options.batchSize) "
             + "lr=\(options.learningRate) betas=\(options.beta1),\(options.beta2) seed=\(options.seed) dropout=\(options.sasrecDropout) "
-            + "users=\(options.maxUsers.map(String.init) ?? "all") pool=\(options.negativePool) template=\(bundle.template.fingerprint)"
+            + "users=\(options.maxUsers.map(String.init) ?? "all") pool=\(options.negativePool) match=\(options.matchEmbeddingScale) template=\(bundle.template.fingerprint)"
     }
 }
