@@ -401,50 +401,96 @@ static inline __m256i dot_u8s8_vnni(__m256i u, __m256i s) {
     return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
 }
 
-/* Four rows at once against one activation vector: the activation block is loaded once per block
-   for the four rows, and four independent accumulators keep the FMA chains short. Q4 weights add
-   their offset (Q4_0: −8) or minimum (Q4_1: m) through the activation block's sum. */
-#define DEFINE_DOT_Q8(NAME, TARGET, DOT)                                                                          \
-    __attribute__((target(TARGET)))                                                                               \
-    static void NAME(llmrec_weight_type type, const uint8_t *base, size_t stride, size_t columns, size_t count,   \
-                     const llmrec_q8_activation *x, float *y) {                                                  \
-        size_t blocks = columns / 32;                                                                              \
-        __m256 acc[4];                                                                                             \
-        float extra[4];                                                                                            \
-        for (size_t r = 0; r < count; r++) { acc[r] = _mm256_setzero_ps(); extra[r] = 0; }                        \
-        for (size_t b = 0; b < blocks; b++) {                                                                      \
-            const llmrec_q8_activation *a = x + b;                                                                 \
-            __m256i activation = _mm256_loadu_si256((const __m256i *)a->qs);                                       \
-            float ad = a->d, as = a->d * (float)a->sum;                                                            \
-            for (size_t r = 0; r < count; r++) {                                                                   \
-                const uint8_t *row = base + r * stride;                                                            \
-                __m256i products;                                                                                  \
-                float scale;                                                                                       \
-                if (type == LLMREC_WEIGHTS_Q8_0) {                                                                 \
-                    const block_q8_0 *block = (const block_q8_0 *)row + b;                                         \
-                    __m256i w = _mm256_loadu_si256((const __m256i *)block->qs);                                    \
-                    products = DOT(_mm256_sign_epi8(w, w), _mm256_sign_epi8(activation, w));                      \
-                    scale = _cvtsh_ss(block->d) * ad;                                                              \
-                } else if (type == LLMREC_WEIGHTS_Q4_0) {                                                          \
-                    const block_q4_0 *block = (const block_q4_0 *)row + b;                                         \
-                    products = DOT(unpack_nibbles(block->qs), activation);                                        \
-                    float d = _cvtsh_ss(block->d);                                                                 \
-                    scale = d * ad;                                                                                \
-                    extra[r] -= 8 * d * as;                                                                        \
-                } else {                                                                                           \
-                    const block_q4_1 *block = (const block_q4_1 *)row + b;                                         \
-                    products = DOT(unpack_nibbles(block->qs), activation);                                        \
-                    scale = _cvtsh_ss(block->d) * ad;                                                              \
-                    extra[r] += _cvtsh_ss(block->m) * as;                                                          \
-                }                                                                                                  \
-                acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(scale), _mm256_cvtepi32_ps(products), acc[r]);            \
-            }                                                                                                      \
-        }                                                                                                          \
-        for (size_t r = 0; r < count; r++) y[r] = horizontal_sum(acc[r]) + extra[r];                              \
+/* The product of one weight block with one activation block, as eight int32 lanes, and the block's
+   float terms: `scale` multiplies the lanes' sum; `extra` is added as is (the Q4 offset or minimum
+   through the activation block's sum). */
+#define Q8_0_BLOCK(DOT, row, b, a, activation, products, scale, extra)                                   \
+    do {                                                                                                  \
+        const block_q8_0 *block_ = (const block_q8_0 *)(row) + (b);                                       \
+        __m256i w_ = _mm256_loadu_si256((const __m256i *)block_->qs);                                     \
+        products = DOT(_mm256_sign_epi8(w_, w_), _mm256_sign_epi8(activation, w_));                      \
+        scale = _cvtsh_ss(block_->d) * (a)->d;                                                            \
+    } while (0)
+#define Q4_0_BLOCK(DOT, row, b, a, activation, products, scale, extra)                                   \
+    do {                                                                                                  \
+        const block_q4_0 *block_ = (const block_q4_0 *)(row) + (b);                                       \
+        products = DOT(unpack_nibbles(block_->qs), activation);                                           \
+        scale = _cvtsh_ss(block_->d) * (a)->d;                                                            \
+        extra -= 8 * scale * (float)(a)->sum;                                                             \
+    } while (0)
+#define Q4_1_BLOCK(DOT, row, b, a, activation, products, scale, extra)                                   \
+    do {                                                                                                  \
+        const block_q4_1 *block_ = (const block_q4_1 *)(row) + (b);                                       \
+        products = DOT(unpack_nibbles(block_->qs), activation);                                           \
+        scale = _cvtsh_ss(block_->d) * (a)->d;                                                            \
+        extra += _cvtsh_ss(block_->m) * (a)->d * (float)(a)->sum;                                         \
+    } while (0)
+
+/* Four rows at once (the activation block loaded once for them; four independent accumulators in
+   registers), and one row for the tail. */
+#define DEFINE_ROWS(NAME1, NAME4, TARGET, DOT, BLOCK)                                                      \
+    __attribute__((target(TARGET)))                                                                       \
+    static void NAME4(const uint8_t *base, size_t stride, size_t blocks, const llmrec_q8_activation *x, float *y) { \
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;                         \
+        float extra0 = 0, extra1 = 0, extra2 = 0, extra3 = 0;                                             \
+        const uint8_t *row0 = base, *row1 = base + stride, *row2 = base + 2 * stride, *row3 = base + 3 * stride; \
+        for (size_t b = 0; b < blocks; b++) {                                                              \
+            const llmrec_q8_activation *a = x + b;                                                         \
+            __m256i activation = _mm256_loadu_si256((const __m256i *)a->qs);                               \
+            __m256i p0, p1, p2, p3;                                                                        \
+            float s0, s1, s2, s3;                                                                          \
+            BLOCK(DOT, row0, b, a, activation, p0, s0, extra0);                                            \
+            BLOCK(DOT, row1, b, a, activation, p1, s1, extra1);                                            \
+            BLOCK(DOT, row2, b, a, activation, p2, s2, extra2);                                            \
+            BLOCK(DOT, row3, b, a, activation, p3, s3, extra3);                                            \
+            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(s0), _mm256_cvtepi32_ps(p0), acc0);                    \
+            acc1 = _mm256_fmadd_ps(_mm256_set1_ps(s1), _mm256_cvtepi32_ps(p1), acc1);                    \
+            acc2 = _mm256_fmadd_ps(_mm256_set1_ps(s2), _mm256_cvtepi32_ps(p2), acc2);                    \
+            acc3 = _mm256_fmadd_ps(_mm256_set1_ps(s3), _mm256_cvtepi32_ps(p3), acc3);                    \
+        }                                                                                                  \
+        y[0] = horizontal_sum(acc0) + extra0;                                                              \
+        y[1] = horizontal_sum(acc1) + extra1;                                                              \
+        y[2] = horizontal_sum(acc2) + extra2;                                                              \
+        y[3] = horizontal_sum(acc3) + extra3;                                                              \
+    }                                                                                                      \
+    __attribute__((target(TARGET)))                                                                       \
+    static float NAME1(const uint8_t *row, size_t blocks, const llmrec_q8_activation *x) {               \
+        __m256 acc = _mm256_setzero_ps();                                                                  \
+        float extra = 0;                                                                                   \
+        for (size_t b = 0; b < blocks; b++) {                                                              \
+            const llmrec_q8_activation *a = x + b;                                                         \
+            __m256i activation = _mm256_loadu_si256((const __m256i *)a->qs);                               \
+            __m256i p;                                                                                     \
+            float s;                                                                                       \
+            BLOCK(DOT, row, b, a, activation, p, s, extra);                                                \
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(s), _mm256_cvtepi32_ps(p), acc);                         \
+        }                                                                                                  \
+        return horizontal_sum(acc) + extra;                                                                \
     }
 
-DEFINE_DOT_Q8(dot_q8_avx2, "avx2,fma,f16c", dot_u8s8_avx2)
-DEFINE_DOT_Q8(dot_q8_vnni, "avx512vnni,avx512vl,avx2,fma,f16c", dot_u8s8_vnni)
+#define AVX2_TARGET "avx2,fma,f16c"
+#define VNNI_TARGET "avx512vnni,avx512vl,avx2,fma,f16c"
+DEFINE_ROWS(q8_0_row_avx2, q8_0_rows4_avx2, AVX2_TARGET, dot_u8s8_avx2, Q8_0_BLOCK)
+DEFINE_ROWS(q4_0_row_avx2, q4_0_rows4_avx2, AVX2_TARGET, dot_u8s8_avx2, Q4_0_BLOCK)
+DEFINE_ROWS(q4_1_row_avx2, q4_1_rows4_avx2, AVX2_TARGET, dot_u8s8_avx2, Q4_1_BLOCK)
+DEFINE_ROWS(q8_0_row_vnni, q8_0_rows4_vnni, VNNI_TARGET, dot_u8s8_vnni, Q8_0_BLOCK)
+DEFINE_ROWS(q4_0_row_vnni, q4_0_rows4_vnni, VNNI_TARGET, dot_u8s8_vnni, Q4_0_BLOCK)
+DEFINE_ROWS(q4_1_row_vnni, q4_1_rows4_vnni, VNNI_TARGET, dot_u8s8_vnni, Q4_1_BLOCK)
+
+typedef void (*rows4_kernel)(const uint8_t *, size_t, size_t, const llmrec_q8_activation *, float *);
+typedef float (*row_kernel)(const uint8_t *, size_t, const llmrec_q8_activation *);
+
+/* The kernels for a weight type at the CPU's level (2: VNNI, 1: AVX2). */
+static void select_kernels(llmrec_weight_type type, int level, rows4_kernel *four, row_kernel *one) {
+    switch (type) {
+    case LLMREC_WEIGHTS_Q8_0:
+        *four = level == 2 ? q8_0_rows4_vnni : q8_0_rows4_avx2; *one = level == 2 ? q8_0_row_vnni : q8_0_row_avx2; break;
+    case LLMREC_WEIGHTS_Q4_0:
+        *four = level == 2 ? q4_0_rows4_vnni : q4_0_rows4_avx2; *one = level == 2 ? q4_0_row_vnni : q4_0_row_avx2; break;
+    default:
+        *four = level == 2 ? q4_1_rows4_vnni : q4_1_rows4_avx2; *one = level == 2 ? q4_1_row_vnni : q4_1_row_avx2; break;
+    }
+}
 #endif
 
 int llmrec_integer_kernel_level(void) {
@@ -468,11 +514,12 @@ int llmrec_gemv_q8(llmrec_weight_type type, const void *weights, size_t columns,
 #if defined(__x86_64__)
     int level = llmrec_integer_kernel_level();
     if (level > 0) {
-        for (size_t r = row_begin; r < row_end; r += 4) {
-            size_t count = row_end - r < 4 ? row_end - r : 4;
-            if (level == 2) dot_q8_vnni(type, base + r * stride, stride, columns, count, x, y + r);
-            else dot_q8_avx2(type, base + r * stride, stride, columns, count, x, y + r);
-        }
+        rows4_kernel four;
+        row_kernel one;
+        select_kernels(type, level, &four, &one);
+        size_t blocks = columns / 32, r = row_begin;
+        for (; r + 4 <= row_end; r += 4) four(base + r * stride, stride, blocks, x, y + r);
+        for (; r < row_end; r++) y[r] = one(base + r * stride, blocks, x);
         return 0;
     }
 #endif

@@ -59,6 +59,13 @@ int llmrec_gemv_q8_supports(llmrec_weight_type type);
 /// 2 when the integer products use AVX-512 VNNI, 1 for AVX2, 0 for portable C.
 int llmrec_integer_kernel_level(void);
 
+/// A spin-wait hint to the CPU (x86 `pause`), for worker threads waiting on a flag.
+static inline void llmrec_cpu_relax(void) {
+#if defined(__x86_64__)
+    __asm__ __volatile__("pause");
+#endif
+}
+
 /// 1 when the vectorised path is in use (for benchmarks and logs).
 int llmrec_kernels_vectorized(void);
 

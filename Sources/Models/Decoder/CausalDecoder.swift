@@ -343,7 +343,9 @@ public struct CausalDecoder: Sendable {
             cache.keys[index][base + offset] = s.k[offset]
             cache.values[index][base + offset] = s.v[offset]
         }
-        if branchStarts == nil && rows >= Self.matrixAttentionRows {
+        // Prompts, and single-threaded decode rows (OpenBLAS's matrix-vector products beat the row
+        // loop), take the matrix path; with more decoding threads the row loop splits its heads.
+        if branchStarts == nil && (rows >= Self.matrixAttentionRows || (rows == 1 && threads == 1)) {
             matrixAttention(keys: cache.keys[index], values: cache.values[index], start: start, rows: rows, scratch: &s)
         } else {
             rowAttention(keys: cache.keys[index], values: cache.values[index], start: start, rows: rows, branchStarts: branchStarts, scratch: &s)
@@ -385,33 +387,21 @@ public struct CausalDecoder: Sendable {
     /// `scratch.attended` from `scratch.q` and the cache.
     private func rowAttention(keys: [Float], values: [Float], start: Int, rows: Int, branchStarts: [Int]?, scratch s: inout LayerScratch) {
         let c = configuration
-        let (h, hd, kvWidth) = (c.hiddenSize, c.headDim, c.keyValueWidth)
-        let group = c.heads / c.keyValueHeads
-        let scale = 1 / Float(hd).squareRoot()
+        let h = c.hiddenSize
         keys.withUnsafeBufferPointer { keys in
             values.withUnsafeBufferPointer { values in
                 s.q.withUnsafeBufferPointer { q in
                     s.attended.withUnsafeMutableBufferPointer { attended in
-                        s.scores.withUnsafeMutableBufferPointer { scores in
-                            for row in 0..<rows {
-                                let own = start + (branchStarts?[row] ?? 0)
-                                let visible = start + (start + row - own) + 1
-                                for head in 0..<c.heads {
-                                    let kvHead = head / group
-                                    let query = q.baseAddress! + row * h + head * hd
-                                    for slot in 0..<visible {
-                                        let key = keys.baseAddress! + (slot < start ? slot : own + slot - start) * kvWidth + kvHead * hd
-                                        scores[slot] = VectorMath.dot(query, key, count: hd) * scale
-                                    }
-                                    VectorMath.softmaxInPlace(scores.baseAddress!, count: visible)
-                                    let out = attended.baseAddress! + row * h + head * hd
-                                    out.update(repeating: 0, count: hd)
-                                    for slot in 0..<visible {
-                                        let weight = scores[slot]
-                                        let value = values.baseAddress! + (slot < start ? slot : own + slot - start) * kvWidth + kvHead * hd
-                                        VectorMath.addScaled(out, value, weight, count: hd)
-                                    }
-                                }
+                        for row in 0..<rows {
+                            let own = start + (branchStarts?[row] ?? 0)
+                            let visible = start + (start + row - own) + 1
+                            let task = HeadAttention(
+                                configuration: c, keys: keys.baseAddress!, values: values.baseAddress!, query: q.baseAddress! + row * h,
+                                out: attended.baseAddress! + row * h, start: start, own: own, visible: visible)
+                            // A long single decode row splits its heads over the decoding threads.
+                            let parts = rows == 1 && threads > 1 && visible >= 128 ? min(threads, c.heads) : 1
+                            WorkerPool.shared.run(parts: parts) { part in
+                                task.run(heads: (part * c.heads / parts)..<((part + 1) * c.heads / parts))
                             }
                         }
                     }
@@ -486,6 +476,43 @@ public struct CausalDecoder: Sendable {
             for column in 0..<dim { sum += x[row * dim + column] * x[row * dim + column] }
             let inverse = 1 / (sum / Float(dim) + eps).squareRoot()
             for column in 0..<dim { out[row * dim + column] = x[row * dim + column] * inverse * norm.weight[column] }
+        }
+    }
+}
+
+/// One row's attention over some heads, on raw buffers (shared read-only but for each head's own
+/// output slice): row r sees cache positions [0, start) and [own, own + visible − start).
+private struct HeadAttention: @unchecked Sendable {
+    let configuration: DecoderConfiguration
+    let keys: UnsafePointer<Float>
+    let values: UnsafePointer<Float>
+    let query: UnsafePointer<Float>
+    let out: UnsafeMutablePointer<Float>
+    let start: Int
+    let own: Int
+    let visible: Int
+
+    func run(heads: Range<Int>) {
+        let c = configuration
+        let (hd, kvWidth) = (c.headDim, c.keyValueWidth)
+        let group = c.heads / c.keyValueHeads
+        let scale = 1 / Float(hd).squareRoot()
+        let scores = UnsafeMutablePointer<Float>.allocate(capacity: visible)
+        defer { scores.deallocate() }
+        for head in heads {
+            let kvHead = head / group
+            let q = query + head * hd
+            for slot in 0..<visible {
+                let key = keys + (slot < start ? slot : own + slot - start) * kvWidth + kvHead * hd
+                scores[slot] = VectorMath.dot(q, key, count: hd) * scale
+            }
+            VectorMath.softmaxInPlace(scores, count: visible)
+            let target = out + head * hd
+            target.update(repeating: 0, count: hd)
+            for slot in 0..<visible {
+                let value = values + (slot < start ? slot : own + slot - start) * kvWidth + kvHead * hd
+                VectorMath.addScaled(target, value, scores[slot], count: hd)
+            }
         }
     }
 }

@@ -56,7 +56,7 @@ public struct QuantizedMatrix: Sendable {
                     job.run(rows: 0..<rows)
                     return
                 }
-                DispatchQueue.concurrentPerform(iterations: parts) { part in
+                WorkerPool.shared.run(parts: parts) { part in
                     job.run(rows: (part * job.rows / parts)..<((part + 1) * job.rows / parts))
                 }
                 return
@@ -68,7 +68,7 @@ public struct QuantizedMatrix: Sendable {
                     return
                 }
                 let job = GEMVJob(type: kernelType, weights: raw.baseAddress!, columns: columns, rows: rows, x: x, y: out)
-                DispatchQueue.concurrentPerform(iterations: parts) { part in
+                WorkerPool.shared.run(parts: parts) { part in
                     job.run(rows: (part * job.rows / parts)..<((part + 1) * job.rows / parts))
                 }
                 return

@@ -30,7 +30,7 @@ public enum VectorMath {
 
     /// Σ a[i]·b[i] over `count` floats, 16 lanes at a time with four partial sums (the order of a
     /// plain loop is not kept: it would forbid vectorising the reduction).
-    @inline(__always)
+    @inlinable
     public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
         var s0 = SIMD16<Float>(repeating: 0)
         var s1 = s0
@@ -50,7 +50,7 @@ public enum VectorMath {
     }
 
     /// y[i] += alpha · x[i] over `count` floats.
-    @inline(__always)
+    @inlinable
     public static func addScaled(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ alpha: Float, count: Int) {
         var index = 0
         while index + 16 <= count {
