@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs the Debian packages LLMRec builds against (libuv, jansson, OpenBLAS) when missing.
+# Installs the Debian packages LLMRec builds against (libuv, jansson, OpenBLAS), and Neovim for the
+# editor plugin's test, when missing.
 # Idempotent: does nothing when all are present. Uses sudo when not run as root.
 set -euo pipefail
-packages=(libuv1-dev libjansson-dev libopenblas-dev pkg-config unzip)
+packages=(libuv1-dev libjansson-dev libopenblas-dev pkg-config unzip neovim)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

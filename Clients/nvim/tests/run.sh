@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Headless end-to-end test of the LLMRec Neovim plugin against the real daemon.
+#
+# usage: Clients/nvim/tests/run.sh
+#   LLMREC_BIN        the llmrec executable (default: .build/debug/llmrec in the repository)
+#   LLMREC_TEST_DATA  a prepared dataset directory with at least 4 items; without it the Amazon 2023
+#                     test fixture (Tests/DatasetsTests/Fixtures) is prepared into a temporary directory
+#   NVIM              the Neovim executable, 0.7 or newer (default: nvim on PATH)
+# Runs tests/test_plugin.lua in `nvim --headless -u NONE` with the plugin on the runtimepath, then
+# checks that quitting Neovim stopped the daemon (VimLeavePre).
+# Exit status: 0 when every check passed, 2 when something is missing (nvim, llmrec, test data),
+# another nonzero status when a check failed (124: Neovim ran past the 300 s limit).
+set -euo pipefail
+
+plugin_dir=$(cd "$(dirname "$0")/.." && pwd)
+repo=$(cd "$plugin_dir/../.." && pwd)
+nvim=${NVIM:-nvim}
+export LLMREC_BIN=${LLMREC_BIN:-$repo/.build/debug/llmrec}
+
+command -v "$nvim" >/dev/null || { echo "run.sh: $nvim not found (install Neovim 0.7+)" >&2; exit 2; }
+command -v "$LLMREC_BIN" >/dev/null || { echo "run.sh: $LLMREC_BIN not found (build llmrec or set LLMREC_BIN)" >&2; exit 2; }
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+if [ -z "${LLMREC_TEST_DATA:-}" ]; then
+  fixtures=$repo/Tests/DatasetsTests/Fixtures
+  "$LLMREC_BIN" prepare --format amazon2023 \
+    --reviews "$fixtures/amazon2023_reviews.jsonl" --meta "$fixtures/amazon2023_meta.jsonl" \
+    --out "$tmp/data" --quiet >"$tmp/prepare.log" 2>&1 || { cat "$tmp/prepare.log" >&2; exit 2; }
+  export LLMREC_TEST_DATA=$tmp/data
+fi
+export LLMREC_NVIM_DIR=$plugin_dir
+export LLMREC_NVIM_PIDFILE=$tmp/daemon.pid
+
+status=0
+timeout 300 "$nvim" --headless -u NONE -i NONE -n \
+  --cmd 'lua vim.opt.runtimepath:prepend(vim.env.LLMREC_NVIM_DIR)' \
+  -c 'lua dofile(vim.env.LLMREC_NVIM_DIR .. "/tests/test_plugin.lua")' || status=$?
+
+if [ -s "$LLMREC_NVIM_PIDFILE" ]; then
+  pid=$(cat "$LLMREC_NVIM_PIDFILE")
+  if kill -0 "$pid" 2>/dev/null; then
+    echo "not ok - the daemon (pid $pid) still runs after Neovim quit"
+    kill "$pid"
+    status=1
+  else
+    echo "ok - quitting Neovim stopped the daemon (VimLeavePre)"
+  fi
+elif [ "$status" -eq 0 ]; then
+  echo "not ok - the test did not record the daemon's pid"
+  status=1
+fi
+[ "$status" -eq 0 ] && echo "PASS" || echo "FAIL (status $status)"
+exit "$status"
