@@ -41,6 +41,14 @@ public final class SafetensorsFile: Sendable {
         return Tensor(shape: info.shape, storage: values)
     }
 
+    /// Releases the memory-mapped pages holding tensor `name`'s bytes from the resident set (see
+    /// `MappedFile.releasePages`); the tensor stays readable.
+    public func releasePages(named name: String) throws(CheckpointError) {
+        let range = try info(named: name).dataOffsets
+        let start = header.dataStart + range.lowerBound
+        file.releasePages(start..<(start + range.count))
+    }
+
     /// Tensor `name` as `tensor(named:)` reads it, after checking that its shape is `shape`; a model's
     /// loader calls this with the shape its configuration implies.
     /// - Throws: `.shapeMismatch` besides the errors of `tensor(named:)`.

@@ -162,7 +162,11 @@ private struct TensorDirectory {
     func read(_ key: String, _ shape: [Int]) throws -> [Float] {
         let tensor: Tensor
         switch entries[key] {
-        case .safetensors(let file, let name)?: tensor = try file.tensor(named: name)
+        case .safetensors(let file, let name)?:
+            tensor = try file.tensor(named: name)
+            // Each tensor is read once: its mapped pages need not stay resident (OPT-6.7B's shards
+            // are 13 GB).
+            try file.releasePages(named: name)
         case .loaded(let loaded)?: tensor = loaded
         case nil: throw DecoderError.missingWeight(key)
         }
