@@ -5,6 +5,9 @@ import Numerics
 /// by its log-likelihood after the shared prompt (user vector, history and candidates as soft
 /// tokens), the prompt's KV cache computed once per case. Needs stage 2 and the LM.
 ///
+/// A prompt that does not fit the LM's context (`DecoderError.contextFull`) scores every candidate
+/// −∞: the case counts as a miss rather than stopping an evaluation of thousands of cases.
+///
 /// A-LLMRec re-ranks the template's number of candidates (20). Given more (the 100-negative and
 /// full-catalog protocols, the daemon's recommendations), SASRec shortlists that many first
 /// (`ALLMRecModel.shortlisted`).

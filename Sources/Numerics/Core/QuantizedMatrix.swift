@@ -136,7 +136,7 @@ public struct QuantizedMatrix: Sendable {
 }
 
 /// One GEMV shared by the threads of `multiply`; each call writes a disjoint range of `y`, and the
-/// pointers outlive the concurrentPerform that uses them.
+/// pointers outlive the worker-pool job that uses them.
 private struct GEMVJob: @unchecked Sendable {
     let type: llmrec_weight_type
     let weights: UnsafeRawPointer
