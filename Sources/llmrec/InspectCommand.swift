@@ -37,7 +37,7 @@ struct InspectCommand: ParsableCommand {
                 let testCase = evaluator.makeCase(user: user, evaluationProtocol: .candidates(negatives: 19))
                 let shown = ALLMRecModel.promptOrder(history: testCase.history, candidates: testCase.candidates).map { testCase.candidates[$0] }
                 let answer = generator.generate(history: testCase.history, candidates: testCase.candidates)
-                let generationScores = generator.scores(history: testCase.history, candidates: testCase.candidates)
+                let generationScores = generator.scores(generated: answer, candidates: testCase.candidates)
                 let named = generationScores.indices.max { generationScores[$0] < generationScores[$1] }
                     .flatMap { generationScores[$0] > 0 ? testCase.candidates[$0] : nil }
                 let likelihoods = ranker.scores(history: testCase.history, candidates: testCase.candidates)

@@ -60,9 +60,7 @@ struct LMGenerateCommand: ParsableCommand {
 
     func run() throws {
         do {
-            var model = try options.load()
-            // Likelihoods are compared across continuations: Float32 activations throughout.
-            model.decoder.integerActivations = false
+            let model = try options.load()
             let text = options.chat ? model.chatPrompt(user: prompt) : prompt
             let ids = model.tokenizer.encode(text, addSpecialTokens: true)
             var generation = GenerationOptions()
@@ -169,7 +167,6 @@ struct LMBenchCommand: ParsableCommand {
             var decoder = isDirectory.boolValue
                 ? try CausalDecoder.load(huggingFaceDirectory: options.model, quantizeToQ8_0: options.quantize)
                 : try LanguageModel.load(options.model).decoder
-            if isDirectory.boolValue { decoder.integerActivations = options.quantize }
             options.configure(&decoder)
             let loadSeconds = Date().timeIntervalSince(started)
             let c = decoder.configuration

@@ -120,11 +120,16 @@ public struct ALLMRecGenerator: SequentialRecommender {
 
     public func scores(history: [Int32], candidates: [Int32]) -> [Float] {
         model.shortlisted(history: history, candidates: candidates) { shown in
-            let prediction = Self.extractTitle(generate(history: history, candidates: shown))
-            return shown.map { item in
-                let title = model.titles[Int(item)].lowercased()
-                return !title.isEmpty && prediction.contains(title) ? 1 + Float(title.count) / 10_000 : 0
-            }
+            scores(generated: generate(history: history, candidates: shown), candidates: shown)
+        }
+    }
+
+    /// The scores `scores(history:candidates:)` gives `candidates` for an already generated answer.
+    public func scores(generated: String, candidates: [Int32]) -> [Float] {
+        let prediction = Self.extractTitle(generated)
+        return candidates.map { item in
+            let title = model.titles[Int(item)].lowercased()
+            return !title.isEmpty && prediction.contains(title) ? 1 + Float(title.count) / 10_000 : 0
         }
     }
 

@@ -9,7 +9,8 @@ extension CausalDecoder {
     /// `model.decoder.` / `decoder.` prefixes; 16-bit tensors become Float32. A missing
     /// `lm_head.weight` means a tied head. With `quantizeToQ8_0`, each matrix is quantised to Q8_0 as
     /// it is read (whole 32-element blocks per row), so that peak memory is the quantised model plus
-    /// one Float32 tensor: how OPT-6.7B fits in 24 GB.
+    /// one Float32 tensor: how OPT-6.7B fits in 24 GB; such a decoder decodes with integer
+    /// activations (`integerActivations`), as a GGUF one does.
     public static func load(huggingFaceDirectory directory: String, quantizeToQ8_0: Bool = false) throws -> CausalDecoder {
         let configPath = directory + "/config.json"
         guard let data = FileManager.default.contents(atPath: configPath),
@@ -31,7 +32,9 @@ extension CausalDecoder {
                 keyValueHeads: (object["num_key_value_heads"] as? Int) ?? heads, ropeTheta: Float(ropeTheta),
                 rmsNormEpsilon: Float((object["rms_norm_eps"] as? Double) ?? 1e-6),
                 maxPositions: (object["max_position_embeddings"] as? Int) ?? 2048)
-            return try CausalDecoder(configuration: configuration, weights: try llamaWeights(tensors, configuration, object, quantize: quantizeToQ8_0))
+            var decoder = try CausalDecoder(configuration: configuration, weights: try llamaWeights(tensors, configuration, object, quantize: quantizeToQ8_0))
+            decoder.integerActivations = quantizeToQ8_0
+            return decoder
         case "opt":
             let hidden = try integer("hidden_size")
             let heads = try integer("num_attention_heads")
@@ -41,7 +44,9 @@ extension CausalDecoder {
                 maxPositions: (object["max_position_embeddings"] as? Int) ?? 2048,
                 embeddingSize: (object["word_embed_proj_dim"] as? Int) ?? hidden,
                 normalizeBefore: (object["do_layer_norm_before"] as? Bool) ?? true)
-            return try CausalDecoder(configuration: configuration, weights: try optWeights(tensors, configuration, quantize: quantizeToQ8_0))
+            var decoder = try CausalDecoder(configuration: configuration, weights: try optWeights(tensors, configuration, quantize: quantizeToQ8_0))
+            decoder.integerActivations = quantizeToQ8_0
+            return decoder
         case let other:
             throw DecoderError.invalidConfiguration("\(configPath): model_type \(other ?? "none") is not llama or opt")
         }

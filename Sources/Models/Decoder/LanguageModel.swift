@@ -130,8 +130,7 @@ public struct LanguageModel: Sendable {
     }
 
     private static func loadHuggingFace(_ directory: String, quantizeToQ8_0: Bool) throws -> LanguageModel {
-        var decoder = try CausalDecoder.load(huggingFaceDirectory: directory, quantizeToQ8_0: quantizeToQ8_0)
-        decoder.integerActivations = quantizeToQ8_0
+        let decoder = try CausalDecoder.load(huggingFaceDirectory: directory, quantizeToQ8_0: quantizeToQ8_0)
         let tokenizer: ByteLevelBPETokenizer
         if FileManager.default.fileExists(atPath: directory + "/tokenizer.json") {
             tokenizer = try ByteLevelBPETokenizer(tokenizerJSONPath: directory + "/tokenizer.json")

@@ -47,30 +47,23 @@ public struct QuantizedMatrix: Sendable {
         out: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, count m: Int, threads: Int = 1, integerActivations: Bool = false
     ) {
         bytes.withUnsafeBytes { raw in
-            if m == 1 && integerActivations && supportsIntegerActivations {
-                let activation = UnsafeMutablePointer<llmrec_q8_activation>.allocate(capacity: columns / 32)
-                defer { activation.deallocate() }
-                _ = llmrec_quantize_activation(x, columns, activation)
+            if m == 1 {
+                // Integer path: the activations quantised once, then every row range reads them.
+                let activation = integerActivations && supportsIntegerActivations
+                    ? UnsafeMutablePointer<llmrec_q8_activation>.allocate(capacity: columns / 32) : nil
+                defer { activation?.deallocate() }
+                if let activation { _ = llmrec_quantize_activation(x, columns, activation) }
+                let job = GEMVJob(
+                    type: kernelType, weights: raw.baseAddress!, columns: columns, x: x, activation: activation.map { UnsafePointer($0) },
+                    y: out)
                 let parts = rows * columns >= Self.parallelElements ? max(1, min(threads, rows / 64)) : 1
-                let job = IntegerGEMVJob(type: kernelType, weights: raw.baseAddress!, columns: columns, rows: rows, x: activation, y: out)
                 guard parts > 1 else {
                     job.run(rows: 0..<rows)
                     return
                 }
+                let rows = self.rows
                 WorkerPool.shared.run(parts: parts) { part in
-                    job.run(rows: (part * job.rows / parts)..<((part + 1) * job.rows / parts))
-                }
-                return
-            }
-            if m == 1 {
-                let parts = rows * columns >= Self.parallelElements ? max(1, min(threads, rows / 64)) : 1
-                guard parts > 1 else {
-                    _ = llmrec_gemv(kernelType, raw.baseAddress, columns, 0, rows, x, out)
-                    return
-                }
-                let job = GEMVJob(type: kernelType, weights: raw.baseAddress!, columns: columns, rows: rows, x: x, y: out)
-                WorkerPool.shared.run(parts: parts) { part in
-                    job.run(rows: (part * job.rows / parts)..<((part + 1) * job.rows / parts))
+                    job.run(rows: (part * rows / parts)..<((part + 1) * rows / parts))
                 }
                 return
             }
@@ -136,40 +129,23 @@ public struct QuantizedMatrix: Sendable {
     public static var vectorized: Bool { llmrec_kernels_vectorized() != 0 }
 }
 
-/// One GEMV shared by the threads of `multiply`; each call writes a disjoint range of `y`, and the
-/// pointers outlive the worker-pool job that uses them.
+/// One single-row product shared by the threads of `multiply`: each call writes a disjoint range
+/// of `y`, from the Float32 row `x`, or from its quantised `activation` when there is one (the
+/// integer kernels). The pointers outlive the worker-pool job that uses them.
 private struct GEMVJob: @unchecked Sendable {
     let type: llmrec_weight_type
     let weights: UnsafeRawPointer
     let columns: Int
-    let rows: Int
     let x: UnsafePointer<Float>
+    let activation: UnsafePointer<llmrec_q8_activation>?
     let y: UnsafeMutablePointer<Float>
 
     func run(rows range: Range<Int>) {
-        _ = llmrec_gemv(type, weights, columns, range.lowerBound, range.upperBound, x, y)
-    }
-}
-
-private struct IntegerGEMVJob: @unchecked Sendable {
-    let type: llmrec_weight_type
-    let weights: UnsafeRawPointer
-    let columns: Int
-    let rows: Int
-    let x: UnsafePointer<llmrec_q8_activation>
-    let y: UnsafeMutablePointer<Float>
-
-    init(type: llmrec_weight_type, weights: UnsafeRawPointer, columns: Int, rows: Int, x: UnsafeMutablePointer<llmrec_q8_activation>, y: UnsafeMutablePointer<Float>) {
-        self.type = type
-        self.weights = weights
-        self.columns = columns
-        self.rows = rows
-        self.x = UnsafePointer(x)
-        self.y = y
-    }
-
-    func run(rows range: Range<Int>) {
-        _ = llmrec_gemv_q8(type, weights, columns, range.lowerBound, range.upperBound, x, y)
+        if let activation {
+            _ = llmrec_gemv_q8(type, weights, columns, range.lowerBound, range.upperBound, activation, y)
+        } else {
+            _ = llmrec_gemv(type, weights, columns, range.lowerBound, range.upperBound, x, y)
+        }
     }
 }
 

@@ -234,10 +234,7 @@ public enum Stage1StateFile {
                 tensors.append(("encoder.\(index).\(field)", Tensor(shape: [values.count], storage: values)))
             }
         }
-        for (index, (first, second)) in zip(state.firstMoments, state.secondMoments).enumerated() {
-            tensors.append(("adam.m.\(index)", Tensor(shape: [first.count], storage: first)))
-            tensors.append(("adam.v.\(index)", Tensor(shape: [second.count], storage: second)))
-        }
+        tensors += AdamMomentTensors.tensors(first: state.firstMoments, second: state.secondMoments)
         try SafetensorsFile.write(
             tensors: tensors,
             metadata: [
@@ -268,10 +265,10 @@ public enum Stage1StateFile {
                 return layer
             }
         }
+        let adam = try AdamMomentTensors.read(from: file, count: moments)
         return State(
             item: try TwoLayerMLP(tensors: item), text: try TwoLayerMLP(tensors: text), encoderLayers: layers, step: step, epochsDone: epochs,
-            firstMoments: try (0..<moments).map { try file.tensor(named: "adam.m.\($0)").storage },
-            secondMoments: try (0..<moments).map { try file.tensor(named: "adam.v.\($0)").storage })
+            firstMoments: adam.first, secondMoments: adam.second)
     }
 
     public static func identity(dataset: String, sasrec: String, textEmbeddings: String, options: Stage1Options) -> String {

@@ -158,10 +158,7 @@ public enum Stage2StateFile {
 
     public static func save(_ state: State, identity: String, to path: String) throws {
         var tensors = ALLMRecWeights.stage2Tensors(state.projectors)
-        for (index, (first, second)) in zip(state.firstMoments, state.secondMoments).enumerated() {
-            tensors.append(("adam.m.\(index)", Tensor(shape: [first.count], storage: first)))
-            tensors.append(("adam.v.\(index)", Tensor(shape: [second.count], storage: second)))
-        }
+        tensors += AdamMomentTensors.tensors(first: state.firstMoments, second: state.secondMoments)
         try SafetensorsFile.write(
             tensors: tensors,
             metadata: [
@@ -177,10 +174,10 @@ public enum Stage2StateFile {
         else { return nil }
         let projectors = try ALLMRecWeights.loadStage2(path)
         let count = projectors.parameterSizes.count
+        let moments = try AdamMomentTensors.read(from: file, count: count)
         return State(
             projectors: projectors, step: step, epochsDone: epochs, position: position,
-            firstMoments: try (0..<count).map { try file.tensor(named: "adam.m.\($0)").storage },
-            secondMoments: try (0..<count).map { try file.tensor(named: "adam.v.\($0)").storage })
+            firstMoments: moments.first, secondMoments: moments.second)
     }
 
     public static func identity(bundle: ALLMRecManifest, languageModel: String, options: Stage2Options) -> String {
