@@ -14,7 +14,7 @@ public struct ALLMRecModel: Sendable {
     /// Nil before stage 2.
     public let projectors: Stage2Projectors?
     /// Nil before stage 2 or when not requested. Its decoder holds Float32 weights (BLAS prefill,
-    /// and the backward pass of stage 2).
+    /// and the backward pass of stage 2) unless loaded for serving.
     public let languageModel: LanguageModel?
     /// Item titles by dense id; index 0 is the original's "No Title".
     public let titles: [String]
@@ -24,10 +24,12 @@ public struct ALLMRecModel: Sendable {
 
     /// Loads `bundle` against `dataset` (whose fingerprint must match the manifest's). `languageModel`
     /// overrides the manifest's LM path (stage-2 training names it before the manifest has one);
-    /// without `loadStage2` the projectors are left out (stage-2 training makes its own).
+    /// without `loadStage2` the projectors are left out (stage-2 training makes its own). With
+    /// `denseLanguageModel` (training needs it) quantised LM weights become Float32; without it they
+    /// stay quantised (serving: less memory, faster decoding).
     public static func load(
         bundle: String, dataset: PreparedDataset, loadLanguageModel: Bool = true, languageModel lmPath: String? = nil,
-        loadStage2: Bool = true
+        loadStage2: Bool = true, denseLanguageModel: Bool = true
     ) throws -> ALLMRecModel {
         let manifest = try ALLMRecManifest.read(directory: bundle)
         guard manifest.datasetFingerprint == dataset.fingerprint, manifest.itemCount == dataset.itemCount else {
@@ -44,7 +46,7 @@ public struct ALLMRecModel: Sendable {
         var languageModel: LanguageModel?
         if loadLanguageModel, let path = lmPath ?? manifest.languageModel.map({ ALLMRecManifest.resolve($0, in: bundle) }) {
             var model = try LanguageModel.load(path)
-            model.decoder = model.decoder.denseWeights()
+            if denseLanguageModel { model.decoder = model.decoder.denseWeights() }
             if let projectors, projectors.item.outputSize != model.decoder.configuration.embeddingSize {
                 throw ALLMRecError.shapeMismatch(
                     name: "item_proj.3.weight", expected: [model.decoder.configuration.embeddingSize], got: [projectors.item.outputSize])

@@ -92,6 +92,9 @@ public struct KVCache: Sendable {
         values = keys
     }
 
+    /// Bytes of keys and values allocated (all of `capacity`, used or not).
+    public var byteCount: Int { (keys.reduce(0) { $0 + $1.count } + values.reduce(0) { $0 + $1.count }) * MemoryLayout<Float>.size }
+
     /// Forgets every position from `length` on (to reuse a shared prefix).
     public mutating func truncate(to length: Int) { count = min(count, max(0, length)) }
 

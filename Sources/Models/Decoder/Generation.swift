@@ -36,8 +36,21 @@ public struct TextGenerator: Sendable {
         onToken: (Int32) -> Bool = { _ in true }
     ) throws -> [Int32] {
         var cache = KVCache(configuration: decoder.configuration, capacity: min(decoder.configuration.maxPositions, prompt.count + options.maxNewTokens))
-        var logits = try decoder.forward(tokens: prompt, cache: &cache, inputEmbeddings: inputEmbeddings)
-        var seen = options.penalizePrompt ? Set(prompt) : []
+        return try generate(after: prompt, cache: &cache, options: options, inputEmbeddings: inputEmbeddings, onToken: onToken)
+    }
+
+    /// Generates after the positions already in `cache` followed by `tokens` (a conversation's next
+    /// turn after its cached turns), leaving the prompt and every generated token except the last in
+    /// `cache`. The last generated token is not run: callers that continue the sequence pass it
+    /// first in the next call's `tokens`. The repetition penalty sees `tokens` (when the options
+    /// penalise the prompt) and the generated tokens, not what was cached before.
+    /// - Throws: `DecoderError.contextFull` when `tokens` do not fit after the cache's positions.
+    public func generate(
+        after tokens: [Int32], cache: inout KVCache, options: GenerationOptions, inputEmbeddings: [Int: [Float]] = [:],
+        onToken: (Int32) -> Bool = { _ in true }
+    ) throws -> [Int32] {
+        var logits = try decoder.forward(tokens: tokens, cache: &cache, inputEmbeddings: inputEmbeddings)
+        var seen = options.penalizePrompt ? Set(tokens) : []
         var generator = SplitMix64(seed: options.seed)
         var generated: [Int32] = []
         while generated.count < options.maxNewTokens {
@@ -46,7 +59,7 @@ public struct TextGenerator: Sendable {
             generated.append(token)
             seen.insert(token)
             if options.stopTokens.contains(token) || !onToken(token) { break }
-            if generated.count == options.maxNewTokens { break }
+            if generated.count == options.maxNewTokens || cache.count >= cache.capacity { break }
             logits = try decoder.forward(tokens: [token], cache: &cache)
         }
         return generated

@@ -26,6 +26,8 @@ public struct Session: Sendable, Equatable {
     /// Viewed and bought items, oldest first: the recommender's input sequence.
     public private(set) var history: [Int32] = []
     public private(set) var rejected: Set<Int32> = []
+    /// What the user said in `session/message` turns.
+    public internal(set) var conversation = ConversationMemory()
     /// Seconds since the Unix epoch.
     public let createdAt: Double
     public internal(set) var updatedAt: Double

@@ -57,6 +57,16 @@ public struct SessionStore: Sendable {
         return session
     }
 
+    /// Records a conversation turn in the session.
+    public mutating func converse(id: String, turn: ConversationMemory.Turn, at time: Double) throws(SessionError) -> Session {
+        guard var session = sessions[id] else { throw .notFound(id: id) }
+        session.conversation.record(turn)
+        session.updatedAt = max(session.updatedAt, time)
+        sessions[id] = session
+        touch(id, at: time)
+        return session
+    }
+
     /// The session, marked as used at `time`.
     public mutating func get(id: String, at time: Double) throws(SessionError) -> Session {
         guard let session = sessions[id] else { throw .notFound(id: id) }

@@ -1,0 +1,133 @@
+import Datasets
+import Models
+import Numerics
+import Synchronization
+
+/// Everything a conversation turn uses, loaded together and swapped together (`model/load`): the
+/// collaborative recommender, the sentence encoder and the catalog's text vectors, the A-LLMRec
+/// bundle (stage-1 MLPs for the text path, stage-2 projectors and LM for ranking), and the LM that
+/// writes answers. Immutable apart from two caches that are safe to share: the text vectors of
+/// items added at run time, and the sessions' LM prefix caches. Any thread.
+public final class ConversationModels: Sendable {
+    /// Where the parts came from, for `model/status`.
+    public struct Source: Sendable, Equatable {
+        public var bundle: String?
+        public var languageModel: String?
+        public var encoder: String?
+
+        public init(bundle: String? = nil, languageModel: String? = nil, encoder: String? = nil) {
+            self.bundle = bundle
+            self.languageModel = languageModel
+            self.encoder = encoder
+        }
+    }
+
+    public let engine: RecommendationEngine
+    public let source: Source
+    /// A-LLMRec: stage 1 always, stage 2 and its LM when the bundle has them.
+    public let allmrec: ALLMRecModel?
+    /// A-LLMRec ranking of a shortlist (needs stage 2 and the LM).
+    public let ranker: ALLMRecRanker?
+    /// The LM that writes answers (the bundle's, or one named on its own).
+    public let languageModel: LanguageModel?
+    /// Unit-length text vectors of the prepared items, [(items + 1) · dim] (row 0 zero).
+    let itemTextVectors: [Float]
+    /// Unit-length stage-1 latents of the prepared items (the collaborative side), [(items + 1) · 128].
+    let itemLatents: [Float]
+    let chatCaches: ChatCacheStore
+    private let addedVectors = Mutex<[Int32: ItemVectors]>([:])
+
+    /// Vectors of one item for the text path.
+    struct ItemVectors: Sendable {
+        /// Unit-length sentence embedding of the item's text.
+        var text: [Float]
+        /// Unit-length stage-1 latent (text MLP for added items), or empty without stage 1.
+        var latent: [Float]
+    }
+
+    /// - itemTextEmbeddings: the encoder's embeddings of every prepared item's text,
+    ///   [(items + 1) · dim] as `CatalogEmbeddings` returns them; required with an encoder.
+    public init(
+        engine: RecommendationEngine, source: Source, allmrec: ALLMRecModel?, languageModel: LanguageModel?,
+        itemTextEmbeddings: [Float]?, chatCacheSessions: Int = 8, chatCacheTokens: Int = 1024
+    ) throws(ALLMRecError) {
+        self.engine = engine
+        self.source = source
+        self.allmrec = allmrec
+        self.languageModel = languageModel
+        ranker = allmrec.flatMap { $0.projectors != nil && $0.languageModel != nil ? try? ALLMRecRanker(model: $0) : nil }
+        let rows = engine.catalog.count + 1
+        if let encoder = engine.semanticSearch?.encoder, let itemTextEmbeddings {
+            guard itemTextEmbeddings.count == rows * encoder.dimension else {
+                throw .shapeMismatch(name: "item text embeddings", expected: [rows, encoder.dimension], got: [itemTextEmbeddings.count])
+            }
+            itemTextVectors = VectorMath.unitRows(itemTextEmbeddings, width: encoder.dimension)
+        } else {
+            itemTextVectors = []
+        }
+        itemLatents = allmrec.map { VectorMath.unitRows($0.itemLatents, width: TwoLayerMLP.latentSize) } ?? []
+        chatCaches = ChatCacheStore(sessions: chatCacheSessions, tokensPerSession: chatCacheTokens)
+    }
+
+    public var encoder: SentenceEncoder? { engine.semanticSearch?.encoder }
+
+    /// Whether the text path can score (an encoder is loaded).
+    public var hasTextPath: Bool { encoder != nil }
+
+    /// Bytes of the LM's weights and of the text path's tables (the large parts; the process's
+    /// resident memory is in `server/status`).
+    public var residentModelBytes: Int {
+        let lm = languageModel ?? allmrec?.languageModel
+        return (itemTextVectors.count + itemLatents.count) * 4 + (lm?.decoder.weightBytes ?? 0)
+    }
+
+    /// The unit-length sentence embedding and stage-1 text latent of a query text.
+    func queryVectors(_ text: String) -> ItemVectors? {
+        guard let encoder else { return nil }
+        let embedding = encoder.embed([text])[0]
+        return ItemVectors(text: VectorMath.unitRows(embedding, width: embedding.count), latent: textLatent(embedding))
+    }
+
+    /// Text vectors of prepared item `id`, or of an added item (embedded on first use and kept).
+    func vectors(of item: CatalogItem, prepared: Bool) -> ItemVectors? {
+        guard let encoder else { return nil }
+        let dim = encoder.dimension
+        if prepared {
+            let row = Int(item.id)
+            let latent = itemLatents.isEmpty ? [] : Array(itemLatents[(row * TwoLayerMLP.latentSize)..<((row + 1) * TwoLayerMLP.latentSize)])
+            return ItemVectors(text: Array(itemTextVectors[(row * dim)..<((row + 1) * dim)]), latent: latent)
+        }
+        if let cached = addedVectors.withLock({ $0[item.id] }) { return cached }
+        let embedding = encoder.embed([CatalogEmbeddings.text(of: item, field: .text)])[0]
+        let vectors = ItemVectors(text: VectorMath.unitRows(embedding, width: dim), latent: textLatent(embedding))
+        addedVectors.withLock { $0[item.id] = vectors }
+        return vectors
+    }
+
+    /// Embeds added items now (so that the first turn that meets them does not pay for it).
+    public func prepare(added items: [CatalogItem]) {
+        for item in items { _ = vectors(of: item, prepared: false) }
+    }
+
+    /// sigmoid(fc1_T(embedding)), unit length; empty without stage 1's text MLP.
+    private func textLatent(_ embedding: [Float]) -> [Float] {
+        guard let textMLP = allmrec?.textMLP, textMLP.dim == embedding.count else { return [] }
+        return VectorMath.unitRows(textMLP.latents(embedding, rows: 1), width: TwoLayerMLP.latentSize)
+    }
+}
+
+extension VectorMath {
+    /// Each row of `values` ([rows · width]) scaled to unit length (zero rows stay zero).
+    static func unitRows(_ values: [Float], width: Int) -> [Float] {
+        var result = values
+        guard width > 0 else { return result }
+        for row in 0..<(values.count / width) {
+            var norm: Float = 0
+            for column in 0..<width { norm += values[row * width + column] * values[row * width + column] }
+            guard norm > 0 else { continue }
+            let scale = 1 / norm.squareRoot()
+            for column in 0..<width { result[row * width + column] *= scale }
+        }
+        return result
+    }
+}

@@ -1,0 +1,231 @@
+import Datasets
+import Foundation
+import Models
+
+/// How much each signal counts in a blended ranking. Each signal is standardised over the items
+/// it scores (z-scores), so the weights compare like with like.
+public struct BlendWeights: Sendable, Equatable {
+    /// The collaborative model (SASRec) reading the session's history.
+    public var collaborative: Float = 1
+    /// The text path: the user's words against item texts (sentence encoder) and against items'
+    /// stage-1 latents.
+    public var text: Float = 1
+    /// Per stated facet an item has ("comedy" for a comedy), times the facet's recency weight.
+    public var facet: Float = 0.75
+    /// A-LLMRec's likelihood ranking of the shortlist. Small by default: with SmolLM2-135M it ranks
+    /// at chance (issue 7's measurements), so it only breaks near-ties.
+    public var languageModel: Float = 0.1
+
+    public init() {}
+}
+
+/// What a blended ranking is asked for.
+public struct BlendRequest: Sendable {
+    /// Viewed and bought items, oldest first (added items among them are skipped by the
+    /// collaborative model, which does not know them).
+    public var history: [Int32]
+    public var memory: ConversationMemory
+    /// Never returned: rejected, seen (when asked), and the caller's exclusions.
+    public var excluded: [Int32]
+    /// Rank only these; nil ranks the whole live catalog.
+    public var candidates: [Int32]?
+    public var k: Int
+    public var weights: BlendWeights
+
+    public init(history: [Int32], memory: ConversationMemory, excluded: [Int32], candidates: [Int32]?, k: Int, weights: BlendWeights) {
+        self.history = history
+        self.memory = memory
+        self.excluded = excluded
+        self.candidates = candidates
+        self.k = k
+        self.weights = weights
+    }
+}
+
+/// One item of a blended ranking, with its score broken down. Components are z-scores (nil when
+/// that signal did not score the item: the collaborative model for added items, the text path
+/// without stated preferences, the LM outside its shortlist).
+public struct RankedItem: Sendable, Equatable {
+    public var itemId: Int32
+    public var score: Float
+    public var collaborative: Float?
+    public var text: Float?
+    public var languageModel: Float?
+    /// Stated facets the item has (catalog spelling).
+    public var matchedFacets: [String]
+}
+
+/// A blended ranking and what it cost.
+public struct BlendOutcome: Sendable {
+    public var items: [RankedItem]
+    /// Items left out because of what the user said (excluded facets and titles).
+    public var excludedByStatement: Int
+    /// Items the LM ranked (the shortlist), 0 when it did not run.
+    public var languageModelRanked: Int
+    public var retrievalMilliseconds: Double
+    public var languageModelMilliseconds: Double
+}
+
+/// The conversation's ranking (DESIGN.md, Conversation): retrieval from the whole live catalog by
+/// the collaborative model and by the text path, blended with stated facets, hard exclusions
+/// (rejected, seen, excluded facets and titles), then A-LLMRec's LM ranking of the shortlist.
+/// Stateless; any thread (the daemon runs it on the model lane).
+public struct ConversationRanker: Sendable {
+    public let models: ConversationModels
+    public let catalog: LiveCatalog
+
+    public init(models: ConversationModels, catalog: LiveCatalog) {
+        self.models = models
+        self.catalog = catalog
+    }
+
+    /// Ranks for `request`; `isCancelled` is checked between stages (nil result when it fires).
+    public func rank(_ request: BlendRequest, isCancelled: () -> Bool = { false }) -> BlendOutcome? {
+        let started = DispatchTime.now().uptimeNanoseconds
+        let vocabulary = catalog.vocabulary
+        let total = catalog.count
+        let memory = request.memory
+        var blocked = [Bool](repeating: false, count: total + 1)
+        for id in request.excluded where id >= 1 && Int(id) <= total { blocked[Int(id)] = true }
+        let titleExclusions = memory.exclusions.filter { vocabulary.facets(in: $0).isEmpty }.map { " \($0) " }
+        let excludedFacets = Set(memory.excludedFacets)
+        var pool: [Int32] = []
+        var excludedByStatement = 0
+        for id in request.candidates ?? (1...max(total, 1)).map(Int32.init) where Int(id) <= total && !blocked[Int(id)] {
+            blocked[Int(id)] = true
+            guard let item = catalog[id] else { continue }
+            if !excludedFacets.isEmpty, vocabulary.facets(ofItem: id).contains(where: excludedFacets.contains) {
+                excludedByStatement += 1
+                continue
+            }
+            if !titleExclusions.isEmpty {
+                let title = " \(FacetVocabulary.normalise(item.title)) "
+                if titleExclusions.contains(where: title.contains) {
+                    excludedByStatement += 1
+                    continue
+                }
+            }
+            pool.append(id)
+        }
+        guard !pool.isEmpty, request.k > 0 else {
+            return BlendOutcome(items: [], excludedByStatement: excludedByStatement, languageModelRanked: 0, retrievalMilliseconds: 0, languageModelMilliseconds: 0)
+        }
+        let weights = request.weights
+        let warmHistory = request.history.filter(catalog.isPrepared)
+
+        // Collaborative signal over the prepared items of the pool.
+        var collaborative = [Float?](repeating: nil, count: pool.count)
+        let warmIndices = pool.indices.filter { catalog.isPrepared(pool[$0]) }
+        if weights.collaborative != 0, !warmIndices.isEmpty {
+            let raw = models.engine.recommender.scores(history: warmHistory, candidates: warmIndices.map { pool[$0] })
+            for (index, value) in zip(warmIndices, Self.standardised(raw)) { collaborative[index] = value }
+        }
+        if isCancelled() { return nil }
+
+        // Text signal: the stated preferences (recent ones weigh more) against every pooled item.
+        var preferences = memory.weightedPreferences.map { (text: $0.phrase + " " + $0.facets.map(vocabulary.displayName).joined(separator: " "), weight: $0.weight) }
+        if memory.turns.last?.understood.reference == .similarToLast, let last = request.history.last, let item = catalog[last] {
+            preferences.append((CatalogEmbeddings.text(of: item, field: .text), 1))
+        }
+        var text = [Float?](repeating: nil, count: pool.count)
+        if weights.text != 0, models.hasTextPath, !preferences.isEmpty {
+            text = textScores(pool: pool, preferences: preferences).map { $0 }
+        }
+        if isCancelled() { return nil }
+
+        // Stated facets, and a push away from the last item's facets when asked for something different.
+        let wanted = memory.weightedFacets
+        var avoided: Set<String> = []
+        if memory.turns.last?.understood.reference == .differentFromLast, let last = request.history.last {
+            avoided = Set(vocabulary.facets(ofItem: last)).subtracting(wanted.keys)
+        }
+        var blended = [Float](repeating: 0, count: pool.count)
+        var matched = [[String]](repeating: [], count: pool.count)
+        for index in pool.indices {
+            let facets = vocabulary.facets(ofItem: pool[index])
+            var bonus: Float = 0
+            for facet in facets {
+                if let weight = wanted[facet] {
+                    bonus += weight
+                    matched[index].append(vocabulary.displayName(facet))
+                }
+                if avoided.contains(facet) { bonus -= 0.5 }
+            }
+            blended[index] = weights.collaborative * (collaborative[index] ?? 0) + weights.text * (text[index] ?? 0) + weights.facet * bonus
+        }
+        let retrieved = DispatchTime.now().uptimeNanoseconds
+
+        // A-LLMRec's LM re-ranks the best prepared items (the prompt needs their collaborative embeddings).
+        var languageModel = [Float?](repeating: nil, count: pool.count)
+        var shortlistCount = 0
+        if weights.languageModel != 0, let ranker = models.ranker {
+            let shortlistSize = ranker.model.manifest.template.candidateCount
+            let shortlist = warmIndices.sorted { blended[$0] != blended[$1] ? blended[$0] > blended[$1] : pool[$0] < pool[$1] }
+                .prefix(shortlistSize)
+            if shortlist.count > 1 {
+                let raw = ranker.scores(history: warmHistory, candidates: shortlist.map { pool[$0] })
+                for (index, value) in zip(shortlist, Self.standardised(raw)) {
+                    languageModel[index] = value
+                    blended[index] += weights.languageModel * value
+                }
+                shortlistCount = shortlist.count
+            }
+        }
+        let finished = DispatchTime.now().uptimeNanoseconds
+        let best = TopK.select(request.k, of: pool.indices.map { ScoredItem(itemId: Int32($0), score: blended[$0]) })
+        let items = best.map { entry -> RankedItem in
+            let index = Int(entry.itemId)
+            return RankedItem(
+                itemId: pool[index], score: entry.score, collaborative: collaborative[index], text: text[index],
+                languageModel: languageModel[index], matchedFacets: matched[index])
+        }
+        return BlendOutcome(
+            items: items, excludedByStatement: excludedByStatement, languageModelRanked: shortlistCount,
+            retrievalMilliseconds: Double(retrieved - started) / 1e6, languageModelMilliseconds: Double(finished - retrieved) / 1e6)
+    }
+
+    /// Weighted cosine of each preference with each pooled item, standardised; with stage 1, the
+    /// mean of the sentence-embedding and the stage-1 latent z-scores.
+    private func textScores(pool: [Int32], preferences: [(text: String, weight: Float)]) -> [Float] {
+        let queries = preferences.compactMap { preference in models.queryVectors(preference.text).map { ($0, preference.weight) } }
+        let itemVectors = pool.map { id in catalog[id].flatMap { models.vectors(of: $0, prepared: catalog.isPrepared(id)) } }
+        var semantic = [Float](repeating: 0, count: pool.count)
+        var latent = [Float](repeating: 0, count: pool.count)
+        var hasLatent = true
+        let totalWeight = queries.reduce(0) { $0 + $1.1 }
+        for (index, vectors) in itemVectors.enumerated() {
+            guard let vectors else { continue }
+            for (query, weight) in queries {
+                semantic[index] += weight * Self.dot(query.text, vectors.text) / totalWeight
+                if query.latent.isEmpty || vectors.latent.isEmpty {
+                    hasLatent = false
+                } else {
+                    latent[index] += weight * Self.dot(query.latent, vectors.latent) / totalWeight
+                }
+            }
+        }
+        let semanticZ = Self.standardised(semantic)
+        guard hasLatent else { return semanticZ }
+        return zip(semanticZ, Self.standardised(latent)).map { ($0 + $1) / 2 }
+    }
+
+    static func dot(_ a: [Float], _ b: [Float]) -> Float {
+        var sum: Float = 0
+        for index in 0..<min(a.count, b.count) { sum += a[index] * b[index] }
+        return sum
+    }
+
+    /// (x − mean) / standard deviation; all zeros when the values do not vary. Non-finite values
+    /// (an LM prompt that did not fit) become the lowest finite z-score minus one.
+    static func standardised(_ values: [Float]) -> [Float] {
+        let finite = values.filter(\.isFinite)
+        guard finite.count > 1 else { return values.map { $0.isFinite ? 0 : -1 } }
+        let mean = finite.reduce(0, +) / Float(finite.count)
+        let variance = finite.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Float(finite.count)
+        let deviation = variance.squareRoot()
+        guard deviation > 1e-12 else { return values.map { $0.isFinite ? 0 : -1 } }
+        let z = values.map { $0.isFinite ? ($0 - mean) / deviation : Float.nan }
+        let floor = (z.filter(\.isFinite).min() ?? 0) - 1
+        return z.map { $0.isFinite ? $0 : floor }
+    }
+}
