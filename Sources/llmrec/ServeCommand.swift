@@ -36,6 +36,24 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Threads for embedding the catalog at start-up.")
     var threads = 1
 
+    @Option(help: "A-LLMRec bundle (`llmrec train align|project`): its SASRec serves, its stage 1 feeds the text path, its stage 2 and LM rank shortlists; its encoder and LM are used unless --encoder/--lm name others.")
+    var bundle: String?
+
+    @Option(help: "LM that writes the answers of session/message (GGUF file or Hugging Face directory); default: the bundle's.")
+    var lm: String?
+
+    @Option(help: "Threads for the LM's token-by-token steps.")
+    var lmThreads = 1
+
+    @Option(help: "Sessions whose LM conversation is kept cached (so a next turn only runs its new tokens).")
+    var chatCacheSessions = 8
+
+    @Option(help: "Tokens each cached conversation may hold before it starts over from the system prompt.")
+    var chatCacheTokens = 1024
+
+    @Option(help: "What the answers call an item: movie, game, book, ...")
+    var itemNoun = "item"
+
     @Option(help: "Requests waiting or running per lane before the daemon answers 'overloaded'.")
     var maxQueuedPerLane = DaemonConfiguration.Limits().maxQueuedPerLane
 
@@ -50,6 +68,9 @@ struct ServeCommand: ParsableCommand {
 
     func validate() throws {
         guard stdio != (socket != nil) else { throw ValidationError("choose exactly one of --stdio and --socket PATH") }
+        guard lmThreads >= 1, chatCacheSessions >= 0, chatCacheTokens >= 64 else {
+            throw ValidationError("--lm-threads must be at least 1, --chat-cache-sessions at least 0, --chat-cache-tokens at least 64")
+        }
         guard maxQueuedPerLane >= 1, maxSessions >= 1, sessionTtl > 0, maxMessageBytes >= 1024 else {
             throw ValidationError("limits must be positive (--max-message-bytes at least 1024)")
         }
@@ -67,7 +88,8 @@ struct ServeCommand: ParsableCommand {
             let configuration = DaemonConfiguration(
                 transport: socket.map { .socket(path: $0) } ?? .stdio, datasetDirectory: data, stateDirectory: state,
                 recommender: try ModelSpecification(parsing: recommender), encoderDirectory: encoder, embeddingThreads: threads,
-                limits: limits)
+                bundleDirectory: bundle, languageModelPath: lm, languageModelThreads: lmThreads, chatCacheSessions: chatCacheSessions,
+                chatCacheTokens: chatCacheTokens, itemNoun: itemNoun, limits: limits)
             status = try Daemon(configuration: configuration).run()
         } catch {
             throw fail(error)

@@ -11,6 +11,11 @@ public enum SessionRecommend {
         public var exclude: [Int32]
         public var excludeSeen: Bool
         public var workDoneToken: JSONValue?
+        /// Words to rank for on top of the session's conversation (the text path), not remembered.
+        public var query: String?
+        /// Whether the LM explains the list in a sentence or two (`explanation` in the result).
+        public var explain: Bool
+        public var weights: SessionMessage.Weights
 
         public init(_ params: JSONValue?, maxK: Int, maxCandidates: Int) throws(InvalidParams) {
             let reader = try ParamsReader(params)
@@ -20,6 +25,9 @@ public enum SessionRecommend {
             exclude = try reader.optionalItemIds("exclude", count: 0...maxCandidates) ?? []
             excludeSeen = try reader.bool("excludeSeen", default: true)
             workDoneToken = try reader.progressToken()
+            query = try reader.has("query") ? reader.string("query", length: 1...4000) : nil
+            explain = try reader.bool("explain", default: false)
+            weights = try SessionMessage.Weights.read(reader)
         }
     }
 
@@ -42,6 +50,22 @@ public enum SessionRecommend {
                 ["itemId": .integer($0.itemId), "score": .number(Double(shortest: $0.score)), "title": .string($0.title)]
             }),
         ]
+    }
+}
+
+extension SessionRecommend {
+    /// The result of the blended engine: each item with its score broken down, and the LM's
+    /// explanation when asked for.
+    public static func blendedResult(
+        sessionId: String, recommender: String, items: [SessionMessage.RankedItem], explanation: SessionMessage.Answer?,
+        languageModelRanked: Int
+    ) -> JSONValue {
+        var result: JSONObject = [
+            "sessionId": .string(sessionId), "recommender": .string(recommender), "items": .array(items.map(\.json)),
+            "languageModelRanked": .integer(languageModelRanked),
+        ]
+        if let explanation { result["explanation"] = explanation.json }
+        return .object(result)
     }
 }
 

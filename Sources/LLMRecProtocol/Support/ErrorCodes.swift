@@ -7,6 +7,7 @@ public enum LLMRecError {
     public static let sessionNotFoundCode = -32010
     public static let itemNotFoundCode = -32011
     public static let modelNotLoadedCode = -32012
+    public static let loadFailedCode = -32013
 
     public static func overloaded(lane: String, capacity: Int) -> ResponseError {
         ResponseError(
@@ -29,6 +30,11 @@ public enum LLMRecError {
 
     public static func modelNotLoaded(_ what: String) -> ResponseError {
         ResponseError(code: modelNotLoadedCode, message: "model not loaded: \(what)")
+    }
+
+    /// `model/load` could not load what it was asked to (the models in use stay).
+    public static func loadFailed(_ reason: String) -> ResponseError {
+        ResponseError(code: loadFailedCode, message: "cannot load: \(reason)")
     }
 
     public static let shuttingDown = ResponseError.invalidRequest("server is shutting down")

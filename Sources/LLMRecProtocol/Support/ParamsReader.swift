@@ -62,6 +62,35 @@ public struct ParamsReader {
         return flag
     }
 
+    /// A number (integer or not) in a range, or `fallback` when absent.
+    public func number(_ field: String, default fallback: Double, in range: ClosedRange<Double>) throws(InvalidParams) -> Double {
+        guard has(field), let value = object[field] else { return fallback }
+        guard let number = value.doubleValue, number.isFinite else { throw wrongType(field, "a number", value) }
+        guard range.contains(number) else {
+            throw InvalidParams(field: field, message: "\(field) must be in \(range.lowerBound)...\(range.upperBound), got \(number)")
+        }
+        return number
+    }
+
+    /// A string whose length (in characters) is in `range`.
+    public func string(_ field: String, length range: ClosedRange<Int>) throws(InvalidParams) -> String {
+        let text = try string(field)
+        guard range.contains(text.count) else {
+            throw InvalidParams(field: field, message: "\(field) must be \(range.lowerBound)...\(range.upperBound) characters long, got \(text.count)")
+        }
+        return text
+    }
+
+    /// An object field, or nil when absent.
+    public func optionalObject(_ field: String) throws(InvalidParams) -> JSONObject? {
+        guard has(field), let value = object[field] else { return nil }
+        guard let object = value.objectValue else { throw wrongType(field, "an object", value) }
+        return object
+    }
+
+    /// Fields of the params that are not in `known` (for methods that refuse unknown fields).
+    public func unknownFields(_ known: Set<String>) -> [String] { object.keys.filter { !known.contains($0) }.sorted() }
+
     /// An array of item ids (positive integers), with a bound on its length.
     public func itemIds(_ field: String, count range: ClosedRange<Int>) throws(InvalidParams) -> [Int32] {
         guard let value = object[field], value != .null else { throw missing(field) }

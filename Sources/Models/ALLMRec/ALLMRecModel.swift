@@ -15,7 +15,7 @@ public struct ALLMRecModel: Sendable {
     public let projectors: Stage2Projectors?
     /// Nil before stage 2 or when not requested. Its decoder holds Float32 weights (BLAS prefill,
     /// and the backward pass of stage 2) unless loaded for serving.
-    public let languageModel: LanguageModel?
+    public private(set) var languageModel: LanguageModel?
     /// Item titles by dense id; index 0 is the original's "No Title".
     public let titles: [String]
     /// sigmoid(fc1(E_i)) for every item, [(items + 1) · 128] (the frozen stage-1 encoder output that
@@ -70,6 +70,13 @@ public struct ALLMRecModel: Sendable {
         self.languageModel = languageModel
         titles = ["No Title"] + dataset.catalog.items.map(\.title)
         itemLatents = itemMLP.latents(sasrec.itemEmbeddings, rows: dataset.itemCount + 1)
+    }
+
+    /// The same model with its LM's single-token steps on `threads` threads.
+    public func withLanguageModelThreads(_ threads: Int) -> ALLMRecModel {
+        var copy = self
+        copy.languageModel?.decoder.threads = threads
+        return copy
     }
 
     public var promptBuilder: PromptBuilder? {

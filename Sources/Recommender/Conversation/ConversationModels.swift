@@ -81,6 +81,12 @@ public final class ConversationModels: Sendable {
         return (itemTextVectors.count + itemLatents.count) * 4 + (lm?.decoder.weightBytes ?? 0)
     }
 
+    /// Sessions holding an LM conversation cache, and the bytes those caches take.
+    public var chatCacheUsage: (sessions: Int, bytes: Int) { chatCaches.usage }
+
+    /// Forgets a session's LM conversation cache (the session ended).
+    public func dropChatCache(session: String) { chatCaches.drop(session) }
+
     /// The unit-length sentence embedding and stage-1 text latent of a query text.
     func queryVectors(_ text: String) -> ItemVectors? {
         guard let encoder else { return nil }

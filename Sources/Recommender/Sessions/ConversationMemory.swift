@@ -24,6 +24,13 @@ public struct ConversationMemory: Sendable, Equatable {
 
     public init() {}
 
+    /// A memory as persisted (journal replay).
+    public init(turns: [Turn], exclusions: [String], excludedFacets: [String]) {
+        self.turns = Array(turns.suffix(Self.keptTurns))
+        self.exclusions = exclusions
+        self.excludedFacets = excludedFacets
+    }
+
     public var isEmpty: Bool { turns.isEmpty && exclusions.isEmpty && excludedFacets.isEmpty }
 
     public mutating func record(_ turn: Turn) {

@@ -67,6 +67,11 @@ public struct SessionStore: Sendable {
         return session
     }
 
+    /// Replaces a session's conversation memory (journal replay); unknown ids are ignored.
+    public mutating func restoreConversation(id: String, _ memory: ConversationMemory) {
+        sessions[id]?.conversation = memory
+    }
+
     /// The session, marked as used at `time`.
     public mutating func get(id: String, at time: Double) throws(SessionError) -> Session {
         guard let session = sessions[id] else { throw .notFound(id: id) }

@@ -20,12 +20,25 @@ public struct DaemonConfiguration: Sendable {
     public var encoderDirectory: String?
     /// Threads for embedding the catalog at start-up (when its cache is missing or incomplete).
     public var embeddingThreads: Int
+    /// An A-LLMRec bundle: its SASRec replaces `recommender`, its stage 1 feeds the text path, its
+    /// stage 2 and LM rank shortlists, and its encoder and LM are used unless others are named.
+    public var bundleDirectory: String?
+    /// The LM that writes answers (GGUF or Hugging Face directory); default: the bundle's.
+    public var languageModelPath: String?
+    /// Threads for the LM's single-token steps.
+    public var languageModelThreads: Int
+    /// Sessions whose LM conversation cache is kept, and the tokens each may hold.
+    public var chatCacheSessions: Int
+    public var chatCacheTokens: Int
+    /// How answers name what is recommended ("movie", "game", "item").
+    public var itemNoun: String
     public var limits: Limits
 
     public init(
         transport: Transport, datasetDirectory: String, stateDirectory: String? = nil,
         recommender: ModelSpecification = .cooccurrence, encoderDirectory: String? = nil, embeddingThreads: Int = 1,
-        limits: Limits = .init()
+        bundleDirectory: String? = nil, languageModelPath: String? = nil, languageModelThreads: Int = 1,
+        chatCacheSessions: Int = 8, chatCacheTokens: Int = 1024, itemNoun: String = "item", limits: Limits = .init()
     ) {
         self.transport = transport
         self.datasetDirectory = datasetDirectory
@@ -33,6 +46,12 @@ public struct DaemonConfiguration: Sendable {
         self.recommender = recommender
         self.encoderDirectory = encoderDirectory
         self.embeddingThreads = embeddingThreads
+        self.bundleDirectory = bundleDirectory
+        self.languageModelPath = languageModelPath
+        self.languageModelThreads = languageModelThreads
+        self.chatCacheSessions = chatCacheSessions
+        self.chatCacheTokens = chatCacheTokens
+        self.itemNoun = itemNoun
         self.limits = limits
     }
 

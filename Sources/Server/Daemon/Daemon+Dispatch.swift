@@ -88,6 +88,11 @@ extension Daemon {
                 return try sessionRecommend(params, id: id, client: client, batch: batch, receivedAt: receivedAt)
             case SessionGet.method: return .answer(try sessionGet(params))
             case SessionClose.method: return .answer(try sessionClose(params))
+            case SessionMessage.method:
+                return try sessionMessage(params, id: id, client: client, batch: batch, receivedAt: receivedAt)
+            case CatalogAdd.method: return try catalogAdd(params, id: id, client: client, batch: batch, receivedAt: receivedAt)
+            case ModelStatus.method: return .answer(.success(modelStatus()))
+            case ModelLoad.method: return try modelLoad(params, id: id, client: client, batch: batch, receivedAt: receivedAt)
             default: return .answer(.failure(.methodNotFound(method)))
             }
         } catch let error as InvalidParams {
@@ -122,17 +127,21 @@ extension Daemon {
         if let batch { batch.add(message) } else { send(message, to: client) }
     }
 
-    /// Hands `job` to a lane; answers `-32003` at once when the lane is full.
+    /// Hands `job` to a lane; answers `-32003` at once when the lane is full. `finish`, when given,
+    /// runs on the loop thread with the job's outcome before the reply and may replace it (a model
+    /// swap happens there); it does not run for a cancelled request.
     func submitToLane(
         _ laneIndex: Int, id: RequestID, client: ClientState, batch: BatchReply?, receivedAt: UInt64,
-        progressToken: JSONValue?, job: @escaping @Sendable (CancellationFlag) -> Result<JSONValue, ResponseError>
+        progressToken: JSONValue?,
+        finish: ((Result<JSONValue, ResponseError>) -> Result<JSONValue, ResponseError>)? = nil,
+        job: @escaping @Sendable (LaneJobContext) -> Result<JSONValue, ResponseError>
     ) -> Handling {
         let lane = lanes[laneIndex]
         nextTicket += 1
         let ticket = nextTicket
         let cancellation = CancellationFlag()
         let mailbox = self.mailbox!
-        let poster = LoopMailboxPoster { completion in mailbox.post(completion) }
+        let poster = LoopMailboxPoster { event in mailbox.post(event) }
         guard lane.submit(ticket: ticket, cancellation: cancellation, mailbox: poster, job: job) else {
             return .answer(.failure(LLMRecError.overloaded(lane: lane.name, capacity: lane.capacity)))
         }
@@ -143,13 +152,23 @@ extension Daemon {
         }
         pending[ticket] = PendingRequest(
             connectionID: client.connection.id, requestID: id, receivedAt: receivedAt, batch: batch,
-            cancellation: cancellation, progressToken: progressToken)
+            cancellation: cancellation, progressToken: progressToken, finish: finish)
         client.tickets[id] = ticket
         return .deferred
     }
 
-    /// A lane finished a job (loop thread, through the mailbox).
-    func complete(_ completion: LaneCompletion) {
+    /// Something a lane posted (loop thread, through the mailbox).
+    func receive(_ event: LaneEvent) {
+        switch event {
+        case .completed(let completion): complete(completion)
+        case .notification(let ticket, let method, let params):
+            guard let request = pending[ticket], let client = clients[request.connectionID] else { return }
+            send(OutgoingMessage.notification(method: method, params: params), to: client)
+        }
+    }
+
+    /// A lane finished a job.
+    private func complete(_ completion: LaneCompletion) {
         lanes[completion.lane].completed()
         guard let request = pending.removeValue(forKey: completion.ticket) else { return }
         guard let client = clients[request.connectionID] else { return }
@@ -159,7 +178,8 @@ extension Daemon {
                 method: Lifecycle.progress, params: Lifecycle.progressParams(token: token, kind: "end", percentage: 100)),
                 to: client)
         }
-        reply(to: client, id: request.requestID, completion.outcome, batch: request.batch, receivedAt: request.receivedAt)
+        let outcome = request.finish.map { $0(completion.outcome) } ?? completion.outcome
+        reply(to: client, id: request.requestID, outcome, batch: request.batch, receivedAt: request.receivedAt)
         afterRequestFinished(of: client)
     }
 

@@ -11,13 +11,14 @@ extension Daemon {
     static let methods = [
         Initialize.method, Lifecycle.shutdown, ServerStatus.method, CatalogGet.method, CatalogSearchMethod.method,
         SessionOpen.method, SessionObserve.method, SessionRecommend.method, SessionGet.method, SessionClose.method,
+        SessionMessage.method, CatalogAdd.method, ModelStatus.method, ModelLoad.method,
     ]
 
     func initialize(_ params: JSONValue?) -> Result<JSONValue, ResponseError> {
         do { _ = try Initialize.Params(params) } catch { return .failure(error.responseError) }
         return .success(Initialize.Result(
             serverVersion: Self.version, methods: Self.methods, datasetFingerprint: dataset.fingerprint,
-            catalogSize: dataset.catalog.count, users: dataset.userCount, recommender: engine.recommender.name,
+            catalogSize: catalog.count, users: dataset.userCount, recommender: engine.recommender.name,
             encoder: engine.semanticSearch.map { $0.encoder.fingerprint },
             limits: configuration.limits.json
         ).json)
@@ -37,9 +38,9 @@ extension Daemon {
 
     func catalogGet(_ params: JSONValue?) throws -> Result<JSONValue, ResponseError> {
         let ids = try CatalogGet.Params(params).itemIds
-        let unknown = engine.unknownItems(ids)
+        let unknown = catalog.unknownItems(ids)
         guard unknown.isEmpty else { return .failure(LLMRecError.itemNotFound(unknown)) }
-        return .success(CatalogGet.result(ids.compactMap { dataset.catalog[$0] }))
+        return .success(CatalogGet.result(ids.compactMap { catalog[$0] }))
     }
 
     func catalogSearch(
@@ -56,7 +57,7 @@ extension Daemon {
 
     func sessionOpen(_ params: JSONValue?) throws -> Result<JSONValue, ResponseError> {
         let parsed = try SessionOpen.Params(params, maxHistory: configuration.limits.maxHistory)
-        let unknown = engine.unknownItems(parsed.history)
+        let unknown = catalog.unknownItems(parsed.history)
         guard unknown.isEmpty else { return .failure(LLMRecError.itemNotFound(unknown)) }
         let id = parsed.sessionId ?? Self.newSessionID()
         let now = Date().timeIntervalSince1970
@@ -76,7 +77,7 @@ extension Daemon {
 
     func sessionObserve(_ params: JSONValue?) throws -> Result<JSONValue, ResponseError> {
         let parsed = try SessionObserve.Params(params, maxEvents: configuration.limits.maxEventsPerObserve)
-        let unknown = engine.unknownItems(parsed.events.map(\.itemId))
+        let unknown = catalog.unknownItems(parsed.events.map(\.itemId))
         guard unknown.isEmpty else { return .failure(LLMRecError.itemNotFound(unknown)) }
         let now = Date().timeIntervalSince1970
         expireIfIdle(parsed.sessionId, at: now)
@@ -102,19 +103,22 @@ extension Daemon {
         expireIfIdle(parsed.sessionId, at: now)
         let session = try store.get(id: parsed.sessionId, at: now)
         if let candidates = parsed.candidates {
-            let unknown = engine.unknownItems(candidates)
+            let unknown = catalog.unknownItems(candidates)
             guard unknown.isEmpty else { return .answer(.failure(LLMRecError.itemNotFound(unknown))) }
         }
         var excluded = parsed.exclude + session.rejected
         if parsed.excludeSeen { excluded += session.history }
+        if usesBlendedRanking(parsed, session: session) {
+            return blendedRecommend(parsed, session: session, excluded: excluded, id: id, client: client, batch: batch, receivedAt: receivedAt)
+        }
         let engine = self.engine
-        let history = session.history
+        let history = session.history.filter(catalog.isPrepared)
         let catalog = dataset.catalog
         return submitToLane(
             Self.modelLane, id: id, client: client, batch: batch, receivedAt: receivedAt,
             progressToken: parsed.workDoneToken
-        ) { [excluded] cancellation in
-            guard !cancellation.isCancelled else { return .failure(.requestCancelled) }
+        ) { [excluded] context in
+            guard !context.isCancelled else { return .failure(.requestCancelled) }
             do throws(EngineError) {
                 let ranked = try engine.recommend(
                     history: history, k: parsed.k, candidates: parsed.candidates, excluded: excluded)
@@ -146,6 +150,7 @@ extension Daemon {
         expireIfIdle(id, at: now)
         let session = try store.get(id: id, at: now)
         try store.close(id: id)
+        models.dropChatCache(session: id)
         do { try journal?.recordClose(id: id) } catch {
             store.restore(session)
             return .failure(.internalError("cannot persist the close: \(error)"))

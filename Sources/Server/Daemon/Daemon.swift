@@ -25,13 +25,21 @@ public enum DaemonError: Error, Sendable, CustomStringConvertible {
 /// to lanes, which capture only Sendable values and come back through `mailbox`.
 public final class Daemon {
     let configuration: DaemonConfiguration
-    let engine: RecommendationEngine
+    /// The models in use; `model/load` swaps them (loop thread), jobs keep the set they started with.
+    var models: ConversationModels
+    /// The prepared catalog plus items added at run time (shared with jobs; thread-safe).
+    let catalog: LiveCatalog
     let dataset: PreparedDataset
     var store: SessionStore
     let journal: SessionJournal?
+    let catalogJournal: CatalogJournal?
+    /// Loads completed since start, how long the current models took, and the load in progress.
+    var modelGeneration = 0
+    var modelLoadSeconds: Double
+    var loading: (request: ModelSetRequest, startedAt: UInt64)?
 
     let loop: EventLoop
-    var mailbox: LoopMailbox<LaneCompletion>!
+    var mailbox: LoopMailbox<LaneEvent>!
     var stdinMailbox: LoopMailbox<StdinChunk>?
     var signals: SignalWatcher?
     var sweepTimer: RepeatingTimer?
@@ -50,6 +58,8 @@ public final class Daemon {
 
     static let modelLane = 0
     static let catalogLane = 1
+    /// `model/load` runs here, so the model lane keeps serving with the current models meanwhile.
+    static let loadingLane = 2
     static let version = "0.1.0"
 
     /// Loads the dataset, fits the recommender on every interaction and replays the session journal.
@@ -58,24 +68,18 @@ public final class Daemon {
         do { dataset = try PreparedDataset(directory: configuration.datasetDirectory) } catch {
             throw DaemonError.cannotLoad("\(error)")
         }
+        let loadStarted = DispatchTime.now().uptimeNanoseconds
         do {
-            var semantic: SemanticSearch?
-            if let directory = configuration.encoderDirectory {
-                let encoder = try SentenceEncoder(directory: directory)
-                let meter = ProgressMeter(
-                    label: "llmrec serve: embedding the catalog", total: Int64(dataset.catalog.count), unit: .items("items"))
-                let embedded = try CatalogEmbeddings.embeddings(
-                    dataset: dataset, encoder: encoder, field: .text, threads: configuration.embeddingThreads
-                ) { done, _ in meter.update(Int64(done)) }
-                if embedded.computed > 0 { meter.finish(Int64(dataset.catalog.count)) }
-                semantic = SemanticSearch(encoder: encoder, catalog: dataset.catalog, embeddings: embedded.embeddings)
-            }
-            engine = RecommendationEngine(
-                recommender: try configuration.recommender.build(on: dataset, using: .everything), catalog: dataset.catalog,
-                semanticSearch: semantic)
+            models = try ModelSetLoader.load(
+                ModelSetRequest(
+                    recommender: configuration.recommender, bundle: configuration.bundleDirectory,
+                    languageModel: configuration.languageModelPath, encoder: configuration.encoderDirectory),
+                dataset: dataset, configuration: configuration)
         } catch {
             throw DaemonError.cannotLoad("\(error)")
         }
+        modelLoadSeconds = Double(DispatchTime.now().uptimeNanoseconds - loadStarted) / 1e9
+        catalog = LiveCatalog(base: dataset.catalog)
         var store = SessionStore(
             maxSessions: configuration.limits.maxSessions, timeToLive: configuration.limits.sessionTimeToLiveSeconds)
         if let directory = configuration.stateDirectory {
@@ -84,21 +88,28 @@ public final class Daemon {
             if opened.skippedLines > 0 {
                 log("session journal: skipped \(opened.skippedLines) unreadable line(s) in \(opened.journal.path)")
             }
+            let catalogOpened = try CatalogJournal.open(directory: directory, into: catalog)
+            catalogJournal = catalogOpened.journal
+            if catalogOpened.skippedLines > 0 {
+                log("catalog journal: skipped \(catalogOpened.skippedLines) unreadable line(s) in \(catalogOpened.journal.path)")
+            }
         } else {
             journal = nil
+            catalogJournal = nil
         }
         self.store = store
         let capacity = configuration.limits.maxQueuedPerLane
         lanes = [
             WorkLane(name: "model", index: Self.modelLane, capacity: capacity),
             WorkLane(name: "catalog", index: Self.catalogLane, capacity: capacity),
+            WorkLane(name: "loading", index: Self.loadingLane, capacity: 1),
         ]
         loop = try EventLoop()
     }
 
     /// Serves until `exit` (stdio), end of input (stdio), or SIGTERM/SIGINT; returns the exit status.
     public func run() throws -> Int32 {
-        mailbox = try LoopMailbox(loop: loop) { [unowned self] completion in self.complete(completion) }
+        mailbox = try LoopMailbox(loop: loop) { [unowned self] event in self.receive(event) }
         signals = try SignalWatcher(loop: loop, signals: [SIGTERM, SIGINT]) { [unowned self] _ in self.beginDraining() }
         let sweepMilliseconds = UInt64(min(60, max(1, configuration.limits.sessionTimeToLiveSeconds / 2)) * 1000)
         sweepTimer = try RepeatingTimer(loop: loop, intervalMilliseconds: sweepMilliseconds) { [unowned self] in
@@ -113,7 +124,7 @@ public final class Daemon {
             adopt(opened.connection, isStdio: true)
         case .socket(let path):
             listener = try SocketListener(loop: loop, path: path) { [unowned self] stream in self.accept(stream) }
-            log("listening on \(path) (\(dataset.catalog.count) items, recommender \(engine.recommender.name))")
+            log("listening on \(path) (\(catalog.count) items, recommender \(engine.recommender.name))")
         }
         loop.run()
         loop.close()
@@ -137,6 +148,9 @@ public final class Daemon {
         clients[connection.id] = ClientState(connection: connection, isStdio: isStdio)
         if draining { connection.stopReceiving() }
     }
+
+    /// The collaborative engine of the models in use.
+    var engine: RecommendationEngine { models.engine }
 
     // MARK: Lifecycle of the whole daemon
 
@@ -207,6 +221,8 @@ struct PendingRequest {
     var batch: BatchReply?
     var cancellation: CancellationFlag
     var progressToken: JSONValue?
+    /// Runs on the loop thread with the job's outcome before the reply (`submitToLane`).
+    var finish: ((Result<JSONValue, ResponseError>) -> Result<JSONValue, ResponseError>)?
 }
 
 /// Collects the responses of one batch and sends them as one array when the last one is in.

@@ -17,7 +17,9 @@ public enum JournalError: Error, Sendable, CustomStringConvertible {
 
 /// An append-only log of session changes in `DIR/sessions.journal`, one JSON object per line:
 /// `{"op":"open","id":..,"at":..,"history":[..]}`, `{"op":"observe","id":..,"at":..,"events":[[item,"kind"],..]}`,
-/// `{"op":"close","id":..}`. Each append is flushed with `fdatasync` before it returns, so whatever
+/// `{"op":"message","id":..,"at":..,"text":..,"understood":{..}}` (a conversation turn),
+/// `{"op":"conversation","id":..,"memory":{..}}` (a session's whole conversation memory, in
+/// snapshots), `{"op":"close","id":..}`. Each append is flushed with `fdatasync` before it returns, so whatever
 /// the daemon acknowledged survives SIGKILL. On open the journal is replayed (a torn last line from
 /// a crash is skipped and reported) and rewritten compactly: one open and one observe per live session.
 ///
@@ -69,6 +71,10 @@ final class SessionJournal {
 
     func recordObserve(id: String, events: [SessionEvent], at time: Double) throws(JournalError) {
         try append(Self.observeRecord(id, events, at: time))
+    }
+
+    func recordMessage(id: String, turn: ConversationMemory.Turn, at time: Double) throws(JournalError) {
+        try append(["op": "message", "id": .string(id), "at": .number(time), "text": .string(turn.text), "understood": turn.understood.journalJSON])
     }
 
     func recordClose(id: String) throws(JournalError) {
@@ -133,6 +139,14 @@ final class SessionJournal {
                 events.append(SessionEvent(itemId: Int32(item), kind: kind))
             }
             _ = try? store.observe(id: id, events: events, at: time)
+        case "message":
+            guard let text = record["text"]?.stringValue, let understood = record["understood"].flatMap(Understanding.init(journalJSON:)) else {
+                return false
+            }
+            _ = try? store.converse(id: id, turn: .init(text: text, understood: understood), at: time)
+        case "conversation":
+            guard let memory = record["memory"].flatMap(ConversationMemory.init(journalJSON:)) else { return false }
+            store.restoreConversation(id: id, memory)
         case "close":
             try? store.close(id: id)
         default:
@@ -149,6 +163,10 @@ final class SessionJournal {
             text += JSONWriter.compact(openRecord(session)) + "\n"
             if !session.events.isEmpty {
                 text += JSONWriter.compact(observeRecord(session.id, session.events, at: session.updatedAt)) + "\n"
+            }
+            if !session.conversation.isEmpty {
+                let record: JSONValue = ["op": "conversation", "id": .string(session.id), "memory": session.conversation.journalJSON]
+                text += JSONWriter.compact(record) + "\n"
             }
         }
         let temporary = path + ".tmp"
@@ -171,5 +189,48 @@ final class SessionJournal {
         guard ok, rename(temporary, path) == 0 else {
             throw .cannotWrite(path: path, reason: String(cString: strerror(errno)))
         }
+    }
+}
+
+extension Understanding {
+    var journalJSON: JSONValue {
+        [
+            "preferences": .array(preferences.map { .string($0) }), "exclusions": .array(exclusions.map { .string($0) }),
+            "wantedFacets": .array(wantedFacets.map { .string($0) }), "excludedFacets": .array(excludedFacets.map { .string($0) }),
+            "reference": reference.map { .string($0.rawValue) } ?? .null,
+        ]
+    }
+
+    init?(journalJSON json: JSONValue) {
+        func strings(_ key: String) -> [String]? { json[key]?.arrayValue?.compactMap(\.stringValue) }
+        guard let preferences = strings("preferences"), let exclusions = strings("exclusions"), let wanted = strings("wantedFacets"),
+            let excluded = strings("excludedFacets")
+        else { return nil }
+        self.init(
+            preferences: preferences, exclusions: exclusions, wantedFacets: wanted, excludedFacets: excluded,
+            reference: json["reference"]?.stringValue.flatMap(Reference.init(rawValue:)))
+    }
+}
+
+extension ConversationMemory {
+    var journalJSON: JSONValue {
+        [
+            "turns": .array(turns.map { ["text": .string($0.text), "understood": $0.understood.journalJSON] }),
+            "exclusions": .array(exclusions.map { .string($0) }), "excludedFacets": .array(excludedFacets.map { .string($0) }),
+        ]
+    }
+
+    init?(journalJSON json: JSONValue) {
+        guard let rawTurns = json["turns"]?.arrayValue else { return nil }
+        var turns: [Turn] = []
+        for raw in rawTurns {
+            guard let text = raw["text"]?.stringValue, let understood = raw["understood"].flatMap(Understanding.init(journalJSON:)) else {
+                return nil
+            }
+            turns.append(Turn(text: text, understood: understood))
+        }
+        self.init(
+            turns: turns, exclusions: json["exclusions"]?.arrayValue?.compactMap(\.stringValue) ?? [],
+            excludedFacets: json["excludedFacets"]?.arrayValue?.compactMap(\.stringValue) ?? [])
     }
 }

@@ -21,6 +21,28 @@ struct LaneCompletion: Sendable {
     var outcome: Result<JSONValue, ResponseError>
 }
 
+/// What lanes post to the loop thread: a notification for the client of a running job (streamed
+/// pieces, in order, before the job's completion), or the job's completion.
+enum LaneEvent: Sendable {
+    case notification(ticket: Int, method: String, params: JSONValue)
+    case completed(LaneCompletion)
+}
+
+/// What a job sees while it runs on a lane: its cancellation flag and a way to notify its client.
+struct LaneJobContext: Sendable {
+    let ticket: Int
+    let cancellation: CancellationFlag
+    let mailbox: LoopMailboxPoster
+
+    var isCancelled: Bool { cancellation.isCancelled }
+
+    /// Sends `method` with `params` to the job's client, unless the request was cancelled or
+    /// answered meanwhile.
+    func notify(method: String, params: JSONValue) {
+        mailbox.post(.notification(ticket: ticket, method: method, params: params))
+    }
+}
+
 /// A serial worker lane: jobs run one at a time, in submission order, on the lane's own queue, never
 /// on the loop thread. The queue is bounded: `submit` refuses work when `capacity` jobs are already
 /// waiting or running, so overload is an immediate, typed answer instead of a growing backlog.
@@ -49,7 +71,7 @@ final class WorkLane {
     /// to `mailbox` under `ticket`. Returns false, without running anything, when the lane is full.
     func submit(
         ticket: Int, cancellation: CancellationFlag, mailbox: LoopMailboxPoster,
-        job: @escaping @Sendable (CancellationFlag) -> Result<JSONValue, ResponseError>
+        job: @escaping @Sendable (LaneJobContext) -> Result<JSONValue, ResponseError>
     ) -> Bool {
         guard outstanding < capacity else { return false }
         outstanding += 1
@@ -60,10 +82,10 @@ final class WorkLane {
                 outcome = .failure(.requestCancelled)
             } else {
                 running.increment(by: 1)
-                outcome = job(cancellation)
+                outcome = job(LaneJobContext(ticket: ticket, cancellation: cancellation, mailbox: mailbox))
                 running.increment(by: -1)
             }
-            mailbox.post(LaneCompletion(ticket: ticket, lane: lane, outcome: outcome))
+            mailbox.post(.completed(LaneCompletion(ticket: ticket, lane: lane, outcome: outcome)))
         }
         return true
     }
@@ -85,6 +107,6 @@ final class RunningCount: Sendable {
 
 /// The one thing a lane needs from the daemon's mailbox: posting from its own thread.
 struct LoopMailboxPoster: Sendable {
-    let post: @Sendable (LaneCompletion) -> Void
-    func post(_ completion: LaneCompletion) { post(completion) }
+    let post: @Sendable (LaneEvent) -> Void
+    func post(_ event: LaneEvent) { post(event) }
 }

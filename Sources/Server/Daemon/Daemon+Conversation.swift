@@ -1,0 +1,280 @@
+import Datasets
+import Foundation
+import JSON
+import JSONRPC
+import LLMRecProtocol
+import Models
+import Recommender
+import Synchronization
+import Training
+
+/// The conversational methods: `session/message`, the blended `session/recommend`, `catalog/add`,
+/// `model/status` and `model/load`. Parsing, session bookkeeping and journaling happen on the loop
+/// thread; ranking, embedding and the LM run on the model lane; loading runs on the loading lane.
+extension Daemon {
+    /// Whether `session/recommend` needs the blended engine rather than the collaborative model
+    /// alone: words to rank for, an explanation, weights, a conversation so far, an LM ranker, or
+    /// items added at run time (which only the text path can score).
+    func usesBlendedRanking(_ parsed: SessionRecommend.Params, session: Session) -> Bool {
+        parsed.query != nil || parsed.explain || parsed.weights != SessionMessage.Weights() || !session.conversation.isEmpty
+            || models.ranker != nil || catalog.count > catalog.base.count
+            || parsed.candidates?.contains(where: { !catalog.isPrepared($0) }) == true
+    }
+
+    func sessionMessage(
+        _ params: JSONValue?, id: RequestID, client: ClientState, batch: BatchReply?, receivedAt: UInt64
+    ) throws -> Handling {
+        let parsed = try SessionMessage.Params(params, maxK: configuration.limits.maxK)
+        let now = Date().timeIntervalSince1970
+        expireIfIdle(parsed.sessionId, at: now)
+        let before = try store.get(id: parsed.sessionId, at: now)
+        let understood = MessageInterpreter(vocabulary: catalog.vocabulary).interpret(parsed.text)
+        let turn = ConversationMemory.Turn(text: parsed.text, understood: understood)
+        let session = try store.converse(id: parsed.sessionId, turn: turn, at: now)
+        do {
+            try journal?.recordMessage(id: session.id, turn: turn, at: now)
+        } catch {
+            store.restore(before)
+            return .answer(.failure(.internalError("cannot persist the message: \(error)")))
+        }
+        var excluded = Array(session.rejected)
+        if parsed.excludeSeen { excluded += session.history }
+        let request = BlendRequest(
+            history: session.history, memory: session.conversation, excluded: excluded, candidates: nil, k: parsed.k,
+            weights: Self.weights(parsed.weights))
+        let ranker = ConversationRanker(models: models, catalog: catalog)
+        let writer = parsed.answer ? answerWriter() : nil
+        let wireUnderstood = Self.wire(understood, vocabulary: catalog.vocabulary)
+        return submitToLane(
+            Self.modelLane, id: id, client: client, batch: batch, receivedAt: receivedAt, progressToken: nil
+        ) { context in
+            guard let ranked = ranker.rank(request, isCancelled: { context.isCancelled }) else { return .failure(.requestCancelled) }
+            let items = Self.wire(ranked.items, catalog: ranker.catalog)
+            var answer: SessionMessage.Answer?
+            if let writer, !ranked.items.isEmpty {
+                var index = 0
+                do {
+                    let written = try writer.answer(
+                        session: parsed.sessionId, userText: parsed.text, items: ranked.items.compactMap { ranker.catalog[$0.itemId] },
+                        maxTokens: parsed.maxAnswerTokens
+                    ) { piece in
+                        if parsed.stream {
+                            context.notify(
+                                method: SessionMessage.deltaNotification,
+                                params: SessionMessage.deltaParams(requestId: id, sessionId: parsed.sessionId, index: index, text: piece))
+                            index += 1
+                        }
+                        return !context.isCancelled
+                    }
+                    answer = Self.wire(written)
+                } catch {
+                    return .failure(.internalError("the LM could not answer: \(error)"))
+                }
+            }
+            if context.isCancelled { return .failure(.requestCancelled) }
+            return .success(SessionMessage.result(
+                sessionId: parsed.sessionId, understood: wireUnderstood, items: items, answer: answer,
+                excludedByStatement: ranked.excludedByStatement, languageModelRanked: ranked.languageModelRanked,
+                retrievalMilliseconds: ranked.retrievalMilliseconds, languageModelMilliseconds: ranked.languageModelMilliseconds))
+        }
+    }
+
+    /// `session/recommend` through the blended engine.
+    func blendedRecommend(
+        _ parsed: SessionRecommend.Params, session: Session, excluded: [Int32], id: RequestID, client: ClientState, batch: BatchReply?,
+        receivedAt: UInt64
+    ) -> Handling {
+        var memory = session.conversation
+        if let query = parsed.query {
+            memory.record(.init(text: query, understood: MessageInterpreter(vocabulary: catalog.vocabulary).interpret(query)))
+        }
+        let request = BlendRequest(
+            history: session.history, memory: memory, excluded: excluded, candidates: parsed.candidates, k: parsed.k,
+            weights: Self.weights(parsed.weights))
+        let ranker = ConversationRanker(models: models, catalog: catalog)
+        let writer = parsed.explain ? answerWriter() : nil
+        let recommender = engine.recommender.name
+        let sessionId = session.id
+        return submitToLane(
+            Self.modelLane, id: id, client: client, batch: batch, receivedAt: receivedAt, progressToken: parsed.workDoneToken
+        ) { context in
+            guard let ranked = ranker.rank(request, isCancelled: { context.isCancelled }) else { return .failure(.requestCancelled) }
+            var explanation: SessionMessage.Answer?
+            if let writer, !ranked.items.isEmpty {
+                do {
+                    let written = try writer.answer(
+                        session: sessionId, userText: parsed.query ?? "What should I pick next?",
+                        items: ranked.items.compactMap { ranker.catalog[$0.itemId] }, maxTokens: 80
+                    ) { _ in !context.isCancelled }
+                    explanation = Self.wire(written)
+                } catch {
+                    return .failure(.internalError("the LM could not explain: \(error)"))
+                }
+            }
+            return .success(SessionRecommend.blendedResult(
+                sessionId: sessionId, recommender: recommender, items: Self.wire(ranked.items, catalog: ranker.catalog),
+                explanation: explanation, languageModelRanked: ranked.languageModelRanked))
+        }
+    }
+
+    /// `catalog/add`: the items get ids and are journaled at once (so every later request may name
+    /// them); their text is embedded on the model lane before the answer, ahead of any later turn.
+    func catalogAdd(
+        _ params: JSONValue?, id: RequestID, client: ClientState, batch: BatchReply?, receivedAt: UInt64
+    ) throws -> Handling {
+        let parsed = try CatalogAdd.Params(params)
+        guard models.hasTextPath else {
+            return .answer(.failure(LLMRecError.modelNotLoaded("a text encoder (serve --encoder or a bundle naming one): added items are found through their text")))
+        }
+        let added: [CatalogItem]
+        do {
+            added = try catalog.add(parsed.items.map {
+                NewItem(title: $0.title, description: $0.description, metadata: $0.metadata, originalId: $0.originalId)
+            })
+        } catch {
+            return .answer(.failure(InvalidParams(field: "items", message: error.description).responseError))
+        }
+        do { try catalogJournal?.recordAdd(added) } catch {
+            return .answer(.failure(.internalError("items added but not persisted: \(error)")))
+        }
+        let models = self.models
+        let size = catalog.count
+        return submitToLane(Self.modelLane, id: id, client: client, batch: batch, receivedAt: receivedAt, progressToken: nil) { _ in
+            models.prepare(added: added)
+            return .success(CatalogAdd.result(items: added, catalogSize: size))
+        }
+    }
+
+    func modelStatus() -> JSONValue {
+        let models = self.models
+        let lm = models.languageModel
+        let usage = models.chatCacheUsage
+        var capabilities = ["collaborative"]
+        if models.hasTextPath { capabilities.append("text") }
+        if models.allmrec?.textMLP != nil && models.hasTextPath { capabilities.append("stage1-latent") }
+        if models.ranker != nil { capabilities.append("lm-ranking") }
+        if lm != nil { capabilities.append("answers") }
+        return ModelStatus.Result(
+            recommender: .init(name: engine.recommender.name, path: models.source.bundle ?? Self.checkpointPath(of: configuration.recommender)),
+            encoder: models.encoder.map {
+                .init(name: "sentence-encoder", path: models.source.encoder, detail: ["dimension": .integer($0.dimension), "fingerprint": .string($0.fingerprint)])
+            },
+            languageModel: lm.map {
+                let c = $0.decoder.configuration
+                return .init(
+                    name: c.family == .llama ? "llama" : "opt", path: models.source.languageModel,
+                    detail: [
+                        "layers": .integer(c.layers), "hiddenSize": .integer(c.hiddenSize), "vocabularySize": .integer(c.vocabularySize),
+                        "weightBytes": .integer($0.decoder.weightBytes), "threads": .integer($0.decoder.threads),
+                        "chat": .bool($0.usesChatML),
+                    ])
+            },
+            bundle: models.allmrec.map {
+                .init(
+                    name: "allmrec", path: models.source.bundle,
+                    detail: ["stage2": .bool($0.projectors != nil), "template": .string($0.manifest.template.fingerprint)])
+            },
+            capabilities: capabilities, catalogSize: catalog.count, addedItems: catalog.count - catalog.base.count,
+            modelBytes: models.residentModelBytes, chatCacheSessions: usage.sessions, chatCacheBytes: usage.bytes,
+            residentMemoryBytes: ServerMetrics.residentMemoryBytes,
+            loading: loading.map {
+                ($0.request.bundle, $0.request.languageModel, Double(DispatchTime.now().uptimeNanoseconds - $0.startedAt) / 1e9)
+            },
+            loadSeconds: modelLoadSeconds, generation: modelGeneration
+        ).json
+    }
+
+    /// `model/load`: loads on the loading lane; the swap and the answer happen on the loop thread
+    /// when it is ready. One load at a time (a second gets `-32003`).
+    func modelLoad(_ params: JSONValue?, id: RequestID, client: ClientState, batch: BatchReply?, receivedAt: UInt64) throws -> Handling {
+        let parsed = try ModelLoad.Params(params)
+        for (field, path) in [("bundle", parsed.bundle), ("languageModel", parsed.languageModel), ("encoder", parsed.encoder)] {
+            if let path, !FileManager.default.fileExists(atPath: path) {
+                return .answer(.failure(InvalidParams(field: field, message: "\(field) '\(path)' does not exist").responseError))
+            }
+        }
+        let request = ModelSetRequest(
+            recommender: configuration.recommender, bundle: parsed.bundle ?? models.source.bundle,
+            languageModel: parsed.languageModel ?? (parsed.bundle == nil ? models.source.languageModel : nil),
+            encoder: parsed.encoder ?? (parsed.bundle == nil ? models.source.encoder : nil))
+        let slot = LoadedModelsSlot()
+        let dataset = self.dataset
+        let configuration = self.configuration
+        let started = DispatchTime.now().uptimeNanoseconds
+        let handling = submitToLane(
+            Self.loadingLane, id: id, client: client, batch: batch, receivedAt: receivedAt, progressToken: nil,
+            finish: { [unowned self] outcome in
+                self.loading = nil
+                guard case .success = outcome, let loaded = slot.take() else { return outcome }
+                self.models = loaded
+                self.modelGeneration += 1
+                self.modelLoadSeconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+                log("model/load: now serving \(loaded.source.bundle ?? self.engine.recommender.name) (generation \(self.modelGeneration))")
+                return .success(self.modelStatus())
+            }
+        ) { _ in
+            do {
+                slot.put(try ModelSetLoader.load(request, dataset: dataset, configuration: configuration))
+                return .success(.null)
+            } catch {
+                return .failure(LLMRecError.loadFailed("\(error)"))
+            }
+        }
+        if case .deferred = handling { loading = (request, started) }
+        return handling
+    }
+
+    /// The answer writer of the models in use, when they have an LM.
+    private func answerWriter() -> AnswerWriter? {
+        models.languageModel.map { AnswerWriter(models: models, languageModel: $0, itemNoun: configuration.itemNoun) }
+    }
+
+    /// The checkpoint a recommender specification reads, if any.
+    static func checkpointPath(of specification: ModelSpecification) -> String? {
+        switch specification {
+        case .sasrec(let path): return path
+        case .allmrec(_, let bundle): return bundle
+        case .popularity, .cooccurrence: return nil
+        }
+    }
+
+    static func weights(_ wire: SessionMessage.Weights) -> BlendWeights {
+        var weights = BlendWeights()
+        if let value = wire.collaborative { weights.collaborative = Float(value) }
+        if let value = wire.text { weights.text = Float(value) }
+        if let value = wire.facet { weights.facet = Float(value) }
+        if let value = wire.languageModel { weights.languageModel = Float(value) }
+        return weights
+    }
+
+    static func wire(_ understood: Understanding, vocabulary: FacetVocabulary) -> SessionMessage.Understood {
+        SessionMessage.Understood(
+            preferences: understood.preferences, exclusions: understood.exclusions,
+            wantedFacets: understood.wantedFacets.map(vocabulary.displayName),
+            excludedFacets: understood.excludedFacets.map(vocabulary.displayName), reference: understood.reference?.rawValue)
+    }
+
+    static func wire(_ items: [RankedItem], catalog: LiveCatalog) -> [SessionMessage.RankedItem] {
+        items.map {
+            SessionMessage.RankedItem(
+                itemId: $0.itemId, title: catalog[$0.itemId]?.title ?? "", score: $0.score, collaborative: $0.collaborative,
+                text: $0.text, languageModel: $0.languageModel, matchedFacets: $0.matchedFacets, added: !catalog.isPrepared($0.itemId))
+        }
+    }
+
+    static func wire(_ answer: Answer) -> SessionMessage.Answer {
+        SessionMessage.Answer(
+            text: answer.text, generatedTokens: answer.generatedTokens, promptTokens: answer.promptTokens,
+            reusedTokens: answer.reusedTokens, firstTokenMilliseconds: answer.firstTokenMilliseconds,
+            totalMilliseconds: answer.totalMilliseconds, finished: answer.finished)
+    }
+}
+
+/// Hands a loaded model set from the loading lane to the loop thread.
+final class LoadedModelsSlot: Sendable {
+    private let models = Mutex<ConversationModels?>(nil)
+
+    func put(_ loaded: ConversationModels) { models.withLock { $0 = loaded } }
+
+    func take() -> ConversationModels? { models.withLock { value in defer { value = nil }; return value } }
+}

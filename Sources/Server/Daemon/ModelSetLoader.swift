@@ -1,0 +1,65 @@
+import Datasets
+import Foundation
+import Models
+import Recommender
+import Training
+
+/// What to load as one model set: the A-LLMRec bundle (which brings SASRec, stage 1, stage 2, and
+/// names its encoder and LM), or a recommender with an encoder and an LM named on their own.
+struct ModelSetRequest: Sendable {
+    var recommender: ModelSpecification
+    var bundle: String?
+    var languageModel: String?
+    var encoder: String?
+}
+
+/// Loads a `ConversationModels` (start-up and `model/load`; on a thread of its own for a swap).
+enum ModelSetLoader {
+    static func load(
+        _ request: ModelSetRequest, dataset: PreparedDataset, configuration: DaemonConfiguration
+    ) throws -> ConversationModels {
+        var allmrec: ALLMRecModel?
+        var encoderDirectory = request.encoder
+        let recommender: any SequentialRecommender
+        if let bundle = request.bundle {
+            let model = try ALLMRecModel.load(
+                bundle: bundle, dataset: dataset, loadLanguageModel: true, languageModel: request.languageModel,
+                denseLanguageModel: false)
+            allmrec = model
+            recommender = model.sasrec
+            if encoderDirectory == nil, let named = model.manifest.encoder {
+                encoderDirectory = ALLMRecManifest.resolve(named, in: bundle)
+            }
+        } else {
+            recommender = try request.recommender.build(on: dataset, using: .everything)
+        }
+        var semantic: SemanticSearch?
+        var textEmbeddings: [Float]?
+        if let encoderDirectory {
+            let encoder = try SentenceEncoder(directory: encoderDirectory)
+            let meter = ProgressMeter(label: "llmrec serve: embedding the catalog", total: Int64(dataset.catalog.count), unit: .items("items"))
+            let embedded = try CatalogEmbeddings.embeddings(
+                dataset: dataset, encoder: encoder, field: .text, threads: configuration.embeddingThreads
+            ) { done, _ in meter.update(Int64(done)) }
+            if embedded.computed > 0 { meter.finish(Int64(dataset.catalog.count)) }
+            semantic = SemanticSearch(encoder: encoder, catalog: dataset.catalog, embeddings: embedded.embeddings)
+            textEmbeddings = embedded.embeddings
+        }
+        var languageModel = allmrec?.languageModel
+        var languageModelPath = allmrec?.manifest.languageModel.map { ALLMRecManifest.resolve($0, in: request.bundle!) }
+        if let path = request.languageModel {
+            languageModelPath = path
+            if languageModel == nil { languageModel = try LanguageModel.load(path) }
+        }
+        if var model = languageModel {
+            model.decoder.threads = configuration.languageModelThreads
+            languageModel = model
+        }
+        let engine = RecommendationEngine(recommender: recommender, catalog: dataset.catalog, semanticSearch: semantic)
+        return try ConversationModels(
+            engine: engine, source: .init(bundle: request.bundle, languageModel: languageModelPath, encoder: encoderDirectory),
+            allmrec: allmrec.map { $0.withLanguageModelThreads(configuration.languageModelThreads) }, languageModel: languageModel,
+            itemTextEmbeddings: textEmbeddings, chatCacheSessions: configuration.chatCacheSessions,
+            chatCacheTokens: configuration.chatCacheTokens)
+    }
+}
