@@ -18,6 +18,8 @@ public struct GenerationOptions: Sendable {
     /// A-LLMRec's generation from input embeddings: only generated tokens).
     public var penalizePrompt = true
     public var stopTokens: Set<Int32> = []
+    /// Hugging Face's `min_new_tokens`: stop tokens cannot be picked before this many new tokens.
+    public var minNewTokens = 0
     public var seed: UInt64 = 0
 
     public init() {}
@@ -55,6 +57,9 @@ public struct TextGenerator: Sendable {
         var generated: [Int32] = []
         while generated.count < options.maxNewTokens {
             Self.penalize(&logits, seen: seen, penalty: options.repetitionPenalty)
+            if generated.count < options.minNewTokens {
+                for token in options.stopTokens where Int(token) < logits.count { logits[Int(token)] = -.infinity }
+            }
             let token = options.greedy ? Self.argmax(logits) : Self.sample(logits, options: options, generator: &generator)
             generated.append(token)
             seen.insert(token)

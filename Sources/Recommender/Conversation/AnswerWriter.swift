@@ -67,10 +67,13 @@ public struct Answer: Sendable, Equatable {
     public var finished: Bool
 }
 
-/// Writes the LM's natural-language answer to a turn (ChatML for instruct models): the user's
-/// words and the ranked items go in as the user's message, the answer streams token by token.
-/// Each session keeps its conversation's KV cache (`ChatCacheStore`), so a second turn runs only
-/// its new tokens; a conversation that outgrows the cache starts over from the system prompt.
+/// Writes the answer to a turn with the LM (ChatML for instruct models). The user's words are the
+/// user's message; the assistant's reply is opened by the daemon with the top pick and its facets
+/// (`opening(items:)`) and the LM finishes the sentence. The opening keeps the answer about the ranked items: a small LM such as
+/// SmolLM2-135M, asked to write the whole answer from a list, echoes the list or invents films.
+/// The answer streams piece by piece, opening first. Each session keeps its conversation's KV
+/// cache (`ChatCacheStore`), so a second turn runs only its new tokens; a conversation that
+/// outgrows the cache starts over from the system prompt.
 public struct AnswerWriter: Sendable {
     public let languageModel: LanguageModel
     /// "movie", "game", "item": how the system prompt names what is recommended.
@@ -85,18 +88,20 @@ public struct AnswerWriter: Sendable {
 
     /// The system prompt of every conversation.
     public var systemPrompt: String {
-        "You are a friendly \(itemNoun) recommender. Recommend from the numbered list only, by title, in one or two short sentences, and say why they fit what the user asked."
+        "You are a friendly \(itemNoun) recommender. Answer in one or two short sentences."
     }
 
-    /// The user's message for one turn: their words and the items to talk about.
-    public static func turnMessage(userText: String, items: [CatalogItem], noun: String) -> String {
-        var message = userText.trimmingCharacters(in: .whitespacesAndNewlines)
-        message += "\n\nThe \(noun)s to recommend:"
-        for (rank, item) in items.enumerated() {
-            let facets = item.description.isEmpty ? "" : " — \(item.description.prefix(120))"
-            message += "\n\(rank + 1). \(item.title)\(facets)"
-        }
-        return message
+    /// The daemon's opening of the assistant's reply: the top pick, what it is by its facets, and
+    /// the start of a sentence about it for the LM to finish ("How about Toy Story, an animation,
+    /// children's and comedy movie? It's").
+    public func opening(items: [CatalogItem]) -> String {
+        guard let first = items.first else { return "" }
+        let facets = first.metadata.keys.sorted().flatMap { first.metadata[$0]?.arrayValue?.compactMap(\.stringValue) ?? [] }
+            .map { $0.lowercased() }
+        guard !facets.isEmpty else { return "How about \(first.title)? It's" }
+        let listed = facets.count == 1 ? facets[0] : facets.dropLast().joined(separator: ", ") + " and " + facets.last!
+        let article = "aeiou".contains(listed.first ?? "x") ? "an" : "a"
+        return "How about \(first.title), \(article) \(listed) \(itemNoun)? It's"
     }
 
     /// Answers a turn of session `session`; `onText` receives each new piece of text and returns
@@ -108,8 +113,9 @@ public struct AnswerWriter: Sendable {
         let tokenizer = languageModel.tokenizer
         let configuration = languageModel.decoder.configuration
         let capacity = min(caches.tokensPerSession, configuration.maxPositions)
-        let turn = Self.turnMessage(userText: userText, items: items, noun: itemNoun)
-        let turnText = languageModel.usesChatML ? "<|im_start|>user\n\(turn)<|im_end|>\n<|im_start|>assistant\n" : turn + "\n"
+        let opening = opening(items: items)
+        let user = userText.trimmingCharacters(in: .whitespacesAndNewlines)
+        let turnText = (languageModel.usesChatML ? "<|im_start|>user\n\(user)<|im_end|>\n<|im_start|>assistant\n" : user + "\n") + opening
         let turnTokens = tokenizer.encode(turnText, addSpecialTokens: false)
         var chat = caches.take(session) ?? ChatCache(cache: KVCache(configuration: configuration, capacity: capacity))
         var runTokens = chat.pending + turnTokens
@@ -127,22 +133,31 @@ public struct AnswerWriter: Sendable {
         options.greedy = true
         options.repetitionPenalty = 1.2
         options.penalizePrompt = false
+        options.minNewTokens = 3
         options.stopTokens = languageModel.stopTokens
         var pendingBytes: [UInt8] = []
-        var text = ""
+        var text = opening
         var firstToken: UInt64?
         var stopped = false
+        var continuation = ""
         let generated = try TextGenerator(decoder: languageModel.decoder).generate(
             after: runTokens, cache: &chat.cache, options: options
         ) { token in
-            if firstToken == nil { firstToken = DispatchTime.now().uptimeNanoseconds }
+            if firstToken == nil {
+                firstToken = DispatchTime.now().uptimeNanoseconds
+                if !onText(opening) {
+                    stopped = true
+                    return false
+                }
+            }
             let piece = tokenizer.decodeIncrementally([token], pending: &pendingBytes, skipSpecialTokens: true)
             text += piece
+            continuation += piece
             if !piece.isEmpty && !onText(piece) {
                 stopped = true
                 return false
             }
-            return true
+            return !Self.endsSentence(continuation)
         }
         let rest = tokenizer.finishIncrementalDecoding(&pendingBytes)
         if !rest.isEmpty {
@@ -161,5 +176,15 @@ public struct AnswerWriter: Sendable {
             promptTokens: runTokens.count, reusedTokens: reused,
             firstTokenMilliseconds: Double((firstToken ?? now) - started) / 1e6, totalMilliseconds: Double(now - started) / 1e6,
             finished: !stopped)
+    }
+}
+
+extension AnswerWriter {
+    /// Whether the LM's continuation has finished a sentence: at least a few words, ending in a
+    /// terminator or holding a line break.
+    static func endsSentence(_ text: String) -> Bool {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        guard trimmed.count >= 12 else { return false }
+        return text.contains("\n") || trimmed.last.map { ".!?".contains($0) } == true
     }
 }
