@@ -30,6 +30,7 @@ let package = Package(
         .target(name: "JSON", dependencies: ["CJansson"], swiftSettings: optimised),
         .target(name: "JSONRPC", dependencies: ["JSON"], swiftSettings: optimised),
         .target(name: "RPCTransport", dependencies: ["JSONRPC", "CUV"]),
+        .target(name: "RPCClient", dependencies: ["JSONRPC", "JSON"]),
         .target(name: "LLMRecProtocol", dependencies: ["JSONRPC", "JSON", "Datasets"]),
         .target(
             name: "Server",
@@ -41,7 +42,7 @@ let package = Package(
         .executableTarget(
             name: "llmrec",
             dependencies: [
-                "Server", "LLMRecProtocol", "Recommender", "Training", "Models", "Datasets", "Numerics", "JSON",
+                "Server", "LLMRecProtocol", "Recommender", "Training", "Models", "Datasets", "Numerics", "JSON", "RPCClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
