@@ -52,7 +52,7 @@ final class ChatSession {
 
     func prompt() {
         print("you> ", terminator: "")
-        fflush(stdout)
+        fflush(nil)
     }
 
     /// Handles one line; false when the chat should end.
@@ -115,7 +115,7 @@ final class ChatSession {
                     streamed = true
                 }
                 print(piece, terminator: "")
-                fflush(stdout)
+                fflush(nil)
             }, shouldCancel: ChatInterrupt.take)
         } catch RPCClientError.response(let error) where error.code == -32800 {
             print(streamed ? " [stopped]" : "[stopped]")
