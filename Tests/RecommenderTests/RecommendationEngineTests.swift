@@ -4,12 +4,6 @@ import Models
 import Recommender
 import Testing
 
-/// A recommender whose score is the item id, so that rankings are obvious.
-private struct IdentityScores: SequentialRecommender {
-    let name = "identity"
-    func scores(history: [Int32], candidates: [Int32]) -> [Float] { candidates.map { Float($0) } }
-}
-
 @Suite struct RecommendationEngineTests {
     private let engine: RecommendationEngine = {
         let titles = ["Toy Story", "Toy Story 2", "Heat", "The Heat", "Story of Toys"]

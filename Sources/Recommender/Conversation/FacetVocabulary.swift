@@ -40,11 +40,14 @@ public struct FacetVocabulary: Sendable {
         audienceExclusions = names["children"] != nil && names["horror"] != nil ? ["children": ["horror"]] : [:]
     }
 
-    /// Registers the facets of an item added at run time (a cold item).
+    /// Registers the facets of an item added at run time (a cold item): its metadata's, or, when it
+    /// has none, those its title and description name ("an animated adventure" is Animation and
+    /// Adventure), so that an item known only by its text still matches what users ask for.
     public mutating func add(_ item: CatalogItem) {
         let index = Int(item.id)
         if itemFacets.count <= index { itemFacets += [[String]](repeating: [], count: index + 1 - itemFacets.count) }
-        itemFacets[index] = Self.facets(of: item).map(Self.normalise)
+        let declared = Self.facets(of: item).map(Self.normalise)
+        itemFacets[index] = declared.isEmpty ? facets(in: item.title + " " + item.description) : declared
     }
 
     /// The normalised facets of item `id` (empty when unknown).

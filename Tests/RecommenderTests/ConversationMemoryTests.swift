@@ -1,0 +1,36 @@
+import Recommender
+import Testing
+
+@Suite struct ConversationMemoryTests {
+    private let interpreter = MessageInterpreter(vocabulary: FacetVocabulary(catalog: MovieFixture.catalog))
+
+    private func turn(_ text: String) -> ConversationMemory.Turn { .init(text: text, understood: interpreter.interpret(text)) }
+
+    @Test func exclusionsOutliveTheKeptTurns() {
+        var memory = ConversationMemory()
+        memory.record(turn("no more horror"))
+        for index in 0..<(ConversationMemory.keptTurns + 2) { memory.record(turn("something funny \(index)")) }
+        #expect(memory.turns.count == ConversationMemory.keptTurns)
+        #expect(memory.excludedFacets == ["horror"])
+        #expect(memory.exclusions == ["horror"])
+    }
+
+    @Test func preferencesHalveWithEachOlderTurn() {
+        var memory = ConversationMemory()
+        memory.record(turn("something scary"))
+        memory.record(turn("a space adventure"))
+        memory.record(turn("something funny"))
+        let weights = memory.weightedFacets
+        #expect(weights["comedy"] == 1)
+        #expect(weights["sci fi"] == 0.5)
+        #expect(weights["horror"] == 0.25)
+        #expect(memory.weightedPreferences.map(\.weight) == [1, 0.5, 0.25])
+    }
+
+    @Test func anExcludedFacetIsNeverWanted() {
+        var memory = ConversationMemory()
+        memory.record(turn("something scary"))
+        memory.record(turn("actually no horror"))
+        #expect(memory.weightedFacets["horror"] == nil)
+    }
+}

@@ -1,0 +1,44 @@
+import Datasets
+import Recommender
+import Testing
+
+@Suite struct FacetVocabularyTests {
+    private let vocabulary = FacetVocabulary(catalog: MovieFixture.catalog)
+
+    @Test func normalisesPossessivesHyphensAndContractions() {
+        #expect(FacetVocabulary.normalise("Children's") == "children")
+        #expect(FacetVocabulary.normalise("Sci-Fi!") == "sci fi")
+        #expect(FacetVocabulary.normalise("I DON'T want  it") == "i dont want it")
+        #expect(FacetVocabulary.normalise("a ten-year-old’s film") == "a ten year old film")
+    }
+
+    @Test func findsFacetsByNameAndByEverydayWords() {
+        #expect(vocabulary.facets(in: "horror") == ["horror"])
+        #expect(vocabulary.facets(in: "something funny and scary") == ["comedy", "horror"])
+        #expect(vocabulary.facets(in: "science fiction") == ["sci fi"])
+        #expect(vocabulary.facets(in: "for a ten year old") == ["children", "animation"])
+        #expect(vocabulary.facets(in: "comedies") == ["comedy"])
+        #expect(vocabulary.facets(in: "a quiet evening").isEmpty)
+    }
+
+    @Test func lexiconNeverInventsFacetsTheCatalogLacks() {
+        // No Western, Musical or Documentary in the fixture: their everyday words name nothing.
+        #expect(vocabulary.facets(in: "cowboys singing a true story").isEmpty)
+        #expect(vocabulary.displayName("sci fi") == "Sci-Fi")
+    }
+
+    @Test func childrenRuleOutHorror() {
+        #expect(vocabulary.impliedExclusions(of: ["children"]) == ["horror"])
+        #expect(vocabulary.impliedExclusions(of: ["comedy"]).isEmpty)
+    }
+
+    @Test func itemFacetsIncludeAddedItems() {
+        var vocabulary = self.vocabulary
+        #expect(vocabulary.facets(ofItem: MovieFixture.id("Scream")) == ["horror", "thriller"])
+        vocabulary.add(CatalogItem(id: 9, originalId: "x", title: "Robo Pup", description: "", metadata: ["class": ["Animation"]]))
+        #expect(vocabulary.facets(ofItem: 9) == ["animation"])
+        #expect(vocabulary.facets(ofItem: 42).isEmpty)
+        vocabulary.add(CatalogItem(id: 10, originalId: "y", title: "Night Shift", description: "A scary, funny film.", metadata: [:]))
+        #expect(vocabulary.facets(ofItem: 10) == ["horror", "comedy"])
+    }
+}
