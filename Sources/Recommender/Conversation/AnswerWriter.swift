@@ -55,6 +55,8 @@ final class ChatCacheStore: Sendable {
 /// The LM's answer to one turn and what producing it cost.
 public struct Answer: Sendable, Equatable {
     public var text: String
+    /// The LM's tokens (after the daemon's opening), the stop token included when it ended there.
+    public var tokens: [Int32]
     public var generatedTokens: Int
     /// Tokens of this turn's prompt that were run (the rest came from the session's cache).
     public var promptTokens: Int
@@ -104,6 +106,27 @@ public struct AnswerWriter: Sendable {
         return "How about \(first.title), \(article) \(listed) \(itemNoun)? It's"
     }
 
+    /// The tokens that start every conversation (the system prompt).
+    public var systemTokens: [Int32] {
+        let system = languageModel.usesChatML ? "<|im_start|>system\n\(systemPrompt)<|im_end|>\n" : systemPrompt + "\n"
+        return languageModel.tokenizer.encode(system, addSpecialTokens: true)
+    }
+
+    /// The tokens of one turn: the user's message and the assistant's opening.
+    public func turnTokens(userText: String, items: [CatalogItem]) -> [Int32] {
+        let user = userText.trimmingCharacters(in: .whitespacesAndNewlines)
+        let text = (languageModel.usesChatML ? "<|im_start|>user\n\(user)<|im_end|>\n<|im_start|>assistant\n" : user + "\n") + opening(items: items)
+        return languageModel.tokenizer.encode(text, addSpecialTokens: false)
+    }
+
+    /// Tokens that close a turn whose answer ended with `answer` (run first by the next turn).
+    public func closingTokens(after answer: [Int32]) -> [Int32] {
+        guard languageModel.usesChatML else { return [] }
+        let ended = answer.last.map { languageModel.stopTokens.contains($0) } ?? false
+        return (ended ? [] : languageModel.tokenizer.encode("<|im_end|>", addSpecialTokens: false))
+            + languageModel.tokenizer.encode("\n", addSpecialTokens: false)
+    }
+
     /// Answers a turn of session `session`; `onText` receives each new piece of text and returns
     /// false to stop (cancellation).
     public func answer(
@@ -114,15 +137,12 @@ public struct AnswerWriter: Sendable {
         let configuration = languageModel.decoder.configuration
         let capacity = min(caches.tokensPerSession, configuration.maxPositions)
         let opening = opening(items: items)
-        let user = userText.trimmingCharacters(in: .whitespacesAndNewlines)
-        let turnText = (languageModel.usesChatML ? "<|im_start|>user\n\(user)<|im_end|>\n<|im_start|>assistant\n" : user + "\n") + opening
-        let turnTokens = tokenizer.encode(turnText, addSpecialTokens: false)
+        let turnTokens = turnTokens(userText: userText, items: items)
         var chat = caches.take(session) ?? ChatCache(cache: KVCache(configuration: configuration, capacity: capacity))
         var runTokens = chat.pending + turnTokens
         if chat.cache.count == 0 || chat.cache.count + runTokens.count + maxTokens > capacity {
             chat = ChatCache(cache: KVCache(configuration: configuration, capacity: capacity))
-            let system = languageModel.usesChatML ? "<|im_start|>system\n\(systemPrompt)<|im_end|>\n" : systemPrompt + "\n"
-            runTokens = tokenizer.encode(system, addSpecialTokens: true) + turnTokens
+            runTokens = systemTokens + turnTokens
             guard runTokens.count + 1 < capacity else {
                 throw DecoderError.contextFull(limit: capacity)
             }
@@ -164,15 +184,11 @@ public struct AnswerWriter: Sendable {
             text += rest
             if !stopped { _ = onText(rest) }
         }
-        let ended = generated.last.map { options.stopTokens.contains($0) } ?? false
-        var pending = Array(generated.suffix(1))
-        if !ended, languageModel.usesChatML { pending += tokenizer.encode("<|im_end|>", addSpecialTokens: false) }
-        if languageModel.usesChatML { pending += tokenizer.encode("\n", addSpecialTokens: false) }
-        chat.pending = pending
+        chat.pending = Array(generated.suffix(1)) + closingTokens(after: generated)
         caches.put(session, chat)
         let now = DispatchTime.now().uptimeNanoseconds
         return Answer(
-            text: text.trimmingCharacters(in: .whitespacesAndNewlines), generatedTokens: generated.count,
+            text: text.trimmingCharacters(in: .whitespacesAndNewlines), tokens: generated, generatedTokens: generated.count,
             promptTokens: runTokens.count, reusedTokens: reused,
             firstTokenMilliseconds: Double((firstToken ?? now) - started) / 1e6, totalMilliseconds: Double(now - started) / 1e6,
             finished: !stopped)
