@@ -7,8 +7,10 @@ stores them as "expect" lines. Volatile values (times, latencies, memory, genera
 version-specific counts) are replaced by "<any>". Review the diff by hand before committing:
 the transcripts are the contract that Tests/ServerTests replays.
 
-usage: python3 scripts/record-transcripts.py LLMREC_BIN
-The dataset is the Amazon 2023 fixture (Tests/DatasetsTests/Fixtures), prepared into a scratch folder.
+usage: python3 scripts/record-transcripts.py LLMREC_BIN [NAME ...]
+Records every transcript, or only the NAMEs given (e.g. conversation). The dataset is the Amazon 2023
+fixture (Tests/DatasetsTests/Fixtures), prepared into a scratch folder; the daemon runs without an
+encoder or an LM, with the cooccurrence recommender.
 """
 import json
 import os
@@ -19,7 +21,8 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, "Tests/DatasetsTests/Fixtures")
-VOLATILE = {"uptimeSeconds", "createdAt", "updatedAt", "latencyMs", "residentMemoryBytes", "requests", "lanes", "version"}
+VOLATILE = {"uptimeSeconds", "createdAt", "updatedAt", "latencyMs", "residentMemoryBytes", "requests", "lanes", "version",
+            "timing", "loadSeconds"}
 
 
 def rpc(id_, method, params=None):
@@ -93,6 +96,25 @@ TRANSCRIPTS = {
         rpc(13, "shutdown"),
         note("exit"),
     ],
+    "conversation": [
+        INIT,
+        rpc(2, "session/open", {"sessionId": "talker", "history": [1]}),
+        rpc(3, "session/message", {"sessionId": "talker", "text": "Something for dry skin from Skin Care, but no perfume", "k": 3}),
+        rpc(4, "session/message", {"sessionId": "talker", "text": "something different, not Beauty",
+                                   "answer": False, "weights": {"collaborative": 2, "facet": 0.5}}),
+        rpc(5, "session/recommend", {"sessionId": "talker", "k": 2}),
+        rpc(6, "session/message", {"sessionId": "talker", "text": " \t "}),
+        rpc(7, "session/message", {"sessionId": "talker", "text": "cheaper", "weights": {"price": 1}}),
+        rpc(8, "session/message", {"sessionId": "talker", "text": "cheaper", "maxAnswerTokens": 513}),
+        rpc(9, "session/message", {"sessionId": "nobody", "text": "hello"}),
+        rpc(10, "model/status"),
+        rpc(11, "catalog/add", {"items": [{"title": "Lavender Soap Bar", "description": "Handmade, with lavender oil"}]}),
+        rpc(12, "catalog/add", {"items": [{"title": "Lavender Soap Bar", "color": "purple"}]}),
+        rpc(13, "model/load", {"languageModel": "/nonexistent/llmrec/model.gguf"}),
+        rpc(14, "model/load", {}),
+        rpc(15, "shutdown"),
+        note("exit"),
+    ],
 }
 
 
@@ -160,15 +182,15 @@ def record(binary, data, name, messages):
 
 
 def main():
-    binary = sys.argv[1]
+    binary, names = sys.argv[1], sys.argv[2:] or list(TRANSCRIPTS)
     with tempfile.TemporaryDirectory() as scratch:
         data = os.path.join(scratch, "dataset")
         subprocess.run([binary, "prepare", "--format", "amazon2023",
                         "--reviews", os.path.join(FIXTURES, "amazon2023_reviews.jsonl"),
                         "--meta", os.path.join(FIXTURES, "amazon2023_meta.jsonl"), "--out", data, "--quiet"],
                        check=True, stderr=subprocess.DEVNULL)
-        for name, messages in TRANSCRIPTS.items():
-            record(binary, data, name, messages)
+        for name in names:
+            record(binary, data, name, TRANSCRIPTS[name])
 
 
 if __name__ == "__main__":

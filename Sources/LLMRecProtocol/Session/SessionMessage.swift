@@ -169,12 +169,12 @@ public enum SessionMessage {
 
     public static func result(
         sessionId: String, understood: Understood, items: [RankedItem], answer: Answer?, excludedByStatement: Int,
-        languageModelRanked: Int, retrievalMilliseconds: Double, languageModelMilliseconds: Double
+        languageModelRanked: Int, languageModelReusedTokens: Int, retrievalMilliseconds: Double, languageModelMilliseconds: Double
     ) -> JSONValue {
         [
             "sessionId": .string(sessionId), "understood": understood.json, "items": .array(items.map(\.json)),
             "answer": answer?.json ?? .null, "excludedByStatement": .integer(excludedByStatement),
-            "languageModelRanked": .integer(languageModelRanked),
+            "languageModelRanked": .integer(languageModelRanked), "languageModelReusedTokens": .integer(languageModelReusedTokens),
             "timing": [
                 "retrievalMs": .number(Answer.rounded(retrievalMilliseconds)),
                 "languageModelRankingMs": .number(Answer.rounded(languageModelMilliseconds)),

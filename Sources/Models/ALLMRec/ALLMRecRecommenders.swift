@@ -31,8 +31,21 @@ public struct ALLMRecRanker: SequentialRecommender {
         model.shortlisted(history: history, candidates: candidates) { rerank(history: history, candidates: $0) }
     }
 
+    /// LM scores of at most the template's number of candidates, starting from `promptCache` (the
+    /// previous prompt of the same session: its user and history part is reused when unchanged)
+    /// and leaving this prompt there. Returns the scores and the prompt positions reused.
+    public func scores(history: [Int32], candidates: [Int32], promptCache: inout PromptCache?) -> (scores: [Float], reused: Int) {
+        precondition(candidates.count <= model.manifest.template.candidateCount, "more candidates than the prompt holds")
+        return rerank(history: history, candidates: candidates, promptCache: &promptCache)
+    }
+
     /// LM scores of at most the template's number of candidates.
     func rerank(history: [Int32], candidates: [Int32]) -> [Float] {
+        var unused: PromptCache?
+        return rerank(history: history, candidates: candidates, promptCache: &unused).scores
+    }
+
+    private func rerank(history: [Int32], candidates: [Int32], promptCache: inout PromptCache?) -> (scores: [Float], reused: Int) {
         let lm = model.languageModel!
         let builder = model.promptBuilder!
         let order = ALLMRecModel.promptOrder(history: history, candidates: candidates)
@@ -45,10 +58,12 @@ public struct ALLMRecRanker: SequentialRecommender {
             ).vectors : [:]
         let answers = candidates.map { builder.answerTokens(model.titles[Int($0)]) }
         let generator = TextGenerator(decoder: lm.decoder)
-        guard let likelihoods = try? generator.score(prefix: example.sequence.tokens, continuations: answers, inputEmbeddings: soft) else {
-            return [Float](repeating: -.infinity, count: candidates.count)
+        guard let likelihoods = try? generator.score(
+            prefix: example.sequence.tokens, continuations: answers, inputEmbeddings: soft, reusing: &promptCache)
+        else {
+            return ([Float](repeating: -.infinity, count: candidates.count), 0)
         }
-        return likelihoods.map(Float.init)
+        return (likelihoods.scores.map(Float.init), likelihoods.reused)
     }
 }
 

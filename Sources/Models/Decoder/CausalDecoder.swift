@@ -95,6 +95,19 @@ public struct KVCache: Sendable {
     /// Bytes of keys and values allocated (all of `capacity`, used or not).
     public var byteCount: Int { (keys.reduce(0) { $0 + $1.count } + values.reduce(0) { $0 + $1.count }) * MemoryLayout<Float>.size }
 
+    /// A cache of `capacity` positions holding this one's first `min(count, capacity)` positions.
+    func resized(capacity newCapacity: Int, configuration: DecoderConfiguration) -> KVCache {
+        var resized = KVCache(configuration: configuration, capacity: newCapacity)
+        let kept = min(count, newCapacity)
+        let width = configuration.keyValueWidth
+        for layer in keys.indices {
+            resized.keys[layer].replaceSubrange(0..<(kept * width), with: keys[layer][0..<(kept * width)])
+            resized.values[layer].replaceSubrange(0..<(kept * width), with: values[layer][0..<(kept * width)])
+        }
+        resized.count = kept
+        return resized
+    }
+
     /// Forgets every position from `length` on (to reuse a shared prefix).
     public mutating func truncate(to length: Int) { count = min(count, max(0, length)) }
 

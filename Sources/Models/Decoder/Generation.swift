@@ -75,15 +75,41 @@ public struct TextGenerator: Sendable {
     /// branches of it (each sees the prefix and itself only), so twenty candidate titles cost one
     /// forward pass over their tokens.
     public func score(prefix: [Int32], continuations: [[Int32]], inputEmbeddings: [Int: [Float]] = [:]) throws -> [Double] {
+        var unused: PromptCache?
+        return try score(prefix: prefix, continuations: continuations, inputEmbeddings: inputEmbeddings, reusing: &unused).scores
+    }
+
+    /// `score(prefix:continuations:inputEmbeddings:)` that starts from the keys and values of the
+    /// previous prompt scored with `promptCache`, as far as the two prompts agree (same tokens, and
+    /// the same input embeddings at the same positions), and leaves this prompt's there for the next
+    /// call. Returns the scores and how many prompt positions were reused.
+    public func score(
+        prefix: [Int32], continuations: [[Int32]], inputEmbeddings: [Int: [Float]] = [:], reusing promptCache: inout PromptCache?
+    ) throws -> (scores: [Double], reused: Int) {
         precondition(!prefix.isEmpty, "scoring needs a non-empty prefix")
         let branchTokens = continuations.reduce(0) { $0 + max(0, $1.count - 1) }
-        var cache = KVCache(configuration: decoder.configuration, capacity: prefix.count + branchTokens)
-        let prefixLogits = try decoder.forward(tokens: prefix, cache: &cache, inputEmbeddings: inputEmbeddings)
+        var reused = 0
+        var cache: KVCache
+        let needed = prefix.count + branchTokens
+        if var previous = promptCache {
+            reused = min(previous.agreement(with: prefix, inputEmbeddings: inputEmbeddings), prefix.count - 1)
+            previous.cache.truncate(to: reused)
+            cache = previous.cache.capacity >= needed
+                ? previous.cache : previous.cache.resized(capacity: needed + PromptCache.headroom, configuration: decoder.configuration)
+        } else {
+            cache = KVCache(configuration: decoder.configuration, capacity: needed + PromptCache.headroom)
+        }
+        promptCache = nil
+        var remaining: [Int: [Float]] = [:]
+        for (position, vector) in inputEmbeddings where position >= reused { remaining[position - reused] = vector }
+        let prefixLogits = try decoder.forward(tokens: Array(prefix[reused...]), cache: &cache, inputEmbeddings: remaining)
         let branches = continuations.filter { $0.count > 1 }.map { Array($0.dropLast()) }
         let logits = branches.isEmpty ? [] : try decoder.forwardBranches(branches, cache: &cache)
+        cache.truncate(to: prefix.count)
+        promptCache = PromptCache(cache: cache, tokens: prefix, inputEmbeddings: inputEmbeddings)
         let vocabulary = decoder.configuration.vocabularySize
         var row = 0
-        return continuations.map { continuation in
+        let scores = continuations.map { continuation -> Double in
             guard let first = continuation.first else { return 0 }
             var total = Self.logSoftmax(prefixLogits, at: first)
             for token in continuation.dropFirst() {
@@ -92,6 +118,7 @@ public struct TextGenerator: Sendable {
             }
             return total
         }
+        return (scores, reused)
     }
 
     static func penalize(_ logits: inout [Float], seen: Set<Int32>, penalty: Float) {
@@ -144,5 +171,30 @@ public struct TextGenerator: Sendable {
         let maximum = logits.max() ?? 0
         let sum = logits.reduce(0.0) { $0 + Foundation.exp(Double($1 - maximum)) }
         return Double(logits[Int(token)] - maximum) - Foundation.log(sum)
+    }
+}
+
+/// The keys and values of the last prompt `TextGenerator.score` ran, with what it was, so that a
+/// next prompt sharing its beginning (a session's next turn: same user, same history) runs only
+/// what differs. One per caller; not shared between concurrent calls.
+public struct PromptCache: Sendable {
+    /// Positions allocated beyond the prompt and its branches, so that a slightly longer next
+    /// prompt still fits.
+    static let headroom = 64
+
+    var cache: KVCache
+    var tokens: [Int32]
+    var inputEmbeddings: [Int: [Float]]
+
+    /// Bytes of keys and values held.
+    public var byteCount: Int { cache.byteCount }
+
+    /// How many leading positions of a new prompt are the same as this one's.
+    func agreement(with prefix: [Int32], inputEmbeddings other: [Int: [Float]]) -> Int {
+        var length = 0
+        while length < min(tokens.count, prefix.count), tokens[length] == prefix[length], inputEmbeddings[length] == other[length] {
+            length += 1
+        }
+        return length
     }
 }

@@ -5,51 +5,13 @@ import Synchronization
 
 /// One session's conversation with the LM, kept between turns: the KV cache of every token so
 /// far (system prompt, earlier turns and answers), so that a new turn only runs its own tokens.
-struct ChatCache: Sendable {
+struct ChatCache: SessionCacheable {
     var cache: KVCache
-    /// Tokens whose keys and values are in `cache`.
-    var cachedTokens: Int { cache.count }
     /// Tokens produced but not yet run (the last generated token, the end-of-turn markers): the
     /// next turn runs them first.
     var pending: [Int32] = []
-    var lastUse: UInt64 = 0
-}
 
-/// The sessions' chat caches, least recently used evicted beyond `sessions`. A cache is taken out
-/// while a turn uses it and put back after, so two turns of one session never share one.
-final class ChatCacheStore: Sendable {
-    let sessions: Int
-    let tokensPerSession: Int
-    private let state = Mutex<(caches: [String: ChatCache], clock: UInt64)>(([:], 0))
-
-    init(sessions: Int, tokensPerSession: Int) {
-        self.sessions = sessions
-        self.tokensPerSession = tokensPerSession
-    }
-
-    func take(_ session: String) -> ChatCache? {
-        state.withLock { $0.caches.removeValue(forKey: session) }
-    }
-
-    func put(_ session: String, _ cache: ChatCache) {
-        guard sessions > 0 else { return }
-        state.withLock { state in
-            state.clock += 1
-            var cache = cache
-            cache.lastUse = state.clock
-            state.caches[session] = cache
-            while state.caches.count > sessions, let oldest = state.caches.min(by: { $0.value.lastUse < $1.value.lastUse })?.key {
-                state.caches[oldest] = nil
-            }
-        }
-    }
-
-    func drop(_ session: String) { _ = state.withLock { $0.caches.removeValue(forKey: session) } }
-
-    /// Sessions with a cache, and the bytes their caches hold.
-    var usage: (sessions: Int, bytes: Int) {
-        state.withLock { state in (state.caches.count, state.caches.values.reduce(0) { $0 + $1.cache.byteCount }) }
-    }
+    var byteCount: Int { cache.byteCount }
 }
 
 /// The LM's answer to one turn and what producing it cost.
@@ -74,18 +36,22 @@ public struct Answer: Sendable, Equatable {
 /// (`opening(items:)`) and the LM finishes the sentence. The opening keeps the answer about the ranked items: a small LM such as
 /// SmolLM2-135M, asked to write the whole answer from a list, echoes the list or invents films.
 /// The answer streams piece by piece, opening first. Each session keeps its conversation's KV
-/// cache (`ChatCacheStore`), so a second turn runs only its new tokens; a conversation that
+/// cache (`SessionCacheStore`), so a second turn runs only its new tokens; a conversation that
 /// outgrows the cache starts over from the system prompt.
 public struct AnswerWriter: Sendable {
     public let languageModel: LanguageModel
     /// "movie", "game", "item": how the system prompt names what is recommended.
     public let itemNoun: String
-    let caches: ChatCacheStore
+    let caches: SessionCacheStore<ChatCache>
+
+    /// Tokens one session's conversation may hold before it starts over.
+    let tokensPerSession: Int
 
     public init(models: ConversationModels, languageModel: LanguageModel, itemNoun: String) {
         self.languageModel = languageModel
         self.itemNoun = itemNoun
         caches = models.chatCaches
+        tokensPerSession = models.chatCacheTokens
     }
 
     /// The system prompt of every conversation.
@@ -135,7 +101,7 @@ public struct AnswerWriter: Sendable {
         let started = DispatchTime.now().uptimeNanoseconds
         let tokenizer = languageModel.tokenizer
         let configuration = languageModel.decoder.configuration
-        let capacity = min(caches.tokensPerSession, configuration.maxPositions)
+        let capacity = min(tokensPerSession, configuration.maxPositions)
         let opening = opening(items: items)
         let turnTokens = turnTokens(userText: userText, items: items)
         var chat = caches.take(session) ?? ChatCache(cache: KVCache(configuration: configuration, capacity: capacity))

@@ -34,7 +34,10 @@ public final class ConversationModels: Sendable {
     let itemTextVectors: [Float]
     /// Unit-length stage-1 latents of the prepared items (the collaborative side), [(items + 1) · 128].
     let itemLatents: [Float]
-    let chatCaches: ChatCacheStore
+    let chatCaches: SessionCacheStore<ChatCache>
+    let rankingCaches: SessionCacheStore<PromptCache>
+    /// Tokens one session's cached conversation may hold.
+    let chatCacheTokens: Int
     private let addedVectors = Mutex<[Int32: ItemVectors]>([:])
 
     /// Vectors of one item for the text path.
@@ -66,7 +69,9 @@ public final class ConversationModels: Sendable {
             itemTextVectors = []
         }
         itemLatents = allmrec.map { VectorMath.unitRows($0.itemLatents, width: TwoLayerMLP.latentSize) } ?? []
-        chatCaches = ChatCacheStore(sessions: chatCacheSessions, tokensPerSession: chatCacheTokens)
+        chatCaches = SessionCacheStore(sessions: chatCacheSessions)
+        rankingCaches = SessionCacheStore(sessions: chatCacheSessions)
+        self.chatCacheTokens = chatCacheTokens
     }
 
     public var encoder: SentenceEncoder? { engine.semanticSearch?.encoder }
@@ -81,11 +86,17 @@ public final class ConversationModels: Sendable {
         return (itemTextVectors.count + itemLatents.count) * 4 + (lm?.decoder.weightBytes ?? 0)
     }
 
-    /// Sessions holding an LM conversation cache, and the bytes those caches take.
-    public var chatCacheUsage: (sessions: Int, bytes: Int) { chatCaches.usage }
+    /// Sessions holding an LM cache (conversation or ranking prompt), and the bytes they take.
+    public var chatCacheUsage: (sessions: Int, bytes: Int) {
+        let (chat, ranking) = (chatCaches.usage, rankingCaches.usage)
+        return (max(chat.sessions, ranking.sessions), chat.bytes + ranking.bytes)
+    }
 
-    /// Forgets a session's LM conversation cache (the session ended).
-    public func dropChatCache(session: String) { chatCaches.drop(session) }
+    /// Forgets a session's LM caches (the session ended).
+    public func dropChatCache(session: String) {
+        chatCaches.drop(session)
+        rankingCaches.drop(session)
+    }
 
     /// The unit-length sentence embedding and stage-1 text latent of a query text.
     func queryVectors(_ text: String) -> ItemVectors? {

@@ -31,8 +31,14 @@ public struct BlendRequest: Sendable {
     public var candidates: [Int32]?
     public var k: Int
     public var weights: BlendWeights
+    /// The session, whose A-LLMRec prompt is cached between turns (nil: no cache).
+    public var sessionId: String?
 
-    public init(history: [Int32], memory: ConversationMemory, excluded: [Int32], candidates: [Int32]?, k: Int, weights: BlendWeights) {
+    public init(
+        history: [Int32], memory: ConversationMemory, excluded: [Int32], candidates: [Int32]?, k: Int, weights: BlendWeights,
+        sessionId: String? = nil
+    ) {
+        self.sessionId = sessionId
         self.history = history
         self.memory = memory
         self.excluded = excluded
@@ -62,6 +68,9 @@ public struct BlendOutcome: Sendable {
     public var excludedByStatement: Int
     /// Items the LM ranked (the shortlist), 0 when it did not run.
     public var languageModelRanked: Int
+    /// Positions of the A-LLMRec prompt taken from the session's cache (its user and history part
+    /// when they did not change since the last turn).
+    public var languageModelReusedTokens = 0
     public var retrievalMilliseconds: Double
     public var languageModelMilliseconds: Double
 }
@@ -108,7 +117,9 @@ public struct ConversationRanker: Sendable {
             pool.append(id)
         }
         guard !pool.isEmpty, request.k > 0 else {
-            return BlendOutcome(items: [], excludedByStatement: excludedByStatement, languageModelRanked: 0, retrievalMilliseconds: 0, languageModelMilliseconds: 0)
+            return BlendOutcome(
+                items: [], excludedByStatement: excludedByStatement, languageModelRanked: 0, retrievalMilliseconds: 0,
+                languageModelMilliseconds: 0)
         }
         let weights = request.weights
         let warmHistory = request.history.filter(catalog.isPrepared)
@@ -158,12 +169,16 @@ public struct ConversationRanker: Sendable {
         // A-LLMRec's LM re-ranks the best prepared items (the prompt needs their collaborative embeddings).
         var languageModel = [Float?](repeating: nil, count: pool.count)
         var shortlistCount = 0
+        var reusedTokens = 0
         if weights.languageModel != 0, let ranker = models.ranker {
             let shortlistSize = ranker.model.manifest.template.candidateCount
             let shortlist = warmIndices.sorted { blended[$0] != blended[$1] ? blended[$0] > blended[$1] : pool[$0] < pool[$1] }
                 .prefix(shortlistSize)
             if shortlist.count > 1 {
-                let raw = ranker.scores(history: warmHistory, candidates: shortlist.map { pool[$0] })
+                var promptCache = request.sessionId.flatMap(models.rankingCaches.take)
+                let (raw, reused) = ranker.scores(history: warmHistory, candidates: shortlist.map { pool[$0] }, promptCache: &promptCache)
+                if let sessionId = request.sessionId, let promptCache { models.rankingCaches.put(sessionId, promptCache) }
+                reusedTokens = reused
                 for (index, value) in zip(shortlist, Self.standardised(raw)) {
                     languageModel[index] = value
                     blended[index] += weights.languageModel * value
@@ -181,7 +196,8 @@ public struct ConversationRanker: Sendable {
         }
         return BlendOutcome(
             items: items, excludedByStatement: excludedByStatement, languageModelRanked: shortlistCount,
-            retrievalMilliseconds: Double(retrieved - started) / 1e6, languageModelMilliseconds: Double(finished - retrieved) / 1e6)
+            languageModelReusedTokens: reusedTokens, retrievalMilliseconds: Double(retrieved - started) / 1e6,
+            languageModelMilliseconds: Double(finished - retrieved) / 1e6)
     }
 
     /// Weighted cosine of each preference with each pooled item, standardised; with stage 1, the

@@ -41,7 +41,7 @@ extension Daemon {
         if parsed.excludeSeen { excluded += session.history }
         let request = BlendRequest(
             history: session.history, memory: session.conversation, excluded: excluded, candidates: nil, k: parsed.k,
-            weights: Self.weights(parsed.weights))
+            weights: Self.weights(parsed.weights), sessionId: session.id)
         let ranker = ConversationRanker(models: models, catalog: catalog)
         let writer = parsed.answer ? answerWriter() : nil
         let wireUnderstood = Self.wire(understood, vocabulary: catalog.vocabulary)
@@ -75,7 +75,7 @@ extension Daemon {
             return .success(SessionMessage.result(
                 sessionId: parsed.sessionId, understood: wireUnderstood, items: items, answer: answer,
                 excludedByStatement: ranked.excludedByStatement, languageModelRanked: ranked.languageModelRanked,
-                retrievalMilliseconds: ranked.retrievalMilliseconds, languageModelMilliseconds: ranked.languageModelMilliseconds))
+                languageModelReusedTokens: ranked.languageModelReusedTokens, retrievalMilliseconds: ranked.retrievalMilliseconds, languageModelMilliseconds: ranked.languageModelMilliseconds))
         }
     }
 
@@ -90,7 +90,7 @@ extension Daemon {
         }
         let request = BlendRequest(
             history: session.history, memory: memory, excluded: excluded, candidates: parsed.candidates, k: parsed.k,
-            weights: Self.weights(parsed.weights))
+            weights: Self.weights(parsed.weights), sessionId: session.id)
         let ranker = ConversationRanker(models: models, catalog: catalog)
         let writer = parsed.explain ? answerWriter() : nil
         let recommender = engine.recommender.name
