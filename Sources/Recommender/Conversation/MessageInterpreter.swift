@@ -138,6 +138,6 @@ public struct MessageInterpreter: Sendable {
         "maybe", "perhaps", "really", "very", "just", "now", "again", "today", "tonight", "for", "in", "on", "about", "movie",
         "movies", "film", "films", "item", "items", "can", "could", "how", "what", "which", "any", "other", "else", "ok",
         "okay", "so", "too", "it", "its", "them", "those", "these", "kind", "sort", "lets", "let", "try", "have", "has",
-        "there", "here", "am", "was", "were", "will", "should", "much", "bit", "little", "than", "instead", "actually", "well", "hmm", "hey", "hi", "thanks",
+        "there", "here", "am", "was", "were", "will", "should", "much", "bit", "little", "than", "instead", "actually", "well", "hmm", "ever", "anymore", "all", "please", "hey", "hi", "thanks",
     ]
 }
