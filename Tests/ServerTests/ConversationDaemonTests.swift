@@ -1,0 +1,102 @@
+import Foundation
+import JSON
+import Testing
+
+/// The conversational methods over the real daemon (stdio) on the Amazon 2023 fixture catalog,
+/// with the real all-MiniLM-L6-v2 and SmolLM2-135M-Instruct: streaming, cancellation, and what
+/// survives a restart with `--state`.
+@Suite struct ConversationDaemonTests {
+    static var smollm2: String {
+        URL(fileURLWithPath: SemanticSearchTests.minilm).deletingLastPathComponent().path + "/smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf"
+    }
+
+    static func requireAssets() throws {
+        try #require(FileManager.default.fileExists(atPath: SemanticSearchTests.minilm + "/model.safetensors"), "run scripts/fetch-assets.sh minilm")
+        try #require(FileManager.default.fileExists(atPath: smollm2), "run scripts/fetch-assets.sh smollm2")
+    }
+
+    @Test func theAnswerStreamsBeforeTheReplyInOrder() throws {
+        try Self.requireAssets()
+        let daemon = try DaemonHarness(extraArguments: ["--encoder", SemanticSearchTests.minilm, "--lm", Self.smollm2])
+        let channel = daemon.channel
+        channel.initialize()
+        channel.request(2, "session/open", ["sessionId": "s", "history": [1]])
+        _ = channel.response(to: 2)
+        channel.request(3, "session/message", ["sessionId": "s", "text": "a gentle cleanser for dry skin", "k": 3])
+        let (response, others) = channel.response(to: 3, timeout: 60)
+        let result = try #require(response?["result"])
+        let deltas = others.filter { $0["method"] == "session/answerDelta" }
+        #expect(!deltas.isEmpty)
+        #expect(deltas.allSatisfy { $0["params"]?["requestId"] == 3 && $0["params"]?["sessionId"] == "s" })
+        #expect(deltas.map { $0["params"]?["index"]?.intValue ?? -1 } == (0..<Int64(deltas.count)).map { $0 })
+        let streamed = deltas.compactMap { $0["params"]?["text"]?.stringValue }.joined()
+        #expect(streamed.trimmingCharacters(in: .whitespacesAndNewlines) == result["answer"]?["text"]?.stringValue)
+        #expect(result["items"]?.arrayValue?.first?["title"]?.stringValue == "Gentle Cleanser 200 ml")
+
+        // The second turn reuses the session's cached conversation.
+        channel.request(4, "session/message", ["sessionId": "s", "text": "something that smells nice", "k": 3, "stream": false])
+        let second = try #require(channel.response(to: 4, timeout: 60).response?["result"])
+        #expect((second["answer"]?["reusedTokens"]?.intValue ?? 0) > 0)
+    }
+
+    @Test func aCancelSentWithTheRequestStopsItAndNothingMoreArrives() throws {
+        try Self.requireAssets()
+        let daemon = try DaemonHarness(extraArguments: ["--encoder", SemanticSearchTests.minilm, "--lm", Self.smollm2])
+        let channel = daemon.channel
+        channel.initialize()
+        channel.request(2, "session/open", ["sessionId": "s"])
+        _ = channel.response(to: 2)
+        // Both frames in one write: the daemon reads them together, so the cancel is seen before
+        // the lane can report anything.
+        let message: JSONValue = ["jsonrpc": "2.0", "id": 3, "method": "session/message", "params": ["sessionId": "s", "text": "perfume"]]
+        let cancel: JSONValue = ["jsonrpc": "2.0", "method": "$/cancelRequest", "params": ["id": 3]]
+        var bytes: [UInt8] = []
+        for frame in [message, cancel] {
+            let body = Array(JSONWriter.compact(frame).utf8)
+            bytes += Array("Content-Length: \(body.count)\r\n\r\n".utf8) + body
+        }
+        #expect(channel.writeRaw(bytes))
+        let (response, others) = channel.response(to: 3, timeout: 60)
+        #expect(response?["error"]?["code"] == -32800)
+        #expect(others.isEmpty)
+        channel.request(4, "server/status")
+        let (status, late) = channel.response(to: 4, timeout: 60)
+        #expect(status?["result"]?["requests"]?["cancelled"] == 1)
+        #expect(late.isEmpty, "notifications after the cancel: \(late)")
+    }
+
+    @Test func addedItemsAndStatedExclusionsSurviveARestart() throws {
+        try #require(FileManager.default.fileExists(atPath: SemanticSearchTests.minilm + "/model.safetensors"), "run scripts/fetch-assets.sh minilm")
+        let dataset = try DaemonHarness.prepareFixtureDataset()
+        let state = NSTemporaryDirectory() + "llmrec-state-\(UUID().uuidString)"
+        let arguments = ["--encoder", SemanticSearchTests.minilm, "--state", state]
+        do {
+            let daemon = try DaemonHarness(dataset: dataset, extraArguments: arguments)
+            let channel = daemon.channel
+            channel.initialize()
+            channel.request(2, "catalog/add", ["items": [["title": "Lavender Night Cream", "description": "A rich cream for dry skin.", "metadata": ["categories": ["Beauty", "Skin Care"]]]]])
+            let added = channel.response(to: 2, timeout: 60).response?["result"]
+            #expect(added?["items"]?.arrayValue?.first?["itemId"] == 6)
+            #expect(added?["catalogSize"] == 6)
+            channel.request(3, "session/open", ["sessionId": "s", "history": [1]])
+            _ = channel.response(to: 3)
+            channel.request(4, "session/message", ["sessionId": "s", "text": "no skin care please"])
+            let reply = channel.response(to: 4, timeout: 60).response?["result"]
+            #expect(reply?["understood"]?["excludedFacets"] == ["Skin Care"])
+            #expect(reply?["answer"] == .null)
+            #expect(reply?["excludedByStatement"] == 2)
+            daemon.process.terminate()
+            daemon.process.waitUntilExit()
+        }
+        let restarted = try DaemonHarness(dataset: dataset, extraArguments: arguments)
+        let channel = restarted.channel
+        channel.initialize()
+        channel.request(2, "catalog/get", ["itemIds": [6]])
+        #expect(channel.response(to: 2).response?["result"]?["items"]?.arrayValue?.first?["title"] == "Lavender Night Cream")
+        channel.request(3, "session/recommend", ["sessionId": "s", "k": 10])
+        let items = channel.response(to: 3, timeout: 60).response?["result"]?["items"]?.arrayValue ?? []
+        let ids = items.compactMap { $0["itemId"]?.intValue }
+        #expect(!ids.isEmpty && !ids.contains(2) && !ids.contains(6) && !ids.contains(1), "\(ids)")
+        #expect(items.allSatisfy { $0["scores"] != nil })
+    }
+}
