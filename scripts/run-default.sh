@@ -37,14 +37,27 @@ echo "What the bundle does for two cases (llmrec inspect):"
 "$llmrec" inspect --data "$data" --bundle "$bundle" --users 2
 
 echo
-echo "## A short exchange with the daemon (llmrec serve --socket, Python client)"
+echo "## The daemon: llmrec serve --socket with the bundle (SASRec, stage 1 and 2, all-MiniLM-L6-v2, SmolLM2)"
 socket="$(mktemp -u /tmp/llmrec-demo-XXXXXX.sock)"
-"$llmrec" serve --socket "$socket" --data "$data" --recommender "sasrec:$sasrec" \
-  --encoder "$assets/minilm-l6-v2" --threads 2 2>/dev/null &
+"$llmrec" serve --socket "$socket" --data "$data" --bundle "$bundle" --item-noun movie --lm-threads 2 --threads 2 2>/dev/null &
 daemon=$!
 trap 'kill "$daemon" 2>/dev/null || true' EXIT
 for _ in $(seq 1200); do [ -S "$socket" ] && break; sleep 0.05; done
 python3 scripts/demo-exchange.py "$socket"
+echo
+echo "## A conversation (llmrec chat): answers stream from SmolLM2; items show their collaborative, text and LM scores"
+if [ -t 0 ] && [ -t 1 ]; then
+  echo "Your turn: say what you would like to watch (:help for commands, Ctrl-D to end)."
+  "$llmrec" chat --socket "$socket" --history 25,27,310 -k 5 || true
+else
+  "$llmrec" chat --socket "$socket" --history 25,27,310 -k 5 \
+    --message "something for a ten-year-old" \
+    --message ":reject 1" \
+    --message "no more musicals" \
+    --message ":add Robo Pup | An animated family adventure about a small robot dog who saves his town." \
+    --message "an animated movie about a robot dog" \
+    --message ":status"
+fi
 kill -TERM "$daemon"
 wait "$daemon"
 trap - EXIT

@@ -82,7 +82,9 @@ struct ServeCommand: ParsableCommand {
         limits.maxMessageBytes = maxMessageBytes
         limits.maxSessions = maxSessions
         limits.sessionTimeToLiveSeconds = sessionTtl
-        BLAS.setThreads(1)
+        // Prompts (A-LLMRec ranking, answers) run through OpenBLAS on the model lane: as many
+        // threads as the LM's token steps get.
+        BLAS.setThreads(lmThreads)
         let status: Int32
         do {
             let configuration = DaemonConfiguration(
