@@ -85,6 +85,33 @@ extension ALLMRecModel {
     }
 }
 
+/// SASRec and A-LLMRec's ranking blended, as the daemon's conversation blends them without words:
+/// z-scored SASRec scores plus `weight` times z-scored LM log-likelihoods, over the template's
+/// number of candidates (SASRec shortlists beyond it). For choosing the LM's weight on the
+/// validation split.
+public struct ALLMRecBlend: SequentialRecommender {
+    public let name: String
+    public let ranker: ALLMRecRanker
+    public let weight: Float
+
+    public init(model: ALLMRecModel, weight: Float) throws(ALLMRecError) {
+        ranker = try ALLMRecRanker(model: model)
+        self.weight = weight
+        name = "allmrec-blend@\(weight)"
+    }
+
+    public var preferredBatchSize: Int { 1 }
+
+    public func scores(history: [Int32], candidates: [Int32]) -> [Float] {
+        let model = ranker.model
+        return model.shortlisted(history: history, candidates: candidates) { shortlist in
+            let collaborative = VectorMath.standardised(model.sasrec.scores(history: history, candidates: shortlist))
+            let language = VectorMath.standardised(ranker.rerank(history: history, candidates: shortlist))
+            return zip(collaborative, language).map { $0 + weight * $1 }
+        }
+    }
+}
+
 /// A-LLMRec in generation mode, as the original evaluates it (`allmrec-spec.md` §5.2-5.3): greedy
 /// decoding with repetition penalty 1.5 on generated tokens, then the text between the first and
 /// last double quote, lower-cased; a candidate scores when its lower-cased title is contained in

@@ -122,4 +122,22 @@ public enum VectorMath {
         let inverse = 1 / sum
         for index in 0..<count { row[index] *= inverse }
     }
+
+    /// Mean and (population) standard deviation of the finite values; zeros when there are none.
+    public static func moments(_ values: [Float]) -> (mean: Float, deviation: Float) {
+        let finite = values.filter(\.isFinite)
+        guard !finite.isEmpty else { return (0, 0) }
+        let mean = finite.reduce(0, +) / Float(finite.count)
+        return (mean, (finite.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Float(finite.count)).squareRoot())
+    }
+
+    /// (x − mean) / standard deviation over the finite values; all zeros when they do not vary.
+    /// A non-finite value (a prompt that did not fit) becomes the lowest z-score minus one.
+    public static func standardised(_ values: [Float]) -> [Float] {
+        let (mean, deviation) = moments(values)
+        guard deviation > 1e-12 else { return values.map { $0.isFinite ? 0 : -1 } }
+        let z = values.map { $0.isFinite ? ($0 - mean) / deviation : Float.nan }
+        let floor = (z.filter(\.isFinite).min() ?? 0) - 1
+        return z.map { $0.isFinite ? $0 : floor }
+    }
 }

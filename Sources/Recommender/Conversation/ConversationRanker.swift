@@ -1,6 +1,7 @@
 import Datasets
 import Foundation
 import Models
+import Numerics
 
 /// How much each signal counts in a blended ranking. Each signal is standardised over the items
 /// it scores (z-scores), so the weights compare like with like.
@@ -135,7 +136,7 @@ public struct ConversationRanker: Sendable {
             }
             let scored = warmIndices.map { pool[$0] } + coldNeighbours.flatMap(\.1)
             let raw = models.engine.recommender.scores(history: warmHistory, candidates: scored)
-            let (mean, deviation) = Self.moments(Array(raw[..<warmIndices.count]))
+            let (mean, deviation) = VectorMath.moments(Array(raw[..<warmIndices.count]))
             let z = raw.map { deviation > 1e-12 && $0.isFinite ? ($0 - mean) / deviation : 0 }
             for (offset, index) in warmIndices.enumerated() { collaborative[index] = z[offset] }
             var offset = warmIndices.count
@@ -192,7 +193,7 @@ public struct ConversationRanker: Sendable {
                 let (raw, reused) = ranker.scores(history: warmHistory, candidates: shortlist.map { pool[$0] }, promptCache: &promptCache)
                 if let sessionId = request.sessionId, let promptCache { models.rankingCaches.put(sessionId, promptCache) }
                 reusedTokens = reused
-                for (index, value) in zip(shortlist, Self.standardised(raw)) {
+                for (index, value) in zip(shortlist, VectorMath.standardised(raw)) {
                     languageModel[index] = value
                     blended[index] += weights.languageModel * value
                 }
@@ -233,37 +234,14 @@ public struct ConversationRanker: Sendable {
                 }
             }
         }
-        let semanticZ = Self.standardised(semantic)
+        let semanticZ = VectorMath.standardised(semantic)
         guard hasLatent else { return semanticZ }
-        return zip(semanticZ, Self.standardised(latent)).map { ($0 + $1) / 2 }
+        return zip(semanticZ, VectorMath.standardised(latent)).map { ($0 + $1) / 2 }
     }
 
     static func dot(_ a: [Float], _ b: [Float]) -> Float {
         var sum: Float = 0
         for index in 0..<min(a.count, b.count) { sum += a[index] * b[index] }
         return sum
-    }
-
-    /// Mean and standard deviation of the finite values.
-    static func moments(_ values: [Float]) -> (mean: Float, deviation: Float) {
-        let finite = values.filter(\.isFinite)
-        guard !finite.isEmpty else { return (0, 0) }
-        let mean = finite.reduce(0, +) / Float(finite.count)
-        let variance = finite.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Float(finite.count)
-        return (mean, variance.squareRoot())
-    }
-
-    /// (x − mean) / standard deviation; all zeros when the values do not vary. Non-finite values
-    /// (an LM prompt that did not fit) become the lowest finite z-score minus one.
-    static func standardised(_ values: [Float]) -> [Float] {
-        let finite = values.filter(\.isFinite)
-        guard finite.count > 1 else { return values.map { $0.isFinite ? 0 : -1 } }
-        let mean = finite.reduce(0, +) / Float(finite.count)
-        let variance = finite.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Float(finite.count)
-        let deviation = variance.squareRoot()
-        guard deviation > 1e-12 else { return values.map { $0.isFinite ? 0 : -1 } }
-        let z = values.map { $0.isFinite ? ($0 - mean) / deviation : Float.nan }
-        let floor = (z.filter(\.isFinite).min() ?? 0) - 1
-        return z.map { $0.isFinite ? $0 : floor }
     }
 }

@@ -25,6 +25,8 @@ public enum ModelSpecification: Sendable, Equatable {
     case sasrec(path: String)
     /// An A-LLMRec bundle in one of its evaluation modes.
     case allmrec(mode: ALLMRecMode, bundle: String)
+    /// SASRec blended with A-LLMRec's ranking at this LM weight (`allmrec-blend[@W]:BUNDLE`, W 0.1 by default).
+    case blend(weight: Float, bundle: String)
 
     /// How an A-LLMRec bundle is evaluated.
     public enum ALLMRecMode: String, Sendable, CaseIterable {
@@ -39,7 +41,7 @@ public enum ModelSpecification: Sendable, Equatable {
     }
 
     public static let knownNames =
-        ["popularity", "cooccurrence", "sasrec:FILE"] + ALLMRecMode.allCases.map { $0.rawValue + ":BUNDLE" }
+        ["popularity", "cooccurrence", "sasrec:FILE"] + ALLMRecMode.allCases.map { $0.rawValue + ":BUNDLE" } + ["allmrec-blend[@W]:BUNDLE"]
 
     public init(parsing text: String) throws(ModelSpecificationError) {
         switch text {
@@ -47,6 +49,19 @@ public enum ModelSpecification: Sendable, Equatable {
         case "cooccurrence", "co-occurrence", "cooc": self = .cooccurrence
         case _ where text.hasPrefix("sasrec:") && text.count > "sasrec:".count:
             self = .sasrec(path: String(text.dropFirst("sasrec:".count)))
+        case _ where text.hasPrefix("allmrec-blend"):
+            let rest = text.dropFirst("allmrec-blend".count)
+            guard let colon = rest.firstIndex(of: ":"), rest.index(after: colon) < rest.endIndex else { throw .unknownModel(text) }
+            var weight: Float = 0.1
+            if rest.first == "@" {
+                guard let parsed = Float(rest[rest.index(after: rest.startIndex)..<colon]), parsed.isFinite, parsed >= 0 else {
+                    throw .unknownModel(text)
+                }
+                weight = parsed
+            } else if colon != rest.startIndex {
+                throw .unknownModel(text)
+            }
+            self = .blend(weight: weight, bundle: String(rest[rest.index(after: colon)...]))
         default:
             for mode in ALLMRecMode.allCases where text.hasPrefix(mode.rawValue + ":") && text.count > mode.rawValue.count + 1 {
                 self = .allmrec(mode: mode, bundle: String(text.dropFirst(mode.rawValue.count + 1)))
@@ -77,6 +92,8 @@ public enum ModelSpecification: Sendable, Equatable {
                     path: path, modelItems: model.configuration.itemCount, datasetItems: dataset.itemCount)
             }
             return model
+        case .blend(let weight, let bundle):
+            return try ALLMRecBlend(model: try ALLMRecModel.load(bundle: bundle, dataset: dataset), weight: weight)
         case .allmrec(let mode, let bundle):
             let needsLM = mode != .stage1Retrieval
             let model = try ALLMRecModel.load(bundle: bundle, dataset: dataset, loadLanguageModel: needsLM)
@@ -99,6 +116,7 @@ public enum ModelSpecification: Sendable, Equatable {
         case .popularity: return "popularity"
         case .cooccurrence: return "cooccurrence"
         case .sasrec: return "sasrec"
+        case .blend(let weight, _): return "allmrec-blend@\(weight)"
         case .allmrec(let mode, _):
             switch mode {
             case .ranking: return "allmrec-rank"
