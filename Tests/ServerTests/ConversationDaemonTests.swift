@@ -93,6 +93,9 @@ import Testing
         channel.initialize()
         channel.request(2, "catalog/get", ["itemIds": [6]])
         #expect(channel.response(to: 2).response?["result"]?["items"]?.arrayValue?.first?["title"] == "Lavender Night Cream")
+        channel.request(5, "catalog/search", ["query": "lavender cream for the night", "limit": 2])
+        let hits = channel.response(to: 5, timeout: 60).response?["result"]?["items"]?.arrayValue ?? []
+        #expect(hits.first?["item"]?["itemId"] == 6, "\(hits)")
         channel.request(3, "session/recommend", ["sessionId": "s", "k": 10])
         let items = channel.response(to: 3, timeout: 60).response?["result"]?["items"]?.arrayValue ?? []
         let ids = items.compactMap { $0["itemId"]?.intValue }

@@ -157,6 +157,26 @@ public final class ConversationModels: Sendable {
             .prefix(Self.neighbourCount).map { Int32($0 + 1) })
     }
 
+    /// `catalog/search` over the live catalog: the engine's search of the prepared items, merged
+    /// with the added items scored the same way (by meaning with an encoder: cosine, an exact title
+    /// 2; else by title words), best first, ties by item id.
+    public func search(_ query: String, in catalog: LiveCatalog, limit: Int) -> [(item: CatalogItem, score: Double)] {
+        let prepared = engine.search(query, limit: limit)
+        let added = catalog.added
+        let title = query.lowercased().trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !added.isEmpty, limit > 0, !title.isEmpty else { return prepared }
+        let extra: [(item: CatalogItem, score: Double)]
+        if let wanted = queryVectors(query) {
+            extra = added.map { item in
+                if item.title.lowercased() == title { return (item, 2) }
+                return (item, vectors(of: item, prepared: false).map { Double(ConversationRanker.dot(wanted.text, $0.text)) } ?? 0)
+            }
+        } else {
+            extra = CatalogSearch(catalog: Catalog(items: added)).search(query, limit: limit)
+        }
+        return Array((prepared + extra).sorted { $0.score != $1.score ? $0.score > $1.score : $0.item.id < $1.item.id }.prefix(limit))
+    }
+
     /// Embeds added items now (so that the first turn that meets them does not pay for it).
     public func prepare(added items: [CatalogItem]) {
         for item in items { _ = vectors(of: item, prepared: false) }

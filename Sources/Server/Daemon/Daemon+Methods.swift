@@ -47,11 +47,12 @@ extension Daemon {
         _ params: JSONValue?, id: RequestID, client: ClientState, batch: BatchReply?, receivedAt: UInt64
     ) throws -> Handling {
         let parsed = try CatalogSearchMethod.Params(params)
-        let engine = self.engine
+        let models = self.models
+        let catalog = self.catalog
         return submitToLane(
             Self.catalogLane, id: id, client: client, batch: batch, receivedAt: receivedAt, progressToken: nil
         ) { _ in
-            .success(CatalogSearchMethod.result(engine.search(parsed.query, limit: parsed.limit)))
+            .success(CatalogSearchMethod.result(models.search(parsed.query, in: catalog, limit: parsed.limit)))
         }
     }
 
