@@ -88,18 +88,24 @@ import Testing
             daemon.process.terminate()
             daemon.process.waitUntilExit()
         }
-        let restarted = try DaemonHarness(dataset: dataset, extraArguments: arguments)
-        let channel = restarted.channel
-        channel.initialize()
-        channel.request(2, "catalog/get", ["itemIds": [6]])
-        #expect(channel.response(to: 2).response?["result"]?["items"]?.arrayValue?.first?["title"] == "Lavender Night Cream")
-        channel.request(5, "catalog/search", ["query": "lavender cream for the night", "limit": 2])
-        let hits = channel.response(to: 5, timeout: 60).response?["result"]?["items"]?.arrayValue ?? []
-        #expect(hits.first?["item"]?["itemId"] == 6, "\(hits)")
-        channel.request(3, "session/recommend", ["sessionId": "s", "k": 10])
-        let items = channel.response(to: 3, timeout: 60).response?["result"]?["items"]?.arrayValue ?? []
-        let ids = items.compactMap { $0["itemId"]?.intValue }
-        #expect(!ids.isEmpty && !ids.contains(2) && !ids.contains(6) && !ids.contains(1), "\(ids)")
-        #expect(items.allSatisfy { $0["scores"] != nil })
+        // Twice: the first restart replays the appended records and rewrites the journal as a
+        // snapshot (with each session's whole conversation); the second replays that snapshot.
+        for restart in 1...2 {
+            let restarted = try DaemonHarness(dataset: dataset, extraArguments: arguments)
+            let channel = restarted.channel
+            channel.initialize()
+            channel.request(2, "catalog/get", ["itemIds": [6]])
+            #expect(channel.response(to: 2).response?["result"]?["items"]?.arrayValue?.first?["title"] == "Lavender Night Cream")
+            channel.request(5, "catalog/search", ["query": "lavender cream for the night", "limit": 2])
+            let hits = channel.response(to: 5, timeout: 60).response?["result"]?["items"]?.arrayValue ?? []
+            #expect(hits.first?["item"]?["itemId"] == 6, "\(hits)")
+            channel.request(3, "session/recommend", ["sessionId": "s", "k": 10])
+            let items = channel.response(to: 3, timeout: 60).response?["result"]?["items"]?.arrayValue ?? []
+            let ids = items.compactMap { $0["itemId"]?.intValue }
+            #expect(!ids.isEmpty && !ids.contains(2) && !ids.contains(6) && !ids.contains(1), "restart \(restart): \(ids)")
+            #expect(items.allSatisfy { $0["scores"] != nil })
+            restarted.process.terminate()
+            restarted.process.waitUntilExit()
+        }
     }
 }
