@@ -14,7 +14,7 @@ import Testing
 
     @Test func everyTranscriptIsThere() {
         #expect(Self.transcripts.map { URL(fileURLWithPath: $0).lastPathComponent }
-            == ["catalog.jsonl", "errors.jsonl", "lifecycle.jsonl", "sessions.jsonl"])
+            == ["catalog.jsonl", "conversation.jsonl", "errors.jsonl", "lifecycle.jsonl", "sessions.jsonl"])
     }
 
     @Test(arguments: transcripts)
@@ -64,6 +64,6 @@ import Testing
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         checker.waitUntilExit()
         #expect(checker.terminationStatus == 0, "\(text)")
-        #expect(text.contains("4 transcript(s)"))
+        #expect(text.contains("5 transcript(s)"))
     }
 }

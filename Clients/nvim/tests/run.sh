@@ -5,6 +5,10 @@
 #   LLMREC_BIN        the llmrec executable (default: .build/debug/llmrec in the repository)
 #   LLMREC_TEST_DATA  a prepared dataset directory with at least 4 items; without it the Amazon 2023
 #                     test fixture (Tests/DatasetsTests/Fixtures) is prepared into a temporary directory
+#   LLMREC_TEST_ENCODER, LLMREC_TEST_LM
+#                     the sentence encoder directory and the LM (GGUF) for the tests of streamed answers
+#                     (default: MiniLM-L6-v2 and SmolLM2-135M-Instruct Q4_1 under
+#                     ${LLMREC_HOME:-~/.cache/llmrec}/assets); those tests are skipped when they are missing
 #   NVIM              the Neovim executable, 0.7 or newer (default: nvim on PATH)
 # Runs tests/test_plugin.lua in `nvim --headless -u NONE` with the plugin on the runtimepath, then
 # checks that quitting Neovim stopped the daemon (VimLeavePre).
@@ -29,6 +33,9 @@ if [ -z "${LLMREC_TEST_DATA:-}" ]; then
     --out "$tmp/data" --quiet >"$tmp/prepare.log" 2>&1 || { cat "$tmp/prepare.log" >&2; exit 2; }
   export LLMREC_TEST_DATA=$tmp/data
 fi
+assets=${LLMREC_HOME:-$HOME/.cache/llmrec}/assets
+export LLMREC_TEST_ENCODER=${LLMREC_TEST_ENCODER:-$assets/minilm-l6-v2}
+export LLMREC_TEST_LM=${LLMREC_TEST_LM:-$assets/smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf}
 export LLMREC_NVIM_DIR=$plugin_dir
 export LLMREC_NVIM_PIDFILE=$tmp/daemon.pid
 

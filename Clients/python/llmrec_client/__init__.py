@@ -15,6 +15,7 @@ from .errors import (
     InvalidRequest,
     ItemNotFound,
     LLMRecError,
+    LoadFailed,
     MethodNotFound,
     ModelNotLoaded,
     Overloaded,
@@ -26,7 +27,7 @@ from .errors import (
 )
 from .framing import FrameDecoder, FramingError, encode_message, frame
 from .methods import CLIENT_VERSION as __version__
-from .methods import Event
+from .methods import Event, NewItem
 from .sync_client import Client, PendingRequest, connect, spawn
 
 __all__ = [
@@ -42,8 +43,10 @@ __all__ = [
     "InvalidRequest",
     "ItemNotFound",
     "LLMRecError",
+    "LoadFailed",
     "MethodNotFound",
     "ModelNotLoaded",
+    "NewItem",
     "Overloaded",
     "ParseError",
     "PendingRequest",

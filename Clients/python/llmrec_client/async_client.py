@@ -13,7 +13,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from typing import IO, Any, Generator
 
-from .dispatch import Dispatcher, NotificationCallback, ProgressCallback
+from .dispatch import DeltaCallback, Dispatcher, NotificationCallback, ProgressCallback
 from .errors import ConnectionClosed
 from .framing import FrameDecoder, FramingError, encode_message
 from .methods import CLIENT_NAME, CLIENT_VERSION, ProtocolMethods
@@ -51,8 +51,9 @@ class AsyncPendingRequest:
 class AsyncClient(ProtocolMethods):
     """A JSON-RPC connection to ``llmrec serve`` for asyncio; make one with :func:`spawn` or :func:`connect`.
 
-    The typed methods (``session_open``, ``session_recommend``, ...) return awaitables. Progress
-    and notification callbacks are plain functions run by the reader task; they must not block.
+    The typed methods (``session_open``, ``session_recommend``, ...) return awaitables. Progress,
+    answer-delta and notification callbacks are plain functions run by the reader task; they must
+    not block.
     Use it as an async context manager, or await :meth:`close`.
     """
 
@@ -86,14 +87,17 @@ class AsyncClient(ProtocolMethods):
         params: dict[str, Any] | None = None,
         *,
         on_progress: ProgressCallback | None = None,
+        on_delta: DeltaCallback | None = None,
     ) -> AsyncPendingRequest:
         """Sends a request and returns its :class:`AsyncPendingRequest` without waiting for the reply.
 
         ``on_progress`` is given a fresh ``workDoneToken`` (added to ``params``) and receives its
-        ``$/progress`` values. Raises :class:`ConnectionClosed` if the connection has ended.
+        ``$/progress`` values. ``on_delta`` receives the text of each ``session/answerDelta`` of
+        this request, in order, all before the reply. Raises :class:`ConnectionClosed` if the
+        connection has ended.
         """
         future: asyncio.Future[Any] = self._loop.create_future()
-        request_id, message = self._dispatcher.register(method, params, future, on_progress)
+        request_id, message = self._dispatcher.register(method, params, future, on_progress, on_delta)
         try:
             await self._send(message)
         except ConnectionClosed:
@@ -107,12 +111,14 @@ class AsyncClient(ProtocolMethods):
         params: dict[str, Any] | None = None,
         *,
         on_progress: ProgressCallback | None = None,
+        on_delta: DeltaCallback | None = None,
     ) -> Any:
         """Sends a request and waits for its reply; returns the result or raises its typed error.
 
-        Bound the wait with ``asyncio.wait_for``: the timeout cancels the request on the daemon.
+        ``on_progress`` and ``on_delta`` are as in :meth:`submit`. Bound the wait with
+        ``asyncio.wait_for``: the timeout cancels the request on the daemon.
         """
-        pending = await self.submit(method, params, on_progress=on_progress)
+        pending = await self.submit(method, params, on_progress=on_progress, on_delta=on_delta)
         return await pending
 
     async def notify(self, method: str, params: dict[str, Any] | None = None) -> None:

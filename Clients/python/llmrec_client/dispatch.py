@@ -2,7 +2,8 @@
 
 The dispatcher owns no I/O. A client registers each request's future before sending it, and its
 reader hands every received body to :meth:`Dispatcher.dispatch`, which resolves the future named by
-the reply's ``id`` and routes ``$/progress`` notifications to the callback of their token.
+the reply's ``id``, routes ``$/progress`` notifications to the callback of their token and
+``session/answerDelta`` notifications to the callback of the request named by their ``requestId``.
 Futures only need ``done()``, ``set_result()`` and ``set_exception()``, so both
 ``concurrent.futures.Future`` and ``asyncio.Future`` fit.
 """
@@ -23,8 +24,14 @@ log = logging.getLogger("llmrec_client")
 ProgressCallback = Callable[[dict[str, Any]], None]
 """Receives the ``value`` of each ``$/progress`` notification: ``{"kind", "title"?, "message"?, "percentage"?}``."""
 
+DeltaCallback = Callable[[str], None]
+"""Receives the ``text`` of each ``session/answerDelta`` notification of one request, in order."""
+
 NotificationCallback = Callable[[str, Any], None]
-"""Receives ``(method, params)`` of a daemon notification other than ``$/progress``."""
+"""Receives ``(method, params)`` of a daemon notification that no request's callback took: any
+method other than ``$/progress``, and ``session/answerDelta`` for a request made without ``on_delta``."""
+
+ANSWER_DELTA = "session/answerDelta"
 
 
 class FutureLike(Protocol):
@@ -37,6 +44,7 @@ class FutureLike(Protocol):
 class _Pending:
     future: FutureLike
     progress_token: str | None
+    on_delta: DeltaCallback | None = None
 
 
 class Dispatcher:
@@ -62,11 +70,14 @@ class Dispatcher:
         params: dict[str, Any] | None,
         future: FutureLike,
         on_progress: ProgressCallback | None,
+        on_delta: DeltaCallback | None = None,
     ) -> tuple[int, dict[str, Any]]:
         """Allocates an id for a request and records its future; returns ``(id, message)``.
 
         With ``on_progress``, a fresh ``workDoneToken`` is added to a copy of ``params`` and the
-        callback receives that token's progress values until the reply arrives.
+        callback receives that token's progress values until the reply arrives. With ``on_delta``,
+        the callback receives the text of each ``session/answerDelta`` whose ``requestId`` is this
+        request's id, until the reply arrives.
         Raises :class:`ConnectionClosed` once the connection has ended.
         """
         with self._lock:
@@ -78,7 +89,7 @@ class Dispatcher:
                 token = f"llmrec-py-{next(self._tokens)}"
                 params = {**(params or {}), "workDoneToken": token}
                 self._progress[token] = on_progress
-            self._pending[request_id] = _Pending(future, token)
+            self._pending[request_id] = _Pending(future, token, on_delta)
         message: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "method": method}
         if params is not None:
             message["params"] = params
@@ -144,8 +155,21 @@ class Dispatcher:
                 callback = self._progress.get(params.get("token"))
             if callback is not None:
                 _call_safely(callback, params.get("value"))
+        elif method == ANSWER_DELTA and (on_delta := self._delta_callback(params)) is not None:
+            _call_safely(on_delta, params.get("text", ""))
         elif self._on_notification is not None:
             _call_safely(self._on_notification, method, params)
+
+    def _delta_callback(self, params: Any) -> DeltaCallback | None:
+        """The ``on_delta`` of the pending request an answer delta names, if it has one."""
+        if not isinstance(params, dict):
+            return None
+        request_id = params.get("requestId")
+        if not isinstance(request_id, int) or isinstance(request_id, bool):
+            return None
+        with self._lock:
+            entry = self._pending.get(request_id)
+        return entry.on_delta if entry is not None else None
 
 
 def _settle(future: FutureLike, *, result: Any = None, exception: BaseException | None = None) -> None:

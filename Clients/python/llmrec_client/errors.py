@@ -66,7 +66,8 @@ class ServerNotInitialized(LLMRecError):
 
 
 class Overloaded(LLMRecError):
-    """-32003: the lane's queue was full; retry later. :attr:`lane` and :attr:`capacity` say which."""
+    """-32003: the lane's queue was full (``model/load``: a load is running); retry later.
+    :attr:`lane` and :attr:`capacity` say which."""
 
     code = -32003
 
@@ -106,9 +107,15 @@ class ItemNotFound(LLMRecError):
 
 
 class ModelNotLoaded(LLMRecError):
-    """-32012: the method needs a model the daemon was started without."""
+    """-32012: the method needs a model the daemon was started without (``catalog/add``: an encoder)."""
 
     code = -32012
+
+
+class LoadFailed(LLMRecError):
+    """-32013: ``model/load`` could not load what it was asked to; the models in use stay."""
+
+    code = -32013
 
 
 class ConnectionClosed(ConnectionError):
@@ -129,6 +136,7 @@ _BY_CODE: dict[int, type[LLMRecError]] = {
         SessionNotFound,
         ItemNotFound,
         ModelNotLoaded,
+        LoadFailed,
     )
 }
 

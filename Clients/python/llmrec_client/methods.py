@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
-from .dispatch import ProgressCallback
+from .dispatch import DeltaCallback, ProgressCallback
 
 CLIENT_NAME = "llmrec-client-python"
 CLIENT_VERSION = "0.1.0"
@@ -36,14 +36,52 @@ def _event(event: EventLike) -> dict[str, Any]:
     return {"itemId": item_id, "kind": kind}
 
 
+class NewItem(NamedTuple):
+    """An item for ``catalog/add``: only ``title`` (1-500 characters) is required.
+
+    ``original_id`` (1-200 characters) defaults on the daemon to ``"added-<id>"``.
+    """
+
+    title: str
+    description: str | None = None
+    metadata: Mapping[str, Any] | None = None
+    original_id: str | None = None
+
+
+NewItemLike = NewItem | Mapping[str, Any]
+"""A :class:`NewItem`, or a wire-form ``{"title", "description"?, "metadata"?, "originalId"?}`` mapping."""
+
+
+def _new_item(item: NewItemLike) -> dict[str, Any]:
+    if isinstance(item, NewItem):
+        return _without_none(
+            title=item.title,
+            description=item.description,
+            metadata=dict(item.metadata) if item.metadata is not None else None,
+            originalId=item.original_id,
+        )
+    return dict(item)
+
+
+Weights = Mapping[str, float]
+"""Blend weights, 0-10 each, by wire name: ``collaborative``, ``text``, ``facet``, ``languageModel``."""
+
+
 def _without_none(**params: Any) -> dict[str, Any]:
     return {name: value for name, value in params.items() if value is not None}
 
 
 class ProtocolMethods:
-    """Mixin: requires ``request(method, params=None, *, on_progress=None)`` and ``notify(method, params=None)``."""
+    """Mixin: requires ``request(method, params=None, *, on_progress=None, on_delta=None)`` and ``notify(method, params=None)``."""
 
-    def request(self, method: str, params: dict[str, Any] | None = None, *, on_progress: ProgressCallback | None = None) -> Any:
+    def request(
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        *,
+        on_progress: ProgressCallback | None = None,
+        on_delta: DeltaCallback | None = None,
+    ) -> Any:
         raise NotImplementedError
 
     def notify(self, method: str, params: dict[str, Any] | None = None) -> Any:
@@ -113,12 +151,22 @@ class ProtocolMethods:
         exclude: Iterable[int] | None = None,
         exclude_seen: bool | None = None,
         on_progress: ProgressCallback | None = None,
+        *,
+        query: str | None = None,
+        explain: bool | None = None,
+        weights: Weights | None = None,
     ) -> Any:
         """``session/recommend``; returns ``{"sessionId", "recommender", "items": [{"itemId", "score", "title"}]}``.
 
         Ranks ``candidates`` (default: the whole catalog) and leaves out ``exclude``, rejected
         items and, unless ``exclude_seen`` is false, the history. ``k`` is 1-maxK (default 10).
         ``on_progress`` receives the ``$/progress`` values of this request, all before it returns.
+
+        ``query`` (words to rank for, not remembered), ``explain`` (the LM explains the list) and
+        ``weights`` (see :data:`Weights`) make the blended engine answer, as do a session with
+        ``session/message`` turns, a loaded A-LLMRec bundle or added items: then the result is
+        ``{"sessionId", "recommender", "items": [RankedItem], "languageModelRanked", "explanation"?}``
+        (``RankedItem`` as in :meth:`session_message`).
         """
         params = _without_none(
             sessionId=session_id,
@@ -126,8 +174,50 @@ class ProtocolMethods:
             candidates=list(candidates) if candidates is not None else None,
             exclude=list(exclude) if exclude is not None else None,
             excludeSeen=exclude_seen,
+            query=query,
+            explain=explain,
+            weights=dict(weights) if weights is not None else None,
         )
         return self.request("session/recommend", params, on_progress=on_progress)
+
+    def session_message(
+        self,
+        session_id: str,
+        text: str,
+        k: int | None = None,
+        answer: bool | None = None,
+        stream: bool | None = None,
+        max_answer_tokens: int | None = None,
+        exclude_seen: bool | None = None,
+        weights: Weights | None = None,
+        on_delta: DeltaCallback | None = None,
+    ) -> Any:
+        """``session/message``: what the shopper said (1-4000 characters, not only white space).
+
+        Returns ``{"sessionId", "understood", "items": [RankedItem], "answer", "excludedByStatement",
+        "languageModelRanked", "languageModelReusedTokens", "timing"}``. ``understood`` is
+        ``{"preferences", "exclusions", "wantedFacets", "excludedFacets", "reference"}``; a
+        ``RankedItem`` is ``{"itemId", "title", "score", "scores": {"collaborative", "text",
+        "languageModel"}, "matchedFacets", "added"}``; ``answer`` is ``None`` without an LM (or with
+        ``answer=False``), else ``{"text", "generatedTokens", "promptTokens", "reusedTokens",
+        "firstTokenMs", "totalMs", "finished"}``.
+
+        ``k`` is 1-maxK (default 5), ``max_answer_tokens`` 1-512 (default 80). The message is
+        remembered in the session. ``on_delta`` receives each streamed piece of the answer (``stream``
+        is on by default), in order, all before the call returns. To cancel, send the request with
+        ``submit("session/message", ..., on_delta=...)`` and pass its ``id`` to ``cancel``.
+        """
+        params = _without_none(
+            sessionId=session_id,
+            text=text,
+            k=k,
+            answer=answer,
+            stream=stream,
+            maxAnswerTokens=max_answer_tokens,
+            excludeSeen=exclude_seen,
+            weights=dict(weights) if weights is not None else None,
+        )
+        return self.request("session/message", params, on_delta=on_delta)
 
     def session_get(self, session_id: str) -> Any:
         """``session/get``; returns ``{"sessionId", "history", "events", "rejected", "createdAt", "updatedAt"}`` (times in Unix seconds)."""
@@ -136,6 +226,44 @@ class ProtocolMethods:
     def session_close(self, session_id: str) -> Any:
         """``session/close``; returns ``{"sessionId", "closed": True}``. The id is unknown afterwards."""
         return self.request("session/close", {"sessionId": session_id})
+
+    def catalog_add(self, items: Iterable[NewItemLike]) -> Any:
+        """``catalog/add``: 1-100 items known by their text; returns ``{"items": [Item], "catalogSize"}``.
+
+        The new items get the next ids and are recommendable at once through the text path.
+        Raises :class:`~llmrec_client.ModelNotLoaded` when the daemon has no text encoder and
+        :class:`~llmrec_client.InvalidParams` for an ``originalId`` already in the catalog
+        (``field`` ``"items"``) or an unknown item field (``"items[0].NAME"``).
+        """
+        return self.request("catalog/add", {"items": [_new_item(item) for item in items]})
+
+    def model_status(self) -> Any:
+        """``model/status``: ``{"recommender", "encoder", "languageModel", "bundle", "capabilities",
+        "catalogSize", "addedItems", "modelBytes", "chatCaches", "residentMemoryBytes", "loading",
+        "loadSeconds", "generation"}`` (a part is ``{"name", "path", ...}`` or ``None``)."""
+        return self.request("model/status")
+
+    def model_load(
+        self,
+        bundle: str | os.PathLike[str] | None = None,
+        language_model: str | os.PathLike[str] | None = None,
+        encoder: str | os.PathLike[str] | None = None,
+    ) -> Any:
+        """``model/load``: loads an A-LLMRec bundle, an LM (GGUF file or Hugging Face directory) or
+        an encoder (at least one), swaps it in when ready and returns the new :meth:`model_status`.
+
+        The models in use keep serving meanwhile. Raises :class:`~llmrec_client.InvalidParams`
+        for a path that does not exist, :class:`~llmrec_client.Overloaded` while another load runs
+        and :class:`~llmrec_client.LoadFailed` when loading fails (the old models stay).
+        """
+        return self.request(
+            "model/load",
+            _without_none(
+                bundle=os.fspath(bundle) if bundle is not None else None,
+                languageModel=os.fspath(language_model) if language_model is not None else None,
+                encoder=os.fspath(encoder) if encoder is not None else None,
+            ),
+        )
 
     def server_status(self) -> Any:
         """``server/status``: uptime, connections, sessions, lanes, request counters, latency, memory."""

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from typing import IO, Any, Protocol
 
-from .dispatch import Dispatcher, NotificationCallback, ProgressCallback
+from .dispatch import DeltaCallback, Dispatcher, NotificationCallback, ProgressCallback
 from .errors import ConnectionClosed
 from .framing import FrameDecoder, FramingError, encode_message
 from .methods import CLIENT_NAME, CLIENT_VERSION, ProtocolMethods
@@ -114,8 +114,9 @@ class Client(ProtocolMethods):
     """A JSON-RPC connection to ``llmrec serve``; use :func:`spawn` or :func:`connect` to make one.
 
     Every method may be called from any thread. ``timeout`` is the default limit, in seconds, for
-    a blocking request (``None``: wait forever). Progress and notification callbacks run on the
-    reader thread and must not block it (they must not make requests and wait for them).
+    a blocking request (``None``: wait forever). Progress, answer-delta and notification callbacks
+    run on the reader thread and must not block it (they must not make requests and wait for them;
+    sending a notification such as :meth:`cancel` is fine).
     Use it as a context manager, or call :meth:`close`.
     """
 
@@ -151,14 +152,17 @@ class Client(ProtocolMethods):
         params: dict[str, Any] | None = None,
         *,
         on_progress: ProgressCallback | None = None,
+        on_delta: DeltaCallback | None = None,
     ) -> PendingRequest:
         """Sends a request without waiting; returns its :class:`PendingRequest`.
 
         ``on_progress`` is given a fresh ``workDoneToken`` (added to ``params``) and receives its
-        ``$/progress`` values. Raises :class:`ConnectionClosed` if the connection has ended.
+        ``$/progress`` values. ``on_delta`` receives the text of each ``session/answerDelta`` of
+        this request, in order, all before the reply. Raises :class:`ConnectionClosed` if the
+        connection has ended.
         """
         future: Future[Any] = Future()
-        request_id, message = self._dispatcher.register(method, params, future, on_progress)
+        request_id, message = self._dispatcher.register(method, params, future, on_progress, on_delta)
         try:
             self._send(message)
         except ConnectionClosed:
@@ -172,13 +176,15 @@ class Client(ProtocolMethods):
         params: dict[str, Any] | None = None,
         *,
         on_progress: ProgressCallback | None = None,
+        on_delta: DeltaCallback | None = None,
         timeout: float | None = None,
     ) -> Any:
         """Sends a request and blocks until its reply; returns the result or raises its typed error.
 
-        ``timeout`` overrides the client's default; see :meth:`PendingRequest.result`.
+        ``on_progress`` and ``on_delta`` are as in :meth:`submit`. ``timeout`` overrides the
+        client's default; see :meth:`PendingRequest.result`.
         """
-        pending = self.submit(method, params, on_progress=on_progress)
+        pending = self.submit(method, params, on_progress=on_progress, on_delta=on_delta)
         return pending.result(timeout if timeout is not None else self.timeout)
 
     def notify(self, method: str, params: dict[str, Any] | None = None) -> None:

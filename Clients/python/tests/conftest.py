@@ -2,7 +2,10 @@
 
 The binary is ``$LLMREC_BIN`` (default ``<repo>/.build/debug/llmrec``); a missing binary, or one
 without ``serve``, fails every daemon test with one clear message. The dataset is prepared once
-per test run from the Amazon 2023 fixtures in ``Tests/DatasetsTests/Fixtures``.
+per test run from the Amazon 2023 fixtures in ``Tests/DatasetsTests/Fixtures``. The real encoder
+and LM come from ``scripts/fetch-assets.sh`` under ``$LLMREC_HOME/assets`` (``LLMREC_HOME``
+defaulting to ``${XDG_CACHE_HOME:-~/.cache}/llmrec``, as the daemon does); the tests that need
+them are skipped, saying which file is missing, where they are not there.
 """
 
 from __future__ import annotations
@@ -19,6 +22,10 @@ from support import REPO, REQUEST_TIMEOUT, SocketDaemon, read_catalog, spawn_std
 
 BIN = Path(os.environ.get("LLMREC_BIN", REPO / ".build" / "debug" / "llmrec"))
 FIXTURES = REPO / "Tests" / "DatasetsTests" / "Fixtures"
+ASSETS = (
+    Path(os.environ.get("LLMREC_HOME") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "llmrec")
+    / "assets"
+)
 
 
 @pytest.fixture(scope="session")
@@ -52,6 +59,25 @@ def dataset(llmrec_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         timeout=120,
     )
     return out
+
+
+def _asset(relative: str, fetch: str) -> Path:
+    path = ASSETS / relative
+    if not path.exists():
+        pytest.skip(f"{path} is missing: run scripts/fetch-assets.sh {fetch} (or set LLMREC_HOME)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def encoder_dir() -> Path:
+    """The all-MiniLM-L6-v2 sentence-transformers directory (``serve --encoder``)."""
+    return _asset("minilm-l6-v2/model.safetensors", "minilm").parent
+
+
+@pytest.fixture(scope="session")
+def lm_gguf() -> Path:
+    """SmolLM2-135M-Instruct as GGUF (``serve --lm``)."""
+    return _asset("smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2")
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ from typing import Any
 
 import llmrec_client
 from llmrec_client import FrameDecoder, encode_message
+from llmrec_client.dispatch import NotificationCallback
 
 REPO = Path(__file__).resolve().parents[3]
 REQUEST_TIMEOUT = 30.0
@@ -33,11 +34,21 @@ def run_async(coroutine: Any, timeout: float = 60.0) -> Any:
     return asyncio.run(asyncio.wait_for(coroutine, timeout))
 
 
-def spawn_stdio(llmrec_bin: Path, dataset: Path, log_dir: Path) -> llmrec_client.Client:
+def spawn_stdio(
+    llmrec_bin: Path,
+    dataset: Path,
+    log_dir: Path,
+    extra_args: Sequence[str] = (),
+    on_notification: NotificationCallback | None = None,
+) -> llmrec_client.Client:
     """A sync client on a fresh ``serve --stdio`` daemon whose stderr goes to ``log_dir``."""
-    with open(log_dir / "stdio-daemon.log", "wb") as stderr:
+    with open(log_dir / "stdio-daemon.log", "ab") as stderr:
         return llmrec_client.spawn(
-            llmrec_bin, ["serve", "--stdio", "--data", str(dataset)], stderr=stderr, timeout=REQUEST_TIMEOUT
+            llmrec_bin,
+            ["serve", "--stdio", "--data", str(dataset), *extra_args],
+            stderr=stderr,
+            timeout=REQUEST_TIMEOUT,
+            on_notification=on_notification,
         )
 
 

@@ -14,7 +14,8 @@ from support import RawConnection, SocketDaemon, run_async, spawn_stdio
 
 REQUEST_METHODS = {
     "initialize", "shutdown", "catalog/get", "catalog/search", "session/open", "session/observe",
-    "session/recommend", "session/get", "session/close", "server/status",
+    "session/recommend", "session/get", "session/close", "server/status", "session/message",
+    "catalog/add", "model/status", "model/load",
 }
 
 

@@ -2,9 +2,9 @@
 ---
 --- Messages are framed with LSP `Content-Length` headers. The daemon runs as a child process
 --- spawned with `vim.loop`; its stdout is decoded incrementally (a read may hold part of a frame
---- or several frames), responses are paired with their requests by id, and `$/progress`
---- notifications are forwarded to the request that asked for them. Every callback runs on the
---- main loop (through `vim.schedule`), so callbacks may use the whole Neovim API.
+--- or several frames), responses are paired with their requests by id, and `$/progress` and
+--- `session/answerDelta` notifications are forwarded to the request they belong to. Every callback
+--- runs on the main loop (through `vim.schedule`), so callbacks may use the whole Neovim API.
 ---
 --- Errors passed to callbacks are tables `{ code = integer|nil, message = string, data = any }`:
 --- the daemon's JSON-RPC error object, or `code = nil` for client-side failures (the daemon
@@ -15,6 +15,10 @@ local uv = vim.loop
 
 --- The daemon refuses header blocks larger than this; the decoder applies the same bound.
 M.MAX_HEADER_BYTES = 8 * 1024
+
+--- The daemon's error code for a request cancelled with `$/cancelRequest` (also given to a request
+--- cancelled before it was sent).
+M.REQUEST_CANCELLED = -32800
 
 --- How many lines of the daemon's stderr are kept to explain an unexpected exit.
 local STDERR_LINES = 20
@@ -135,8 +139,11 @@ Client.__index = Client
 --- `opts`:
 --- - `cmd` (string|string[]): the llmrec executable, or a command list ending in it (default "llmrec")
 --- - `data` (string, required): prepared dataset directory
---- - `recommender` (string|nil), `encoder` (string|nil): passed as `--recommender`/`--encoder`
+--- - `recommender` (string|nil), `encoder` (string|nil), `lm` (string|nil): passed as
+---   `--recommender`/`--encoder`/`--lm`
+--- - `serve_args` (string[]|nil): more arguments for `llmrec serve`, after the ones above
 --- - `on_notification` (function(method, params)|nil): daemon notifications other than `$/progress`
+---   and the `session/answerDelta` of a request made with `on_answer_delta`
 ---@param opts table
 ---@return llmrec.Client
 function M.new(opts)
@@ -163,6 +170,10 @@ local function serve_command(opts)
   if opts.encoder then
     vim.list_extend(argv, { "--encoder", opts.encoder })
   end
+  if opts.lm then
+    vim.list_extend(argv, { "--lm", opts.lm })
+  end
+  vim.list_extend(argv, opts.serve_args or {})
   return argv
 end
 
@@ -252,23 +263,49 @@ end
 --- or after the daemon stopped, the callback gets a client-side error.
 ---
 --- `opts.on_progress(value)` receives the `$/progress` values of this request: a fresh
---- `workDoneToken` is added to `params` for it. Returns the request id.
+--- `workDoneToken` is added to `params` for it. `opts.on_answer_delta(params)` receives the
+--- `session/answerDelta` notifications whose `requestId` is this request's id (`{requestId,
+--- sessionId, index, text}`), in the order they arrive, all before `callback`. Returns the request id.
 ---@param method string
 ---@param params table|nil
 ---@param callback fun(err: table|nil, result: any)
 ---@param opts table|nil
 ---@return integer
 function Client:request(method, params, callback, opts)
-  if opts and opts.on_progress then
+  opts = opts or {}
+  if opts.on_progress then
     params = vim.tbl_extend("force", params or {}, { workDoneToken = "llmrec.nvim-" .. self.next_id })
     self.progress[params.workDoneToken] = opts.on_progress
   end
   if self.state == "starting" then
-    local id = self:_register(callback, params)
+    local id = self:_register(callback, params, opts.on_answer_delta)
     table.insert(self.queue, { jsonrpc = "2.0", id = id, method = method, params = params })
     return id
   end
-  return self:_request_now(method, params, callback)
+  return self:_request_now(method, params, callback, opts.on_answer_delta)
+end
+
+--- Cancels request `id`. One still queued behind the handshake is dropped, and its callback gets
+--- `{code = REQUEST_CANCELLED}` on the next tick; one already sent gets `$/cancelRequest`, which the
+--- daemon answers with `-32800` (or not at all, when its reply was already on the way: the
+--- callback then gets the result). Returns false when `id` is not waiting for a reply.
+---@param id integer
+---@return boolean
+function Client:cancel(id)
+  if not self.pending[id] then
+    return false
+  end
+  for i, message in ipairs(self.queue) do
+    if message.id == id then
+      table.remove(self.queue, i)
+      vim.schedule(function()
+        self:_complete(id, { code = M.REQUEST_CANCELLED, message = "request cancelled" })
+      end)
+      return true
+    end
+  end
+  self:notify("$/cancelRequest", { id = id })
+  return true
 end
 
 --- Sends a notification (no reply). Dropped unless the daemon is running or stopping.
@@ -344,17 +381,22 @@ function Client:is_alive()
   return self.state == "starting" or self.state == "running"
 end
 
---- Allocates the next request id and remembers its callback (and progress token, if any).
-function Client:_register(callback, params)
+--- Allocates the next request id and remembers its callback (and progress token and answer delta
+--- handler, if any).
+function Client:_register(callback, params, on_answer_delta)
   local id = self.next_id
   self.next_id = id + 1
-  self.pending[id] = { callback = callback, token = params and params.workDoneToken }
+  self.pending[id] = {
+    callback = callback,
+    token = params and params.workDoneToken,
+    on_answer_delta = on_answer_delta,
+  }
   return id
 end
 
 --- Registers and writes a request at once (not queued behind the handshake).
-function Client:_request_now(method, params, callback)
-  local id = self:_register(callback, params)
+function Client:_request_now(method, params, callback, on_answer_delta)
+  local id = self:_register(callback, params, on_answer_delta)
   if self.state == "new" or self.state == "stopped" then
     vim.schedule(function()
       self:_complete(id, { message = self.stop_reason or "the llmrec daemon is not running" })
@@ -410,19 +452,29 @@ function Client:_fail_queue(err)
   end
 end
 
---- Routes one decoded message: a response to its callback, `$/progress` to its request's
---- handler, any other notification to `opts.on_notification`. Unmatched responses are ignored.
+--- The `on_answer_delta` handler of the request a `session/answerDelta` notification belongs to.
+function Client:_answer_delta_handler(params)
+  local entry = type(params) == "table" and self.pending[params.requestId]
+  return entry and entry.on_answer_delta
+end
+
+--- Routes one decoded message: a response to its callback, `$/progress` and `session/answerDelta`
+--- to their request's handler, any other notification to `opts.on_notification`. Unmatched
+--- responses are ignored.
 function Client:_dispatch(message)
   if type(message) ~= "table" then
     return
   end
   if message.method then
+    local delta_handler = message.method == "session/answerDelta" and self:_answer_delta_handler(message.params)
     if message.method == "$/progress" then
       local params = message.params or {}
       local handler = self.progress[params.token]
       if handler then
         handler(params.value or {})
       end
+    elseif delta_handler then
+      delta_handler(message.params)
     elseif self.opts.on_notification then
       self.opts.on_notification(message.method, message.params)
     end
