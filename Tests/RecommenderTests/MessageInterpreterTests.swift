@@ -41,4 +41,29 @@ import Testing
         let understood = interpreter.interpret("Show me something, please")
         #expect(understood == Understanding())
     }
+
+    @Test func aSentenceEndsANegation() {
+        let understood = interpreter.interpret("No horror. I want a comedy")
+        #expect(understood.excludedFacets == ["horror"])
+        #expect(understood.wantedFacets == ["comedy"])
+        let comma = interpreter.interpret("no horror, something funny")
+        #expect(comma.excludedFacets == ["horror"] && comma.wantedFacets == ["comedy"])
+    }
+
+    @Test func aListContinuesANegationUntilANewWish() {
+        let listed = interpreter.interpret("avoid horror and romance, or thrillers")
+        #expect(listed.excludedFacets == ["horror", "romance", "thriller"])
+        #expect(listed.preferences.isEmpty)
+        let wish = interpreter.interpret("no horror and something funny")
+        #expect(wish.excludedFacets == ["horror"] && wish.wantedFacets == ["comedy"])
+        let contrast = interpreter.interpret("no horror but comedies")
+        #expect(contrast.excludedFacets == ["horror"] && contrast.wantedFacets == ["comedy"])
+    }
+
+    @Test func referencesInTheirUsualPhrasings() {
+        #expect(interpreter.interpret("something similar to the last ones").reference == .similarToLast)
+        #expect(interpreter.interpret("something different from the last ones").reference == .differentFromLast)
+        #expect(interpreter.interpret("unlike the last film").reference == .differentFromLast)
+        #expect(interpreter.interpret("something similar to the last ones").preferences.isEmpty)
+    }
 }

@@ -65,6 +65,68 @@ import Testing
         #expect(late.isEmpty, "notifications after the cancel: \(late)")
     }
 
+    /// Frames written together, so that the daemon reads them in one go.
+    static func writeTogether(_ frames: [JSONValue], to channel: FramedChannel) -> Bool {
+        var bytes: [UInt8] = []
+        for frame in frames {
+            let body = Array(JSONWriter.compact(frame).utf8)
+            bytes += Array("Content-Length: \(body.count)\r\n\r\n".utf8) + body
+        }
+        return channel.writeRaw(bytes)
+    }
+
+    static func request(_ id: Int, _ method: String, _ params: JSONValue) -> JSONValue {
+        ["jsonrpc": "2.0", "id": .integer(Int64(id)), "method": .string(method), "params": params]
+    }
+
+    @Test func aRequestRefusedAsOverloadedChangesNothing() throws {
+        try #require(FileManager.default.fileExists(atPath: SemanticSearchTests.minilm + "/model.safetensors"), "run scripts/fetch-assets.sh minilm")
+        let daemon = try DaemonHarness(extraArguments: ["--encoder", SemanticSearchTests.minilm, "--max-queued-per-lane", "1"])
+        let channel = daemon.channel
+        channel.initialize()
+        channel.request(2, "session/open", ["sessionId": "s", "history": [1]])
+        _ = channel.response(to: 2)
+        // The first message fills the model lane until the loop sees its completion, which cannot
+        // happen while it handles the frames of this one read.
+        #expect(Self.writeTogether([
+            Self.request(3, "session/message", ["sessionId": "s", "text": "no skin care"]),
+            Self.request(4, "catalog/add", ["items": [["title": "Lavender Soap", "originalId": "lav"]]]),
+            Self.request(5, "session/message", ["sessionId": "s", "text": "no lotion"]),
+        ], to: channel))
+        // The refusals are written at once, before the first message's reply.
+        let (first, refusals) = channel.response(to: 3, timeout: 60)
+        #expect(first?["result"]?["excludedByStatement"] == 1)
+        #expect(refusals.map { $0["id"] } == [4, 5])
+        #expect(refusals.allSatisfy { $0["error"]?["code"] == -32003 })
+        channel.request(6, "model/status")
+        #expect(channel.response(to: 6, timeout: 60).response?["result"]?["addedItems"] == 0)
+        channel.request(7, "session/message", ["sessionId": "s", "text": "hello", "answer": false])
+        #expect(channel.response(to: 7, timeout: 60).response?["result"]?["excludedByStatement"] == 1)
+        channel.request(8, "catalog/add", ["items": [["title": "Lavender Soap", "originalId": "lav"]]])
+        #expect(channel.response(to: 8, timeout: 60).response?["result"]?["catalogSize"] == 6)
+    }
+
+    @Test func aCancelledLoadIsDiscardedAndNoLongerReported() throws {
+        try Self.requireAssets()
+        let daemon = try DaemonHarness(extraArguments: ["--lm", Self.smollm2])
+        let channel = daemon.channel
+        channel.initialize()
+        #expect(Self.writeTogether([
+            Self.request(2, "model/load", ["languageModel": .string(Self.smollm2)]),
+            ["jsonrpc": "2.0", "method": "$/cancelRequest", "params": ["id": 2]],
+        ], to: channel))
+        #expect(channel.response(to: 2, timeout: 60).response?["error"]?["code"] == -32800)
+        var status: JSONValue?
+        for attempt in 0..<300 {
+            channel.request(10 + attempt, "model/status")
+            status = channel.response(to: 10 + attempt, timeout: 60).response?["result"]
+            if status?["loading"] == .null { break }
+            usleep(100_000)
+        }
+        #expect(status?["loading"] == .null)
+        #expect(status?["generation"] == 0)
+    }
+
     @Test func addedItemsAndStatedExclusionsSurviveARestart() throws {
         try #require(FileManager.default.fileExists(atPath: SemanticSearchTests.minilm + "/model.safetensors"), "run scripts/fetch-assets.sh minilm")
         let dataset = try DaemonHarness.prepareFixtureDataset()

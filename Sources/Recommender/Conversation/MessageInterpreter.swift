@@ -34,8 +34,10 @@ public struct Understanding: Sendable, Equatable {
 
 /// Reads a user's message into preferences and exclusions, without a model: the message is split
 /// into clauses (sentences, commas, "but", "and"), a negation cue ("no more", "not", "without",
-/// "avoid", "enough", ...) turns the rest of its clause into an exclusion, filler words ("something",
-/// "show me", "please") are dropped, and facets are found with the catalog's `FacetVocabulary`.
+/// "avoid", "enough", ...) turns the rest of its clause into an exclusion, and so does a list that
+/// continues it ("avoid lotion and perfume"; not "no horror and something funny", not across "but"
+/// or a sentence end); filler words ("something", "show me", "please") are dropped, and facets are
+/// found with the catalog's `FacetVocabulary`.
 /// Deterministic and cheap (microseconds); the encoder and the LM do the fuzzy part downstream.
 public struct MessageInterpreter: Sendable {
     public let vocabulary: FacetVocabulary
@@ -44,10 +46,13 @@ public struct MessageInterpreter: Sendable {
 
     public func interpret(_ message: String) -> Understanding {
         var understood = Understanding()
-        for clause in Self.clauses(of: FacetVocabulary.normalise(message)) {
-            var words = clause.split(separator: " ").map(String.init)
+        for clause in Self.clauses(of: message) {
+            var words = clause.words
             if let reference = Self.reference(in: &words) { understood.reference = reference }
-            let (wanted, unwanted) = Self.splitAtNegation(words)
+            var (wanted, unwanted) = Self.splitAtNegation(words)
+            if clause.continuesNegation && unwanted.isEmpty && !Self.startsANewWish(wanted) {
+                (wanted, unwanted) = ([], wanted)
+            }
             let preference = Self.content(of: wanted)
             let exclusion = Self.content(of: unwanted)
             if !preference.isEmpty {
@@ -74,32 +79,77 @@ public struct MessageInterpreter: Sendable {
         return understood
     }
 
-    /// Clauses of a normalised message. Normalisation already removed punctuation, so clauses are
-    /// split on the conjunctions that separate wishes ("but", "and", "also", "though").
-    static func clauses(of normalised: String) -> [String] {
-        var clauses: [String] = []
-        var current: [Substring] = []
-        for word in normalised.split(separator: " ") {
-            if ["but", "and", "also", "though", "although", "plus"].contains(word) {
-                if !current.isEmpty { clauses.append(current.joined(separator: " ")) }
-                current = []
-            } else {
-                current.append(word)
+    /// One clause of a message: its normalised words, and whether it continues a negated list
+    /// ("avoid lotion and perfume": "perfume" continues "avoid lotion").
+    struct Clause: Equatable {
+        var words: [String]
+        var continuesNegation: Bool
+    }
+
+    /// The message's clauses: sentences end at `.`, `!`, `?`, `;` and line breaks; within one,
+    /// commas and the conjunctions "and", "or", "nor", "plus", "also" separate clauses that may
+    /// continue a negation, and "but", "though", "although", "instead" separate ones that never do.
+    static func clauses(of message: String) -> [Clause] {
+        var clauses: [Clause] = []
+        for sentence in message.split(whereSeparator: { ".!?;\n".contains($0) }) {
+            var negated = false
+            var continuing = false
+            for part in sentence.split(separator: ",") {
+                var current: [String] = []
+                func close() {
+                    guard !current.isEmpty else { return }
+                    clauses.append(Clause(words: current, continuesNegation: continuing && negated))
+                    let hasCue = splitAtNegation(current).unwanted.isEmpty == false || startsWithCue(current)
+                    negated = hasCue || (continuing && negated && !startsANewWish(current))
+                    current = []
+                }
+                for word in FacetVocabulary.normalise(String(part)).split(separator: " ").map(String.init) {
+                    if ["and", "or", "nor", "plus", "also"].contains(word) {
+                        close()
+                        continuing = true
+                    } else if ["but", "though", "although", "instead", "however"].contains(word) {
+                        close()
+                        negated = false
+                        continuing = false
+                    } else {
+                        current.append(word)
+                    }
+                }
+                close()
+                continuing = true
             }
         }
-        if !current.isEmpty { clauses.append(current.joined(separator: " ")) }
         return clauses
+    }
+
+    /// Whether a clause begins with a negation cue (and so has nothing before it).
+    private static func startsWithCue(_ words: [String]) -> Bool {
+        negationCues.contains { cue in words.count >= cue.count && Array(words[0..<cue.count]) == cue }
+    }
+
+    /// Whether a clause starts a new wish rather than continuing a list ("something", "a", "I").
+    static func startsANewWish(_ words: [String]) -> Bool {
+        guard let first = words.first else { return false }
+        return ["something", "anything", "i", "id", "im", "maybe", "show", "give", "want", "rather", "prefer", "more", "some", "a",
+                "an", "please", "how", "what", "lets", "perhaps", "just", "only"].contains(first)
     }
 
     /// Finds and removes "than / like / to the last one" (and "previous"/"movie"/"film" variants).
     static func reference(in words: inout [String]) -> Understanding.Reference? {
         for index in words.indices where ["last", "previous"].contains(words[index]) {
-            guard index + 1 < words.count, ["one", "movie", "film", "item", "pick"].contains(words[index + 1]) else { continue }
+            let nouns = ["one", "ones", "few", "movie", "movies", "film", "films", "item", "items", "pick", "picks"]
+            guard index + 1 < words.count, nouns.contains(words[index + 1]) else { continue }
             var start = index
             if start > 0 && ["the", "that"].contains(words[start - 1]) { start -= 1 }
-            let relation = start > 0 ? words[start - 1] : ""
-            let kind: Understanding.Reference = relation == "than" || relation == "from" ? .differentFromLast : .similarToLast
+            var relation = start > 0 ? words[start - 1] : ""
             if ["than", "like", "to", "from", "as"].contains(relation) { start -= 1 }
+            // "similar to", "different from", "unlike", "other than": the word before the relation.
+            if start > 0, ["similar", "different", "other", "unlike"].contains(words[start - 1]) {
+                relation = words[start - 1]
+                start -= 1
+            }
+            let kind: Understanding.Reference = ["than", "from", "different", "other", "unlike"].contains(relation)
+                ? .differentFromLast : .similarToLast
             words.removeSubrange(start...(index + 1))
             return kind
         }

@@ -28,6 +28,8 @@ extension Daemon {
         let now = Date().timeIntervalSince1970
         expireIfIdle(parsed.sessionId, at: now)
         let before = try store.get(id: parsed.sessionId, at: now)
+        // Refused before anything is remembered: a message answered -32003 changes nothing.
+        guard lanes[Self.modelLane].hasRoom else { return .answer(.failure(overloaded(Self.modelLane))) }
         let understood = MessageInterpreter(vocabulary: catalog.vocabulary).interpret(parsed.text)
         let turn = ConversationMemory.Turn(text: parsed.text, understood: understood)
         let session = try store.converse(id: parsed.sessionId, turn: turn, at: now)
@@ -126,6 +128,7 @@ extension Daemon {
         guard models.hasTextPath else {
             return .answer(.failure(LLMRecError.modelNotLoaded("a text encoder (serve --encoder or a bundle naming one): added items are found through their text")))
         }
+        guard lanes[Self.modelLane].hasRoom else { return .answer(.failure(overloaded(Self.modelLane))) }
         let added: [CatalogItem]
         do {
             added = try catalog.add(parsed.items.map {
@@ -204,7 +207,6 @@ extension Daemon {
         let handling = submitToLane(
             Self.loadingLane, id: id, client: client, batch: batch, receivedAt: receivedAt, progressToken: nil,
             finish: { [unowned self] outcome in
-                self.loading = nil
                 guard case .success = outcome, let loaded = slot.take() else { return outcome }
                 self.models = loaded
                 self.modelGeneration += 1
@@ -222,6 +224,11 @@ extension Daemon {
         }
         if case .deferred = handling { loading = (request, started) }
         return handling
+    }
+
+    /// The `-32003` answer of a full lane.
+    private func overloaded(_ lane: Int) -> ResponseError {
+        LLMRecError.overloaded(lane: lanes[lane].name, capacity: lanes[lane].capacity)
     }
 
     /// The answer writer of the models in use, when they have an LM.

@@ -65,6 +65,9 @@ final class WorkLane {
     }
 
     var runningCount: Int { running.value }
+    /// Whether `submit` would accept a job now (loop thread): handlers that change state before
+    /// submitting check it first, so that a refused request changes nothing.
+    var hasRoom: Bool { outstanding < capacity }
     var queuedCount: Int { max(0, outstanding - runningCount) }
 
     /// Runs `job` on the lane and posts its outcome (or `-32800` when cancelled before it started)
