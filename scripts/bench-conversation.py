@@ -6,7 +6,8 @@ resident memory with everything loaded.
 
 Each configuration runs its own daemon (`llmrec serve --socket`) on the same bundle and data:
   cached      the default: each session keeps its LM conversation and A-LLMRec prompt cached;
-  uncached    --chat-cache-sessions 0: every turn runs its whole prompt.
+  uncached    --chat-cache-sessions 0: every turn runs its whole prompt (the conversation rebuilt
+              from the session's remembered turns and answers, the A-LLMRec prompt from scratch).
 Times are client-side wall clock (time to the first streamed piece, and to the reply), medians over
 the sessions; the daemon's own figures (answer.firstTokenMs, timing.languageModelRankingMs) too.
 

@@ -66,10 +66,14 @@ import Testing
         #expect(answer.generatedTokens == 2)
     }
 
-    @Test func withoutACacheEveryTurnStartsOver() throws {
+    @Test func withoutACacheTheConversationIsRebuiltFromEarlierTurns() throws {
         let writer = try Self.writer(cacheSessions: 0)
-        _ = try writer.answer(session: "s", userText: "something funny", items: [toyStory], maxTokens: 8) { _ in true }
-        let second = try writer.answer(session: "s", userText: "for a child", items: [babe], maxTokens: 8) { _ in true }
+        let first = try writer.answer(session: "s", userText: "something funny", items: [toyStory], maxTokens: 8) { _ in true }
+        let second = try writer.answer(
+            session: "s", userText: "for a child", items: [babe], maxTokens: 8, earlierTurns: [("something funny", first.text)]
+        ) { _ in true }
         #expect(second.reusedTokens == 0)
+        #expect(second.promptTokens == writer.systemTokens.count + writer.earlierTurnTokens(userText: "something funny", answer: first.text).count
+            + writer.turnTokens(userText: "for a child", items: [babe]).count)
     }
 }

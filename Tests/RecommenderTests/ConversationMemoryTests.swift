@@ -33,4 +33,18 @@ import Testing
         memory.record(turn("actually no horror"))
         #expect(memory.weightedFacets["horror"] == nil)
     }
+
+    @Test func answersGoToTheirOwnTurn() {
+        var memory = ConversationMemory()
+        let first = memory.record(turn("something funny"))
+        let second = memory.record(turn("no horror"))
+        #expect((first, second) == (0, 1))
+        memory.recordAnswer("How about Babe?", turn: second)
+        memory.recordAnswer("How about Clueless?", turn: first)
+        #expect(memory.answeredTurns.map(\.answer) == ["How about Clueless?", "How about Babe?"])
+        for index in 0..<ConversationMemory.keptTurns { memory.record(turn("more \(index)")) }
+        memory.recordAnswer("too late", turn: first)
+        #expect(memory.answeredTurns.isEmpty)
+        #expect(memory.turnCount == 2 + ConversationMemory.keptTurns)
+    }
 }

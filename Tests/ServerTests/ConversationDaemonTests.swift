@@ -39,6 +39,36 @@ import Testing
         #expect((second["answer"]?["reusedTokens"]?.intValue ?? 0) > 0)
     }
 
+    @Test func afterARestartTheLMStillReadsEarlierTurns() throws {
+        try Self.requireAssets()
+        let dataset = try DaemonHarness.prepareFixtureDataset()
+        let state = NSTemporaryDirectory() + "llmrec-state-\(UUID().uuidString)"
+        let arguments = ["--encoder", SemanticSearchTests.minilm, "--lm", Self.smollm2, "--state", state]
+        func message(_ channel: FramedChannel, _ id: Int, session: String, _ text: String) -> JSONValue? {
+            channel.request(id, "session/message", ["sessionId": .string(session), "text": .string(text), "stream": false])
+            return channel.response(to: id, timeout: 60).response?["result"]?["answer"]
+        }
+        do {
+            let daemon = try DaemonHarness(dataset: dataset, extraArguments: arguments)
+            daemon.channel.initialize()
+            daemon.channel.request(2, "session/open", ["sessionId": "s", "history": [1]])
+            _ = daemon.channel.response(to: 2)
+            #expect(message(daemon.channel, 3, session: "s", "a gentle cleanser")?["text"]?.stringValue?.isEmpty == false)
+            daemon.process.terminate()
+            daemon.process.waitUntilExit()
+        }
+        let restarted = try DaemonHarness(dataset: dataset, extraArguments: arguments)
+        let channel = restarted.channel
+        channel.initialize()
+        channel.request(2, "session/open", ["sessionId": "fresh", "history": [1]])
+        _ = channel.response(to: 2)
+        let alone = try #require(message(channel, 3, session: "fresh", "something that smells nice"))
+        let continued = try #require(message(channel, 4, session: "s", "something that smells nice"))
+        // No cache after the restart, so the earlier turn is run again from the journal's record.
+        #expect(continued["reusedTokens"] == 0)
+        #expect((continued["promptTokens"]?.intValue ?? 0) > (alone["promptTokens"]?.intValue ?? 0) + 10)
+    }
+
     @Test func aCancelSentWithTheRequestStopsItAndNothingMoreArrives() throws {
         try Self.requireAssets()
         let daemon = try DaemonHarness(extraArguments: ["--encoder", SemanticSearchTests.minilm, "--lm", Self.smollm2])

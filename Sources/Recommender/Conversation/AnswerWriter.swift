@@ -97,10 +97,22 @@ public struct AnswerWriter: Sendable {
             + languageModel.tokenizer.encode("\n", addSpecialTokens: false)
     }
 
+    /// The tokens of an earlier turn rebuilt from what the session remembers (the user's words and
+    /// the answer's text), closed as a finished turn.
+    public func earlierTurnTokens(userText: String, answer: String) -> [Int32] {
+        let user = String(userText.trimmingCharacters(in: .whitespacesAndNewlines).prefix(Self.maxUserCharacters))
+        let text = languageModel.usesChatML
+            ? "<|im_start|>user\n\(user)<|im_end|>\n<|im_start|>assistant\n\(answer)<|im_end|>\n" : "\(user)\n\(answer)\n"
+        return languageModel.tokenizer.encode(text, addSpecialTokens: false)
+    }
+
     /// Answers a turn of session `session`; `onText` receives each new piece of text and returns
-    /// false to stop (cancellation).
+    /// false to stop (cancellation). Without the session's cache (its first turn, or after eviction
+    /// or a restart) the conversation is rebuilt from `earlierTurns` (oldest first; the oldest are
+    /// left out when they do not fit), so the LM always reads it; with the cache only this turn runs.
     public func answer(
-        session: String, userText: String, items: [CatalogItem], maxTokens: Int, onText: (String) -> Bool
+        session: String, userText: String, items: [CatalogItem], maxTokens: Int,
+        earlierTurns: [(userText: String, answer: String)] = [], onText: (String) -> Bool
     ) throws -> Answer {
         let started = DispatchTime.now().uptimeNanoseconds
         let tokenizer = languageModel.tokenizer
@@ -112,7 +124,13 @@ public struct AnswerWriter: Sendable {
         var runTokens = chat.pending + turnTokens
         if chat.cache.count == 0 || chat.cache.count + runTokens.count + maxTokens > capacity {
             chat = ChatCache(cache: KVCache(configuration: configuration, capacity: capacity))
-            runTokens = systemTokens + turnTokens
+            var history: [Int32] = []
+            for turn in earlierTurns.reversed() {
+                let tokens = earlierTurnTokens(userText: turn.userText, answer: turn.answer)
+                guard systemTokens.count + tokens.count + history.count + turnTokens.count + maxTokens <= capacity else { break }
+                history = tokens + history
+            }
+            runTokens = systemTokens + history + turnTokens
             guard runTokens.count + 1 < capacity else {
                 throw DecoderError.contextFull(limit: capacity)
             }

@@ -5,10 +5,16 @@ public struct ConversationMemory: Sendable, Equatable {
     public struct Turn: Sendable, Equatable {
         public var text: String
         public var understood: Understanding
+        /// The answer the LM gave (nil without an LM, or before it finished).
+        public var answer: String?
+        /// 0 for the session's first turn, 1 for the next, ... (set by `record`).
+        public internal(set) var number = 0
 
-        public init(text: String, understood: Understanding) {
+        public init(text: String, understood: Understanding, answer: String? = nil, number: Int = 0) {
             self.text = text
             self.understood = understood
+            self.answer = answer
+            self.number = number
         }
     }
 
@@ -25,19 +31,40 @@ public struct ConversationMemory: Sendable, Equatable {
     public init() {}
 
     /// A memory as persisted (journal replay).
-    public init(turns: [Turn], exclusions: [String], excludedFacets: [String]) {
+    public init(turns: [Turn], exclusions: [String], excludedFacets: [String], turnCount: Int? = nil) {
         self.turns = Array(turns.suffix(Self.keptTurns))
+        self.turnCount = max(turnCount ?? 0, (turns.last?.number ?? -1) + 1)
         self.exclusions = exclusions
         self.excludedFacets = excludedFacets
     }
 
     public var isEmpty: Bool { turns.isEmpty && exclusions.isEmpty && excludedFacets.isEmpty }
 
-    public mutating func record(_ turn: Turn) {
+    /// Turns recorded in the session so far (kept or not).
+    public private(set) var turnCount = 0
+
+    /// Records a turn; returns its number.
+    @discardableResult
+    public mutating func record(_ turn: Turn) -> Int {
+        var turn = turn
+        turn.number = turnCount
+        turnCount += 1
         turns.append(turn)
         if turns.count > Self.keptTurns { turns.removeFirst(turns.count - Self.keptTurns) }
         for phrase in turn.understood.exclusions where !exclusions.contains(phrase) { exclusions.append(phrase) }
         for facet in turn.understood.excludedFacets where !excludedFacets.contains(facet) { excludedFacets.append(facet) }
+        return turn.number
+    }
+
+    /// Records the answer to turn `number` (ignored when that turn is no longer kept).
+    public mutating func recordAnswer(_ text: String, turn number: Int) {
+        guard let index = turns.firstIndex(where: { $0.number == number }) else { return }
+        turns[index].answer = text
+    }
+
+    /// Earlier turns that have an answer, oldest first, for rebuilding the LM's conversation.
+    public var answeredTurns: [(userText: String, answer: String)] {
+        turns.compactMap { turn in turn.answer.map { (turn.text, $0) } }
     }
 
     /// Preferences with their weights: 1 for the latest turn, halving with each older turn.

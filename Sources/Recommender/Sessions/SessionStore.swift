@@ -57,7 +57,7 @@ public struct SessionStore: Sendable {
         return session
     }
 
-    /// Records a conversation turn in the session.
+    /// Records a conversation turn in the session (the turn's `number` is set there).
     public mutating func converse(id: String, turn: ConversationMemory.Turn, at time: Double) throws(SessionError) -> Session {
         guard var session = sessions[id] else { throw .notFound(id: id) }
         session.conversation.record(turn)
@@ -65,6 +65,11 @@ public struct SessionStore: Sendable {
         sessions[id] = session
         touch(id, at: time)
         return session
+    }
+
+    /// Records the answer to turn `number` of a session; unknown ids are ignored (the session ended).
+    public mutating func recordAnswer(id: String, turn number: Int, text: String) {
+        sessions[id]?.conversation.recordAnswer(text, turn: number)
     }
 
     /// Replaces a session's conversation memory (journal replay); unknown ids are ignored.

@@ -47,8 +47,17 @@ extension Daemon {
         let ranker = ConversationRanker(models: models, catalog: catalog)
         let writer = parsed.answer ? answerWriter() : nil
         let wireUnderstood = Self.wire(understood, vocabulary: catalog.vocabulary)
+        let earlierTurns = Array(session.conversation.answeredTurns)
+        let turnNumber = session.conversation.turnCount - 1
         return submitToLane(
-            Self.modelLane, id: id, client: client, batch: batch, receivedAt: receivedAt, progressToken: nil
+            Self.modelLane, id: id, client: client, batch: batch, receivedAt: receivedAt, progressToken: nil,
+            finish: { [unowned self] outcome in
+                if case .success(let result) = outcome, let text = result["answer"]?["text"]?.stringValue {
+                    self.store.recordAnswer(id: parsed.sessionId, turn: turnNumber, text: text)
+                    do { try self.journal?.recordAnswer(id: parsed.sessionId, turn: turnNumber, text: text) } catch { log("\(error)") }
+                }
+                return outcome
+            }
         ) { context in
             guard let ranked = ranker.rank(request, isCancelled: { context.isCancelled }) else { return .failure(.requestCancelled) }
             let items = Self.wire(ranked.items, catalog: ranker.catalog)
@@ -58,7 +67,7 @@ extension Daemon {
                 do {
                     let written = try writer.answer(
                         session: parsed.sessionId, userText: parsed.text, items: ranked.items.compactMap { ranker.catalog[$0.itemId] },
-                        maxTokens: parsed.maxAnswerTokens
+                        maxTokens: parsed.maxAnswerTokens, earlierTurns: earlierTurns
                     ) { piece in
                         if parsed.stream {
                             context.notify(

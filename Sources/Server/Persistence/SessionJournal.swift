@@ -18,6 +18,7 @@ public enum JournalError: Error, Sendable, CustomStringConvertible {
 /// An append-only log of session changes in `DIR/sessions.journal`, one JSON object per line:
 /// `{"op":"open","id":..,"at":..,"history":[..]}`, `{"op":"observe","id":..,"at":..,"events":[[item,"kind"],..]}`,
 /// `{"op":"message","id":..,"at":..,"text":..,"understood":{..}}` (a conversation turn),
+/// `{"op":"answer","id":..,"turn":..,"text":..}` (the LM's answer to a turn),
 /// `{"op":"conversation","id":..,"memory":{..}}` (a session's whole conversation memory, in
 /// snapshots), `{"op":"close","id":..}`. Each append is flushed with `fdatasync` before it returns, so whatever
 /// the daemon acknowledged survives SIGKILL. On open the journal is replayed (a torn last line from
@@ -75,6 +76,10 @@ final class SessionJournal {
 
     func recordMessage(id: String, turn: ConversationMemory.Turn, at time: Double) throws(JournalError) {
         try append(["op": "message", "id": .string(id), "at": .number(time), "text": .string(turn.text), "understood": turn.understood.journalJSON])
+    }
+
+    func recordAnswer(id: String, turn: Int, text: String) throws(JournalError) {
+        try append(["op": "answer", "id": .string(id), "turn": .integer(turn), "text": .string(text)])
     }
 
     func recordClose(id: String) throws(JournalError) {
@@ -144,6 +149,9 @@ final class SessionJournal {
                 return false
             }
             _ = try? store.converse(id: id, turn: .init(text: text, understood: understood), at: time)
+        case "answer":
+            guard let text = record["text"]?.stringValue, let turn = record["turn"]?.intValue else { return false }
+            store.recordAnswer(id: id, turn: Int(turn), text: text)
         case "conversation":
             guard let memory = record["memory"].flatMap(ConversationMemory.init(journalJSON:)) else { return false }
             store.restoreConversation(id: id, memory)
@@ -215,8 +223,14 @@ extension Understanding {
 extension ConversationMemory {
     var journalJSON: JSONValue {
         [
-            "turns": .array(turns.map { ["text": .string($0.text), "understood": $0.understood.journalJSON] }),
+            "turns": .array(turns.map {
+                [
+                    "text": .string($0.text), "understood": $0.understood.journalJSON, "answer": $0.answer.map { .string($0) } ?? .null,
+                    "number": .integer($0.number),
+                ]
+            }),
             "exclusions": .array(exclusions.map { .string($0) }), "excludedFacets": .array(excludedFacets.map { .string($0) }),
+            "turnCount": .integer(turnCount),
         ]
     }
 
@@ -227,10 +241,12 @@ extension ConversationMemory {
             guard let text = raw["text"]?.stringValue, let understood = raw["understood"].flatMap(Understanding.init(journalJSON:)) else {
                 return nil
             }
-            turns.append(Turn(text: text, understood: understood))
+            turns.append(Turn(
+                text: text, understood: understood, answer: raw["answer"]?.stringValue, number: Int(raw["number"]?.intValue ?? 0)))
         }
         self.init(
             turns: turns, exclusions: json["exclusions"]?.arrayValue?.compactMap(\.stringValue) ?? [],
-            excludedFacets: json["excludedFacets"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+            excludedFacets: json["excludedFacets"]?.arrayValue?.compactMap(\.stringValue) ?? [],
+            turnCount: json["turnCount"]?.intValue.map(Int.init))
     }
 }
