@@ -3,9 +3,11 @@
 # MovieLens-100K, train SASRec with A-LLMRec's settings (about a minute; the training state is kept,
 # so a second run starts in seconds), evaluate SASRec and the baselines under the A-LLMRec protocol
 # (20 candidates), the 100-negative protocol and full ranking, overall / cold / warm, train A-LLMRec's
-# stage 1 and a short stage 2 on it (SmolLM2-135M-Instruct) and show what it does, then serve
-# SASRec from the daemon on a socket, with semantic catalog search (all-MiniLM-L6-v2; the catalog's
-# embeddings are cached), and hold a short exchange with it.
+# stage 1 and a short stage 2 on it (SmolLM2-135M-Instruct) and show what it does, then serve the
+# bundle from the daemon on a socket and hold a conversation with it (interactive on a terminal,
+# scripted otherwise). Training resumes from its saved state and the reports are kept under
+# $LLMREC_HOME/reports, keyed by what they measured, so a second run reaches the conversation in
+# seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-system.sh
@@ -17,9 +19,25 @@ home="${LLMREC_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/llmrec}"
 data="$home/data/ml-100k"
 "$llmrec" prepare --format recbole --reviews "$assets/ml-100k/ml-100k.inter" --meta "$assets/ml-100k/ml-100k.item" --out "$data"
 sasrec="$home/models/ml-100k-sasrec.safetensors"
-mkdir -p "$home/models"
+mkdir -p "$home/models" "$home/reports"
+
+# Runs a report command once per set of inputs: the output is kept in $home/reports under a key made
+# from the binary, the files it reads and the command line, and printed again on later runs.
+report() {
+  local inputs="$1"
+  shift
+  local key
+  key="$( (sha256sum "$llmrec" $inputs; echo "$*") | sha256sum | cut -c1-16)"
+  local saved="$home/reports/$key.txt"
+  if [ ! -s "$saved" ]; then
+    "$@" > "$saved.tmp"
+    mv "$saved.tmp" "$saved"
+  fi
+  cat "$saved"
+}
+
 "$llmrec" train sasrec --data "$data" --out "$sasrec" --threads 2 >/dev/null
-"$llmrec" eval --data "$data" --model "sasrec:$sasrec" --model popularity --model cooccurrence \
+report "$data/dataset.json $sasrec" "$llmrec" eval --data "$data" --model "sasrec:$sasrec" --model popularity --model cooccurrence \
   --protocol candidates20 --protocol candidates100 --protocol full --seed 7 --quiet
 
 echo
@@ -32,9 +50,10 @@ bundle="$home/models/ml-100k-allmrec-demo"
   --epochs 200 --lr 1e-3 --threads 2 --quiet >/dev/null
 "$llmrec" train project --data "$data" --bundle "$bundle" --lm "$assets/smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf" \
   --lr 1e-3 --max-users 100 --quiet >/dev/null
-"$llmrec" eval --data "$data" --model "stage1:$bundle" --model "allmrec:$bundle" --max-users 60 --seed 7 --threads 2 --quiet
+bundled="$data/dataset.json $bundle/stage1.safetensors $bundle/stage2.safetensors"
+report "$bundled" "$llmrec" eval --data "$data" --model "stage1:$bundle" --model "allmrec:$bundle" --max-users 60 --seed 7 --threads 2 --quiet
 echo "What the bundle does for two cases (llmrec inspect):"
-"$llmrec" inspect --data "$data" --bundle "$bundle" --users 2
+report "$bundled" "$llmrec" inspect --data "$data" --bundle "$bundle" --users 2
 
 echo
 echo "## The daemon: llmrec serve --socket with the bundle (SASRec, stage 1 and 2, all-MiniLM-L6-v2, SmolLM2)"
