@@ -37,10 +37,11 @@ enum ModelSetLoader {
         var textEmbeddings: [Float]?
         if let encoderDirectory {
             let encoder = try SentenceEncoder(directory: encoderDirectory)
+            // Progress only for items that need embedding: a cached catalog loads silently.
             let meter = ProgressMeter(label: "llmrec serve: embedding the catalog", total: Int64(dataset.catalog.count), unit: .items("items"))
             let embedded = try CatalogEmbeddings.embeddings(
                 dataset: dataset, encoder: encoder, field: .text, threads: configuration.embeddingThreads
-            ) { done, _ in meter.update(Int64(done)) }
+            ) { done, total in if done < total { meter.update(Int64(done)) } }
             if embedded.computed > 0 { meter.finish(Int64(dataset.catalog.count)) }
             semantic = SemanticSearch(encoder: encoder, catalog: dataset.catalog, embeddings: embedded.embeddings)
             textEmbeddings = embedded.embeddings
