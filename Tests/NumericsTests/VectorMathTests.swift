@@ -20,4 +20,9 @@ import Testing
         #expect(VectorMath.standardised([7]) == [0])
         #expect(VectorMath.standardised([-.infinity, 2]) == [-1, 0])
     }
+
+    @Test func unitRowsScalesEachRowAndKeepsZeroRows() {
+        let rows = VectorMath.unitRows([3, 4, 0, 0, 0, 2], width: 2)
+        #expect(rows == [0.6, 0.8, 0, 0, 0, 1])
+    }
 }

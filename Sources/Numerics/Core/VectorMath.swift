@@ -140,4 +140,18 @@ public enum VectorMath {
         let floor = (z.filter(\.isFinite).min() ?? 0) - 1
         return z.map { $0.isFinite ? $0 : floor }
     }
+
+    /// Each row of `values` ([rows · width]) scaled to unit length (zero rows stay zero).
+    public static func unitRows(_ values: [Float], width: Int) -> [Float] {
+        var result = values
+        guard width > 0 else { return result }
+        for row in 0..<(values.count / width) {
+            var norm: Float = 0
+            for column in 0..<width { norm += values[row * width + column] * values[row * width + column] }
+            guard norm > 0 else { continue }
+            let scale = 1 / norm.squareRoot()
+            for column in 0..<width { result[row * width + column] *= scale }
+        }
+        return result
+    }
 }

@@ -116,6 +116,7 @@ public final class ConversationModels: Sendable {
         guard let encoder else { return nil }
         let dim = encoder.dimension
         if prepared {
+            guard itemTextVectors.count >= (Int(item.id) + 1) * dim else { return nil }
             let row = Int(item.id)
             let latent = itemLatents.isEmpty ? [] : Array(itemLatents[(row * TwoLayerMLP.latentSize)..<((row + 1) * TwoLayerMLP.latentSize)])
             return ItemVectors(text: Array(itemTextVectors[(row * dim)..<((row + 1) * dim)]), latent: latent)
@@ -186,21 +187,5 @@ public final class ConversationModels: Sendable {
     private func textLatent(_ embedding: [Float]) -> [Float] {
         guard let textMLP = allmrec?.textMLP, textMLP.dim == embedding.count else { return [] }
         return VectorMath.unitRows(textMLP.latents(embedding, rows: 1), width: TwoLayerMLP.latentSize)
-    }
-}
-
-extension VectorMath {
-    /// Each row of `values` ([rows · width]) scaled to unit length (zero rows stay zero).
-    static func unitRows(_ values: [Float], width: Int) -> [Float] {
-        var result = values
-        guard width > 0 else { return result }
-        for row in 0..<(values.count / width) {
-            var norm: Float = 0
-            for column in 0..<width { norm += values[row * width + column] * values[row * width + column] }
-            guard norm > 0 else { continue }
-            let scale = 1 / norm.squareRoot()
-            for column in 0..<width { result[row * width + column] *= scale }
-        }
-        return result
     }
 }

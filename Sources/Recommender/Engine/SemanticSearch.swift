@@ -16,15 +16,7 @@ public struct SemanticSearch: Sendable {
     public init(encoder: SentenceEncoder, catalog: Catalog, embeddings: [Float]) {
         self.encoder = encoder
         self.catalog = catalog
-        let dim = encoder.dimension
-        var table = Array(embeddings.dropFirst(dim))
-        for row in 0..<catalog.count {
-            var norm: Float = 0
-            for column in 0..<dim { norm += table[row * dim + column] * table[row * dim + column] }
-            let scale = norm > 0 ? 1 / norm.squareRoot() : 0
-            for column in 0..<dim { table[row * dim + column] *= scale }
-        }
-        self.table = table
+        table = VectorMath.unitRows(Array(embeddings.dropFirst(encoder.dimension)), width: encoder.dimension)
         titles = catalog.items.map { $0.title.lowercased() }
     }
 
