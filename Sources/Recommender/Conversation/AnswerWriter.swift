@@ -110,9 +110,10 @@ public struct AnswerWriter: Sendable {
     /// false to stop (cancellation). Without the session's cache (its first turn, or after eviction
     /// or a restart) the conversation is rebuilt from `earlierTurns` (oldest first; the oldest are
     /// left out when they do not fit), so the LM always reads it; with the cache only this turn runs.
+    /// With `remember` false (an explanation aside), the turn neither uses nor changes the cache.
     public func answer(
         session: String, userText: String, items: [CatalogItem], maxTokens: Int,
-        earlierTurns: [(userText: String, answer: String)] = [], onText: (String) -> Bool
+        earlierTurns: [(userText: String, answer: String)] = [], remember: Bool = true, onText: (String) -> Bool
     ) throws -> Answer {
         let started = DispatchTime.now().uptimeNanoseconds
         let tokenizer = languageModel.tokenizer
@@ -120,7 +121,7 @@ public struct AnswerWriter: Sendable {
         let capacity = min(tokensPerSession, configuration.maxPositions)
         let opening = opening(items: items)
         let turnTokens = turnTokens(userText: userText, items: items)
-        var chat = caches.take(session) ?? ChatCache(cache: KVCache(configuration: configuration, capacity: capacity))
+        var chat = (remember ? caches.take(session) : nil) ?? ChatCache(cache: KVCache(configuration: configuration, capacity: capacity))
         var runTokens = chat.pending + turnTokens
         if chat.cache.count == 0 || chat.cache.count + runTokens.count + maxTokens > capacity {
             chat = ChatCache(cache: KVCache(configuration: configuration, capacity: capacity))
@@ -173,7 +174,7 @@ public struct AnswerWriter: Sendable {
             if !stopped { _ = onText(rest) }
         }
         chat.pending = Array(generated.suffix(1)) + closingTokens(after: generated)
-        caches.put(session, chat)
+        if remember { caches.put(session, chat) }
         let now = DispatchTime.now().uptimeNanoseconds
         return Answer(
             text: text.trimmingCharacters(in: .whitespacesAndNewlines), tokens: generated, generatedTokens: generated.count,

@@ -86,7 +86,8 @@ extension Daemon {
             return .success(SessionMessage.result(
                 sessionId: parsed.sessionId, understood: wireUnderstood, items: items, answer: answer,
                 excludedByStatement: ranked.excludedByStatement, languageModelRanked: ranked.languageModelRanked,
-                languageModelReusedTokens: ranked.languageModelReusedTokens, retrievalMilliseconds: ranked.retrievalMilliseconds, languageModelMilliseconds: ranked.languageModelMilliseconds))
+                languageModelReusedTokens: ranked.languageModelReusedTokens, retrievalMilliseconds: ranked.retrievalMilliseconds,
+                languageModelMilliseconds: ranked.languageModelMilliseconds))
         }
     }
 
@@ -106,6 +107,7 @@ extension Daemon {
         let writer = parsed.explain ? answerWriter() : nil
         let recommender = engine.recommender.name
         let sessionId = session.id
+        let earlierTurns = Array(session.conversation.answeredTurns)
         return submitToLane(
             Self.modelLane, id: id, client: client, batch: batch, receivedAt: receivedAt, progressToken: parsed.workDoneToken
         ) { context in
@@ -115,7 +117,8 @@ extension Daemon {
                 do {
                     let written = try writer.answer(
                         session: sessionId, userText: parsed.query ?? "What should I pick next?",
-                        items: ranked.items.compactMap { ranker.catalog[$0.itemId] }, maxTokens: 80
+                        items: ranked.items.compactMap { ranker.catalog[$0.itemId] }, maxTokens: 80, earlierTurns: earlierTurns,
+                        remember: false
                     ) { _ in !context.isCancelled }
                     explanation = Self.wire(written)
                 } catch {
