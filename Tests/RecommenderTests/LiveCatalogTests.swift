@@ -16,6 +16,17 @@ import Testing
         #expect(catalog.vocabulary.facets(ofItem: 9) == ["animation"])
     }
 
+    @Test func anAddedItemWithoutFacetsIsDescribedByTheFacetsItsTextNames() throws {
+        let catalog = LiveCatalog(base: MovieFixture.catalog)
+        let added = try catalog.add([
+            NewItem(title: "Robo Pup", description: "An animated adventure about a robot dog."),
+            NewItem(title: "Quiet Lake", metadata: ["class": ["Drama"]]),
+        ])
+        #expect(catalog.describedItem(added[0].id)?.metadata["facets"] == ["Animation", "Adventure", "Sci-Fi"])
+        #expect(catalog.describedItem(added[1].id)?.metadata == ["class": ["Drama"]])
+        #expect(catalog.describedItem(1) == MovieFixture.catalog[1])
+    }
+
     @Test func aDuplicateOriginalIdAddsNothing() {
         let catalog = LiveCatalog(base: MovieFixture.catalog)
         #expect(throws: LiveCatalogError.duplicateOriginalId("m1")) {

@@ -68,6 +68,18 @@ public final class LiveCatalog: Sendable {
         return state.withLock { index >= 0 && index < $0.added.count ? $0.added[index] : nil }
     }
 
+    /// The item as answers describe it: an added item without facet metadata gets the facets its
+    /// text names (`FacetVocabulary.add`) under `"facets"`, so that "an animated adventure" is
+    /// presented as Animation and Adventure.
+    public func describedItem(_ id: Int32) -> CatalogItem? {
+        guard var item = self[id] else { return nil }
+        guard !isPrepared(id), !item.metadata.keys.contains(where: { item.metadata[$0]?.arrayValue != nil }) else { return item }
+        let vocabulary = vocabulary
+        let facets = vocabulary.facets(ofItem: id).map(vocabulary.displayName)
+        if !facets.isEmpty { item.metadata["facets"] = .array(facets.map { .string($0) }) }
+        return item
+    }
+
     /// Ids in `ids` that are not in the catalog, in order, without repeats.
     public func unknownItems(_ ids: [Int32]) -> [Int32] {
         let total = count

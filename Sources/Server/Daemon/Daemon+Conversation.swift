@@ -66,7 +66,7 @@ extension Daemon {
                 var index = 0
                 do {
                     let written = try writer.answer(
-                        session: parsed.sessionId, userText: parsed.text, items: ranked.items.compactMap { ranker.catalog[$0.itemId] },
+                        session: parsed.sessionId, userText: parsed.text, items: ranked.items.compactMap { ranker.catalog.describedItem($0.itemId) },
                         maxTokens: parsed.maxAnswerTokens, earlierTurns: earlierTurns
                     ) { piece in
                         if parsed.stream {
@@ -117,7 +117,7 @@ extension Daemon {
                 do {
                     let written = try writer.answer(
                         session: sessionId, userText: parsed.query ?? "What should I pick next?",
-                        items: ranked.items.compactMap { ranker.catalog[$0.itemId] }, maxTokens: 80, earlierTurns: earlierTurns,
+                        items: ranked.items.compactMap { ranker.catalog.describedItem($0.itemId) }, maxTokens: 80, earlierTurns: earlierTurns,
                         remember: false
                     ) { _ in !context.isCancelled }
                     explanation = Self.wire(written)
