@@ -25,4 +25,9 @@ import Testing
         let rows = VectorMath.unitRows([3, 4, 0, 0, 0, 2], width: 2)
         #expect(rows == [0.6, 0.8, 0, 0, 0, 1])
     }
+
+    @Test func arrayDotUsesTheShorterArray() {
+        #expect(VectorMath.dot([1, 2, 3], [4, 5]) == 14)
+        #expect(VectorMath.dot([], [1]) == 0)
+    }
 }

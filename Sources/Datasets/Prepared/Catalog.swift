@@ -19,14 +19,16 @@ public struct CatalogItem: Sendable, Equatable {
         self.metadata = metadata
     }
 
-    var json: JSONValue {
+    /// The item as a line of `catalog.jsonl` (`{"id", "originalId", "title", "description", "metadata"}`).
+    public var json: JSONValue {
         [
             "id": .integer(id), "originalId": .string(originalId), "title": .string(title),
             "description": .string(description), "metadata": .object(metadata),
         ]
     }
 
-    init?(json: JSONValue) {
+    /// Reads a line of `catalog.jsonl`; nil when a required field is missing or the id is not positive.
+    public init?(json: JSONValue) {
         guard let id = json["id"]?.intValue, id > 0, id <= Int64(Int32.max),
             let originalId = json["originalId"]?.stringValue, let title = json["title"]?.stringValue,
             let description = json["description"]?.stringValue

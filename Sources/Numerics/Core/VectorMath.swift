@@ -28,6 +28,13 @@ public enum VectorMath {
         return result * scale
     }
 
+    /// Σ a[i]·b[i] over the shorter of the two arrays.
+    public static func dot(_ a: [Float], _ b: [Float]) -> Float {
+        let count = min(a.count, b.count)
+        guard count > 0 else { return 0 }
+        return a.withUnsafeBufferPointer { x in b.withUnsafeBufferPointer { y in dot(x.baseAddress!, y.baseAddress!, count: count) } }
+    }
+
     /// Σ a[i]·b[i] over `count` floats, 16 lanes at a time with four partial sums (the order of a
     /// plain loop is not kept: it would forbid vectorising the reduction).
     @inlinable

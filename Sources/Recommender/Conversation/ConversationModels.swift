@@ -111,20 +111,39 @@ public final class ConversationModels: Sendable {
         return ItemVectors(text: VectorMath.unitRows(embedding, width: embedding.count), latent: textLatent(embedding))
     }
 
-    /// Text vectors of prepared item `id`, or of an added item (embedded on first use and kept).
-    func vectors(of item: CatalogItem, prepared: Bool) -> ItemVectors? {
-        guard let encoder else { return nil }
-        let dim = encoder.dimension
-        if prepared {
-            guard itemTextVectors.count >= (Int(item.id) + 1) * dim else { return nil }
-            let row = Int(item.id)
-            let latent = itemLatents.isEmpty ? [] : Array(itemLatents[(row * TwoLayerMLP.latentSize)..<((row + 1) * TwoLayerMLP.latentSize)])
-            return ItemVectors(text: Array(itemTextVectors[(row * dim)..<((row + 1) * dim)]), latent: latent)
+    /// Cosine similarities of `query` with every prepared item's text and, with stage 1, latent:
+    /// one matrix-vector product each, [items + 1] indexed by item id (index 0 unused); `latent` is
+    /// nil without stage 1 on both sides. Zeros without the catalog's text vectors.
+    func preparedSimilarities(to query: ItemVectors) -> (text: [Float], latent: [Float]?) {
+        let rows = engine.catalog.count + 1
+        func products(_ table: [Float], _ vector: [Float]) -> [Float] {
+            var result = [Float](repeating: 0, count: rows)
+            guard !vector.isEmpty, table.count == rows * vector.count else { return result }
+            table.withUnsafeBufferPointer { matrix in
+                vector.withUnsafeBufferPointer { x in
+                    result.withUnsafeMutableBufferPointer { out in
+                        BLAS.gemm(
+                            transposeB: true, m: 1, n: rows, k: vector.count, a: x.baseAddress!, lda: vector.count, b: matrix.baseAddress!,
+                            ldb: vector.count, c: out.baseAddress!, ldc: rows)
+                    }
+                }
+            }
+            return result
         }
+        let latent = query.latent.isEmpty || itemLatents.isEmpty ? nil : products(itemLatents, query.latent)
+        return (products(itemTextVectors, query.text), latent)
+    }
+
+    /// Text vectors of an added item: embedded on first use and kept.
+    func vectors(ofAdded item: CatalogItem) -> ItemVectors? {
+        guard let encoder else { return nil }
         if let cached = addedVectors.withLock({ $0[item.id] }) { return cached }
         let embedding = encoder.embed([Self.text(ofAdded: item)])[0]
-        let unit = VectorMath.unitRows(embedding, width: dim)
-        let vectors = ItemVectors(text: unit, latent: textLatent(embedding), neighbours: nearestPrepared(to: unit))
+        let unit = VectorMath.unitRows(embedding, width: encoder.dimension)
+        var vectors = ItemVectors(text: unit, latent: textLatent(embedding))
+        let similarities = preparedSimilarities(to: vectors).text.dropFirst()
+        vectors.neighbours = similarities.indices.sorted { similarities[$0] != similarities[$1] ? similarities[$0] > similarities[$1] : $0 < $1 }
+            .prefix(Self.neighbourCount).map { Int32($0) }
         addedVectors.withLock { $0[item.id] = vectors }
         return vectors
     }
@@ -139,25 +158,6 @@ public final class ConversationModels: Sendable {
         return facets.isEmpty ? text : text + " " + facets.joined(separator: ", ") + "."
     }
 
-    /// The `neighbourCount` prepared items with the most similar texts (cosine), best first.
-    private func nearestPrepared(to unit: [Float]) -> [Int32] {
-        let dim = unit.count
-        let rows = engine.catalog.count
-        guard rows > 0, itemTextVectors.count == (rows + 1) * dim else { return [] }
-        var similarities = [Float](repeating: 0, count: rows)
-        itemTextVectors.withUnsafeBufferPointer { table in
-            unit.withUnsafeBufferPointer { query in
-                similarities.withUnsafeMutableBufferPointer { out in
-                    BLAS.gemm(
-                        transposeB: true, m: 1, n: rows, k: dim, a: query.baseAddress!, lda: dim, b: table.baseAddress! + dim, ldb: dim,
-                        c: out.baseAddress!, ldc: rows)
-                }
-            }
-        }
-        return Array(similarities.indices.sorted { similarities[$0] != similarities[$1] ? similarities[$0] > similarities[$1] : $0 < $1 }
-            .prefix(Self.neighbourCount).map { Int32($0 + 1) })
-    }
-
     /// `catalog/search` over the live catalog: the engine's search of the prepared items, merged
     /// with the added items scored the same way (by meaning with an encoder: cosine, an exact title
     /// 2; else by title words), best first, ties by item id.
@@ -170,7 +170,7 @@ public final class ConversationModels: Sendable {
         if let wanted = queryVectors(query) {
             extra = added.map { item in
                 if item.title.lowercased() == title { return (item, 2) }
-                return (item, vectors(of: item, prepared: false).map { Double(ConversationRanker.dot(wanted.text, $0.text)) } ?? 0)
+                return (item, vectors(ofAdded: item).map { Double(VectorMath.dot(wanted.text, $0.text)) } ?? 0)
             }
         } else {
             extra = CatalogSearch(catalog: Catalog(items: added)).search(query, limit: limit)
@@ -180,7 +180,7 @@ public final class ConversationModels: Sendable {
 
     /// Embeds added items now (so that the first turn that meets them does not pay for it).
     public func prepare(added items: [CatalogItem]) {
-        for item in items { _ = vectors(of: item, prepared: false) }
+        for item in items { _ = vectors(ofAdded: item) }
     }
 
     /// sigmoid(fc1_T(embedding)), unit length; empty without stage 1's text MLP.

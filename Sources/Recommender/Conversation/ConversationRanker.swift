@@ -132,7 +132,7 @@ public struct ConversationRanker: Sendable {
         let warmIndices = pool.indices.filter { catalog.isPrepared(pool[$0]) }
         if weights.collaborative != 0, !warmIndices.isEmpty {
             let coldNeighbours = pool.indices.filter { !catalog.isPrepared(pool[$0]) }.map { index in
-                (index, catalog[pool[index]].flatMap { models.vectors(of: $0, prepared: false) }?.neighbours ?? [])
+                (index, catalog[pool[index]].flatMap { models.vectors(ofAdded: $0) }?.neighbours ?? [])
             }
             let scored = warmIndices.map { pool[$0] } + coldNeighbours.flatMap(\.1)
             let raw = models.engine.recommender.scores(history: warmHistory, candidates: scored)
@@ -218,30 +218,26 @@ public struct ConversationRanker: Sendable {
     /// mean of the sentence-embedding and the stage-1 latent z-scores.
     private func textScores(pool: [Int32], preferences: [(text: String, weight: Float)]) -> [Float] {
         let queries = preferences.compactMap { preference in models.queryVectors(preference.text).map { ($0, preference.weight) } }
-        let itemVectors = pool.map { id in catalog[id].flatMap { models.vectors(of: $0, prepared: catalog.isPrepared(id)) } }
         var semantic = [Float](repeating: 0, count: pool.count)
         var latent = [Float](repeating: 0, count: pool.count)
         var hasLatent = true
         let totalWeight = queries.reduce(0) { $0 + $1.1 }
-        for (index, vectors) in itemVectors.enumerated() {
-            guard let vectors else { continue }
-            for (query, weight) in queries {
-                semantic[index] += weight * Self.dot(query.text, vectors.text) / totalWeight
-                if query.latent.isEmpty || vectors.latent.isEmpty {
-                    hasLatent = false
-                } else {
-                    latent[index] += weight * Self.dot(query.latent, vectors.latent) / totalWeight
+        for (query, weight) in queries {
+            let share = weight / totalWeight
+            let prepared = models.preparedSimilarities(to: query)
+            if prepared.latent == nil { hasLatent = false }
+            for (index, id) in pool.enumerated() {
+                if catalog.isPrepared(id) {
+                    semantic[index] += share * prepared.text[Int(id)]
+                    latent[index] += share * (prepared.latent?[Int(id)] ?? 0)
+                } else if let vectors = catalog[id].flatMap(models.vectors(ofAdded:)) {
+                    semantic[index] += share * VectorMath.dot(query.text, vectors.text)
+                    latent[index] += share * VectorMath.dot(query.latent, vectors.latent)
                 }
             }
         }
         let semanticZ = VectorMath.standardised(semantic)
         guard hasLatent else { return semanticZ }
         return zip(semanticZ, VectorMath.standardised(latent)).map { ($0 + $1) / 2 }
-    }
-
-    static func dot(_ a: [Float], _ b: [Float]) -> Float {
-        var sum: Float = 0
-        for index in 0..<min(a.count, b.count) { sum += a[index] * b[index] }
-        return sum
     }
 }

@@ -192,8 +192,9 @@ extension Daemon {
             capabilities: capabilities, catalogSize: catalog.count, addedItems: catalog.count - catalog.base.count,
             modelBytes: models.residentModelBytes, chatCacheSessions: usage.sessions, chatCacheBytes: usage.bytes,
             residentMemoryBytes: ServerMetrics.residentMemoryBytes,
-            loading: loading.map {
-                ($0.request.bundle, $0.request.languageModel, Double(DispatchTime.now().uptimeNanoseconds - $0.startedAt) / 1e9)
+            loading: latestLoad.flatMap { load in
+                lanes[Self.loadingLane].hasRoom ? nil
+                    : (load.request.bundle, load.request.languageModel, Double(DispatchTime.now().uptimeNanoseconds - load.startedAt) / 1e9)
             },
             loadSeconds: modelLoadSeconds, generation: modelGeneration
         ).json
@@ -234,7 +235,7 @@ extension Daemon {
                 return .failure(LLMRecError.loadFailed("\(error)"))
             }
         }
-        if case .deferred = handling { loading = (request, started) }
+        if case .deferred = handling { latestLoad = (request, started) }
         return handling
     }
 

@@ -170,8 +170,6 @@ extension Daemon {
     /// A lane finished a job.
     private func complete(_ completion: LaneCompletion) {
         lanes[completion.lane].completed()
-        // A load's job is over, whether its request was answered or cancelled meanwhile.
-        if completion.lane == Self.loadingLane { loading = nil }
         guard let request = pending.removeValue(forKey: completion.ticket) else { return }
         guard let client = clients[request.connectionID] else { return }
         client.tickets[request.requestID] = nil

@@ -33,10 +33,12 @@ public final class Daemon {
     var store: SessionStore
     let journal: SessionJournal?
     let catalogJournal: CatalogJournal?
-    /// Loads completed since start, how long the current models took, and the load in progress.
+    /// Loads completed since start, and how long the current models took.
     var modelGeneration = 0
     var modelLoadSeconds: Double
-    var loading: (request: ModelSetRequest, startedAt: UInt64)?
+    /// The latest load submitted; it is in progress while the loading lane has work, whether or not
+    /// its request was cancelled meanwhile.
+    var latestLoad: (request: ModelSetRequest, startedAt: UInt64)?
 
     let loop: EventLoop
     var mailbox: LoopMailbox<LaneEvent>!

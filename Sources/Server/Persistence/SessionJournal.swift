@@ -36,26 +36,10 @@ final class SessionJournal {
     static func open(directory: String, into store: inout SessionStore, now: Double) throws(JournalError)
         -> (journal: SessionJournal, skippedLines: Int)
     {
-        let path = directory + "/sessions.journal"
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        } catch {
-            throw .cannotOpen(path: path, reason: error.localizedDescription)
-        }
-        var skipped = 0
-        if let data = FileManager.default.contents(atPath: path) {
-            for line in data.split(separator: UInt8(ascii: "\n")) where !line.isEmpty {
-                guard let op = try? JSONValue.parse(Array(line)), Self.apply(op, to: &store) else {
-                    skipped += 1
-                    continue
-                }
-            }
-        }
+        let (path, skipped) = try JournalFile.replay(directory: directory, name: "sessions.journal") { Self.apply($0, to: &store) }
         _ = store.expire(at: now)
         try Self.writeSnapshot(store, to: path)
-        let fd = Glibc.open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
-        guard fd >= 0 else { throw .cannotOpen(path: path, reason: String(cString: strerror(errno))) }
-        return (SessionJournal(path: path, fd: fd), skipped)
+        return (SessionJournal(path: path, fd: try JournalFile.openForAppending(path, create: false)), skipped)
     }
 
     private init(path: String, fd: Int32) {
@@ -90,25 +74,14 @@ final class SessionJournal {
     func compactIfLarge(_ store: SessionStore) throws(JournalError) {
         guard appendedSinceCompaction > 4 * store.count + 10_000 else { return }
         try Self.writeSnapshot(store, to: path)
-        let reopened = Glibc.open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
-        guard reopened >= 0 else { throw .cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+        let reopened = try JournalFile.openForAppending(path, create: false)
         Glibc.close(fd)
         fd = reopened
         appendedSinceCompaction = 0
     }
 
     private func append(_ record: JSONValue) throws(JournalError) {
-        let line = Array((JSONWriter.compact(record) + "\n").utf8)
-        var offset = 0
-        while offset < line.count {
-            let written = line.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if written < 0 {
-                if errno == EINTR { continue }
-                throw .cannotWrite(path: path, reason: String(cString: strerror(errno)))
-            }
-            offset += written
-        }
-        guard fdatasync(fd) == 0 else { throw .cannotWrite(path: path, reason: String(cString: strerror(errno))) }
+        try JournalFile.writeAll(Array((JSONWriter.compact(record) + "\n").utf8), to: fd, path: path)
         appendedSinceCompaction += 1
     }
 
@@ -180,21 +153,9 @@ final class SessionJournal {
         let temporary = path + ".tmp"
         let fd = Glibc.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw .cannotWrite(path: temporary, reason: String(cString: strerror(errno))) }
-        let bytes = Array(text.utf8)
-        let ok = bytes.withUnsafeBytes { raw -> Bool in
-            var offset = 0
-            while offset < raw.count {
-                let written = write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    return false
-                }
-                offset += written
-            }
-            return fsync(fd) == 0
-        }
-        Glibc.close(fd)
-        guard ok, rename(temporary, path) == 0 else {
+        defer { Glibc.close(fd) }
+        try JournalFile.writeAll(Array(text.utf8), to: fd, path: path, sync: fsync)
+        guard rename(temporary, path) == 0 else {
             throw .cannotWrite(path: path, reason: String(cString: strerror(errno)))
         }
     }
