@@ -22,26 +22,11 @@ struct ChatCommand: ParsableCommand {
     @Option(help: "Prepared dataset: start a daemon over stdio on it (when no --socket).")
     var data: String?
 
-    @Option(help: "For the daemon started here: A-LLMRec bundle.")
-    var bundle: String?
-
-    @Option(help: "For the daemon started here: sentence-transformers directory.")
-    var encoder: String?
-
-    @Option(help: "For the daemon started here: LM for answers (GGUF or Hugging Face directory).")
-    var lm: String?
-
-    @Option(help: "For the daemon started here: recommender specification.")
-    var recommender: String?
+    @OptionGroup(title: "The daemon started here (without --socket)")
+    var models: ServedModelOptions
 
     @Option(help: "For the daemon started here: session journal directory.")
     var state: String?
-
-    @Option(help: "For the daemon started here: threads for the LM.")
-    var lmThreads = 1
-
-    @Option(help: "For the daemon started here: what answers call an item.")
-    var itemNoun = "item"
 
     @Option(help: "Continue this session (opened with this id when it does not exist).")
     var session: String?
@@ -93,10 +78,7 @@ struct ChatCommand: ParsableCommand {
 
     private func connect() throws -> RPCClient {
         if let socket { return try RPCClient(socketPath: socket) }
-        var arguments = ["serve", "--stdio", "--data", data!, "--lm-threads", String(lmThreads), "--item-noun", itemNoun]
-        for (flag, value) in [("--bundle", bundle), ("--encoder", encoder), ("--lm", lm), ("--recommender", recommender), ("--state", state)] {
-            if let value { arguments += [flag, value] }
-        }
+        let arguments = ["serve", "--stdio", "--data", data!] + models.serveArguments + (state.map { ["--state", $0] } ?? [])
         return try RPCClient(spawning: Self.executablePath, arguments: arguments)
     }
 

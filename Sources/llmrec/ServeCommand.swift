@@ -27,32 +27,16 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Directory for the session journal; without it sessions live in memory only.")
     var state: String?
 
-    @Option(help: "Recommender to serve: \(ModelSpecification.knownNames.joined(separator: ", ")).")
-    var recommender = "cooccurrence"
-
-    @Option(help: "sentence-transformers model directory: makes catalog/search semantic (embeds the catalog once, cached).")
-    var encoder: String?
+    @OptionGroup var models: ServedModelOptions
 
     @Option(help: "Threads for embedding the catalog at start-up.")
     var threads = 1
-
-    @Option(help: "A-LLMRec bundle (`llmrec train align|project`): its SASRec serves, its stage 1 feeds the text path, its stage 2 and LM rank shortlists; its encoder and LM are used unless --encoder/--lm name others.")
-    var bundle: String?
-
-    @Option(help: "LM that writes the answers of session/message (GGUF file or Hugging Face directory); default: the bundle's.")
-    var lm: String?
-
-    @Option(help: "Threads for the LM's token-by-token steps.")
-    var lmThreads = 1
 
     @Option(help: "Sessions whose LM conversation is kept cached (so a next turn only runs its new tokens).")
     var chatCacheSessions = 8
 
     @Option(help: "Tokens each cached conversation may hold before it starts over from the system prompt.")
     var chatCacheTokens = 1024
-
-    @Option(help: "What the answers call an item: movie, game, book, ...")
-    var itemNoun = "item"
 
     @Option(help: "Requests waiting or running per lane before the daemon answers 'overloaded'.")
     var maxQueuedPerLane = DaemonConfiguration.Limits().maxQueuedPerLane
@@ -68,8 +52,8 @@ struct ServeCommand: ParsableCommand {
 
     func validate() throws {
         guard stdio != (socket != nil) else { throw ValidationError("choose exactly one of --stdio and --socket PATH") }
-        guard lmThreads >= 1, chatCacheSessions >= 0, chatCacheTokens >= 64 else {
-            throw ValidationError("--lm-threads must be at least 1, --chat-cache-sessions at least 0, --chat-cache-tokens at least 64")
+        guard chatCacheSessions >= 0, chatCacheTokens >= 64 else {
+            throw ValidationError("--chat-cache-sessions must be at least 0, --chat-cache-tokens at least 64")
         }
         guard maxQueuedPerLane >= 1, maxSessions >= 1, sessionTtl > 0, maxMessageBytes >= 1024 else {
             throw ValidationError("limits must be positive (--max-message-bytes at least 1024)")
@@ -84,14 +68,15 @@ struct ServeCommand: ParsableCommand {
         limits.sessionTimeToLiveSeconds = sessionTtl
         // Prompts (A-LLMRec ranking, answers) run through OpenBLAS on the model lane: as many
         // threads as the LM's token steps get.
-        BLAS.setThreads(lmThreads)
+        BLAS.setThreads(models.lmThreads)
         let status: Int32
         do {
             let configuration = DaemonConfiguration(
                 transport: socket.map { .socket(path: $0) } ?? .stdio, datasetDirectory: data, stateDirectory: state,
-                recommender: try ModelSpecification(parsing: recommender), encoderDirectory: encoder, embeddingThreads: threads,
-                bundleDirectory: bundle, languageModelPath: lm, languageModelThreads: lmThreads, chatCacheSessions: chatCacheSessions,
-                chatCacheTokens: chatCacheTokens, itemNoun: itemNoun, limits: limits)
+                recommender: try ModelSpecification(parsing: models.recommender), encoderDirectory: models.encoder,
+                embeddingThreads: threads, bundleDirectory: models.bundle, languageModelPath: models.lm,
+                languageModelThreads: models.lmThreads, chatCacheSessions: chatCacheSessions, chatCacheTokens: chatCacheTokens,
+                itemNoun: models.itemNoun, limits: limits)
             status = try Daemon(configuration: configuration).run()
         } catch {
             throw fail(error)
