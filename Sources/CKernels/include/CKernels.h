@@ -59,6 +59,17 @@ int llmrec_gemv_q8_supports(llmrec_weight_type type);
 /// 2 when the integer products use AVX-512 VNNI, 1 for AVX2, 0 for portable C.
 int llmrec_integer_kernel_level(void);
 
+/// Attention of one query row over a key/value cache, for query heads [head_begin, head_end):
+/// out[head] = softmax(scale · q[head] · Kᵀ) · V over `visible` slots, where slot s reads cache row s
+/// for s < prefix (a shared prefix) and row own + s − prefix after it (the row's own positions, as
+/// in a branch of several continuations). `keys` and `values` are float32 [rows, kv_width]; query
+/// head h reads the kv head h / group at column (h / group) · head_dim. q and out are float32
+/// [heads · head_dim]; `scores` holds at least `visible` floats of scratch. AVX2+FMA when the CPU
+/// has them (exponentials by polynomial, relative error below 2e-7), portable C otherwise.
+void llmrec_attention_row(const float *q, const float *keys, const float *values, size_t kv_width, size_t head_dim,
+                          size_t group, size_t prefix, size_t own, size_t visible, size_t head_begin, size_t head_end,
+                          float scale, float *scores, float *out);
+
 /// A spin-wait hint to the CPU (x86 `pause`), for worker threads waiting on a flag.
 static inline void llmrec_cpu_relax(void) {
 #if defined(__x86_64__)

@@ -359,9 +359,8 @@ public struct CausalDecoder: Sendable {
             cache.keys[index][base + offset] = s.k[offset]
             cache.values[index][base + offset] = s.v[offset]
         }
-        // Prompts, and single-threaded decode rows (OpenBLAS's matrix-vector products beat the row
-        // loop), take the matrix path; with more decoding threads the row loop splits its heads.
-        if branchStarts == nil && (rows >= Self.matrixAttentionRows || (rows == 1 && threads == 1)) {
+        // Prompts take the matrix path; decode rows and branches the row kernel.
+        if branchStarts == nil && rows >= Self.matrixAttentionRows {
             matrixAttention(keys: cache.keys[index], values: cache.values[index], start: start, rows: rows, scratch: &s)
         } else {
             rowAttention(keys: cache.keys[index], values: cache.values[index], start: start, rows: rows, branchStarts: branchStarts, scratch: &s)
@@ -510,25 +509,10 @@ private struct HeadAttention: @unchecked Sendable {
 
     func run(heads: Range<Int>) {
         let c = configuration
-        let (hd, kvWidth) = (c.headDim, c.keyValueWidth)
-        let group = c.heads / c.keyValueHeads
-        let scale = 1 / Float(hd).squareRoot()
         let scores = UnsafeMutablePointer<Float>.allocate(capacity: visible)
         defer { scores.deallocate() }
-        for head in heads {
-            let kvHead = head / group
-            let q = query + head * hd
-            for slot in 0..<visible {
-                let key = keys + (slot < start ? slot : own + slot - start) * kvWidth + kvHead * hd
-                scores[slot] = VectorMath.dot(q, key, count: hd) * scale
-            }
-            VectorMath.softmaxInPlace(scores, count: visible)
-            let target = out + head * hd
-            target.update(repeating: 0, count: hd)
-            for slot in 0..<visible {
-                let value = values + (slot < start ? slot : own + slot - start) * kvWidth + kvHead * hd
-                VectorMath.addScaled(target, value, scores[slot], count: hd)
-            }
-        }
+        CachedAttention.row(
+            query: query, keys: keys, values: values, out: out, heads: heads, headCount: c.heads, keyValueHeads: c.keyValueHeads,
+            headDim: c.headDim, span: .init(prefix: start, own: own, visible: visible), scores: scores)
     }
 }
