@@ -4,9 +4,11 @@ import Testing
 
 /// The C attention kernel against attention written out in Swift with Foundation's `exp`, on a
 /// random cache with grouped-query heads, a shared prefix followed by a branch's own rows, and head
-/// ranges split as threads split them.
+/// ranges split as threads split them. Heads of 76 values take every column path of the kernel
+/// (64 at once, 8 at once, single); the spans cover a lone row, a whole sequence, a branch after a
+/// prefix and a branch without one.
 @Suite struct CachedAttentionTests {
-    static let (heads, keyValueHeads, headDim) = (6, 2, 20)
+    static let (heads, keyValueHeads, headDim) = (6, 2, 76)
 
     /// softmax(q·Kᵀ/√d)·V per head over the rows `span` names, in Double.
     static func reference(query: [Float], keys: [Float], values: [Float], span: CachedAttention.Span) -> [Float] {
@@ -55,9 +57,10 @@ import Testing
         }
     }
 
-    /// Scores far below the largest underflow to zero weight instead of producing NaN or infinity.
+    /// Scores far below the largest (200 apart here) underflow to zero weight instead of producing NaN
+    /// or infinity.
     @Test func farSmallerScoresGetNoWeight() {
-        let keys: [Float] = (0..<(12 * Self.keyValueHeads * Self.headDim)).map { $0 % Self.headDim == 0 ? Float($0 / (Self.keyValueHeads * Self.headDim)) * 40 : 0 }
+        let keys: [Float] = (0..<(12 * Self.keyValueHeads * Self.headDim)).map { $0 % Self.headDim == 0 ? Float($0 / (Self.keyValueHeads * Self.headDim)) * 20 * Float(Self.headDim).squareRoot() : 0 }
         let values: [Float] = (0..<(12 * Self.keyValueHeads * Self.headDim)).map { Float($0 / (Self.keyValueHeads * Self.headDim)) }
         var query = [Float](repeating: 0, count: Self.heads * Self.headDim)
         for head in 0..<Self.heads { query[head * Self.headDim] = 10 }

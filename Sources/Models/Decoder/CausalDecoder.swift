@@ -336,7 +336,7 @@ public struct CausalDecoder: Sendable {
         branchStarts: [Int]?, scratch s: inout LayerScratch
     ) {
         let c = configuration
-        let (h, inter, hd, kvWidth) = (c.hiddenSize, c.intermediateSize, c.headDim, c.keyValueWidth)
+        let (h, inter, kvWidth) = (c.hiddenSize, c.intermediateSize, c.keyValueWidth)
         let preNorm = c.family == .llama || c.normalizeBefore
         // Attention block.
         if preNorm {
