@@ -2,9 +2,7 @@
 
 #include <math.h>
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
+#include "vector_math.h"
 
 /* The cache row that slot `slot` of a query row reads: the shared prefix [0, prefix), then the row's
    own positions from `own` on. */
@@ -40,57 +38,7 @@ static void attention_portable(const float *q, const float *keys, const float *v
 }
 
 #if defined(__x86_64__)
-#define ATTENTION_TARGET "avx2,fma"
-
-__attribute__((target(ATTENTION_TARGET)))
-static inline float sum_lanes(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-    return _mm_cvtss_f32(s);
-}
-
-/* e^x for x ≤ 0 in eight lanes (Cephes' expf: x = n ln 2 + r with |r| ≤ ln 2 / 2, a degree-5
-   polynomial for e^r, 2^n through the exponent bits); relative error below 2e-7. Lanes under
-   -87.3 (e^x below FLT_MIN) give 0. */
-__attribute__((target(ATTENTION_TARGET)))
-static inline __m256 exp_nonpositive(__m256 x) {
-    const __m256 floor_value = _mm256_set1_ps(-87.3f);
-    const __m256 underflow = _mm256_cmp_ps(x, floor_value, _CMP_LT_OQ);
-    x = _mm256_max_ps(x, floor_value);
-    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1)));
-    const __m256i exponent = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_andnot_ps(underflow, _mm256_mul_ps(p, _mm256_castsi256_ps(exponent)));
-}
-
-/* Softmax numerators e^(s - max) in place over `count` scores; returns their sum. */
-__attribute__((target(ATTENTION_TARGET)))
-static float exponentiate(float *scores, size_t count, float maximum) {
-    const __m256 shift = _mm256_set1_ps(maximum);
-    __m256 total = _mm256_setzero_ps();
-    size_t slot = 0;
-    for (; slot + 8 <= count; slot += 8) {
-        const __m256 e = exp_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(scores + slot), shift));
-        _mm256_storeu_ps(scores + slot, e);
-        total = _mm256_add_ps(total, e);
-    }
-    float sum = sum_lanes(total);
-    for (; slot < count; slot++) {
-        scores[slot] = expf(scores[slot] - maximum);
-        sum += scores[slot];
-    }
-    return sum;
-}
+#define ATTENTION_TARGET LLMREC_AVX2_TARGET
 
 /* Four scores at once: the dots of `query` with four key rows (independent accumulators, one
    horizontal reduction for the four), each times `scale`. */
@@ -158,10 +106,7 @@ static void attention_avx2(const float *q, const float *keys, const float *value
             for (size_t i = 0; i < head_dim; i++) dot += query[i] * key[i];
             scores[slot] = dot * scale;
         }
-        float maximum = -INFINITY;
-        for (slot = 0; slot < visible; slot++) maximum = scores[slot] > maximum ? scores[slot] : maximum;
-        const float inverse = 1 / exponentiate(scores, visible, maximum);
-        for (slot = 0; slot < visible; slot++) scores[slot] *= inverse;
+        llmrec_softmax_avx2(scores, visible);
         float *target = out + head * head_dim;
         size_t column = 0;
         for (; column + 64 <= head_dim; column += 64) weighted_sum64(values, kv_width, offset + column, prefix, own, visible, scores, target + column);
@@ -174,21 +119,13 @@ static void attention_avx2(const float *q, const float *keys, const float *value
     }
 }
 
-static int attention_vectorized(void) {
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    }
-    return cached;
-}
 #endif
 
 void llmrec_attention_row(const float *q, const float *keys, const float *values, size_t kv_width, size_t head_dim,
                           size_t group, size_t prefix, size_t own, size_t visible, size_t head_begin, size_t head_end,
                           float scale, float *scores, float *out) {
 #if defined(__x86_64__)
-    if (attention_vectorized()) {
+    if (llmrec_has_avx2_fma()) {
         attention_avx2(q, keys, values, kv_width, head_dim, group, prefix, own, visible, head_begin, head_end, scale, scores, out);
         return;
     }

@@ -18,7 +18,9 @@ public final class SentenceEncoder: Sendable {
     public let tokenizer: WordPieceTokenizer
     public let pooling: SentencePooling
     public let maxSequenceLength: Int
-    /// Identifies the weights and pipeline: FNV-1a-64 of the configuration files and the weights.
+    /// Identifies the weights and pipeline: FNV-1a-64 of the configuration files, the weights and,
+    /// for bfloat16 products, the precision (so that caches of float32 vectors are not mixed with
+    /// bfloat16 ones).
     public let fingerprint: String
 
     /// Batches hold at most this many tokens (rows × padded length).
@@ -26,7 +28,9 @@ public final class SentenceEncoder: Sendable {
     /// … and at most this many attention weights (rows × heads × length²): 16 M floats, 64 MB.
     public static let attentionWeightsPerBatch = 16 << 20
 
-    public init(directory: String) throws {
+    /// - precision: how the encoder's linear layers multiply; bfloat16 falls back to float32 on a
+    ///   CPU without AVX-512 BF16 (`encoder.precision` says which is in effect).
+    public init(directory: String, precision: TransformerEncoder.Precision = .fastest) throws {
         self.directory = directory
         let modules = try Self.json(directory + "/modules.json") as? [[String: Any]] ?? []
         let types = modules.compactMap { $0["type"] as? String }
@@ -45,7 +49,8 @@ public final class SentenceEncoder: Sendable {
         let configuration = try EncoderConfiguration(contentsOf: directory + "/config.json")
         let weightsPath = directory + "/model.safetensors"
         encoder = TransformerEncoder(
-            configuration: configuration, weights: try EncoderWeights(file: try SafetensorsFile(path: weightsPath), configuration: configuration))
+            configuration: configuration, weights: try EncoderWeights(file: try SafetensorsFile(path: weightsPath), configuration: configuration),
+            precision: precision)
         let sentenceConfig = (try? Self.json(directory + "/sentence_bert_config.json")) as? [String: Any]
         maxSequenceLength = min(sentenceConfig?["max_seq_length"] as? Int ?? 512, configuration.maxPositions)
         if FileManager.default.fileExists(atPath: directory + "/tokenizer.json") {
@@ -57,7 +62,8 @@ public final class SentenceEncoder: Sendable {
                 configurationPath: FileManager.default.fileExists(atPath: configurationPath) ? configurationPath : nil)
         }
         fingerprint = try Self.fingerprint(
-            of: ["modules.json", "config.json", "sentence_bert_config.json", "model.safetensors"].map { directory + "/" + $0 })
+            of: ["modules.json", "config.json", "sentence_bert_config.json", "model.safetensors"].map { directory + "/" + $0 },
+            precision: encoder.precision)
     }
 
     /// Width of the sentence vectors.
@@ -125,8 +131,9 @@ public final class SentenceEncoder: Sendable {
         }
     }
 
-    /// FNV-1a-64 over the existing files' bytes, read in 1 MiB chunks.
-    private static func fingerprint(of paths: [String]) throws -> String {
+    /// FNV-1a-64 over the existing files' bytes, read in 1 MiB chunks, then the precision's name
+    /// unless it is float32 (whose fingerprints predate the choice).
+    private static func fingerprint(of paths: [String], precision: TransformerEncoder.Precision) throws -> String {
         var hash = FNV1a64()
         for path in paths where FileManager.default.fileExists(atPath: path) {
             guard let handle = FileHandle(forReadingAtPath: path) else { throw EncoderError.missingFile(path: path) }
@@ -137,6 +144,7 @@ public final class SentenceEncoder: Sendable {
                 chunk.withUnsafeBytes { hash.combine($0) }
             }
         }
+        if precision != .float32 { hash.combine(precision.rawValue.utf8) }
         return hash.hex
     }
 }

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Vectorised transcendental functions on 8 lanes, in plain arithmetic (no library calls, so they
@@ -88,46 +89,9 @@ public enum VectorMath {
         }
     }
 
-    /// erf per lane (the Chebyshev fit of `GELU.erf`), absolute error below 4e-7.
-    @inline(__always)
-    public static func erf(_ x: SIMD8<Float>) -> SIMD8<Float> {
-        let z = x.replacing(with: -x, where: x .< 0)
-        let t = 1 / (1 + 0.5 * z)
-        var polynomial = SIMD8<Float>(repeating: 0.170_872_77)
-        polynomial = polynomial * t - 0.822_152_23
-        polynomial = polynomial * t + 1.488_515_87
-        polynomial = polynomial * t - 1.135_203_98
-        polynomial = polynomial * t + 0.278_868_07
-        polynomial = polynomial * t - 0.186_288_06
-        polynomial = polynomial * t + 0.096_784_18
-        polynomial = polynomial * t + 0.374_091_96
-        polynomial = polynomial * t + 1.000_023_68
-        let complement = t * exp(-z * z - 1.265_512_23 + t * polynomial)
-        return (1 - complement).replacing(with: complement - 1, where: x .< 0)
-    }
-
-    /// In place: row[0..<count] = softmax(row[0..<count]).
-    @inline(__always)
+    /// In place: row[0..<count] = softmax(row[0..<count]), in the C kernel (`llmrec_softmax`).
     public static func softmaxInPlace(_ row: UnsafeMutablePointer<Float>, count: Int) {
-        var maximum = -Float.infinity
-        for j in 0..<count { maximum = Swift.max(maximum, row[j]) }
-        var sum: Float = 0
-        var j = 0
-        let shift = SIMD8<Float>(repeating: maximum)
-        while j + 8 <= count {
-            let raw = UnsafeRawPointer(row + j)
-            let value = exp(raw.loadUnaligned(as: SIMD8<Float>.self) - shift)
-            UnsafeMutableRawPointer(row + j).storeBytes(of: value, as: SIMD8<Float>.self)
-            sum += value.sum()
-            j += 8
-        }
-        while j < count {
-            row[j] = Foundation.exp(row[j] - maximum)
-            sum += row[j]
-            j += 1
-        }
-        let inverse = 1 / sum
-        for index in 0..<count { row[index] *= inverse }
+        llmrec_softmax(row, count)
     }
 
     /// Mean and (population) standard deviation of the finite values; zeros when there are none.

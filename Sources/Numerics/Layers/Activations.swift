@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Elementwise activations. Forward writes `out`; backward accumulates into `dx` from `dout` and the
@@ -34,19 +35,9 @@ public enum GELU {
         return x >= 0 ? 1 - complement : complement - 1
     }
 
+    /// out = GELU(x) in the C kernel (`llmrec_gelu`, the same erf fit, vectorised).
     public static func forward(out: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, count: Int) {
-        var index = 0
-        while index + 8 <= count {
-            let value = UnsafeRawPointer(x + index).loadUnaligned(as: SIMD8<Float>.self)
-            let result = 0.5 * value * (1 + VectorMath.erf(value * inverseSqrt2))
-            UnsafeMutableRawPointer(out + index).storeBytes(of: result, as: SIMD8<Float>.self)
-            index += 8
-        }
-        while index < count {
-            let value = x[index]
-            out[index] = 0.5 * value * (1 + Self.erf(value * inverseSqrt2))
-            index += 1
-        }
+        llmrec_gelu(x, out, count)
     }
 
     public static func backward(dx: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, x: UnsafePointer<Float>, count: Int) {
