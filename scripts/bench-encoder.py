@@ -16,14 +16,16 @@ encode(texts, batch_size=--batch); seconds cover encode() only, not loading. It 
 (HF_HUB_OFFLINE=1), with OMP_NUM_THREADS and RAYON_NUM_THREADS (the Rust tokenizer's pool) also T.
 
 LLMRec side:
-  llmrec embed --model MODEL --catalog DATA --field F --out FILE --threads T
+  llmrec embed --model MODEL --catalog DATA --field F --out FILE --threads T [--precision P]
       timed by its own JSON summary, the last stdout line: {"items", "seconds",
       "sentencesPerSecond", "peakRSSBytes", ...}
-  llmrec embed --model MODEL --texts-file FILE --threads T
+  llmrec embed --model MODEL --texts-file FILE --threads T [--precision P]
       one {"text", "embedding"} object per stdout line; gives the embeddings compared for both
       workloads (for the catalog, of the same texts written one per line) and the long workload's
       timing: its own summary when it prints one as a JSON line on stderr, else the process's wall
       time and peak RSS, model loading included (the table says which)
+  --precision bf16|f32 is passed on when given (default: the binary's own, bf16 where the CPU has
+  AVX-512 BF16); the table names the precision the run reports.
 If the binary has no `embed` command (or with --python-only) only sentence-transformers runs.
 
 Each measurement runs in a fresh process, and this script imports neither torch nor numpy: on Linux
@@ -34,7 +36,7 @@ each other at every operation, and T threads can be several times slower than on
 threads on 2 busy CPUs: 34 titles/s against 390 with one thread), so compare runs on a quiet machine.
 
 Needs sentence-transformers (with transformers, torch) for the Python side; the binary for ours.
-usage: scripts/bench-encoder.py [--data DIR] [--model DIR] [--llmrec BIN] [--threads T] [--batch B]
+usage: scripts/bench-encoder.py [--data DIR] [--model DIR] [--llmrec BIN] [--threads T] [--batch B] [--precision P]
                                 [--field title|text] [--long-count N] [--long-words W] [--python-only]
 """
 
@@ -79,6 +81,7 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--llmrec", type=Path, default=REPO / ".build" / "release" / "llmrec")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--precision", choices=["bf16", "f32"], help="llmrec's --precision (default: its own)")
     parser.add_argument("--field", choices=["title", "text"], default="title")
     parser.add_argument("--long-count", type=int, default=500)
     parser.add_argument("--long-words", type=int, default=300)
@@ -216,7 +219,7 @@ def ours_catalog(arguments: argparse.Namespace, scratch: Path) -> dict:
     data = scratch / "dataset"
     shutil.copytree(arguments.data, data, ignore=shutil.ignore_patterns("embeddings"))
     command = [str(arguments.llmrec), "embed", "--model", str(arguments.model), "--catalog", str(data),
-               "--field", arguments.field, "--threads", str(arguments.threads)]
+               "--field", arguments.field, "--threads", str(arguments.threads)] + precision_option(arguments)
     stdout = scratch / "catalog.out"
     run_measured(command, stdout)
     summary = last_json_line(stdout.read_text())
@@ -225,11 +228,15 @@ def ours_catalog(arguments: argparse.Namespace, scratch: Path) -> dict:
     return {**summary, "source": "own summary"}
 
 
+def precision_option(arguments: argparse.Namespace) -> list[str]:
+    return ["--precision", arguments.precision] if arguments.precision else []
+
+
 def ours_texts(arguments: argparse.Namespace, texts_file: Path, embeddings: Path, items: int) -> dict:
     """Embeds `texts_file` into `embeddings`; returns the run's own stderr summary if it printed one,
     else the process's wall time and peak RSS."""
     command = [str(arguments.llmrec), "embed", "--model", str(arguments.model), "--texts-file", str(texts_file),
-               "--threads", str(arguments.threads)]
+               "--threads", str(arguments.threads)] + precision_option(arguments)
     stderr, wall, peak = run_measured(command, embeddings)
     summary = last_json_line(stderr)
     if summary and "sentencesPerSecond" in summary:
@@ -254,20 +261,21 @@ def mib(value: float | None) -> str:
 def print_table(arguments: argparse.Namespace, rows: list[dict], load: tuple[float, float]) -> None:
     print(f"\nall-MiniLM-L6-v2 ({arguments.model}), {arguments.threads} threads, batch {arguments.batch}; "
           f"1-minute load average {load[0]:.1f} before, {load[1]:.1f} after, on {os.cpu_count()} CPUs")
-    print("| workload | texts | ST sent/s | ours sent/s | ours/ST | ST peak RSS | ours peak RSS "
+    print("| workload | texts | ST sent/s | ours sent/s | ours/ST | ours precision | ST peak RSS | ours peak RSS "
           "| mean cosine (min) | ours timed by |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         theirs, ours = row["theirs"], row.get("ours")
         if ours is None:
-            our_rate = ratio = our_rss = cosines = source = "-"
+            our_rate = ratio = precision = our_rss = cosines = source = "-"
         else:
             our_rate = f"{ours['sentencesPerSecond']:.1f}"
             ratio = f"{ours['sentencesPerSecond'] / theirs['sentencesPerSecond']:.2f}"
+            precision = ours.get("precision", "-")
             our_rss = mib(ours.get("peakRSSBytes"))
             cosines = f"{row['cosine'][0]:.6f} ({row['cosine'][1]:.6f})"
             source = ours["source"]
-        print(f"| {row['name']} | {theirs['items']} | {theirs['sentencesPerSecond']:.1f} | {our_rate} | {ratio} "
+        print(f"| {row['name']} | {theirs['items']} | {theirs['sentencesPerSecond']:.1f} | {our_rate} | {ratio} | {precision} "
               f"| {mib(theirs['peakRSSBytes'])} | {our_rss} | {cosines} | {source} |")
     for row in rows:
         print(f"sentence-transformers {row['name']}: encode {row['theirs']['seconds']:.2f} s, "

@@ -79,3 +79,57 @@ void llmrec_softmax(float *row, size_t count) {
     }
     for (size_t i = 0; i < count; i++) row[i] /= sum;
 }
+
+#if defined(__x86_64__)
+/* One row of LayerNorm (two passes: mean, then the centred squares), eight lanes at a time. */
+__attribute__((target(LLMREC_AVX2_TARGET)))
+static void layer_norm_row_avx2(const float *x, const float *gamma, const float *beta, size_t dim, float eps, float *out, float *mean,
+                                float *rstd) {
+    __m256 sums = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 8 <= dim; i += 8) sums = _mm256_add_ps(sums, _mm256_loadu_ps(x + i));
+    float sum = llmrec_sum_lanes(sums);
+    for (; i < dim; i++) sum += x[i];
+    const float mu = sum / (float)dim;
+    const __m256 centre = _mm256_set1_ps(mu);
+    __m256 squares = _mm256_setzero_ps();
+    for (i = 0; i + 8 <= dim; i += 8) {
+        const __m256 centred = _mm256_sub_ps(_mm256_loadu_ps(x + i), centre);
+        squares = _mm256_fmadd_ps(centred, centred, squares);
+    }
+    float variance = llmrec_sum_lanes(squares);
+    for (; i < dim; i++) variance += (x[i] - mu) * (x[i] - mu);
+    const float inverse = 1 / sqrtf(variance / (float)dim + eps);
+    *mean = mu;
+    *rstd = inverse;
+    const __m256 scale = _mm256_set1_ps(inverse);
+    for (i = 0; i + 8 <= dim; i += 8) {
+        const __m256 normed = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), centre), scale);
+        _mm256_storeu_ps(out + i, _mm256_fmadd_ps(normed, _mm256_loadu_ps(gamma + i), _mm256_loadu_ps(beta + i)));
+    }
+    for (; i < dim; i++) out[i] = (x[i] - mu) * inverse * gamma[i] + beta[i];
+}
+#endif
+
+void llmrec_layer_norm(const float *x, const float *gamma, const float *beta, size_t rows, size_t dim, float eps, float *out, float *mean,
+                       float *rstd) {
+    for (size_t row = 0; row < rows; row++) {
+        const float *line = x + row * dim;
+        float *target = out + row * dim;
+#if defined(__x86_64__)
+        if (llmrec_has_avx2_fma()) {
+            layer_norm_row_avx2(line, gamma, beta, dim, eps, target, mean + row, rstd + row);
+            continue;
+        }
+#endif
+        float sum = 0;
+        for (size_t i = 0; i < dim; i++) sum += line[i];
+        const float mu = sum / (float)dim;
+        float variance = 0;
+        for (size_t i = 0; i < dim; i++) variance += (line[i] - mu) * (line[i] - mu);
+        const float inverse = 1 / sqrtf(variance / (float)dim + eps);
+        mean[row] = mu;
+        rstd[row] = inverse;
+        for (size_t i = 0; i < dim; i++) target[i] = (line[i] - mu) * inverse * gamma[i] + beta[i];
+    }
+}

@@ -95,6 +95,12 @@ void llmrec_gelu(const float *x, float *out, size_t count);
 /// (relative error below 2e-7).
 void llmrec_softmax(float *row, size_t count);
 
+/// LayerNorm per row of x [rows, dim]: out = (x − mean) · rstd · gamma + beta with the population
+/// variance, rstd = 1 / √(variance + eps); mean and rstd [rows] are written for a backward pass.
+/// `out` must not overlap `x`.
+void llmrec_layer_norm(const float *x, const float *gamma, const float *beta, size_t rows, size_t dim, float eps, float *out, float *mean,
+                       float *rstd);
+
 /// A spin-wait hint to the CPU (x86 `pause`), for worker threads waiting on a flag.
 static inline void llmrec_cpu_relax(void) {
 #if defined(__x86_64__)

@@ -79,7 +79,6 @@ public struct TransformerEncoder: Sendable {
         var q = sum, k = sum, v = sum, context = sum, projected = sum
         var intermediate = [Float](repeating: 0, count: rows * inter)
         var activated = intermediate
-        var probabilities = [Float](repeating: 0, count: shape.probabilityCount)
         var mean = [Float](repeating: 0, count: rows)
         var rstd = mean
         var recorded: [[Float]] = []
@@ -111,7 +110,7 @@ public struct TransformerEncoder: Sendable {
             linear(&q, x, layer.query, layer.queryBias, packed?.query, inFeatures: h, outFeatures: h)
             linear(&k, x, layer.key, layer.keyBias, packed?.key, inFeatures: h, outFeatures: h)
             linear(&v, x, layer.value, layer.valueBias, packed?.value, inFeatures: h, outFeatures: h)
-            SelfAttention.forward(out: &context, probabilities: &probabilities, q: q, k: k, v: v, lengths: lengths, shape: shape)
+            SelfAttention.forward(out: &context, q: q, k: k, v: v, lengths: lengths, shape: shape)
             linear(&projected, context, layer.attentionOutput, layer.attentionOutputBias, packed?.attentionOutput, inFeatures: h, outFeatures: h)
             for index in 0..<(rows * h) { sum[index] = projected[index] + x[index] }
             LayerNorm.forward(

@@ -1,26 +1,15 @@
+import CKernels
+
 /// Layer normalisation over the last dimension.
 /// - x: [rows, dim]; out: [rows, dim]; mean, rstd: [rows], saved for backward; gamma, beta: [dim].
 public enum LayerNorm {
+    /// out = (x − mean) · rstd · gamma + beta per row, in the C kernel (`llmrec_layer_norm`); mean and
+    /// rstd [rows] are kept for backward. `out` must not overlap `x`.
     public static func forward(
         out: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
         x: UnsafePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, rows: Int, dim: Int, eps: Float
     ) {
-        for row in 0..<rows {
-            let line = x + row * dim
-            var sum: Float = 0
-            for column in 0..<dim { sum += line[column] }
-            let mu = sum / Float(dim)
-            var variance: Float = 0
-            for column in 0..<dim {
-                let centred = line[column] - mu
-                variance += centred * centred
-            }
-            let inverse = 1 / (variance / Float(dim) + eps).squareRoot()
-            mean[row] = mu
-            rstd[row] = inverse
-            let target = out + row * dim
-            for column in 0..<dim { target[column] = (line[column] - mu) * inverse * gamma[column] + beta[column] }
-        }
+        llmrec_layer_norm(x, gamma, beta, rows, dim, eps, out, mean, rstd)
     }
 
     /// Accumulates into dx, dgamma, dbeta.

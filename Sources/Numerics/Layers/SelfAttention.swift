@@ -14,12 +14,32 @@ public enum SelfAttention {
         out: UnsafeMutablePointer<Float>, probabilities: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>,
         k: UnsafePointer<Float>, v: UnsafePointer<Float>, lengths: UnsafePointer<Int32>, shape: CausalAttention.Shape
     ) {
+        run(out: out, probabilities: probabilities, keepAll: true, q: q, k: k, v: v, lengths: lengths, shape: shape)
+    }
+
+    /// The same output without keeping the probabilities (inference): one [length, length] scratch
+    /// serves every sequence and head, so memory does not grow with batch × heads.
+    public static func forward(
+        out: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+        lengths: UnsafePointer<Int32>, shape: CausalAttention.Shape
+    ) {
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: shape.length * shape.length)
+        defer { scratch.deallocate() }
+        run(out: out, probabilities: scratch, keepAll: false, q: q, k: k, v: v, lengths: lengths, shape: shape)
+    }
+
+    /// With `keepAll`, head h of sequence b writes its probabilities at (b · heads + h) · length² with
+    /// the padding keys' columns zeroed (what backward reads); without, every head reuses the start.
+    private static func run(
+        out: UnsafeMutablePointer<Float>, probabilities: UnsafeMutablePointer<Float>, keepAll: Bool, q: UnsafePointer<Float>,
+        k: UnsafePointer<Float>, v: UnsafePointer<Float>, lengths: UnsafePointer<Int32>, shape: CausalAttention.Shape
+    ) {
         let (length, width, headDim) = (shape.length, shape.width, shape.headDim)
         let scale = 1 / Float(headDim).squareRoot()
         for b in 0..<shape.batch {
             let keys = max(1, min(length, Int(lengths[b])))
             for h in 0..<shape.heads {
-                let scores = probabilities + (b * shape.heads + h) * length * length
+                let scores = keepAll ? probabilities + (b * shape.heads + h) * length * length : probabilities
                 let rowBase = b * length * width + h * headDim
                 BLAS.gemm(
                     transposeB: true, m: length, n: keys, k: headDim, alpha: scale, a: q + rowBase, lda: width,
@@ -27,7 +47,7 @@ public enum SelfAttention {
                 for i in 0..<length {
                     let row = scores + i * length
                     VectorMath.softmaxInPlace(row, count: keys)
-                    for j in keys..<length { row[j] = 0 }
+                    if keepAll { (row + keys).update(repeating: 0, count: length - keys) }
                 }
                 BLAS.gemm(
                     m: length, n: headDim, k: keys, a: scores, lda: length, b: v + rowBase, ldb: width, c: out + rowBase,
