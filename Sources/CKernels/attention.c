@@ -8,15 +8,16 @@
    own positions from `own` on. */
 static inline size_t cache_row(size_t slot, size_t prefix, size_t own) { return slot < prefix ? slot : own + slot - prefix; }
 
-static void attention_portable(const float *q, const float *keys, const float *values, size_t kv_width, size_t head_dim,
+static void attention_portable(const float *q, const float *keys, const float *values, size_t position_stride, size_t head_stride,
+                               size_t head_dim,
                                size_t group, size_t prefix, size_t own, size_t visible, size_t head_begin, size_t head_end,
                                float scale, float *scores, float *out) {
     for (size_t head = head_begin; head < head_end; head++) {
-        const size_t offset = head / group * head_dim;
+        const size_t offset = head / group * head_stride;
         const float *query = q + head * head_dim;
         float maximum = -INFINITY;
         for (size_t slot = 0; slot < visible; slot++) {
-            const float *key = keys + cache_row(slot, prefix, own) * kv_width + offset;
+            const float *key = keys + cache_row(slot, prefix, own) * position_stride + offset;
             float dot = 0;
             for (size_t i = 0; i < head_dim; i++) dot += query[i] * key[i];
             scores[slot] = dot * scale;
@@ -30,7 +31,7 @@ static void attention_portable(const float *q, const float *keys, const float *v
         float *target = out + head * head_dim;
         for (size_t i = 0; i < head_dim; i++) target[i] = 0;
         for (size_t slot = 0; slot < visible; slot++) {
-            const float *value = values + cache_row(slot, prefix, own) * kv_width + offset;
+            const float *value = values + cache_row(slot, prefix, own) * position_stride + offset;
             const float weight = scores[slot] / sum;
             for (size_t i = 0; i < head_dim; i++) target[i] += weight * value[i];
         }
@@ -72,12 +73,12 @@ static void four_scores(const float *query, const float *k0, const float *k1, co
    sums held in registers across all slots. */
 #define DEFINE_WEIGHTED_SUM(NAME, VECTORS)                                                                  \
     __attribute__((target(ATTENTION_TARGET)))                                                              \
-    static void NAME(const float *values, size_t kv_width, size_t column, size_t prefix, size_t own, size_t visible, \
+    static void NAME(const float *values, size_t position_stride, size_t column, size_t prefix, size_t own, size_t visible, \
                      const float *weights, float *target) {                                                \
         __m256 sum[VECTORS];                                                                              \
         for (int v = 0; v < VECTORS; v++) sum[v] = _mm256_setzero_ps();                                   \
         for (size_t slot = 0; slot < visible; slot++) {                                                   \
-            const float *value = values + cache_row(slot, prefix, own) * kv_width + column;              \
+            const float *value = values + cache_row(slot, prefix, own) * position_stride + column;              \
             const __m256 weight = _mm256_set1_ps(weights[slot]);                                          \
             for (int v = 0; v < VECTORS; v++) sum[v] = _mm256_fmadd_ps(weight, _mm256_loadu_ps(value + 8 * v), sum[v]); \
         }                                                                                                 \
@@ -87,21 +88,22 @@ DEFINE_WEIGHTED_SUM(weighted_sum64, 8)
 DEFINE_WEIGHTED_SUM(weighted_sum8, 1)
 
 __attribute__((target(ATTENTION_TARGET)))
-static void attention_avx2(const float *q, const float *keys, const float *values, size_t kv_width, size_t head_dim,
+static void attention_avx2(const float *q, const float *keys, const float *values, size_t position_stride, size_t head_stride,
+                           size_t head_dim,
                            size_t group, size_t prefix, size_t own, size_t visible, size_t head_begin, size_t head_end,
                            float scale, float *scores, float *out) {
     for (size_t head = head_begin; head < head_end; head++) {
-        const size_t offset = head / group * head_dim;
+        const size_t offset = head / group * head_stride;
         const float *query = q + head * head_dim;
         const float *base = keys + offset;
         size_t slot = 0;
         for (; slot + 4 <= visible; slot += 4) {
-            four_scores(query, base + cache_row(slot, prefix, own) * kv_width, base + cache_row(slot + 1, prefix, own) * kv_width,
-                        base + cache_row(slot + 2, prefix, own) * kv_width, base + cache_row(slot + 3, prefix, own) * kv_width, head_dim,
+            four_scores(query, base + cache_row(slot, prefix, own) * position_stride, base + cache_row(slot + 1, prefix, own) * position_stride,
+                        base + cache_row(slot + 2, prefix, own) * position_stride, base + cache_row(slot + 3, prefix, own) * position_stride, head_dim,
                         scale, scores + slot);
         }
         for (; slot < visible; slot++) {
-            const float *key = base + cache_row(slot, prefix, own) * kv_width;
+            const float *key = base + cache_row(slot, prefix, own) * position_stride;
             float dot = 0;
             for (size_t i = 0; i < head_dim; i++) dot += query[i] * key[i];
             scores[slot] = dot * scale;
@@ -109,11 +111,11 @@ static void attention_avx2(const float *q, const float *keys, const float *value
         llmrec_softmax_avx2(scores, visible);
         float *target = out + head * head_dim;
         size_t column = 0;
-        for (; column + 64 <= head_dim; column += 64) weighted_sum64(values, kv_width, offset + column, prefix, own, visible, scores, target + column);
-        for (; column + 8 <= head_dim; column += 8) weighted_sum8(values, kv_width, offset + column, prefix, own, visible, scores, target + column);
+        for (; column + 64 <= head_dim; column += 64) weighted_sum64(values, position_stride, offset + column, prefix, own, visible, scores, target + column);
+        for (; column + 8 <= head_dim; column += 8) weighted_sum8(values, position_stride, offset + column, prefix, own, visible, scores, target + column);
         for (; column < head_dim; column++) {
             float sum = 0;
-            for (slot = 0; slot < visible; slot++) sum += scores[slot] * values[cache_row(slot, prefix, own) * kv_width + offset + column];
+            for (slot = 0; slot < visible; slot++) sum += scores[slot] * values[cache_row(slot, prefix, own) * position_stride + offset + column];
             target[column] = sum;
         }
     }
@@ -121,14 +123,15 @@ static void attention_avx2(const float *q, const float *keys, const float *value
 
 #endif
 
-void llmrec_attention_row(const float *q, const float *keys, const float *values, size_t kv_width, size_t head_dim,
+void llmrec_attention_row(const float *q, const float *keys, const float *values, size_t position_stride, size_t head_stride,
+                          size_t head_dim,
                           size_t group, size_t prefix, size_t own, size_t visible, size_t head_begin, size_t head_end,
                           float scale, float *scores, float *out) {
 #if defined(__x86_64__)
     if (llmrec_has_avx2_fma()) {
-        attention_avx2(q, keys, values, kv_width, head_dim, group, prefix, own, visible, head_begin, head_end, scale, scores, out);
+        attention_avx2(q, keys, values, position_stride, head_stride, head_dim, group, prefix, own, visible, head_begin, head_end, scale, scores, out);
         return;
     }
 #endif
-    attention_portable(q, keys, values, kv_width, head_dim, group, prefix, own, visible, head_begin, head_end, scale, scores, out);
+    attention_portable(q, keys, values, position_stride, head_stride, head_dim, group, prefix, own, visible, head_begin, head_end, scale, scores, out);
 }

@@ -31,26 +31,40 @@ import Testing
         return out
     }
 
+    /// The kernel reads the cache laid out as rows of [kvHeads · headDim] or head-major; the
+    /// reference always reads rows.
     @Test(arguments: [
         CachedAttention.Span(prefix: 1, own: 1, visible: 1),
         CachedAttention.Span(prefix: 37, own: 37, visible: 37),
         CachedAttention.Span(prefix: 30, own: 41, visible: 34),
         CachedAttention.Span(prefix: 0, own: 5, visible: 9),
-    ])
-    func matchesAttentionWrittenOut(span: CachedAttention.Span) {
+    ], [false, true])
+    func matchesAttentionWrittenOut(span: CachedAttention.Span, headMajor: Bool) {
         var generator = SplitMix64(seed: UInt64(span.prefix * 100 + span.visible))
         let cacheRows = 50
+        let width = Self.keyValueHeads * Self.headDim
         func random(_ count: Int, scale: Float) -> [Float] { (0..<count).map { _ in Float.random(in: -scale...scale, using: &generator) } }
-        let keys = random(cacheRows * Self.keyValueHeads * Self.headDim, scale: 3)
-        let values = random(cacheRows * Self.keyValueHeads * Self.headDim, scale: 1)
+        let keys = random(cacheRows * width, scale: 3)
+        let values = random(cacheRows * width, scale: 1)
         let query = random(Self.heads * Self.headDim, scale: 3)
         let expected = Self.reference(query: query, keys: keys, values: values, span: span)
+        // [kvHeads, cacheRows, headDim] from rows.
+        func byHead(_ rows: [Float]) -> [Float] {
+            (0..<(cacheRows * width)).map { index in
+                let (head, position, column) = (index / (cacheRows * Self.headDim), index / Self.headDim % cacheRows, index % Self.headDim)
+                return rows[position * width + head * Self.headDim + column]
+            }
+        }
+        let layout = headMajor
+            ? CachedAttention.Layout.headMajor(headDim: Self.headDim, capacity: cacheRows)
+            : CachedAttention.Layout(headDim: Self.headDim, positionStride: width, headStride: Self.headDim)
+        let (cacheKeys, cacheValues) = headMajor ? (byHead(keys), byHead(values)) : (keys, values)
         var actual = [Float](repeating: .nan, count: Self.heads * Self.headDim)
         var scores = [Float](repeating: 0, count: span.visible)
         for heads in [0..<4, 4..<Self.heads] {
             CachedAttention.row(
-                query: query, keys: keys, values: values, out: &actual, heads: heads, headCount: Self.heads, keyValueHeads: Self.keyValueHeads,
-                headDim: Self.headDim, span: span, scores: &scores)
+                query: query, keys: cacheKeys, values: cacheValues, out: &actual, heads: heads, group: Self.heads / Self.keyValueHeads,
+                layout: layout, span: span, scores: &scores)
         }
         for index in actual.indices {
             #expect(abs(actual[index] - expected[index]) <= 1e-5, "[\(index)] \(actual[index]) vs \(expected[index])")
@@ -67,8 +81,9 @@ import Testing
         var out = [Float](repeating: .nan, count: query.count)
         var scores = [Float](repeating: 0, count: 12)
         CachedAttention.row(
-            query: query, keys: keys, values: values, out: &out, heads: 0..<Self.heads, headCount: Self.heads, keyValueHeads: Self.keyValueHeads,
-            headDim: Self.headDim, span: .init(prefix: 12, own: 12, visible: 12), scores: &scores)
+            query: query, keys: keys, values: values, out: &out, heads: 0..<Self.heads, group: Self.heads / Self.keyValueHeads,
+            layout: .init(headDim: Self.headDim, positionStride: Self.keyValueHeads * Self.headDim, headStride: Self.headDim),
+            span: .init(prefix: 12, own: 12, visible: 12), scores: &scores)
         #expect(out.allSatisfy { abs($0 - 11) < 1e-4 }, "all weight on the last row: \(out.prefix(3))")
     }
 }

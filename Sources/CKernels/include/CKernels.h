@@ -60,14 +60,16 @@ int llmrec_gemv_q8_supports(llmrec_weight_type type);
 int llmrec_integer_kernel_level(void);
 
 /// Attention of one query row over a key/value cache, for query heads [head_begin, head_end):
-/// out[head] = softmax(scale · q[head] · Kᵀ) · V over `visible` slots, where slot s reads cache row s
-/// for s < prefix (a shared prefix) and row own + s − prefix after it (the row's own positions, as
-/// in a branch of several continuations). `keys` and `values` are float32 [rows, kv_width]; query
-/// head h reads the kv head h / group at column (h / group) · head_dim. q and out are float32
-/// [heads · head_dim]; `scores` holds at least `visible` floats of scratch. AVX2+FMA when the CPU
-/// has them (exponentials by polynomial, relative error below 2e-7), portable C otherwise.
-void llmrec_attention_row(const float *q, const float *keys, const float *values, size_t kv_width, size_t head_dim,
-                          size_t group, size_t prefix, size_t own, size_t visible, size_t head_begin, size_t head_end,
+/// out[head] = softmax(scale · q[head] · Kᵀ) · V over `visible` slots, where slot s reads cache
+/// position s for s < prefix (a shared prefix) and position own + s − prefix after it (the row's own
+/// positions, as in a branch of several continuations). Query head h reads kv head h / group, whose
+/// `head_dim` values for position p start at (h / group) · head_stride + p · position_stride floats
+/// into `keys` and `values` (float32; head-major caches: position_stride = head_dim, head_stride =
+/// capacity · head_dim). q and out are float32 [heads · head_dim]; `scores` holds at least `visible`
+/// floats of scratch. AVX2+FMA when the CPU has them (exponentials by polynomial, relative error
+/// below 2e-7), portable C otherwise.
+void llmrec_attention_row(const float *q, const float *keys, const float *values, size_t position_stride, size_t head_stride,
+                          size_t head_dim, size_t group, size_t prefix, size_t own, size_t visible, size_t head_begin, size_t head_end,
                           float scale, float *scores, float *out);
 
 /// Matrix products in bfloat16 with float32 sums (AVX-512 BF16 `vdpbf16ps`, twice the multiply rate

@@ -78,15 +78,20 @@ public struct DecoderWeights: Sendable {
     }
 }
 
-/// Keys and values of the positions seen so far, per layer: [capacity, kvHeads · headDim] each.
+/// Keys and values of the positions seen so far, per layer, head-major: [kvHeads, capacity, headDim]
+/// each, so that one head's attention reads its positions as one stream.
 public struct KVCache: Sendable {
     public let capacity: Int
     public private(set) var count = 0
+    let headDim: Int
+    let keyValueHeads: Int
     var keys: [[Float]]
     var values: [[Float]]
 
     public init(configuration: DecoderConfiguration, capacity: Int) {
         self.capacity = capacity
+        headDim = configuration.headDim
+        keyValueHeads = configuration.keyValueHeads
         let size = capacity * configuration.keyValueWidth
         keys = [[Float]](repeating: [Float](repeating: 0, count: size), count: configuration.layers)
         values = keys
@@ -95,14 +100,33 @@ public struct KVCache: Sendable {
     /// Bytes of keys and values allocated (all of `capacity`, used or not).
     public var byteCount: Int { (keys.reduce(0) { $0 + $1.count } + values.reduce(0) { $0 + $1.count }) * MemoryLayout<Float>.size }
 
+    /// Where a head's position is.
+    var layout: CachedAttention.Layout { .headMajor(headDim: headDim, capacity: capacity) }
+
+    /// Stores `rows` positions from `position` on for `layer`, from rows of [kvHeads · headDim]
+    /// keys and values.
+    mutating func store(layer: Int, keys newKeys: [Float], values newValues: [Float], rows: Int, at position: Int) {
+        let (hd, width) = (headDim, keyValueHeads * headDim)
+        for head in 0..<keyValueHeads {
+            for row in 0..<rows {
+                let target = (head * capacity + position + row) * hd
+                let source = row * width + head * hd
+                keys[layer].replaceSubrange(target..<(target + hd), with: newKeys[source..<(source + hd)])
+                values[layer].replaceSubrange(target..<(target + hd), with: newValues[source..<(source + hd)])
+            }
+        }
+    }
+
     /// A cache of `capacity` positions holding this one's first `min(count, capacity)` positions.
     func resized(capacity newCapacity: Int, configuration: DecoderConfiguration) -> KVCache {
         var resized = KVCache(configuration: configuration, capacity: newCapacity)
         let kept = min(count, newCapacity)
-        let width = configuration.keyValueWidth
         for layer in keys.indices {
-            resized.keys[layer].replaceSubrange(0..<(kept * width), with: keys[layer][0..<(kept * width)])
-            resized.values[layer].replaceSubrange(0..<(kept * width), with: values[layer][0..<(kept * width)])
+            for head in 0..<keyValueHeads {
+                let (source, target, span) = (head * capacity * headDim, head * newCapacity * headDim, kept * headDim)
+                resized.keys[layer].replaceSubrange(target..<(target + span), with: keys[layer][source..<(source + span)])
+                resized.values[layer].replaceSubrange(target..<(target + span), with: values[layer][source..<(source + span)])
+            }
         }
         resized.count = kept
         return resized
@@ -354,16 +378,14 @@ public struct CausalDecoder: Sendable {
                 rotate(&s.k, row: row, width: kvWidth, heads: c.keyValueHeads, position: positions[row])
             }
         }
-        let base = start * kvWidth
-        for offset in 0..<(rows * kvWidth) {
-            cache.keys[index][base + offset] = s.k[offset]
-            cache.values[index][base + offset] = s.v[offset]
-        }
+        cache.store(layer: index, keys: s.k, values: s.v, rows: rows, at: start)
         // Prompts take the matrix path; decode rows and branches the row kernel.
         if branchStarts == nil && rows >= Self.matrixAttentionRows {
-            matrixAttention(keys: cache.keys[index], values: cache.values[index], start: start, rows: rows, scratch: &s)
+            matrixAttention(keys: cache.keys[index], values: cache.values[index], layout: cache.layout, start: start, rows: rows, scratch: &s)
         } else {
-            rowAttention(keys: cache.keys[index], values: cache.values[index], start: start, rows: rows, branchStarts: branchStarts, scratch: &s)
+            rowAttention(
+                keys: cache.keys[index], values: cache.values[index], layout: cache.layout, start: start, rows: rows, branchStarts: branchStarts,
+                scratch: &s)
         }
         layer.output.forward(
             out: &s.projected, x: s.attended, bias: layer.outputBias, rows: rows, inFeatures: h, outFeatures: h, threads: threads, integerActivations: integerActivations)
@@ -400,7 +422,9 @@ public struct CausalDecoder: Sendable {
     /// Attention of `rows` new rows one at a time: row r sees the cached prefix [0, start) and its
     /// own branch's rows up to itself (the whole sequence so far without branches). Fills
     /// `scratch.attended` from `scratch.q` and the cache.
-    private func rowAttention(keys: [Float], values: [Float], start: Int, rows: Int, branchStarts: [Int]?, scratch s: inout LayerScratch) {
+    private func rowAttention(
+        keys: [Float], values: [Float], layout: CachedAttention.Layout, start: Int, rows: Int, branchStarts: [Int]?, scratch s: inout LayerScratch
+    ) {
         let c = configuration
         let h = c.hiddenSize
         keys.withUnsafeBufferPointer { keys in
@@ -411,7 +435,7 @@ public struct CausalDecoder: Sendable {
                             let own = start + (branchStarts?[row] ?? 0)
                             let visible = start + (start + row - own) + 1
                             let task = HeadAttention(
-                                configuration: c, keys: keys.baseAddress!, values: values.baseAddress!, query: q.baseAddress! + row * h,
+                                configuration: c, layout: layout, keys: keys.baseAddress!, values: values.baseAddress!, query: q.baseAddress! + row * h,
                                 out: attended.baseAddress! + row * h, start: start, own: own, visible: visible)
                             // A long single decode row splits its heads over the decoding threads.
                             let parts = rows == 1 && threads > 1 && visible >= 128 ? min(threads, c.heads) : 1
@@ -427,9 +451,9 @@ public struct CausalDecoder: Sendable {
 
     /// Causal attention of a block of new rows as matrix products per head: scores = Q·Kᵀ over every
     /// cached and new position, masked above the diagonal, softmax, then P·V.
-    private func matrixAttention(keys: [Float], values: [Float], start: Int, rows: Int, scratch s: inout LayerScratch) {
+    private func matrixAttention(keys: [Float], values: [Float], layout: CachedAttention.Layout, start: Int, rows: Int, scratch s: inout LayerScratch) {
         let c = configuration
-        let (h, hd, kvWidth) = (c.hiddenSize, c.headDim, c.keyValueWidth)
+        let (h, hd) = (c.hiddenSize, c.headDim)
         let group = c.heads / c.keyValueHeads
         let total = start + rows
         var scores = [Float](repeating: 0, count: rows * total)
@@ -442,7 +466,7 @@ public struct CausalDecoder: Sendable {
                                 let kvHead = head / group
                                 BLAS.gemm(
                                     transposeB: true, m: rows, n: total, k: hd, alpha: 1 / Float(hd).squareRoot(), a: q.baseAddress! + head * hd,
-                                    lda: h, b: k.baseAddress! + kvHead * hd, ldb: kvWidth, c: p.baseAddress!, ldc: total)
+                                    lda: h, b: k.baseAddress! + kvHead * layout.headStride, ldb: layout.positionStride, c: p.baseAddress!, ldc: total)
                                 for row in 0..<rows {
                                     let line = p.baseAddress! + row * total
                                     let visible = start + row + 1
@@ -450,7 +474,8 @@ public struct CausalDecoder: Sendable {
                                     (line + visible).update(repeating: 0, count: total - visible)
                                 }
                                 BLAS.gemm(
-                                    m: rows, n: hd, k: total, a: p.baseAddress!, lda: total, b: v.baseAddress! + kvHead * hd, ldb: kvWidth,
+                                    m: rows, n: hd, k: total, a: p.baseAddress!, lda: total, b: v.baseAddress! + kvHead * layout.headStride,
+                                    ldb: layout.positionStride,
                                     c: out.baseAddress! + head * hd, ldc: h)
                             }
                         }
@@ -499,6 +524,7 @@ public struct CausalDecoder: Sendable {
 /// output slice): row r sees cache positions [0, start) and [own, own + visible − start).
 private struct HeadAttention: @unchecked Sendable {
     let configuration: DecoderConfiguration
+    let layout: CachedAttention.Layout
     let keys: UnsafePointer<Float>
     let values: UnsafePointer<Float>
     let query: UnsafePointer<Float>
@@ -512,7 +538,7 @@ private struct HeadAttention: @unchecked Sendable {
         let scores = UnsafeMutablePointer<Float>.allocate(capacity: visible)
         defer { scores.deallocate() }
         CachedAttention.row(
-            query: query, keys: keys, values: values, out: out, heads: heads, headCount: c.heads, keyValueHeads: c.keyValueHeads,
-            headDim: c.headDim, span: .init(prefix: start, own: own, visible: visible), scores: scores)
+            query: query, keys: keys, values: values, out: out, heads: heads, group: c.heads / c.keyValueHeads, layout: layout,
+            span: .init(prefix: start, own: own, visible: visible), scores: scores)
     }
 }
