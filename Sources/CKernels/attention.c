@@ -1,7 +1,5 @@
 #include "CKernels.h"
 
-#include <math.h>
-
 #include "vector_math.h"
 
 /* The cache row that slot `slot` of a query row reads: the shared prefix [0, prefix), then the row's
@@ -9,41 +7,31 @@
 static inline size_t cache_row(size_t slot, size_t prefix, size_t own) { return slot < prefix ? slot : own + slot - prefix; }
 
 static void attention_portable(const float *q, const float *keys, const float *values, size_t position_stride, size_t head_stride,
-                               size_t head_dim,
-                               size_t group, size_t prefix, size_t own, size_t visible, size_t head_begin, size_t head_end,
+                               size_t head_dim, size_t group, size_t prefix, size_t own, size_t visible, size_t head_begin, size_t head_end,
                                float scale, float *scores, float *out) {
     for (size_t head = head_begin; head < head_end; head++) {
         const size_t offset = head / group * head_stride;
         const float *query = q + head * head_dim;
-        float maximum = -INFINITY;
         for (size_t slot = 0; slot < visible; slot++) {
             const float *key = keys + cache_row(slot, prefix, own) * position_stride + offset;
             float dot = 0;
             for (size_t i = 0; i < head_dim; i++) dot += query[i] * key[i];
             scores[slot] = dot * scale;
-            if (scores[slot] > maximum) maximum = scores[slot];
         }
-        float sum = 0;
-        for (size_t slot = 0; slot < visible; slot++) {
-            scores[slot] = expf(scores[slot] - maximum);
-            sum += scores[slot];
-        }
+        llmrec_softmax(scores, visible);
         float *target = out + head * head_dim;
         for (size_t i = 0; i < head_dim; i++) target[i] = 0;
         for (size_t slot = 0; slot < visible; slot++) {
             const float *value = values + cache_row(slot, prefix, own) * position_stride + offset;
-            const float weight = scores[slot] / sum;
-            for (size_t i = 0; i < head_dim; i++) target[i] += weight * value[i];
+            for (size_t i = 0; i < head_dim; i++) target[i] += scores[slot] * value[i];
         }
     }
 }
 
 #if defined(__x86_64__)
-#define ATTENTION_TARGET LLMREC_AVX2_TARGET
-
 /* Four scores at once: the dots of `query` with four key rows (independent accumulators, one
    horizontal reduction for the four), each times `scale`. */
-__attribute__((target(ATTENTION_TARGET)))
+__attribute__((target(LLMREC_AVX2_TARGET)))
 static void four_scores(const float *query, const float *k0, const float *k1, const float *k2, const float *k3, size_t head_dim,
                         float scale, float *scores) {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
@@ -72,7 +60,7 @@ static void four_scores(const float *query, const float *k0, const float *k1, co
 /* target[0..<8·VECTORS] = Σ_slot weights[slot] · (value row of slot)[column..<column + 8·VECTORS], the
    sums held in registers across all slots. */
 #define DEFINE_WEIGHTED_SUM(NAME, VECTORS)                                                                  \
-    __attribute__((target(ATTENTION_TARGET)))                                                              \
+    __attribute__((target(LLMREC_AVX2_TARGET)))                                                              \
     static void NAME(const float *values, size_t position_stride, size_t column, size_t prefix, size_t own, size_t visible, \
                      const float *weights, float *target) {                                                \
         __m256 sum[VECTORS];                                                                              \
@@ -87,10 +75,9 @@ static void four_scores(const float *query, const float *k0, const float *k1, co
 DEFINE_WEIGHTED_SUM(weighted_sum64, 8)
 DEFINE_WEIGHTED_SUM(weighted_sum8, 1)
 
-__attribute__((target(ATTENTION_TARGET)))
+__attribute__((target(LLMREC_AVX2_TARGET)))
 static void attention_avx2(const float *q, const float *keys, const float *values, size_t position_stride, size_t head_stride,
-                           size_t head_dim,
-                           size_t group, size_t prefix, size_t own, size_t visible, size_t head_begin, size_t head_end,
+                           size_t head_dim, size_t group, size_t prefix, size_t own, size_t visible, size_t head_begin, size_t head_end,
                            float scale, float *scores, float *out) {
     for (size_t head = head_begin; head < head_end; head++) {
         const size_t offset = head / group * head_stride;
@@ -98,9 +85,10 @@ static void attention_avx2(const float *q, const float *keys, const float *value
         const float *base = keys + offset;
         size_t slot = 0;
         for (; slot + 4 <= visible; slot += 4) {
-            four_scores(query, base + cache_row(slot, prefix, own) * position_stride, base + cache_row(slot + 1, prefix, own) * position_stride,
-                        base + cache_row(slot + 2, prefix, own) * position_stride, base + cache_row(slot + 3, prefix, own) * position_stride, head_dim,
-                        scale, scores + slot);
+            four_scores(query, base + cache_row(slot, prefix, own) * position_stride,
+                        base + cache_row(slot + 1, prefix, own) * position_stride,
+                        base + cache_row(slot + 2, prefix, own) * position_stride,
+                        base + cache_row(slot + 3, prefix, own) * position_stride, head_dim, scale, scores + slot);
         }
         for (; slot < visible; slot++) {
             const float *key = base + cache_row(slot, prefix, own) * position_stride;
@@ -111,11 +99,17 @@ static void attention_avx2(const float *q, const float *keys, const float *value
         llmrec_softmax_avx2(scores, visible);
         float *target = out + head * head_dim;
         size_t column = 0;
-        for (; column + 64 <= head_dim; column += 64) weighted_sum64(values, position_stride, offset + column, prefix, own, visible, scores, target + column);
-        for (; column + 8 <= head_dim; column += 8) weighted_sum8(values, position_stride, offset + column, prefix, own, visible, scores, target + column);
+        for (; column + 64 <= head_dim; column += 64) {
+            weighted_sum64(values, position_stride, offset + column, prefix, own, visible, scores, target + column);
+        }
+        for (; column + 8 <= head_dim; column += 8) {
+            weighted_sum8(values, position_stride, offset + column, prefix, own, visible, scores, target + column);
+        }
         for (; column < head_dim; column++) {
             float sum = 0;
-            for (slot = 0; slot < visible; slot++) sum += scores[slot] * values[cache_row(slot, prefix, own) * position_stride + offset + column];
+            for (slot = 0; slot < visible; slot++) {
+                sum += scores[slot] * values[cache_row(slot, prefix, own) * position_stride + offset + column];
+            }
             target[column] = sum;
         }
     }
@@ -124,14 +118,15 @@ static void attention_avx2(const float *q, const float *keys, const float *value
 #endif
 
 void llmrec_attention_row(const float *q, const float *keys, const float *values, size_t position_stride, size_t head_stride,
-                          size_t head_dim,
-                          size_t group, size_t prefix, size_t own, size_t visible, size_t head_begin, size_t head_end,
+                          size_t head_dim, size_t group, size_t prefix, size_t own, size_t visible, size_t head_begin, size_t head_end,
                           float scale, float *scores, float *out) {
 #if defined(__x86_64__)
     if (llmrec_has_avx2_fma()) {
-        attention_avx2(q, keys, values, position_stride, head_stride, head_dim, group, prefix, own, visible, head_begin, head_end, scale, scores, out);
+        attention_avx2(q, keys, values, position_stride, head_stride, head_dim, group, prefix, own, visible, head_begin, head_end, scale,
+                       scores, out);
         return;
     }
 #endif
-    attention_portable(q, keys, values, position_stride, head_stride, head_dim, group, prefix, own, visible, head_begin, head_end, scale, scores, out);
+    attention_portable(q, keys, values, position_stride, head_stride, head_dim, group, prefix, own, visible, head_begin, head_end, scale,
+                       scores, out);
 }

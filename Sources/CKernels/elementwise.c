@@ -47,7 +47,8 @@ static size_t gelu_avx2(const float *x, float *out, size_t count) {
     size_t i = 0;
     for (; i + 8 <= count; i += 8) {
         const __m256 value = _mm256_loadu_ps(x + i);
-        const __m256 cdf = _mm256_fmadd_ps(_mm256_set1_ps(0.5f), erf8(_mm256_mul_ps(value, _mm256_set1_ps(0.70710677f))), _mm256_set1_ps(0.5f));
+        const __m256 erf = erf8(_mm256_mul_ps(value, _mm256_set1_ps(0.70710677f)));
+        const __m256 cdf = _mm256_fmadd_ps(_mm256_set1_ps(0.5f), erf, _mm256_set1_ps(0.5f));
         _mm256_storeu_ps(out + i, _mm256_mul_ps(value, cdf));
     }
     return i;

@@ -23,10 +23,9 @@ public final class SentenceEncoder: Sendable {
     /// bfloat16 ones).
     public let fingerprint: String
 
-    /// Batches hold at most this many tokens (rows × padded length).
+    /// Batches hold at most this many tokens (rows × padded length): a batch's activations are then
+    /// a few tens of MB whatever the texts' length (attention keeps one length² scratch at a time).
     public static let tokensPerBatch = 4096
-    /// … and at most this many attention weights (rows × heads × length²): 16 M floats, 64 MB.
-    public static let attentionWeightsPerBatch = 16 << 20
 
     /// - precision: how the encoder's linear layers multiply; bfloat16 falls back to float32 on a
     ///   CPU without AVX-512 BF16 (`encoder.precision` says which is in effect).
@@ -73,7 +72,7 @@ public final class SentenceEncoder: Sendable {
     /// BLAS); `progress` receives the number of texts done so far, from the calling thread.
     public func embed(_ texts: [String], threads: Int = 1, progress: ((Int) -> Void)? = nil) -> [[Float]] {
         let encoded = texts.map { tokenizer.encode($0, addSpecialTokens: true, maxLength: maxSequenceLength) }
-        let batches = Self.batches(lengths: encoded.map(\.count), heads: encoder.configuration.heads)
+        let batches = Self.batches(lengths: encoded.map(\.count))
         let results = EmbeddingResults(count: texts.count)
         let encoder = self.encoder
         let pooling = self.pooling
@@ -102,7 +101,7 @@ public final class SentenceEncoder: Sendable {
     }
 
     /// Indices grouped into batches of similar length, longest first, under the memory budget.
-    public static func batches(lengths: [Int], heads: Int, maxRows: Int = 64) -> [[Int]] {
+    public static func batches(lengths: [Int], maxRows: Int = 64) -> [[Int]] {
         let order = lengths.indices.sorted { lengths[$0] != lengths[$1] ? lengths[$0] > lengths[$1] : $0 < $1 }
         var batches: [[Int]] = []
         var current: [Int] = []
@@ -111,7 +110,6 @@ public final class SentenceEncoder: Sendable {
             let length = max(currentLength, lengths[index], 1)
             let rows = current.count + 1
             let fits = rows <= maxRows && rows * length <= tokensPerBatch
-                && rows * heads * length * length <= attentionWeightsPerBatch
             if !fits && !current.isEmpty {
                 batches.append(current)
                 current = []

@@ -1,8 +1,8 @@
 import CKernels
 import Foundation
 
-/// Vectorised transcendental functions on 8 lanes, in plain arithmetic (no library calls, so they
-/// vectorise on baseline x86-64), for the hot loops of softmax and GELU.
+/// Small vector helpers: e^x and SwiGLU on 8 lanes in plain arithmetic (no library calls, so they
+/// vectorise on baseline x86-64), dot products, softmax (through the C kernel), standardising.
 public enum VectorMath {
     /// e^x per lane, relative error about 2e-7 (Cephes' expf: Cody–Waite reduction by ln 2 and a
     /// degree-6 polynomial). Inputs are clamped to [-87.3, 88.3]; exp(-87.3) ≈ 1.2e-38 stands in for 0.
@@ -55,22 +55,6 @@ public enum VectorMath {
             index += 1
         }
         return total
-    }
-
-    /// y[i] += alpha · x[i] over `count` floats.
-    @inlinable
-    public static func addScaled(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ alpha: Float, count: Int) {
-        var index = 0
-        while index + 16 <= count {
-            let updated = UnsafeRawPointer(y + index).loadUnaligned(as: SIMD16<Float>.self)
-                + alpha * UnsafeRawPointer(x + index).loadUnaligned(as: SIMD16<Float>.self)
-            UnsafeMutableRawPointer(y + index).storeBytes(of: updated, as: SIMD16<Float>.self)
-            index += 16
-        }
-        while index < count {
-            y[index] += alpha * x[index]
-            index += 1
-        }
     }
 
     /// SwiGLU in place: gate[i] = silu(gate[i]) · up[i], silu(g) = g / (1 + e^−g), 8 lanes at a time.
