@@ -1,4 +1,5 @@
 import ArgumentParser
+import Models
 import Training
 
 /// What a daemon serves: its recommender, bundle, encoder and LM. Shared by `serve` and by `chat`,
@@ -9,6 +10,9 @@ struct ServedModelOptions: ParsableArguments {
 
     @Option(help: "sentence-transformers model directory: makes catalog/search semantic (embeds the catalog once, cached) and feeds the text path.")
     var encoder: String?
+
+    @Option(help: "Products of the encoder's linear layers: bf16 (the default where the CPU has AVX-512 BF16) or f32.")
+    var encoderPrecision: TransformerEncoder.Precision = .fastest
 
     @Option(help: "A-LLMRec bundle (`llmrec train align|project`): its SASRec serves, its stage 1 feeds the text path, its stage 2 and LM rank shortlists; its encoder and LM are used unless --encoder/--lm name others.")
     var bundle: String?
@@ -28,7 +32,9 @@ struct ServedModelOptions: ParsableArguments {
 
     /// The same options as `llmrec serve` arguments.
     var serveArguments: [String] {
-        var arguments = ["--recommender", recommender, "--lm-threads", String(lmThreads), "--item-noun", itemNoun]
+        var arguments = [
+            "--recommender", recommender, "--encoder-precision", encoderPrecision.rawValue, "--lm-threads", String(lmThreads), "--item-noun", itemNoun,
+        ]
         for (flag, value) in [("--encoder", encoder), ("--bundle", bundle), ("--lm", lm)] {
             if let value { arguments += [flag, value] }
         }

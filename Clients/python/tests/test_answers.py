@@ -24,7 +24,7 @@ PERFUME = "a warm woody eau de parfum"
 
 @pytest.fixture
 def lm_args(encoder_dir: Path, lm_gguf: Path) -> list[str]:
-    return ["--encoder", str(encoder_dir), "--lm", str(lm_gguf)]
+    return ["--encoder", str(encoder_dir), "--encoder-precision", "f32", "--lm", str(lm_gguf)]
 
 
 @pytest.fixture
@@ -124,7 +124,7 @@ def test_model_status_with_encoder_and_lm(lm_client: llmrec_client.Client, lm_gg
     status = lm_client.model_status()
     assert status["recommender"]["name"] == "cooccurrence" and status["bundle"] is None
     encoder = status["encoder"]
-    assert encoder["path"] == str(encoder_dir) and encoder["dimension"] == 384
+    assert encoder["path"] == str(encoder_dir) and encoder["dimension"] == 384 and encoder["precision"] == "f32"
     lm = status["languageModel"]
     assert lm["path"] == str(lm_gguf) and lm["name"] == "llama" and lm["chat"] is True
     assert lm["layers"] == 30 and lm["hiddenSize"] == 576 and lm["vocabularySize"] == 49152 and lm["threads"] >= 1

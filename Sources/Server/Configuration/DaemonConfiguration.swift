@@ -1,4 +1,5 @@
 import JSON
+import Models
 import Training
 
 /// How a daemon runs: where it listens, what it serves, and its limits.
@@ -20,6 +21,8 @@ public struct DaemonConfiguration: Sendable {
     public var encoderDirectory: String?
     /// Threads for embedding the catalog at start-up (when its cache is missing or incomplete).
     public var embeddingThreads: Int
+    /// How the encoder's linear layers multiply (bfloat16 falls back to float32 without AVX-512 BF16).
+    public var encoderPrecision: TransformerEncoder.Precision
     /// An A-LLMRec bundle: its SASRec replaces `recommender`, its stage 1 feeds the text path, its
     /// stage 2 and LM rank shortlists, and its encoder and LM are used unless others are named.
     public var bundleDirectory: String?
@@ -37,7 +40,7 @@ public struct DaemonConfiguration: Sendable {
     public init(
         transport: Transport, datasetDirectory: String, stateDirectory: String? = nil,
         recommender: ModelSpecification = .cooccurrence, encoderDirectory: String? = nil, embeddingThreads: Int = 1,
-        bundleDirectory: String? = nil, languageModelPath: String? = nil, languageModelThreads: Int = 1,
+        encoderPrecision: TransformerEncoder.Precision = .fastest, bundleDirectory: String? = nil, languageModelPath: String? = nil, languageModelThreads: Int = 1,
         chatCacheSessions: Int = 8, chatCacheTokens: Int = 1024, itemNoun: String = "item", limits: Limits = .init()
     ) {
         self.transport = transport
@@ -46,6 +49,7 @@ public struct DaemonConfiguration: Sendable {
         self.recommender = recommender
         self.encoderDirectory = encoderDirectory
         self.embeddingThreads = embeddingThreads
+        self.encoderPrecision = encoderPrecision
         self.bundleDirectory = bundleDirectory
         self.languageModelPath = languageModelPath
         self.languageModelThreads = languageModelThreads

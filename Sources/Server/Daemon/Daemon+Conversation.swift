@@ -172,7 +172,12 @@ extension Daemon {
         return ModelStatus.Result(
             recommender: .init(name: engine.recommender.name, path: models.source.bundle ?? Self.checkpointPath(of: configuration.recommender)),
             encoder: models.encoder.map {
-                .init(name: "sentence-encoder", path: models.source.encoder, detail: ["dimension": .integer($0.dimension), "fingerprint": .string($0.fingerprint)])
+                .init(
+                    name: "sentence-encoder", path: models.source.encoder,
+                    detail: [
+                        "dimension": .integer($0.dimension), "fingerprint": .string($0.fingerprint),
+                        "precision": .string($0.encoder.precision.rawValue),
+                    ])
             },
             languageModel: lm.map {
                 let c = $0.decoder.configuration

@@ -36,7 +36,7 @@ enum ModelSetLoader {
         var semantic: SemanticSearch?
         var textEmbeddings: [Float]?
         if let encoderDirectory {
-            let encoder = try SentenceEncoder(directory: encoderDirectory)
+            let encoder = try SentenceEncoder(directory: encoderDirectory, precision: configuration.encoderPrecision)
             // Progress only for items that need embedding: a cached catalog loads silently.
             let meter = ProgressMeter(label: "llmrec serve: embedding the catalog", total: Int64(dataset.catalog.count), unit: .items("items"))
             let embedded = try CatalogEmbeddings.embeddings(
