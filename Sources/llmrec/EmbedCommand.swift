@@ -71,7 +71,8 @@ struct EmbedCommand: ParsableCommand {
                 let seconds = Date().timeIntervalSince(embedStarted)
                 let summary: JSONValue = [
                     "items": .integer(dataset.catalog.count), "computed": .integer(result.computed), "reused": .integer(result.reused),
-                    "dimension": .integer(encoder.dimension), "precision": .string(encoder.encoder.precision.rawValue), "seconds": .number(seconds),
+                    "dimension": .integer(encoder.dimension), "precision": .string(encoder.encoder.precision.rawValue),
+                    "seconds": .number(seconds),
                     "sentencesPerSecond": .number(result.computed > 0 ? Double(result.computed) / seconds : 0),
                     "totalSeconds": .number(Date().timeIntervalSince(started)), "peakRSSBytes": .integer(peakResidentBytes()),
                     "cache": .string(CatalogEmbeddings.cachePath(datasetDirectory: catalog, encoder: encoder, field: field)),

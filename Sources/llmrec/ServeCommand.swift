@@ -74,7 +74,8 @@ struct ServeCommand: ParsableCommand {
             let configuration = DaemonConfiguration(
                 transport: socket.map { .socket(path: $0) } ?? .stdio, datasetDirectory: data, stateDirectory: state,
                 recommender: try ModelSpecification(parsing: models.recommender), encoderDirectory: models.encoder,
-                embeddingThreads: threads, encoderPrecision: models.encoderPrecision, bundleDirectory: models.bundle, languageModelPath: models.lm,
+                embeddingThreads: threads, encoderPrecision: models.encoderPrecision, bundleDirectory: models.bundle,
+                languageModelPath: models.lm,
                 languageModelThreads: models.lmThreads, chatCacheSessions: chatCacheSessions, chatCacheTokens: chatCacheTokens,
                 itemNoun: models.itemNoun, limits: limits)
             status = try Daemon(configuration: configuration).run()

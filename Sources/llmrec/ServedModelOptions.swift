@@ -33,7 +33,8 @@ struct ServedModelOptions: ParsableArguments {
     /// The same options as `llmrec serve` arguments.
     var serveArguments: [String] {
         var arguments = [
-            "--recommender", recommender, "--encoder-precision", encoderPrecision.rawValue, "--lm-threads", String(lmThreads), "--item-noun", itemNoun,
+            "--recommender", recommender, "--encoder-precision", encoderPrecision.rawValue, "--lm-threads", String(lmThreads),
+            "--item-noun", itemNoun,
         ]
         for (flag, value) in [("--encoder", encoder), ("--bundle", bundle), ("--lm", lm)] {
             if let value { arguments += [flag, value] }

@@ -18,7 +18,8 @@ import Testing
         for head in 0..<heads {
             let column = head / (heads / keyValueHeads) * headDim
             let scores = rows.map { row in
-                (0..<headDim).reduce(0.0) { $0 + Double(query[head * headDim + $1]) * Double(keys[row * width + column + $1]) } / Double(headDim).squareRoot()
+                (0..<headDim).reduce(0.0) { $0 + Double(query[head * headDim + $1]) * Double(keys[row * width + column + $1]) }
+                    / Double(headDim).squareRoot()
             }
             let maximum = scores.max()!
             let weights = scores.map { exp($0 - maximum) }
@@ -74,15 +75,16 @@ import Testing
     /// Scores far below the largest (200 apart here) underflow to zero weight instead of producing NaN
     /// or infinity.
     @Test func farSmallerScoresGetNoWeight() {
-        let keys: [Float] = (0..<(12 * Self.keyValueHeads * Self.headDim)).map { $0 % Self.headDim == 0 ? Float($0 / (Self.keyValueHeads * Self.headDim)) * 20 * Float(Self.headDim).squareRoot() : 0 }
-        let values: [Float] = (0..<(12 * Self.keyValueHeads * Self.headDim)).map { Float($0 / (Self.keyValueHeads * Self.headDim)) }
+        let width = Self.keyValueHeads * Self.headDim
+        let keys: [Float] = (0..<(12 * width)).map { $0 % Self.headDim == 0 ? Float($0 / width) * 20 * Float(Self.headDim).squareRoot() : 0 }
+        let values: [Float] = (0..<(12 * width)).map { Float($0 / width) }
         var query = [Float](repeating: 0, count: Self.heads * Self.headDim)
         for head in 0..<Self.heads { query[head * Self.headDim] = 10 }
         var out = [Float](repeating: .nan, count: query.count)
         var scores = [Float](repeating: 0, count: 12)
         CachedAttention.row(
             query: query, keys: keys, values: values, out: &out, heads: 0..<Self.heads, group: Self.heads / Self.keyValueHeads,
-            layout: .init(headDim: Self.headDim, positionStride: Self.keyValueHeads * Self.headDim, headStride: Self.headDim),
+            layout: .init(headDim: Self.headDim, positionStride: width, headStride: Self.headDim),
             span: .init(prefix: 12, own: 12, visible: 12), scores: &scores)
         #expect(out.allSatisfy { abs($0 - 11) < 1e-4 }, "all weight on the last row: \(out.prefix(3))")
     }

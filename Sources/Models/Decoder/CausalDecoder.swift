@@ -271,7 +271,7 @@ public struct CausalDecoder: Sendable {
         }
         let positions = (0..<rows).map { start + $0 - (branchStarts?[$0] ?? 0) }
         var x = try embed(tokens: tokens, inputEmbeddings: inputEmbeddings, positions: positions)
-        var scratch = LayerScratch(configuration: c, rows: rows, cached: start)
+        var scratch = LayerScratch(configuration: c, rows: rows)
         for (index, layer) in weights.layers.enumerated() {
             runLayer(
                 layer, index: index, x: &x, cache: &cache, start: start, rows: rows, positions: positions, branchStarts: branchStarts,
@@ -338,9 +338,9 @@ public struct CausalDecoder: Sendable {
 
     /// Buffers of one forward call, sized for its rows.
     private struct LayerScratch {
-        var normed, q, k, v, attended, projected, gate, up, scores: [Float]
+        var normed, q, k, v, attended, projected, gate, up: [Float]
 
-        init(configuration c: DecoderConfiguration, rows: Int, cached: Int) {
+        init(configuration c: DecoderConfiguration, rows: Int) {
             normed = [Float](repeating: 0, count: rows * c.hiddenSize)
             q = normed
             attended = normed
@@ -349,7 +349,6 @@ public struct CausalDecoder: Sendable {
             v = k
             gate = [Float](repeating: 0, count: rows * c.intermediateSize)
             up = gate
-            scores = [Float](repeating: 0, count: cached + rows)
         }
     }
 
@@ -435,7 +434,8 @@ public struct CausalDecoder: Sendable {
                             let own = start + (branchStarts?[row] ?? 0)
                             let visible = start + (start + row - own) + 1
                             let task = HeadAttention(
-                                configuration: c, layout: layout, keys: keys.baseAddress!, values: values.baseAddress!, query: q.baseAddress! + row * h,
+                                configuration: c, layout: layout, keys: keys.baseAddress!, values: values.baseAddress!,
+                                query: q.baseAddress! + row * h,
                                 out: attended.baseAddress! + row * h, start: start, own: own, visible: visible)
                             // A long single decode row splits its heads over the decoding threads.
                             let parts = rows == 1 && threads > 1 && visible >= 128 ? min(threads, c.heads) : 1
@@ -451,7 +451,9 @@ public struct CausalDecoder: Sendable {
 
     /// Causal attention of a block of new rows as matrix products per head: scores = Q·Kᵀ over every
     /// cached and new position, masked above the diagonal, softmax, then P·V.
-    private func matrixAttention(keys: [Float], values: [Float], layout: CachedAttention.Layout, start: Int, rows: Int, scratch s: inout LayerScratch) {
+    private func matrixAttention(
+        keys: [Float], values: [Float], layout: CachedAttention.Layout, start: Int, rows: Int, scratch s: inout LayerScratch
+    ) {
         let c = configuration
         let (h, hd) = (c.hiddenSize, c.headDim)
         let group = c.heads / c.keyValueHeads

@@ -100,10 +100,12 @@ public struct TransformerEncoder: Sendable {
             let packed = packedLayers?[index]
             // out = input · Wᵀ + bias, through the packed bf16 matrix when there is one.
             func linear(
-                _ out: inout [Float], _ input: [Float], _ weight: [Float], _ bias: [Float], _ bf16: BF16Matrix?, inFeatures: Int, outFeatures: Int
+                _ out: inout [Float], _ input: [Float], _ weight: [Float], _ bias: [Float], _ bf16: BF16Matrix?, inFeatures: Int,
+                outFeatures: Int
             ) {
                 guard let bf16 else {
-                    return Linear.forward(out: &out, x: input, weight: weight, bias: bias, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures)
+                    return Linear.forward(
+                        out: &out, x: input, weight: weight, bias: bias, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures)
                 }
                 bf16.forward(out: &out, x: input, bias: bias, rows: rows)
             }
