@@ -37,20 +37,35 @@ public struct JSONParseOptions: Sendable {
 /// escape the closure. Not thread-safe; confine a document to one thread.
 public final class JSONDocument {
     private let root: UnsafeMutablePointer<json_t>
+    /// Whether the text held an integer outside Int64 and was read with every number as a double.
+    private let integersAsReals: Bool
 
     /// Parses `bytes` (UTF-8, checked by jansson) into a document.
+    ///
+    /// JSON puts no bound on integers; jansson refuses those outside Int64 ("too big integer"). Such
+    /// a text is valid JSON, so it is read again with every number as a double: integral values up
+    /// to 2^53 come back as `.int`, the rest as `.double` (so a field that wants an integer sees a
+    /// number out of its range rather than a parse error).
     public init(bytes: UnsafeRawBufferPointer, options: JSONParseOptions = .init()) throws(JSONParseError) {
         var error = json_error_t()
-        let base = bytes.baseAddress?.assumingMemoryBound(to: CChar.self)
-        let parsed = if let base {
-            json_loadb(base, bytes.count, options.janssonFlags, &error)
-        } else {
-            json_loads("", options.janssonFlags, &error)
+        if let parsed = Self.load(bytes, flags: options.janssonFlags, error: &error) {
+            root = parsed
+            integersAsReals = false
+            return
         }
-        guard let parsed else {
-            throw JSONParseError(janssonError: error)
-        }
+        let first = JSONParseError(janssonError: error)
+        guard first.message.hasPrefix("too big"),
+            let parsed = Self.load(bytes, flags: options.janssonFlags | 0x8 /* JSON_DECODE_INT_AS_REAL */, error: &error)
+        else { throw first }
         root = parsed
+        integersAsReals = true
+    }
+
+    private static func load(_ bytes: UnsafeRawBufferPointer, flags: Int, error: inout json_error_t) -> UnsafeMutablePointer<json_t>? {
+        if let base = bytes.baseAddress?.assumingMemoryBound(to: CChar.self) {
+            return json_loadb(base, bytes.count, flags, &error)
+        }
+        return json_loads("", flags, &error)
     }
 
     deinit { json_decref(root) }
@@ -58,11 +73,11 @@ public final class JSONDocument {
     /// Calls `body` with the root node. The node and everything reached from it are valid only
     /// during the call.
     public func withRoot<R, E: Error>(_ body: (JSONNode) throws(E) -> R) throws(E) -> R {
-        try body(JSONNode(raw: root))
+        try body(JSONNode(raw: root, integersAsReals: integersAsReals))
     }
 
     /// The whole document as a `JSONValue`.
-    public var value: JSONValue { JSONNode(raw: root).value }
+    public var value: JSONValue { JSONNode(raw: root, integersAsReals: integersAsReals).value }
 }
 
 extension JSONParseError {
@@ -80,11 +95,13 @@ extension JSONParseError {
 /// `withRoot` closure runs.
 public struct JSONNode {
     let raw: UnsafeMutablePointer<json_t>
+    /// Set when the document was read with every number as a double (see `JSONDocument.init`).
+    var integersAsReals = false
 
     /// Member lookup on an object; nil for a missing key or a non-object.
     public subscript(key: String) -> JSONNode? {
         guard raw.pointee.type == JSON_OBJECT, let member = json_object_get(raw, key) else { return nil }
-        return JSONNode(raw: member)
+        return JSONNode(raw: member, integersAsReals: integersAsReals)
     }
 
     public var isNull: Bool { raw.pointee.type == JSON_NULL }
@@ -123,7 +140,7 @@ public struct JSONNode {
     /// Elements of an array, or nil for any other kind.
     public var elements: [JSONNode]? {
         guard raw.pointee.type == JSON_ARRAY else { return nil }
-        return (0..<json_array_size(raw)).compactMap { json_array_get(raw, $0).map(JSONNode.init(raw:)) }
+        return (0..<json_array_size(raw)).compactMap { json_array_get(raw, $0).map { JSONNode(raw: $0, integersAsReals: integersAsReals) } }
     }
 
     /// The value converted to plain Swift data (recursively).
@@ -133,7 +150,10 @@ public struct JSONNode {
         case JSON_TRUE: return .bool(true)
         case JSON_FALSE: return .bool(false)
         case JSON_INTEGER: return .int(Int64(json_integer_value(raw)))
-        case JSON_REAL: return .double(json_real_value(raw))
+        case JSON_REAL:
+            let number = json_real_value(raw)
+            if integersAsReals, number.rounded() == number, abs(number) <= 9_007_199_254_740_992 { return .int(Int64(number)) }
+            return .double(number)
         case JSON_STRING: return .string(string ?? "")
         case JSON_ARRAY: return .array(elements?.map(\.value) ?? [])
         case JSON_OBJECT:
@@ -141,7 +161,7 @@ public struct JSONNode {
             var iterator = json_object_iter(raw)
             while let current = iterator {
                 if let key = json_object_iter_key(current), let member = json_object_iter_value(current) {
-                    object[String(cString: key)] = JSONNode(raw: member).value
+                    object[String(cString: key)] = JSONNode(raw: member, integersAsReals: integersAsReals).value
                 }
                 iterator = json_object_iter_next(raw, current)
             }

@@ -115,7 +115,10 @@ public struct MessageFramer: Sendable {
             let value = String(decoding: line[(colon + 1)...], as: UTF8.self).trimmingSpaces()
             switch name {
             case "content-length":
-                guard let parsed = Int(value), parsed >= 0, value.allSatisfy(\.isASCII) else {
+                // Decimal digits only: no sign, no spaces inside, as RFC 9110 writes the field.
+                guard !value.isEmpty, value.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
+                    let parsed = Int(value)
+                else {
                     return .failure(HeaderError(reason: "invalid Content-Length '\(value)'"))
                 }
                 length = parsed

@@ -33,7 +33,8 @@ struct SafetensorsHeader {
         guard bytes.count >= 8 else { throw .truncated(path: path, expected: 8, got: bytes.count) }
         let length = UInt64(littleEndian: bytes.loadUnaligned(as: UInt64.self))
         guard length <= UInt64(Self.maximumLength) else {
-            throw .malformedHeader(path: path, reason: "header length \(length) exceeds \(Self.maximumLength) bytes")
+            // The length itself is not echoed: for a file that is not safetensors it is its first 8 bytes.
+            throw .malformedHeader(path: path, reason: "not a safetensors file (its header length field exceeds \(Self.maximumLength) bytes)")
         }
         let headerLength = Int(length)
         guard 8 + headerLength <= bytes.count else {

@@ -33,7 +33,7 @@ extension SafetensorsFile {
 
         let temporary = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw .writeFailed(path: path, reason: MappedFile.message(errno)) }
+        guard fd >= 0 else { throw .writeFailed(path: path, reason: ModelFile.message(errno)) }
         // errno of the first failure, 0 while everything succeeds.
         var failure = withUnsafeBytes(of: length) { writeAll(fd, $0) }
         if failure == 0 { failure = header.withUnsafeBytes { writeAll(fd, $0) } }
@@ -48,10 +48,10 @@ extension SafetensorsFile {
         if close(fd) != 0, failure == 0 { failure = errno }
         guard failure == 0 else {
             unlink(temporary)
-            throw .writeFailed(path: path, reason: MappedFile.message(failure))
+            throw .writeFailed(path: path, reason: ModelFile.message(failure))
         }
         guard rename(temporary, path) == 0 else {
-            let reason = MappedFile.message(errno)
+            let reason = ModelFile.message(errno)
             unlink(temporary)
             throw .writeFailed(path: path, reason: reason)
         }

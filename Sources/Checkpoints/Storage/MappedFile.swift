@@ -4,7 +4,8 @@ import Glibc
 import Darwin
 #endif
 
-/// A whole file mapped read-only into memory (`mmap`, `PROT_READ`, `MAP_PRIVATE`); unmapped on deinit.
+/// A whole regular file (`ModelFile.openRegular`) mapped read-only into memory (`mmap`, `PROT_READ`,
+/// `MAP_PRIVATE`); unmapped on deinit.
 ///
 /// `bytes` is valid for as long as this object lives; callers that hand out pointers into it keep the
 /// object alive alongside (see `SafetensorsFile.rawBytes(named:)`). The mapping is immutable, so the
@@ -17,23 +18,16 @@ final class MappedFile: @unchecked Sendable {
 
     init(path: String) throws(CheckpointError) {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            let code = errno
-            throw code == ENOENT ? .fileNotFound(path: path) : .unreadable(path: path, reason: Self.message(code))
-        }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw .unreadable(path: path, reason: Self.message(errno)) }
-        guard (info.st_mode & S_IFMT) == S_IFREG else { throw .unreadable(path: path, reason: "not a regular file") }
-        let size = Int(info.st_size)
+        let fd = try ModelFile.openRegular(path)
+        defer { close(fd.descriptor) }
+        let size = fd.size
         guard size > 0 else {
             // mmap rejects a zero length; an empty file is an empty buffer.
             bytes = UnsafeRawBufferPointer(start: nil, count: 0)
             return
         }
-        guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
-            throw .unreadable(path: path, reason: "mmap: " + Self.message(errno))
+        guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd.descriptor, 0), base != MAP_FAILED else {
+            throw .unreadable(path: path, reason: "mmap: " + ModelFile.message(errno))
         }
         bytes = UnsafeRawBufferPointer(start: base, count: size)
     }
@@ -53,6 +47,4 @@ final class MappedFile: @unchecked Sendable {
     deinit {
         if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
     }
-
-    static func message(_ code: Int32) -> String { String(cString: strerror(code)) }
 }

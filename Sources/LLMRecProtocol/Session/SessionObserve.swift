@@ -25,13 +25,11 @@ public enum SessionObserve {
             events = []
             for (index, object) in try reader.objects("events", count: 1...maxEvents).enumerated() {
                 let field = "events[\(index)]"
-                guard let id = object["itemId"]?.intValue, id >= 1, id <= Int64(Int32.max) else {
-                    throw InvalidParams(field: "\(field).itemId", message: "\(field).itemId must be a positive integer item id")
-                }
+                let id = try InvalidParams.itemId(object["itemId"], field: "\(field).itemId")
                 guard let kind = object["kind"]?.stringValue, SessionObserve.kinds.contains(kind) else {
                     throw InvalidParams(field: "\(field).kind", message: "\(field).kind must be one of viewed, bought, rejected")
                 }
-                events.append(Event(itemId: Int32(id), kind: kind))
+                events.append(Event(itemId: id, kind: kind))
             }
         }
     }

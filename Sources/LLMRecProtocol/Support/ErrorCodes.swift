@@ -21,11 +21,13 @@ public enum LLMRecError {
             data: ["sessionId": .string(id)])
     }
 
-    public static func itemNotFound(_ ids: [Int32]) -> ResponseError {
+    public static func itemNotFound(_ ids: [Int32]) -> ResponseError { itemNotFound(ids.map(Int64.init)) }
+
+    public static func itemNotFound(_ ids: [Int64]) -> ResponseError {
         ResponseError(
             code: itemNotFoundCode,
             message: "unknown item id\(ids.count == 1 ? "" : "s"): \(ids.prefix(10).map(String.init).joined(separator: ", "))",
-            data: ["itemIds": .array(ids.map { .integer($0) })])
+            data: ["itemIds": .array(ids.map { .int($0) })])
     }
 
     public static func modelNotLoaded(_ what: String) -> ResponseError {
@@ -34,7 +36,7 @@ public enum LLMRecError {
 
     /// `model/load` could not load what it was asked to (the models in use stay).
     public static func loadFailed(_ reason: String) -> ResponseError {
-        ResponseError(code: loadFailedCode, message: "cannot load: \(reason)")
+        ResponseError(code: loadFailedCode, message: reason)
     }
 
     public static let shuttingDown = ResponseError.invalidRequest("server is shutting down")

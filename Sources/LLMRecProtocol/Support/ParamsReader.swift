@@ -1,20 +1,42 @@
 import JSON
 import JSONRPC
 
-/// A parameter that is missing, of the wrong type or out of range. Becomes `-32602` with
-/// `data: {"field": ...}`.
+/// A parameter that is missing, of the wrong type or out of range: `-32602` with
+/// `data: {"field": ...}`. An item id that is a well-formed positive integer beyond any id the
+/// catalog can hold (above Int32.max) is not malformed but unknown: `-32011` with `data: {"itemIds"}`.
 public struct InvalidParams: Error, Sendable, Equatable {
     public var field: String
     public var message: String
+    /// Set for well-formed item ids that no catalog can hold.
+    public var unknownItemIds: [Int64]?
 
     public init(field: String, message: String) {
         self.field = field
         self.message = message
     }
 
+    /// Item ids in `field` beyond the range of catalog ids.
+    public static func unknownItems(field: String, ids: [Int64]) -> InvalidParams {
+        var error = InvalidParams(field: field, message: "unknown item ids")
+        error.unknownItemIds = ids
+        return error
+    }
+
     public var responseError: ResponseError {
-        ResponseError(
+        if let ids = unknownItemIds { return LLMRecError.itemNotFound(ids) }
+        return ResponseError(
             code: ResponseError.invalidParamsCode, message: "invalid params: \(message)", data: ["field": .string(field)])
+    }
+
+    /// Reads one item id: a JSON integer (not `1.0`, not `1e2`) of at least 1. Ids above Int32.max
+    /// are `unknownItems`.
+    static func itemId(_ value: JSONValue?, field: String) throws(InvalidParams) -> Int32 {
+        guard case .int(let number)? = value, number >= 1 else {
+            let shown = value.map(JSONWriter.compact) ?? "nothing"
+            throw InvalidParams(field: field, message: "\(field) must be a positive integer item id, got \(shown)")
+        }
+        guard let id = Int32(exactly: number) else { throw unknownItems(field: field, ids: [number]) }
+        return id
     }
 }
 
@@ -45,7 +67,7 @@ public struct ParamsReader {
 
     public func int(_ field: String, in range: ClosedRange<Int>) throws(InvalidParams) -> Int {
         guard let value = object[field], value != .null else { throw missing(field) }
-        guard let number = value.intValue, let int = Int(exactly: number) else { throw wrongType(field, "an integer", value) }
+        guard case .int(let number) = value, let int = Int(exactly: number) else { throw wrongType(field, "an integer", value) }
         guard range.contains(int) else {
             throw InvalidParams(field: field, message: "\(field) must be in \(range.lowerBound)...\(range.upperBound), got \(int)")
         }
@@ -101,12 +123,15 @@ public struct ParamsReader {
         }
         var ids: [Int32] = []
         ids.reserveCapacity(elements.count)
+        var outOfRange: [Int64] = []
         for (index, element) in elements.enumerated() {
-            guard let number = element.intValue, number >= 1, number <= Int64(Int32.max) else {
-                throw InvalidParams(field: "\(field)[\(index)]", message: "\(field)[\(index)] must be a positive integer item id, got \(JSONWriter.compact(element))")
+            do {
+                ids.append(try InvalidParams.itemId(element, field: "\(field)[\(index)]"))
+            } catch let error where error.unknownItemIds != nil {
+                outOfRange += error.unknownItemIds ?? []
             }
-            ids.append(Int32(number))
         }
+        guard outOfRange.isEmpty else { throw InvalidParams.unknownItems(field: field, ids: outOfRange) }
         return ids
     }
 

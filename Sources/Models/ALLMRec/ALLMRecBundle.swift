@@ -45,7 +45,7 @@ public struct ALLMRecManifest: Sendable {
     /// Reads `directory/manifest.json`.
     public static func read(directory: String) throws(ALLMRecError) -> ALLMRecManifest {
         let path = directory + "/" + fileName
-        guard let data = FileManager.default.contents(atPath: path) else { throw .invalidBundle("\(path) does not exist or cannot be read") }
+        guard let data = try? ModelFile.contents(of: path) else { throw .invalidBundle("\(path) does not exist or cannot be read") }
         guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw .invalidBundle("\(path) is not a JSON object")
         }

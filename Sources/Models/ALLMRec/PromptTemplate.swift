@@ -1,3 +1,4 @@
+import Checkpoints
 import Foundation
 import Numerics
 import Tokenizers
@@ -56,7 +57,7 @@ public struct PromptTemplate: Sendable, Equatable {
     /// A built-in name or the path of a JSON template file.
     public static func named(_ nameOrPath: String) throws(ALLMRecError) -> PromptTemplate {
         if let template = builtIn[nameOrPath] { return template }
-        guard let data = FileManager.default.contents(atPath: nameOrPath) else {
+        guard let data = try? ModelFile.contents(of: nameOrPath) else {
             throw .invalidTemplate("'\(nameOrPath)' is neither a built-in template (\(builtIn.keys.sorted().joined(separator: ", "))) nor a readable file")
         }
         guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {

@@ -13,7 +13,7 @@ extension CausalDecoder {
     /// activations (`integerActivations`), as a GGUF one does.
     public static func load(huggingFaceDirectory directory: String, quantizeToQ8_0: Bool = false) throws -> CausalDecoder {
         let configPath = directory + "/config.json"
-        guard let data = FileManager.default.contents(atPath: configPath),
+        guard let data = try? ModelFile.contents(of: configPath),
             let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
         else { throw DecoderError.invalidConfiguration("\(configPath): missing or not JSON") }
         func integer(_ key: String) throws -> Int {
@@ -148,7 +148,8 @@ private struct TensorDirectory {
 
     /// The shard file names of a sharded checkpoint's index, or nil when there is no index.
     private static func shards(_ index: String) throws -> [String]? {
-        guard let data = FileManager.default.contents(atPath: index) else { return nil }
+        guard FileManager.default.fileExists(atPath: index) else { return nil }
+        let data = try ModelFile.contents(of: index)
         guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
             let map = object["weight_map"] as? [String: String]
         else { throw DecoderError.invalidConfiguration("\(index): no weight_map") }

@@ -140,12 +140,12 @@ public struct LanguageModel: Sendable {
                 options: decoder.configuration.family == .opt ? .opt : .gpt2)
         }
         var template = ""
-        if let data = FileManager.default.contents(atPath: directory + "/tokenizer_config.json"),
+        if let data = try? ModelFile.contents(of: directory + "/tokenizer_config.json"),
             let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
         {
             template = object["chat_template"] as? String ?? ""
         }
-        let configData = FileManager.default.contents(atPath: directory + "/config.json")
+        let configData = try? ModelFile.contents(of: directory + "/config.json")
         let config = configData.flatMap { (try? JSONSerialization.jsonObject(with: $0)) as? [String: Any] } ?? [:]
         return LanguageModel(
             decoder: decoder, tokenizer: tokenizer, endOfSequence: (config["eos_token_id"] as? Int).map(Int32.init),

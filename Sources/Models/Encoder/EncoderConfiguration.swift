@@ -1,3 +1,4 @@
+import Checkpoints
 import Foundation
 
 /// Errors loading a text encoder.
@@ -55,7 +56,10 @@ public struct EncoderConfiguration: Sendable, Equatable {
 
     /// Reads a Hugging Face `config.json` (`model_type` bert or distilbert; GELU activations only).
     public init(contentsOf path: String) throws(EncoderError) {
-        guard let data = FileManager.default.contents(atPath: path) else { throw .missingFile(path: path) }
+        let data: Data
+        do { data = try ModelFile.contents(of: path) } catch .fileNotFound { throw .missingFile(path: path) } catch {
+            throw .malformedConfiguration(path: path, reason: "\(error)")
+        }
         guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw .malformedConfiguration(path: path, reason: "not a JSON object")
         }

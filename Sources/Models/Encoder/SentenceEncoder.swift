@@ -123,7 +123,8 @@ public final class SentenceEncoder: Sendable {
     }
 
     private static func json(_ path: String) throws -> Any {
-        guard let data = FileManager.default.contents(atPath: path) else { throw EncoderError.missingFile(path: path) }
+        let data: Data
+        do { data = try ModelFile.contents(of: path) } catch .fileNotFound { throw EncoderError.missingFile(path: path) }
         do { return try JSONSerialization.jsonObject(with: data) } catch {
             throw EncoderError.malformedConfiguration(path: path, reason: "not valid JSON")
         }
@@ -134,13 +135,7 @@ public final class SentenceEncoder: Sendable {
     private static func fingerprint(of paths: [String], precision: TransformerEncoder.Precision) throws -> String {
         var hash = FNV1a64()
         for path in paths where FileManager.default.fileExists(atPath: path) {
-            guard let handle = FileHandle(forReadingAtPath: path) else { throw EncoderError.missingFile(path: path) }
-            defer { try? handle.close() }
-            while true {
-                let chunk = handle.readData(ofLength: 1 << 20)
-                if chunk.isEmpty { break }
-                chunk.withUnsafeBytes { hash.combine($0) }
-            }
+            try ModelFile.readChunks(of: path) { hash.combine($0) }
         }
         if precision != .float32 { hash.combine(precision.rawValue.utf8) }
         return hash.hex

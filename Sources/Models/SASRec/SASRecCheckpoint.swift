@@ -38,15 +38,16 @@ public enum SASRecCheckpoint {
         let file = try SafetensorsFile(path: path)
         var tensors: [String: Tensor] = [:]
         for name in file.names { tensors[name] = try file.tensor(named: name) }
-        let configuration = try file.metadata[configurationKey].flatMap(decode) ?? inferConfiguration(tensors, heads: heads)
-        return SASRecModel(parameters: try SASRecParameters(configuration: configuration, tensors: tensors))
+        let present = try inferConfiguration(tensors, heads: heads)
+        guard let stored = file.metadata[configurationKey].flatMap(decode) else {
+            return SASRecModel(parameters: try SASRecParameters(configuration: present, tensors: tensors))
+        }
+        try check(stored, against: present)
+        return SASRecModel(parameters: try SASRecParameters(configuration: stored, tensors: tensors))
     }
 
     private static func isZipFile(_ path: String) throws -> Bool {
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw CheckpointError.fileNotFound(path: path) }
-        defer { try? handle.close() }
-        let magic = handle.readData(ofLength: 2)
-        return magic == Data([0x50, 0x4B])
+        try ModelFile.prefix(of: path, count: 2) == [0x50, 0x4B]
     }
 
     /// The configuration the tensor shapes imply.
@@ -65,6 +66,24 @@ public enum SASRecCheckpoint {
         return SASRecConfiguration(
             itemCount: items.shape[0] - 1, hiddenUnits: items.shape[1], blocks: blocks, heads: heads,
             maxLength: positions.shape[0])
+    }
+
+    /// Refuses a stored configuration that the tensors present do not bear out (before anything is
+    /// sized from it): sizes must equal those the shapes imply, and the heads must divide the width.
+    static func check(_ stored: SASRecConfiguration, against present: SASRecConfiguration) throws {
+        let pairs = [
+            ("itemCount", stored.itemCount, present.itemCount), ("hiddenUnits", stored.hiddenUnits, present.hiddenUnits),
+            ("blocks", stored.blocks, present.blocks), ("maxLength", stored.maxLength, present.maxLength),
+        ]
+        for (key, claimed, actual) in pairs where claimed != actual {
+            throw SASRecError.invalidConfiguration("the checkpoint's configuration says \(key) \(claimed), its tensors hold \(actual)")
+        }
+        guard stored.heads >= 1, stored.hiddenUnits % stored.heads == 0 else {
+            throw SASRecError.invalidConfiguration("\(stored.heads) heads do not divide hidden size \(stored.hiddenUnits)")
+        }
+        guard stored.dropout >= 0, stored.dropout < 1 else {
+            throw SASRecError.invalidConfiguration("dropout \(stored.dropout) is outside [0, 1)")
+        }
     }
 
     /// The configuration as the compact JSON stored in checkpoint metadata.

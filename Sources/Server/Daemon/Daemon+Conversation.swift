@@ -206,14 +206,11 @@ extension Daemon {
     }
 
     /// `model/load`: loads on the loading lane; the swap and the answer happen on the loop thread
-    /// when it is ready. One load at a time (a second gets `-32003`).
+    /// when it is ready. One load at a time (a second gets `-32003`). A path that does not exist and
+    /// one that holds no model get the same `-32013` answer naming only the part that failed (the
+    /// reason, with paths and what the files hold, goes to the daemon's log).
     func modelLoad(_ params: JSONValue?, id: RequestID, client: ClientState, batch: BatchReply?, receivedAt: UInt64) throws -> Handling {
         let parsed = try ModelLoad.Params(params)
-        for (field, path) in [("bundle", parsed.bundle), ("languageModel", parsed.languageModel), ("encoder", parsed.encoder)] {
-            if let path, !FileManager.default.fileExists(atPath: path) {
-                return .answer(.failure(InvalidParams(field: field, message: "\(field) '\(path)' does not exist").responseError))
-            }
-        }
         let request = ModelSetRequest(
             recommender: configuration.recommender, bundle: parsed.bundle ?? models.source.bundle,
             languageModel: parsed.languageModel ?? (parsed.bundle == nil ? models.source.languageModel : nil),
@@ -236,8 +233,12 @@ extension Daemon {
             do {
                 slot.put(try ModelSetLoader.load(request, dataset: dataset, configuration: configuration))
                 return .success(.null)
+            } catch let error as ModelSetLoadError {
+                log("model/load failed: \(error)")
+                return .failure(LLMRecError.loadFailed(error.summary))
             } catch {
-                return .failure(LLMRecError.loadFailed("\(error)"))
+                log("model/load failed: \(error)")
+                return .failure(LLMRecError.loadFailed("cannot load this model"))
             }
         }
         if case .deferred = handling { latestLoad = (request, started) }

@@ -1,16 +1,16 @@
+import Checkpoints
 import Foundation
 
 /// Reading tokenizer files and picking typed fields out of JSONSerialization's output.
 enum FileAccess {
     /// The bytes of the file at `path`.
     static func contents(of path: String) throws(TokenizerError) -> Data {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw .fileNotFound(path: path)
-        }
-        guard !isDirectory.boolValue else { throw .unreadable(path: path, reason: "it is a directory") }
         do {
-            return try Data(contentsOf: URL(fileURLWithPath: path))
+            return try ModelFile.contents(of: path)
+        } catch .fileNotFound {
+            throw .fileNotFound(path: path)
+        } catch .unreadable(_, let reason) {
+            throw .unreadable(path: path, reason: reason)
         } catch {
             throw .unreadable(path: path, reason: "\(error)")
         }
