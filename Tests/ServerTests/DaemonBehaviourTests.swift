@@ -131,6 +131,8 @@ import Testing
             channel.request(3, "session/observe", ["sessionId": "keep", "events": [["itemId": 4, "kind": "bought"], ["itemId": 3, "kind": "rejected"]]])
             channel.request(4, "session/open", ["sessionId": "gone"])
             channel.request(5, "session/close", ["sessionId": "gone"])
+            // Acknowledged: each answer comes once its journal record is durable.
+            for id in 2...5 { #expect(channel.response(to: id).response?["result"] != nil) }
             channel.request(6, "session/get", ["sessionId": "keep"])
             expected = channel.response(to: 6).response?["result"]
             kill(daemon.process.processIdentifier, SIGKILL)

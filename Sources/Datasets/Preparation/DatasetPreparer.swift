@@ -51,6 +51,7 @@ public enum PrepareError: Error, Sendable, Equatable, CustomStringConvertible {
 /// items; review text is never held.
 public enum DatasetPreparer {
     public static func run(_ options: PrepareOptions) throws -> PrepareReport {
+        try checkReplaceable(options.outputDirectory)
         var report = PrepareReport(format: options.format, reviews: InputFileReport(path: options.reviewsPath))
         var userKeys = KeyInterner()
         var itemKeys = KeyInterner()

@@ -41,9 +41,26 @@ final class TextFileWriter {
     }
 }
 
+/// Refuses a `destination` that exists and is neither an empty directory nor a prepared dataset
+/// (`dataset.json` inside): replacing it would delete files this program did not write.
+func checkReplaceable(_ destination: String) throws {
+    let manager = FileManager.default
+    var isDirectory: ObjCBool = false
+    guard manager.fileExists(atPath: destination, isDirectory: &isDirectory) else { return }
+    guard isDirectory.boolValue else {
+        throw PrepareError.cannotWrite(path: destination, reason: "it exists and is not a directory; choose another --out")
+    }
+    let entries = (try? manager.contentsOfDirectory(atPath: destination)) ?? []
+    guard entries.isEmpty || entries.contains("dataset.json") else {
+        throw PrepareError.cannotWrite(
+            path: destination, reason: "it exists and is not a prepared dataset (no dataset.json); refusing to replace its \(entries.count) entries")
+    }
+}
+
 /// Replaces `destination` by the directory `staged` in one rename, so that readers see either the old
-/// dataset or the new one, never a half-written directory.
+/// dataset or the new one, never a half-written directory. `destination` must pass `checkReplaceable`.
 func replaceDirectory(_ destination: String, with staged: String) throws {
+    try checkReplaceable(destination)
     let manager = FileManager.default
     let previous = destination + ".previous"
     try? manager.removeItem(atPath: previous)

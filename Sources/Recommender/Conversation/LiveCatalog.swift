@@ -107,4 +107,21 @@ public final class LiveCatalog: Sendable {
             return created
         }
     }
+
+    /// Takes back the items of the latest `add` (when it could not be made durable), so that their
+    /// ids are given again; items that are not the latest added are left alone.
+    /// - Returns: whether they were withdrawn.
+    @discardableResult
+    public func withdraw(_ items: [CatalogItem]) -> Bool {
+        state.withLock { state in
+            let ids = items.map(\.id)
+            guard !ids.isEmpty, state.added.count >= ids.count, Array(state.added.suffix(ids.count).map(\.id)) == ids else { return false }
+            state.added.removeLast(ids.count)
+            for item in items { state.originalIds.remove(item.originalId) }
+            var vocabulary = FacetVocabulary(catalog: base)
+            for item in state.added { vocabulary.add(item) }
+            state.vocabulary = vocabulary
+            return true
+        }
+    }
 }

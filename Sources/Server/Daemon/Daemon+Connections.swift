@@ -34,6 +34,7 @@ extension Daemon: ConnectionDelegate {
             handle(IncomingMessage(json: element), from: client, batch: batch, receivedAt: receivedAt)
         }
         batch.seal()
+        if body.count >= ServerMetrics.largeMessageBytes { ServerMetrics.returnFreedMemory() }
     }
 
     public func connection(_ connection: Connection, didSkipOversizedMessageOf length: Int) {
@@ -55,7 +56,7 @@ extension Daemon: ConnectionDelegate {
         if client.isStdio {
             // End of stdin ends stdio mode once the requests already read are answered.
             client.closingAfterInFlight = true
-            if client.tickets.isEmpty { connection.closeWhenFlushed() }
+            if client.isIdle { connection.closeWhenFlushed() }
         } else {
             // A socket client that hangs up takes its requests with it.
             cancelAll(of: client)
@@ -66,6 +67,11 @@ extension Daemon: ConnectionDelegate {
     public func connectionDidClose(_ connection: Connection) {
         guard let client = clients.removeValue(forKey: connection.id) else { return }
         cancelAll(of: client)
+        // Most of a burst of connections gone: their buffers go back to the system.
+        if clients.count * 2 < peakClients && (peakClients >= 64 || clients.isEmpty) {
+            ServerMetrics.returnFreedMemory()
+            peakClients = clients.count
+        }
         if client.isStdio {
             finish()
         } else if draining {

@@ -33,11 +33,8 @@ extension Daemon {
         let understood = MessageInterpreter(vocabulary: catalog.vocabulary).interpret(parsed.text)
         let turn = ConversationMemory.Turn(text: parsed.text, understood: understood)
         let session = try store.converse(id: parsed.sessionId, turn: turn, at: now)
-        do {
-            try journal?.recordMessage(id: session.id, turn: turn, at: now)
-        } catch {
-            store.restore(before)
-            return .answer(.failure(.internalError("cannot persist the message: \(error)")))
+        let durable = journal.map { journal in
+            (sequence: journal.recordMessage(id: session.id, turn: turn, at: now), undo: { [unowned self] () -> Void in self.store.restore(before) })
         }
         var excluded = Array(session.rejected)
         if parsed.excludeSeen { excluded += session.history }
@@ -50,11 +47,11 @@ extension Daemon {
         let earlierTurns = Array(session.conversation.answeredTurns)
         let turnNumber = session.conversation.turnCount - 1
         return submitToLane(
-            Self.modelLane, id: id, client: client, batch: batch, receivedAt: receivedAt, progressToken: nil,
+            Self.modelLane, id: id, client: client, batch: batch, receivedAt: receivedAt, progressToken: nil, durable: durable,
             finish: { [unowned self] outcome in
                 if case .success(let result) = outcome, let text = result["answer"]?["text"]?.stringValue {
                     self.store.recordAnswer(id: parsed.sessionId, turn: turnNumber, text: text)
-                    do { try self.journal?.recordAnswer(id: parsed.sessionId, turn: turnNumber, text: text) } catch { log("\(error)") }
+                    self.journal?.recordAnswer(id: parsed.sessionId, turn: turnNumber, text: text)
                 }
                 return outcome
             }
@@ -150,7 +147,8 @@ extension Daemon {
             return .answer(.failure(InvalidParams(field: "items", message: error.description).responseError))
         }
         do { try catalogJournal?.recordAdd(added) } catch {
-            return .answer(.failure(.internalError("items added but not persisted: \(error)")))
+            catalog.withdraw(added)
+            return .answer(.failure(.internalError("cannot persist the items, none was added: \(error)")))
         }
         let models = self.models
         let size = catalog.count

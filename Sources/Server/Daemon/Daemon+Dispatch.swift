@@ -39,7 +39,7 @@ extension Daemon {
             }
             client.connection.stopReceiving()
             client.closingAfterInFlight = true
-            if client.tickets.isEmpty { client.connection.closeWhenFlushed() }
+            if client.isIdle { client.connection.closeWhenFlushed() }
         case Lifecycle.cancelRequest:
             guard client.initialized, let raw = params?["id"], let id = RequestID(json: raw),
                 let ticket = client.tickets.removeValue(forKey: id), let request = pending.removeValue(forKey: ticket)
@@ -73,7 +73,7 @@ extension Daemon {
             switch method {
             case Lifecycle.shutdown:
                 client.shutdownRequested = true
-                guard client.tickets.isEmpty else {
+                guard client.isIdle else {
                     client.deferredShutdown = (id, batch, receivedAt)
                     return .deferred
                 }
@@ -82,12 +82,12 @@ extension Daemon {
             case CatalogGet.method: return .answer(try catalogGet(params))
             case CatalogSearchMethod.method:
                 return try catalogSearch(params, id: id, client: client, batch: batch, receivedAt: receivedAt)
-            case SessionOpen.method: return .answer(try sessionOpen(params))
-            case SessionObserve.method: return .answer(try sessionObserve(params))
+            case SessionOpen.method: return try sessionOpen(params, id: id, client: client, batch: batch, receivedAt: receivedAt)
+            case SessionObserve.method: return try sessionObserve(params, id: id, client: client, batch: batch, receivedAt: receivedAt)
             case SessionRecommend.method:
                 return try sessionRecommend(params, id: id, client: client, batch: batch, receivedAt: receivedAt)
             case SessionGet.method: return .answer(try sessionGet(params))
-            case SessionClose.method: return .answer(try sessionClose(params))
+            case SessionClose.method: return try sessionClose(params, id: id, client: client, batch: batch, receivedAt: receivedAt)
             case SessionMessage.method:
                 return try sessionMessage(params, id: id, client: client, batch: batch, receivedAt: receivedAt)
             case CatalogAdd.method: return try catalogAdd(params, id: id, client: client, batch: batch, receivedAt: receivedAt)
@@ -129,10 +129,13 @@ extension Daemon {
 
     /// Hands `job` to a lane; answers `-32003` at once when the lane is full. `finish`, when given,
     /// runs on the loop thread with the job's outcome before the reply and may replace it (a model
-    /// swap happens there); it does not run for a cancelled request.
+    /// swap happens there); it does not run for a cancelled request. With `durable`, the request
+    /// also waits for that journal record: the answer goes once both are done, and when the
+    /// record fails, `durable.undo` runs, the job is cancelled and the answer is `-32603`.
     func submitToLane(
         _ laneIndex: Int, id: RequestID, client: ClientState, batch: BatchReply?, receivedAt: UInt64,
         progressToken: JSONValue?,
+        durable: (sequence: UInt64, undo: () -> Void)? = nil,
         finish: ((Result<JSONValue, ResponseError>) -> Result<JSONValue, ResponseError>)? = nil,
         job: @escaping @Sendable (LaneJobContext) -> Result<JSONValue, ResponseError>
     ) -> Handling {
@@ -152,15 +155,33 @@ extension Daemon {
         }
         pending[ticket] = PendingRequest(
             connectionID: client.connection.id, requestID: id, receivedAt: receivedAt, batch: batch,
-            cancellation: cancellation, progressToken: progressToken, finish: finish)
+            cancellation: cancellation, progressToken: progressToken, finish: finish, awaitingDurability: durable != nil)
         client.tickets[id] = ticket
+        if let durable {
+            durability.add(.init(sequence: durable.sequence, undo: durable.undo) { [unowned self] error in
+                self.durabilityResolved(ticket: ticket, error: error)
+            })
+        }
         return .deferred
+    }
+
+    /// The journal record of lane request `ticket` is durable (`error` nil) or failed.
+    private func durabilityResolved(ticket: Int, error: JournalError?) {
+        guard var request = pending[ticket] else { return }
+        request.awaitingDurability = false
+        if let error {
+            request.persistenceFailure = .internalError("cannot persist the change: \(error)")
+            request.cancellation.cancel()
+        }
+        pending[ticket] = request
+        if let held = request.held { answer(ticket: ticket, held) }
     }
 
     /// Something a lane posted (loop thread, through the mailbox).
     func receive(_ event: LaneEvent) {
         switch event {
         case .completed(let completion): complete(completion)
+        case .journaled(let outcome): journaled(outcome)
         case .notification(let ticket, let method, let params):
             guard let request = pending[ticket], let client = clients[request.connectionID] else { return }
             send(OutgoingMessage.notification(method: method, params: params), to: client)
@@ -170,7 +191,19 @@ extension Daemon {
     /// A lane finished a job.
     private func complete(_ completion: LaneCompletion) {
         lanes[completion.lane].completed()
-        guard let request = pending.removeValue(forKey: completion.ticket) else { return }
+        guard var request = pending[completion.ticket] else { return }
+        guard !request.awaitingDurability else {
+            request.held = completion.outcome
+            pending[completion.ticket] = request
+            return
+        }
+        answer(ticket: completion.ticket, completion.outcome)
+    }
+
+    /// Answers lane request `ticket` with its job's `outcome` (after `finish`, unless its journal
+    /// record failed).
+    private func answer(ticket: Int, _ outcome: Result<JSONValue, ResponseError>) {
+        guard let request = pending.removeValue(forKey: ticket) else { return }
         guard let client = clients[request.connectionID] else { return }
         client.tickets[request.requestID] = nil
         if let token = request.progressToken {
@@ -178,18 +211,18 @@ extension Daemon {
                 method: Lifecycle.progress, params: Lifecycle.progressParams(token: token, kind: "end", percentage: 100)),
                 to: client)
         }
-        let outcome = request.finish.map { $0(completion.outcome) } ?? completion.outcome
+        let outcome = request.persistenceFailure.map { .failure($0) } ?? request.finish.map { $0(outcome) } ?? outcome
         reply(to: client, id: request.requestID, outcome, batch: request.batch, receivedAt: request.receivedAt)
         afterRequestFinished(of: client)
     }
 
     /// Answers a waiting `shutdown` and closes connections that were only waiting for their last request.
-    private func afterRequestFinished(of client: ClientState) {
-        if client.tickets.isEmpty, let shutdown = client.deferredShutdown {
+    func afterRequestFinished(of client: ClientState) {
+        if client.isIdle, let shutdown = client.deferredShutdown {
             client.deferredShutdown = nil
             reply(to: client, id: shutdown.id, .success(.null), batch: shutdown.batch, receivedAt: shutdown.receivedAt)
         }
-        if client.closingAfterInFlight && client.tickets.isEmpty {
+        if client.closingAfterInFlight && client.isIdle {
             client.connection.closeWhenFlushed()
         }
         if draining { closeDrainedClients() }

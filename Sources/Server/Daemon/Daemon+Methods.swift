@@ -56,43 +56,46 @@ extension Daemon {
         }
     }
 
-    func sessionOpen(_ params: JSONValue?) throws -> Result<JSONValue, ResponseError> {
+    func sessionOpen(_ params: JSONValue?, id requestID: RequestID, client: ClientState, batch: BatchReply?, receivedAt: UInt64) throws
+        -> Handling
+    {
         let parsed = try SessionOpen.Params(params, maxHistory: configuration.limits.maxHistory)
         let unknown = catalog.unknownItems(parsed.history)
-        guard unknown.isEmpty else { return .failure(LLMRecError.itemNotFound(unknown)) }
+        guard unknown.isEmpty else { return .answer(.failure(LLMRecError.itemNotFound(unknown))) }
         let id = parsed.sessionId ?? Self.newSessionID()
         let now = Date().timeIntervalSince1970
         expireIfIdle(id, at: now)
         let evicted = try store.open(id: id, history: parsed.history, at: now)
         let session = try store.get(id: id, at: now)
-        do {
-            try journal?.recordOpen(session)
-            for victim in evicted { try journal?.recordClose(id: victim) }
-            try journal.map { try $0.compactIfLarge(store) }
-        } catch {
-            try? store.close(id: id)
-            return .failure(.internalError("cannot persist the session: \(error)"))
-        }
-        return .success(SessionOpen.result(sessionId: id, historyLength: session.history.count))
+        let result = SessionOpen.result(sessionId: id, historyLength: session.history.count)
+        guard let journal else { return .answer(.success(result)) }
+        var sequence = journal.recordOpen(session)
+        for victim in evicted { sequence = journal.recordClose(id: victim) }
+        journal.compactIfLarge(store)
+        return answerWhenDurable(
+            sequence, outcome: .success(result), undo: { [unowned self] in try? self.store.close(id: id) }, id: requestID, client: client,
+            batch: batch, receivedAt: receivedAt)
     }
 
-    func sessionObserve(_ params: JSONValue?) throws -> Result<JSONValue, ResponseError> {
+    func sessionObserve(_ params: JSONValue?, id: RequestID, client: ClientState, batch: BatchReply?, receivedAt: UInt64) throws
+        -> Handling
+    {
         let parsed = try SessionObserve.Params(params, maxEvents: configuration.limits.maxEventsPerObserve)
         let unknown = catalog.unknownItems(parsed.events.map(\.itemId))
-        guard unknown.isEmpty else { return .failure(LLMRecError.itemNotFound(unknown)) }
+        guard unknown.isEmpty else { return .answer(.failure(LLMRecError.itemNotFound(unknown))) }
         let now = Date().timeIntervalSince1970
         expireIfIdle(parsed.sessionId, at: now)
         let before = try store.get(id: parsed.sessionId, at: now)
         let events = parsed.events.map { SessionEvent(itemId: $0.itemId, kind: InteractionKind(rawValue: $0.kind)!) }
         let session = try store.observe(id: parsed.sessionId, events: events, at: now)
-        do {
-            try journal?.recordObserve(id: parsed.sessionId, events: events, at: now)
-        } catch {
-            store.restore(before)
-            return .failure(.internalError("cannot persist the events: \(error)"))
-        }
-        return .success(SessionObserve.result(
-            sessionId: session.id, historyLength: session.history.count, rejectedCount: session.rejected.count))
+        let result = SessionObserve.result(
+            sessionId: session.id, historyLength: session.history.count, rejectedCount: session.rejected.count)
+        guard let journal else { return .answer(.success(result)) }
+        let sequence = journal.recordObserve(id: parsed.sessionId, events: events, at: now)
+        journal.compactIfLarge(store)
+        return answerWhenDurable(
+            sequence, outcome: .success(result), undo: { [unowned self] in self.store.restore(before) }, id: id, client: client,
+            batch: batch, receivedAt: receivedAt)
     }
 
     func sessionRecommend(
@@ -145,25 +148,26 @@ extension Daemon {
             createdAt: session.createdAt, updatedAt: session.updatedAt))
     }
 
-    func sessionClose(_ params: JSONValue?) throws -> Result<JSONValue, ResponseError> {
+    func sessionClose(_ params: JSONValue?, id requestID: RequestID, client: ClientState, batch: BatchReply?, receivedAt: UInt64) throws
+        -> Handling
+    {
         let id = try SessionGet.Params(params).sessionId
         let now = Date().timeIntervalSince1970
         expireIfIdle(id, at: now)
         let session = try store.get(id: id, at: now)
         try store.close(id: id)
         models.dropChatCache(session: id)
-        do { try journal?.recordClose(id: id) } catch {
-            store.restore(session)
-            return .failure(.internalError("cannot persist the close: \(error)"))
-        }
-        return .success(SessionClose.result(sessionId: id))
+        guard let journal else { return .answer(.success(SessionClose.result(sessionId: id))) }
+        return answerWhenDurable(
+            journal.recordClose(id: id), outcome: .success(SessionClose.result(sessionId: id)),
+            undo: { [unowned self] in self.store.restore(session) }, id: requestID, client: client, batch: batch, receivedAt: receivedAt)
     }
 
     /// Removes (and journals the end of) a session that has been idle past its time-to-live, so that
     /// expiry takes effect on use and not only at the next sweep.
     func expireIfIdle(_ id: String, at now: Double) {
         guard store.expireIfIdle(id: id, at: now) else { return }
-        do { try journal?.recordClose(id: id) } catch { log("\(error)") }
+        journal?.recordClose(id: id)
     }
 
     /// A random session id: "s-" and 16 hex digits.

@@ -33,6 +33,9 @@ public final class Daemon {
     var store: SessionStore
     let journal: SessionJournal?
     let catalogJournal: CatalogJournal?
+    /// Requests waiting for their journal records to be durable.
+    var durability = DurabilityWaiters()
+    let journalOutcomes = JournalOutcomeRelay()
     /// Loads completed since start, and how long the current models took.
     var modelGeneration = 0
     var modelLoadSeconds: Double
@@ -49,6 +52,8 @@ public final class Daemon {
     let lanes: [WorkLane]
 
     var clients: [Int: ClientState] = [:]
+    /// The most clients connected at once since memory was last returned to the system.
+    var peakClients = 0
     var pending: [Int: PendingRequest] = [:]
     var nextTicket = 0
     var nextConnectionID = 0
@@ -85,7 +90,10 @@ public final class Daemon {
         var store = SessionStore(
             maxSessions: configuration.limits.maxSessions, timeToLive: configuration.limits.sessionTimeToLiveSeconds)
         if let directory = configuration.stateDirectory {
-            let opened = try SessionJournal.open(directory: directory, into: &store, now: Date().timeIntervalSince1970)
+            let relay = journalOutcomes
+            let opened = try SessionJournal.open(directory: directory, into: &store, now: Date().timeIntervalSince1970) {
+                relay.report($0)
+            }
             journal = opened.journal
             if opened.skippedLines > 0 {
                 log("session journal: skipped \(opened.skippedLines) unreadable line(s) in \(opened.journal.path)")
@@ -111,7 +119,9 @@ public final class Daemon {
 
     /// Serves until `exit` (stdio), end of input (stdio), or SIGTERM/SIGINT; returns the exit status.
     public func run() throws -> Int32 {
-        mailbox = try LoopMailbox(loop: loop) { [unowned self] event in self.receive(event) }
+        let mailbox = try LoopMailbox<LaneEvent>(loop: loop) { [unowned self] event in self.receive(event) }
+        self.mailbox = mailbox
+        journalOutcomes.connect { mailbox.post($0) }
         signals = try SignalWatcher(loop: loop, signals: [SIGTERM, SIGINT]) { [unowned self] _ in self.beginDraining() }
         let sweepMilliseconds = UInt64(min(60, max(1, configuration.limits.sessionTimeToLiveSeconds / 2)) * 1000)
         sweepTimer = try RepeatingTimer(loop: loop, intervalMilliseconds: sweepMilliseconds) { [unowned self] in
@@ -148,6 +158,7 @@ public final class Daemon {
     private func adopt(_ connection: Connection, isStdio: Bool) {
         connection.delegate = self
         clients[connection.id] = ClientState(connection: connection, isStdio: isStdio)
+        peakClients = max(peakClients, clients.count)
         if draining { connection.stopReceiving() }
     }
 
@@ -170,7 +181,7 @@ public final class Daemon {
     /// While draining: closes every client with no request in flight, and stops when none is left.
     func closeDrainedClients() {
         guard draining else { return }
-        for client in clients.values where client.tickets.isEmpty {
+        for client in clients.values where client.isIdle {
             client.connection.closeWhenFlushed()
         }
         if clients.isEmpty { finish() }
@@ -180,6 +191,7 @@ public final class Daemon {
     func finish() {
         guard !finished else { return }
         finished = true
+        journal?.writer.stop()
         listener?.close()
         signals?.close()
         sweepTimer?.close()
@@ -190,9 +202,7 @@ public final class Daemon {
 
     private func expireSessions() {
         let expired = store.expire(at: Date().timeIntervalSince1970)
-        for id in expired {
-            do { try journal?.recordClose(id: id) } catch { log("\(error)") }
-        }
+        for id in expired { journal?.recordClose(id: id) }
     }
 }
 
@@ -208,6 +218,11 @@ final class ClientState {
     var deferredShutdown: (id: RequestID, batch: BatchReply?, receivedAt: UInt64)?
     /// In-flight lane work of this client, by request id.
     var tickets: [RequestID: Int] = [:]
+    /// Requests whose change is made and whose journal record is not yet durable.
+    var unacknowledged = 0
+
+    /// Whether nothing of this client's is in flight or waiting for the journal.
+    var isIdle: Bool { tickets.isEmpty && unacknowledged == 0 }
 
     init(connection: Connection, isStdio: Bool) {
         self.connection = connection
@@ -225,6 +240,11 @@ struct PendingRequest {
     var progressToken: JSONValue?
     /// Runs on the loop thread with the job's outcome before the reply (`submitToLane`).
     var finish: ((Result<JSONValue, ResponseError>) -> Result<JSONValue, ResponseError>)?
+    /// The request's journal record is not yet durable: a finished job's outcome waits in `held`.
+    var awaitingDurability = false
+    var held: Result<JSONValue, ResponseError>?
+    /// The request's journal record failed: this is the answer, whatever the job returns.
+    var persistenceFailure: ResponseError?
 }
 
 /// Collects the responses of one batch and sends them as one array when the last one is in.

@@ -38,6 +38,17 @@ struct ServerMetrics {
         return (rank(0.5), rank(0.9), rank(0.99), sorted[sorted.count - 1])
     }
 
+    /// A request body at least this large is followed by `returnFreedMemory`.
+    static let largeMessageBytes = 1 << 20
+
+    /// Hands the heap's free pages back to the system (glibc keeps them otherwise, so the resident
+    /// size after a burst of connections or a large batch would stay at its peak).
+    static func returnFreedMemory() {
+        // glibc's malloc_trim, looked up at run time: Swift's Glibc module does not export it.
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") else { return }
+        _ = unsafeBitCast(symbol, to: (@convention(c) (Int) -> Int32).self)(0)
+    }
+
     /// Resident set size of this process, from /proc/self/statm.
     static var residentMemoryBytes: Int {
         guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }

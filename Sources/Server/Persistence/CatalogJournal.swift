@@ -27,10 +27,11 @@ final class CatalogJournal {
 
     deinit { Glibc.close(fd) }
 
-    /// Appends and syncs one addition.
+    /// Appends and syncs one addition (on the calling thread: additions are rare and embed their
+    /// items on the model lane before the answer anyway); a failed append leaves the file as it was.
     func recordAdd(_ items: [CatalogItem]) throws(JournalError) {
         let record: JSONValue = ["op": "add", "items": .array(items.map(\.json))]
-        try JournalFile.writeAll(Array((JSONWriter.compact(record) + "\n").utf8), to: fd, path: path)
+        try JournalFile.append(Array((JSONWriter.compact(record) + "\n").utf8), to: fd, path: path)
     }
 
     private static func replay(_ record: JSONValue, into catalog: LiveCatalog) -> Bool {

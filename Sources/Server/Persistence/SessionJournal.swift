@@ -20,69 +20,73 @@ public enum JournalError: Error, Sendable, CustomStringConvertible {
 /// `{"op":"message","id":..,"at":..,"text":..,"understood":{..}}` (a conversation turn),
 /// `{"op":"answer","id":..,"turn":..,"text":..}` (the LM's answer to a turn),
 /// `{"op":"conversation","id":..,"memory":{..}}` (a session's whole conversation memory, in
-/// snapshots), `{"op":"close","id":..}`. Each append is flushed with `fdatasync` before it returns, so whatever
-/// the daemon acknowledged survives SIGKILL. On open the journal is replayed (a torn last line from
-/// a crash is skipped and reported) and rewritten compactly: one open and one observe per live session.
+/// snapshots), `{"op":"close","id":..}`. Records are written by a `JournalWriter` (group commit off
+/// the loop thread): each `record…` returns the record's sequence number, and the daemon answers
+/// the request only once the writer reports that number durable, so whatever the daemon
+/// acknowledged survives SIGKILL. On open the journal is replayed (a torn last line from a crash is
+/// skipped and reported) and rewritten compactly: one open and one observe per live session.
 ///
 /// Loop thread only.
 final class SessionJournal {
     let path: String
-    private var fd: Int32
+    let writer: JournalWriter
     /// Lines appended since the last compaction.
     private var appendedSinceCompaction = 0
 
-    /// Opens (creating if needed) the journal in `directory` and replays it into a store.
+    /// Opens (creating if needed) the journal in `directory`, replays it into a store, and starts
+    /// its writer, which hands every outcome to `report` (on the writer's thread).
     /// - Returns: the journal and the sessions it held, plus the number of unreadable lines skipped.
-    static func open(directory: String, into store: inout SessionStore, now: Double) throws(JournalError)
-        -> (journal: SessionJournal, skippedLines: Int)
-    {
+    static func open(
+        directory: String, into store: inout SessionStore, now: Double, report: @escaping @Sendable (JournalOutcome) -> Void
+    ) throws(JournalError) -> (journal: SessionJournal, skippedLines: Int) {
         let (path, skipped) = try JournalFile.replay(directory: directory, name: "sessions.journal") { Self.apply($0, to: &store) }
         _ = store.expire(at: now)
-        try Self.writeSnapshot(store, to: path)
-        return (SessionJournal(path: path, fd: try JournalFile.openForAppending(path, create: false)), skipped)
+        try JournalFile.replace(path, with: Self.snapshot(store))
+        let writer = JournalWriter(path: path, descriptor: try JournalFile.openForAppending(path, create: false), report: report)
+        return (SessionJournal(path: path, writer: writer), skipped)
     }
 
-    private init(path: String, fd: Int32) {
+    private init(path: String, writer: JournalWriter) {
         self.path = path
-        self.fd = fd
+        self.writer = writer
     }
 
-    deinit { Glibc.close(fd) }
-
-    func recordOpen(_ session: Session) throws(JournalError) {
-        try append(Self.openRecord(session))
-        if !session.events.isEmpty { try append(Self.observeRecord(session.id, session.events, at: session.updatedAt)) }
+    /// The open and, when the session starts with a history, its events; the sequence of the last.
+    func recordOpen(_ session: Session) -> UInt64 {
+        let opened = append(Self.openRecord(session))
+        guard !session.events.isEmpty else { return opened }
+        return append(Self.observeRecord(session.id, session.events, at: session.updatedAt))
     }
 
-    func recordObserve(id: String, events: [SessionEvent], at time: Double) throws(JournalError) {
-        try append(Self.observeRecord(id, events, at: time))
+    func recordObserve(id: String, events: [SessionEvent], at time: Double) -> UInt64 {
+        append(Self.observeRecord(id, events, at: time))
     }
 
-    func recordMessage(id: String, turn: ConversationMemory.Turn, at time: Double) throws(JournalError) {
-        try append(["op": "message", "id": .string(id), "at": .number(time), "text": .string(turn.text), "understood": turn.understood.journalJSON])
+    func recordMessage(id: String, turn: ConversationMemory.Turn, at time: Double) -> UInt64 {
+        append(["op": "message", "id": .string(id), "at": .number(time), "text": .string(turn.text), "understood": turn.understood.journalJSON])
     }
 
-    func recordAnswer(id: String, turn: Int, text: String) throws(JournalError) {
-        try append(["op": "answer", "id": .string(id), "turn": .integer(turn), "text": .string(text)])
+    @discardableResult
+    func recordAnswer(id: String, turn: Int, text: String) -> UInt64 {
+        append(["op": "answer", "id": .string(id), "turn": .integer(turn), "text": .string(text)])
     }
 
-    func recordClose(id: String) throws(JournalError) {
-        try append(["op": "close", "id": .string(id)])
+    @discardableResult
+    func recordClose(id: String) -> UInt64 {
+        append(["op": "close", "id": .string(id)])
     }
 
-    /// Rewrites the journal as a snapshot of `store` when it has grown well past the live data.
-    func compactIfLarge(_ store: SessionStore) throws(JournalError) {
+    /// Queues a rewrite of the journal as a snapshot of `store` when it has grown well past the
+    /// live data (the snapshot holds exactly the changes submitted before it).
+    func compactIfLarge(_ store: SessionStore) {
         guard appendedSinceCompaction > 4 * store.count + 10_000 else { return }
-        try Self.writeSnapshot(store, to: path)
-        let reopened = try JournalFile.openForAppending(path, create: false)
-        Glibc.close(fd)
-        fd = reopened
+        writer.replace(with: Self.snapshot(store))
         appendedSinceCompaction = 0
     }
 
-    private func append(_ record: JSONValue) throws(JournalError) {
-        try JournalFile.writeAll(Array((JSONWriter.compact(record) + "\n").utf8), to: fd, path: path)
+    private func append(_ record: JSONValue) -> UInt64 {
         appendedSinceCompaction += 1
+        return writer.submit(Array((JSONWriter.compact(record) + "\n").utf8))
     }
 
     private static func openRecord(_ session: Session) -> JSONValue {
@@ -136,9 +140,8 @@ final class SessionJournal {
         return true
     }
 
-    /// Writes one open + one observe record per session to a temporary file, syncs it and renames it
-    /// over `path`, so that a crash during compaction leaves the old journal intact.
-    private static func writeSnapshot(_ store: SessionStore, to path: String) throws(JournalError) {
+    /// One open + one observe (+ one conversation) record per session, oldest first.
+    private static func snapshot(_ store: SessionStore) -> [UInt8] {
         var text = ""
         for session in store.all.sorted(by: { $0.createdAt != $1.createdAt ? $0.createdAt < $1.createdAt : $0.id < $1.id }) {
             text += JSONWriter.compact(openRecord(session)) + "\n"
@@ -150,14 +153,7 @@ final class SessionJournal {
                 text += JSONWriter.compact(record) + "\n"
             }
         }
-        let temporary = path + ".tmp"
-        let fd = Glibc.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw .cannotWrite(path: temporary, reason: String(cString: strerror(errno))) }
-        defer { Glibc.close(fd) }
-        try JournalFile.writeAll(Array(text.utf8), to: fd, path: path, sync: fsync)
-        guard rename(temporary, path) == 0 else {
-            throw .cannotWrite(path: path, reason: String(cString: strerror(errno)))
-        }
+        return Array(text.utf8)
     }
 }
 

@@ -26,6 +26,9 @@ struct LaneCompletion: Sendable {
 enum LaneEvent: Sendable {
     case notification(ticket: Int, method: String, params: JSONValue)
     case completed(LaneCompletion)
+    /// The session journal's writer reports records durable or failed (not a lane's event, but the
+    /// loop's one mailbox carries it).
+    case journaled(JournalOutcome)
 }
 
 /// What a job sees while it runs on a lane: its cancellation flag and a way to notify its client.
