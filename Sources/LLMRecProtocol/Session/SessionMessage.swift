@@ -38,9 +38,14 @@ public enum SessionMessage {
                     throw InvalidParams(field: "weights.\(name)", message: "weights.\(error.message)")
                 }
             }
-            return Weights(
+            let weights = Weights(
                 collaborative: try weight("collaborative"), text: try weight("text"), facet: try weight("facet"),
                 languageModel: try weight("languageModel"))
+            let given = [weights.collaborative, weights.text, weights.facet, weights.languageModel]
+            if given.allSatisfy({ $0 == 0 }) {
+                throw InvalidParams(field: "weights", message: "weights must not all be 0: such a blend ranks nothing")
+            }
+            return weights
         }
     }
 
