@@ -252,9 +252,9 @@ class ProtocolMethods:
         """``model/load``: loads an A-LLMRec bundle, an LM (GGUF file or Hugging Face directory) or
         an encoder (at least one), swaps it in when ready and returns the new :meth:`model_status`.
 
-        The models in use keep serving meanwhile. Raises :class:`~llmrec_client.InvalidParams`
-        for a path that does not exist, :class:`~llmrec_client.Overloaded` while another load runs
-        and :class:`~llmrec_client.LoadFailed` when loading fails (the old models stay).
+        The models in use keep serving meanwhile. Raises :class:`~llmrec_client.Overloaded` while
+        another load runs and :class:`~llmrec_client.LoadFailed` when the path is missing or holds
+        no such model (one answer for both, naming the part that failed; the old models stay).
         """
         return self.request(
             "model/load",
