@@ -36,6 +36,8 @@ import Testing
     @Test(arguments: [
         ("Content-Length: abc\r\n\r\n", "invalid Content-Length 'abc'"),
         ("Content-Length: -5\r\n\r\n", "invalid Content-Length '-5'"),
+        ("Content-Length: +2\r\n\r\n{}", "invalid Content-Length '+2'"),
+        ("Content-Length: 1 2\r\n\r\n{}", "invalid Content-Length '1 2'"),
         ("Content-Type: text/plain\r\n\r\n{}", "missing Content-Length header"),
         ("garbage without colon\r\n\r\n", "header line without ':' (garbage without colon)"),
         ("Content-Length: 2\r\nContent-Type: application/json; charset=latin-1\r\n\r\n{}", "unsupported charset 'latin-1'"),

@@ -10,6 +10,16 @@ import Testing
         #expect(value["m"]?["k"]?.intValue == -7)
     }
 
+    @Test func readsIntegersBeyondInt64AsNumbers() throws {
+        // Valid JSON that jansson refuses as integers: read again with numbers as doubles.
+        let value = try JSONValue.parse(#"{"big": 9223372036854775808, "small": 7, "huge": -18446744073709551616, "fraction": 1.5}"#)
+        #expect(value["big"] == .double(9_223_372_036_854_775_808))
+        #expect(value["small"] == .int(7))
+        #expect(value["huge"] == .double(-18_446_744_073_709_551_616))
+        #expect(value["fraction"] == .double(1.5))
+        #expect(try JSONValue.parse("9223372036854775807") == .int(Int64.max))
+    }
+
     @Test func keepsNulCharactersInsideStrings() throws {
         #expect(try JSONValue.parse(#""a\u0000b""#) == .string("a\u{0}b"))
     }

@@ -66,6 +66,23 @@ import Testing
         }
     }
 
+    @Test func itemIdsAreJSONIntegersAndTheOnesNoCatalogHoldsAreUnknown() throws {
+        for number in [JSONValue.double(1.0), .double(100), .int(0), .int(-3), .string("1")] {
+            #expect(throws: InvalidParams.self) {
+                try SessionObserve.Params(["sessionId": "a", "events": [["itemId": number, "kind": "viewed"]]], maxEvents: 10)
+            }
+            #expect(throws: InvalidParams.self) { try CatalogGet.Params(["itemIds": [number]]) }
+        }
+        do {
+            _ = try CatalogGet.Params(["itemIds": [1, .int(2_147_483_648), .int(Int64.max)]])
+            Issue.record("ids beyond Int32 were accepted")
+        } catch {
+            #expect(error.unknownItemIds == [2_147_483_648, Int64.max])
+            #expect(error.responseError.code == -32011)
+        }
+        #expect(try CatalogGet.Params(["itemIds": [.int(Int64(Int32.max))]]).itemIds == [Int32.max])
+    }
+
     @Test func searchAndCatalogBounds() throws {
         #expect(try CatalogSearchMethod.Params(["query": "heat"]).limit == 10)
         #expect(throws: InvalidParams.self) { try CatalogSearchMethod.Params(["query": ""]) }

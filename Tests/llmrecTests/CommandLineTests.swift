@@ -44,6 +44,26 @@ import Testing
             .appendingPathComponent("DatasetsTests/Fixtures").path
     }
 
+    @Test func prepareRefusesToReplaceADirectoryThatIsNotADataset() throws {
+        let out = NSTemporaryDirectory() + "llmrec-cli-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        try Data("mine\n".utf8).write(to: URL(fileURLWithPath: out + "/notes.txt"))
+        let fixtures = Self.fixturesDirectory()
+        let arguments = [
+            "prepare", "--format", "amazon2023", "--reviews", fixtures + "/amazon2023_reviews.jsonl",
+            "--meta", fixtures + "/amazon2023_meta.jsonl.gz", "--out", out, "--quiet",
+        ]
+        let refused = try Self.run(arguments)
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("not a prepared dataset"))
+        #expect(try String(contentsOfFile: out + "/notes.txt", encoding: .utf8) == "mine\n", "nothing of it is deleted")
+        // An empty directory, and a dataset prepared before, are replaced.
+        try FileManager.default.removeItem(atPath: out + "/notes.txt")
+        #expect(try Self.run(arguments).status == 0)
+        #expect(try Self.run(arguments).status == 0)
+        #expect(FileManager.default.fileExists(atPath: out + "/dataset.json"))
+    }
+
     @Test func prepareThenEvalPrintsOneJSONObject() throws {
         let out = NSTemporaryDirectory() + "llmrec-cli-\(UUID().uuidString)"
         let fixtures = Self.fixturesDirectory()

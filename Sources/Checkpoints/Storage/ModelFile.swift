@@ -37,11 +37,21 @@ public enum ModelFile {
             close(fd)
             throw .unreadable(path: path, reason: message(code))
         }
-        guard (info.st_mode & S_IFMT) == S_IFREG else {
+        guard (info.st_mode & S_IFMT) == S_IFREG, !isPseudoFile(fd) else {
             close(fd)
             throw .unreadable(path: path, reason: "not a regular file")
         }
         return Opened(descriptor: fd, size: Int(info.st_size))
+    }
+
+    /// Whether `fd` lies under `/proc` or `/sys`, whose "regular" files are views of the kernel
+    /// (such as `/proc/self/mem`), not stored bytes. The path is the one the kernel resolved.
+    private static func isPseudoFile(_ fd: Int32) -> Bool {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let length = readlink("/proc/self/fd/\(fd)", &buffer, buffer.count - 1)
+        guard length > 0 else { return false }
+        let resolved = String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return resolved.hasPrefix("/proc/") || resolved.hasPrefix("/sys/")
     }
 
     /// Whether `path` is a regular file that can be opened for reading.
