@@ -137,8 +137,13 @@ public struct MessageFramer: Sendable {
         return .success(length)
     }
 
+    /// Drops consumed bytes; a drained buffer that grew past 64 KiB (a large message) is released
+    /// rather than kept at its peak for the connection's lifetime.
     private mutating func compact() {
-        if start > 0 && (start == buffer.count || start > 1 << 16) {
+        if start > 0 && start == buffer.count && buffer.capacity > 1 << 16 {
+            buffer = []
+            start = 0
+        } else if start > 0 && (start == buffer.count || start > 1 << 16) {
             buffer.removeFirst(start)
             start = 0
         }

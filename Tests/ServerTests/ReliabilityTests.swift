@@ -128,6 +128,46 @@ import Testing
         }
     }
 
+    // MARK: Memory after bursts
+
+    @Test func memoryGoesBackAfterABurstOfConnectionsAndALargeBatch() throws {
+        let connections = Self.long ? 10_000 : 1_500
+        let daemon = try DaemonHarness(socket: true)
+        let monitor = try daemon.connect()
+        monitor.initialize()
+        var next = 10
+        func resident() -> Int64 {
+            next += 1
+            monitor.request(next, "server/status")
+            return monitor.response(to: next).response?["result"]?["residentMemoryBytes"]?.intValue ?? 0
+        }
+        let base = resident()
+        var burst: [FramedChannel] = []
+        for _ in 0..<connections {
+            let channel = try daemon.connect()
+            channel.initialize()
+            burst.append(channel)
+        }
+        let peak = resident()
+        for channel in burst { channel.closeConnection() }
+        burst = []
+        usleep(1_600_000)
+        let afterClose = resident()
+        #expect(peak - base > 4 << 20, "the burst costs memory (\(peak - base) bytes)")
+        #expect(afterClose - base < (peak - base) / 5, "at least four fifths of it goes back: \(base) -> \(peak) -> \(afterClose)")
+
+        // A batch of 100 requests of 40,000 characters each (4 MB): its buffers go back too.
+        let batch: JSONValue = .array((0..<100).map { index in
+            ["jsonrpc": "2.0", "id": .integer(1_000 + index), "method": "catalog/search", "params": ["query": .string(String(repeating: "x", count: 40_000))]]
+        })
+        let beforeBatch = resident()
+        monitor.send(batch)
+        #expect(monitor.receive(timeout: 30)?.arrayValue?.count == 100)
+        usleep(1_600_000)
+        let afterBatch = resident()
+        #expect(afterBatch - beforeBatch < 1 << 20, "a 4 MB batch leaves less than 1 MiB behind: \(beforeBatch) -> \(afterBatch)")
+    }
+
     // MARK: Model files that are not models
 
     @Test func modelFilesThatAreNotModelsAreRefusedAndTheDaemonServesOn() throws {

@@ -34,7 +34,7 @@ extension Daemon: ConnectionDelegate {
             handle(IncomingMessage(json: element), from: client, batch: batch, receivedAt: receivedAt)
         }
         batch.seal()
-        if body.count >= ServerMetrics.largeMessageBytes { ServerMetrics.returnFreedMemory() }
+        if body.count >= ServerMetrics.largeMessageBytes { memoryToReturn = true }
     }
 
     public func connection(_ connection: Connection, didSkipOversizedMessageOf length: Int) {
@@ -69,7 +69,7 @@ extension Daemon: ConnectionDelegate {
         cancelAll(of: client)
         // Most of a burst of connections gone: their buffers go back to the system.
         if clients.count * 2 < peakClients && (peakClients >= 64 || clients.isEmpty) {
-            ServerMetrics.returnFreedMemory()
+            memoryToReturn = true
             peakClients = clients.count
         }
         if client.isStdio {

@@ -54,6 +54,10 @@ public final class Daemon {
     var clients: [Int: ClientState] = [:]
     /// The most clients connected at once since memory was last returned to the system.
     var peakClients = 0
+    /// Set after a large message or a burst of closed connections: within a second (once their
+    /// replies are written) the heap's free pages go back to the system.
+    var memoryToReturn = false
+    var memoryTimer: RepeatingTimer?
     var pending: [Int: PendingRequest] = [:]
     var nextTicket = 0
     var nextConnectionID = 0
@@ -127,6 +131,11 @@ public final class Daemon {
         sweepTimer = try RepeatingTimer(loop: loop, intervalMilliseconds: sweepMilliseconds) { [unowned self] in
             self.expireSessions()
         }
+        memoryTimer = try RepeatingTimer(loop: loop, intervalMilliseconds: 1000) { [unowned self] in
+            guard self.memoryToReturn else { return }
+            self.memoryToReturn = false
+            ServerMetrics.returnFreedMemory()
+        }
         switch configuration.transport {
         case .stdio:
             let opened = try StdioTransport.open(
@@ -195,6 +204,7 @@ public final class Daemon {
         listener?.close()
         signals?.close()
         sweepTimer?.close()
+        memoryTimer?.close()
         mailbox?.close()
         stdinMailbox?.close()
         loop.stop()
