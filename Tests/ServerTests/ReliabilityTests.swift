@@ -80,6 +80,52 @@ import Testing
         #expect(try history(of: "s", dataset: dataset, state: state) == acknowledged)
     }
 
+    @Test func aFullDiskTakesBackAnAdditionAndGivesItsIdsAgain() throws {
+        try #require(FileManager.default.fileExists(atPath: SemanticSearchTests.minilm + "/model.safetensors"), "run scripts/fetch-assets.sh minilm")
+        guard let disk = SmallDisk(bytes: 256 << 10) else { return }  // Needs root to mount a tmpfs.
+        let dataset = try DaemonHarness.prepareFixtureDataset()
+        let items = try catalogSize(dataset)
+        let arguments = ["--encoder", SemanticSearchTests.minilm, "--state", disk.path + "/state"]
+        func add(_ channel: FramedChannel, id: Int, title: String) -> JSONValue? {
+            channel.request(id, "catalog/add", ["items": [["title": .string(title), "description": "A film added at run time."]]])
+            return channel.response(to: id, timeout: 60).response
+        }
+        var kept: [String] = []
+        do {
+            let daemon = try DaemonHarness(dataset: dataset, extraArguments: arguments)
+            let channel = daemon.channel
+            channel.initialize()
+            #expect(add(channel, id: 2, title: "Kept Before")?["result"] != nil)
+            kept.append("Kept Before")
+            disk.fill()
+            var refused = false
+            for index in 0..<200 where !refused {
+                let title = "While Full \(index)"
+                let answer = add(channel, id: 10 + index, title: title)
+                if answer?["result"] != nil {
+                    kept.append(title)
+                } else {
+                    #expect(errorCode(answer) == -32603)
+                    refused = true
+                }
+            }
+            #expect(refused)
+            disk.free()
+            let after = add(channel, id: 300, title: "Kept After")
+            #expect(after?["result"]?["items"]?.arrayValue?.first?["itemId"]?.intValue == Int64(items + kept.count + 1), "the refused item's id is given again")
+            kept.append("Kept After")
+            kill(daemon.process.processIdentifier, SIGKILL)
+            _ = daemon.waitForExit()
+        }
+        let daemon = try DaemonHarness(dataset: dataset, extraArguments: arguments)
+        daemon.channel.initialize()
+        daemon.channel.request(2, "catalog/get", ["itemIds": .array((1...kept.count).map { .integer(items + $0) })])
+        let titles = daemon.channel.response(to: 2).response?["result"]?["items"]?.arrayValue?.compactMap { $0["title"]?.stringValue }
+        #expect(titles == kept, "exactly the acknowledged additions, with their ids")
+        daemon.channel.request(3, "catalog/get", ["itemIds": [.integer(items + kept.count + 1)]])
+        #expect(errorCode(daemon.channel.response(to: 3).response) == -32011)
+    }
+
     // MARK: SIGKILL under load (group commit)
 
     @Test func concurrentUpdatesAcknowledgedBeforeSIGKILLAllSurvive() throws {

@@ -34,7 +34,10 @@ extension Daemon {
         let turn = ConversationMemory.Turn(text: parsed.text, understood: understood)
         let session = try store.converse(id: parsed.sessionId, turn: turn, at: now)
         let durable = journal.map { journal in
-            (sequence: journal.recordMessage(id: session.id, turn: turn, at: now), undo: { [unowned self] () -> Void in self.store.restore(before) })
+            (
+                journal: JournalKind.sessions, sequence: journal.recordMessage(id: session.id, turn: turn, at: now),
+                undo: { [unowned self] () -> Void in self.store.restore(before) }
+            )
         }
         var excluded = Array(session.rejected)
         if parsed.excludeSeen { excluded += session.history }
@@ -128,8 +131,10 @@ extension Daemon {
         }
     }
 
-    /// `catalog/add`: the items get ids and are journaled at once (so every later request may name
-    /// them); their text is embedded on the model lane before the answer, ahead of any later turn.
+    /// `catalog/add`: the items get ids at once (so every later request may name them) and are
+    /// journaled; their text is embedded on the model lane, ahead of any later turn, and the answer
+    /// waits for both. When the journal cannot store them they are withdrawn (their ids are given
+    /// again) and the answer is `-32603`.
     func catalogAdd(
         _ params: JSONValue?, id: RequestID, client: ClientState, batch: BatchReply?, receivedAt: UInt64
     ) throws -> Handling {
@@ -146,13 +151,18 @@ extension Daemon {
         } catch {
             return .answer(.failure(InvalidParams(field: "items", message: error.description).responseError))
         }
-        do { try catalogJournal?.recordAdd(added) } catch {
-            catalog.withdraw(added)
-            return .answer(.failure(.internalError("cannot persist the items, none was added: \(error)")))
+        let durable = catalogJournal.map { journal in
+            (
+                journal: JournalKind.catalog, sequence: journal.recordAdd(added),
+                undo: { [catalog] () -> Void in catalog.withdraw(added) }
+            )
         }
         let models = self.models
         let size = catalog.count
-        return submitToLane(Self.modelLane, id: id, client: client, batch: batch, receivedAt: receivedAt, progressToken: nil) { _ in
+        return submitToLane(
+            Self.modelLane, id: id, client: client, batch: batch, receivedAt: receivedAt, progressToken: nil, durable: durable
+        ) { context in
+            guard !context.isCancelled else { return .failure(.requestCancelled) }
             models.prepare(added: added)
             return .success(CatalogAdd.result(items: added, catalogSize: size))
         }

@@ -135,7 +135,7 @@ extension Daemon {
     func submitToLane(
         _ laneIndex: Int, id: RequestID, client: ClientState, batch: BatchReply?, receivedAt: UInt64,
         progressToken: JSONValue?,
-        durable: (sequence: UInt64, undo: () -> Void)? = nil,
+        durable: (journal: JournalKind, sequence: UInt64, undo: () -> Void)? = nil,
         finish: ((Result<JSONValue, ResponseError>) -> Result<JSONValue, ResponseError>)? = nil,
         job: @escaping @Sendable (LaneJobContext) -> Result<JSONValue, ResponseError>
     ) -> Handling {
@@ -158,7 +158,8 @@ extension Daemon {
             cancellation: cancellation, progressToken: progressToken, finish: finish, awaitingDurability: durable != nil)
         client.tickets[id] = ticket
         if let durable {
-            durability.add(.init(sequence: durable.sequence, undo: durable.undo) { [unowned self] error in
+            durability[durable.journal, default: DurabilityWaiters()].add(.init(sequence: durable.sequence, undo: durable.undo) {
+                [unowned self] error in
                 self.durabilityResolved(ticket: ticket, error: error)
             })
         }

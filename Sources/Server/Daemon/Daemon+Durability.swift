@@ -65,7 +65,7 @@ extension Daemon {
         id: RequestID, client: ClientState, batch: BatchReply?, receivedAt: UInt64
     ) -> Handling {
         client.unacknowledged += 1
-        durability.add(.init(sequence: sequence, undo: undo) { [unowned self, weak client] error in
+        durability[.sessions, default: DurabilityWaiters()].add(.init(sequence: sequence, undo: undo) { [unowned self, weak client] error in
             guard let client else { return }
             client.unacknowledged -= 1
             let answer = error.map { Result<JSONValue, ResponseError>.failure(.internalError("cannot persist the change: \($0)")) } ?? outcome
@@ -77,10 +77,15 @@ extension Daemon {
 
     /// A writer outcome (loop thread, through the mailbox).
     func journaled(_ outcome: JournalOutcome) {
-        guard let journal else { return }
-        let (resolved, resume) = durability.apply(outcome, latestSubmitted: journal.writer.latestSequence)
+        let writer = switch outcome.journal {
+        case .sessions: journal?.writer
+        case .catalog: catalogJournal?.writer
+        }
+        guard let writer else { return }
+        let (resolved, resume) = durability[outcome.journal, default: DurabilityWaiters()]
+            .apply(outcome, latestSubmitted: writer.latestSequence)
         if let error = outcome.error, resume { log("\(error); \(resolved.count) change(s) undone and refused") }
         for (waiter, error) in resolved { waiter.resolved(error) }
-        if resume { journal.writer.resume() }
+        if resume { writer.resume() }
     }
 }

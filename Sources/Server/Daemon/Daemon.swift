@@ -33,8 +33,8 @@ public final class Daemon {
     var store: SessionStore
     let journal: SessionJournal?
     let catalogJournal: CatalogJournal?
-    /// Requests waiting for their journal records to be durable.
-    var durability = DurabilityWaiters()
+    /// Requests waiting for their journal records to be durable, per journal.
+    var durability: [JournalKind: DurabilityWaiters] = [.sessions: DurabilityWaiters(), .catalog: DurabilityWaiters()]
     let journalOutcomes = JournalOutcomeRelay()
     /// Loads completed since start, and how long the current models took.
     var modelGeneration = 0
@@ -102,7 +102,7 @@ public final class Daemon {
             if opened.skippedLines > 0 {
                 log("session journal: skipped \(opened.skippedLines) unreadable line(s) in \(opened.journal.path)")
             }
-            let catalogOpened = try CatalogJournal.open(directory: directory, into: catalog)
+            let catalogOpened = try CatalogJournal.open(directory: directory, into: catalog) { relay.report($0) }
             catalogJournal = catalogOpened.journal
             if catalogOpened.skippedLines > 0 {
                 log("catalog journal: skipped \(catalogOpened.skippedLines) unreadable line(s) in \(catalogOpened.journal.path)")
@@ -201,6 +201,7 @@ public final class Daemon {
         guard !finished else { return }
         finished = true
         journal?.writer.stop()
+        catalogJournal?.writer.stop()
         listener?.close()
         signals?.close()
         sweepTimer?.close()

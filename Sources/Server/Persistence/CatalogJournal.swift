@@ -5,33 +5,34 @@ import Recommender
 
 /// An append-only log of the items added at run time, `DIR/catalog.journal`: one line
 /// `{"op":"add","items":[item as in catalog.jsonl,..]}` per `catalog/add`,
-/// flushed with `fdatasync` before the daemon answers. Replayed at start-up into the live catalog
-/// (a torn or unreadable line, or one whose ids do not follow, is skipped and counted).
+/// written by a `JournalWriter` (group commit off the loop thread) and durable before the daemon
+/// answers. Replayed at start-up into the live catalog (a torn or unreadable line, or one whose ids
+/// do not follow, is skipped and counted).
 ///
 /// Loop thread only.
 final class CatalogJournal {
     let path: String
-    private let fd: Int32
+    let writer: JournalWriter
 
-    /// Opens (creating if needed) the journal in `directory` and replays it into `catalog`.
-    static func open(directory: String, into catalog: LiveCatalog) throws(JournalError) -> (journal: CatalogJournal, skippedLines: Int) {
+    /// Opens (creating if needed) the journal in `directory`, replays it into `catalog` and starts
+    /// its writer, which hands every outcome to `report` (on the writer's thread).
+    static func open(
+        directory: String, into catalog: LiveCatalog, report: @escaping @Sendable (JournalOutcome) -> Void
+    ) throws(JournalError) -> (journal: CatalogJournal, skippedLines: Int) {
         let (path, skipped) = try JournalFile.replay(directory: directory, name: "catalog.journal") { Self.replay($0, into: catalog) }
-        let fd = try JournalFile.openForAppending(path, create: true)
-        return (CatalogJournal(path: path, fd: fd), skipped)
+        let writer = JournalWriter(kind: .catalog, path: path, descriptor: try JournalFile.openForAppending(path, create: true), report: report)
+        return (CatalogJournal(path: path, writer: writer), skipped)
     }
 
-    private init(path: String, fd: Int32) {
+    private init(path: String, writer: JournalWriter) {
         self.path = path
-        self.fd = fd
+        self.writer = writer
     }
 
-    deinit { Glibc.close(fd) }
-
-    /// Appends and syncs one addition (on the calling thread: additions are rare and embed their
-    /// items on the model lane before the answer anyway); a failed append leaves the file as it was.
-    func recordAdd(_ items: [CatalogItem]) throws(JournalError) {
+    /// Queues one addition; returns the record's sequence number (see `JournalWriter`).
+    func recordAdd(_ items: [CatalogItem]) -> UInt64 {
         let record: JSONValue = ["op": "add", "items": .array(items.map(\.json))]
-        try JournalFile.append(Array((JSONWriter.compact(record) + "\n").utf8), to: fd, path: path)
+        return writer.submit(Array((JSONWriter.compact(record) + "\n").utf8))
     }
 
     private static func replay(_ record: JSONValue, into catalog: LiveCatalog) -> Bool {

@@ -1,8 +1,15 @@
 import Foundation
 
-/// What the writer reports for a contiguous run of records: all of them durable (`error` nil) or
+/// The daemon's journals, each with its own writer and sequence numbers.
+enum JournalKind: Sendable {
+    case sessions
+    case catalog
+}
+
+/// What a writer reports for a contiguous run of records: all of them durable (`error` nil) or
 /// none of them (the file was cut back to where the run began).
 struct JournalOutcome: Sendable {
+    var journal: JournalKind
     var sequences: ClosedRange<UInt64>
     var error: JournalError?
 }
@@ -26,6 +33,7 @@ final class JournalWriter: @unchecked Sendable {
     }
 
     let path: String
+    let kind: JournalKind
     private let report: @Sendable (JournalOutcome) -> Void
     /// Guards `operations`, `stopping` and `lastSequence`.
     private let condition = NSCondition()
@@ -41,7 +49,8 @@ final class JournalWriter: @unchecked Sendable {
     private var failure: JournalError?
 
     /// Starts the writer on `descriptor`, an append descriptor of `path` it takes ownership of.
-    init(path: String, descriptor: Int32, report: @escaping @Sendable (JournalOutcome) -> Void) {
+    init(kind: JournalKind, path: String, descriptor: Int32, report: @escaping @Sendable (JournalOutcome) -> Void) {
+        self.kind = kind
         self.path = path
         self.descriptor = descriptor
         self.report = report
@@ -142,7 +151,7 @@ final class JournalWriter: @unchecked Sendable {
                 failure = error
             }
         }
-        report(JournalOutcome(sequences: first...last, error: failure))
+        report(JournalOutcome(journal: kind, sequences: first...last, error: failure))
     }
 
     private func compact(_ bytes: [UInt8]) {

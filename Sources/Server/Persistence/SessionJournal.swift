@@ -42,7 +42,8 @@ final class SessionJournal {
         let (path, skipped) = try JournalFile.replay(directory: directory, name: "sessions.journal") { Self.apply($0, to: &store) }
         _ = store.expire(at: now)
         try JournalFile.replace(path, with: Self.snapshot(store))
-        let writer = JournalWriter(path: path, descriptor: try JournalFile.openForAppending(path, create: false), report: report)
+        let writer = JournalWriter(
+            kind: .sessions, path: path, descriptor: try JournalFile.openForAppending(path, create: false), report: report)
         return (SessionJournal(path: path, writer: writer), skipped)
     }
 
