@@ -114,7 +114,7 @@ struct LoadingTests {
         #expect(throws: TokenizerError.fileNotFound(path: directory + "/tokenizer.json")) {
             try WordPieceTokenizer(tokenizerJSONPath: directory + "/tokenizer.json")
         }
-        #expect(throws: TokenizerError.unreadable(path: directory, reason: "it is a directory")) {
+        #expect(throws: TokenizerError.unreadable(path: directory, reason: "not a regular file")) {
             try WordPieceTokenizer(vocabularyPath: directory)
         }
         let vocabulary = Support.write(Self.tinyVocabulary, to: directory, name: "vocab.txt")
