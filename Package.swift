@@ -15,6 +15,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // System libraries (Debian: libuv1-dev, libjansson-dev, libopenblas-dev).
@@ -34,7 +35,10 @@ let package = Package(
         .target(name: "LLMRecProtocol", dependencies: ["JSONRPC", "JSON", "Datasets"]),
         .target(
             name: "Server",
-            dependencies: ["LLMRecProtocol", "RPCTransport", "JSONRPC", "Recommender", "Training", "Datasets", "JSON"]),
+            dependencies: [
+                "LLMRecProtocol", "RPCTransport", "JSONRPC", "Recommender", "Training", "Datasets", "JSON",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .target(name: "Datasets", dependencies: ["JSON", "Numerics"], swiftSettings: optimised),
         .target(name: "Models", dependencies: ["Datasets", "Tokenizers", "Checkpoints", "Numerics"], swiftSettings: optimised),
         .target(name: "Training", dependencies: ["Models", "Datasets", "Checkpoints", "Numerics", "JSON"], swiftSettings: optimised),
@@ -44,6 +48,7 @@ let package = Package(
             dependencies: [
                 "Server", "LLMRecProtocol", "Recommender", "Training", "Models", "Datasets", "Numerics", "JSON", "RPCClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
 

@@ -4,18 +4,25 @@ import Foundation
 /// The longest socket path `sun_path` holds with its terminating NUL.
 public let maxSocketPathBytes = 107
 
-/// Accepts connections on a Unix domain socket created with mode 0600.
+/// Accepts connections on a Unix domain socket created with mode 0600, or on a listening socket
+/// inherited from a service manager (systemd socket activation).
 ///
-/// An existing socket file that nobody listens on (a crashed daemon's) is replaced; a live one, or
-/// any other kind of file at the path, is refused. Paths over 107 bytes are refused instead of being
-/// truncated silently by the kernel interface. Loop thread only.
+/// A daemon that binds holds an exclusive lock on `PATH.lock` for as long as it listens, so two
+/// daemons started at once on one path cannot both bind (the second is refused). An existing socket
+/// file that nobody listens on (a crashed daemon's) is then replaced; a live one, or any other kind
+/// of file at the path, is refused. Paths over 107 bytes are refused instead of being truncated
+/// silently by the kernel interface. Loop thread only.
 public final class SocketListener {
-    public let path: String
+    /// The socket's path; nil for an inherited socket, whose file belongs to the service manager.
+    public let path: String?
     private let server: UnsafeMutablePointer<uv_pipe_t>
     private let loop: EventLoop
     private let onConnection: (AcceptedStream) -> Void
     private var closed = false
+    /// The descriptor holding `PATH.lock`; -1 for an inherited socket.
+    private var lock: Int32 = -1
 
+    /// Binds and listens on `path`.
     /// - onConnection: receives each accepted client; wrap it with `Connection.accepted`.
     public init(
         loop: EventLoop, path: String, onConnection: @escaping (AcceptedStream) -> Void
@@ -27,7 +34,13 @@ public final class SocketListener {
         guard length <= maxSocketPathBytes else {
             throw .socketPathTooLong(path: path, bytes: length, limit: maxSocketPathBytes)
         }
-        try Self.clearStaleSocket(at: path)
+        lock = try Self.lockSocketPath(path)
+        do {
+            try Self.clearStaleSocket(at: path)
+        } catch {
+            Glibc.close(lock)
+            throw error
+        }
         server = .allocate(capacity: 1)
         try TransportError.check(uv_pipe_init(loop.raw, server, 0), "uv_pipe_init")
         let previousMask = umask(0o177)
@@ -35,9 +48,32 @@ public final class SocketListener {
         umask(previousMask)
         guard bound == 0 else {
             closeHandle(server)
+            Glibc.close(lock)
             throw .libuv(operation: "bind \(path)", message: uvMessage(bound))
         }
         chmod(path, 0o600)
+        try listen()
+    }
+
+    /// Listens on `descriptor`, a bound, listening Unix socket this process inherited (systemd's
+    /// `LISTEN_FDS`, starting at descriptor 3). Closing stops accepting but leaves the socket file.
+    public init(
+        loop: EventLoop, inheritedDescriptor descriptor: Int32, onConnection: @escaping (AcceptedStream) -> Void
+    ) throws(TransportError) {
+        path = nil
+        self.loop = loop
+        self.onConnection = onConnection
+        server = .allocate(capacity: 1)
+        try TransportError.check(uv_pipe_init(loop.raw, server, 0), "uv_pipe_init")
+        let opened = uv_pipe_open(server, descriptor)
+        guard opened == 0 else {
+            closeHandle(server)
+            throw .libuv(operation: "open inherited socket \(descriptor)", message: uvMessage(opened))
+        }
+        try listen()
+    }
+
+    private func listen() throws(TransportError) {
         server.pointee.data = Unmanaged.passUnretained(self).toOpaque()
         let listening = uv_listen(asStream(server), 128) { stream, status in
             guard let stream, status == 0, let data = stream.pointee.data else { return }
@@ -45,7 +81,7 @@ public final class SocketListener {
         }
         guard listening == 0 else {
             close()
-            throw .libuv(operation: "listen \(path)", message: uvMessage(listening))
+            throw .libuv(operation: "listen \(path ?? "inherited socket")", message: uvMessage(listening))
         }
     }
 
@@ -62,13 +98,28 @@ public final class SocketListener {
         onConnection(AcceptedStream(raw: asStream(client)))
     }
 
-    /// Stops listening and removes the socket file.
+    /// Stops listening, removes the socket file (unless inherited) and releases its lock.
     public func close() {
         guard !closed else { return }
         closed = true
         server.pointee.data = nil
         closeHandle(server)
-        unlink(path)
+        if let path { unlink(path) }
+        if lock >= 0 { Glibc.close(lock) }
+        lock = -1
+    }
+
+    /// Takes the exclusive lock on `path.lock` (created 0600, never through a link), or refuses.
+    private static func lockSocketPath(_ path: String) throws(TransportError) -> Int32 {
+        let fd = open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else {
+            throw .socketPathInUse(path: path, reason: "cannot open its lock file: \(String(cString: strerror(errno)))")
+        }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            Glibc.close(fd)
+            throw .socketPathInUse(path: path, reason: "another daemon holds this socket")
+        }
+        return fd
     }
 
     private static func clearStaleSocket(at path: String) throws(TransportError) {

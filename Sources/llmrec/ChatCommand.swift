@@ -8,24 +8,25 @@ struct ChatCommand: ParsableCommand {
         commandName: "chat",
         abstract: "Talk to the recommender: streamed answers, ranked items, rejections and purchases.",
         discussion: """
-            Connects to a daemon on --socket, or starts one over stdio with --data and the serve options \
-            given here. Each line you type is a `session/message`; lines starting with ':' are commands \
+            Talks to the user's shared daemon (started on demand with the configuration file when none \
+            answers), to a daemon on --socket, or, with --data, to a private one it starts over stdio with \
+            the serve options given here. Each line you type is a `session/message`; lines starting with ':' are commands \
             (:help lists them). Ctrl-C stops an answer being written. With --message (repeatable) it sends \
             those messages and exits (add --json for one JSON reply per line); when standard input is not \
             a terminal, each line of it is a message.
             """
     )
 
-    @Option(help: "Socket of a running daemon (`llmrec serve --socket PATH`).")
-    var socket: String?
+    @OptionGroup(title: "The daemon talked to")
+    var daemon: DaemonClientOptions
 
-    @Option(help: "Prepared dataset: start a daemon over stdio on it (when no --socket).")
+    @Option(help: "Prepared dataset: start a private daemon over stdio on it instead of using the shared one.")
     var data: String?
 
-    @OptionGroup(title: "The daemon started here (without --socket)")
+    @OptionGroup(title: "The private daemon started with --data")
     var models: ServedModelOptions
 
-    @Option(help: "For the daemon started here: session journal directory.")
+    @Option(help: "For the private daemon started with --data: session journal directory.")
     var state: String?
 
     @Option(help: "Continue this session (opened with this id when it does not exist).")
@@ -47,7 +48,10 @@ struct ChatCommand: ParsableCommand {
     var noAnswer = false
 
     func validate() throws {
-        guard (socket == nil) != (data == nil) else { throw ValidationError("give exactly one of --socket PATH and --data DIR") }
+        guard daemon.socket == nil || data == nil else { throw ValidationError("give at most one of --socket PATH and --data DIR") }
+        guard data != nil || (models.isEmpty && state == nil) else {
+            throw ValidationError("model options and --state apply to a private daemon (--data DIR); the shared one serves its configuration")
+        }
         guard (1...100).contains(k) else { throw ValidationError("-k must be in 1...100") }
         if let history, parseIDs(history) == nil { throw ValidationError("--history must be comma-separated item ids") }
     }
@@ -73,12 +77,17 @@ struct ChatCommand: ParsableCommand {
             client.close()
         } catch let error as RPCClientError {
             throw fail(error)
+        } catch let error as DaemonSettings.Invalid {
+            throw fail(error)
         }
     }
 
     private func connect() throws -> RPCClient {
-        if let socket { return try RPCClient(socketPath: socket) }
-        let arguments = ["serve", "--stdio", "--data", data!] + models.serveArguments + (state.map { ["--state", $0] } ?? [])
+        guard let data else {
+            if let socket = daemon.socket { return try RPCClient(socketPath: socket) }
+            return try daemon.connectOrStart()
+        }
+        let arguments = ["serve", "--stdio", "--data", data] + models.serveArguments + (state.map { ["--state", $0] } ?? [])
         return try RPCClient(spawning: Self.executablePath, arguments: arguments)
     }
 

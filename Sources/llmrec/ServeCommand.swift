@@ -1,8 +1,12 @@
 import ArgumentParser
 import Foundation
+import Logging
 import Numerics
+import RPCClient
 import Server
 import Training
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
 
 struct ServeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -12,6 +16,14 @@ struct ServeCommand: ParsableCommand {
             The protocol is specified in Protocol/spec.md. Model work runs on serial worker lanes; \
             the I/O thread stays responsive. SIGTERM or SIGINT finish in-flight requests, write their \
             replies and exit 0. With --state, sessions are journaled and survive a crash or restart.
+
+            Without --stdio or --socket the daemon is the user's shared one: it listens on \
+            $XDG_RUNTIME_DIR/llmrec/llmrec.sock (/tmp/llmrec-UID/llmrec.sock without that variable), \
+            journals to $XDG_STATE_HOME/llmrec (~/.local/state/llmrec) unless --state says otherwise, \
+            and is what `llmrec chat`, `llmrec start` and the clients find or start. Under systemd \
+            socket activation (LISTEN_FDS) it serves the socket it inherits. Options not given come \
+            from the configuration file ($XDG_CONFIG_HOME/llmrec/config.json, or --config): the same \
+            names in camel case.
             """
     )
 
@@ -21,67 +33,139 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Serve many clients on a Unix socket at this path (created with mode 0600).")
     var socket: String?
 
-    @Option(help: "Prepared dataset directory (`llmrec prepare`).")
-    var data: String
+    @Option(help: "Configuration file (default $XDG_CONFIG_HOME/llmrec/config.json, when it exists).")
+    var config: String?
 
-    @Option(help: "Directory for the session journal; without it sessions live in memory only.")
+    @Option(help: "Prepared dataset directory (`llmrec prepare`).")
+    var data: String?
+
+    @Option(help: "Directory for the session journal; without it (and off the shared socket) sessions live in memory only.")
     var state: String?
 
     @OptionGroup var models: ServedModelOptions
 
-    @Option(help: "Threads for embedding the catalog at start-up.")
-    var threads = 1
+    @Option(help: "Threads for embedding the catalog at start-up (default 1).")
+    var threads: Int?
 
-    @Option(help: "Sessions whose LM conversation is kept cached (so a next turn only runs its new tokens).")
-    var chatCacheSessions = 8
+    @Option(help: "Sessions whose LM conversation is kept cached, so a next turn only runs its new tokens (default 8).")
+    var chatCacheSessions: Int?
 
-    @Option(help: "Tokens each cached conversation may hold before it starts over from the system prompt.")
-    var chatCacheTokens = 1024
+    @Option(help: "Tokens each cached conversation may hold before it starts over from the system prompt (default 1024).")
+    var chatCacheTokens: Int?
 
-    @Option(help: "Requests waiting or running per lane before the daemon answers 'overloaded'.")
-    var maxQueuedPerLane = DaemonConfiguration.Limits().maxQueuedPerLane
+    @Option(help: "Requests waiting or running per lane before the daemon answers 'overloaded' (default \(DaemonConfiguration.Limits().maxQueuedPerLane)).")
+    var maxQueuedPerLane: Int?
 
-    @Option(help: "Largest accepted message body, in bytes.")
-    var maxMessageBytes = DaemonConfiguration.Limits().maxMessageBytes
+    @Option(help: "Largest accepted message body, in bytes (default \(DaemonConfiguration.Limits().maxMessageBytes)).")
+    var maxMessageBytes: Int?
 
-    @Option(help: "Most live sessions; the least recently used is evicted beyond it.")
-    var maxSessions = DaemonConfiguration.Limits().maxSessions
+    @Option(help: "Most live sessions; the least recently used is evicted beyond it (default \(DaemonConfiguration.Limits().maxSessions)).")
+    var maxSessions: Int?
 
-    @Option(help: "Seconds of inactivity after which a session expires.")
-    var sessionTtl = DaemonConfiguration.Limits().sessionTimeToLiveSeconds
+    @Option(help: "Seconds of inactivity after which a session expires (default \(Int(DaemonConfiguration.Limits().sessionTimeToLiveSeconds))).")
+    var sessionTtl: Double?
+
+    @Option(help: "On a socket: exit after this many seconds with no connection and nothing in flight (needs a journal; sessions survive).")
+    var idleExit: Double?
+
+    @Option(help: "Least severe log events written to stderr: trace, debug, info, notice, warning, error, critical (default info).")
+    var logLevel: Logger.Level?
 
     func validate() throws {
-        guard stdio != (socket != nil) else { throw ValidationError("choose exactly one of --stdio and --socket PATH") }
-        guard chatCacheSessions >= 0, chatCacheTokens >= 64 else {
-            throw ValidationError("--chat-cache-sessions must be at least 0, --chat-cache-tokens at least 64")
+        guard !(stdio && socket != nil) else { throw ValidationError("choose one of --stdio and --socket PATH") }
+        if let chatCacheSessions, chatCacheSessions < 0 { throw ValidationError("--chat-cache-sessions must be at least 0") }
+        if let chatCacheTokens, chatCacheTokens < 64 { throw ValidationError("--chat-cache-tokens must be at least 64") }
+        for (flag, value) in [("--max-queued-per-lane", maxQueuedPerLane), ("--max-sessions", maxSessions), ("--threads", threads)] {
+            if let value, value < 1 { throw ValidationError("\(flag) must be at least 1") }
         }
-        guard maxQueuedPerLane >= 1, maxSessions >= 1, sessionTtl > 0, maxMessageBytes >= 1024 else {
-            throw ValidationError("limits must be positive (--max-message-bytes at least 1024)")
+        if let maxMessageBytes, maxMessageBytes < 1024 { throw ValidationError("--max-message-bytes must be at least 1024") }
+        for (flag, value) in [("--session-ttl", sessionTtl), ("--idle-exit", idleExit)] {
+            if let value, !(value > 0) { throw ValidationError("\(flag) must be a positive number of seconds") }
         }
     }
 
     func run() throws {
-        var limits = DaemonConfiguration.Limits()
-        limits.maxQueuedPerLane = maxQueuedPerLane
-        limits.maxMessageBytes = maxMessageBytes
-        limits.maxSessions = maxSessions
-        limits.sessionTimeToLiveSeconds = sessionTtl
-        // Prompts (A-LLMRec ranking, answers) run through OpenBLAS on the model lane: as many
-        // threads as the LM's token steps get.
-        BLAS.setThreads(models.lmThreads)
-        let status: Int32
         do {
-            let configuration = DaemonConfiguration(
-                transport: socket.map { .socket(path: $0) } ?? .stdio, datasetDirectory: data, stateDirectory: state,
-                recommender: try ModelSpecification(parsing: models.recommender), encoderDirectory: models.encoder,
-                embeddingThreads: threads, encoderPrecision: models.encoderPrecision, bundleDirectory: models.bundle,
-                languageModelPath: models.lm,
-                languageModelThreads: models.lmThreads, chatCacheSessions: chatCacheSessions, chatCacheTokens: chatCacheTokens,
-                itemNoun: models.itemNoun, limits: limits)
-            status = try Daemon(configuration: configuration).run()
+            let settings = try DaemonSettings.load(explicitPath: config)
+            let level = logLevel ?? settings.logLevel ?? .info
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
+            let configuration = try daemonConfiguration(settings)
+            // Prompts (A-LLMRec ranking, answers) run through OpenBLAS on the model lane: as many
+            // threads as the LM's token steps get.
+            BLAS.setThreads(configuration.languageModelThreads)
+            let status = try Daemon(configuration: configuration).run()
+            if status != 0 { throw ExitCode(status) }
+        } catch let exit as ExitCode {
+            throw exit
         } catch {
             throw fail(error)
         }
-        if status != 0 { throw ExitCode(status) }
+    }
+
+    /// The daemon's configuration: these options, then `settings`, then the defaults.
+    func daemonConfiguration(_ settings: DaemonSettings) throws -> DaemonConfiguration {
+        guard let data = data ?? settings.data else {
+            throw ValidationError(
+                "no dataset: pass --data DIR, or set \"data\" in \(config ?? DaemonSettings.defaultPath()) (llmrec prepare makes one)")
+        }
+        let transport: DaemonConfiguration.Transport
+        var state = state ?? settings.state
+        if stdio {
+            transport = .stdio
+        } else if let socket {
+            transport = .socket(path: socket)
+        } else {
+            // The user's shared daemon: inherited from systemd, on the configured socket, or on the
+            // default one; it journals by default.
+            if let descriptor = Self.inheritedListener() {
+                transport = .inheritedSocket(descriptor: descriptor)
+            } else if let configured = settings.socket {
+                transport = .socket(path: configured)
+            } else {
+                let path = DaemonEndpoint.defaultSocketPath()
+                try DaemonEndpoint.preparePrivateDirectory((path as NSString).deletingLastPathComponent)
+                transport = .socket(path: path)
+            }
+            state = state ?? Self.defaultStateDirectory()
+        }
+        let idle = idleExit ?? settings.idleExit
+        if idle != nil {
+            guard transport != .stdio else { throw ValidationError("--idle-exit applies to a socket, not to --stdio") }
+            guard state != nil else { throw ValidationError("--idle-exit needs a journal (--state) so that sessions outlive the daemon") }
+        }
+        var limits = DaemonConfiguration.Limits()
+        limits.maxQueuedPerLane = maxQueuedPerLane ?? settings.maxQueuedPerLane ?? limits.maxQueuedPerLane
+        limits.maxMessageBytes = maxMessageBytes ?? settings.maxMessageBytes ?? limits.maxMessageBytes
+        limits.maxSessions = maxSessions ?? settings.maxSessions ?? limits.maxSessions
+        limits.sessionTimeToLiveSeconds = sessionTtl ?? settings.sessionTtl ?? limits.sessionTimeToLiveSeconds
+        let served = models.resolved(over: settings)
+        return DaemonConfiguration(
+            transport: transport, datasetDirectory: data, stateDirectory: state,
+            recommender: try ModelSpecification(parsing: served.recommender ?? "cooccurrence"), encoderDirectory: served.encoder,
+            embeddingThreads: threads ?? settings.threads ?? 1, encoderPrecision: served.encoderPrecision ?? .fastest,
+            bundleDirectory: served.bundle, languageModelPath: served.lm, languageModelThreads: served.lmThreads ?? 1,
+            chatCacheSessions: chatCacheSessions ?? settings.chatCacheSessions ?? 8,
+            chatCacheTokens: chatCacheTokens ?? settings.chatCacheTokens ?? 1024, itemNoun: served.itemNoun ?? "item",
+            limits: limits, idleExitSeconds: idle)
+    }
+
+    /// The listening socket a service manager handed over (`LISTEN_PID` is this process and
+    /// `LISTEN_FDS` at least 1: descriptor 3), or nil.
+    static func inheritedListener(environment: [String: String] = ProcessInfo.processInfo.environment) -> Int32? {
+        guard let pid = environment["LISTEN_PID"].flatMap(Int32.init), pid == getpid(),
+            let count = environment["LISTEN_FDS"].flatMap(Int.init), count >= 1
+        else { return nil }
+        return 3
+    }
+
+    /// `$XDG_STATE_HOME/llmrec`, or `~/.local/state/llmrec`: the shared daemon's journal.
+    static func defaultStateDirectory(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        let base = environment["XDG_STATE_HOME"].flatMap { $0.hasPrefix("/") ? $0 : nil }
+            ?? (environment["HOME"] ?? NSHomeDirectory()) + "/.local/state"
+        return base + "/llmrec"
     }
 }

@@ -29,11 +29,18 @@ public enum ServerStatus {
         /// p50, p90, p99, max, in milliseconds.
         public var latencyMilliseconds: (p50: Double, p90: Double, p99: Double, max: Double)
         public var residentMemoryBytes: Int
+        /// The daemon's process id (`llmrec stop` signals it).
+        public var processId: Int
+        /// Connections accepted since start (`connections` is those open now).
+        public var connectionsAccepted: Int
 
         public init(
             uptimeSeconds: Double, connections: Int, sessions: Int, lanes: [Lane], served: Int, failed: Int, cancelled: Int,
-            latencyMilliseconds: (p50: Double, p90: Double, p99: Double, max: Double), residentMemoryBytes: Int
+            latencyMilliseconds: (p50: Double, p90: Double, p99: Double, max: Double), residentMemoryBytes: Int, processId: Int,
+            connectionsAccepted: Int
         ) {
+            self.processId = processId
+            self.connectionsAccepted = connectionsAccepted
             self.uptimeSeconds = uptimeSeconds
             self.connections = connections
             self.sessions = sessions
@@ -56,7 +63,8 @@ public enum ServerStatus {
                     "p50": .number(latencyMilliseconds.p50), "p90": .number(latencyMilliseconds.p90),
                     "p99": .number(latencyMilliseconds.p99), "max": .number(latencyMilliseconds.max),
                 ],
-                "residentMemoryBytes": .integer(residentMemoryBytes),
+                "residentMemoryBytes": .integer(residentMemoryBytes), "processId": .integer(processId),
+                "connectionsAccepted": .integer(connectionsAccepted),
             ]
         }
     }

@@ -9,6 +9,8 @@ public struct DaemonConfiguration: Sendable {
         case stdio
         /// A Unix domain socket at this path (mode 0600); many clients.
         case socket(path: String)
+        /// A listening Unix socket inherited from a service manager (systemd's `LISTEN_FDS`).
+        case inheritedSocket(descriptor: Int32)
     }
 
     public var transport: Transport
@@ -36,14 +38,19 @@ public struct DaemonConfiguration: Sendable {
     /// How answers name what is recommended ("movie", "game", "item").
     public var itemNoun: String
     public var limits: Limits
+    /// With a socket: exit (status 0, as on SIGTERM) after this many seconds with no connection,
+    /// no request and no work in flight; nil serves until stopped.
+    public var idleExitSeconds: Double?
 
     public init(
         transport: Transport, datasetDirectory: String, stateDirectory: String? = nil,
         recommender: ModelSpecification = .cooccurrence, encoderDirectory: String? = nil, embeddingThreads: Int = 1,
         encoderPrecision: TransformerEncoder.Precision = .fastest, bundleDirectory: String? = nil, languageModelPath: String? = nil,
         languageModelThreads: Int = 1,
-        chatCacheSessions: Int = 8, chatCacheTokens: Int = 1024, itemNoun: String = "item", limits: Limits = .init()
+        chatCacheSessions: Int = 8, chatCacheTokens: Int = 1024, itemNoun: String = "item", limits: Limits = .init(),
+        idleExitSeconds: Double? = nil
     ) {
+        self.idleExitSeconds = idleExitSeconds
         self.transport = transport
         self.datasetDirectory = datasetDirectory
         self.stateDirectory = stateDirectory

@@ -66,6 +66,7 @@ extension Daemon: ConnectionDelegate {
 
     public func connectionDidClose(_ connection: Connection) {
         guard let client = clients.removeValue(forKey: connection.id) else { return }
+        lastActivity = DispatchTime.now().uptimeNanoseconds
         cancelAll(of: client)
         // Most of a burst of connections gone: their buffers go back to the system.
         if clients.count * 2 < peakClients && (peakClients >= 64 || clients.isEmpty) {

@@ -242,10 +242,10 @@ extension Daemon {
                 slot.put(try ModelSetLoader.load(request, dataset: dataset, configuration: configuration))
                 return .success(.null)
             } catch let error as ModelSetLoadError {
-                log("model/load failed: \(error)")
+                log(.warning, "model/load failed: \(error)")
                 return .failure(LLMRecError.loadFailed(error.summary))
             } catch {
-                log("model/load failed: \(error)")
+                log(.warning, "model/load failed: \(error)")
                 return .failure(LLMRecError.loadFailed("cannot load this model"))
             }
         }

@@ -12,6 +12,7 @@ extension Daemon {
     }
 
     func handle(_ message: IncomingMessage, from client: ClientState, batch: BatchReply?, receivedAt: UInt64) {
+        lastActivity = receivedAt
         switch message {
         case .invalid(let id, let error):
             batch?.expectResponse()

@@ -25,6 +25,8 @@ struct DurabilityWaiters {
 
     mutating func add(_ waiter: Waiter) { waiters.append(waiter) }
 
+    var isEmpty: Bool { waiters.isEmpty }
+
     /// Applies one writer outcome; returns the waiters to resolve, in order, with their error, and
     /// whether the writer must be told to resume. Undo closures have already run.
     mutating func apply(_ outcome: JournalOutcome, latestSubmitted: UInt64) -> (resolved: [(Waiter, JournalError?)], resume: Bool) {
@@ -84,7 +86,7 @@ extension Daemon {
         guard let writer else { return }
         let (resolved, resume) = durability[outcome.journal, default: DurabilityWaiters()]
             .apply(outcome, latestSubmitted: writer.latestSequence)
-        if let error = outcome.error, resume { log("\(error); \(resolved.count) change(s) undone and refused") }
+        if let error = outcome.error, resume { log(.error, "\(error); \(resolved.count) change(s) undone and refused") }
         for (waiter, error) in resolved { waiter.resolved(error) }
         if resume { writer.resume() }
     }

@@ -32,7 +32,8 @@ extension Daemon {
                 ServerStatus.Lane(name: $0.name, queued: $0.queuedCount, running: $0.runningCount, capacity: $0.capacity)
             },
             served: metrics.served, failed: metrics.failed, cancelled: metrics.cancelled,
-            latencyMilliseconds: metrics.percentiles, residentMemoryBytes: ServerMetrics.residentMemoryBytes
+            latencyMilliseconds: metrics.percentiles, residentMemoryBytes: ServerMetrics.residentMemoryBytes,
+            processId: Int(getpid()), connectionsAccepted: nextConnectionID
         ).json
     }
 

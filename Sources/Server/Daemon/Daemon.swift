@@ -2,6 +2,7 @@ import Datasets
 import Foundation
 import JSON
 import JSONRPC
+import Logging
 import Models
 import Recommender
 import RPCTransport
@@ -58,6 +59,9 @@ public final class Daemon {
     /// replies are written) the heap's free pages go back to the system.
     var memoryToReturn = false
     var memoryTimer: RepeatingTimer?
+    /// When the last connection came or went or the last request arrived (uptime nanoseconds).
+    var lastActivity = DispatchTime.now().uptimeNanoseconds
+    var idleTimer: RepeatingTimer?
     var pending: [Int: PendingRequest] = [:]
     var nextTicket = 0
     var nextConnectionID = 0
@@ -100,12 +104,12 @@ public final class Daemon {
             }
             journal = opened.journal
             if opened.skippedLines > 0 {
-                log("session journal: skipped \(opened.skippedLines) unreadable line(s) in \(opened.journal.path)")
+                log(.warning, "session journal: skipped \(opened.skippedLines) unreadable line(s) in \(opened.journal.path)")
             }
             let catalogOpened = try CatalogJournal.open(directory: directory, into: catalog) { relay.report($0) }
             catalogJournal = catalogOpened.journal
             if catalogOpened.skippedLines > 0 {
-                log("catalog journal: skipped \(catalogOpened.skippedLines) unreadable line(s) in \(catalogOpened.journal.path)")
+                log(.warning, "catalog journal: skipped \(catalogOpened.skippedLines) unreadable line(s) in \(catalogOpened.journal.path)")
             }
         } else {
             journal = nil
@@ -146,6 +150,13 @@ public final class Daemon {
         case .socket(let path):
             listener = try SocketListener(loop: loop, path: path) { [unowned self] stream in self.accept(stream) }
             log("listening on \(path) (\(catalog.count) items, recommender \(engine.recommender.name))")
+        case .inheritedSocket(let descriptor):
+            listener = try SocketListener(loop: loop, inheritedDescriptor: descriptor) { [unowned self] stream in self.accept(stream) }
+            log("listening on the inherited socket \(descriptor) (\(catalog.count) items, recommender \(engine.recommender.name))")
+        }
+        if let idle = configuration.idleExitSeconds, configuration.transport != .stdio {
+            let interval = UInt64(max(0.05, min(5, idle / 4)) * 1000)
+            idleTimer = try RepeatingTimer(loop: loop, intervalMilliseconds: interval) { [unowned self] in self.exitIfIdle(after: idle) }
         }
         loop.run()
         loop.close()
@@ -160,11 +171,12 @@ public final class Daemon {
                 maxPendingWriteBytes: configuration.limits.maxPendingWriteBytes)
             adopt(connection, isStdio: false)
         } catch {
-            log("cannot start reading a new connection: \(error)")
+            log(.error, "cannot start reading a new connection: \(error)")
         }
     }
 
     private func adopt(_ connection: Connection, isStdio: Bool) {
+        lastActivity = DispatchTime.now().uptimeNanoseconds
         connection.delegate = self
         clients[connection.id] = ClientState(connection: connection, isStdio: isStdio)
         peakClients = max(peakClients, clients.count)
@@ -206,9 +218,21 @@ public final class Daemon {
         signals?.close()
         sweepTimer?.close()
         memoryTimer?.close()
+        idleTimer?.close()
         mailbox?.close()
         stdinMailbox?.close()
         loop.stop()
+    }
+
+    /// Exits as on SIGTERM when nothing happened for `seconds`: no connection open, no request in
+    /// flight, no journal record waiting (sessions are journaled, so the next daemon has them).
+    private func exitIfIdle(after seconds: Double) {
+        guard !draining, clients.isEmpty, pending.isEmpty, durability.values.allSatisfy(\.isEmpty),
+            lanes.allSatisfy({ $0.outstanding == 0 })
+        else { return }
+        guard Double(DispatchTime.now().uptimeNanoseconds - lastActivity) / 1e9 >= seconds else { return }
+        log("idle for \(Int(seconds)) s with no connection: exiting")
+        beginDraining()
     }
 
     private func expireSessions() {
@@ -287,6 +311,14 @@ final class BatchReply {
     }
 }
 
-func log(_ message: String) {
-    FileHandle.standardError.write(Data("llmrec serve: \(message)\n".utf8))
+/// The daemon's log: one line per event, with a timestamp and a level, on stderr (the handler and
+/// the level are chosen by the executable, `LoggingSystem.bootstrap`).
+let daemonLogger = Logger(label: "llmrec serve")
+
+/// Logs `message` at `level`.
+func log(_ level: Logger.Level, _ message: String) {
+    daemonLogger.log(level: level, "\(message)")
 }
+
+/// Logs `message` at info level.
+func log(_ message: String) { log(.info, message) }

@@ -159,7 +159,7 @@ final class JournalWriter: @unchecked Sendable {
         do {
             try JournalFile.replace(path, with: bytes)
         } catch {
-            log("compaction skipped, the journal stays as it was: \(error)")
+            log(.warning, "compaction skipped, the journal stays as it was: \(error)")
             return
         }
         do {
@@ -168,7 +168,7 @@ final class JournalWriter: @unchecked Sendable {
             descriptor = reopened
         } catch {
             descriptorIsStale = true
-            log("\(error)")
+            log(.error, "\(error)")
         }
     }
 }
