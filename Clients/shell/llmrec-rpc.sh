@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Sends JSON-RPC messages to an LLMRec daemon and prints its replies, one JSON document per line.
 #
-# usage: llmrec-rpc.sh (--socket PATH | --data DIR) [--init] [--timeout SEC] [MESSAGE...]
+# usage: llmrec-rpc.sh [--socket PATH | --data DIR] [--init] [--timeout SEC] [MESSAGE...]
+#   (neither)           talk to the user's shared daemon ($XDG_RUNTIME_DIR/llmrec/llmrec.sock),
+#                       starting it with `llmrec start` when none answers
 #   -s, --socket PATH   talk to a daemon started with `llmrec serve --socket PATH`
 #   -d, --data DIR      spawn `$LLMREC_BIN serve --stdio --data DIR` (default LLMREC_BIN: llmrec on PATH)
 #                       for these messages only; it exits when they are answered
@@ -28,9 +30,13 @@ while [ $# -gt 0 ]; do
     *) break ;;
   esac
 done
-if { [ -n "$socket_path" ] && [ -n "$data_dir" ]; } || { [ -z "$socket_path" ] && [ -z "$data_dir" ]; }; then
-  echo "llmrec-rpc: give exactly one of --socket PATH or --data DIR" >&2
+if [ -n "$socket_path" ] && [ -n "$data_dir" ]; then
+  echo "llmrec-rpc: give at most one of --socket PATH or --data DIR" >&2
   usage
+fi
+if [ -z "$socket_path" ] && [ -z "$data_dir" ]; then
+  # The shared daemon: `llmrec start` prints its socket, starting it first when none answers.
+  socket_path="$("${LLMREC_BIN:-llmrec}" start)" || exit 1
 fi
 command -v python3 >/dev/null || { echo "llmrec-rpc: python3 is required" >&2; exit 2; }
 

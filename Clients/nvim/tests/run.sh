@@ -38,6 +38,13 @@ export LLMREC_TEST_ENCODER=${LLMREC_TEST_ENCODER:-$assets/minilm-l6-v2}
 export LLMREC_TEST_LM=${LLMREC_TEST_LM:-$assets/smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf}
 export LLMREC_NVIM_DIR=$plugin_dir
 export LLMREC_NVIM_PIDFILE=$tmp/daemon.pid
+# The user's shared daemon, for the plugin's default mode: private runtime, configuration and state
+# directories, so the test neither finds nor leaves a daemon of the user's.
+export XDG_RUNTIME_DIR=$tmp/run XDG_CONFIG_HOME=$tmp/config XDG_STATE_HOME=$tmp/state
+mkdir -p "$XDG_RUNTIME_DIR" "$XDG_CONFIG_HOME/llmrec"
+chmod 700 "$XDG_RUNTIME_DIR"
+printf '{"data": "%s"}\n' "$LLMREC_TEST_DATA" >"$XDG_CONFIG_HOME/llmrec/config.json"
+trap '"$LLMREC_BIN" stop >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
 
 status=0
 timeout 300 "$nvim" --headless -u NONE -i NONE -n \

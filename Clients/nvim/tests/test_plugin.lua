@@ -270,7 +270,7 @@ end)
 
 test("setup, start and initialize", function()
   local llmrec = require("llmrec")
-  llmrec.setup({ cmd = bin, data = data })
+  llmrec.setup({ cmd = bin, stdio = true, data = data })
   local done, err, result = false, nil, nil
   llmrec.start(function(e, r)
     done, err, result = true, e, r
@@ -486,11 +486,11 @@ end)
 
 test("a daemon that cannot start is a notified error", function()
   local llmrec = require("llmrec")
-  llmrec.setup({ cmd = "/nonexistent/llmrec", data = data })
+  llmrec.setup({ cmd = "/nonexistent/llmrec", stdio = true, data = data })
   expect_notify(vim.log.levels.ERROR, "cannot start /nonexistent/llmrec", function()
     vim.cmd("LLMRecStatus")
   end)
-  llmrec.setup({ cmd = bin, data = "/nonexistent/dataset" })
+  llmrec.setup({ cmd = bin, stdio = true, data = "/nonexistent/dataset" })
   expect_notify(vim.log.levels.ERROR, "exited (status", function()
     vim.cmd("LLMRecStatus")
   end)
@@ -502,7 +502,7 @@ test("with an LM, :LLMRecSay streams the answer into the float, then lists the i
     skip(missing)
   end
   local llmrec = require("llmrec")
-  llmrec.setup({ cmd = bin, data = data, encoder = encoder, lm = lm })
+  llmrec.setup({ cmd = bin, stdio = true, data = data, encoder = encoder, lm = lm })
   local started, err, server = false, nil, nil
   llmrec.start(function(e, r)
     started, err, server = true, e, r
@@ -640,9 +640,40 @@ test("with an encoder, :LLMRecAdd {title} | {description} adds a catalog item", 
   check(code == 0, "exit status " .. tostring(code))
 end)
 
+test("by default the plugin uses the user's shared daemon, started on demand, and leaves it running", function()
+  local llmrec = require("llmrec")
+  local function shared_status()
+    llmrec.setup({ cmd = bin })
+    local done, err = false, nil
+    llmrec.start(function(e)
+      done, err = true, e
+    end)
+    wait_for("initialize with the shared daemon", function()
+      return done
+    end)
+    check(not err, "initialize failed: " .. vim.inspect(err))
+    local status_err, status = request("server/status", vim.empty_dict())
+    check(not status_err, vim.inspect(status_err))
+    check(llmrec.client():pid() == nil, "the plugin did not spawn a daemon of its own")
+    local stopped = false
+    llmrec.stop(function()
+      stopped = true
+    end)
+    wait_for("the connection to close", function()
+      return stopped
+    end)
+    return status
+  end
+  local first = shared_status()
+  local second = shared_status()
+  check(first.processId == second.processId, "both connections reached one daemon")
+  check(second.connectionsAccepted > first.connectionsAccepted, "the daemon counted the second connection")
+  check(vim.fn.system({ bin, "status" }):find("llmrec daemon " .. first.processId, 1, true) ~= nil, "the shared daemon still runs")
+end)
+
 test("a running daemon is left for VimLeavePre to stop", function()
   local llmrec = require("llmrec")
-  llmrec.setup({ cmd = bin, data = data })
+  llmrec.setup({ cmd = bin, stdio = true, data = data })
   local done, err = false, nil
   llmrec.start(function(e)
     done, err = true, e

@@ -25,12 +25,15 @@ from .errors import (
     SessionNotFound,
     error_from_response,
 )
+from .endpoint import default_socket_path, start_daemon
 from .framing import FrameDecoder, FramingError, encode_message, frame
 from .methods import CLIENT_VERSION as __version__
 from .methods import Event, NewItem
 from .sync_client import Client, PendingRequest, connect, spawn
 
 __all__ = [
+    "default_socket_path",
+    "start_daemon",
     "AsyncClient",
     "AsyncPendingRequest",
     "Client",

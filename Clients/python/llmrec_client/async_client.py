@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import IO, Any, Generator
 
 from .dispatch import DeltaCallback, Dispatcher, NotificationCallback, ProgressCallback
+from .endpoint import default_socket_path, start_daemon
 from .errors import ConnectionClosed
 from .framing import FrameDecoder, FramingError, encode_message
 from .methods import CLIENT_NAME, CLIENT_VERSION, ProtocolMethods
@@ -228,10 +229,23 @@ async def spawn(
 
 
 async def connect(
-    socket_path: str | os.PathLike[str],
+    socket_path: str | os.PathLike[str] | None = None,
     *,
     on_notification: NotificationCallback | None = None,
+    start: bool = True,
+    llmrec: str | os.PathLike[str] | None = None,
+    config: str | os.PathLike[str] | None = None,
 ) -> AsyncClient:
-    """Connects to a daemon started with ``serve --socket PATH``. The connection starts uninitialized."""
-    reader, writer = await asyncio.open_unix_connection(os.fspath(socket_path))
+    """Connects to the daemon on ``socket_path``, by default the user's shared daemon; starts it
+    when none answers and ``start`` is true (as :func:`llmrec_client.connect`). The connection
+    starts uninitialized."""
+    path = os.fspath(socket_path) if socket_path is not None else default_socket_path()
+    try:
+        reader, writer = await asyncio.open_unix_connection(path)
+    except (FileNotFoundError, ConnectionRefusedError):
+        if not start:
+            raise
+        loop = asyncio.get_running_loop()
+        path = await loop.run_in_executor(None, lambda: start_daemon(socket_path, llmrec=llmrec, config=config))
+        reader, writer = await asyncio.open_unix_connection(path)
     return AsyncClient(reader, writer, on_notification=on_notification)

@@ -15,6 +15,7 @@ from concurrent.futures import Future
 from typing import IO, Any, Protocol
 
 from .dispatch import DeltaCallback, Dispatcher, NotificationCallback, ProgressCallback
+from .endpoint import default_socket_path, start_daemon
 from .errors import ConnectionClosed
 from .framing import FrameDecoder, FramingError, encode_message
 from .methods import CLIENT_NAME, CLIENT_VERSION, ProtocolMethods
@@ -281,16 +282,34 @@ def spawn(
 
 
 def connect(
-    socket_path: str | os.PathLike[str],
+    socket_path: str | os.PathLike[str] | None = None,
     *,
     timeout: float | None = None,
     on_notification: NotificationCallback | None = None,
+    start: bool = True,
+    llmrec: str | os.PathLike[str] | None = None,
+    config: str | os.PathLike[str] | None = None,
 ) -> Client:
-    """Connects to a daemon started with ``serve --socket PATH``. The connection starts uninitialized."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    """Connects to the daemon on ``socket_path``, by default the user's shared daemon
+    (:func:`default_socket_path`). When none answers there and ``start`` is true, ``llmrec start``
+    starts it (with ``config``, the configuration file, when given) and waits for it. The
+    connection starts uninitialized."""
+    path = os.fspath(socket_path) if socket_path is not None else default_socket_path()
+
+    def attempt() -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(path)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
     try:
-        sock.connect(os.fspath(socket_path))
-    except OSError:
-        sock.close()
-        raise
+        sock = attempt()
+    except (FileNotFoundError, ConnectionRefusedError):
+        if not start:
+            raise
+        path = start_daemon(socket_path, llmrec=llmrec, config=config)
+        sock = attempt()
     return Client(SocketTransport(sock), timeout=timeout, on_notification=on_notification)

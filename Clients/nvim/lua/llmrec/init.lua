@@ -47,8 +47,12 @@ end
 
 --- Configures the plugin. Options (all optional):
 --- - `cmd` (string|string[]): the llmrec executable (default "llmrec")
---- - `data` (string): prepared dataset directory, `~` expanded (default: $LLMREC_DATA)
---- - `recommender` (string), `encoder` (string), `lm` (string): passed to `llmrec serve` as
+--- - `stdio` (boolean): spawn a daemon of this editor's own over stdio on `data` (default false:
+---   use the user's shared daemon, found or started by `llmrec start`, which serves its
+---   configuration file; `socket` and `config` are passed to it)
+--- - `socket` (string), `config` (string): `--socket` and `--config` for the shared daemon
+--- - `data` (string): with `stdio`, the prepared dataset directory, `~` expanded (default: $LLMREC_DATA)
+--- - `recommender` (string), `encoder` (string), `lm` (string): with `stdio`, passed to `llmrec serve` as
 ---   `--recommender`, `--encoder`, `--lm` (`~` expanded in `encoder` and `lm`)
 --- - `serve_args` (string[]): more `llmrec serve` arguments, e.g. `{ "--lm-threads", "2" }`
 --- - `k` (integer): recommendations shown by `:LLMRecRecommend` without a count (default 10)
@@ -98,13 +102,16 @@ local function ensure_client()
   if client and client:is_alive() then
     return client
   end
-  if not config.data then
+  if config.stdio and not config.data then
     notify("no dataset: set `data` in require('llmrec').setup() or $LLMREC_DATA", vim.log.levels.ERROR)
     return nil
   end
   client = rpc.new({
+    shared = not config.stdio,
+    socket = config.socket and vim.fn.expand(config.socket),
+    config = config.config and vim.fn.expand(config.config),
     cmd = config.cmd,
-    data = vim.fn.expand(config.data),
+    data = config.data and vim.fn.expand(config.data),
     recommender = config.recommender,
     encoder = config.encoder and vim.fn.expand(config.encoder),
     lm = config.lm and vim.fn.expand(config.lm),

@@ -138,7 +138,11 @@ Client.__index = Client
 ---
 --- `opts`:
 --- - `cmd` (string|string[]): the llmrec executable, or a command list ending in it (default "llmrec")
---- - `data` (string, required): prepared dataset directory
+--- - `shared` (boolean|nil): talk to the user's shared daemon over its Unix socket instead of
+---   spawning one: `llmrec start` (with `socket` and `config` when given) finds it, starting it when
+---   none answers; `stop` then ends only this connection. `data` and the serve options are unused.
+--- - `socket` (string|nil), `config` (string|nil): `--socket` and `--config` for `llmrec start`
+--- - `data` (string, required without `shared`): prepared dataset directory
 --- - `recommender` (string|nil), `encoder` (string|nil), `lm` (string|nil): passed as
 ---   `--recommender`/`--encoder`/`--lm`
 --- - `serve_args` (string[]|nil): more arguments for `llmrec serve`, after the ones above
@@ -177,9 +181,67 @@ local function serve_command(opts)
   return argv
 end
 
---- Spawns the daemon and sends `initialize`, then `initialized` once it is answered.
---- Requests made before then are queued and sent after the handshake (or failed with its error);
---- `when_ready` tells when it is done. Only valid in state "new".
+--- Runs `llmrec start`, connects to the socket it prints and calls `on_connected()`; failures
+--- finish the client with the reason.
+function Client:_connect_shared(on_connected)
+  local argv = type(self.opts.cmd) == "table" and vim.deepcopy(self.opts.cmd) or { self.opts.cmd or "llmrec" }
+  table.insert(argv, "start")
+  if self.opts.socket then
+    vim.list_extend(argv, { "--socket", self.opts.socket })
+  end
+  if self.opts.config then
+    vim.list_extend(argv, { "--config", self.opts.config })
+  end
+  local output, errors = {}, {}
+  local stdout, stderr = uv.new_pipe(false), uv.new_pipe(false)
+  local handle, spawn_err = uv.spawn(argv[1], { args = vim.list_slice(argv, 2), stdio = { nil, stdout, stderr } }, function(code)
+    vim.schedule(function()
+      local path = vim.trim(table.concat(output)):match("([^\n]+)$")
+      if code ~= 0 or not path then
+        self:_finish("cannot start the shared llmrec daemon: " .. vim.trim(table.concat(errors)))
+        return
+      end
+      local pipe = uv.new_pipe(false)
+      pipe:connect(path, function(err)
+        vim.schedule(function()
+          if err then
+            pipe:close()
+            self:_finish(string.format("cannot connect to %s: %s", path, err))
+            return
+          end
+          self.stdin, self.stdout = pipe, pipe
+          on_connected()
+        end)
+      end)
+    end)
+  end)
+  if not handle then
+    stdout:close()
+    stderr:close()
+    vim.schedule(function()
+      self:_finish(string.format("cannot start %s: %s", argv[1], spawn_err))
+    end)
+    return
+  end
+  stdout:read_start(function(_, chunk)
+    if chunk then
+      table.insert(output, chunk)
+    else
+      stdout:close()
+    end
+  end)
+  stderr:read_start(function(_, chunk)
+    if chunk then
+      table.insert(errors, chunk)
+    else
+      stderr:close()
+    end
+  end)
+end
+
+--- Spawns the daemon (or, with `shared`, connects to the shared one) and sends `initialize`, then
+--- `initialized` once it is answered. Requests made before then are queued and sent after the
+--- handshake (or failed with its error); `when_ready` tells when it is done. Only valid in state "new".
 function Client:start()
   assert(self.state == "new", "llmrec.rpc: start() on a client in state " .. self.state)
   self.state = "starting"
@@ -202,6 +264,23 @@ function Client:start()
       waiter(err, result)
     end
   end)
+  local handshake = {
+    jsonrpc = "2.0",
+    id = initialize_id,
+    method = "initialize",
+    params = { processId = vim.fn.getpid(), clientInfo = { name = "llmrec.nvim" } },
+  }
+  if self.opts.shared then
+    self:_connect_shared(function()
+      self.stdout:read_start(function(err, chunk)
+        vim.schedule(function()
+          self:_on_stdout(err, chunk)
+        end)
+      end)
+      self:_write(handshake)
+    end)
+    return
+  end
   local argv = serve_command(self.opts)
   self.stdin, self.stdout, self.stderr = uv.new_pipe(false), uv.new_pipe(false), uv.new_pipe(false)
   local handle, spawn_err = uv.spawn(argv[1], {
@@ -234,12 +313,7 @@ function Client:start()
       end)
     end
   end)
-  self:_write({
-    jsonrpc = "2.0",
-    id = initialize_id,
-    method = "initialize",
-    params = { processId = vim.fn.getpid(), clientInfo = { name = "llmrec.nvim" } },
-  })
+  self:_write(handshake)
 end
 
 --- Calls `callback(err, result)` with the `initialize` result once the handshake has succeeded,
@@ -319,6 +393,7 @@ end
 
 --- Stops the daemon: `shutdown`, then `exit`, then end of stdin; the process is killed if it has
 --- not exited `timeout_ms` (default 5000) later. `on_stopped(exit_code)` runs once it is gone.
+--- With `shared`, the same ends this connection only (the shared daemon serves on).
 ---@param on_stopped fun(exit_code: integer|nil)|nil
 ---@param timeout_ms integer|nil
 function Client:stop(on_stopped, timeout_ms)
@@ -414,8 +489,15 @@ function Client:_write(message)
   end
 end
 
---- Ends the daemon's stdin, which the daemon treats as `exit`.
+--- Ends the daemon's stdin, which the daemon treats as `exit` (with `shared`: ends the writing
+--- half of the connection; the daemon then closes it).
 function Client:_close_stdin()
+  if self.opts.shared then
+    if self.stdin and not self.stdin:is_closing() then
+      self.stdin:shutdown()
+    end
+    return
+  end
   if self.stdin and not self.stdin:is_closing() then
     self.stdin:shutdown(function()
       self.stdin:close()
@@ -423,8 +505,13 @@ function Client:_close_stdin()
   end
 end
 
---- Kills the daemon process, if it still runs.
+--- Kills the daemon process, if it still runs (with `shared`: drops the connection).
 function Client:_kill()
+  if self.opts.shared then
+    self.stdout_done = true
+    self:_maybe_finish()
+    return
+  end
   if self.handle and not self.handle:is_closing() then
     self.handle:kill("sigkill")
   end
@@ -538,6 +625,16 @@ end
 --- Finishes once both the process has exited and its stdout has been read to the end, so no
 --- reply written before the exit is lost.
 function Client:_maybe_finish()
+  if self.opts.shared then
+    if not self.stdout_done or self.state == "stopped" then
+      return
+    end
+    if self.stdout and not self.stdout:is_closing() then
+      self.stdout:close()
+    end
+    self:_finish(self.protocol_error or "the llmrec daemon closed the connection")
+    return
+  end
   if self.exit_code == nil or not self.stdout_done then
     return
   end
