@@ -49,10 +49,14 @@ pip_install() {
 
 if [ "$uninstall" -eq 1 ]; then
   rm -f "$prefix/bin/llmrec" "$prefix/bin/llmrec-rpc" "$bash_completion" "$zsh_completion" "$fish_completion"
-  rm -f "$man_dir"/llmrec.1 "$man_dir"/llmrec-*.1
+  rm -f "$man_dir"/llmrec.1 "$man_dir"/llmrec.*.1
   rm -rf "$share"
   if [ -n "$units_dir" ]; then rm -f "$units_dir/llmrec.socket" "$units_dir/llmrec.service"; fi
-  python3 -m pip uninstall --quiet --yes llmrec-client >/dev/null 2>&1 || true
+  if [ "$prefix" = "$HOME/.local" ]; then
+    python3 -m pip uninstall --quiet --yes llmrec-client >/dev/null 2>&1 || true
+  else
+    rm -rf "$prefix"/lib/python3*/site-packages/llmrec_client "$prefix"/lib/python3*/site-packages/llmrec_client-*.dist-info
+  fi
   echo "install: removed llmrec from $prefix (the configuration in $config_home/llmrec and the journals stay)"
   exit 0
 fi

@@ -79,6 +79,11 @@ public enum DaemonEndpoint {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, log, 1)
         posix_spawn_file_actions_adddup2(&actions, log, 2)
+        // Nothing else of this process's goes to the daemon: a pipe it held open (another client's
+        // output, started by the same parent) would never reach end of file while the daemon lives.
+        for descriptor in openDescriptors() where descriptor > 2 {
+            posix_spawn_file_actions_addclose(&actions, descriptor)
+        }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -91,6 +96,12 @@ public enum DaemonEndpoint {
         let status = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
         guard status == 0 else { throw .cannotConnect("cannot start \(executable): \(String(cString: strerror(status)))") }
         return pid
+    }
+
+    /// This process's open file descriptors (from /proc/self/fd).
+    private static func openDescriptors() -> [Int32] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") else { return [] }
+        return names.compactMap { Int32($0) }
     }
 
     /// The last lines of the file at `path` (for an error message).

@@ -41,9 +41,13 @@ import Testing
         #expect(events.map { $0["kind"] } == ["viewed", "rejected"])
     }
 
-    @Test func refusesBothOrNeitherOfSocketAndData() throws {
-        let neither = try CommandLineTests.run(["chat", "--message", "hello"])
-        #expect(neither.status != 0 && neither.stderr.contains("exactly one of --socket PATH and --data DIR"))
+    @Test func refusesBothSocketAndDataAndExplainsAMissingConfiguration() throws {
+        let both = try CommandLineTests.run(["chat", "--socket", "/tmp/x.sock", "--data", "/tmp", "--message", "hello"])
+        #expect(both.status != 0 && both.stderr.contains("at most one of --socket PATH and --data DIR"))
+        // Neither: the shared daemon, which cannot start without a dataset in its configuration.
+        let home = try SharedDaemon()
+        let neither = try CommandLineTests.run(["chat", "--message", "hello"], environment: home.environment)
+        #expect(neither.status != 0 && neither.stderr.contains("no dataset"), "\(neither.stderr)")
         let missing = try CommandLineTests.run(["chat", "--socket", "/nonexistent/llmrec.sock", "--message", "hello"])
         #expect(missing.status != 0 && missing.stderr.contains("cannot reach the daemon"))
     }

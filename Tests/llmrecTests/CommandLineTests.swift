@@ -22,10 +22,14 @@ import Testing
         return candidate.appendingPathComponent("llmrec").path
     }
 
-    static func run(_ arguments: [String]) throws -> Result {
+    /// Runs `llmrec arguments`, with `environment` added to this process's.
+    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let out = Pipe()
         let err = Pipe()
         process.standardOutput = out
