@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian packages LLMRec builds against (libuv, jansson, OpenBLAS), and Neovim for the
-# editor plugin's test, when missing.
+# Installs the Debian packages LLMRec builds against (libuv, jansson, OpenBLAS), Neovim for the
+# editor plugin's test and systemd (its systemd-socket-activate, for the socket activation test; no
+# running systemd is needed), when missing.
 # Idempotent: does nothing when all are present. Uses sudo when not run as root.
 set -euo pipefail
-packages=(libuv1-dev libjansson-dev libopenblas-dev pkg-config unzip neovim)
+packages=(libuv1-dev libjansson-dev libopenblas-dev pkg-config unzip neovim systemd)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

