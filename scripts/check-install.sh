@@ -12,7 +12,7 @@ trap 'rm -rf "$tmp"' EXIT
 prefix=$tmp/prefix
 fail() { echo "check-install: $*" >&2; exit 1; }
 
-XDG_CONFIG_HOME=$tmp/config LLMREC_HOME=$tmp/no-assets scripts/install.sh --prefix "$prefix" --configuration debug >"$tmp/install.log" 2>&1 \
+XDG_CONFIG_HOME=$tmp/config LLMREC_HOME=$tmp/no-assets scripts/install.sh --prefix "$prefix" --configuration debug --no-config >"$tmp/install.log" 2>&1 \
   || { cat "$tmp/install.log" >&2; fail "install failed"; }
 "$prefix/bin/llmrec" --help | grep -q "serve" || fail "the installed llmrec does not run"
 for command in serve start status stop chat; do

@@ -2,11 +2,14 @@
 # Installs llmrec for the current user, like any command-line tool: the binary on PATH, bash, zsh and
 # fish completions, man pages, the shell client (llmrec-rpc), the Python client (pip), the Neovim
 # plugin's files, and a systemd user socket + service pair; writes a configuration file for the
-# shared daemon when there is none and the main job (scripts/run-default.sh) has made its data.
+# shared daemon when there is none: the main job's demo bundle when scripts/run-default.sh has made
+# it, else MovieLens-100K with all-MiniLM-L6-v2 and SmolLM2-135M (fetched and prepared here, cached
+# under $LLMREC_HOME).
 #
-# usage: scripts/install.sh [--prefix DIR] [--configuration release|debug] [--uninstall]
+# usage: scripts/install.sh [--prefix DIR] [--configuration release|debug] [--no-config] [--uninstall]
 #   --prefix DIR        where to install (default ~/.local): DIR/bin, DIR/share/...
 #   --configuration C   the build to install (default release; built here when missing)
+#   --no-config         write no configuration file (and fetch nothing)
 #   --uninstall         remove what an install with this prefix put there (configuration and
 #                       journals stay)
 # Nothing outside DIR is written except the Python client (pip --user for ~/.local, else
@@ -16,12 +19,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 
-prefix="$HOME/.local" configuration=release uninstall=0
+prefix="$HOME/.local" configuration=release uninstall=0 write_config=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --prefix) [ $# -ge 2 ] || { echo "install: --prefix needs a directory" >&2; exit 2; }; prefix="$2"; shift 2 ;;
     --configuration) [ $# -ge 2 ] || { echo "install: --configuration needs release or debug" >&2; exit 2; }; configuration="$2"; shift 2 ;;
     --uninstall) uninstall=1; shift ;;
+    --no-config) write_config=0; shift ;;
     -h|--help) sed -n '2,/^set -euo/s/^# \{0,1\}//p' "$0" >&2; exit 0 ;;
     *) echo "install: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -74,8 +78,10 @@ install -m 0755 Clients/shell/llmrec-rpc.sh "$prefix/bin/llmrec-rpc"
 "$prefix/bin/llmrec" --generate-completion-script fish >"$fish_completion"
 
 echo "install: writing the man pages..." >&2
-manuals=$(mktemp -d)
-trap 'rm -rf "$manuals"' EXIT
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+manuals=$work/manuals
+mkdir -p "$manuals"
 swift package --allow-writing-to-directory "$manuals" generate-manual --multi-page --configuration "$configuration" \
   --output-directory "$manuals" >&2
 find "$manuals" -name '*.1' -exec install -m 0644 {} "$man_dir/" \;
@@ -92,17 +98,29 @@ if [ -n "$units_dir" ]; then
 fi
 
 echo "install: installing the Python client (llmrec_client)..." >&2
-pip_install "$repo/Clients/python"
+# From a copy: pip's build leaves build/ and *.egg-info next to the sources it builds.
+cp -R "$repo/Clients/python" "$work/python"
+pip_install "$work/python"
 
 config="$config_home/llmrec/config.json"
 home=${LLMREC_HOME:-$HOME/.cache/llmrec}
-if [ ! -e "$config" ] && [ -f "$home/data/ml-100k/dataset.json" ]; then
+if [ "$write_config" -eq 1 ] && [ ! -e "$config" ]; then
   mkdir -p "$(dirname "$config")"
-  bundle_line=""
-  [ -f "$home/models/ml-100k-allmrec-demo/manifest.json" ] && bundle_line="\"bundle\": \"$home/models/ml-100k-allmrec-demo\", "
-  printf '{"data": "%s", %s"itemNoun": "movie", "lmThreads": 2, "threads": 2, "idleExit": 1800}\n' \
-    "$home/data/ml-100k" "$bundle_line" >"$config"
-  echo "install: wrote $config (the main job's MovieLens-100K and demo bundle)"
+  common='"itemNoun": "movie", "lmThreads": 2, "threads": 2, "idleExit": 1800'
+  if [ -f "$home/models/ml-100k-allmrec-demo/manifest.json" ] && [ -f "$home/data/ml-100k/dataset.json" ]; then
+    printf '{"data": "%s", "bundle": "%s", %s}\n' "$home/data/ml-100k" "$home/models/ml-100k-allmrec-demo" "$common" >"$config"
+    echo "install: wrote $config (the main job's MovieLens-100K and A-LLMRec demo bundle)"
+  else
+    echo "install: fetching MovieLens-100K, all-MiniLM-L6-v2 and SmolLM2-135M (cached in $home)..." >&2
+    assets="$(scripts/fetch-assets.sh ml100k minilm smollm2)"
+    if [ ! -f "$home/data/ml-100k/dataset.json" ]; then
+      "$prefix/bin/llmrec" prepare --format recbole --reviews "$assets/ml-100k/ml-100k.inter" \
+        --meta "$assets/ml-100k/ml-100k.item" --out "$home/data/ml-100k" --quiet >&2
+    fi
+    printf '{"data": "%s", "encoder": "%s", "lm": "%s", %s}\n' "$home/data/ml-100k" "$assets/minilm-l6-v2" \
+      "$assets/smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf" "$common" >"$config"
+    echo "install: wrote $config (MovieLens-100K, all-MiniLM-L6-v2, SmolLM2-135M; scripts/run-default.sh trains a bundle)"
+  fi
 fi
 
 echo "install: llmrec is in $prefix/bin"

@@ -38,10 +38,12 @@ public enum DaemonEndpoint {
     /// Connects to the daemon on `socketPath`; when none answers, starts one with `executable
     /// arguments` (a `serve` command on that socket), detached, its output appended to
     /// `DIR/llmrec.log`, and waits up to `timeout` seconds for it to answer. `announce` is called
-    /// once when a daemon is being started (with the log's path), so that a person waiting knows why.
+    /// once when a daemon is being started (with the log's path), then `relay` with what the daemon
+    /// writes to its log while it starts (loading and embedding progress), so that a person waiting
+    /// sees why.
     public static func connectOrStart(
         socketPath: String, executable: String, arguments: [String], timeout: TimeInterval = 600,
-        announce: (String) -> Void = { _ in }
+        announce: (String) -> Void = { _ in }, relay: (String) -> Void = { _ in }
     ) throws(RPCClientError) -> RPCClient {
         if let client = try? RPCClient(socketPath: socketPath) { return client }
         let directory = (socketPath as NSString).deletingLastPathComponent
@@ -54,9 +56,15 @@ public enum DaemonEndpoint {
         if let client = try? RPCClient(socketPath: socketPath) { return client }
         let logPath = directory + "/llmrec.log"
         announce(logPath)
+        var logged = fileSize(logPath)
         let process = try spawnDetached(executable: executable, arguments: arguments, logPath: logPath)
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
+            let size = fileSize(logPath)
+            if size > logged, let text = read(logPath, from: logged, to: size) {
+                relay(text)
+                logged = size
+            }
             if let client = try? RPCClient(socketPath: socketPath) { return client }
             var status: Int32 = 0
             if waitpid(process, &status, WNOHANG) == process {
@@ -96,6 +104,19 @@ public enum DaemonEndpoint {
         let status = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
         guard status == 0 else { throw .cannotConnect("cannot start \(executable): \(String(cString: strerror(status)))") }
         return pid
+    }
+
+    private static func fileSize(_ path: String) -> Int {
+        var info = stat()
+        return stat(path, &info) == 0 ? Int(info.st_size) : 0
+    }
+
+    /// Bytes `start..<end` of the file at `path`, as text.
+    private static func read(_ path: String, from start: Int, to end: Int) -> String? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        guard (try? handle.seek(toOffset: UInt64(start))) != nil, let data = try? handle.read(upToCount: end - start) else { return nil }
+        return String(decoding: data, as: UTF8.self)
     }
 
     /// This process's open file descriptors (from /proc/self/fd).

@@ -25,9 +25,10 @@ struct DaemonClientOptions: ParsableArguments {
     func connectOrStart() throws -> RPCClient {
         let path = try socketPath()
         let arguments = ["serve"] + (socket.map { ["--socket", $0] } ?? []) + (config.map { ["--config", $0] } ?? [])
-        return try DaemonEndpoint.connectOrStart(socketPath: path, executable: ChatCommand.executablePath, arguments: arguments) { log in
-            FileHandle.standardError.write(Data("llmrec: starting the daemon on \(path) (log: \(log))...\n".utf8))
-        }
+        return try DaemonEndpoint.connectOrStart(
+            socketPath: path, executable: ChatCommand.executablePath, arguments: arguments,
+            announce: { log in FileHandle.standardError.write(Data("llmrec: starting the daemon on \(path) (log: \(log))...\n".utf8)) },
+            relay: { text in FileHandle.standardError.write(Data(text.utf8)) })
     }
 
     /// A connection to a running daemon, or nil when none answers.
