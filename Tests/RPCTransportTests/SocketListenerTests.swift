@@ -45,7 +45,8 @@ import Testing
         let loop = try EventLoop()
         let path = scratch() + "/d.sock"
         let live = try SocketListener(loop: loop, path: path) { _ in }
-        #expect(throws: TransportError.socketPathInUse(path: path, reason: "another process is listening on this socket")) {
+        // The live daemon holds PATH.lock: a second one is refused before it looks at the socket.
+        #expect(throws: TransportError.socketPathInUse(path: path, reason: "another daemon holds this socket")) {
             try SocketListener(loop: loop, path: path) { _ in }
         }
         live.close()
