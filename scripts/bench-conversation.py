@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Measures the conversational daemon (issue 8): turn latency with SmolLM2 for the first and the
+"""Measures the conversational daemon: turn latency with SmolLM2 for the first and the
 second turn of a session, with and without the per-session LM caches (the prefix caches' effect as
 a ratio, measured in the same run), session/recommend throughput with 8 concurrent sessions, and
 resident memory with everything loaded.

@@ -6,7 +6,7 @@ Workloads:
   catalog  every item of a prepared dataset's catalog.jsonl (default: MovieLens-100K in /tmp/ml,
            prepared with `llmrec prepare --format recbole` when missing): the titles (--field
            title), or A-LLMRec's SBERT text `"title, description"` with the literal quotes
-           (--field text, allmrec-spec.md §1.4)
+           (--field text, as A-LLMRec's item text)
   long     --long-count deterministic descriptions of about --long-words words each, drawn from a
            fixed word list with a seeded RNG (300 words are more WordPiece tokens than the model's
            max_seq_length of 256, so every one is truncated)

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the A-LLMRec stage-1 / stage-2 parity fixtures that Tests/ModelsTests reads, in the folder
-allmrec/ (see Fixtures/README.md there; `shared/reference/allmrec-spec.md` §3, §4):
+allmrec/ (see Fixtures/README.md there; ghdtjr/A-LLMRec `models/a_llmrec_model.py`):
 
   stage1.safetensors       one stage-1 step (§3.2) on 4 users, CF dim 8: the two two_layer_mlp's
                            (item 8→128→8, text 32→128→32, torch default init), the tiny DistilBERT of
@@ -274,7 +274,7 @@ def write_stage1(root: str, folder: str) -> None:
         "generator": GENERATOR, "torch": torch.__version__, "seed": str(SEED + 1),
         "encoder": "distilbert_tiny (model.safetensors), eval mode, only transformer.layer.1 trainable",
         "computed": "float64 from the float32 parameters, eval mode (no dropout); stored as float32",
-        "loss": "total = rec + match + 0.5 item + 0.2 text (allmrec-spec.md 3.2); text = mean pooling over "
+        "loss": "total = rec + match + 0.5 item + 0.2 text (A-LLMRec stage 1); text = mean pooling over "
                 "the real tokens of the last hidden state, no normalisation",
     }
     save_file({**inputs, **run_stage1(root, inputs, torch.float64)}, os.path.join(folder, "stage1.safetensors"),

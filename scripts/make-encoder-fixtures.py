@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the text-encoder parity fixtures that Tests/ModelsTests reads (see Fixtures/README.md there).
 
-Two tiny random models of Hugging Face transformers' encoders (`allmrec-spec.md` §7), each in its
+Two tiny random models of Hugging Face transformers' encoders (transformers' `modeling_bert.py` and `modeling_distilbert.py`), each in its
 own folder:
 
   distilbert_tiny/  DistilBertModel: vocab 120, dim 32, 2 layers, 4 heads, FFN 64, 40 positions

@@ -43,8 +43,8 @@ report "$data/dataset.json $sasrec" "$llmrec" eval --data "$data" --model "sasre
 echo
 echo "## A-LLMRec on MovieLens-100K (all-MiniLM-L6-v2, SmolLM2-135M-Instruct; a short stage 2)"
 # Stage 1 as the original but with 200 epochs at lr 1e-3 (ML-100K has 30 batches an epoch, the
-# original's datasets thousands); stage 2 on 100 users here (the full pass takes about 25 minutes,
-# see the closing note of issue 7). Both resume from their saved state, so a second run is quick.
+# original's datasets thousands); stage 2 on 100 users here (the full pass takes about 25 minutes
+# and still ranks at chance with SmolLM2-135M, see README). Both resume from their saved state, so a second run is quick.
 bundle="$home/models/ml-100k-allmrec-demo"
 "$llmrec" train align --data "$data" --sasrec "$sasrec" --encoder "$assets/minilm-l6-v2" --bundle "$bundle" \
   --epochs 200 --lr 1e-3 --threads 2 --quiet >/dev/null

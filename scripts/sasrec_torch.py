@@ -1,5 +1,5 @@
 """SASRec in PyTorch exactly as A-LLMRec uses it: pmixer/SASRec.pytorch model.py @ 30c43cf
-(= ghdtjr/A-LLMRec pre_train/sasrec/model.py), written from shared/reference/allmrec-spec.md §2.
+(= ghdtjr/A-LLMRec pre_train/sasrec/model.py), written from that file.
 
 Shared by scripts/make-sasrec-fixtures.py and scripts/bench-sasrec.py. Module and parameter names
 match the original, so `state_dict()` has the checkpoint's keys. The original's quirks are kept on

@@ -4,7 +4,7 @@ import Models
 import Testing
 import Tokenizers
 
-/// A-LLMRec's prompt (`allmrec-spec.md` §4.3-4.4) with the real SmolLM2 tokenizer: the words are
+/// A-LLMRec's prompt (ghdtjr/A-LLMRec `models/a_llmrec_model.py` `pre_train_phase2`) with the real SmolLM2 tokenizer: the words are
 /// the original's byte for byte, soft slots sit after each title, whitespace next to a slot is
 /// stripped as transformers 4.32 did, and each text segment is tokenized on its own.
 @Suite struct PromptBuilderTests {

@@ -3,7 +3,7 @@ import Models
 import Numerics
 import Testing
 
-/// Stage-1 losses and gradients (`allmrec-spec.md` §3.2) against finite differences, on small
+/// Stage-1 losses and gradients (ghdtjr/A-LLMRec `models/a_llmrec_model.py` `pre_train_phase1`) against finite differences, on small
 /// dimensions (CF 6, text 10; the latent is always 128).
 @Suite struct Stage1AlignmentTests {
     static func setUp() -> (TwoLayerMLP, TwoLayerMLP, Stage1Batch) {

@@ -112,7 +112,7 @@ public struct ALLMRecBlend: SequentialRecommender {
     }
 }
 
-/// A-LLMRec in generation mode, as the original evaluates it (`allmrec-spec.md` §5.2-5.3): greedy
+/// A-LLMRec in generation mode, as the original evaluates it (ghdtjr/A-LLMRec `models/a_llmrec_model.py` `generate`, `eval.py`): greedy
 /// decoding with repetition penalty 1.5 on generated tokens, then the text between the first and
 /// last double quote, lower-cased; a candidate scores when its lower-cased title is contained in
 /// it (longer matching titles score higher, so "Toy Story 2" beats "Toy Story"); everything else

@@ -3,7 +3,7 @@ import Foundation
 import Numerics
 import Tokenizers
 
-/// The words around A-LLMRec's soft tokens (`allmrec-spec.md` §4.3), as one value that a JSON file
+/// The words around A-LLMRec's soft tokens (ghdtjr/A-LLMRec `models/a_llmrec_model.py` `pre_train_phase2`), as one value that a JSON file
 /// can hold. The prompt the LM reads is
 ///
 ///     [user vector] userSuffix + historyIntro + H₁[slot],H₂[slot],… + candidatesIntro
@@ -30,7 +30,7 @@ public struct PromptTemplate: Sendable, Equatable {
     /// Candidates shown, the target among them (20 in the original).
     public var candidateCount = 20
     /// Strip whitespace on both sides of each soft token before tokenizing, as transformers 4.32's
-    /// slow tokenizer did around A-LLMRec's added tokens (`allmrec-spec.md` §4.4): " in the
+    /// slow tokenizer did around A-LLMRec's added tokens (transformers 4.32's `GPT2Tokenizer`, which the original uses): " in the
     /// previous" after the last history slot is read as "in the previous".
     public var stripAroundSlots = true
 

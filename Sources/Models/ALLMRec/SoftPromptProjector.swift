@@ -1,6 +1,6 @@
 import Numerics
 
-/// A-LLMRec's stage-2 projection networks (`allmrec-spec.md` §4.2): Linear(in, d) → LayerNorm(d,
+/// A-LLMRec's stage-2 projection networks (ghdtjr/A-LLMRec `models/a_llmrec_model.py`: `log_emb_proj`, `item_emb_proj`): Linear(in, d) → LayerNorm(d,
 /// eps 1e-5) → activation → Linear(d, d), mapping a collaborative vector into the LM's input
 /// embedding space (d = the LM's embedding width, before OPT's project_in). F_U (`log_emb_proj`)
 /// takes SASRec's user representation with LeakyReLU(0.01); F_I (`item_emb_proj`) takes the frozen

@@ -1,6 +1,6 @@
 import Numerics
 
-/// A-LLMRec's `two_layer_mlp` (`allmrec-spec.md` §3.1): latent h = sigmoid(fc1 x) ([rows, 128]),
+/// A-LLMRec's `two_layer_mlp` (ghdtjr/A-LLMRec `models/a_llmrec_model.py`): latent h = sigmoid(fc1 x) ([rows, 128]),
 /// reconstruction r = fc2 h ([rows, dim]). PyTorch layout: fc1.weight [128, dim], fc2.weight [dim, 128].
 public struct TwoLayerMLP: Sendable {
     public static let latentSize = 128
@@ -71,7 +71,7 @@ public struct TwoLayerMLP: Sendable {
     }
 }
 
-/// One stage-1 batch (`allmrec-spec.md` §3.2), rows = users: SASRec's user representations and the
+/// One stage-1 batch (ghdtjr/A-LLMRec `models/a_llmrec_model.py` `pre_train_phase1`), rows = users: SASRec's user representations and the
 /// raw item embeddings of each user's positive and sampled negative item ([rows, cfDim] each), and
 /// the sentence embeddings of those items' texts ([rows, textDim] each).
 public struct Stage1Batch: Sendable {

@@ -1,7 +1,7 @@
 import Dispatch
 import Numerics
 
-/// One stage-2 example (`allmrec-spec.md` §4.3-4.5): the tokenized prompt with its answer, the
+/// One stage-2 example (ghdtjr/A-LLMRec `models/a_llmrec_model.py` `pre_train_phase2`, `models/llm4rec.py`): the tokenized prompt with its answer, the
 /// user's SASRec representation ([cfDim]) and the stage-1 latents of the items behind the history
 /// and candidate slots ([count, 128] each, in prompt order).
 public struct Stage2Example: Sendable {

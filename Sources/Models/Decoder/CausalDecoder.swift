@@ -138,8 +138,8 @@ public struct KVCache: Sendable {
     mutating func advance(by positions: Int) { count += positions }
 }
 
-/// One decoder-only transformer with switches for the two families the product needs (DESIGN.md,
-/// Language models): Llama (RMSNorm, rotate-half RoPE, grouped-query attention, SwiGLU, optionally
+/// One decoder-only transformer with switches for the two families A-LLMRec and the daemon
+/// use: Llama (RMSNorm, rotate-half RoPE, grouped-query attention, SwiGLU, optionally
 /// tied head) and OPT (LayerNorm, learned positions with offset 2, ReLU, biases, tied head, pre-LN or
 /// post-LN with project_in/out). Float32, with a KV cache. Immutable; concurrent calls need separate
 /// caches.

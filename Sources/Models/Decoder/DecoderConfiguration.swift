@@ -1,4 +1,4 @@
-/// A decoder-only LM's dimensions and family switches (`allmrec-spec.md` §6 for OPT; Llama:
+/// A decoder-only LM's dimensions and family switches (OPT as transformers' `modeling_opt.py`; Llama:
 /// RMSNorm, RoPE, SwiGLU, grouped-query attention).
 public struct DecoderConfiguration: Sendable, Equatable {
     public enum Family: String, Sendable {

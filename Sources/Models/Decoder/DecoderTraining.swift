@@ -40,7 +40,7 @@ public struct DecoderTrace: Sendable {
 
 /// Training support for a frozen decoder: a forward over a whole sequence that keeps activations,
 /// and the backward pass to the input embeddings (soft prompts), as A-LLMRec's stage 2 needs
-/// (`allmrec-spec.md` §4.5: gradients flow through the frozen LM into the projected soft tokens).
+/// (A-LLMRec stage 2, `models/llm4rec.py` of ghdtjr/A-LLMRec: gradients flow through the frozen LM into the projected soft tokens).
 /// No weight gradients are formed. Quantised matrices are dequantised per product; call
 /// `denseWeights()` once first to keep training fast.
 extension CausalDecoder {

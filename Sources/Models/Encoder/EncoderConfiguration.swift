@@ -20,7 +20,7 @@ public enum EncoderError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// A BERT-family encoder's dimensions, read from its `config.json` (`allmrec-spec.md` §7).
+/// A BERT-family encoder's dimensions, read from its `config.json` (Hugging Face transformers' `BertConfig` / `DistilBertConfig` fields).
 public struct EncoderConfiguration: Sendable, Equatable {
     public enum Family: String, Sendable {
         /// BERT (all-MiniLM-L6-v2): token-type embeddings, `encoder.layer.{i}.…` names.

@@ -1,6 +1,6 @@
 import Numerics
 
-/// SASRec's training loss (`allmrec-spec.md` §2.4): for every position with a positive item,
+/// SASRec's training loss (ghdtjr/A-LLMRec `pre_train/sasrec/main.py`): for every position with a positive item,
 /// BCE-with-logits of ⟨logFeatures, E[pos]⟩ against 1 plus of ⟨logFeatures, E[neg]⟩ against 0, each
 /// averaged over those positions; plus `l2Embedding · ‖E‖_F` when non-zero (the original adds the
 /// Frobenius norm itself, not its square).

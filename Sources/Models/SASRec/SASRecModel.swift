@@ -31,7 +31,7 @@ public struct SASRecModel: SequentialRecommender {
     /// (`mode='log_only'` in the original). [histories.count] vectors of `hiddenUnits`. Runs in
     /// chunks of at most 64 histories through one reused workspace. With `dropoutSeed`, dropout is
     /// active with masks drawn from that seed (the original computes A-LLMRec's training inputs with
-    /// SASRec in train mode, `allmrec-spec.md` §9.4).
+    /// SASRec in train mode: `models/a_llmrec_model.py` of ghdtjr/A-LLMRec never calls `eval()` on it).
     public func userRepresentations(_ histories: [[Int32]], dropoutSeed: UInt64? = nil) -> [[Float]] {
         guard !histories.isEmpty else { return [] }
         let chunk = min(64, histories.count)

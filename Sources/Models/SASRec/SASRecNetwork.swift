@@ -123,7 +123,8 @@ public final class SASRecWorkspace {
     }
 }
 
-/// SASRec as A-LLMRec uses it (pmixer/SASRec.pytorch @ 30c43cf; `allmrec-spec.md` §2.3), as a
+/// SASRec as A-LLMRec uses it (pmixer/SASRec.pytorch `model.py` @ 30c43cf, copied as
+/// ghdtjr/A-LLMRec `pre_train/sasrec/model.py`: `log2feats`), as a
 /// forward and a backward over flat buffers. Quirks kept on purpose: item embeddings scaled by √d,
 /// positions are slot indices (padding slots get them too, then are zeroed), only the attention
 /// query is layer-normed and the residual adds the normed query, no key-padding mask, LayerNorm

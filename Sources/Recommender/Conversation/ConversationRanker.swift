@@ -14,7 +14,7 @@ public struct BlendWeights: Sendable, Equatable {
     /// Per stated facet an item has ("comedy" for a comedy), times the facet's recency weight.
     public var facet: Float = 0.75
     /// A-LLMRec's likelihood ranking of the shortlist. Small by default: with SmolLM2-135M it ranks
-    /// at chance (issue 7's measurements), so it only breaks near-ties.
+    /// at chance (`llmrec eval --model allmrec:BUNDLE`, README), so it only breaks near-ties.
     public var languageModel: Float = 0.1
 
     public init() {}
@@ -77,7 +77,7 @@ public struct BlendOutcome: Sendable {
     public var languageModelMilliseconds: Double
 }
 
-/// The conversation's ranking (DESIGN.md, Conversation): retrieval from the whole live catalog by
+/// The conversation's ranking (README, "The conversation"): retrieval from the whole live catalog by
 /// the collaborative model and by the text path, blended with stated facets, hard exclusions
 /// (rejected, seen, excluded facets and titles), then A-LLMRec's LM ranking of the shortlist.
 /// Stateless; any thread (the daemon runs it on the model lane).

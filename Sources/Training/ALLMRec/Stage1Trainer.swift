@@ -4,7 +4,7 @@ import Foundation
 import Models
 import Numerics
 
-/// Settings of stage 1 (`allmrec-spec.md` §3.4); the defaults are the original's.
+/// Settings of stage 1 (ghdtjr/A-LLMRec `main.py` and `models/a_llmrec_model.py`); the defaults are the original's.
 public struct Stage1Options: Sendable {
     public var epochs = 10
     /// Users per step (the original's batch_size1).

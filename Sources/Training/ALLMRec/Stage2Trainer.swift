@@ -4,7 +4,7 @@ import Foundation
 import Models
 import Numerics
 
-/// Settings of stage 2 (`allmrec-spec.md` §4.6); defaults are the original's except the epoch
+/// Settings of stage 2 (ghdtjr/A-LLMRec `main.py` and `models/a_llmrec_model.py`); defaults are the original's except the epoch
 /// count, which a CPU run chooses (the original trains 10 and keeps epoch 5).
 public struct Stage2Options: Sendable {
     public var epochs = 1

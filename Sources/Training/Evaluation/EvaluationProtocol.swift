@@ -38,7 +38,7 @@ public enum EvaluationSplit: String, Sendable, CaseIterable {
 /// the item's number of interactions in the training split.
 ///
 /// Defaults: cold <= 12 training interactions (the threshold of the project's reference PyTorch
-/// run, `DESIGN.md` §6), warm >= 13, so every case is one or the other. Setting `warmAtLeast` above
+/// run, `scripts/bench-sasrec.py`), warm >= 13, so every case is one or the other. Setting `warmAtLeast` above
 /// `coldAtMost + 1` leaves a middle band that is in neither group (the paper-style split of the two
 /// popularity extremes).
 public struct ColdWarmThresholds: Sendable, Equatable {

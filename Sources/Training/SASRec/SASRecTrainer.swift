@@ -3,7 +3,7 @@ import Foundation
 import Models
 import Numerics
 
-/// How `llmrec train sasrec` trains; defaults are A-LLMRec's (`allmrec-spec.md` §2.1).
+/// How `llmrec train sasrec` trains; defaults are A-LLMRec's (ghdtjr/A-LLMRec `pre_train/sasrec/main.py`).
 public struct SASRecTrainingOptions: Sendable {
     public var epochs = 200
     public var batchSize = 128
