@@ -12,7 +12,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-system.sh
 assets="$(scripts/fetch-assets.sh ml100k minilm smollm2)"
-swift build -c release --product llmrec 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\]' >&2 || true
+echo "## Building llmrec (release; a few minutes the first time on 2 cores, seconds after)" >&2
+# The compiler's [n/m] lines, condensed to one line per tenth of the build.
+swift build -c release --product llmrec 2>&1 | awk '
+  /^\[[0-9]+\/[0-9]+\]/ { split(substr($1, 2), part, "/"); tenth = int(10 * part[1] / part[2]);
+                          if (tenth > shown) { printf "build: %d%%\n", 10 * tenth; shown = tenth; fflush() } next }
+  { print; fflush() }' >&2 || true
 llmrec="$(swift build -c release --show-bin-path)/llmrec"
 [ -x "$llmrec" ] || { echo "run-default: build failed" >&2; exit 1; }
 home="${LLMREC_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/llmrec}"

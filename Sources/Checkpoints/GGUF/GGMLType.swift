@@ -57,10 +57,12 @@ public enum GGMLType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
     /// Bytes per block (bytes per element for plain types).
     public var blockBytes: Int { layout.bytes }
 
-    /// Whether `GGUFFile.tensor(named:)` converts this type to Float32: F32, F16, BF16, F64, Q8_0, Q4_0, Q4_1.
+    /// Whether `GGUFFile.tensor(named:)` converts this type to Float32: F32, F16, BF16, F64, Q8_0,
+    /// Q4_0, Q4_1, Q5_0, Q5_1 and the K-quants Q4_K, Q5_K, Q6_K, Q8_K (what Q4_K_M, Q5_K_M and Q6_K
+    /// files use).
     public var dequantises: Bool {
         switch self {
-        case .f32, .f16, .bf16, .f64, .q8_0, .q4_0, .q4_1: return true
+        case .f32, .f16, .bf16, .f64, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q4_k, .q5_k, .q6_k, .q8_k: return true
         default: return false
         }
     }
