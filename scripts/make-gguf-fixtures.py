@@ -17,6 +17,11 @@ Every file stays well under 100 KB.
   convert_hf_to_gguf.py permutes Llama's q_proj and k_proj (n_head 4, n_head_kv 2, head_dim 8, 16 inputs).
 - aligned64_v2.gguf (version 2, general.alignment 64): three small tensors whose sizes are not
   multiples of 64, so every offset carries padding.
+- kquants.gguf (version 3): the types of llama.cpp's Q4_K_M, Q5_K_M and Q6_K files. Q5_0 and Q5_1
+  blocks come from gguf.quants.quantize; Q4_K, Q5_K and Q6_K blocks (which gguf-py cannot quantise)
+  are random bytes with finite half-precision scales, and Q8_K blocks random int8 values with a
+  Float32 scale and their true block sums. Expected values: gguf.quants.dequantize (Q8_K, which
+  gguf-py lacks: d * q).
 
 gguf_expected.json maps each file to its version, alignment, data-section offset and tensors in file
 order: name, ggml type name and id, `ne` (ggml's dimension order, innermost first), `shape`
@@ -145,6 +150,59 @@ def tensor_entry(name, qtype, values_or_raw, ne):
         "byte_count": len(raw), "float32_bits": [int(b) for b in np.asarray(expected, dtype=np.float32).view(np.uint32)],
     }
     return (name, qtype, list(ne), raw), entry
+
+
+def random_kquant_blocks(rng, qtype, count):
+    """`count` valid blocks of a K-quant: random bytes, with the scales made finite and moderate."""
+    size = {Q.Q4_K: 144, Q.Q5_K: 176, Q.Q6_K: 210, Q.Q8_K: 292}[qtype]
+    blocks = rng.integers(0, 256, size=(count, size), dtype=np.uint8)
+    def halves(n):
+        return rng.uniform(-0.08, 0.08, size=(count, n)).astype(np.float16).view(np.uint8)
+    if qtype in (Q.Q4_K, Q.Q5_K):
+        blocks[:, 0:4] = halves(2)  # d, dmin
+    elif qtype == Q.Q6_K:
+        blocks[:, 208:210] = halves(1)  # d, after ql, qh and the int8 scales
+    else:
+        blocks[:, 0:4] = rng.uniform(-0.01, 0.01, size=(count, 1)).astype(np.float32).view(np.uint8)
+        q = blocks[:, 4:260].view(np.int8).astype(np.int16)
+        blocks[:, 260:292] = q.reshape(count, 16, 16).sum(axis=2).astype(np.int16).view(np.uint8)
+    return blocks.tobytes()
+
+
+def kquant_values(raw, qtype):
+    """Expected Float32 values of K-quant blocks: gguf-py's dequantiser; Q8_K (which it lacks) by formula."""
+    if qtype != Q.Q8_K:
+        return gguf.quants.dequantize(np.frombuffer(raw, dtype=np.uint8), qtype).reshape(-1).astype(np.float32)
+    blocks = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 292)
+    d = blocks[:, 0:4].copy().view(np.float32)
+    return (blocks[:, 4:260].copy().view(np.int8).astype(np.float32) * d).reshape(-1)
+
+
+def kquants(out, rng):
+    tensors, entries = [], []
+
+    def add(name, qtype, raw, ne, values):
+        entry = {
+            "name": name, "type": qtype.name, "type_id": int(qtype), "ne": list(ne), "shape": list(reversed(ne)),
+            "byte_count": len(raw), "float32_bits": [int(b) for b in np.asarray(values, dtype=np.float32).view(np.uint32)],
+        }
+        tensors.append((name, qtype, list(ne), raw))
+        entries.append(entry)
+
+    for qtype, name in ((Q.Q5_0, "q5_0.matrix"), (Q.Q5_1, "q5_1.matrix")):
+        data = rng.standard_normal((3, 64)).astype(np.float32)
+        data[0, :32] = 0.0  # an all-zero block
+        data[2, 32:] = np.arange(32, dtype=np.float32)  # every 5-bit value
+        raw = gguf.quants.quantize(data, qtype).tobytes()
+        add(name, qtype, raw, [64, 3], dequantised(raw, qtype, [64, 3]))
+    for qtype, name in ((Q.Q4_K, "q4_k.matrix"), (Q.Q5_K, "q5_k.matrix"), (Q.Q6_K, "q6_k.matrix"), (Q.Q8_K, "q8_k.matrix")):
+        raw = random_kquant_blocks(rng, qtype, 4)
+        add(name, qtype, raw, [512, 2], kquant_values(raw, qtype))
+
+    data_start, offsets = write_gguf(os.path.join(out, "kquants.gguf"), METADATA, tensors)
+    for entry, offset in zip(entries, offsets):
+        entry["offset"] = offset
+    return {"version": 3, "alignment": 32, "data_start": data_start, "tensors": entries}
 
 
 def llama_permute(weights, n_head):
@@ -305,7 +363,8 @@ def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "Tests/CheckpointsTests/Fixtures"
     os.makedirs(out, exist_ok=True)
     rng = np.random.default_rng(20250611)
-    expected = {"every_type.gguf": every_type(out, rng), "aligned64_v2.gguf": aligned64(out, rng)}
+    expected = {"every_type.gguf": every_type(out, rng), "aligned64_v2.gguf": aligned64(out, rng),
+                "kquants.gguf": kquants(out, np.random.default_rng(20261205))}
     for name, entry in expected.items():
         check_with_gguf_reader(os.path.join(out, name), entry)
     with open(os.path.join(out, "gguf_expected.json"), "w") as f:

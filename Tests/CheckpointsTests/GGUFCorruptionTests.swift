@@ -177,7 +177,7 @@ import Testing
 
     /// Every prefix that cuts into the header or tensor data is `.truncated`; one that cuts only the
     /// padding after the last tensor (aligned64_v2.gguf has 54 such bytes) is a complete file.
-    @Test(arguments: ["every_type.gguf", "aligned64_v2.gguf"])
+    @Test(arguments: ["every_type.gguf", "aligned64_v2.gguf", "kquants.gguf"])
     func throwsTruncatedForEveryPrefixOfAValidFile(_ fixture: String) throws {
         let bytes = Support.fixtureBytes(fixture)
         let full = try GGUFFile(path: Support.fixture(fixture))

@@ -10,7 +10,7 @@ import Testing
     static func open(_ name: String) throws -> GGUFFile { try GGUFFile(path: Support.fixture(name)) }
 
     @Test func readsEveryTensorOfEveryTypeExactly() throws {
-        for fileName in ["every_type.gguf", "aligned64_v2.gguf"] {
+        for fileName in ["every_type.gguf", "aligned64_v2.gguf", "kquants.gguf"] {
             let file = try Self.open(fileName)
             let expected = try GGUFSupport.expected(fileName)
             #expect(file.version == expected.version)
@@ -155,15 +155,15 @@ import Testing
         }
         #expect(try file.tensor(named: "q4_0.matrix", shape: [4, 64]) == file.tensor(named: "q4_0.matrix"))
 
-        // A Q5_0 tensor parses (its size is known) but does not dequantise.
+        // A Q3_K tensor parses (its size is known) but does not dequantise.
         var builder = GGUFBuilder()
-        builder.tensors = [.init(name: "q5", ne: [32, 2], type: 6, offset: 0)]
-        builder.data = [UInt8](repeating: 0, count: 2 * 22)
-        let path = Support.write(builder.bytes(), to: Support.scratchDirectory(), name: "q5.gguf")
-        let q5 = try GGUFFile(path: path)
-        #expect(try q5.info(named: "q5").type == .q5_0 && q5.tensors[0].byteCount == 44)
-        #expect(try q5.rawBytes(named: "q5").count == 44)
-        #expect(throws: CheckpointError.unsupportedDType(name: "q5", dtype: "Q5_0", path: path)) { try q5.tensor(named: "q5") }
+        builder.tensors = [.init(name: "q3", ne: [256, 2], type: 11, offset: 0)]
+        builder.data = [UInt8](repeating: 0, count: 2 * 110)
+        let path = Support.write(builder.bytes(), to: Support.scratchDirectory(), name: "q3.gguf")
+        let q3 = try GGUFFile(path: path)
+        #expect(try q3.info(named: "q3").type == .q3_k && q3.tensors[0].byteCount == 220)
+        #expect(try q3.rawBytes(named: "q3").count == 220)
+        #expect(throws: CheckpointError.unsupportedDType(name: "q3", dtype: "Q3_K", path: path)) { try q3.tensor(named: "q3") }
     }
 
     @Test func namesAndSizesEveryGGMLType() {
@@ -174,7 +174,9 @@ import Testing
         #expect(GGMLType.q4_1.blockBytes == 20 && GGMLType.q8_0.blockBytes == 34)
         #expect(GGMLType.q4_k.blockSize == 256 && GGMLType.q4_k.blockBytes == 144)
         #expect(GGMLType.q6_k.blockBytes == 210 && GGMLType.f16.blockBytes == 2)
-        #expect(GGMLType.allCases.filter(\.dequantises) == [.f32, .f16, .q4_0, .q4_1, .q8_0, .f64, .bf16])
+        #expect(GGMLType.allCases.filter(\.dequantises) == [
+            .f32, .f16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_k, .q5_k, .q6_k, .q8_k, .f64, .bf16,
+        ])
         for type in GGMLType.allCases {
             #expect(type.blockSize > 0 && type.blockBytes > 0 && !type.description.isEmpty)
         }

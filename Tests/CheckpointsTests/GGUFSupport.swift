@@ -3,7 +3,7 @@ import Testing
 
 /// Expected contents of the GGUF fixtures and a builder of hand-made GGUF files.
 ///
-/// `every_type.gguf`, `aligned64_v2.gguf` and `gguf_expected.json` are written by
+/// `every_type.gguf`, `aligned64_v2.gguf`, `kquants.gguf` and `gguf_expected.json` are written by
 /// `scripts/make-gguf-fixtures.py` (numpy and gguf-py's reference quantisers); regenerate with
 /// `python3 scripts/make-gguf-fixtures.py Tests/CheckpointsTests/Fixtures`.
 enum GGUFSupport {
