@@ -10,7 +10,54 @@ import Numerics
 struct LMCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lm", abstract: "Run a language model (GGUF Llama, or a Hugging Face Llama/OPT directory).",
-        subcommands: [LMGenerateCommand.self, LMScoreCommand.self, LMBenchCommand.self])
+        subcommands: [LMInfoCommand.self, LMGenerateCommand.self, LMScoreCommand.self, LMBenchCommand.self])
+}
+
+struct LMInfoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "info",
+        abstract: "What a model file holds, from its header: architecture, parameters, context, the quantisation mix and the bytes.")
+
+    @Option(help: "A GGUF file or a Hugging Face model directory (default: the fetched SmolLM2-135M-Instruct).")
+    var model: String = AssetCache.asset("smollm2-135m") + "/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    func run() throws {
+        let info: LanguageModelInfo
+        do { info = try LanguageModelInfo.read(model) } catch { throw fail(error) }
+        if json {
+            var object: JSONObject = [
+                "path": .string(info.path), "container": .string(info.container), "architecture": .string(info.architecture),
+                "name": info.name.map { .string($0) } ?? .null, "parameters": .integer(info.parameters),
+                "tensorBytes": .integer(info.tensorBytes), "supported": .bool(info.unsupported == nil),
+                "types": .array(info.types.map {
+                    ["type": .string($0.type), "tensors": .integer($0.tensors), "parameters": .integer($0.parameters), "bytes": .integer($0.bytes)]
+                }),
+            ]
+            let dimensions: [(String, Int?)] = [
+                ("contextLength", info.contextLength), ("layers", info.layers), ("hiddenSize", info.hiddenSize), ("heads", info.heads),
+                ("keyValueHeads", info.keyValueHeads), ("vocabularySize", info.vocabularySize),
+            ]
+            for (key, value) in dimensions { object[key] = value.map { .integer($0) } ?? .null }
+            if let reason = info.unsupported { object["unsupported"] = .string(reason) }
+            print(JSONWriter.compact(.object(object)))
+            return
+        }
+        func mib(_ bytes: Int) -> String { String(format: "%.1f MiB", Double(bytes) / 1_048_576) }
+        func text(_ value: Int?) -> String { value.map(String.init) ?? "?" }
+        print("\(info.path): \(info.container), \(info.architecture)\(info.name.map { " (\($0))" } ?? "")")
+        print(String(format: "  parameters: %.1f M, tensors: %@", Double(info.parameters) / 1e6, mib(info.tensorBytes)))
+        print("  context \(text(info.contextLength)), layers \(text(info.layers)), hidden \(text(info.hiddenSize)), heads \(text(info.heads)) (key/value \(text(info.keyValueHeads))), vocabulary \(text(info.vocabularySize))")
+        print("  element types:")
+        for share in info.types {
+            let percent = 100 * Double(share.bytes) / Double(max(info.tensorBytes, 1))
+            print(String(format: "    %-6@ %4d tensors %7.1f M parameters %10@ (%.1f%%)", share.type, share.tensors,
+                         Double(share.parameters) / 1e6, mib(share.bytes), percent))
+        }
+        print(info.unsupported.map { "  this engine cannot run it: \($0)" } ?? "  this engine runs it")
+    }
 }
 
 /// Options shared by the `lm` subcommands.

