@@ -43,7 +43,7 @@ report() {
 
 "$llmrec" train sasrec --data "$data" --out "$sasrec" --threads 2 >/dev/null
 report "$data/dataset.json $sasrec" "$llmrec" eval --data "$data" --model "sasrec:$sasrec" --model popularity --model cooccurrence \
-  --protocol candidates20 --protocol candidates100 --protocol full --seed 7 --quiet
+  --protocol candidates20 --protocol candidates100 --protocol full --seed 7
 
 echo
 echo "## A-LLMRec on MovieLens-100K (all-MiniLM-L6-v2, SmolLM2-135M-Instruct; a short stage 2)"
@@ -52,11 +52,11 @@ echo "## A-LLMRec on MovieLens-100K (all-MiniLM-L6-v2, SmolLM2-135M-Instruct; a 
 # and still ranks at chance with SmolLM2-135M, see README). Both resume from their saved state, so a second run is quick.
 bundle="$home/models/ml-100k-allmrec-demo"
 "$llmrec" train align --data "$data" --sasrec "$sasrec" --encoder "$assets/minilm-l6-v2" --bundle "$bundle" \
-  --epochs 200 --lr 1e-3 --threads 2 --quiet >/dev/null
+  --epochs 200 --lr 1e-3 --threads 2 >/dev/null
 "$llmrec" train project --data "$data" --bundle "$bundle" --lm "$assets/smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf" \
-  --lr 1e-3 --max-users 100 --quiet >/dev/null
+  --lr 1e-3 --max-users 100 >/dev/null
 bundled="$data/dataset.json $bundle/stage1.safetensors $bundle/stage2.safetensors"
-report "$bundled" "$llmrec" eval --data "$data" --model "stage1:$bundle" --model "allmrec:$bundle" --max-users 60 --seed 7 --threads 2 --quiet
+report "$bundled" "$llmrec" eval --data "$data" --model "stage1:$bundle" --model "allmrec:$bundle" --max-users 60 --seed 7 --threads 2
 echo "What the bundle does for two cases (llmrec inspect):"
 report "$bundled" "$llmrec" inspect --data "$data" --bundle "$bundle" --users 2
 
