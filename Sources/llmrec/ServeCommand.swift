@@ -21,9 +21,9 @@ struct ServeCommand: ParsableCommand {
             $XDG_RUNTIME_DIR/llmrec/llmrec.sock (/tmp/llmrec-UID/llmrec.sock without that variable), \
             journals to $XDG_STATE_HOME/llmrec (~/.local/state/llmrec) unless --state says otherwise, \
             and is what `llmrec chat`, `llmrec start` and the clients find or start. Under systemd \
-            socket activation (LISTEN_FDS) it serves the socket it inherits. Options not given come \
-            from the configuration file ($XDG_CONFIG_HOME/llmrec/config.json, or --config): the same \
-            names in camel case.
+            socket activation (LISTEN_FDS) it serves the socket it inherits. Its options not given \
+            come from the configuration file ($XDG_CONFIG_HOME/llmrec/config.json): the same names in \
+            camel case. A daemon on --stdio or --socket reads a configuration only with --config.
             """
     )
 
@@ -33,7 +33,7 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Serve many clients on a Unix socket at this path (created with mode 0600).")
     var socket: String?
 
-    @Option(help: "Configuration file (default $XDG_CONFIG_HOME/llmrec/config.json, when it exists).")
+    @Option(help: "Configuration file (default for the shared daemon: $XDG_CONFIG_HOME/llmrec/config.json, when it exists).")
     var config: String?
 
     @Option(help: "Prepared dataset directory (`llmrec prepare`).")
@@ -86,7 +86,9 @@ struct ServeCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let settings = try DaemonSettings.load(explicitPath: config)
+            // The default configuration file describes the user's shared daemon; a daemon on
+            // --stdio or --socket reads a configuration only when given one with --config.
+            let settings = stdio || socket != nil ? try config.map(DaemonSettings.read) ?? DaemonSettings() : try DaemonSettings.load(explicitPath: config)
             let level = logLevel ?? settings.logLevel ?? .info
             LoggingSystem.bootstrap { label in
                 var handler = StreamLogHandler.standardError(label: label)

@@ -183,6 +183,21 @@ final class SocketConnection {
         let log = try String(contentsOfFile: shared.root + "/run/llmrec.log", encoding: .utf8)
         #expect(log.contains(" info llmrec serve"), "log lines carry a level: \(log)")
         _ = try CommandLineTests.run(["stop"], environment: shared.environment)
+        // A daemon on an explicit socket does not read the user's file (whose idleExit would need a
+        // journal this one is not given): it starts.
+        let explicit = Process()
+        explicit.executableURL = URL(fileURLWithPath: CommandLineTests.executable)
+        explicit.arguments = ["serve", "--socket", shared.root + "/run/explicit.sock", "--data", data]
+        explicit.environment = ProcessInfo.processInfo.environment.merging(shared.environment) { $1 }
+        explicit.standardError = FileHandle.nullDevice
+        try explicit.run()
+        let deadline = Date().addingTimeInterval(20)
+        while explicit.isRunning && !FileManager.default.fileExists(atPath: shared.root + "/run/explicit.sock") && Date() < deadline {
+            usleep(20_000)
+        }
+        #expect(FileManager.default.fileExists(atPath: shared.root + "/run/explicit.sock"), "serve --socket ignores the user's file")
+        explicit.terminate()
+        explicit.waitUntilExit()
 
         for (key, value, message) in [
             ("lmThreads", JSONValue.string("two"), "key 'lmThreads' must be an integer of at least 1"),
@@ -192,7 +207,7 @@ final class SocketConnection {
             var bad = present
             bad[key] = value
             try shared.write(bad)
-            let refused = try CommandLineTests.run(["serve", "--socket", shared.root + "/run/other.sock"], environment: shared.environment)
+            let refused = try CommandLineTests.run(["serve"], environment: shared.environment)
             #expect(refused.status == 1)
             #expect(refused.stderr.contains(shared.configPath) && refused.stderr.contains(message), "\(refused.stderr)")
         }

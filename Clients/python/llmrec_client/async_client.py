@@ -232,13 +232,15 @@ async def connect(
     socket_path: str | os.PathLike[str] | None = None,
     *,
     on_notification: NotificationCallback | None = None,
-    start: bool = True,
+    start: bool | None = None,
     llmrec: str | os.PathLike[str] | None = None,
     config: str | os.PathLike[str] | None = None,
 ) -> AsyncClient:
     """Connects to the daemon on ``socket_path``, by default the user's shared daemon; starts it
-    when none answers and ``start`` is true (as :func:`llmrec_client.connect`). The connection
-    starts uninitialized."""
+    when none answers and ``start`` is true, the default without ``socket_path`` (as
+    :func:`llmrec_client.connect`). The connection starts uninitialized."""
+    if start is None:
+        start = socket_path is None
     path = os.fspath(socket_path) if socket_path is not None else default_socket_path()
     try:
         reader, writer = await asyncio.open_unix_connection(path)

@@ -286,14 +286,16 @@ def connect(
     *,
     timeout: float | None = None,
     on_notification: NotificationCallback | None = None,
-    start: bool = True,
+    start: bool | None = None,
     llmrec: str | os.PathLike[str] | None = None,
     config: str | os.PathLike[str] | None = None,
 ) -> Client:
     """Connects to the daemon on ``socket_path``, by default the user's shared daemon
-    (:func:`default_socket_path`). When none answers there and ``start`` is true, ``llmrec start``
-    starts it (with ``config``, the configuration file, when given) and waits for it. The
-    connection starts uninitialized."""
+    (:func:`default_socket_path`). When none answers there and ``start`` is true (the default
+    without ``socket_path``), ``llmrec start`` starts it (with ``config``, the configuration file,
+    when given) and waits for it. The connection starts uninitialized."""
+    if start is None:
+        start = socket_path is None
     path = os.fspath(socket_path) if socket_path is not None else default_socket_path()
 
     def attempt() -> socket.socket:
