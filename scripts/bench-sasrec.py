@@ -295,7 +295,9 @@ def print_table(torch_runs: list[dict], swift_runs: list[dict]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True, help="prepared dataset directory (llmrec prepare)")
-    parser.add_argument("--llmrec", default="/work/main/.build/release/llmrec", help="llmrec binary")
+    repository = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    parser.add_argument("--llmrec", default=os.path.join(repository, ".build", "release", "llmrec"),
+                        help="llmrec binary (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
