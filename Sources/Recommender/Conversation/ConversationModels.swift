@@ -49,9 +49,9 @@ public final class ConversationModels: Sendable {
         /// For an added item: the prepared items whose texts are closest to its text, closest first
         /// (what stands in for its collaborative score). Empty for prepared items.
         var neighbours: [Int32] = []
-        /// For an added item: the text the vectors were embedded from (an id given again to another
+        /// For an added item: the item the vectors were embedded from (an id given again to another
         /// item, after an addition was taken back, does not reuse them).
-        var source = ""
+        var item: CatalogItem?
     }
 
     /// Prepared items that stand in for an added item's collaborative score.
@@ -140,11 +140,10 @@ public final class ConversationModels: Sendable {
     /// Text vectors of an added item: embedded on first use and kept.
     func vectors(ofAdded item: CatalogItem) -> ItemVectors? {
         guard let encoder else { return nil }
-        let source = Self.text(ofAdded: item)
-        if let cached = addedVectors.withLock({ $0[item.id] }), cached.source == source { return cached }
-        let embedding = encoder.embed([source])[0]
+        if let cached = addedVectors.withLock({ $0[item.id] }), cached.item == item { return cached }
+        let embedding = encoder.embed([Self.text(ofAdded: item)])[0]
         let unit = VectorMath.unitRows(embedding, width: encoder.dimension)
-        var vectors = ItemVectors(text: unit, latent: textLatent(embedding), source: source)
+        var vectors = ItemVectors(text: unit, latent: textLatent(embedding), item: item)
         let similarities = preparedSimilarities(to: vectors).text.dropFirst()
         vectors.neighbours = similarities.indices.sorted { similarities[$0] != similarities[$1] ? similarities[$0] > similarities[$1] : $0 < $1 }
             .prefix(Self.neighbourCount).map { Int32($0) }
