@@ -32,11 +32,12 @@ let package = Package(
         .target(name: "JSONRPC", dependencies: ["JSON"], swiftSettings: optimised),
         .target(name: "RPCTransport", dependencies: ["JSONRPC", "CUV"]),
         .target(name: "RPCClient", dependencies: ["JSONRPC", "JSON"]),
+        .target(name: "RedisClient"),
         .target(name: "LLMRecProtocol", dependencies: ["JSONRPC", "JSON", "Datasets"]),
         .target(
             name: "Server",
             dependencies: [
-                "LLMRecProtocol", "RPCTransport", "JSONRPC", "Recommender", "Training", "Datasets", "JSON",
+                "LLMRecProtocol", "RPCTransport", "JSONRPC", "RedisClient", "Recommender", "Training", "Datasets", "JSON",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(name: "Datasets", dependencies: ["JSON", "Numerics"], swiftSettings: optimised),
@@ -46,7 +47,7 @@ let package = Package(
         .executableTarget(
             name: "llmrec",
             dependencies: [
-                "Server", "LLMRecProtocol", "Recommender", "Training", "Models", "Datasets", "Numerics", "JSON", "RPCClient",
+                "Server", "LLMRecProtocol", "Recommender", "Training", "Models", "Datasets", "Numerics", "JSON", "RPCClient", "RedisClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -62,7 +63,10 @@ let package = Package(
         .testTarget(name: "RecommenderTests", dependencies: ["Recommender", "Models", "Datasets", "JSON"]),
         .testTarget(name: "LLMRecProtocolTests", dependencies: ["LLMRecProtocol", "JSONRPC", "JSON"]),
         .testTarget(name: "RPCTransportTests", dependencies: ["RPCTransport"]),
-        .testTarget(name: "ServerTests", dependencies: ["JSON", "Numerics"]),
+        // Starts a real redis-server for the tests that need one.
+        .target(name: "RedisTestSupport", dependencies: ["RedisClient"], path: "Tests/RedisTestSupport"),
+        .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "RedisTestSupport"]),
+        .testTarget(name: "ServerTests", dependencies: ["JSON", "Numerics", "RedisClient", "RedisTestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Datasets"]),
         .testTarget(name: "llmrecTests", dependencies: ["JSON", "Datasets", "Checkpoints"]),
     ],

@@ -15,6 +15,7 @@ import Models
 struct DaemonSettings: Equatable {
     var data: String?
     var state: String?
+    var store: String?
     var socket: String?
     var recommender: String?
     var bundle: String?
@@ -35,7 +36,7 @@ struct DaemonSettings: Equatable {
 
     /// Every key a configuration file may hold.
     static let keys = [
-        "data", "state", "socket", "recommender", "bundle", "encoder", "encoderPrecision", "lm", "lmThreads", "threads", "itemNoun",
+        "data", "state", "store", "socket", "recommender", "bundle", "encoder", "encoderPrecision", "lm", "lmThreads", "threads", "itemNoun",
         "chatCacheSessions", "chatCacheTokens", "maxQueuedPerLane", "maxMessageBytes", "maxSessions", "sessionTtl", "idleExit",
         "logLevel",
     ]
@@ -93,6 +94,7 @@ struct DaemonSettings: Equatable {
             switch key {
             case "data": settings.data = try filePath()
             case "state": settings.state = try filePath()
+            case "store": settings.store = try text()
             case "socket": settings.socket = try filePath()
             case "recommender": settings.recommender = try text()
             case "bundle": settings.bundle = try filePath()

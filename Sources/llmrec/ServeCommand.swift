@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Numerics
 import RPCClient
+import RedisClient
 import Server
 import Training
 
@@ -15,7 +16,9 @@ struct ServeCommand: ParsableCommand {
         discussion: """
             The protocol is specified in Protocol/spec.md. Model work runs on serial worker lanes; \
             the I/O thread stays responsive. SIGTERM or SIGINT finish in-flight requests, write their \
-            replies and exit 0. With --state, sessions are journaled and survive a crash or restart.
+            replies and exit 0. With --state, sessions are journaled and survive a crash or restart. \
+            With --store redis://HOST:PORT[/DB], sessions and added items live in Redis instead, shared \
+            by every daemon that names it (several daemons behind one load balancer).
 
             Without --stdio or --socket the daemon is the user's shared one: it listens on \
             $XDG_RUNTIME_DIR/llmrec/llmrec.sock (/tmp/llmrec-UID/llmrec.sock without that variable), \
@@ -41,6 +44,9 @@ struct ServeCommand: ParsableCommand {
 
     @Option(help: "Directory for the session journal; without it (and off the shared socket) sessions live in memory only.")
     var state: String?
+
+    @Option(help: "Keep sessions and added items in Redis, shared with every daemon that names it: redis://[:PASSWORD@]HOST[:PORT][/DB] or unix:///PATH[?db=N] (instead of --state).")
+    var store: String?
 
     @OptionGroup var models: ServedModelOptions
 
@@ -134,10 +140,23 @@ struct ServeCommand: ParsableCommand {
             }
             state = state ?? Self.defaultStateDirectory()
         }
+        var sharedStore: RedisEndpoint?
+        if let url = store ?? settings.store {
+            switch RedisEndpoint.parse(url) {
+            case .success(let endpoint): sharedStore = endpoint
+            case .failure(let error): throw ValidationError("--store: \(error)")
+            }
+            guard self.state == nil, settings.state == nil || store != nil else {
+                throw ValidationError("--store keeps sessions in Redis and --state in a local journal: choose one")
+            }
+            state = nil
+        }
         let idle = idleExit ?? settings.idleExit
         if idle != nil {
             guard transport != .stdio else { throw ValidationError("--idle-exit applies to a socket, not to --stdio") }
-            guard state != nil else { throw ValidationError("--idle-exit needs a journal (--state) so that sessions outlive the daemon") }
+            guard state != nil || sharedStore != nil else {
+                throw ValidationError("--idle-exit needs a journal (--state) or a shared store (--store) so that sessions outlive the daemon")
+            }
         }
         var limits = DaemonConfiguration.Limits()
         limits.maxQueuedPerLane = maxQueuedPerLane ?? settings.maxQueuedPerLane ?? limits.maxQueuedPerLane
@@ -152,7 +171,7 @@ struct ServeCommand: ParsableCommand {
             bundleDirectory: served.bundle, languageModelPath: served.lm, languageModelThreads: served.lmThreads ?? 1,
             chatCacheSessions: chatCacheSessions ?? settings.chatCacheSessions ?? 8,
             chatCacheTokens: chatCacheTokens ?? settings.chatCacheTokens ?? 1024, itemNoun: served.itemNoun ?? "item",
-            limits: limits, idleExitSeconds: idle)
+            limits: limits, idleExitSeconds: idle, sharedStore: sharedStore)
     }
 
     /// The listening socket a service manager handed over (`LISTEN_PID` is this process and

@@ -8,6 +8,7 @@ public enum LLMRecError {
     public static let itemNotFoundCode = -32011
     public static let modelNotLoadedCode = -32012
     public static let loadFailedCode = -32013
+    public static let storeUnavailableCode = -32014
 
     public static func overloaded(lane: String, capacity: Int) -> ResponseError {
         ResponseError(
@@ -37,6 +38,14 @@ public enum LLMRecError {
     /// `model/load` could not load what it was asked to (the models in use stay).
     public static func loadFailed(_ reason: String) -> ResponseError {
         ResponseError(code: loadFailedCode, message: reason)
+    }
+
+    /// The shared session store (Redis) could not take or give the session or item: nothing of the
+    /// change is kept by this daemon; retry once the store is back.
+    public static func storeUnavailable(store: String, reason: String) -> ResponseError {
+        ResponseError(
+            code: storeUnavailableCode, message: "the session store \(store) is unavailable: \(reason); retry later",
+            data: ["store": .string(store)])
     }
 
     public static let shuttingDown = ResponseError.invalidRequest("server is shutting down")

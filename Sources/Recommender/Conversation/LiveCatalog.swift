@@ -80,6 +80,9 @@ public final class LiveCatalog: Sendable {
         return item
     }
 
+    /// Whether an item (prepared or added) has this `originalId`.
+    public func containsOriginalId(_ originalId: String) -> Bool { state.withLock { $0.originalIds.contains(originalId) } }
+
     /// Ids in `ids` that are not in the catalog, in order, without repeats.
     public func unknownItems(_ ids: [Int32]) -> [Int32] {
         let total = count

@@ -1,5 +1,6 @@
 import JSON
 import Models
+import RedisClient
 import Training
 
 /// How a daemon runs: where it listens, what it serves, and its limits.
@@ -16,8 +17,11 @@ public struct DaemonConfiguration: Sendable {
     public var transport: Transport
     /// A prepared dataset directory (`llmrec prepare`): the catalog and what the recommender learns from.
     public var datasetDirectory: String
-    /// Where the session journal lives; nil keeps sessions in memory only.
+    /// Where the session journal lives; nil keeps sessions in memory only (unless `sharedStore`).
     public var stateDirectory: String?
+    /// A Redis server that keeps sessions and added items for every daemon that names it, instead
+    /// of the local journal (`stateDirectory` must then be nil).
+    public var sharedStore: RedisEndpoint?
     public var recommender: ModelSpecification
     /// A sentence-transformers model directory; when set, `catalog/search` ranks by meaning.
     public var encoderDirectory: String?
@@ -48,8 +52,9 @@ public struct DaemonConfiguration: Sendable {
         encoderPrecision: TransformerEncoder.Precision = .fastest, bundleDirectory: String? = nil, languageModelPath: String? = nil,
         languageModelThreads: Int = 1,
         chatCacheSessions: Int = 8, chatCacheTokens: Int = 1024, itemNoun: String = "item", limits: Limits = .init(),
-        idleExitSeconds: Double? = nil
+        idleExitSeconds: Double? = nil, sharedStore: RedisEndpoint? = nil
     ) {
+        self.sharedStore = sharedStore
         self.idleExitSeconds = idleExitSeconds
         self.transport = transport
         self.datasetDirectory = datasetDirectory

@@ -26,13 +26,17 @@ extension Daemon {
     ) throws -> Handling {
         let parsed = try SessionMessage.Params(params, maxK: configuration.limits.maxK)
         let now = Date().timeIntervalSince1970
-        expireIfIdle(parsed.sessionId, at: now)
+        try prepareSession(parsed.sessionId, at: now)
         let before = try store.get(id: parsed.sessionId, at: now)
         // Refused before anything is remembered: a message answered -32003 changes nothing.
         guard lanes[Self.modelLane].hasRoom else { return .answer(.failure(overloaded(Self.modelLane))) }
         let understood = MessageInterpreter(vocabulary: catalog.vocabulary).interpret(parsed.text)
         let turn = ConversationMemory.Turn(text: parsed.text, understood: understood)
-        let session = try store.converse(id: parsed.sessionId, turn: turn, at: now)
+        var session = try store.converse(id: parsed.sessionId, turn: turn, at: now)
+        if let shared {
+            try persistShared([SessionRecords.message(session.id, turn: turn, at: now)], before: before, using: shared)
+            session = try store.get(id: parsed.sessionId, at: now)
+        }
         let durable = journal.map { journal in
             (
                 journal: JournalKind.sessions, sequence: journal.recordMessage(id: session.id, turn: turn, at: now),
@@ -53,8 +57,7 @@ extension Daemon {
             Self.modelLane, id: id, client: client, batch: batch, receivedAt: receivedAt, progressToken: nil, durable: durable,
             finish: { [unowned self] outcome in
                 if case .success(let result) = outcome, let text = result["answer"]?["text"]?.stringValue {
-                    self.store.recordAnswer(id: parsed.sessionId, turn: turnNumber, text: text)
-                    self.journal?.recordAnswer(id: parsed.sessionId, turn: turnNumber, text: text)
+                    self.recordAnswer(text, turn: turnNumber, session: parsed.sessionId)
                 }
                 return outcome
             }
@@ -88,6 +91,24 @@ extension Daemon {
                 excludedByStatement: ranked.excludedByStatement, languageModelRanked: ranked.languageModelRanked,
                 languageModelReusedTokens: ranked.languageModelReusedTokens, retrievalMilliseconds: ranked.retrievalMilliseconds,
                 languageModelMilliseconds: ranked.languageModelMilliseconds))
+        }
+    }
+
+    /// Remembers the LM's answer to turn `turn` of a session, in the journal or the shared store.
+    /// The answer was already sent: a store that cannot take it loses only this memory (logged).
+    private func recordAnswer(_ text: String, turn: Int, session id: String) {
+        guard let shared else {
+            store.recordAnswer(id: id, turn: turn, text: text)
+            journal?.recordAnswer(id: id, turn: turn, text: text)
+            return
+        }
+        do {
+            try prepareSession(id, at: Date().timeIntervalSince1970)
+            guard let before = try? store.get(id: id, at: Date().timeIntervalSince1970) else { return }
+            store.recordAnswer(id: id, turn: turn, text: text)
+            try persistShared([SessionRecords.answer(id, turn: turn, text: text)], before: before, using: shared)
+        } catch {
+            log(.warning, "session \(id): the answer to turn \(turn) could not be stored (\(error))")
         }
     }
 
@@ -143,13 +164,16 @@ extension Daemon {
             return .answer(.failure(LLMRecError.modelNotLoaded("a text encoder (serve --encoder or a bundle naming one): added items are found through their text")))
         }
         guard lanes[Self.modelLane].hasRoom else { return .answer(.failure(overloaded(Self.modelLane))) }
+        let newItems = parsed.items.map {
+            NewItem(title: $0.title, description: $0.description, metadata: $0.metadata, originalId: $0.originalId)
+        }
         let added: [CatalogItem]
-        do {
-            added = try catalog.add(parsed.items.map {
-                NewItem(title: $0.title, description: $0.description, metadata: $0.metadata, originalId: $0.originalId)
-            })
-        } catch {
-            return .answer(.failure(InvalidParams(field: "items", message: error.description).responseError))
+        if let shared {
+            added = try shared.catalog.add(newItems, using: shared.connection)
+        } else {
+            do { added = try catalog.add(newItems) } catch {
+                return .answer(.failure(InvalidParams(field: "items", message: error.description).responseError))
+            }
         }
         let durable = catalogJournal.map { journal in
             (

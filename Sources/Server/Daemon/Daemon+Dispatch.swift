@@ -3,6 +3,7 @@ import JSON
 import JSONRPC
 import LLMRecProtocol
 import Recommender
+import RedisClient
 
 extension Daemon {
     /// What a method handler decided: an answer now, or work handed to a lane (answered later).
@@ -104,6 +105,10 @@ extension Daemon {
             case .alreadyExists(let id):
                 return .answer(.failure(InvalidParams(field: "sessionId", message: "session '\(id)' already exists").responseError))
             }
+        } catch let error as RedisError {
+            return .answer(.failure(shared?.unavailable(error) ?? .internalError("internal error: \(error)")))
+        } catch let error as SharedCatalogError {
+            return .answer(.failure(InvalidParams(field: "items", message: error.description).responseError))
         } catch {
             return .answer(.failure(.internalError("internal error: \(error)")))
         }

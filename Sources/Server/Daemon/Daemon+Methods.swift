@@ -4,6 +4,7 @@ import JSON
 import JSONRPC
 import LLMRecProtocol
 import Recommender
+import RedisClient
 
 /// The method handlers. Cheap ones answer on the loop thread; `catalog/search` and
 /// `session/recommend` run on lanes.
@@ -65,10 +66,23 @@ extension Daemon {
         guard unknown.isEmpty else { return .answer(.failure(LLMRecError.itemNotFound(unknown))) }
         let id = parsed.sessionId ?? Self.newSessionID()
         let now = Date().timeIntervalSince1970
-        expireIfIdle(id, at: now)
+        try prepareSession(id, at: now)
         let evicted = try store.open(id: id, history: parsed.history, at: now)
         let session = try store.get(id: id, at: now)
         let result = SessionOpen.result(sessionId: id, historyLength: session.history.count)
+        if let shared {
+            shared.sessions.forgetAll(evicted)
+            let created: Bool
+            do { created = try shared.sessions.create(session) } catch {
+                try? store.close(id: id)
+                throw error
+            }
+            guard created else {
+                try? store.close(id: id)
+                throw SessionError.alreadyExists(id: id)
+            }
+            return .answer(.success(result))
+        }
         guard let journal else { return .answer(.success(result)) }
         var sequence = journal.recordOpen(session)
         for victim in evicted { sequence = journal.recordClose(id: victim) }
@@ -85,10 +99,14 @@ extension Daemon {
         let unknown = catalog.unknownItems(parsed.events.map(\.itemId))
         guard unknown.isEmpty else { return .answer(.failure(LLMRecError.itemNotFound(unknown))) }
         let now = Date().timeIntervalSince1970
-        expireIfIdle(parsed.sessionId, at: now)
+        try prepareSession(parsed.sessionId, at: now)
         let before = try store.get(id: parsed.sessionId, at: now)
         let events = parsed.events.map { SessionEvent(itemId: $0.itemId, kind: InteractionKind(rawValue: $0.kind)!) }
-        let session = try store.observe(id: parsed.sessionId, events: events, at: now)
+        var session = try store.observe(id: parsed.sessionId, events: events, at: now)
+        if let shared {
+            try persistShared([SessionRecords.observe(parsed.sessionId, events, at: now)], before: before, using: shared)
+            session = try store.get(id: parsed.sessionId, at: now)
+        }
         let result = SessionObserve.result(
             sessionId: session.id, historyLength: session.history.count, rejectedCount: session.rejected.count)
         guard let journal else { return .answer(.success(result)) }
@@ -105,7 +123,7 @@ extension Daemon {
         let parsed = try SessionRecommend.Params(
             params, maxK: configuration.limits.maxK, maxCandidates: configuration.limits.maxCandidates)
         let now = Date().timeIntervalSince1970
-        expireIfIdle(parsed.sessionId, at: now)
+        try prepareSession(parsed.sessionId, at: now)
         let session = try store.get(id: parsed.sessionId, at: now)
         if let candidates = parsed.candidates {
             let unknown = catalog.unknownItems(candidates)
@@ -141,7 +159,7 @@ extension Daemon {
     func sessionGet(_ params: JSONValue?) throws -> Result<JSONValue, ResponseError> {
         let id = try SessionGet.Params(params).sessionId
         let now = Date().timeIntervalSince1970
-        expireIfIdle(id, at: now)
+        try prepareSession(id, at: now)
         let session = try store.get(id: id, at: now)
         return .success(SessionGet.result(
             sessionId: session.id, history: session.history,
@@ -154,8 +172,13 @@ extension Daemon {
     {
         let id = try SessionGet.Params(params).sessionId
         let now = Date().timeIntervalSince1970
-        expireIfIdle(id, at: now)
+        try prepareSession(id, at: now)
         let session = try store.get(id: id, at: now)
+        if let shared {
+            guard try shared.sessions.delete(id, in: &store) else { throw SessionError.notFound(id: id) }
+            models.dropChatCache(session: id)
+            return .answer(.success(SessionClose.result(sessionId: id)))
+        }
         try store.close(id: id)
         models.dropChatCache(session: id)
         guard let journal else { return .answer(.success(SessionClose.result(sessionId: id))) }
@@ -164,11 +187,27 @@ extension Daemon {
             undo: { [unowned self] in self.store.restore(session) }, id: requestID, client: client, batch: batch, receivedAt: receivedAt)
     }
 
-    /// Removes (and journals the end of) a session that has been idle past its time-to-live, so that
-    /// expiry takes effect on use and not only at the next sweep.
-    func expireIfIdle(_ id: String, at now: Double) {
+    /// Readies session `id` for a request. With the local journal: removes (and journals the end
+    /// of) a session idle past its time-to-live, so that expiry takes effect on use and not only at
+    /// the next sweep. With a shared store: brings the cached copy up to date with Redis (which
+    /// expires sessions itself); throws `RedisError` when Redis cannot be reached.
+    func prepareSession(_ id: String, at now: Double) throws {
+        if let shared {
+            if store.expireIfIdle(id: id, at: now) { shared.sessions.forgetAll([id]) }
+            try shared.sessions.refresh(id, in: &store)
+            return
+        }
         guard store.expireIfIdle(id: id, at: now) else { return }
         journal?.recordClose(id: id)
+    }
+
+    /// Stores a change already made to the cached session in the shared store; when Redis cannot
+    /// take it, the cached session goes back to `before` and the error is rethrown.
+    func persistShared(_ records: [JSONValue], before: Session, using shared: SharedStore) throws {
+        do { try shared.sessions.append(records, to: before.id, before: before, in: &store) } catch let error as RedisError {
+            store.restore(before)
+            throw error
+        }
     }
 
     /// A random session id: "s-" and 16 hex digits.

@@ -5,6 +5,7 @@ import JSONRPC
 import Logging
 import Models
 import Recommender
+import RedisClient
 import RPCTransport
 import Training
 
@@ -34,6 +35,9 @@ public final class Daemon {
     var store: SessionStore
     let journal: SessionJournal?
     let catalogJournal: CatalogJournal?
+    /// Sessions and added items in Redis, shared with other daemons (`--store`), instead of the
+    /// journals.
+    let shared: SharedStore?
     /// Requests waiting for their journal records to be durable, per journal.
     var durability: [JournalKind: DurabilityWaiters] = [.sessions: DurabilityWaiters(), .catalog: DurabilityWaiters()]
     let journalOutcomes = JournalOutcomeRelay()
@@ -97,7 +101,16 @@ public final class Daemon {
         catalog = LiveCatalog(base: dataset.catalog)
         var store = SessionStore(
             maxSessions: configuration.limits.maxSessions, timeToLive: configuration.limits.sessionTimeToLiveSeconds)
-        if let directory = configuration.stateDirectory {
+        if let endpoint = configuration.sharedStore {
+            let opened = try SharedStore.open(
+                endpoint, catalog: catalog, datasetFingerprint: dataset.fingerprint,
+                timeToLiveSeconds: configuration.limits.sessionTimeToLiveSeconds)
+            shared = opened.store
+            if opened.skippedEntries > 0 { log(.warning, "shared catalog: skipped \(opened.skippedEntries) unreadable stream entries") }
+        } else {
+            shared = nil
+        }
+        if let directory = configuration.stateDirectory, shared == nil {
             let relay = journalOutcomes
             let opened = try SessionJournal.open(directory: directory, into: &store, now: Date().timeIntervalSince1970) {
                 relay.report($0)
@@ -130,6 +143,7 @@ public final class Daemon {
         let mailbox = try LoopMailbox<LaneEvent>(loop: loop) { [unowned self] event in self.receive(event) }
         self.mailbox = mailbox
         journalOutcomes.connect { mailbox.post($0) }
+        shared?.catalog.startFollowing { log(.warning, $0) }
         signals = try SignalWatcher(loop: loop, signals: [SIGTERM, SIGINT]) { [unowned self] _ in self.beginDraining() }
         let sweepMilliseconds = UInt64(min(60, max(1, configuration.limits.sessionTimeToLiveSeconds / 2)) * 1000)
         sweepTimer = try RepeatingTimer(loop: loop, intervalMilliseconds: sweepMilliseconds) { [unowned self] in
@@ -214,6 +228,7 @@ public final class Daemon {
         finished = true
         journal?.writer.stop()
         catalogJournal?.writer.stop()
+        shared?.catalog.stop()
         listener?.close()
         signals?.close()
         sweepTimer?.close()
@@ -235,8 +250,14 @@ public final class Daemon {
         beginDraining()
     }
 
+    /// Removes sessions idle past their time-to-live. With a shared store only the cached copies go:
+    /// Redis expires the sessions themselves, counting every daemon's use.
     private func expireSessions() {
         let expired = store.expire(at: Date().timeIntervalSince1970)
+        if let shared {
+            shared.sessions.forgetAll(expired)
+            return
+        }
         for id in expired { journal?.recordClose(id: id) }
     }
 }

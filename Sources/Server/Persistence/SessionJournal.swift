@@ -39,7 +39,7 @@ final class SessionJournal {
     static func open(
         directory: String, into store: inout SessionStore, now: Double, report: @escaping @Sendable (JournalOutcome) -> Void
     ) throws(JournalError) -> (journal: SessionJournal, skippedLines: Int) {
-        let (path, skipped) = try JournalFile.replay(directory: directory, name: "sessions.journal") { Self.apply($0, to: &store) }
+        let (path, skipped) = try JournalFile.replay(directory: directory, name: "sessions.journal") { SessionRecords.apply($0, to: &store) }
         _ = store.expire(at: now)
         try JournalFile.replace(path, with: Self.snapshot(store))
         let writer = JournalWriter(
@@ -54,27 +54,27 @@ final class SessionJournal {
 
     /// The open and, when the session starts with a history, its events; the sequence of the last.
     func recordOpen(_ session: Session) -> UInt64 {
-        let opened = append(Self.openRecord(session))
+        let opened = append(SessionRecords.open(session))
         guard !session.events.isEmpty else { return opened }
-        return append(Self.observeRecord(session.id, session.events, at: session.updatedAt))
+        return append(SessionRecords.observe(session.id, session.events, at: session.updatedAt))
     }
 
     func recordObserve(id: String, events: [SessionEvent], at time: Double) -> UInt64 {
-        append(Self.observeRecord(id, events, at: time))
+        append(SessionRecords.observe(id, events, at: time))
     }
 
     func recordMessage(id: String, turn: ConversationMemory.Turn, at time: Double) -> UInt64 {
-        append(["op": "message", "id": .string(id), "at": .number(time), "text": .string(turn.text), "understood": turn.understood.journalJSON])
+        append(SessionRecords.message(id, turn: turn, at: time))
     }
 
     @discardableResult
     func recordAnswer(id: String, turn: Int, text: String) -> UInt64 {
-        append(["op": "answer", "id": .string(id), "turn": .integer(turn), "text": .string(text)])
+        append(SessionRecords.answer(id, turn: turn, text: text))
     }
 
     @discardableResult
     func recordClose(id: String) -> UInt64 {
-        append(["op": "close", "id": .string(id)])
+        append(SessionRecords.close(id))
     }
 
     /// Queues a rewrite of the journal as a snapshot of `store` when it has grown well past the
@@ -90,64 +90,13 @@ final class SessionJournal {
         return writer.submit(Array((JSONWriter.compact(record) + "\n").utf8))
     }
 
-    private static func openRecord(_ session: Session) -> JSONValue {
-        ["op": "open", "id": .string(session.id), "at": .number(session.createdAt), "history": []]
-    }
-
-    private static func observeRecord(_ id: String, _ events: [SessionEvent], at time: Double) -> JSONValue {
-        [
-            "op": "observe", "id": .string(id), "at": .number(time),
-            "events": .array(events.map { [.integer($0.itemId), .string($0.kind.rawValue)] }),
-        ]
-    }
-
-    /// Applies one journal record; false when it cannot be read.
-    private static func apply(_ record: JSONValue, to store: inout SessionStore) -> Bool {
-        guard let op = record["op"]?.stringValue, let id = record["id"]?.stringValue else { return false }
-        let time = record["at"]?.doubleValue ?? 0
-        switch op {
-        case "open":
-            let history = record["history"]?.arrayValue?.compactMap { $0.intValue.map { Int32($0) } } ?? []
-            store.restore(Session(id: id, createdAt: time))
-            if !history.isEmpty {
-                _ = try? store.observe(id: id, events: history.map { SessionEvent(itemId: $0, kind: .viewed) }, at: time)
-            }
-        case "observe":
-            guard let raw = record["events"]?.arrayValue else { return false }
-            var events: [SessionEvent] = []
-            for pair in raw {
-                guard let item = pair.arrayValue?.first?.intValue, let kindName = pair.arrayValue?.last?.stringValue,
-                    let kind = InteractionKind(rawValue: kindName)
-                else { return false }
-                events.append(SessionEvent(itemId: Int32(item), kind: kind))
-            }
-            _ = try? store.observe(id: id, events: events, at: time)
-        case "message":
-            guard let text = record["text"]?.stringValue, let understood = record["understood"].flatMap(Understanding.init(journalJSON:)) else {
-                return false
-            }
-            _ = try? store.converse(id: id, turn: .init(text: text, understood: understood), at: time)
-        case "answer":
-            guard let text = record["text"]?.stringValue, let turn = record["turn"]?.intValue else { return false }
-            store.recordAnswer(id: id, turn: Int(turn), text: text)
-        case "conversation":
-            guard let memory = record["memory"].flatMap(ConversationMemory.init(journalJSON:)) else { return false }
-            store.restoreConversation(id: id, memory)
-        case "close":
-            try? store.close(id: id)
-        default:
-            return false
-        }
-        return true
-    }
-
     /// One open + one observe (+ one conversation) record per session, oldest first.
     private static func snapshot(_ store: SessionStore) -> [UInt8] {
         var text = ""
         for session in store.all.sorted(by: { $0.createdAt != $1.createdAt ? $0.createdAt < $1.createdAt : $0.id < $1.id }) {
-            text += JSONWriter.compact(openRecord(session)) + "\n"
+            text += JSONWriter.compact(SessionRecords.open(session)) + "\n"
             if !session.events.isEmpty {
-                text += JSONWriter.compact(observeRecord(session.id, session.events, at: session.updatedAt)) + "\n"
+                text += JSONWriter.compact(SessionRecords.observe(session.id, session.events, at: session.updatedAt)) + "\n"
             }
             if !session.conversation.isEmpty {
                 let record: JSONValue = ["op": "conversation", "id": .string(session.id), "memory": session.conversation.journalJSON]
