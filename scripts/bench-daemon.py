@@ -9,10 +9,20 @@
    fresh connection: connect, initialize, open, recommend) with a one-shot
    `llmrec recommend --data DIR --history 1,2,3 --k 10` process (median of --runs runs).
 
+With --multi it measures the deployment of several daemons on one Redis instead (Protocol/spec.md,
+"Several daemons on one Redis"): a redis-server of its own (append-only file, fsync always), and in
+one run one daemon with the local journal (--state), then 1, 2 and 3 daemons on that Redis
+(--store). --clients connections are spread over the daemons as a round-robin load balancer would;
+each sends `session/observe` (one event) and `session/recommend` (k=10) in turn, on sessions drawn at
+random, so most requests land on a daemon that did not serve the session's previous one. It prints
+requests/s and p99 with their ratio to the local journal, and, with an encoder, how long an item
+added on one daemon takes to be known by another (median and maximum of --runs additions).
+
 The client is Python (Clients/python), so at high concurrency it may limit the throughput measured;
 its CPU time per level is reported next to the daemon's. Ratios matter more than absolute times here.
 
 usage: scripts/bench-daemon.py [--data DIR] [--bin PATH] [--users N] [--duration S] [--runs N] [--json]
+       scripts/bench-daemon.py --multi [--clients N] [--encoder DIR] [--data DIR] [--bin PATH] [--duration S]
 """
 
 from __future__ import annotations
@@ -22,8 +32,10 @@ import asyncio
 import json
 import math
 import os
+import random
 import resource
 import signal
+import socket as socket_module
 import statistics
 import subprocess
 import sys
@@ -80,6 +92,11 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per concurrency level (default: %(default)s)")
     parser.add_argument("--runs", type=int, default=7, help="runs for each one-shot / warm median (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    parser.add_argument("--multi", action="store_true", help="several daemons on one Redis against one with the local journal")
+    parser.add_argument("--clients", type=int, default=32, help="--multi: concurrent connections (default: %(default)s)")
+    parser.add_argument(
+        "--encoder", type=Path, default=default_data_dir().parent.parent / "assets" / "minilm-l6-v2",
+        help="--multi: sentence encoder for catalog/add, to measure how fast an item reaches the other daemons (default: %(default)s)")
     return parser.parse_args()
 
 
@@ -113,14 +130,14 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
 class Daemon:
     """`llmrec serve --socket` in a temporary directory; its output goes to a log file."""
 
-    def __init__(self, binary: Path, data: Path) -> None:
+    def __init__(self, binary: Path, data: Path, arguments: tuple = ()) -> None:
         self._directory = tempfile.TemporaryDirectory(prefix="llmrec-bench-", dir="/tmp")
         self.socket = Path(self._directory.name) / "llmrec.sock"
         self.log_path = Path(self._directory.name) / "daemon.log"
         started = time.perf_counter()
         with open(self.log_path, "wb") as output:
             self.process = subprocess.Popen(
-                [binary, "serve", "--socket", self.socket, "--data", data],
+                [binary, "serve", "--socket", self.socket, "--data", data, *arguments],
                 stdin=subprocess.DEVNULL, stdout=output, stderr=output,
             )
         self._wait_until_answering()
@@ -295,6 +312,191 @@ def print_table(arguments: argparse.Namespace, levels: list[LevelResult], cold_w
     )
 
 
+class RedisServer:
+    """A redis-server of the benchmark's own: a temporary directory, a free port, AOF with fsync always."""
+
+    def __init__(self) -> None:
+        self._directory = tempfile.TemporaryDirectory(prefix="llmrec-bench-redis-", dir="/tmp")
+        probe = socket_module.socket()
+        probe.bind(("127.0.0.1", 0))
+        self.port = probe.getsockname()[1]
+        probe.close()
+        self.url = f"redis://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self._directory.name, "--appendonly", "yes",
+             "--appendfsync", "always", "--save", "", "--logfile", str(Path(self._directory.name) / "redis.log")],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                with socket_module.create_connection(("127.0.0.1", self.port), timeout=1) as connection:
+                    connection.sendall(b"PING\r\n")
+                    if connection.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                time.sleep(0.02)
+        self.stop()
+        raise SystemExit("bench-daemon: redis-server did not start (is Debian's redis-server installed?)")
+
+    def flush(self) -> None:
+        with socket_module.create_connection(("127.0.0.1", self.port), timeout=5) as connection:
+            connection.sendall(b"FLUSHALL\r\n")
+            connection.recv(16)
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(30)
+        self._directory.cleanup()
+
+
+@dataclass
+class DeploymentResult:
+    deployment: str
+    daemons: int
+    requests: int
+    seconds: float
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    daemon_cpu_seconds: float
+    redis_cpu_seconds: float | None
+    client_cpu_seconds: float
+
+
+async def run_deployment(
+    name: str, daemons: list[Daemon], redis: RedisServer | None, histories: list[list[int]], clients: int, duration: float
+) -> DeploymentResult:
+    """``clients`` connections spread round-robin over ``daemons``; each alternates an observe and a
+    recommend on a random session until ``duration`` has passed (after one unmeasured second)."""
+    async with await llmrec_client.connect_async(daemons[0].socket) as opener:
+        await opener.initialize()
+        opened = await asyncio.gather(*(opener.session_open(history=history) for history in histories))
+    sessions = [reply["sessionId"] for reply in opened]
+    items = sorted({item for history in histories for item in history})
+    connections = [await llmrec_client.connect_async(daemons[index % len(daemons)].socket) for index in range(clients)]
+    latencies: list[float] = []
+
+    async def drive(index: int, client: llmrec_client.AsyncClient, deadline: float) -> None:
+        generator = random.Random(index)
+        while time.perf_counter() < deadline:
+            session = generator.choice(sessions)
+            started = time.perf_counter()
+            await client.session_observe(session, [{"itemId": generator.choice(items), "kind": "viewed"}])
+            latencies.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            await client.session_recommend(session, k=K)
+            latencies.append(time.perf_counter() - started)
+
+    try:
+        for client in connections:
+            await client.initialize()
+        await asyncio.gather(*(drive(i, c, time.perf_counter() + 1.0) for i, c in enumerate(connections)))
+        latencies.clear()
+        client_before = client_cpu_seconds()
+        daemons_before = sum(daemon.cpu_seconds() for daemon in daemons)
+        redis_before = redis.cpu_seconds() if redis else None
+        started = time.perf_counter()
+        await asyncio.gather(*(drive(i, c, started + duration) for i, c in enumerate(connections)))
+        seconds = time.perf_counter() - started
+        daemon_cpu = sum(daemon.cpu_seconds() for daemon in daemons) - daemons_before
+        redis_cpu = redis.cpu_seconds() - redis_before if redis and redis_before is not None else None
+        client_cpu = client_cpu_seconds() - client_before
+    finally:
+        await asyncio.gather(*(client.close() for client in connections))
+    latencies.sort()
+    return DeploymentResult(
+        deployment=name, daemons=len(daemons), requests=len(latencies), seconds=seconds,
+        requests_per_second=len(latencies) / seconds, p50_ms=percentile(latencies, 0.5) * 1000,
+        p99_ms=percentile(latencies, 0.99) * 1000, daemon_cpu_seconds=daemon_cpu, redis_cpu_seconds=redis_cpu,
+        client_cpu_seconds=client_cpu,
+    )
+
+
+def item_propagation(daemons: list[Daemon], runs: int) -> list[float]:
+    """Seconds from `catalog/add` answered on daemon 0 to `catalog/get` finding the item on daemon 1."""
+    delays = []
+    with llmrec_client.connect(daemons[0].socket, timeout=60) as adder, llmrec_client.connect(daemons[1].socket, timeout=60) as reader:
+        adder.initialize()
+        reader.initialize()
+        for run in range(runs):
+            added = adder.request("catalog/add", {"items": [{"title": f"Benchmark item {run} {time.time()}"}]})
+            item = added["items"][0]["itemId"]
+            acknowledged = time.perf_counter()
+            while True:
+                try:
+                    reader.request("catalog/get", {"itemIds": [item]})
+                    break
+                except llmrec_client.LLMRecError:
+                    continue
+            delays.append(time.perf_counter() - acknowledged)
+    return delays
+
+
+def run_multi(arguments: argparse.Namespace, histories: list[list[int]]) -> int:
+    """Local journal against 1, 2 and 3 daemons on one Redis; prints the table (or JSON)."""
+    results: list[DeploymentResult] = []
+    with tempfile.TemporaryDirectory(prefix="llmrec-bench-state-", dir="/tmp") as state:
+        log("1 daemon with the local journal (--state)")
+        daemon = Daemon(arguments.bin, arguments.data, ("--state", state))
+        try:
+            results.append(asyncio.run(run_deployment("local journal", [daemon], None, histories, arguments.clients, arguments.duration)))
+        finally:
+            daemon.stop()
+    redis = RedisServer()
+    propagation: list[float] = []
+    encoder = ("--encoder", str(arguments.encoder)) if (arguments.encoder / "model.safetensors").is_file() else ()
+    try:
+        for count in (1, 2, 3):
+            redis.flush()
+            log(f"{count} daemon(s) on one Redis (--store {redis.url})")
+            daemons = [Daemon(arguments.bin, arguments.data, ("--store", redis.url, *encoder)) for _ in range(count)]
+            try:
+                results.append(asyncio.run(run_deployment("redis", daemons, redis, histories, arguments.clients, arguments.duration)))
+                if count >= 2 and encoder and not propagation:
+                    log("an item added on one daemon, until another knows it")
+                    propagation = item_propagation(daemons, arguments.runs)
+            finally:
+                for daemon in daemons:
+                    daemon.stop()
+    finally:
+        redis.stop()
+    baseline = results[0]
+    if arguments.json:
+        print(json.dumps({
+            "binary": str(arguments.bin), "data": str(arguments.data), "clients": arguments.clients, "durationSeconds": arguments.duration,
+            "deployments": [camel_case(asdict(result)) | {"overLocal": result.requests_per_second / baseline.requests_per_second}
+                            for result in results],
+            "itemPropagationSeconds": propagation,
+        }, indent=2))
+        return 0
+    print(f"LLMRec multi-daemon benchmark: {arguments.data} ({len(histories)} sessions, {arguments.clients} clients, "
+          f"observe + recommend k={K}, {arguments.duration:g} s each; {os.cpu_count()} cores)")
+    print()
+    print("| deployment | daemons | requests/s | x local | p50 ms | p99 ms | daemons CPU s | redis CPU s | client CPU s |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for result in results:
+        redis_cpu = f"{result.redis_cpu_seconds:.2f}" if result.redis_cpu_seconds is not None else "-"
+        print(
+            f"| {result.deployment} | {result.daemons} | {result.requests_per_second:,.0f} | "
+            f"{result.requests_per_second / baseline.requests_per_second:.2f} | {result.p50_ms:.2f} | {result.p99_ms:.2f} | "
+            f"{result.daemon_cpu_seconds:.2f} | {redis_cpu} | {result.client_cpu_seconds:.2f} |"
+        )
+    if propagation:
+        print()
+        print(f"item added on daemon 0, known on daemon 1 after: median {statistics.median(propagation) * 1000:.2f} ms, "
+              f"max {max(propagation) * 1000:.2f} ms ({len(propagation)} additions)")
+    elif not encoder:
+        print()
+        print(f"(no encoder at {arguments.encoder}: item propagation not measured; scripts/fetch-assets.sh minilm)")
+    return 0
+
+
 def main() -> int:
     arguments = parse_arguments()
     if not arguments.bin.is_file():
@@ -303,6 +505,8 @@ def main() -> int:
         raise SystemExit(f"bench-daemon: {arguments.data} is not a prepared dataset (no train.tsv; see llmrec prepare)")
     histories = read_histories(arguments.data / "train.tsv", arguments.users)
     arguments.users = len(histories)
+    if arguments.multi:
+        return run_multi(arguments, histories)
 
     log(f"starting {arguments.bin} serve on {arguments.data}")
     daemon = Daemon(arguments.bin, arguments.data)

@@ -4,7 +4,7 @@
 # running systemd is needed), when missing.
 # Idempotent: does nothing when all are present. Uses sudo when not run as root.
 set -euo pipefail
-packages=(libuv1-dev libjansson-dev libopenblas-dev pkg-config unzip neovim systemd)
+packages=(libuv1-dev libjansson-dev libopenblas-dev pkg-config unzip neovim systemd redis-server)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -23,6 +23,7 @@ from .errors import (
     RequestCancelled,
     ServerNotInitialized,
     SessionNotFound,
+    StoreUnavailable,
     error_from_response,
 )
 from .endpoint import default_socket_path, start_daemon
@@ -56,6 +57,7 @@ __all__ = [
     "RequestCancelled",
     "ServerNotInitialized",
     "SessionNotFound",
+    "StoreUnavailable",
     "connect",
     "connect_async",
     "encode_message",

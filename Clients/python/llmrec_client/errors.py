@@ -118,6 +118,17 @@ class LoadFailed(LLMRecError):
     code = -32013
 
 
+class StoreUnavailable(LLMRecError):
+    """-32014: a daemon started with ``--store`` could not reach Redis (or Redis refused the change);
+    nothing of the request was kept; retry later. :attr:`store` is the store's URL (no password)."""
+
+    code = -32014
+
+    @property
+    def store(self) -> str | None:
+        return self._data_field("store")
+
+
 class ConnectionClosed(ConnectionError):
     """The connection to the daemon ended (or broke) before the request was answered."""
 
@@ -137,6 +148,7 @@ _BY_CODE: dict[int, type[LLMRecError]] = {
         ItemNotFound,
         ModelNotLoaded,
         LoadFailed,
+        StoreUnavailable,
     )
 }
 

@@ -9,6 +9,7 @@ from llmrec_client import (
     LLMRecError,
     Overloaded,
     SessionNotFound,
+    StoreUnavailable,
     encode_message,
     error_from_response,
     frame,
@@ -63,5 +64,7 @@ def test_maps_documented_codes_to_typed_errors() -> None:
     assert isinstance(missing, SessionNotFound) and missing.session_id == "s"
     busy = error_from_response({"code": -32003, "message": "busy", "data": {"lane": "model", "capacity": 4}})
     assert isinstance(busy, Overloaded) and (busy.lane, busy.capacity) == ("model", 4)
+    store = error_from_response({"code": -32014, "message": "down", "data": {"store": "redis://h:6379"}})
+    assert isinstance(store, StoreUnavailable) and store.store == "redis://h:6379"
     other = error_from_response({"code": -1, "message": "?"})
     assert type(other) is LLMRecError and other.code == -1 and other.data is None
