@@ -49,6 +49,22 @@ import Testing
             channel.request(8 + index, "session/get", ["sessionId": "s"])
             #expect(Self.errorCode(channel.response(to: 8 + index).response) == -32010, "closed on one daemon is closed on all")
         }
+        // Closed and opened again elsewhere while a daemon still caches the first one: a change on
+        // that daemon goes to the session that exists now.
+        a.request(20, "session/open", ["sessionId": "again", "history": [1]])
+        _ = a.response(to: 20)
+        a.request(21, "session/observe", ["sessionId": "again", "events": [["itemId": 2, "kind": "viewed"]]])
+        #expect(a.response(to: 21).response?["result"]?["historyLength"] == 2)
+        b.request(22, "session/close", ["sessionId": "again"])
+        _ = b.response(to: 22)
+        b.request(23, "session/open", ["sessionId": "again", "history": [5]])
+        _ = b.response(to: 23)
+        a.request(24, "session/observe", ["sessionId": "again", "events": [["itemId": 3, "kind": "viewed"]]])
+        #expect(a.response(to: 24).response?["result"]?["historyLength"] == 2)
+        c.request(25, "session/get", ["sessionId": "again"])
+        #expect(c.response(to: 25).response?["result"]?["history"] == [5, 3])
+        a.request(26, "session/get", ["sessionId": "again"])
+        #expect(a.response(to: 26).response?["result"]?["history"] == [5, 3])
     }
 
     @Test func concurrentObservesOfOneSessionThroughTwoDaemonsLoseNothing() throws {
@@ -139,6 +155,31 @@ import Testing
         let late = try Self.connect(lateDaemon)
         late.request(2, "catalog/get", ["itemIds": [6, 7, 8, 9]])
         #expect(late.response(to: 2).response?["result"]?["items"]?.arrayValue?.count == 4)
+    }
+
+    @Test func useOnAnyDaemonKeepsASessionAliveAndEachDaemonCachesAtMostItsCap() throws {
+        let redis = try RedisServer()
+        let dataset = try DaemonHarness.prepareFixtureDataset()
+        let daemons = try Self.daemons(2, redis: redis, dataset: dataset, arguments: ["--session-ttl", "2", "--max-sessions", "2"])
+        let (a, b) = (try Self.connect(daemons[0]), try Self.connect(daemons[1]))
+        for index in 0..<5 {
+            a.request(10 + index, "session/open", ["sessionId": .string("t\(index)"), "history": [.integer(Int64(index + 1))]])
+            #expect(a.response(to: 10 + index).response?["result"] != nil)
+        }
+        for index in 0..<5 {
+            b.request(20 + index, "session/get", ["sessionId": .string("t\(index)")])
+            #expect(b.response(to: 20 + index).response?["result"]?["history"] == .array([.integer(Int64(index + 1))]))
+        }
+        b.request(30, "server/status")
+        #expect((b.response(to: 30).response?["result"]?["sessions"]?.intValue ?? 99) <= 2, "the cache holds at most --max-sessions")
+        usleep(1_200_000)
+        b.request(31, "session/get", ["sessionId": "t0"])
+        #expect(b.response(to: 31).response?["result"] != nil)
+        usleep(1_200_000)
+        a.request(32, "session/get", ["sessionId": "t0"])
+        #expect(a.response(to: 32).response?["result"] != nil, "read on the other daemon 1.2 s ago: still alive after 2.4 s")
+        a.request(33, "session/get", ["sessionId": "t1"])
+        #expect(Self.errorCode(a.response(to: 33).response) == -32010, "idle for 2.4 s on every daemon: expired")
     }
 
     @Test func updatesAcknowledgedBeforeADaemonIsKilledSurvive() throws {

@@ -41,6 +41,12 @@ public struct SessionStore: Sendable {
         session.apply(history.map { SessionEvent(itemId: $0, kind: .viewed) }, at: time)
         sessions[id] = session
         touch(id, at: time)
+        return evictBeyondCapacity()
+    }
+
+    /// Evicts the least recently used sessions while there are more than `maxSessions`; returns
+    /// their ids, least recently used first.
+    public mutating func evictBeyondCapacity() -> [String] {
         var evicted: [String] = []
         while sessions.count > maxSessions, let victim = lastUse.min(by: { $0.value < $1.value })?.key {
             remove(victim)

@@ -58,8 +58,11 @@ extension Daemon {
         }
     }
 
+    /// - Parameter retried: this is the second try of a request whose cached session turned out to
+    ///   be stale (shared store); it is not tried a third time.
     private func route(
-        id: RequestID, method: String, params: JSONValue?, client: ClientState, batch: BatchReply?, receivedAt: UInt64
+        id: RequestID, method: String, params: JSONValue?, client: ClientState, batch: BatchReply?, receivedAt: UInt64,
+        retried: Bool = false
     ) -> Handling {
         if client.shutdownRequested { return .answer(.failure(LLMRecError.shuttingDown)) }
         if method == Initialize.method {
@@ -105,6 +108,11 @@ extension Daemon {
             case .alreadyExists(let id):
                 return .answer(.failure(InvalidParams(field: "sessionId", message: "session '\(id)' already exists").responseError))
             }
+        } catch let stale as SharedSessions.StaleCache {
+            guard retried else {
+                return route(id: id, method: method, params: params, client: client, batch: batch, receivedAt: receivedAt, retried: true)
+            }
+            return .answer(.failure(.internalError("session '\(stale.id)' changed under two tries; retry")))
         } catch let error as RedisError {
             return .answer(.failure(shared?.unavailable(error) ?? .internalError("internal error: \(error)")))
         } catch let error as SharedCatalogError {

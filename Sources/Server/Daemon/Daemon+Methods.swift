@@ -99,7 +99,7 @@ extension Daemon {
         let unknown = catalog.unknownItems(parsed.events.map(\.itemId))
         guard unknown.isEmpty else { return .answer(.failure(LLMRecError.itemNotFound(unknown))) }
         let now = Date().timeIntervalSince1970
-        try prepareSession(parsed.sessionId, at: now)
+        try prepareSession(parsed.sessionId, at: now, changing: true)
         let before = try store.get(id: parsed.sessionId, at: now)
         let events = parsed.events.map { SessionEvent(itemId: $0.itemId, kind: InteractionKind(rawValue: $0.kind)!) }
         var session = try store.observe(id: parsed.sessionId, events: events, at: now)
@@ -191,9 +191,12 @@ extension Daemon {
     /// of) a session idle past its time-to-live, so that expiry takes effect on use and not only at
     /// the next sweep. With a shared store: brings the cached copy up to date with Redis (which
     /// expires sessions itself); throws `RedisError` when Redis cannot be reached.
-    func prepareSession(_ id: String, at now: Double) throws {
+    /// A request that only appends to the session (`changing`) skips the read when the session is
+    /// cached: its append returns what other daemons added meanwhile.
+    func prepareSession(_ id: String, at now: Double, changing: Bool = false) throws {
         if let shared {
             if store.expireIfIdle(id: id, at: now) { shared.sessions.forgetAll([id]) }
+            if changing && shared.sessions.isCached(id) { return }
             try shared.sessions.refresh(id, in: &store)
             return
         }

@@ -5,43 +5,72 @@ import Recommender
 /// Sessions kept in Redis, so that any of several daemons sharing it serves any session.
 ///
 /// Each session is one Redis list, `llmrec:session:ID`, of its records (`SessionRecords`, as in the
-/// local journal), with the session's time-to-live as the key's expiry, renewed on every use by
-/// any daemon. The daemon's `SessionStore` is a cache of those lists: for each cached session it
-/// knows how many records it has applied (the session's version). Every request on a session first
-/// brings the cache up to date (`refresh`, one round trip: the records past the known version), and
-/// every change is appended by a Lua script that also returns the records other daemons appended
-/// since that version, atomically: the cache replays them before its own, so two daemons changing
-/// one session at once both keep every event, in the order Redis took them. A change is answered
-/// only after Redis has taken it (with `appendfsync always`, after Redis's fsync).
+/// local journal), with the session's time-to-live as the key's expiry, renewed on use by any
+/// daemon. The daemon's `SessionStore` is a cache of those lists: for each cached session it knows
+/// how many records it has applied (its version) and the list's first record (which tells this
+/// session from one closed and opened again under the same id). A request that reads a session
+/// first brings the cache up to date (`refresh`, one round trip: the records past the version); a
+/// change to a cached session is appended by a Lua script that also returns the records other
+/// daemons appended since that version, atomically (`append`, one round trip): the cache replays
+/// them before its own, so two daemons changing one session at once both keep every event, in the
+/// order Redis took them. A change is answered only after Redis has taken it (with `appendfsync
+/// always`, after Redis's fsync).
 ///
 /// Loop thread only (one blocking connection, short timeouts).
 final class SharedSessions {
+    /// The cached session is another incarnation than the one in Redis (closed and opened again
+    /// elsewhere): nothing was appended and the cached copy is dropped; the request is retried.
+    struct StaleCache: Error {
+        var id: String
+    }
+
+    private struct Cached {
+        /// Records applied to the cache.
+        var version: Int
+        /// The list's first record, as stored.
+        var opening: String
+    }
+
     let connection: RedisConnection
     /// The sessions' idle time-to-live, in milliseconds (`PEXPIRE`).
     let timeToLiveMilliseconds: Int
-    /// Records applied to the cache, per cached session.
-    private var versions: [String: Int] = [:]
+    /// How far the expiry may run down before a read renews it: 1% of the time-to-live, at most a minute.
+    let renewalSlackMilliseconds: Int
+    private var cached: [String: Cached] = [:]
 
     init(connection: RedisConnection, timeToLiveSeconds: Double) {
         self.connection = connection
         timeToLiveMilliseconds = max(1, Int((timeToLiveSeconds * 1000).rounded()))
+        renewalSlackMilliseconds = min(60_000, timeToLiveMilliseconds / 100)
     }
+
+    /// Whether `id` is in the cache with a known version (a change can then be appended without
+    /// reading the session first: the append returns what it missed).
+    func isCached(_ id: String) -> Bool { cached[id] != nil }
 
     static func key(_ id: String) -> String { "llmrec:session:" + id }
 
-    /// Returns true if the session exists in Redis (and renews its expiry); appends nothing.
+    /// `{from, records past from}`, or false when the session does not exist; `from` is 0 (the whole
+    /// list) when the first record is not ARGV[4]. Renews the expiry (ARGV[2]) only when it has run
+    /// down by more than ARGV[3] milliseconds, so that a read is not a write (which Redis would
+    /// append to its log and, with `appendfsync always`, sync).
     private static let syncScript = """
-        if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-        redis.call('PEXPIRE', KEYS[1], ARGV[2])
-        return redis.call('LRANGE', KEYS[1], ARGV[1], -1)
+        local remaining = redis.call('PTTL', KEYS[1])
+        if remaining == -2 then return false end
+        if remaining >= 0 and remaining < tonumber(ARGV[2]) - tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+        local from = tonumber(ARGV[1])
+        if ARGV[4] == '' or redis.call('LINDEX', KEYS[1], 0) ~= ARGV[4] then from = 0 end
+        return {from, redis.call('LRANGE', KEYS[1], from, -1)}
         """
 
-    /// Appends ARGV[3...] to an existing session; returns the records past version ARGV[1] that
-    /// were there before, or false (nothing appended) when the session does not exist.
+    /// Appends ARGV[4...] to the session whose first record is ARGV[3]; returns the records past
+    /// version ARGV[1] that were there before, false (nothing appended) when the session does not
+    /// exist, or 0 (nothing appended) when its first record differs.
     private static let appendScript = """
         if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+        if redis.call('LINDEX', KEYS[1], 0) ~= ARGV[3] then return 0 end
         local missed = redis.call('LRANGE', KEYS[1], ARGV[1], -1)
-        for i = 3, #ARGV do redis.call('RPUSH', KEYS[1], ARGV[i]) end
+        for i = 4, #ARGV do redis.call('RPUSH', KEYS[1], ARGV[i]) end
         redis.call('PEXPIRE', KEYS[1], ARGV[2])
         return missed
         """
@@ -55,17 +84,24 @@ final class SharedSessions {
         """
 
     /// Brings the cached session `id` up to date with Redis: appends what other daemons added,
-    /// loads it when it is not cached, removes it from the cache when Redis no longer has it
-    /// (closed or expired elsewhere), and renews its expiry.
+    /// loads it when it is not cached (or is another incarnation), removes it from the cache when
+    /// Redis no longer has it (closed or expired elsewhere), and renews its expiry when due.
     func refresh(_ id: String, in store: inout SessionStore) throws(RedisError) {
-        let known = versions[id] ?? 0
-        if known == 0 { try? store.close(id: id) }
-        let reply = try evaluate(Self.syncScript, key: id, arguments: [String(known), String(timeToLiveMilliseconds)])
-        guard let records = reply.elements else {
+        let known = cached[id]
+        let reply = try evaluate(
+            Self.syncScript, key: id,
+            arguments: [String(known?.version ?? 0), String(timeToLiveMilliseconds), String(renewalSlackMilliseconds), known?.opening ?? ""])
+        guard let parts = reply.elements, parts.count == 2, let from = parts[0].integer, let records = parts[1].elements else {
             forget(id, in: &store)
             return
         }
-        apply(records, to: id, from: known, in: &store)
+        if from == 0 {
+            forget(id, in: &store)
+            guard let opening = records.first?.text else { return }
+            cached[id] = Cached(version: 0, opening: opening)
+        }
+        apply(records, to: id, in: &store)
+        if from == 0 { forgetAll(store.evictBeyondCapacity()) }
     }
 
     /// Stores a session just opened in the cache; false when Redis already has one with that id
@@ -74,28 +110,33 @@ final class SharedSessions {
         let records = SessionRecords.opening(session).map { JSONWriter.compact($0) }
         let reply = try evaluate(Self.openScript, key: session.id, arguments: [String(timeToLiveMilliseconds)] + records)
         guard reply.integer == 1 else { return false }
-        versions[session.id] = records.count
+        cached[session.id] = Cached(version: records.count, opening: records[0])
         return true
     }
 
     /// Appends a change already applied to the cache (`before` is the session as it was). When
     /// other daemons appended meanwhile, the cached session is rebuilt: `before`, their records, then
-    /// these. Throws `SessionError.notFound` (after dropping the cached copy) when Redis no longer
-    /// has the session.
-    func append(_ records: [JSONValue], to id: String, before: Session, in store: inout SessionStore) throws -> Void {
-        let known = versions[id] ?? 0
+    /// these. Throws `SessionError.notFound` when Redis no longer has the session and `StaleCache`
+    /// when it holds another incarnation (the cached copy is dropped in both cases).
+    func append(_ records: [JSONValue], to id: String, before: Session, in store: inout SessionStore) throws {
+        guard let known = cached[id] else { throw StaleCache(id: id) }
         let encoded = records.map { JSONWriter.compact($0) }
-        let reply = try evaluate(Self.appendScript, key: id, arguments: [String(known), String(timeToLiveMilliseconds)] + encoded)
+        let reply = try evaluate(
+            Self.appendScript, key: id, arguments: [String(known.version), String(timeToLiveMilliseconds), known.opening] + encoded)
+        if reply.integer == 0 {
+            forget(id, in: &store)
+            throw StaleCache(id: id)
+        }
         guard let missed = reply.elements else {
             forget(id, in: &store)
             throw SessionError.notFound(id: id)
         }
         guard !missed.isEmpty else {
-            versions[id] = known + records.count
+            cached[id]?.version += records.count
             return
         }
         store.restore(before)
-        apply(missed + encoded.map { .bulk(Array($0.utf8)) }, to: id, from: known, in: &store)
+        apply(missed + encoded.map { .bulk(Array($0.utf8)) }, to: id, in: &store)
     }
 
     /// Deletes the session in Redis; false when it was not there.
@@ -107,21 +148,22 @@ final class SharedSessions {
 
     /// Drops the cached copy (evicted or idle here; Redis keeps the session for other daemons).
     func forget(_ id: String, in store: inout SessionStore) {
-        versions[id] = nil
+        cached[id] = nil
         try? store.close(id: id)
     }
 
-    /// Drops the versions of sessions the cache no longer holds.
+    /// Drops what is known of sessions the cache no longer holds.
     func forgetAll(_ ids: [String]) {
-        for id in ids { versions[id] = nil }
+        for id in ids { cached[id] = nil }
     }
 
-    private func apply(_ records: [RedisReply], to id: String, from known: Int, in store: inout SessionStore) {
+    /// Applies records that follow the cached version, and advances it.
+    private func apply(_ records: [RedisReply], to id: String, in store: inout SessionStore) {
         for reply in records {
             guard let text = reply.text, let record = try? JSONValue.parse(text), record["id"]?.stringValue == id else { continue }
             _ = SessionRecords.apply(record, to: &store)
         }
-        versions[id] = known + records.count
+        cached[id]?.version += records.count
     }
 
     private func evaluate(_ script: String, key id: String, arguments: [String]) throws(RedisError) -> RedisReply {
