@@ -22,7 +22,7 @@ The client is Python (Clients/python), so at high concurrency it may limit the t
 its CPU time per level is reported next to the daemon's. Ratios matter more than absolute times here.
 
 usage: scripts/bench-daemon.py [--data DIR] [--bin PATH] [--users N] [--duration S] [--runs N] [--json]
-       scripts/bench-daemon.py --multi [--clients N] [--encoder DIR] [--data DIR] [--bin PATH] [--duration S]
+       scripts/bench-daemon.py --multi [--clients N] [--fsync always|everysec] [--encoder DIR] [--data DIR] [--bin PATH] [--duration S]
 """
 
 from __future__ import annotations
@@ -93,6 +93,9 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=7, help="runs for each one-shot / warm median (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     parser.add_argument("--multi", action="store_true", help="several daemons on one Redis against one with the local journal")
+    parser.add_argument(
+        "--fsync", choices=("always", "everysec"), default="always",
+        help="--multi: Redis's appendfsync (always: every acknowledged change on disk; default: %(default)s)")
     parser.add_argument("--clients", type=int, default=32, help="--multi: concurrent connections (default: %(default)s)")
     parser.add_argument(
         "--encoder", type=Path, default=default_data_dir().parent.parent / "assets" / "minilm-l6-v2",
@@ -313,9 +316,9 @@ def print_table(arguments: argparse.Namespace, levels: list[LevelResult], cold_w
 
 
 class RedisServer:
-    """A redis-server of the benchmark's own: a temporary directory, a free port, AOF with fsync always."""
+    """A redis-server of the benchmark's own: a temporary directory, a free port, AOF synced as ``fsync`` says."""
 
-    def __init__(self) -> None:
+    def __init__(self, fsync: str) -> None:
         self._directory = tempfile.TemporaryDirectory(prefix="llmrec-bench-redis-", dir="/tmp")
         probe = socket_module.socket()
         probe.bind(("127.0.0.1", 0))
@@ -324,7 +327,7 @@ class RedisServer:
         self.url = f"redis://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self._directory.name, "--appendonly", "yes",
-             "--appendfsync", "always", "--save", "", "--logfile", str(Path(self._directory.name) / "redis.log")],
+             "--appendfsync", fsync, "--save", "", "--logfile", str(Path(self._directory.name) / "redis.log")],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 20
@@ -448,7 +451,7 @@ def run_multi(arguments: argparse.Namespace, histories: list[list[int]]) -> int:
             results.append(asyncio.run(run_deployment("local journal", [daemon], None, histories, arguments.clients, arguments.duration)))
         finally:
             daemon.stop()
-    redis = RedisServer()
+    redis = RedisServer(arguments.fsync)
     propagation: list[float] = []
     encoder = ("--encoder", str(arguments.encoder)) if (arguments.encoder / "model.safetensors").is_file() else ()
     try:
@@ -470,13 +473,14 @@ def run_multi(arguments: argparse.Namespace, histories: list[list[int]]) -> int:
     if arguments.json:
         print(json.dumps({
             "binary": str(arguments.bin), "data": str(arguments.data), "clients": arguments.clients, "durationSeconds": arguments.duration,
+            "appendfsync": arguments.fsync,
             "deployments": [camel_case(asdict(result)) | {"overLocal": result.requests_per_second / baseline.requests_per_second}
                             for result in results],
             "itemPropagationSeconds": propagation,
         }, indent=2))
         return 0
     print(f"LLMRec multi-daemon benchmark: {arguments.data} ({len(histories)} sessions, {arguments.clients} clients, "
-          f"observe + recommend k={K}, {arguments.duration:g} s each; {os.cpu_count()} cores)")
+          f"observe + recommend k={K}, {arguments.duration:g} s each; appendfsync {arguments.fsync}; {os.cpu_count()} cores)")
     print()
     print("| deployment | daemons | requests/s | x local | p50 ms | p99 ms | daemons CPU s | redis CPU s | client CPU s |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")

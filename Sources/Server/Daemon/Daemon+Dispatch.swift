@@ -197,6 +197,7 @@ extension Daemon {
         switch event {
         case .completed(let completion): complete(completion)
         case .journaled(let outcome): journaled(outcome)
+        case .flushSharedChanges: flushSharedChanges()
         case .notification(let ticket, let method, let params):
             guard let request = pending[ticket], let client = clients[request.connectionID] else { return }
             send(OutgoingMessage.notification(method: method, params: params), to: client)

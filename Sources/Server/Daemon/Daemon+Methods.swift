@@ -102,13 +102,18 @@ extension Daemon {
         try prepareSession(parsed.sessionId, at: now, changing: true)
         let before = try store.get(id: parsed.sessionId, at: now)
         let events = parsed.events.map { SessionEvent(itemId: $0.itemId, kind: InteractionKind(rawValue: $0.kind)!) }
-        var session = try store.observe(id: parsed.sessionId, events: events, at: now)
-        if let shared {
-            try persistShared([SessionRecords.observe(parsed.sessionId, events, at: now)], before: before, using: shared)
-            session = try store.get(id: parsed.sessionId, at: now)
-        }
+        let session = try store.observe(id: parsed.sessionId, events: events, at: now)
         let result = SessionObserve.result(
             sessionId: session.id, historyLength: session.history.count, rejectedCount: session.rejected.count)
+        if let shared {
+            return answerWhenShared(
+                [SessionRecords.observe(parsed.sessionId, events, at: now)], before: before, outcome: .success(result),
+                rebuiltOutcome: { [unowned self] in
+                    guard let session = try? self.store.get(id: parsed.sessionId, at: now) else { return .success(result) }
+                    return .success(SessionObserve.result(
+                        sessionId: session.id, historyLength: session.history.count, rejectedCount: session.rejected.count))
+                }, using: shared, id: id, client: client, batch: batch, receivedAt: receivedAt)
+        }
         guard let journal else { return .answer(.success(result)) }
         let sequence = journal.recordObserve(id: parsed.sessionId, events: events, at: now)
         journal.compactIfLarge(store)
@@ -195,6 +200,11 @@ extension Daemon {
     /// cached: its append returns what other daemons added meanwhile.
     func prepareSession(_ id: String, at now: Double, changing: Bool = false) throws {
         if let shared {
+            if shared.sessions.hasQueuedChanges(id) {
+                // The cached copy shows the queued changes; anything but one more change sends them first.
+                if changing { return }
+                flushSharedChanges()
+            }
             if store.expireIfIdle(id: id, at: now) { shared.sessions.forgetAll([id]) }
             if changing && shared.sessions.isCached(id) { return }
             try shared.sessions.refresh(id, in: &store)
@@ -202,6 +212,47 @@ extension Daemon {
         }
         guard store.expireIfIdle(id: id, at: now) else { return }
         journal?.recordClose(id: id)
+    }
+
+    /// Queues a change already made to the cached session for the shared store and answers
+    /// `outcome` once Redis has taken it (after the next flush, which sends every change queued in
+    /// this turn of the loop in one round trip); when Redis cannot take it the cached session goes
+    /// back and the answer is the error. When other daemons' changes came first, the session is
+    /// rebuilt in Redis's order and the answer is `rebuiltOutcome()`.
+    func answerWhenShared(
+        _ records: [JSONValue], before: Session, outcome: Result<JSONValue, ResponseError>,
+        rebuiltOutcome: @escaping () -> Result<JSONValue, ResponseError>, using shared: SharedStore, id: RequestID,
+        client: ClientState, batch: BatchReply?, receivedAt: UInt64
+    ) -> Handling {
+        client.unacknowledged += 1
+        let scheduled = shared.sessions.queue(records, to: before.id, before: before) { [unowned self, weak client] flushed in
+            guard let client else { return }
+            client.unacknowledged -= 1
+            let answer: Result<JSONValue, ResponseError> = switch flushed {
+            case .stored: outcome
+            case .rebuilt: rebuiltOutcome()
+            case .failed(let error): .failure(self.sharedFailure(error))
+            }
+            self.reply(to: client, id: id, answer, batch: batch, receivedAt: receivedAt)
+            self.afterRequestFinished(of: client)
+        }
+        if scheduled { mailbox.post(.flushSharedChanges) }
+        return .deferred
+    }
+
+    /// Sends the queued shared-store changes and answers their requests.
+    func flushSharedChanges() {
+        guard let shared else { return }
+        for (completion, outcome) in shared.sessions.flush(in: &store) { completion(outcome) }
+    }
+
+    /// The answer for a change the shared store did not take.
+    func sharedFailure(_ error: Error) -> ResponseError {
+        switch error {
+        case let error as RedisError: return shared?.unavailable(error) ?? .internalError("\(error)")
+        case SessionError.notFound(let id): return LLMRecError.sessionNotFound(id)
+        default: return .internalError("cannot store the change: \(error)")
+        }
     }
 
     /// Stores a change already made to the cached session in the shared store; when Redis cannot

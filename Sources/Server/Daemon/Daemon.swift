@@ -226,6 +226,7 @@ public final class Daemon {
     func finish() {
         guard !finished else { return }
         finished = true
+        flushSharedChanges()
         journal?.writer.stop()
         catalogJournal?.writer.stop()
         shared?.catalog.stop()
@@ -242,7 +243,7 @@ public final class Daemon {
     /// Exits as on SIGTERM when nothing happened for `seconds`: no connection open, no request in
     /// flight, no journal record waiting (sessions are journaled, so the next daemon has them).
     private func exitIfIdle(after seconds: Double) {
-        guard !draining, clients.isEmpty, pending.isEmpty, durability.values.allSatisfy(\.isEmpty),
+        guard !draining, clients.isEmpty, pending.isEmpty, durability.values.allSatisfy(\.isEmpty), shared?.sessions.hasQueuedChanges != true,
             lanes.allSatisfy({ $0.outstanding == 0 })
         else { return }
         guard Double(DispatchTime.now().uptimeNanoseconds - lastActivity) / 1e9 >= seconds else { return }

@@ -31,12 +31,36 @@ final class SharedSessions {
         var opening: String
     }
 
+    /// What became of queued changes.
+    enum FlushOutcome {
+        /// Redis took them on top of what the cache held: the answers made with them stand.
+        case stored
+        /// Redis took them after changes from other daemons, and the cached session was rebuilt in
+        /// Redis's order: answers describing the session are made again from it.
+        case rebuilt
+        case failed(Error)
+    }
+
+    /// Changes to one session waiting for the next `flush`, in the order they were made.
+    private struct QueuedChanges {
+        /// The cached session before the first of them.
+        var before: Session
+        /// The cache's version and first record when the first was made.
+        var base: Cached
+        var records: [JSONValue] = []
+        /// Called once each, after the flush: nil when Redis took the changes.
+        var completions: [(FlushOutcome) -> Void] = []
+    }
+
     let connection: RedisConnection
     /// The sessions' idle time-to-live, in milliseconds (`PEXPIRE`).
     let timeToLiveMilliseconds: Int
     /// How far the expiry may run down before a read renews it: 1% of the time-to-live, at most a minute.
     let renewalSlackMilliseconds: Int
     private var cached: [String: Cached] = [:]
+    private var queued: [String: QueuedChanges] = [:]
+    /// Sessions with queued changes, in the order of their first.
+    private var queueOrder: [String] = []
 
     init(connection: RedisConnection, timeToLiveSeconds: Double) {
         self.connection = connection
@@ -137,6 +161,104 @@ final class SharedSessions {
         }
         store.restore(before)
         apply(missed + encoded.map { .bulk(Array($0.utf8)) }, to: id, in: &store)
+    }
+
+    /// Whether changes to `id` wait for the next `flush` (its cached copy already shows them).
+    func hasQueuedChanges(_ id: String) -> Bool { queued[id] != nil }
+
+    /// Whether any change waits for the next `flush`.
+    var hasQueuedChanges: Bool { !queueOrder.isEmpty }
+
+    /// Queues a change already applied to the cached session `id` (`before` is the session as it
+    /// was) for the next `flush`, which appends every queued change in one pipelined write: Redis
+    /// takes a group of changes with one log write and, with `appendfsync always`, one fsync.
+    /// `completion` is called after that flush. The session must be cached.
+    /// - Returns: true when the queue was empty before (the caller schedules a flush).
+    func queue(_ records: [JSONValue], to id: String, before: Session, completion: @escaping (FlushOutcome) -> Void) -> Bool {
+        let wasEmpty = queueOrder.isEmpty
+        if queued[id] == nil, let base = cached[id] {
+            queued[id] = QueuedChanges(before: before, base: base)
+            queueOrder.append(id)
+        }
+        guard queued[id] != nil else {
+            completion(.failed(StaleCache(id: id)))
+            return false
+        }
+        queued[id]?.records += records
+        queued[id]?.completions.append(completion)
+        return wasEmpty && !queueOrder.isEmpty
+    }
+
+    /// Appends every queued change, one script per session, in one pipelined round trip, and brings
+    /// the cache in line with what Redis answered: foreign records replayed in order, sessions closed
+    /// elsewhere dropped, sessions opened again elsewhere reloaded and the changes appended to them.
+    /// - Returns: the completions to call, with their outcome, in the order the changes were made.
+    func flush(in store: inout SessionStore) -> [(completion: (FlushOutcome) -> Void, outcome: FlushOutcome)] {
+        let order = queueOrder
+        let groups = order.compactMap { queued[$0] }
+        queued = [:]
+        queueOrder = []
+        guard !groups.isEmpty else { return [] }
+        var outcomes: [(completion: (FlushOutcome) -> Void, outcome: FlushOutcome)] = []
+        func finish(_ group: QueuedChanges, _ outcome: FlushOutcome) {
+            outcomes += group.completions.map { ($0, outcome) }
+        }
+        let encoded = groups.map { $0.records.map { JSONWriter.compact($0) } }
+        let commands = zip(order, zip(groups, encoded)).map { id, pair in
+            (["EVAL", Self.appendScript, "1", Self.key(id), String(pair.0.base.version), String(timeToLiveMilliseconds), pair.0.base.opening]
+                + pair.1).map { Array($0.utf8) }
+        }
+        let replies: [RedisReply]
+        do { replies = try connection.pipeline(commands) } catch {
+            for (id, group) in zip(order, groups) {
+                if cached[id] != nil { store.restore(group.before) }
+                finish(group, .failed(error))
+            }
+            return outcomes
+        }
+        for ((id, group), (records, reply)) in zip(zip(order, groups), zip(encoded, replies)) {
+            let stillCached = cached[id]?.version == group.base.version && cached[id]?.opening == group.base.opening
+            switch reply {
+            case .error(let message):
+                if stillCached { store.restore(group.before) }
+                finish(group, .failed(RedisError.server(message)))
+            case .integer(0):
+                finish(group, retryOnReopened(id, group: group, in: &store).map(FlushOutcome.failed) ?? .rebuilt)
+            case .array(let missed?):
+                if stillCached && missed.isEmpty {
+                    cached[id]?.version += records.count
+                    finish(group, .stored)
+                } else if stillCached {
+                    store.restore(group.before)
+                    apply(missed + records.map { .bulk(Array($0.utf8)) }, to: id, in: &store)
+                    finish(group, .rebuilt)
+                } else {
+                    if cached[id] != nil { forget(id, in: &store) }
+                    finish(group, .stored)
+                }
+            default:
+                forget(id, in: &store)
+                finish(group, .failed(SessionError.notFound(id: id)))
+            }
+        }
+        return outcomes
+    }
+
+    /// Queued changes to a session that was closed and opened again elsewhere: loads the session
+    /// as it is now and appends them to it (two round trips; rare).
+    private func retryOnReopened(_ id: String, group: QueuedChanges, in store: inout SessionStore) -> Error? {
+        forget(id, in: &store)
+        var before: Session?
+        do {
+            try refresh(id, in: &store)
+            before = try store.get(id: id, at: group.before.updatedAt)
+            for record in group.records { _ = SessionRecords.apply(record, to: &store) }
+            try append(group.records, to: id, before: before!, in: &store)
+            return nil
+        } catch {
+            if let before, error is RedisError { store.restore(before) }
+            return error
+        }
     }
 
     /// Deletes the session in Redis; false when it was not there.

@@ -29,6 +29,9 @@ enum LaneEvent: Sendable {
     /// The session journal's writer reports records durable or failed (not a lane's event, but the
     /// loop's one mailbox carries it).
     case journaled(JournalOutcome)
+    /// Session changes are queued for the shared store (`--store`): append them, in one round trip,
+    /// once the requests read in this turn of the loop are handled.
+    case flushSharedChanges
 }
 
 /// What a job sees while it runs on a lane: its cancellation flag and a way to notify its client.
