@@ -33,6 +33,8 @@ public final class RedisConnection {
     public let timeout: Double
     private var descriptor: Int32 = -1
     private var parser = RedisReplyParser()
+    /// SHA1 digests of the scripts loaded on this connection's server (`SCRIPT LOAD`), by source.
+    private var scriptDigests: [String: String] = [:]
 
     public init(endpoint: RedisEndpoint, timeout: Double = 2) {
         self.endpoint = endpoint
@@ -48,7 +50,38 @@ public final class RedisConnection {
         if descriptor >= 0 { close(descriptor) }
         descriptor = -1
         parser = RedisReplyParser()
+        scriptDigests = [:]
     }
+
+    /// The arguments of `EVALSHA` for a Lua script (loading it first when this connection has not
+    /// yet), so that Redis neither receives nor hashes the script's text on every call. A reply
+    /// that starts with `NOSCRIPT` (the server's scripts were flushed) is answered by calling
+    /// `forgetScripts()` and trying again.
+    public func scriptCall(_ source: String, keys: [String], arguments: [String]) throws(RedisError) -> [[UInt8]] {
+        let digest: String
+        if let known = scriptDigests[source] {
+            digest = known
+        } else {
+            guard let loaded = try command(["SCRIPT", "LOAD", source]).text else { throw .protocolViolation("SCRIPT LOAD gave no digest") }
+            scriptDigests[source] = loaded
+            digest = loaded
+        }
+        return (["EVALSHA", digest, String(keys.count)] + keys + arguments).map { Array($0.utf8) }
+    }
+
+    /// Runs a Lua script (`EVALSHA`, loading it when needed); an error reply throws `.server`.
+    public func evaluate(_ source: String, keys: [String], arguments: [String]) throws(RedisError) -> RedisReply {
+        let reply = try pipeline([try scriptCall(source, keys: keys, arguments: arguments)])[0]
+        if case .error(let message) = reply {
+            guard message.hasPrefix("NOSCRIPT") else { throw .server(message) }
+            forgetScripts()
+            return try command(try scriptCall(source, keys: keys, arguments: arguments))
+        }
+        return reply
+    }
+
+    /// Forgets which scripts the server holds (after a `NOSCRIPT` reply).
+    public func forgetScripts() { scriptDigests = [:] }
 
     /// Sends one command and returns its reply; an error reply throws `.server`.
     @discardableResult

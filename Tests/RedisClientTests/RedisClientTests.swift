@@ -82,6 +82,15 @@ import Testing
             try connection.command(["SET", "large", large])
             #expect(try connection.command(["GET", "large"]).text?.count == large.count)
         }
+        let connection = RedisConnection(endpoint: server.endpoint)
+        let script = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
+        #expect(try connection.evaluate(script, keys: ["counter"], arguments: ["2"]) == .integer(2))
+        #expect(try connection.scriptCall(script, keys: ["counter"], arguments: ["1"]).first == Array("EVALSHA".utf8))
+        try RedisConnection(endpoint: server.endpoint).command(["SCRIPT", "FLUSH"])
+        #expect(try connection.evaluate(script, keys: ["counter"], arguments: ["3"]) == .integer(5), "scripts flushed on the server: loaded again")
+        #expect(throws: RedisError.server("ERR boom")) {
+            try connection.evaluate("return redis.error_reply('ERR boom')", keys: [], arguments: [])
+        }
         let other = RedisConnection(endpoint: RedisEndpoint(address: .unix(path: server.socketPath), database: 1))
         #expect(try other.command(["DBSIZE"]).integer == 3, "SELECT on connect: database 1 holds its own keys")
     }

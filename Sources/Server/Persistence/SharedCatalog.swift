@@ -89,12 +89,13 @@ final class SharedCatalog: Sendable {
             if let original = item.originalId, catalog.containsOriginalId(original) { throw SharedCatalogError.duplicateOriginalId(original) }
         }
         let encoded = JSONWriter.compact(.array(items.map(Self.json)))
-        let reply = try connection.pipeline([
-            (["EVAL", Self.addScript, "3", Self.counterKey, Self.originalsKey, Self.streamKey, String(catalog.base.count), encoded]
-                + items.map { $0.originalId ?? "" }).map { Array($0.utf8) }
-        ])[0]
-        if case .error(let message) = reply {
-            guard message.hasPrefix("DUPLICATE ") else { throw RedisError.server(message) }
+        let reply: RedisReply
+        do {
+            reply = try connection.evaluate(
+                Self.addScript, keys: [Self.counterKey, Self.originalsKey, Self.streamKey],
+                arguments: [String(catalog.base.count), encoded] + items.map { $0.originalId ?? "" })
+        } catch {
+            guard case .server(let message) = error, message.hasPrefix("DUPLICATE ") else { throw error }
             throw SharedCatalogError.duplicateOriginalId(String(message.dropFirst("DUPLICATE ".count)))
         }
         guard let parts = reply.elements, parts.count == 2, let first = parts[0].integer, let entry = parts[1].text else {

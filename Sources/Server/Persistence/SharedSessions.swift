@@ -204,12 +204,18 @@ final class SharedSessions {
             outcomes += group.completions.map { ($0, outcome) }
         }
         let encoded = groups.map { $0.records.map { JSONWriter.compact($0) } }
-        let commands = zip(order, zip(groups, encoded)).map { id, pair in
-            (["EVAL", Self.appendScript, "1", Self.key(id), String(pair.0.base.version), String(timeToLiveMilliseconds), pair.0.base.opening]
-                + pair.1).map { Array($0.utf8) }
-        }
         let replies: [RedisReply]
-        do { replies = try connection.pipeline(commands) } catch {
+        do {
+            let commands = try zip(order, zip(groups, encoded)).map { id, pair throws(RedisError) in
+                try connection.scriptCall(
+                    Self.appendScript, keys: [Self.key(id)],
+                    arguments: [String(pair.0.base.version), String(timeToLiveMilliseconds), pair.0.base.opening] + pair.1)
+            }
+            replies = try connection.pipeline(commands)
+            if replies.contains(where: { if case .error(let message) = $0 { message.hasPrefix("NOSCRIPT") } else { false } }) {
+                connection.forgetScripts()
+            }
+        } catch {
             for (id, group) in zip(order, groups) {
                 if cached[id] != nil { store.restore(group.before) }
                 finish(group, .failed(error))
@@ -289,6 +295,6 @@ final class SharedSessions {
     }
 
     private func evaluate(_ script: String, key id: String, arguments: [String]) throws(RedisError) -> RedisReply {
-        try connection.command(["EVAL", script, "1", Self.key(id)] + arguments)
+        try connection.evaluate(script, keys: [Self.key(id)], arguments: arguments)
     }
 }
