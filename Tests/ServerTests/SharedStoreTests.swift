@@ -49,6 +49,22 @@ import Testing
             channel.request(8 + index, "session/get", ["sessionId": "s"])
             #expect(Self.errorCode(channel.response(to: 8 + index).response) == -32010, "closed on one daemon is closed on all")
         }
+        // Requests that arrive together are handled in order: the reads wait for one round trip.
+        #expect(ConversationDaemonTests.writeTogether([
+            ConversationDaemonTests.request(30, "session/open", ["sessionId": "together", "history": [1]]),
+            ConversationDaemonTests.request(31, "session/observe", ["sessionId": "together", "events": [["itemId": 2, "kind": "viewed"]]]),
+            ConversationDaemonTests.request(32, "session/get", ["sessionId": "together"]),
+            ConversationDaemonTests.request(33, "session/recommend", ["sessionId": "together", "k": 5]),
+            ConversationDaemonTests.request(34, "session/close", ["sessionId": "together"]),
+            ConversationDaemonTests.request(35, "session/get", ["sessionId": "together"]),
+        ], to: b))
+        var answers: [Int64: JSONValue] = [:]
+        while answers.count < 6, let message = b.receive() { if let id = message["id"]?.intValue { answers[id] = message } }
+        #expect(answers[31]?["result"]?["historyLength"] == 2)
+        #expect(answers[32]?["result"]?["history"] == [1, 2])
+        #expect(answers[33]?["result"]?["items"]?.arrayValue?.contains { $0["itemId"] == 2 || $0["itemId"] == 1 } == false)
+        #expect(answers[34]?["result"] != nil)
+        #expect(Self.errorCode(answers[35]) == -32010)
         // Closed and opened again elsewhere while a daemon still caches the first one: a change on
         // that daemon goes to the session that exists now.
         a.request(20, "session/open", ["sessionId": "again", "history": [1]])

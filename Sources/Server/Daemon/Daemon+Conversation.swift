@@ -103,7 +103,8 @@ extension Daemon {
             return
         }
         do {
-            try prepareSession(id, at: Date().timeIntervalSince1970)
+            if shared.sessions.hasQueuedChanges(id) { flushQueuedSharedChanges() }
+            try shared.sessions.refresh(id, in: &store)
             guard let before = try? store.get(id: id, at: Date().timeIntervalSince1970) else { return }
             store.recordAnswer(id: id, turn: turn, text: text)
             try persistShared([SessionRecords.answer(id, turn: turn, text: text)], before: before, using: shared)

@@ -58,13 +58,16 @@ extension Daemon {
         }
     }
 
-    /// - Parameter retried: this is the second try of a request whose cached session turned out to
-    ///   be stale (shared store); it is not tried a third time.
+    /// - Parameters:
+    ///   - retried: this is the second try of a request whose cached session turned out to be stale
+    ///     (shared store); it is not tried a third time.
+    ///   - resumed: the request was accepted earlier and waited for its session's read (a `shutdown`
+    ///     that came after it does not refuse it).
     private func route(
         id: RequestID, method: String, params: JSONValue?, client: ClientState, batch: BatchReply?, receivedAt: UInt64,
-        retried: Bool = false
+        retried: Bool = false, resumed: Bool = false
     ) -> Handling {
-        if client.shutdownRequested { return .answer(.failure(LLMRecError.shuttingDown)) }
+        if client.shutdownRequested && !resumed { return .answer(.failure(LLMRecError.shuttingDown)) }
         if method == Initialize.method {
             guard !client.initialized else { return .answer(.failure(.invalidRequest("already initialized"))) }
             return .answer(initialize(params))
@@ -108,9 +111,27 @@ extension Daemon {
             case .alreadyExists(let id):
                 return .answer(.failure(InvalidParams(field: "sessionId", message: "session '\(id)' already exists").responseError))
             }
+        } catch let read as SessionRead {
+            client.unacknowledged += 1
+            if awaitingSessionReads.isEmpty { mailbox.post(.flushSharedChanges) }
+            awaitingSessionReads.append(SessionReadWaiter(sessionId: read.id) { [unowned self, weak client] failure in
+                guard let client else { return }
+                client.unacknowledged -= 1
+                let handling = failure.map { Handling.answer($0) }
+                    ?? self.route(
+                        id: id, method: method, params: params, client: client, batch: batch, receivedAt: receivedAt, retried: retried,
+                        resumed: true)
+                if case .answer(let outcome) = handling {
+                    self.reply(to: client, id: id, outcome, batch: batch, receivedAt: receivedAt)
+                }
+                self.afterRequestFinished(of: client)
+            })
+            return .deferred
         } catch let stale as SharedSessions.StaleCache {
             guard retried else {
-                return route(id: id, method: method, params: params, client: client, batch: batch, receivedAt: receivedAt, retried: true)
+                return route(
+                    id: id, method: method, params: params, client: client, batch: batch, receivedAt: receivedAt, retried: true,
+                    resumed: resumed)
             }
             return .answer(.failure(.internalError("session '\(stale.id)' changed under two tries; retry")))
         } catch let error as RedisError {

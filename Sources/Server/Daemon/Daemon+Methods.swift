@@ -197,18 +197,28 @@ extension Daemon {
     /// the next sweep. With a shared store: brings the cached copy up to date with Redis (which
     /// expires sessions itself); throws `RedisError` when Redis cannot be reached.
     /// A request that only appends to the session (`changing`) skips the read when the session is
-    /// cached: its append returns what other daemons added meanwhile.
+    /// cached: its append returns what other daemons added meanwhile. Any other request throws
+    /// `SessionRead` unless its session was read in this turn of the loop: the request is then
+    /// handled again once the reads of every such request are done, in one pipelined round trip.
     func prepareSession(_ id: String, at now: Double, changing: Bool = false) throws {
         if let shared {
             if shared.sessions.hasQueuedChanges(id) {
                 // The cached copy shows the queued changes; anything but one more change sends them first.
                 if changing { return }
-                flushSharedChanges()
+                flushQueuedSharedChanges()
             }
             if store.expireIfIdle(id: id, at: now) { shared.sessions.forgetAll([id]) }
-            if changing && shared.sessions.isCached(id) { return }
-            try shared.sessions.refresh(id, in: &store)
-            return
+            guard shared.sessions.isCached(id) else {
+                if absentSessions.contains(id) { return }
+                if freshSessions.contains(id) {
+                    // Read in this turn, then evicted by another read of the same turn: read again.
+                    try shared.sessions.refresh(id, in: &store)
+                    return
+                }
+                throw SessionRead(id: id)
+            }
+            if changing || freshSessions.contains(id) { return }
+            throw SessionRead(id: id)
         }
         guard store.expireIfIdle(id: id, at: now) else { return }
         journal?.recordClose(id: id)
@@ -241,9 +251,32 @@ extension Daemon {
     }
 
     /// Sends the queued shared-store changes and answers their requests.
-    func flushSharedChanges() {
+    func flushQueuedSharedChanges() {
         guard let shared else { return }
         for (completion, outcome) in shared.sessions.flush(in: &store) { completion(outcome) }
+    }
+
+    /// The end of a turn of the loop with a shared store: sends the queued changes, then reads the
+    /// sessions of the requests that wait for them (one round trip for all) and handles those
+    /// requests again.
+    func flushSharedChanges() {
+        flushQueuedSharedChanges()
+        guard let shared, !awaitingSessionReads.isEmpty else { return }
+        let waiting = awaitingSessionReads
+        awaitingSessionReads = []
+        var ids: [String] = []
+        var seen = Set<String>()
+        for waiter in waiting where seen.insert(waiter.sessionId).inserted { ids.append(waiter.sessionId) }
+        do { absentSessions = try shared.sessions.refresh(ids, in: &store) } catch {
+            for waiter in waiting { waiter.resume(.failure(shared.unavailable(error))) }
+            return
+        }
+        freshSessions = seen
+        defer {
+            freshSessions = []
+            absentSessions = []
+        }
+        for waiter in waiting { waiter.resume(nil) }
     }
 
     /// The answer for a change the shared store did not take.

@@ -67,6 +67,14 @@ public final class Daemon {
     var lastActivity = DispatchTime.now().uptimeNanoseconds
     var idleTimer: RepeatingTimer?
     var pending: [Int: PendingRequest] = [:]
+    /// With a shared store: requests waiting for their session to be read at the end of this turn
+    /// of the loop (`flushSharedChanges`), in arrival order.
+    var awaitingSessionReads: [SessionReadWaiter] = []
+    /// Sessions read from the shared store in this turn of the loop, while the requests that waited
+    /// for them are handled again.
+    var freshSessions: Set<String> = []
+    /// Of those, the ones Redis did not have.
+    var absentSessions: Set<String> = []
     var nextTicket = 0
     var nextConnectionID = 0
     var metrics = ServerMetrics()
@@ -244,6 +252,7 @@ public final class Daemon {
     /// flight, no journal record waiting (sessions are journaled, so the next daemon has them).
     private func exitIfIdle(after seconds: Double) {
         guard !draining, clients.isEmpty, pending.isEmpty, durability.values.allSatisfy(\.isEmpty), shared?.sessions.hasQueuedChanges != true,
+            awaitingSessionReads.isEmpty,
             lanes.allSatisfy({ $0.outstanding == 0 })
         else { return }
         guard Double(DispatchTime.now().uptimeNanoseconds - lastActivity) / 1e9 >= seconds else { return }
@@ -302,6 +311,17 @@ struct PendingRequest {
     var held: Result<JSONValue, ResponseError>?
     /// The request's journal record failed: this is the answer, whatever the job returns.
     var persistenceFailure: ResponseError?
+}
+
+/// A request whose session must be read from the shared store before it is handled.
+struct SessionRead: Error {
+    var id: String
+}
+
+/// A request waiting for its session's read; `resume` handles it again (nil), or answers the error.
+struct SessionReadWaiter {
+    var sessionId: String
+    var resume: (Result<JSONValue, ResponseError>?) -> Void
 }
 
 /// Collects the responses of one batch and sends them as one array when the last one is in.
