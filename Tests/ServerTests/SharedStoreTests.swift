@@ -49,6 +49,11 @@ import Testing
             channel.request(8 + index, "session/get", ["sessionId": "s"])
             #expect(Self.errorCode(channel.response(to: 8 + index).response) == -32010, "closed on one daemon is closed on all")
         }
+        a.request(40, "session/open", ["history": [3]])
+        let generated = a.response(to: 40).response?["result"]?["sessionId"]
+        #expect(generated?.stringValue?.hasPrefix("s-") == true)
+        c.request(41, "session/get", ["sessionId": generated ?? .null])
+        #expect(c.response(to: 41).response?["result"]?["history"] == [3], "a generated id is shared too")
         // Requests that arrive together are handled in order: the reads wait for one round trip.
         #expect(ConversationDaemonTests.writeTogether([
             ConversationDaemonTests.request(30, "session/open", ["sessionId": "together", "history": [1]]),

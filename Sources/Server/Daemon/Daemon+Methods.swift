@@ -64,9 +64,11 @@ extension Daemon {
         let parsed = try SessionOpen.Params(params, maxHistory: configuration.limits.maxHistory)
         let unknown = catalog.unknownItems(parsed.history)
         guard unknown.isEmpty else { return .answer(.failure(LLMRecError.itemNotFound(unknown))) }
-        let id = parsed.sessionId ?? Self.newSessionID()
         let now = Date().timeIntervalSince1970
-        try prepareSession(id, at: now)
+        // A named session may exist (here or, with a shared store, elsewhere); a generated id is new
+        // (and the shared store's create refuses one that is not).
+        if let named = parsed.sessionId { try prepareSession(named, at: now) }
+        let id = parsed.sessionId ?? Self.newSessionID()
         let evicted = try store.open(id: id, history: parsed.history, at: now)
         let session = try store.get(id: id, at: now)
         let result = SessionOpen.result(sessionId: id, historyLength: session.history.count)
