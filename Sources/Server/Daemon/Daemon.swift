@@ -171,10 +171,10 @@ public final class Daemon {
             adopt(opened.connection, isStdio: true)
         case .socket(let path):
             listener = try SocketListener(loop: loop, path: path) { [unowned self] stream in self.accept(stream) }
-            log("listening on \(path) (\(catalog.count) items, recommender \(engine.recommender.name))")
+            log("listening on \(path) (\(catalog.count) items, recommender \(engine.recommender.name)\(storeDescription))")
         case .inheritedSocket(let descriptor):
             listener = try SocketListener(loop: loop, inheritedDescriptor: descriptor) { [unowned self] stream in self.accept(stream) }
-            log("listening on the inherited socket \(descriptor) (\(catalog.count) items, recommender \(engine.recommender.name))")
+            log("listening on the inherited socket \(descriptor) (\(catalog.count) items, recommender \(engine.recommender.name)\(storeDescription))")
         }
         if let idle = configuration.idleExitSeconds, configuration.transport != .stdio {
             let interval = UInt64(max(0.05, min(5, idle / 4)) * 1000)
@@ -203,6 +203,12 @@ public final class Daemon {
         clients[connection.id] = ClientState(connection: connection, isStdio: isStdio)
         peakClients = max(peakClients, clients.count)
         if draining { connection.stopReceiving() }
+    }
+
+    /// Where sessions are kept, for the start-up log line.
+    private var storeDescription: String {
+        if let shared { return ", sessions and added items in \(shared.endpoint)" }
+        return journal.map { ", sessions journaled in \(($0.path as NSString).deletingLastPathComponent)" } ?? ", sessions in memory"
     }
 
     /// The collaborative engine of the models in use.
