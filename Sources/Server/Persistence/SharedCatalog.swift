@@ -24,8 +24,8 @@ enum SharedCatalogError: Error, Sendable, CustomStringConvertible {
 /// The items added at run time, shared by every daemon on one Redis through a stream.
 ///
 /// `catalog/add` runs one Lua script that, atomically, checks the new items' `originalId`s against
-/// every one added so far (`llmrec:catalog:originals`, a set), takes the next positions from a
-/// counter (`llmrec:catalog:count`) and appends one stream entry (`llmrec:catalog:stream`:
+/// every one added so far (`llmrec:{catalog}:originals`, a set), takes the next positions from a
+/// counter (`llmrec:{catalog}:count`) and appends one stream entry (`llmrec:{catalog}:stream`:
 /// `first`, the position of its first item, and `items`, their JSON). Positions are given in
 /// stream order, so every daemon that applies the stream in order gives an item the same id:
 /// prepared items + position. No two daemons ever give one id to two items.
@@ -38,10 +38,12 @@ enum SharedCatalogError: Error, Sendable, CustomStringConvertible {
 ///
 /// `add` and `attach` run on the loop thread; the follower on its own thread.
 final class SharedCatalog: Sendable {
-    static let streamKey = "llmrec:catalog:stream"
-    static let counterKey = "llmrec:catalog:count"
-    static let originalsKey = "llmrec:catalog:originals"
-    static let datasetKey = "llmrec:catalog:dataset"
+    /// One hash tag, `{catalog}`, for all four keys: the addition script touches three of them, which
+    /// Redis Cluster allows only within one slot.
+    static let streamKey = "llmrec:{catalog}:stream"
+    static let counterKey = "llmrec:{catalog}:count"
+    static let originalsKey = "llmrec:{catalog}:originals"
+    static let datasetKey = "llmrec:{catalog}:dataset"
 
     let endpoint: RedisEndpoint
     let catalog: LiveCatalog
@@ -100,6 +102,11 @@ final class SharedCatalog: Sendable {
         }
         guard let parts = reply.elements, parts.count == 2, let first = parts[0].integer, let entry = parts[1].text else {
             throw RedisError.protocolViolation("unexpected reply to the catalog script")
+        }
+        guard first > catalog.count - catalog.base.count else {
+            // Positions this daemon has already given: Redis lost additions (restarted without its
+            // append-only file). Their ids would mean two items; this daemon must be restarted.
+            throw RedisError.server("Redis holds fewer added items than this daemon (did it lose its data?)")
         }
         _ = try catchUp(through: entry, using: connection)
         let base = Int64(catalog.base.count)
