@@ -176,6 +176,10 @@ import Testing
         let late = try Self.connect(lateDaemon)
         late.request(2, "catalog/get", ["itemIds": [6, 7, 8, 9]])
         #expect(late.response(to: 2).response?["result"]?["items"]?.arrayValue?.count == 4)
+        // Redis that lost its data (here: emptied) would give ids already given: additions are refused.
+        try RedisConnection(endpoint: redis.endpoint).command(["FLUSHALL"])
+        late.request(3, "catalog/add", ["items": [["title": "After the loss"]]])
+        #expect(Self.errorCode(late.response(to: 3, timeout: 60).response) == -32014)
     }
 
     @Test func useOnAnyDaemonKeepsASessionAliveAndEachDaemonCachesAtMostItsCap() throws {

@@ -91,6 +91,7 @@ final class SharedCatalog: Sendable {
             if let original = item.originalId, catalog.containsOriginalId(original) { throw SharedCatalogError.duplicateOriginalId(original) }
         }
         let encoded = JSONWriter.compact(.array(items.map(Self.json)))
+        let appliedBefore = catalog.count - catalog.base.count
         let reply: RedisReply
         do {
             reply = try connection.evaluate(
@@ -103,7 +104,7 @@ final class SharedCatalog: Sendable {
         guard let parts = reply.elements, parts.count == 2, let first = parts[0].integer, let entry = parts[1].text else {
             throw RedisError.protocolViolation("unexpected reply to the catalog script")
         }
-        guard first > catalog.count - catalog.base.count else {
+        guard first > appliedBefore else {
             // Positions this daemon has already given: Redis lost additions (restarted without its
             // append-only file). Their ids would mean two items; this daemon must be restarted.
             throw RedisError.server("Redis holds fewer added items than this daemon (did it lose its data?)")
