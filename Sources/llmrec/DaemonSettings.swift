@@ -2,6 +2,7 @@ import Foundation
 import JSON
 import Logging
 import Models
+import RedisClient
 
 /// A daemon's settings from its configuration file, `$XDG_CONFIG_HOME/llmrec/config.json`
 /// (`~/.config/llmrec/config.json` when the variable is unset) or `--config FILE`: one JSON object
@@ -94,7 +95,13 @@ struct DaemonSettings: Equatable {
             switch key {
             case "data": settings.data = try filePath()
             case "state": settings.state = try filePath()
-            case "store": settings.store = try text()
+            case "store":
+                let url = try text()
+                // The reason only: the URL may hold a password.
+                if case .failure(let error) = RedisEndpoint.parse(url) {
+                    throw Invalid(path: path, message: "key 'store' must be redis://HOST[:PORT][/DB] or unix:///PATH[?db=N]: \(error)")
+                }
+                settings.store = url
             case "socket": settings.socket = try filePath()
             case "recommender": settings.recommender = try text()
             case "bundle": settings.bundle = try filePath()

@@ -203,6 +203,7 @@ final class SocketConnection {
             ("lmThreads", JSONValue.string("two"), "key 'lmThreads' must be an integer of at least 1"),
             ("colour", JSONValue.string("red"), "unknown key 'colour'"), ("logLevel", "loud", "key 'logLevel' must be one of"),
             ("encoderPrecision", "f16", "key 'encoderPrecision' must be \"bf16\" or \"f32\""),
+            ("store", "http://:secret@cache", "key 'store' must be redis://HOST[:PORT][/DB] or unix:///PATH[?db=N]: not a Redis URL"),
         ] {
             var bad = present
             bad[key] = value
@@ -210,6 +211,7 @@ final class SocketConnection {
             let refused = try CommandLineTests.run(["serve"], environment: shared.environment)
             #expect(refused.status == 1)
             #expect(refused.stderr.contains(shared.configPath) && refused.stderr.contains(message), "\(refused.stderr)")
+            #expect(!refused.stderr.contains("secret"), "a password in the file is never printed")
         }
     }
 
