@@ -102,7 +102,8 @@ struct LMGenerateCommand: ParsableCommand {
     @Option(help: "Sampling temperature.") var temperature: Float = 0.7
     @Option(help: "Top-k (0: off).") var topK = 40
     @Option(help: "Top-p.") var topP: Float = 0.9
-    @Option(help: "Repetition penalty (1: off).") var repetitionPenalty: Float = 1.1
+    @Option(help: "Repetition penalty (1: off; default 1 with --greedy, which is argmax as in transformers and llama.cpp, and 1.1 when sampling).")
+    var repetitionPenalty: Float?
     @Option(help: "Sampling seed.") var seed: UInt64 = 0
 
     func run() throws {
@@ -116,7 +117,7 @@ struct LMGenerateCommand: ParsableCommand {
             generation.temperature = temperature
             generation.topK = topK
             generation.topP = topP
-            generation.repetitionPenalty = repetitionPenalty
+            generation.repetitionPenalty = repetitionPenalty ?? (greedy ? 1 : 1.1)
             generation.seed = seed
             generation.stopTokens = model.stopTokens
             let started = Date()

@@ -16,12 +16,23 @@ import Testing
     }
 
     @Test func greedyGenerationStreamsTheReferenceContinuation() throws {
-        let generated = try CommandLineTests.run([
-            "lm", "generate", "--prompt", "The capital of France is", "--greedy", "--repetition-penalty", "1", "--max-tokens", "12",
-        ])
+        let generated = try CommandLineTests.run(["lm", "generate", "--prompt", "The capital of France is", "--greedy", "--max-tokens", "12"])
         try #require(generated.status == 0, "\(generated.stderr)")
         #expect(generated.stdout == " Paris.\n\nThe answer is: 201\n")
         #expect(generated.stderr.contains("\"generatedTokens\":12"))
+    }
+
+    /// `--greedy` is argmax, with no repetition penalty unless asked: on a prompt that repeats a
+    /// word, transformers and llama.cpp continue " a movie"; a penalty of 1.1 turns it into " a classic".
+    @Test func greedyMeansArgmaxUnlessAPenaltyIsAsked() throws {
+        let prompt = "A good movie for a rainy Sunday afternoon is"
+        let plain = try CommandLineTests.run(["lm", "generate", "--prompt", prompt, "--greedy", "--max-tokens", "3"])
+        let explicit = try CommandLineTests.run(["lm", "generate", "--prompt", prompt, "--greedy", "--repetition-penalty", "1", "--max-tokens", "3"])
+        let penalised = try CommandLineTests.run(["lm", "generate", "--prompt", prompt, "--greedy", "--repetition-penalty", "1.1", "--max-tokens", "3"])
+        try #require(plain.status == 0 && explicit.status == 0 && penalised.status == 0, "\(plain.stderr)")
+        #expect(plain.stdout.hasPrefix(" a movie"), "\(plain.stdout)")
+        #expect(plain.stdout == explicit.stdout)
+        #expect(penalised.stdout.hasPrefix(" a classic"), "\(penalised.stdout)")
     }
 
     @Test func infoReadsSmolLM2sDimensionsAndItsQuantisationMix() throws {
