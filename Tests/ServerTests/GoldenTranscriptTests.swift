@@ -66,4 +66,22 @@ import Testing
         #expect(checker.terminationStatus == 0, "\(text)")
         #expect(text.contains("5 transcript(s)"))
     }
+
+    /// The daemon's method registry (what `initialize` announces, and what it dispatches) and the
+    /// OpenRPC document name the same requests.
+    @Test func theMethodsAnnouncedAreTheMethodsDocumented() throws {
+        let document = try JSONValue.parse(
+            String(contentsOf: DaemonHarness.repositoryRoot.appendingPathComponent("Protocol/openrpc.json"), encoding: .utf8))
+        let documented = Set(document["methods"]?.arrayValue?.filter { $0["x-notification"] != .bool(true) }.compactMap { $0["name"]?.stringValue } ?? [])
+        let daemon = try DaemonHarness()
+        daemon.channel.request(1, "initialize", ["clientInfo": ["name": "swift-tests"]])
+        let announced = daemon.channel.response(to: 1).response?["result"]?["capabilities"]?["methods"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        #expect(announced.count == Set(announced).count, "each method once")
+        #expect(Set(announced) == documented, "announced but not documented: \(Set(announced).subtracting(documented)); documented but not announced: \(documented.subtracting(announced))")
+        for (index, method) in announced.enumerated() where method != "initialize" && method != "shutdown" {
+            daemon.channel.request(10 + index, method, ["definitely": "not a parameter"])
+            let code = daemon.channel.response(to: 10 + index, timeout: 30).response?["error"]?["code"]?.intValue
+            #expect(code != -32601, "\(method) is announced and dispatched")
+        }
+    }
 }

@@ -22,9 +22,10 @@ extension Daemon {
     }
 
     func sessionMessage(
-        _ params: JSONValue?, id: RequestID, client: ClientState, batch: BatchReply?, receivedAt: UInt64
+        _ request: IncomingRequest
     ) throws -> Handling {
-        let parsed = try SessionMessage.Params(params, maxK: configuration.limits.maxK)
+        let parsed = try SessionMessage.Params(request.params, maxK: configuration.limits.maxK)
+        let requestID = request.id
         let now = Date().timeIntervalSince1970
         try prepareSession(parsed.sessionId, at: now)
         let before = try store.get(id: parsed.sessionId, at: now)
@@ -45,7 +46,7 @@ extension Daemon {
         }
         var excluded = Array(session.rejected)
         if parsed.excludeSeen { excluded += session.history }
-        let request = BlendRequest(
+        let blend = BlendRequest(
             history: session.history, memory: session.conversation, excluded: excluded, candidates: nil, k: parsed.k,
             weights: Self.weights(parsed.weights), sessionId: session.id)
         let ranker = ConversationRanker(models: models, catalog: catalog)
@@ -54,7 +55,7 @@ extension Daemon {
         let earlierTurns = Array(session.conversation.answeredTurns)
         let turnNumber = session.conversation.turnCount - 1
         return submitToLane(
-            Self.modelLane, id: id, client: client, batch: batch, receivedAt: receivedAt, progressToken: nil, durable: durable,
+            Self.modelLane, request: request, progressToken: nil, durable: durable,
             finish: { [unowned self] outcome in
                 if case .success(let result) = outcome, let text = result["answer"]?["text"]?.stringValue {
                     self.recordAnswer(text, turn: turnNumber, session: parsed.sessionId)
@@ -62,7 +63,7 @@ extension Daemon {
                 return outcome
             }
         ) { context in
-            guard let ranked = ranker.rank(request, isCancelled: { context.isCancelled }) else { return .failure(.requestCancelled) }
+            guard let ranked = ranker.rank(blend, isCancelled: { context.isCancelled }) else { return .failure(.requestCancelled) }
             let items = Self.wire(ranked.items, catalog: ranker.catalog)
             var answer: SessionMessage.Answer?
             if let writer, !ranked.items.isEmpty {
@@ -75,7 +76,7 @@ extension Daemon {
                         if parsed.stream {
                             context.notify(
                                 method: SessionMessage.deltaNotification,
-                                params: SessionMessage.deltaParams(requestId: id, sessionId: parsed.sessionId, index: index, text: piece))
+                                params: SessionMessage.deltaParams(requestId: requestID, sessionId: parsed.sessionId, index: index, text: piece))
                             index += 1
                         }
                         return !context.isCancelled
@@ -114,10 +115,7 @@ extension Daemon {
     }
 
     /// `session/recommend` through the blended engine.
-    func blendedRecommend(
-        _ parsed: SessionRecommend.Params, session: Session, excluded: [Int32], id: RequestID, client: ClientState, batch: BatchReply?,
-        receivedAt: UInt64
-    ) -> Handling {
+    func blendedRecommend(_ parsed: SessionRecommend.Params, session: Session, excluded: [Int32], request incoming: IncomingRequest) -> Handling {
         var memory = session.conversation
         if let query = parsed.query {
             memory.record(.init(text: query, understood: MessageInterpreter(vocabulary: catalog.vocabulary).interpret(query)))
@@ -131,7 +129,7 @@ extension Daemon {
         let sessionId = session.id
         let earlierTurns = Array(session.conversation.answeredTurns)
         return submitToLane(
-            Self.modelLane, id: id, client: client, batch: batch, receivedAt: receivedAt, progressToken: parsed.workDoneToken
+            Self.modelLane, request: incoming, progressToken: parsed.workDoneToken
         ) { context in
             guard let ranked = ranker.rank(request, isCancelled: { context.isCancelled }) else { return .failure(.requestCancelled) }
             var explanation: SessionMessage.Answer?
@@ -158,9 +156,9 @@ extension Daemon {
     /// waits for both. When the journal cannot store them they are withdrawn (their ids are given
     /// again) and the answer is `-32603`.
     func catalogAdd(
-        _ params: JSONValue?, id: RequestID, client: ClientState, batch: BatchReply?, receivedAt: UInt64
+        _ request: IncomingRequest
     ) throws -> Handling {
-        let parsed = try CatalogAdd.Params(params)
+        let parsed = try CatalogAdd.Params(request.params)
         guard models.hasTextPath else {
             return .answer(.failure(LLMRecError.modelNotLoaded("a text encoder (serve --encoder or a bundle naming one): added items are found through their text")))
         }
@@ -185,7 +183,7 @@ extension Daemon {
         let models = self.models
         let size = catalog.count
         return submitToLane(
-            Self.modelLane, id: id, client: client, batch: batch, receivedAt: receivedAt, progressToken: nil, durable: durable
+            Self.modelLane, request: request, progressToken: nil, durable: durable
         ) { context in
             guard !context.isCancelled else { return .failure(.requestCancelled) }
             models.prepare(added: added)
@@ -242,8 +240,8 @@ extension Daemon {
     /// when it is ready. One load at a time (a second gets `-32003`). A path that does not exist and
     /// one that holds no model get the same `-32013` answer naming only the part that failed (the
     /// reason, with paths and what the files hold, goes to the daemon's log).
-    func modelLoad(_ params: JSONValue?, id: RequestID, client: ClientState, batch: BatchReply?, receivedAt: UInt64) throws -> Handling {
-        let parsed = try ModelLoad.Params(params)
+    func modelLoad(_ incoming: IncomingRequest) throws -> Handling {
+        let parsed = try ModelLoad.Params(incoming.params)
         let request = ModelSetRequest(
             recommender: configuration.recommender, bundle: parsed.bundle ?? models.source.bundle,
             languageModel: parsed.languageModel ?? (parsed.bundle == nil ? models.source.languageModel : nil),
@@ -253,7 +251,7 @@ extension Daemon {
         let configuration = self.configuration
         let started = DispatchTime.now().uptimeNanoseconds
         let handling = submitToLane(
-            Self.loadingLane, id: id, client: client, batch: batch, receivedAt: receivedAt, progressToken: nil,
+            Self.loadingLane, request: incoming, progressToken: nil,
             finish: { [unowned self] outcome in
                 guard case .success = outcome, let loaded = slot.take() else { return outcome }
                 self.models = loaded

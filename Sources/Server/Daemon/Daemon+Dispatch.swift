@@ -24,10 +24,8 @@ extension Daemon {
             handleNotification(method, params: params, from: client)
         case .request(let id, let method, let params):
             batch?.expectResponse()
-            let handling = route(id: id, method: method, params: params, client: client, batch: batch, receivedAt: receivedAt)
-            if case .answer(let outcome) = handling {
-                reply(to: client, id: id, outcome, batch: batch, receivedAt: receivedAt)
-            }
+            let request = IncomingRequest(id: id, method: method, params: params, client: client, batch: batch, receivedAt: receivedAt)
+            if case .answer(let outcome) = route(request) { reply(to: request, outcome) }
         }
     }
 
@@ -58,51 +56,26 @@ extension Daemon {
         }
     }
 
+    /// Checks the connection's state, finds the method in `registry` and runs its handler; maps
+    /// the errors handlers throw to their answers.
     /// - Parameters:
     ///   - retried: this is the second try of a request whose cached session turned out to be stale
     ///     (shared store); it is not tried a third time.
     ///   - resumed: the request was accepted earlier and waited for its session's read (a `shutdown`
     ///     that came after it does not refuse it).
-    private func route(
-        id: RequestID, method: String, params: JSONValue?, client: ClientState, batch: BatchReply?, receivedAt: UInt64,
-        retried: Bool = false, resumed: Bool = false
-    ) -> Handling {
+    private func route(_ request: IncomingRequest, retried: Bool = false, resumed: Bool = false) -> Handling {
+        let client = request.client
         if client.shutdownRequested && !resumed { return .answer(.failure(LLMRecError.shuttingDown)) }
-        if method == Initialize.method {
-            guard !client.initialized else { return .answer(.failure(.invalidRequest("already initialized"))) }
-            return .answer(initialize(params))
-                .afterSuccess { client.initialized = true }
-        }
-        guard client.initialized else { return .answer(.failure(.serverNotInitialized)) }
-        if client.tickets[id] != nil {
-            return .answer(.failure(.invalidRequest("request id \(id) is already in flight on this connection")))
-        }
-        do {
-            switch method {
-            case Lifecycle.shutdown:
-                client.shutdownRequested = true
-                guard client.isIdle else {
-                    client.deferredShutdown = (id, batch, receivedAt)
-                    return .deferred
-                }
-                return .answer(.success(.null))
-            case ServerStatus.method: return .answer(.success(status()))
-            case CatalogGet.method: return .answer(try catalogGet(params))
-            case CatalogSearchMethod.method:
-                return try catalogSearch(params, id: id, client: client, batch: batch, receivedAt: receivedAt)
-            case SessionOpen.method: return try sessionOpen(params, id: id, client: client, batch: batch, receivedAt: receivedAt)
-            case SessionObserve.method: return try sessionObserve(params, id: id, client: client, batch: batch, receivedAt: receivedAt)
-            case SessionRecommend.method:
-                return try sessionRecommend(params, id: id, client: client, batch: batch, receivedAt: receivedAt)
-            case SessionGet.method: return .answer(try sessionGet(params))
-            case SessionClose.method: return try sessionClose(params, id: id, client: client, batch: batch, receivedAt: receivedAt)
-            case SessionMessage.method:
-                return try sessionMessage(params, id: id, client: client, batch: batch, receivedAt: receivedAt)
-            case CatalogAdd.method: return try catalogAdd(params, id: id, client: client, batch: batch, receivedAt: receivedAt)
-            case ModelStatus.method: return .answer(.success(modelStatus()))
-            case ModelLoad.method: return try modelLoad(params, id: id, client: client, batch: batch, receivedAt: receivedAt)
-            default: return .answer(.failure(.methodNotFound(method)))
+        let entry = Self.handlers[request.method]
+        if entry?.beforeInitialize != true {
+            guard client.initialized else { return .answer(.failure(.serverNotInitialized)) }
+            if client.tickets[request.id] != nil {
+                return .answer(.failure(.invalidRequest("request id \(request.id) is already in flight on this connection")))
             }
+        }
+        guard let entry else { return .answer(.failure(.methodNotFound(request.method))) }
+        do {
+            return try entry.handle(self, request)
         } catch let error as InvalidParams {
             return .answer(.failure(error.responseError))
         } catch let error as SessionError {
@@ -117,22 +90,13 @@ extension Daemon {
             awaitingSessionReads.append(SessionReadWaiter(sessionId: read.id) { [unowned self, weak client] failure in
                 guard let client else { return }
                 client.unacknowledged -= 1
-                let handling = failure.map { Handling.answer($0) }
-                    ?? self.route(
-                        id: id, method: method, params: params, client: client, batch: batch, receivedAt: receivedAt, retried: retried,
-                        resumed: true)
-                if case .answer(let outcome) = handling {
-                    self.reply(to: client, id: id, outcome, batch: batch, receivedAt: receivedAt)
-                }
+                let handling = failure.map { Handling.answer($0) } ?? self.route(request, retried: retried, resumed: true)
+                if case .answer(let outcome) = handling { self.reply(to: request, outcome) }
                 self.afterRequestFinished(of: client)
             })
             return .deferred
         } catch let stale as SharedSessions.StaleCache {
-            guard retried else {
-                return route(
-                    id: id, method: method, params: params, client: client, batch: batch, receivedAt: receivedAt, retried: true,
-                    resumed: resumed)
-            }
+            guard retried else { return route(request, retried: true, resumed: resumed) }
             return .answer(.failure(.internalError("session '\(stale.id)' changed under two tries; retry")))
         } catch let error as RedisError {
             return .answer(.failure(shared?.unavailable(error) ?? .internalError("internal error: \(error)")))
@@ -141,6 +105,11 @@ extension Daemon {
         } catch {
             return .answer(.failure(.internalError("internal error: \(error)")))
         }
+    }
+
+    /// Answers `request` (see `reply(to:id:_:batch:receivedAt:)`).
+    func reply(to request: IncomingRequest, _ outcome: Result<JSONValue, ResponseError>) {
+        reply(to: request.client, id: request.id, outcome, batch: request.batch, receivedAt: request.receivedAt)
     }
 
     /// Sends a response (or adds it to its batch) and records its latency.
@@ -168,12 +137,12 @@ extension Daemon {
     /// also waits for that journal record: the answer goes once both are done, and when the
     /// record fails, `durable.undo` runs, the job is cancelled and the answer is `-32603`.
     func submitToLane(
-        _ laneIndex: Int, id: RequestID, client: ClientState, batch: BatchReply?, receivedAt: UInt64,
-        progressToken: JSONValue?,
+        _ laneIndex: Int, request: IncomingRequest, progressToken: JSONValue?,
         durable: (journal: JournalKind, sequence: UInt64, undo: () -> Void)? = nil,
         finish: ((Result<JSONValue, ResponseError>) -> Result<JSONValue, ResponseError>)? = nil,
         job: @escaping @Sendable (LaneJobContext) -> Result<JSONValue, ResponseError>
     ) -> Handling {
+        let (client, id) = (request.client, request.id)
         let lane = lanes[laneIndex]
         nextTicket += 1
         let ticket = nextTicket
@@ -189,7 +158,7 @@ extension Daemon {
                 params: Lifecycle.progressParams(token: progressToken, kind: "begin", title: lane.name)), to: client)
         }
         pending[ticket] = PendingRequest(
-            connectionID: client.connection.id, requestID: id, receivedAt: receivedAt, batch: batch,
+            connectionID: client.connection.id, requestID: id, receivedAt: request.receivedAt, batch: request.batch,
             cancellation: cancellation, progressToken: progressToken, finish: finish, awaitingDurability: durable != nil)
         client.tickets[id] = ticket
         if let durable {

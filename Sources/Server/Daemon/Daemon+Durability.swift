@@ -64,14 +64,15 @@ extension Daemon {
     /// `-32603` when it is not. Returns the handling of a request answered later.
     func answerWhenDurable(
         _ sequence: UInt64, outcome: Result<JSONValue, ResponseError>, undo: @escaping () -> Void,
-        id: RequestID, client: ClientState, batch: BatchReply?, receivedAt: UInt64
+        request: IncomingRequest
     ) -> Handling {
+        let client = request.client
         client.unacknowledged += 1
         durability[.sessions, default: DurabilityWaiters()].add(.init(sequence: sequence, undo: undo) { [unowned self, weak client] error in
             guard let client else { return }
             client.unacknowledged -= 1
             let answer = error.map { Result<JSONValue, ResponseError>.failure(.internalError("cannot persist the change: \($0)")) } ?? outcome
-            self.reply(to: client, id: id, answer, batch: batch, receivedAt: receivedAt)
+            self.reply(to: request, answer)
             self.afterRequestFinished(of: client)
         })
         return .deferred

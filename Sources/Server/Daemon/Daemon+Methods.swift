@@ -9,12 +9,6 @@ import RedisClient
 /// The method handlers. Cheap ones answer on the loop thread; `catalog/search` and
 /// `session/recommend` run on lanes.
 extension Daemon {
-    static let methods = [
-        Initialize.method, Lifecycle.shutdown, ServerStatus.method, CatalogGet.method, CatalogSearchMethod.method,
-        SessionOpen.method, SessionObserve.method, SessionRecommend.method, SessionGet.method, SessionClose.method,
-        SessionMessage.method, CatalogAdd.method, ModelStatus.method, ModelLoad.method,
-    ]
-
     func initialize(_ params: JSONValue?) -> Result<JSONValue, ResponseError> {
         do { _ = try Initialize.Params(params) } catch { return .failure(error.responseError) }
         return .success(Initialize.Result(
@@ -45,23 +39,19 @@ extension Daemon {
         return .success(CatalogGet.result(ids.compactMap { catalog[$0] }))
     }
 
-    func catalogSearch(
-        _ params: JSONValue?, id: RequestID, client: ClientState, batch: BatchReply?, receivedAt: UInt64
-    ) throws -> Handling {
-        let parsed = try CatalogSearchMethod.Params(params)
+    func catalogSearch(_ request: IncomingRequest) throws -> Handling {
+        let parsed = try CatalogSearchMethod.Params(request.params)
         let models = self.models
         let catalog = self.catalog
         return submitToLane(
-            Self.catalogLane, id: id, client: client, batch: batch, receivedAt: receivedAt, progressToken: nil
+            Self.catalogLane, request: request, progressToken: nil
         ) { _ in
             .success(CatalogSearchMethod.result(models.search(parsed.query, in: catalog, limit: parsed.limit)))
         }
     }
 
-    func sessionOpen(_ params: JSONValue?, id requestID: RequestID, client: ClientState, batch: BatchReply?, receivedAt: UInt64) throws
-        -> Handling
-    {
-        let parsed = try SessionOpen.Params(params, maxHistory: configuration.limits.maxHistory)
+    func sessionOpen(_ request: IncomingRequest) throws -> Handling {
+        let parsed = try SessionOpen.Params(request.params, maxHistory: configuration.limits.maxHistory)
         let unknown = catalog.unknownItems(parsed.history)
         guard unknown.isEmpty else { return .answer(.failure(LLMRecError.itemNotFound(unknown))) }
         let now = Date().timeIntervalSince1970
@@ -90,14 +80,11 @@ extension Daemon {
         for victim in evicted { sequence = journal.recordClose(id: victim) }
         journal.compactIfLarge(store)
         return answerWhenDurable(
-            sequence, outcome: .success(result), undo: { [unowned self] in try? self.store.close(id: id) }, id: requestID, client: client,
-            batch: batch, receivedAt: receivedAt)
+            sequence, outcome: .success(result), undo: { [unowned self] in try? self.store.close(id: id) }, request: request)
     }
 
-    func sessionObserve(_ params: JSONValue?, id: RequestID, client: ClientState, batch: BatchReply?, receivedAt: UInt64) throws
-        -> Handling
-    {
-        let parsed = try SessionObserve.Params(params, maxEvents: configuration.limits.maxEventsPerObserve)
+    func sessionObserve(_ request: IncomingRequest) throws -> Handling {
+        let parsed = try SessionObserve.Params(request.params, maxEvents: configuration.limits.maxEventsPerObserve)
         let unknown = catalog.unknownItems(parsed.events.map(\.itemId))
         guard unknown.isEmpty else { return .answer(.failure(LLMRecError.itemNotFound(unknown))) }
         let now = Date().timeIntervalSince1970
@@ -114,21 +101,18 @@ extension Daemon {
                     guard let session = try? self.store.get(id: parsed.sessionId, at: now) else { return .success(result) }
                     return .success(SessionObserve.result(
                         sessionId: session.id, historyLength: session.history.count, rejectedCount: session.rejected.count))
-                }, using: shared, id: id, client: client, batch: batch, receivedAt: receivedAt)
+                }, using: shared, request: request)
         }
         guard let journal else { return .answer(.success(result)) }
         let sequence = journal.recordObserve(id: parsed.sessionId, events: events, at: now)
         journal.compactIfLarge(store)
         return answerWhenDurable(
-            sequence, outcome: .success(result), undo: { [unowned self] in self.store.restore(before) }, id: id, client: client,
-            batch: batch, receivedAt: receivedAt)
+            sequence, outcome: .success(result), undo: { [unowned self] in self.store.restore(before) }, request: request)
     }
 
-    func sessionRecommend(
-        _ params: JSONValue?, id: RequestID, client: ClientState, batch: BatchReply?, receivedAt: UInt64
-    ) throws -> Handling {
+    func sessionRecommend(_ request: IncomingRequest) throws -> Handling {
         let parsed = try SessionRecommend.Params(
-            params, maxK: configuration.limits.maxK, maxCandidates: configuration.limits.maxCandidates)
+            request.params, maxK: configuration.limits.maxK, maxCandidates: configuration.limits.maxCandidates)
         let now = Date().timeIntervalSince1970
         try prepareSession(parsed.sessionId, at: now)
         let session = try store.get(id: parsed.sessionId, at: now)
@@ -139,14 +123,13 @@ extension Daemon {
         var excluded = parsed.exclude + session.rejected
         if parsed.excludeSeen { excluded += session.history }
         if usesBlendedRanking(parsed, session: session) {
-            return blendedRecommend(parsed, session: session, excluded: excluded, id: id, client: client, batch: batch, receivedAt: receivedAt)
+            return blendedRecommend(parsed, session: session, excluded: excluded, request: request)
         }
         let engine = self.engine
         let history = session.history.filter(catalog.isPrepared)
         let catalog = dataset.catalog
         return submitToLane(
-            Self.modelLane, id: id, client: client, batch: batch, receivedAt: receivedAt,
-            progressToken: parsed.workDoneToken
+            Self.modelLane, request: request, progressToken: parsed.workDoneToken
         ) { [excluded] context in
             guard !context.isCancelled else { return .failure(.requestCancelled) }
             do throws(EngineError) {
@@ -174,10 +157,8 @@ extension Daemon {
             createdAt: session.createdAt, updatedAt: session.updatedAt))
     }
 
-    func sessionClose(_ params: JSONValue?, id requestID: RequestID, client: ClientState, batch: BatchReply?, receivedAt: UInt64) throws
-        -> Handling
-    {
-        let id = try SessionGet.Params(params).sessionId
+    func sessionClose(_ request: IncomingRequest) throws -> Handling {
+        let id = try SessionGet.Params(request.params).sessionId
         let now = Date().timeIntervalSince1970
         try prepareSession(id, at: now)
         let session = try store.get(id: id, at: now)
@@ -191,7 +172,7 @@ extension Daemon {
         guard let journal else { return .answer(.success(SessionClose.result(sessionId: id))) }
         return answerWhenDurable(
             journal.recordClose(id: id), outcome: .success(SessionClose.result(sessionId: id)),
-            undo: { [unowned self] in self.store.restore(session) }, id: requestID, client: client, batch: batch, receivedAt: receivedAt)
+            undo: { [unowned self] in self.store.restore(session) }, request: request)
     }
 
     /// Readies session `id` for a request. With the local journal: removes (and journals the end
@@ -233,9 +214,9 @@ extension Daemon {
     /// rebuilt in Redis's order and the answer is `rebuiltOutcome()`.
     func answerWhenShared(
         _ records: [JSONValue], before: Session, outcome: Result<JSONValue, ResponseError>,
-        rebuiltOutcome: @escaping () -> Result<JSONValue, ResponseError>, using shared: SharedStore, id: RequestID,
-        client: ClientState, batch: BatchReply?, receivedAt: UInt64
+        rebuiltOutcome: @escaping () -> Result<JSONValue, ResponseError>, using shared: SharedStore, request: IncomingRequest
     ) -> Handling {
+        let client = request.client
         client.unacknowledged += 1
         let scheduled = shared.sessions.queue(records, to: before.id, before: before) { [unowned self, weak client] flushed in
             guard let client else { return }
@@ -245,7 +226,7 @@ extension Daemon {
             case .rebuilt: rebuiltOutcome()
             case .failed(let error): .failure(self.sharedFailure(error))
             }
-            self.reply(to: client, id: id, answer, batch: batch, receivedAt: receivedAt)
+            self.reply(to: request, answer)
             self.afterRequestFinished(of: client)
         }
         if scheduled { mailbox.post(.flushSharedChanges) }
