@@ -7,9 +7,12 @@ reference logits and greedy generations computed in float64:
   opt_postln   OPTForCausalLM, post-LayerNorm with project_in/project_out (as opt-350m)
   opt_bin      opt_tiny's weights as float16 `pytorch_model.bin` shards with an index (as opt-6.7b
                ships them), model.decoder. names; its reference is opt_tiny's with the fp16 rounding
+  llama3_tiny  LlamaForCausalLM with Llama 3.x RoPE scaling ("rope_type": "llama3", an original context
+               of 16, so that every kind of wavelength occurs) and 80 input ids: positions past 64
+  qwen2_tiny   Qwen2ForCausalLM (biases on q, k and v), 80 input ids
 
-Regenerate: python3 scripts/make-decoder-fixtures.py Tests/ModelsTests/Fixtures
-Needs torch, transformers and safetensors.
+Regenerate: python3 scripts/make-decoder-fixtures.py Tests/ModelsTests/Fixtures [NAME...]
+(no NAME: all of them). Needs torch, transformers and safetensors.
 """
 import json
 import os
@@ -17,12 +20,19 @@ import sys
 
 import torch
 from safetensors.torch import save_file
-from transformers import LlamaConfig, LlamaForCausalLM, OPTConfig, OPTForCausalLM
+from transformers import LlamaConfig, LlamaForCausalLM, OPTConfig, OPTForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
 root = sys.argv[1] if len(sys.argv) > 1 else "Tests/ModelsTests/Fixtures"
+selected = set(sys.argv[2:])
 
 
-def write_fixture(name, config, model_class, seed):
+def wanted(name):
+    return not selected or name in selected
+
+
+def write_fixture(name, config, model_class, seed, ids=(3, 17, 42, 5, 9, 33, 60, 1, 28, 11)):
+    if not wanted(name):
+        return
     out = os.path.join(root, name)
     os.makedirs(out, exist_ok=True)
     torch.manual_seed(seed)
@@ -39,7 +49,7 @@ def write_fixture(name, config, model_class, seed):
     with open(os.path.join(out, "config.json"), "w") as handle:
         handle.write(config.to_json_string(use_diff=False))
 
-    ids = torch.tensor([[3, 17, 42, 5, 9, 33, 60, 1, 28, 11]])
+    ids = torch.tensor([list(ids)])
     double = model_class(config).eval().double()
     embed_name = [key for key in state if key.endswith("embed_tokens.weight")][0]
     double.load_state_dict({**state, "lm_head.weight": state[embed_name]}, strict=False)
@@ -79,6 +89,8 @@ write_fixture("opt_postln", OPTConfig(
 
 def write_sharded_bin(source, name):
     """The fixture `source` as two float16 pytorch_model-0000N-of-00002.bin shards plus an index."""
+    if not wanted(name):
+        return
     out = os.path.join(root, name)
     os.makedirs(out, exist_ok=True)
     from safetensors.torch import load_file
@@ -101,11 +113,26 @@ def write_sharded_bin(source, name):
 
 write_sharded_bin("opt_tiny", "opt_bin")
 
+# 80 ids: positions past 64, where RoPE scaling and biases would show.
+long_ids = [(7 * index + 3) % 64 for index in range(80)]
+write_fixture("llama3_tiny", LlamaConfig(
+    vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+    num_key_value_heads=2, rope_theta=10000.0, rms_norm_eps=1e-5, max_position_embeddings=128,
+    rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                  "original_max_position_embeddings": 16},
+    tie_word_embeddings=True, attention_bias=False, mlp_bias=False), LlamaForCausalLM, 10, long_ids)
+write_fixture("qwen2_tiny", Qwen2Config(
+    vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+    num_key_value_heads=2, rope_theta=10000.0, rms_norm_eps=1e-6, max_position_embeddings=128,
+    tie_word_embeddings=True, use_sliding_window=False), Qwen2ForCausalLM, 11, long_ids)
+
 
 def write_continuations(name, model_class, config_class):
     """continuations.safetensors: log-likelihoods (natural log, summed over each continuation's tokens)
     of three continuations after a shared prefix, from the fixture's own weights in float64, as
     `llmrec lm score` and A-LLMRec's ranking mode compute them."""
+    if not wanted(name):
+        return
     from safetensors.torch import load_file
     out = os.path.join(root, name)
     with open(os.path.join(out, "config.json")) as handle:
@@ -133,5 +160,6 @@ def write_continuations(name, model_class, config_class):
 
 
 for name, model_class, config_class in [("llama_tiny", LlamaForCausalLM, LlamaConfig), ("opt_tiny", OPTForCausalLM, OPTConfig),
-                                        ("opt_postln", OPTForCausalLM, OPTConfig)]:
+                                        ("opt_postln", OPTForCausalLM, OPTConfig), ("llama3_tiny", LlamaForCausalLM, LlamaConfig),
+                                        ("qwen2_tiny", Qwen2ForCausalLM, Qwen2Config)]:
     write_continuations(name, model_class, config_class)

@@ -4,11 +4,13 @@ import Models
 import Numerics
 import Testing
 
-/// Tiny random decoders against transformers: Llama (grouped-query attention, tied head), OPT
+/// Tiny random decoders against transformers: Llama (grouped-query attention, tied head), Llama
+/// with Llama 3.x RoPE scaling and Qwen2 (q/k/v biases), both checked at positions past 64, OPT
 /// pre-LN, and OPT post-LN with project_in/out (the opt-350m variant). Fixtures:
-/// Tests/ModelsTests/Fixtures/{llama_tiny,opt_tiny,opt_postln} (`python3 scripts/make-decoder-fixtures.py`).
+/// Tests/ModelsTests/Fixtures/{llama_tiny,llama3_tiny,qwen2_tiny,opt_tiny,opt_postln}
+/// (`python3 scripts/make-decoder-fixtures.py`).
 @Suite struct DecoderParityTests {
-    static let fixtures = ["llama_tiny", "opt_tiny", "opt_postln"]
+    static let fixtures = ["llama_tiny", "llama3_tiny", "qwen2_tiny", "opt_tiny", "opt_postln"]
 
     static func folder(_ name: String) -> String { Bundle.module.resourcePath! + "/Fixtures/" + name }
 
@@ -21,7 +23,7 @@ import Testing
     func prefillLogitsMatchTransformers(name: String) throws {
         let decoder = try CausalDecoder.load(huggingFaceDirectory: Self.folder(name))
         let (ids, expected) = try Self.reference(name)
-        var cache = KVCache(configuration: decoder.configuration, capacity: 32)
+        var cache = KVCache(configuration: decoder.configuration, capacity: ids.count)
         let logits = try decoder.forward(tokens: ids, cache: &cache, allLogits: true)
         SASRecParityTests.expectClose(logits, expected, "\(name) logits", tolerance: 1e-4)
         #expect(cache.count == ids.count)
@@ -32,7 +34,7 @@ import Testing
         let decoder = try CausalDecoder.load(huggingFaceDirectory: Self.folder(name))
         let (ids, expected) = try Self.reference(name)
         let vocabulary = decoder.configuration.vocabularySize
-        var cache = KVCache(configuration: decoder.configuration, capacity: 32)
+        var cache = KVCache(configuration: decoder.configuration, capacity: ids.count)
         _ = try decoder.forward(tokens: Array(ids.prefix(4)), cache: &cache)
         for position in 4..<ids.count {
             let logits = try decoder.forward(tokens: [ids[position]], cache: &cache)
@@ -188,6 +190,27 @@ import Testing
         var stepped: [Float] = []
         for id in ids { stepped += try decoder.forward(tokens: [id], cache: &stepCache) }
         SASRecParityTests.expectClose(first + second, stepped, "\(name) block vs steps", tolerance: 1e-4)
+    }
+
+    /// llama3_tiny read as if it had no RoPE scaling is far from transformers (so the parity above
+    /// depends on the scaling), and a scaling kind the engine does not implement is refused.
+    @Test func llama3ScalingIsWhatMakesTheLogitsMatch() throws {
+        let copy = NSTemporaryDirectory() + "llama3-unscaled-\(UUID().uuidString)"
+        try FileManager.default.copyItem(atPath: Self.folder("llama3_tiny"), toPath: copy)
+        defer { try? FileManager.default.removeItem(atPath: copy) }
+        let configPath = copy + "/config.json"
+        var config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: configPath))) as? [String: Any])
+        config["rope_parameters"] = ["rope_type": "default", "rope_theta": 10_000.0]
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: configPath))
+        let unscaled = try CausalDecoder.load(huggingFaceDirectory: copy)
+        let (ids, expected) = try Self.reference("llama3_tiny")
+        var cache = KVCache(configuration: unscaled.configuration, capacity: ids.count)
+        let logits = try unscaled.forward(tokens: ids, cache: &cache, allLogits: true)
+        let largest = zip(logits, expected).map { abs($0 - $1) }.max() ?? 0
+        #expect(largest > 0.05, "without the scaling the logits differ (largest difference \(largest))")
+        config["rope_parameters"] = ["rope_type": "yarn", "factor": 4.0, "rope_theta": 10_000.0]
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: configPath))
+        #expect(throws: DecoderError.self) { try CausalDecoder.load(huggingFaceDirectory: copy) }
     }
 
     @Test func refusesWhatDoesNotFit() throws {

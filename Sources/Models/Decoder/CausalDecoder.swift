@@ -224,7 +224,7 @@ public struct CausalDecoder: Sendable {
             sines = cosines
             for position in 0..<configuration.maxPositions {
                 for pair in 0..<half {
-                    let frequency = 1 / pow(Double(configuration.ropeTheta), Double(2 * pair) / Double(configuration.headDim))
+                    let frequency = configuration.ropeInverseFrequency(pair: pair)
                     let angle = Double(position) * frequency
                     cosines[position * half + pair] = Float(cos(angle))
                     sines[position * half + pair] = Float(sin(angle))

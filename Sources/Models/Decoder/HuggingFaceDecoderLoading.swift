@@ -3,7 +3,7 @@ import Foundation
 import Numerics
 
 extension CausalDecoder {
-    /// Loads a Hugging Face Llama or OPT directory: `config.json` and `model.safetensors` (or the
+    /// Loads a Hugging Face Llama (with its RoPE scaling: linear or Llama 3.x), Qwen2 or OPT directory: `config.json` and `model.safetensors` (or the
     /// shards of `model.safetensors.index.json`), else `pytorch_model.bin` (or the shards of
     /// `pytorch_model.bin.index.json`, as opt-6.7b ships); tensor names with or without the `model.` /
     /// `model.decoder.` / `decoder.` prefixes; 16-bit tensors become Float32. A missing
@@ -22,14 +22,29 @@ extension CausalDecoder {
         }
         let tensors = try TensorDirectory(directory)
         switch object["model_type"] as? String {
-        case "llama":
+        case "llama", "qwen2":
+            // Qwen2 is Llama with biases on q, k and v (read below when present).
             let heads = try integer("num_attention_heads")
-            let ropeTheta = (object["rope_theta"] as? Double)
-                ?? ((object["rope_parameters"] as? [String: Any])?["rope_theta"] as? Double) ?? 10_000
+            let hidden = try integer("hidden_size")
+            if let headDim = object["head_dim"] as? Int, headDim != hidden / heads {
+                throw DecoderError.invalidConfiguration("\(configPath): head_dim \(headDim) is not hidden_size / num_attention_heads")
+            }
+            if (object["use_sliding_window"] as? Bool) == true {
+                throw DecoderError.invalidConfiguration("\(configPath): sliding-window attention is not supported")
+            }
+            let parameters = object["rope_parameters"] as? [String: Any]
+            let ropeTheta = (object["rope_theta"] as? Double) ?? (parameters?["rope_theta"] as? Double) ?? 10_000
+            let divisors: [Double]?
+            do {
+                divisors = try DecoderConfiguration.ropeFrequencyDivisors(
+                    scaling: (object["rope_scaling"] as? [String: Any]) ?? parameters, theta: ropeTheta, headDim: hidden / heads)
+            } catch {
+                throw DecoderError.invalidConfiguration("\(configPath): \(error)")
+            }
             let configuration = DecoderConfiguration(
-                family: .llama, vocabularySize: try integer("vocab_size"), hiddenSize: try integer("hidden_size"),
+                family: .llama, vocabularySize: try integer("vocab_size"), hiddenSize: hidden,
                 intermediateSize: try integer("intermediate_size"), layers: try integer("num_hidden_layers"), heads: heads,
-                keyValueHeads: (object["num_key_value_heads"] as? Int) ?? heads, ropeTheta: Float(ropeTheta),
+                keyValueHeads: (object["num_key_value_heads"] as? Int) ?? heads, ropeTheta: Float(ropeTheta), ropeFrequencyDivisors: divisors,
                 rmsNormEpsilon: Float((object["rms_norm_eps"] as? Double) ?? 1e-6),
                 maxPositions: (object["max_position_embeddings"] as? Int) ?? 2048)
             var decoder = try CausalDecoder(configuration: configuration, weights: try llamaWeights(tensors, configuration, object, quantize: quantizeToQ8_0))
@@ -48,7 +63,7 @@ extension CausalDecoder {
             decoder.integerActivations = quantizeToQ8_0
             return decoder
         case let other:
-            throw DecoderError.invalidConfiguration("\(configPath): model_type \(other ?? "none") is not llama or opt")
+            throw DecoderError.invalidConfiguration("\(configPath): model_type \(other ?? "none") is not llama, qwen2 or opt")
         }
     }
 
@@ -64,17 +79,25 @@ extension CausalDecoder {
     ) throws -> DecoderWeights {
         func matrix(_ name: String, _ shape: [Int]) throws -> WeightMatrix { try Self.matrix(tensors, name, shape, quantize: quantize) }
         let (h, i, kv) = (c.hiddenSize, c.intermediateSize, c.keyValueWidth)
+        /// A bias when the checkpoint has one (Qwen2's q/k/v; Llama with attention_bias or mlp_bias).
+        func bias(_ name: String, _ count: Int) throws -> [Float]? { tensors.has(name) ? try tensors.read(name, [count]) : nil }
         let layers = try (0..<c.layers).map { index in
             let base = "layers.\(index)."
+            guard !tensors.has(base + "mlp.gate_proj.bias") else {
+                throw DecoderError.invalidConfiguration("a bias on mlp.gate_proj (mlp_bias) is not supported")
+            }
             return DecoderWeights.Layer(
                 attentionNorm: .init(weight: try tensors.read(base + "input_layernorm.weight", [h])),
                 query: try matrix(base + "self_attn.q_proj.weight", [h, h]),
                 key: try matrix(base + "self_attn.k_proj.weight", [kv, h]),
                 value: try matrix(base + "self_attn.v_proj.weight", [kv, h]),
                 output: try matrix(base + "self_attn.o_proj.weight", [h, h]),
+                queryBias: try bias(base + "self_attn.q_proj.bias", h), keyBias: try bias(base + "self_attn.k_proj.bias", kv),
+                valueBias: try bias(base + "self_attn.v_proj.bias", kv), outputBias: try bias(base + "self_attn.o_proj.bias", h),
                 feedForwardNorm: .init(weight: try tensors.read(base + "post_attention_layernorm.weight", [h])),
                 gate: try matrix(base + "mlp.gate_proj.weight", [i, h]), up: try matrix(base + "mlp.up_proj.weight", [i, h]),
-                down: try matrix(base + "mlp.down_proj.weight", [h, i]))
+                down: try matrix(base + "mlp.down_proj.weight", [h, i]), upBias: try bias(base + "mlp.up_proj.bias", i),
+                downBias: try bias(base + "mlp.down_proj.bias", h))
         }
         let tied = (object["tie_word_embeddings"] as? Bool) ?? false
         return DecoderWeights(
