@@ -159,6 +159,87 @@ def write_continuations(name, model_class, config_class):
     print(f"wrote {out}/continuations.safetensors: {scores}", file=sys.stderr)
 
 
+def write_gguf(name, architecture):
+    """model.gguf beside the Hugging Face files: the same Float32 weights under llama.cpp's names, as
+    convert_hf_to_gguf.py writes them (for "llama", q_proj and k_proj rows permuted for adjacent-pair
+    RoPE, and Llama 3.x scaling as `rope_freqs.weight`, the divisor of each pair's frequency; for
+    "qwen2", no permutation and the q/k/v biases), with a 64-token byte-level vocabulary
+    (tokenizer.ggml.pre "gpt-2" for llama, "qwen2" for qwen2): the tokens are not what is tested."""
+    if not wanted(name):
+        return
+    import math
+    import gguf
+    import numpy as np
+    from safetensors.numpy import load_file
+    out = os.path.join(root, name)
+    with open(os.path.join(out, "config.json")) as handle:
+        config = json.load(handle)
+    state = load_file(os.path.join(out, "model.safetensors"))
+    heads, kv_heads, hidden = config["num_attention_heads"], config["num_key_value_heads"], config["hidden_size"]
+    rope = config.get("rope_parameters") or config.get("rope_scaling") or {}
+    theta = rope.get("rope_theta", config.get("rope_theta", 10000.0))
+
+    def permute(weights, n_head):
+        return weights.reshape(n_head, 2, weights.shape[0] // n_head // 2, *weights.shape[1:]).swapaxes(1, 2).reshape(weights.shape)
+
+    writer = gguf.GGUFWriter(os.path.join(out, "model.gguf"), architecture)
+    writer.add_context_length(config["max_position_embeddings"])
+    writer.add_embedding_length(hidden)
+    writer.add_block_count(config["num_hidden_layers"])
+    writer.add_feed_forward_length(config["intermediate_size"])
+    writer.add_head_count(heads)
+    writer.add_head_count_kv(kv_heads)
+    writer.add_rope_freq_base(theta)
+    writer.add_layer_norm_rms_eps(config["rms_norm_eps"])
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre("qwen2" if architecture == "qwen2" else "gpt-2")
+    writer.add_token_list([chr(33 + index) for index in range(config["vocab_size"])])
+    writer.add_token_merges([])
+    if rope.get("rope_type") == "llama3":
+        dim = hidden // heads
+        factor, low, high = rope["factor"], rope["low_freq_factor"], rope["high_freq_factor"]
+        original = rope["original_max_position_embeddings"]
+        factors = []
+        for pair in range(dim // 2):
+            frequency = 1.0 / theta ** (2 * pair / dim)
+            wavelength = 2 * math.pi / frequency
+            if wavelength < original / high:
+                factors.append(1.0)
+            elif wavelength > original / low:
+                factors.append(factor)
+            else:
+                smooth = (original / wavelength - low) / (high - low)
+                factors.append(1 / ((1 - smooth) / factor + smooth))
+        writer.add_tensor("rope_freqs.weight", np.array(factors, dtype=np.float32))
+    writer.add_tensor("token_embd.weight", state["model.embed_tokens.weight"])
+    writer.add_tensor("output_norm.weight", state["model.norm.weight"])
+    for layer in range(config["num_hidden_layers"]):
+        source, target = f"model.layers.{layer}.", f"blk.{layer}."
+        q, k = state[source + "self_attn.q_proj.weight"], state[source + "self_attn.k_proj.weight"]
+        if architecture == "llama":
+            q, k = permute(q, heads), permute(k, kv_heads)
+        for name_out, array in [
+            ("attn_norm.weight", state[source + "input_layernorm.weight"]), ("attn_q.weight", q), ("attn_k.weight", k),
+            ("attn_v.weight", state[source + "self_attn.v_proj.weight"]), ("attn_output.weight", state[source + "self_attn.o_proj.weight"]),
+            ("ffn_norm.weight", state[source + "post_attention_layernorm.weight"]),
+            ("ffn_gate.weight", state[source + "mlp.gate_proj.weight"]), ("ffn_up.weight", state[source + "mlp.up_proj.weight"]),
+            ("ffn_down.weight", state[source + "mlp.down_proj.weight"]),
+        ]:
+            writer.add_tensor(target + name_out, np.ascontiguousarray(array, dtype=np.float32))
+        for projection in ("q", "k", "v"):
+            bias = source + f"self_attn.{projection}_proj.bias"
+            if bias in state:
+                writer.add_tensor(target + f"attn_{projection}.bias", state[bias].astype(np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    print(f"wrote {out}/model.gguf", file=sys.stderr)
+
+
+write_gguf("llama3_tiny", "llama")
+write_gguf("qwen2_tiny", "qwen2")
+
 for name, model_class, config_class in [("llama_tiny", LlamaForCausalLM, LlamaConfig), ("opt_tiny", OPTForCausalLM, OPTConfig),
                                         ("opt_postln", OPTForCausalLM, OPTConfig), ("llama3_tiny", LlamaForCausalLM, LlamaConfig),
                                         ("qwen2_tiny", Qwen2ForCausalLM, Qwen2Config)]:

@@ -213,6 +213,20 @@ import Testing
         #expect(throws: DecoderError.self) { try CausalDecoder.load(huggingFaceDirectory: copy) }
     }
 
+    /// The same two models converted to GGUF as llama.cpp's converter writes them: Llama 3.x
+    /// scaling as `rope_freqs.weight` (with q/k rows permuted), Qwen2 as architecture "qwen2" with
+    /// its q/k/v biases (rows as they are). The logits match transformers' at every one of 80 positions.
+    @Test(arguments: ["llama3_tiny", "qwen2_tiny"])
+    func ggufConversionsMatchTransformers(name: String) throws {
+        let model = try LanguageModel.load(Self.folder(name) + "/model.gguf")
+        let (ids, expected) = try Self.reference(name)
+        var cache = KVCache(configuration: model.decoder.configuration, capacity: ids.count)
+        let logits = try model.decoder.forward(tokens: ids, cache: &cache, allLogits: true)
+        SASRecParityTests.expectClose(logits, expected, "\(name) GGUF logits", tolerance: 1e-4)
+        let fromDirectory = try CausalDecoder.load(huggingFaceDirectory: Self.folder(name)).configuration
+        #expect(model.decoder.configuration.ropeFrequencyDivisors?.map { Float($0) } == fromDirectory.ropeFrequencyDivisors?.map { Float($0) })
+    }
+
     @Test func refusesWhatDoesNotFit() throws {
         let decoder = try CausalDecoder.load(huggingFaceDirectory: Self.folder("llama_tiny"))
         var cache = KVCache(configuration: decoder.configuration, capacity: 4)

@@ -184,8 +184,8 @@ struct BPELoadingTests {
     @Test("GGUF metadata: an unknown pre-tokeniser, mismatched types or a bad id is reported with its key")
     func rejectsBadGGUFMetadata() throws {
         let tokens = BPESupport.tinyTokens
-        #expect(throws: ByteLevelBPEError.unsupported(source: "GGUF tokenizer.ggml.pre", feature: "pre-tokenizer 'qwen2'")) {
-            try Tokenizer(ggufTokens: tokens, merges: [], tokenTypes: nil, preTokenizer: "qwen2", bosID: nil, eosID: nil,
+        #expect(throws: ByteLevelBPEError.unsupported(source: "GGUF tokenizer.ggml.pre", feature: "pre-tokenizer 'deepseek-llm'")) {
+            try Tokenizer(ggufTokens: tokens, merges: [], tokenTypes: nil, preTokenizer: "deepseek-llm", bosID: nil, eosID: nil,
                           addBOS: false)
         }
         #expect(throws: ByteLevelBPEError.malformedMetadata(

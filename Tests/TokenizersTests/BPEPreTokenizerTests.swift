@@ -72,12 +72,33 @@ struct BPEPreTokenizerTests {
         #expect(ByteLevelBPETokenizer.PreTokenizer.llama3.pieces(of: example.text) == example.llama3)
     }
 
+    /// Qwen2's regex (Llama 3's with single digits) against `tokenizers` 0.23.3:
+    /// `Split(Regex(qwen2Pattern), behavior="isolated").pre_tokenize_str(text)`.
+    @Test("Qwen2 cuts as Hugging Face's regex does")
+    func qwen2CutsAsHuggingFaceDoes() {
+        let cases: [(String, [String])] = [
+            ("x  1234567 ,,!!  \n\n y", ["x", " ", " ", "1", "2", "3", "4", "5", "6", "7", " ,,!!", "  \n\n", " y"]),
+            ("Ⅻ²¾ ٣", ["Ⅻ", "²", "¾", " ", "٣"]),
+            ("'S'LL'Ve \tcase\r\n\r\n  x", ["'S", "'LL", "'Ve", " ", "\tcase", "\r\n\r\n", " ", " x"]),
+            ("In 2024, 3.14159 and 1,000,000 items cost $42.", [
+                "In", " ", "2", "0", "2", "4", ",", " ", "3", ".", "1", "4", "1", "5", "9", " and", " ", "1", ",", "0", "0", "0", ",", "0",
+                "0", "0", " items", " cost", " $", "4", "2", ".",
+            ]),
+            ("a\u{301}b (c)\n\n", ["a", "\u{301}b", " (", "c", ")\n\n"]),
+            ("\u{A0}\u{3000}word\u{2028}", ["\u{A0}", "\u{3000}word", "\u{2028}"]),
+        ]
+        for (text, expected) in cases {
+            #expect(ByteLevelBPETokenizer.PreTokenizer.qwen2.pieces(of: text) == expected, "\(text.debugDescription)")
+        }
+    }
+
     @Test("GGUF pre-tokeniser names map as llama.cpp's table does")
     func mapsGGUFNames() {
         #expect(ByteLevelBPETokenizer.PreTokenizer(ggufName: "gpt-2") == .gpt2)
         #expect(ByteLevelBPETokenizer.PreTokenizer(ggufName: "smollm") == .smolLM)
         #expect(ByteLevelBPETokenizer.PreTokenizer(ggufName: "llama-bpe") == .llama3)
-        #expect(ByteLevelBPETokenizer.PreTokenizer(ggufName: "qwen2") == nil)
+        #expect(ByteLevelBPETokenizer.PreTokenizer(ggufName: "qwen2") == .qwen2)
+        #expect(ByteLevelBPETokenizer.PreTokenizer(ggufName: "deepseek-llm") == nil)
         #expect(ByteLevelBPETokenizer.PreTokenizer(ggufName: "default") == nil)
     }
 }

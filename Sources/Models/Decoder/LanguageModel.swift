@@ -43,31 +43,55 @@ public struct LanguageModel: Sendable {
 
     private static func loadGGUF(_ path: String) throws -> LanguageModel {
         let file = try GGUFFile(path: path)
+        // Qwen2 is Llama with biases on q, k and v, and its q/k rows are stored as they are (llama.cpp
+        // permutes them for adjacent-pair RoPE only for "llama").
         let architecture = file.string("general.architecture") ?? "?"
-        guard architecture == "llama" else {
-            throw DecoderError.invalidConfiguration("\(path): GGUF architecture '\(architecture)' is not supported (llama)")
+        guard architecture == "llama" || architecture == "qwen2" else {
+            throw DecoderError.invalidConfiguration("\(path): GGUF architecture '\(architecture)' is not supported (llama, qwen2)")
         }
-        func required(_ key: String) throws -> Int {
-            guard let value = file.int(key) else { throw DecoderError.invalidConfiguration("\(path): missing \(key)") }
+        let key = { (name: String) in architecture + "." + name }
+        func required(_ name: String) throws -> Int {
+            guard let value = file.int(key(name)) else { throw DecoderError.invalidConfiguration("\(path): missing \(key(name))") }
             return value
         }
         guard let tokens = file.stringArray("tokenizer.ggml.tokens") else {
             throw DecoderError.invalidConfiguration("\(path): no tokenizer.ggml.tokens")
         }
-        let heads = try required("llama.attention.head_count")
-        let keyValueHeads = file.int("llama.attention.head_count_kv") ?? heads
-        let configuration = DecoderConfiguration(
-            family: .llama, vocabularySize: file.int("llama.vocab_size") ?? tokens.count,
-            hiddenSize: try required("llama.embedding_length"), intermediateSize: try required("llama.feed_forward_length"),
-            layers: try required("llama.block_count"), heads: heads, keyValueHeads: keyValueHeads,
-            ropeTheta: file.float("llama.rope.freq_base") ?? 10_000,
-            rmsNormEpsilon: file.float("llama.attention.layer_norm_rms_epsilon") ?? 1e-5,
-            maxPositions: file.int("llama.context_length") ?? 2048)
-        let (h, i, kv) = (configuration.hiddenSize, configuration.intermediateSize, configuration.keyValueWidth)
         func vector(_ name: String, _ count: Int) throws -> [Float] {
             let tensor = try file.tensor(named: name)
             guard tensor.shape == [count] else { throw DecoderError.shapeMismatch(name: name, expected: [count], got: tensor.shape) }
             return tensor.storage
+        }
+        let heads = try required("attention.head_count")
+        let keyValueHeads = file.int(key("attention.head_count_kv")) ?? heads
+        let hidden = try required("embedding_length")
+        // Llama 3.x scaling is stored as per-pair frequency divisors (`rope_freqs.weight`); linear
+        // scaling as a type and a factor.
+        let divisors: [Double]?
+        if file.names.contains("rope_freqs.weight") {
+            divisors = try vector("rope_freqs.weight", hidden / heads / 2).map(Double.init)
+        } else if let kind = file.string(key("rope.scaling.type")), kind != "none" {
+            guard kind == "linear", let factor = file.float(key("rope.scaling.factor")) else {
+                throw DecoderError.invalidConfiguration("\(path): RoPE scaling '\(kind)' is not supported (linear, rope_freqs)")
+            }
+            divisors = [Double](repeating: Double(factor), count: hidden / heads / 2)
+        } else {
+            divisors = nil
+        }
+        let configuration = DecoderConfiguration(
+            family: .llama, vocabularySize: file.int(key("vocab_size")) ?? tokens.count,
+            hiddenSize: hidden, intermediateSize: try required("feed_forward_length"),
+            layers: try required("block_count"), heads: heads, keyValueHeads: keyValueHeads,
+            ropeTheta: file.float(key("rope.freq_base")) ?? 10_000, ropeFrequencyDivisors: divisors,
+            rmsNormEpsilon: file.float(key("attention.layer_norm_rms_epsilon")) ?? 1e-5,
+            maxPositions: file.int(key("context_length")) ?? 2048)
+        let (h, i, kv) = (configuration.hiddenSize, configuration.intermediateSize, configuration.keyValueWidth)
+        let permutedQK = architecture == "llama"
+        /// A bias when the file has one, in Hugging Face row order (`rowOrder` as for its matrix).
+        func bias(_ name: String, _ count: Int, rowOrder: [Int]? = nil) throws -> [Float]? {
+            guard file.names.contains(name) else { return nil }
+            let values = try vector(name, count)
+            return rowOrder.map { $0.map { values[$0] } } ?? values
         }
         /// A matrix kept in its file format when the kernels read it (16-bit, Q8_0, Q4_0, Q4_1), else
         /// dequantised; `rowOrder` reorders rows (the q/k un-permutation).
@@ -99,13 +123,18 @@ public struct LanguageModel: Sendable {
             let indices = Tensor(shape: [rows, 1], storage: (0..<rows).map(Float.init))
             return GGUFFile.unpermuteLlamaQK(indices, heads: heads).storage.map { Int($0) }
         }
+        let queryOrder = permutedQK ? unpermutedOrder(rows: h, heads: heads) : nil
+        let keyOrder = permutedQK ? unpermutedOrder(rows: kv, heads: keyValueHeads) : nil
         let layers = try (0..<configuration.layers).map { index in
             let base = "blk.\(index)."
             return DecoderWeights.Layer(
                 attentionNorm: .init(weight: try vector(base + "attn_norm.weight", h)),
-                query: try matrix(base + "attn_q.weight", [h, h], rowOrder: unpermutedOrder(rows: h, heads: heads)),
-                key: try matrix(base + "attn_k.weight", [kv, h], rowOrder: unpermutedOrder(rows: kv, heads: keyValueHeads)),
+                query: try matrix(base + "attn_q.weight", [h, h], rowOrder: queryOrder),
+                key: try matrix(base + "attn_k.weight", [kv, h], rowOrder: keyOrder),
                 value: try matrix(base + "attn_v.weight", [kv, h]), output: try matrix(base + "attn_output.weight", [h, h]),
+                queryBias: try bias(base + "attn_q.bias", h, rowOrder: queryOrder),
+                keyBias: try bias(base + "attn_k.bias", kv, rowOrder: keyOrder),
+                valueBias: try bias(base + "attn_v.bias", kv),
                 feedForwardNorm: .init(weight: try vector(base + "ffn_norm.weight", h)),
                 gate: try matrix(base + "ffn_gate.weight", [i, h]), up: try matrix(base + "ffn_up.weight", [i, h]),
                 down: try matrix(base + "ffn_down.weight", [h, i]))

@@ -55,8 +55,8 @@ public struct LanguageModelInfo: Sendable {
         }
         let unreadable = file.tensors.filter { !$0.type.dequantises }.map(\.type.description)
         var unsupported: String?
-        if architecture != "llama" {
-            unsupported = "architecture '\(architecture)' (this engine runs llama-family GGUF files)"
+        if architecture != "llama" && architecture != "qwen2" {
+            unsupported = "architecture '\(architecture)' (this engine runs llama and qwen2 GGUF files)"
         } else if let type = unreadable.first {
             unsupported = "element type \(type) (\(Set(unreadable).count) type(s) this engine cannot read)"
         }
@@ -100,6 +100,6 @@ public struct LanguageModelInfo: Sendable {
             keyValueHeads: config["num_key_value_heads"] as? Int, vocabularySize: config["vocab_size"] as? Int,
             types: shares.values.sorted { $0.bytes != $1.bytes ? $0.bytes > $1.bytes : $0.type < $1.type },
             tensorBytes: shares.values.reduce(0) { $0 + $1.bytes },
-            unsupported: ["llama", "opt"].contains(architecture) ? nil : "architecture '\(architecture)' (this engine runs Llama and OPT)")
+            unsupported: ["llama", "qwen2", "opt"].contains(architecture) ? nil : "architecture '\(architecture)' (this engine runs Llama, Qwen2 and OPT)")
     }
 }

@@ -175,6 +175,7 @@ private struct TokenizerJSON {
             switch pattern {
             case ByteLevelBPETokenizer.PreTokenizer.gpt2Pattern: return (.gpt2, false)
             case ByteLevelBPETokenizer.PreTokenizer.llama3Pattern: return (.llama3, false)
+            case ByteLevelBPETokenizer.PreTokenizer.qwen2Pattern: return (.qwen2, false)
             default: throw unsupported("pre_tokenizer Split pattern \(pattern.map { "'\($0)'" } ?? "(not a regex)")")
             }
         default:

@@ -18,6 +18,8 @@ extension ByteLevelBPETokenizer {
         /// Llama 3 (llama.cpp's "llama-bpe"):
         /// `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`.
         case llama3
+        /// Qwen2 and Qwen2.5 (llama.cpp's "qwen2"): Llama 3's regex with single digits, `\p{N}` for `\p{N}{1,3}`.
+        case qwen2
 
         /// The pre-tokeniser a GGUF's `tokenizer.ggml.pre` names, as llama.cpp's table maps it; nil for
         /// names this tokenizer does not implement.
@@ -26,6 +28,7 @@ extension ByteLevelBPETokenizer {
             case "gpt-2": self = .gpt2
             case "smollm", "starcoder": self = .smolLM
             case "llama-bpe", "llama3", "llama-v3": self = .llama3
+            case "qwen2": self = .qwen2
             default: return nil
             }
         }
@@ -35,6 +38,9 @@ extension ByteLevelBPETokenizer {
         /// The regex of the Llama 3 pre-tokeniser, as `tokenizer.json` files write it in a `Split`.
         static let llama3Pattern =
             #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
+        /// The regex of the Qwen2 pre-tokeniser, as its `tokenizer.json` writes it in a `Split`.
+        static let qwen2Pattern =
+            #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
 
         /// The pieces of `text`, in order; they concatenate back to `text`.
         public func pieces(of text: String) -> [String] {
@@ -61,10 +67,11 @@ extension ByteLevelBPETokenizer {
                     start = index + 1
                 }
                 Self.splitGPT2(values, classes, from: start, to: values.count, emit: emit)
-            case .llama3:
+            case .llama3, .qwen2:
+                let digits = self == .llama3 ? 3 : 1
                 var start = 0
                 while start < values.count {
-                    let end = Self.llama3MatchEnd(values, classes, at: start, end: values.count)
+                    let end = Self.llama3MatchEnd(values, classes, at: start, end: values.count, digits: digits)
                     emit(start, end)
                     start = end
                 }
@@ -93,8 +100,9 @@ extension ByteLevelBPETokenizer {
             return whitespaceEnd(classes, at: i, end: end)
         }
 
-        /// Where Llama 3's regex match starting at `i` ends.
-        private static func llama3MatchEnd(_ values: [UInt32], _ classes: [ScalarClass], at i: Int, end: Int) -> Int {
+        /// Where Llama 3's regex match starting at `i` ends, with number runs of at most `digits`
+        /// (3 for Llama 3, 1 for Qwen2).
+        private static func llama3MatchEnd(_ values: [UInt32], _ classes: [ScalarClass], at i: Int, end: Int, digits: Int) -> Int {
             let value = values[i]
             if value == Scalars.apostrophe, let contraction = contractionEnd(values, at: i, end: end, fold: caseFold) {
                 return contraction
@@ -105,10 +113,10 @@ extension ByteLevelBPETokenizer {
             if scalarClass != .number, !Scalars.isLineBreak(value), i + 1 < end, classes[i + 1] == .letter {
                 return runEnd(classes, from: i + 1, end: end)
             }
-            // `\p{N}{1,3}`
+            // `\p{N}{1,3}` (`\p{N}` for Qwen2)
             if scalarClass == .number {
                 var matchEnd = i + 1
-                while matchEnd < min(end, i + 3), classes[matchEnd] == .number { matchEnd += 1 }
+                while matchEnd < min(end, i + digits), classes[matchEnd] == .number { matchEnd += 1 }
                 return matchEnd
             }
             // ` ?[^\s\p{L}\p{N}]+[\r\n]*`
