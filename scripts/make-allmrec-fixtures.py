@@ -2,13 +2,13 @@
 """Writes the A-LLMRec stage-1 / stage-2 parity fixtures that Tests/ModelsTests reads, in the folder
 allmrec/ (see Fixtures/README.md there; ghdtjr/A-LLMRec `models/a_llmrec_model.py`):
 
-  stage1.safetensors       one stage-1 step (§3.2) on 4 users, CF dim 8: the two two_layer_mlp's
+  stage1.safetensors       one stage-1 step (`pre_train_phase1`) on 4 users, CF dim 8: the two two_layer_mlp's
                            (item 8→128→8, text 32→128→32, torch default init), the tiny DistilBERT of
                            distilbert_tiny/ as the text encoder with only its last layer trainable, the
                            mean-pooled text vectors, the four unweighted losses, the total
                            L_rec + L_match + 0.5 L_item + 0.2 L_text and its gradients (MLPs, the text
                            vectors Q±, the last DistilBERT layer).
-  stage2_opt.safetensors   one stage-2 step (§4.2, §4.5) on the decoders of opt_tiny/ and llama_tiny/
+  stage2_opt.safetensors   one stage-2 step (`pre_train_phase2`) on the decoders of opt_tiny/ and llama_tiny/
   stage2_llama.safetensors (frozen, tied heads, d = 32): the projectors user_proj (8→d, LayerNorm,
                            LeakyReLU 0.01, d→d) and item_proj (128→d, LayerNorm, erf GELU, d→d), two
                            samples laid out [user_proj(user)] ++ E[tokens] with item_proj(latents) written
@@ -214,7 +214,7 @@ def stage1_modules(root: str, inputs: dict, dtype):
 
 
 def stage1_losses(encoder, item, text, inputs: dict, dtype, targets=None) -> dict:
-    """The §3.2 losses; `targets` (pos, neg) replaces Q±.detach() in L_text by constants (for the
+    """The stage-1 losses of `pre_train_phase1`; `targets` (pos, neg) replaces Q±.detach() in L_text by constants (for the
     finite-difference check, which would otherwise see the detached target move)."""
     def pooled(ids, lengths):
         mask = (torch.arange(ids.shape[1]) < lengths[:, None]).to(torch.int64)

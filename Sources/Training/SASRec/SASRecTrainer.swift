@@ -187,8 +187,9 @@ public final class SASRecTrainer {
         }
     }
 
-    /// One batch per §1.7: user drawn with replacement among eligible users; seq = train[:-1]
-    /// (last maxLength), pos = the next item, neg uniform over items not in the user's training set.
+    /// One batch as A-LLMRec's SASRec sampler draws it (`pre_train/sasrec/utils.py`): user drawn with
+    /// replacement among eligible users; seq = train[:-1] (last maxLength), pos = the next item, neg
+    /// uniform over items not in the user's training set.
     private func sample(
         sequences sequence: inout [Int32], positives: inout [Int32], negatives: inout [Int32], generator: inout SplitMix64
     ) {
