@@ -160,29 +160,24 @@ final class SharedSessions {
         return true
     }
 
-    /// Appends a change already applied to the cache (`before` is the session as it was). When
-    /// other daemons appended meanwhile, the cached session is rebuilt: `before`, their records, then
-    /// these. Throws `SessionError.notFound` when Redis no longer has the session and `StaleCache`
-    /// when it holds another incarnation (the cached copy is dropped in both cases).
+    /// Appends a change already applied to the cache (`before` is the session as it was), at once.
+    /// When other daemons appended meanwhile, the cached session is rebuilt: `before`, their records,
+    /// then these. Throws `SessionError.notFound` when Redis no longer has the session and
+    /// `StaleCache` when it holds another incarnation (the cached copy is dropped in both cases).
     func append(_ records: [JSONValue], to id: String, before: Session, in store: inout SessionStore) throws {
-        guard let known = cached[id] else { throw StaleCache(id: id) }
+        guard let base = cached[id] else { throw StaleCache(id: id) }
+        let group = QueuedChanges(before: before, base: base, records: records)
         let encoded = records.map { JSONWriter.compact($0) }
-        let reply = try evaluate(
-            Self.appendScript, key: id, arguments: [String(known.version), String(timeToLiveMilliseconds), known.opening] + encoded)
-        if reply.integer == 0 {
-            forget(id, in: &store)
-            throw StaleCache(id: id)
+        var reply = try connection.pipeline([try appendCommand(id, group, encoded)])[0]
+        if case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
+            connection.forgetScripts()
+            reply = try connection.pipeline([try appendCommand(id, group, encoded)])[0]
         }
-        guard let missed = reply.elements else {
-            forget(id, in: &store)
-            throw SessionError.notFound(id: id)
+        switch settle(reply, of: group, id: id, encoded: encoded, in: &store) {
+        case .stored, .rebuilt: return
+        case .reopened: throw StaleCache(id: id)
+        case .failed(let error): throw error
         }
-        guard !missed.isEmpty else {
-            cached[id]?.version += records.count
-            return
-        }
-        store.restore(before)
-        apply(missed + encoded.map { .bulk(Array($0.utf8)) }, to: id, in: &store)
     }
 
     /// Whether changes to `id` wait for the next `flush` (its cached copy already shows them).
@@ -228,15 +223,8 @@ final class SharedSessions {
         let encoded = groups.map { $0.records.map { JSONWriter.compact($0) } }
         let replies: [RedisReply]
         do {
-            let commands = try zip(order, zip(groups, encoded)).map { id, pair throws(RedisError) in
-                try connection.scriptCall(
-                    Self.appendScript, keys: [Self.key(id)],
-                    arguments: [String(pair.0.base.version), String(timeToLiveMilliseconds), pair.0.base.opening] + pair.1)
-            }
+            let commands = try zip(order, zip(groups, encoded)).map { id, pair throws(RedisError) in try appendCommand(id, pair.0, pair.1) }
             replies = try connection.pipeline(commands)
-            if replies.contains(where: { if case .error(let message) = $0 { message.hasPrefix("NOSCRIPT") } else { false } }) {
-                connection.forgetScripts()
-            }
         } catch {
             for (id, group) in zip(order, groups) {
                 if cached[id] != nil { store.restore(group.before) }
@@ -245,37 +233,67 @@ final class SharedSessions {
             return outcomes
         }
         for ((id, group), (records, reply)) in zip(zip(order, groups), zip(encoded, replies)) {
-            let stillCached = cached[id]?.version == group.base.version && cached[id]?.opening == group.base.opening
-            switch reply {
-            case .error(let message):
-                if stillCached { store.restore(group.before) }
-                finish(group, .failed(RedisError.server(message)))
-            case .integer(0):
-                finish(group, retryOnReopened(id, group: group, in: &store).map(FlushOutcome.failed) ?? .rebuilt)
-            case .array(let missed?):
-                if stillCached && missed.isEmpty {
-                    cached[id]?.version += records.count
-                    finish(group, .stored)
-                } else if stillCached {
-                    store.restore(group.before)
-                    apply(missed + records.map { .bulk(Array($0.utf8)) }, to: id, in: &store)
-                    finish(group, .rebuilt)
-                } else {
-                    if cached[id] != nil { forget(id, in: &store) }
-                    finish(group, .stored)
-                }
-            default:
-                forget(id, in: &store)
-                finish(group, .failed(SessionError.notFound(id: id)))
+            switch settle(reply, of: group, id: id, encoded: records, in: &store) {
+            case .reopened: finish(group, retryOnReopened(id, group: group, in: &store).map(FlushOutcome.failed) ?? .rebuilt)
+            case .stored: finish(group, .stored)
+            case .rebuilt: finish(group, .rebuilt)
+            case .failed(let error): finish(group, .failed(error))
             }
         }
         return outcomes
     }
 
+    /// What an append script's reply means for the cache.
+    private enum Settled {
+        case stored, rebuilt, reopened
+        case failed(Error)
+    }
+
+    /// The append script for `group`'s records (`encoded`), after the version and first record the
+    /// cache had when they were made.
+    private func appendCommand(_ id: String, _ group: QueuedChanges, _ encoded: [String]) throws(RedisError) -> [[UInt8]] {
+        try connection.scriptCall(
+            Self.appendScript, keys: [Self.key(id)],
+            arguments: [String(group.base.version), String(timeToLiveMilliseconds), group.base.opening] + encoded)
+    }
+
+    /// Brings the cache in line with the append script's `reply` for `group`: its records on top of
+    /// the cached version, or the session rebuilt with other daemons' records first; on an error
+    /// reply the cached session goes back to `group.before`; a session gone from Redis is dropped.
+    /// A cache that moved on meanwhile (evicted, reloaded) is dropped rather than patched.
+    private func settle(
+        _ reply: RedisReply, of group: QueuedChanges, id: String, encoded: [String], in store: inout SessionStore
+    ) -> Settled {
+        let stillCached = cached[id]?.version == group.base.version && cached[id]?.opening == group.base.opening
+        switch reply {
+        case .error(let message):
+            if message.hasPrefix("NOSCRIPT") { connection.forgetScripts() }
+            if stillCached { store.restore(group.before) }
+            return .failed(RedisError.server(message))
+        case .integer(0):
+            forget(id, in: &store)
+            return .reopened
+        case .array(let missed?):
+            if stillCached && missed.isEmpty {
+                cached[id]?.version += encoded.count
+                return .stored
+            }
+            guard stillCached else {
+                if cached[id] != nil { forget(id, in: &store) }
+                return .stored
+            }
+            store.restore(group.before)
+            apply(missed + encoded.map { .bulk(Array($0.utf8)) }, to: id, in: &store)
+            return .rebuilt
+        default:
+            forget(id, in: &store)
+            return .failed(SessionError.notFound(id: id))
+        }
+    }
+
     /// Queued changes to a session that was closed and opened again elsewhere: loads the session
     /// as it is now and appends them to it (two round trips; rare).
     private func retryOnReopened(_ id: String, group: QueuedChanges, in store: inout SessionStore) -> Error? {
-        forget(id, in: &store)
         var before: Session?
         do {
             try refresh(id, in: &store)
