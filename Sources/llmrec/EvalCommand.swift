@@ -90,7 +90,7 @@ struct EvalCommand: ParsableCommand {
         var reports: [EvaluationReport] = []
         for specification in specifications {
             let model: any SequentialRecommender
-            do { model = try specification.build(on: dataset) } catch { throw fail(error) }
+            do { model = try specification.build(on: dataset, showProgress: !quiet) } catch { throw fail(error) }
             for evaluationProtocol in parsedProtocols {
                 let report = evaluator.evaluate(model, evaluationProtocol: evaluationProtocol)
                 if json { print(JSONWriter.compact(report.json)) }

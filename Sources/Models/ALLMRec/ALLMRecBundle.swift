@@ -13,9 +13,12 @@ import Numerics
 ///      "dimensions": {"cf": 50, "text": 384, "latent": 128, "lm": 576},
 ///      "sasrec": "sasrec.safetensors", "stage1": "stage1.safetensors", "stage2": "stage2.safetensors",
 ///      "encoder": "/abs/path/minilm", "lm": "/abs/path/smollm2.gguf",
-///      "template": {…PromptTemplate JSON…}, "training": {"stage1": {…}, "stage2": {…}}}
+///      "template": {…PromptTemplate JSON…}, "training": {"stage1": {…}, "stage2": {…}},
+///      "retrieval": "retrieval.safetensors", "retrievalTemplate": {…RetrievalTemplate JSON…}}
 ///
-/// Relative paths are relative to the bundle directory. `stage2` and `lm` are absent until stage 2.
+/// Relative paths are relative to the bundle directory. `stage2` and `lm` are absent until stage 2;
+/// `retrieval` (LLM-SRec's weights, `llmrec train retrieval`) until that training, which needs
+/// neither stage.
 public struct ALLMRecManifest: Sendable {
     public static let fileName = "manifest.json"
     public static let format = "llmrec-allmrec"
@@ -30,6 +33,9 @@ public struct ALLMRecManifest: Sendable {
     public var encoder: String?
     public var languageModel: String?
     public var template: PromptTemplate
+    /// LLM-SRec's trained weights (`RetrievalWeights`) and the template they were trained with.
+    public var retrieval: String?
+    public var retrievalTemplate: RetrievalTemplate?
     /// Free-form training records per stage (settings, times, losses), as JSON-compatible values.
     public var training: [String: [String: String]]
 
@@ -69,6 +75,15 @@ public struct ALLMRecManifest: Sendable {
         manifest.languageModel = object["lm"] as? String
         manifest.dimensions = object["dimensions"] as? [String: Int] ?? [:]
         manifest.training = object["training"] as? [String: [String: String]] ?? [:]
+        manifest.retrieval = object["retrieval"] as? String
+        if let templateObject = object["retrievalTemplate"] {
+            guard let templateJSON = templateObject as? [String: Any] else { throw .invalidBundle("\(path): 'retrievalTemplate' is not an object") }
+            do {
+                manifest.retrievalTemplate = try RetrievalTemplate(jsonObject: templateJSON, source: path + " retrievalTemplate")
+            } catch {
+                throw .invalidBundle(error.description)
+            }
+        }
         return manifest
     }
 
@@ -83,6 +98,8 @@ public struct ALLMRecManifest: Sendable {
         object["stage2"] = stage2
         object["encoder"] = encoder
         object["lm"] = languageModel
+        object["retrieval"] = retrieval
+        object["retrievalTemplate"] = retrievalTemplate?.jsonObject
         let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
         try data.write(to: URL(fileURLWithPath: directory + "/" + Self.fileName), options: .atomic)
     }

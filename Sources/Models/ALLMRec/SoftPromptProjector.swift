@@ -1,11 +1,14 @@
 import Numerics
 
-/// A-LLMRec's stage-2 projection networks (ghdtjr/A-LLMRec `models/a_llmrec_model.py`: `log_emb_proj`, `item_emb_proj`): Linear(in, d) → LayerNorm(d,
-/// eps 1e-5) → activation → Linear(d, d), mapping a collaborative vector into the LM's input
-/// embedding space (d = the LM's embedding width, before OPT's project_in). F_U (`log_emb_proj`)
-/// takes SASRec's user representation with LeakyReLU(0.01); F_I (`item_emb_proj`) takes the frozen
-/// stage-1 item latent (128) with exact GELU. Parameters in PyTorch's `nn.Sequential` layout,
-/// named by their index there (`0.weight`, `1.bias`, `3.weight`, …).
+/// The projection network both papers use: Linear(in, hidden) → LayerNorm(hidden, eps 1e-5) →
+/// activation → Linear(hidden, out).
+///
+/// A-LLMRec's stage-2 projectors (ghdtjr/A-LLMRec `models/a_llmrec_model.py`: `log_emb_proj`,
+/// `item_emb_proj`) have hidden = out = the LM's embedding width (before OPT's project_in): F_U
+/// takes SASRec's user representation with LeakyReLU(0.01), F_I the frozen stage-1 item latent
+/// (128) with exact GELU. LLM-SRec (Sein-Kim/LLM-SRec `models/seqllm4rec.py`) uses the same shape
+/// for its item projector and, with hidden ≠ out, for its output heads. Parameters in PyTorch's
+/// `nn.Sequential` layout, named by their index there (`0.weight`, `1.bias`, `3.weight`, …).
 public struct SoftPromptProjector: Sendable {
     public enum Activation: String, Sendable {
         case leakyReLU
@@ -13,9 +16,11 @@ public struct SoftPromptProjector: Sendable {
     }
 
     public let inputSize: Int
+    /// Width of the first Linear and the LayerNorm.
+    public let hiddenSize: Int
     public let outputSize: Int
     public let activation: Activation
-    /// [outputSize, inputSize], [outputSize], LayerNorm γ and β [outputSize], [outputSize, outputSize], [outputSize].
+    /// [hiddenSize, inputSize], [hiddenSize], LayerNorm γ and β [hiddenSize], [outputSize, hiddenSize], [outputSize].
     public var inputWeight, inputBias, normWeight, normBias, outputWeight, outputBias: [Float]
     /// A fixed factor on the output (not trained; 1 in the original). `llmrec train project
     /// --match-embedding-scale` sets it so that soft tokens start at the norm of the LM's own token
@@ -24,16 +29,19 @@ public struct SoftPromptProjector: Sendable {
 
     /// The original's initialisation: Xavier-normal matrices, PyTorch's default U(±1/√fan_in) biases,
     /// LayerNorm γ = 1 and β = 0.
-    public init(inputSize: Int, outputSize: Int, activation: Activation, generator: inout SplitMix64) {
+    /// `hiddenSize` defaults to `outputSize` (A-LLMRec's projectors).
+    public init(inputSize: Int, hiddenSize: Int? = nil, outputSize: Int, activation: Activation, generator: inout SplitMix64) {
+        let hidden = hiddenSize ?? outputSize
         self.inputSize = inputSize
+        self.hiddenSize = hidden
         self.outputSize = outputSize
         self.activation = activation
-        inputWeight = Initialization.xavierNormal(shape: [outputSize, inputSize], generator: &generator)
-        inputBias = Initialization.uniform(count: outputSize, bound: 1 / Float(inputSize).squareRoot(), generator: &generator)
-        normWeight = [Float](repeating: 1, count: outputSize)
-        normBias = [Float](repeating: 0, count: outputSize)
-        outputWeight = Initialization.xavierNormal(shape: [outputSize, outputSize], generator: &generator)
-        outputBias = Initialization.uniform(count: outputSize, bound: 1 / Float(outputSize).squareRoot(), generator: &generator)
+        inputWeight = Initialization.xavierNormal(shape: [hidden, inputSize], generator: &generator)
+        inputBias = Initialization.uniform(count: hidden, bound: 1 / Float(inputSize).squareRoot(), generator: &generator)
+        normWeight = [Float](repeating: 1, count: hidden)
+        normBias = [Float](repeating: 0, count: hidden)
+        outputWeight = Initialization.xavierNormal(shape: [outputSize, hidden], generator: &generator)
+        outputBias = Initialization.uniform(count: outputSize, bound: 1 / Float(hidden).squareRoot(), generator: &generator)
     }
 
     /// A projector from named tensors (`0.weight` … `3.bias`, as `state_dict()` of the original's
@@ -44,15 +52,18 @@ public struct SoftPromptProjector: Sendable {
             return value
         }
         let first = try tensor("0.weight")
+        let last = try tensor("3.weight")
         guard first.shape.count == 2 else { throw .shapeMismatch(name: "0.weight", expected: [-1, -1], got: first.shape) }
-        let (d, input) = (first.shape[0], first.shape[1])
-        let expected: [(String, [Int])] = [("0.bias", [d]), ("1.weight", [d]), ("1.bias", [d]), ("3.weight", [d, d]), ("3.bias", [d])]
+        guard last.shape.count == 2 else { throw .shapeMismatch(name: "3.weight", expected: [-1, first.shape[0]], got: last.shape) }
+        let (d, input, out) = (first.shape[0], first.shape[1], last.shape[0])
+        let expected: [(String, [Int])] = [("0.bias", [d]), ("1.weight", [d]), ("1.bias", [d]), ("3.weight", [out, d]), ("3.bias", [out])]
         for (name, shape) in expected {
             let value = try tensor(name)
             guard value.shape == shape else { throw .shapeMismatch(name: name, expected: shape, got: value.shape) }
         }
         inputSize = input
-        outputSize = d
+        hiddenSize = d
+        outputSize = out
         self.activation = activation
         inputWeight = first.storage
         inputBias = try tensor("0.bias").storage
@@ -69,9 +80,9 @@ public struct SoftPromptProjector: Sendable {
     /// The parameters by their `nn.Sequential` names, in the order `parameterSizes` and Adam use.
     public var namedParameters: [(name: String, values: [Float], shape: [Int])] {
         [
-            ("0.weight", inputWeight, [outputSize, inputSize]), ("0.bias", inputBias, [outputSize]),
-            ("1.weight", normWeight, [outputSize]), ("1.bias", normBias, [outputSize]),
-            ("3.weight", outputWeight, [outputSize, outputSize]), ("3.bias", outputBias, [outputSize]),
+            ("0.weight", inputWeight, [hiddenSize, inputSize]), ("0.bias", inputBias, [hiddenSize]),
+            ("1.weight", normWeight, [hiddenSize]), ("1.bias", normBias, [hiddenSize]),
+            ("3.weight", outputWeight, [outputSize, hiddenSize]), ("3.bias", outputBias, [outputSize]),
         ]
     }
 
@@ -83,7 +94,7 @@ public struct SoftPromptProjector: Sendable {
 
     /// Projects x [rows, inputSize] to [rows, outputSize].
     public func forward(_ x: [Float], rows: Int) -> (output: [Float], trace: Trace) {
-        let d = outputSize
+        let d = hiddenSize
         var linear = [Float](repeating: 0, count: rows * d)
         Linear.forward(out: &linear, x: x, weight: inputWeight, bias: inputBias, rows: rows, inFeatures: inputSize, outFeatures: d)
         var mean = [Float](repeating: 0, count: rows)
@@ -95,8 +106,8 @@ public struct SoftPromptProjector: Sendable {
         case .leakyReLU: LeakyReLU.forward(out: &activated, x: normed, count: rows * d)
         case .gelu: GELU.forward(out: &activated, x: normed, count: rows * d)
         }
-        var output = [Float](repeating: 0, count: rows * d)
-        Linear.forward(out: &output, x: activated, weight: outputWeight, bias: outputBias, rows: rows, inFeatures: d, outFeatures: d)
+        var output = [Float](repeating: 0, count: rows * outputSize)
+        Linear.forward(out: &output, x: activated, weight: outputWeight, bias: outputBias, rows: rows, inFeatures: d, outFeatures: outputSize)
         if outputScale != 1 { for index in output.indices { output[index] *= outputScale } }
         return (output, Trace(rows: rows, input: x, linear: linear, mean: mean, rstd: rstd, normed: normed, activated: activated))
     }
@@ -106,27 +117,29 @@ public struct SoftPromptProjector: Sendable {
         public var inputWeight, inputBias, normWeight, normBias, outputWeight, outputBias: [Float]
 
         public init(of projector: SoftPromptProjector) {
-            let (d, input) = (projector.outputSize, projector.inputSize)
+            let (d, input, out) = (projector.hiddenSize, projector.inputSize, projector.outputSize)
             inputWeight = [Float](repeating: 0, count: d * input)
             inputBias = [Float](repeating: 0, count: d)
             normWeight = inputBias
             normBias = inputBias
-            outputWeight = [Float](repeating: 0, count: d * d)
-            outputBias = inputBias
+            outputWeight = [Float](repeating: 0, count: out * d)
+            outputBias = [Float](repeating: 0, count: out)
         }
 
         /// In the order of `namedParameters`.
         public var values: [[Float]] { [inputWeight, inputBias, normWeight, normBias, outputWeight, outputBias] }
     }
 
-    /// Accumulates the parameter gradients of d loss / d output ([rows, outputSize]) into `gradients`.
-    public func backward(_ trace: Trace, dOutput: [Float], into gradients: inout Gradients) {
-        let (d, rows) = (outputSize, trace.rows)
+    /// Accumulates the parameter gradients of d loss / d output ([rows, outputSize]) into
+    /// `gradients`; returns d loss / d input ([rows, inputSize]) when `inputGradient` is asked.
+    @discardableResult
+    public func backward(_ trace: Trace, dOutput: [Float], into gradients: inout Gradients, inputGradient: Bool = false) -> [Float]? {
+        let (d, rows) = (hiddenSize, trace.rows)
         let dScaled = outputScale == 1 ? dOutput : dOutput.map { $0 * outputScale }
         var dActivated = [Float](repeating: 0, count: rows * d)
         Linear.backward(
             dx: &dActivated, dweight: &gradients.outputWeight, dbias: &gradients.outputBias, dout: dScaled, x: trace.activated,
-            weight: outputWeight, rows: rows, inFeatures: d, outFeatures: d)
+            weight: outputWeight, rows: rows, inFeatures: d, outFeatures: outputSize)
         var dNormed = [Float](repeating: 0, count: rows * d)
         switch activation {
         case .leakyReLU: LeakyReLU.backward(dx: &dNormed, dout: dActivated, x: trace.normed, count: rows * d)
@@ -136,9 +149,17 @@ public struct SoftPromptProjector: Sendable {
         LayerNorm.backward(
             dx: &dLinear, dgamma: &gradients.normWeight, dbeta: &gradients.normBias, dout: dNormed, x: trace.linear, mean: trace.mean,
             rstd: trace.rstd, gamma: normWeight, rows: rows, dim: d)
+        guard inputGradient else {
+            Linear.backward(
+                dx: nil, dweight: &gradients.inputWeight, dbias: &gradients.inputBias, dout: dLinear, x: trace.input, weight: inputWeight,
+                rows: rows, inFeatures: inputSize, outFeatures: d)
+            return nil
+        }
+        var dInput = [Float](repeating: 0, count: rows * inputSize)
         Linear.backward(
-            dx: nil, dweight: &gradients.inputWeight, dbias: &gradients.inputBias, dout: dLinear, x: trace.input, weight: inputWeight,
+            dx: &dInput, dweight: &gradients.inputWeight, dbias: &gradients.inputBias, dout: dLinear, x: trace.input, weight: inputWeight,
             rows: rows, inFeatures: inputSize, outFeatures: d)
+        return dInput
     }
 
     /// One Adam step over the six tensors; `optimizer` was made with `parameterSizes`, and

@@ -242,7 +242,19 @@ public struct CausalDecoder: Sendable {
     public func forward(
         tokens: [Int32], cache: inout KVCache, allLogits: Bool = false, inputEmbeddings: [Int: [Float]] = [:]
     ) throws(DecoderError) -> [Float] {
-        try run(tokens: tokens, branchStarts: nil, cache: &cache, allLogits: allLogits, inputEmbeddings: inputEmbeddings)
+        let hidden = try run(tokens: tokens, branchStarts: nil, cache: &cache, inputEmbeddings: inputEmbeddings)
+        let outputRows = allLogits ? tokens.count : 1
+        return outputLogits(hidden: Array(hidden[((tokens.count - outputRows) * configuration.hiddenSize)...]), rows: outputRows)
+    }
+
+    /// Runs `tokens` after the positions in `cache`, as `forward`, and returns the final state of
+    /// the last position (after the final norm: what the head would read), [embeddingSize]: the
+    /// vector retrieval models read at an output token.
+    public func lastFinalState(
+        tokens: [Int32], cache: inout KVCache, inputEmbeddings: [Int: [Float]] = [:]
+    ) throws(DecoderError) -> [Float] {
+        let hidden = try run(tokens: tokens, branchStarts: nil, cache: &cache, inputEmbeddings: inputEmbeddings)
+        return finalStates(hidden: Array(hidden[((tokens.count - 1) * configuration.hiddenSize)...]), rows: 1)
     }
 
     /// Runs several independent continuations of the sequence in `cache` in one pass: each branch
@@ -253,16 +265,17 @@ public struct CausalDecoder: Sendable {
     public func forwardBranches(_ branches: [[Int32]], cache: inout KVCache) throws(DecoderError) -> [Float] {
         var starts: [Int] = []
         for branch in branches { starts += [Int](repeating: starts.count, count: branch.count) }
-        return try run(tokens: branches.flatMap { $0 }, branchStarts: starts, cache: &cache, allLogits: true, inputEmbeddings: [:])
+        let rows = starts.count
+        return outputLogits(hidden: try run(tokens: branches.flatMap { $0 }, branchStarts: starts, cache: &cache, inputEmbeddings: [:]), rows: rows)
     }
 
-    /// The forward pass; `branchStarts[row]`, when given, is the offset of the first row of that
-    /// row's branch (rows of one branch are contiguous).
+    /// The forward pass, returning the last layer's hidden states of every new row [rows,
+    /// hiddenSize]; `branchStarts[row]`, when given, is the offset of the first row of that row's
+    /// branch (rows of one branch are contiguous).
     private func run(
-        tokens: [Int32], branchStarts: [Int]?, cache: inout KVCache, allLogits: Bool, inputEmbeddings: [Int: [Float]]
+        tokens: [Int32], branchStarts: [Int]?, cache: inout KVCache, inputEmbeddings: [Int: [Float]]
     ) throws(DecoderError) -> [Float] {
         let c = configuration
-        let h = c.hiddenSize
         let rows = tokens.count
         let start = cache.count
         let longest = branchStarts.map { starts in starts.indices.map { $0 - starts[$0] + 1 }.max() ?? 0 } ?? rows
@@ -278,14 +291,23 @@ public struct CausalDecoder: Sendable {
                 scratch: &scratch)
         }
         cache.advance(by: rows)
-
-        let outputRows = allLogits ? rows : 1
-        return outputLogits(hidden: Array(x[((rows - outputRows) * h)...]), rows: outputRows)
+        return x
     }
 
-    /// Logits [rows, vocabulary] of final hidden states [rows, hiddenSize]: final norm, OPT-350m's
-    /// project_out, then the (tied or separate) head.
+    /// Logits [rows, vocabulary] of final hidden states [rows, hiddenSize]: `finalStates`, then
+    /// the (tied or separate) head.
     func outputLogits(hidden: [Float], rows: Int) -> [Float] {
+        let c = configuration
+        var logits = [Float](repeating: 0, count: rows * c.vocabularySize)
+        (weights.outputHead ?? weights.tokenEmbeddings).forward(
+            out: &logits, x: finalStates(hidden: hidden, rows: rows), bias: nil, rows: rows, inFeatures: c.embeddingSize,
+            outFeatures: c.vocabularySize, threads: threads, integerActivations: integerActivations)
+        return logits
+    }
+
+    /// The final norm and OPT-350m's project_out over last-layer hidden states [rows, hiddenSize]:
+    /// what the head reads, [rows, embeddingSize].
+    func finalStates(hidden: [Float], rows: Int) -> [Float] {
         let c = configuration
         let (h, e) = (c.hiddenSize, c.embeddingSize)
         var final = hidden
@@ -297,10 +319,7 @@ public struct CausalDecoder: Sendable {
             Linear.forward(out: &projected, x: final, weight: projectOut, bias: nil, rows: rows, inFeatures: h, outFeatures: e)
             final = projected
         }
-        var logits = [Float](repeating: 0, count: rows * c.vocabularySize)
-        (weights.outputHead ?? weights.tokenEmbeddings).forward(
-            out: &logits, x: final, bias: nil, rows: rows, inFeatures: e, outFeatures: c.vocabularySize, threads: threads, integerActivations: integerActivations)
-        return logits
+        return final
     }
 
     /// The first hidden states of `tokens` at `positions` (one per token): token embeddings (or the

@@ -30,12 +30,30 @@ struct DecoderLayerTrace: Sendable {
 
 /// A full-sequence forward's saved activations, consumed by `CausalDecoder.inputGradients`.
 public struct DecoderTrace: Sendable {
+    /// Rows of the packed batch (every sequence's tokens, concatenated).
     public let rows: Int
-    /// Positions whose logits were produced, in the order of the logits' rows.
+    /// Rows whose outputs were produced, in the order of the outputs' rows.
     public let outputRows: [Int]
+    /// For each row, the row where its sequence starts (attention never crosses sequences).
+    let sequenceStarts: [Int]
     var layers: [DecoderLayerTrace]
     /// Hidden states after the last layer, [rows, hidden].
     var final: [Float]
+}
+
+/// One sequence of a packed training forward: its tokens from position 0, the soft vectors that
+/// replace some of them (by offset, `embeddingSize` values each), and the offsets whose outputs
+/// are wanted.
+public struct TrainingSequence: Sendable {
+    public var tokens: [Int32]
+    public var inputEmbeddings: [Int: [Float]]
+    public var outputRows: [Int]
+
+    public init(tokens: [Int32], inputEmbeddings: [Int: [Float]], outputRows: [Int]) {
+        self.tokens = tokens
+        self.inputEmbeddings = inputEmbeddings
+        self.outputRows = outputRows
+    }
 }
 
 /// Training support for a frozen decoder: a forward over a whole sequence that keeps activations,
@@ -76,22 +94,48 @@ extension CausalDecoder {
     public func forwardForTraining(
         tokens: [Int32], inputEmbeddings: [Int: [Float]], outputRows: [Int]
     ) throws(DecoderError) -> (logits: [Float], trace: DecoderTrace) {
+        let (final, trace) = try finalStatesForTraining([TrainingSequence(tokens: tokens, inputEmbeddings: inputEmbeddings, outputRows: outputRows)])
+        var logits = [Float](repeating: 0, count: outputRows.count * configuration.vocabularySize)
+        (weights.outputHead ?? weights.tokenEmbeddings).forward(
+            out: &logits, x: final, bias: nil, rows: outputRows.count, inFeatures: configuration.embeddingSize,
+            outFeatures: configuration.vocabularySize)
+        return (logits, trace)
+    }
+
+    /// Runs several independent sequences packed into one set of matrix products (each from
+    /// position 0, attending only to itself) and returns the final states of their output rows,
+    /// sequences in order: the last hidden state through the final norm (and OPT-350m's
+    /// project_out), what Hugging Face reports as the last `hidden_states`, [Σ outputRows, embeddingSize].
+    public func finalStatesForTraining(_ sequences: [TrainingSequence]) throws(DecoderError) -> (states: [Float], trace: DecoderTrace) {
         let c = configuration
+        var tokens: [Int32] = []
+        var inputEmbeddings: [Int: [Float]] = [:]
+        var positions: [Int] = []
+        var sequenceStarts: [Int] = []
+        var outputRows: [Int] = []
+        for sequence in sequences {
+            let start = tokens.count
+            guard sequence.tokens.count <= c.maxPositions else { throw .contextFull(limit: c.maxPositions) }
+            precondition(sequence.outputRows.allSatisfy { sequence.tokens.indices.contains($0) }, "output rows outside the sequence")
+            tokens += sequence.tokens
+            for (offset, vector) in sequence.inputEmbeddings { inputEmbeddings[start + offset] = vector }
+            positions += Array(0..<sequence.tokens.count)
+            sequenceStarts += [Int](repeating: start, count: sequence.tokens.count)
+            outputRows += sequence.outputRows.map { start + $0 }
+        }
         let rows = tokens.count
-        guard rows <= c.maxPositions else { throw .contextFull(limit: c.maxPositions) }
-        precondition(outputRows.allSatisfy { (0..<rows).contains($0) }, "output rows outside the sequence")
-        var x = try embed(tokens: tokens, inputEmbeddings: inputEmbeddings, positions: Array(0..<rows))
+        var x = try embed(tokens: tokens, inputEmbeddings: inputEmbeddings, positions: positions)
         var traces: [DecoderLayerTrace] = []
         traces.reserveCapacity(c.layers)
         for layer in weights.layers {
-            let trace = trainingLayerForward(layer, x: x, rows: rows)
+            let trace = trainingLayerForward(layer, x: x, rows: rows, sequenceStarts: sequenceStarts)
             x = trace.output
             traces.append(trace.trace)
         }
         let h = c.hiddenSize
         let selected = outputRows.flatMap { x[($0 * h)..<(($0 + 1) * h)] }
-        let logits = outputLogits(hidden: selected, rows: outputRows.count)
-        return (logits, DecoderTrace(rows: rows, outputRows: outputRows, layers: traces, final: x))
+        let trace = DecoderTrace(rows: rows, outputRows: outputRows, sequenceStarts: sequenceStarts, layers: traces, final: x)
+        return (finalStates(hidden: selected, rows: outputRows.count), trace)
     }
 
     /// d loss / d input embeddings, [rows, embeddingSize], from d loss / d logits
@@ -99,21 +143,30 @@ extension CausalDecoder {
     /// (a soft prompt's gradient when r was given in `inputEmbeddings`).
     public func inputGradients(_ trace: DecoderTrace, dLogits: [Float]) -> [Float] {
         let c = configuration
-        let (h, e, rows) = (c.hiddenSize, c.embeddingSize, trace.rows)
         let outputs = trace.outputRows.count
         precondition(dLogits.count == outputs * c.vocabularySize, "dLogits must be [outputRows, vocabulary]")
-        // Head, project_out and final norm, on the output rows only.
-        var dHead = [Float](repeating: 0, count: outputs * e)
+        var dHead = [Float](repeating: 0, count: outputs * c.embeddingSize)
         Self.inputGradient(
-            into: &dHead, dOut: dLogits, weight: weights.outputHead ?? weights.tokenEmbeddings, rows: outputs, inFeatures: e,
+            into: &dHead, dOut: dLogits, weight: weights.outputHead ?? weights.tokenEmbeddings, rows: outputs, inFeatures: c.embeddingSize,
             outFeatures: c.vocabularySize)
+        return inputGradients(trace, dStates: dHead)
+    }
+
+    /// d loss / d input embeddings of the packed rows, [trace.rows, embeddingSize], from d loss /
+    /// d final states ([trace.outputRows.count, embeddingSize], as `finalStatesForTraining` returned them).
+    public func inputGradients(_ trace: DecoderTrace, dStates: [Float]) -> [Float] {
+        let c = configuration
+        let (h, e, rows) = (c.hiddenSize, c.embeddingSize, trace.rows)
+        let outputs = trace.outputRows.count
+        precondition(dStates.count == outputs * e, "dStates must be [outputRows, embeddingSize]")
+        // project_out and final norm, on the output rows only.
         let selected = trace.outputRows.flatMap { trace.final[($0 * h)..<(($0 + 1) * h)] }
         var dSelected: [Float]
         if let projectOut = weights.projectOut {
             dSelected = [Float](repeating: 0, count: outputs * h)
-            Self.inputGradient(into: &dSelected, dOut: dHead, weight: .dense(projectOut), rows: outputs, inFeatures: h, outFeatures: e)
+            Self.inputGradient(into: &dSelected, dOut: dStates, weight: .dense(projectOut), rows: outputs, inFeatures: h, outFeatures: e)
         } else {
-            dSelected = dHead
+            dSelected = dStates
         }
         if let norm = weights.finalNorm {
             dSelected = normBackward(dOut: dSelected, x: selected, norm: norm, rows: outputs)
@@ -123,7 +176,7 @@ extension CausalDecoder {
             for column in 0..<h { dx[row * h + column] += dSelected[index * h + column] }
         }
         for (layer, layerTrace) in zip(weights.layers, trace.layers).reversed() {
-            dx = trainingLayerBackward(layer, trace: layerTrace, dOutput: dx, rows: rows)
+            dx = trainingLayerBackward(layer, trace: layerTrace, dOutput: dx, rows: rows, sequenceStarts: trace.sequenceStarts)
         }
         guard let projectIn = weights.projectIn else { return dx }
         var dEmbedded = [Float](repeating: 0, count: rows * e)
@@ -135,8 +188,10 @@ extension CausalDecoder {
 
     private var preNorm: Bool { configuration.family == .llama || configuration.normalizeBefore }
 
+    /// One layer over packed rows; `sequenceStarts[row]` is where the row's sequence begins (its
+    /// position is the distance from there).
     private func trainingLayerForward(
-        _ layer: DecoderWeights.Layer, x: [Float], rows: Int
+        _ layer: DecoderWeights.Layer, x: [Float], rows: Int, sequenceStarts: [Int]
     ) -> (output: [Float], trace: DecoderLayerTrace) {
         let c = configuration
         let (h, inter, kvWidth) = (c.hiddenSize, c.intermediateSize, c.keyValueWidth)
@@ -150,13 +205,14 @@ extension CausalDecoder {
         layer.value.forward(out: &value, x: attentionInput, bias: layer.valueBias, rows: rows, inFeatures: h, outFeatures: kvWidth)
         if c.family == .llama {
             for row in 0..<rows {
-                rotate(&query, row: row, width: h, heads: c.heads, position: row)
-                rotate(&key, row: row, width: kvWidth, heads: c.keyValueHeads, position: row)
+                rotate(&query, row: row, width: h, heads: c.heads, position: row - sequenceStarts[row])
+                rotate(&key, row: row, width: kvWidth, heads: c.keyValueHeads, position: row - sequenceStarts[row])
             }
         }
         var probabilities = [Float](repeating: 0, count: c.heads * rows * rows)
         var attended = [Float](repeating: 0, count: rows * h)
-        attentionForward(query: query, key: key, value: value, rows: rows, probabilities: &probabilities, attended: &attended)
+        attentionForward(
+            query: query, key: key, value: value, rows: rows, sequenceStarts: sequenceStarts, probabilities: &probabilities, attended: &attended)
         var attentionSum = [Float](repeating: 0, count: rows * h)
         layer.output.forward(out: &attentionSum, x: attended, bias: layer.outputBias, rows: rows, inFeatures: h, outFeatures: h)
         for offset in 0..<(rows * h) { attentionSum[offset] += x[offset] }
@@ -195,7 +251,7 @@ extension CausalDecoder {
     }
 
     private func trainingLayerBackward(
-        _ layer: DecoderWeights.Layer, trace t: DecoderLayerTrace, dOutput: [Float], rows: Int
+        _ layer: DecoderWeights.Layer, trace t: DecoderLayerTrace, dOutput: [Float], rows: Int, sequenceStarts: [Int]
     ) -> [Float] {
         let c = configuration
         let (h, inter, kvWidth) = (c.hiddenSize, c.intermediateSize, c.keyValueWidth)
@@ -237,8 +293,8 @@ extension CausalDecoder {
         attentionBackward(trace: t, dAttended: dAttended, rows: rows, dQuery: &dQuery, dKey: &dKey, dValue: &dValue)
         if c.family == .llama {
             for row in 0..<rows {
-                rotate(&dQuery, row: row, width: h, heads: c.heads, position: row, inverse: true)
-                rotate(&dKey, row: row, width: kvWidth, heads: c.keyValueHeads, position: row, inverse: true)
+                rotate(&dQuery, row: row, width: h, heads: c.heads, position: row - sequenceStarts[row], inverse: true)
+                rotate(&dKey, row: row, width: kvWidth, heads: c.keyValueHeads, position: row - sequenceStarts[row], inverse: true)
             }
         }
         var dAttentionInput = [Float](repeating: 0, count: rows * h)
@@ -257,8 +313,9 @@ extension CausalDecoder {
 
     // MARK: - Attention over the whole sequence (BLAS per head)
 
+    /// Causal attention within each packed sequence: row r attends to rows sequenceStarts[r]...r.
     private func attentionForward(
-        query: [Float], key: [Float], value: [Float], rows: Int, probabilities: inout [Float], attended: inout [Float]
+        query: [Float], key: [Float], value: [Float], rows: Int, sequenceStarts: [Int], probabilities: inout [Float], attended: inout [Float]
     ) {
         let c = configuration
         let (h, hd, kvWidth) = (c.hiddenSize, c.headDim, c.keyValueWidth)
@@ -277,7 +334,9 @@ extension CausalDecoder {
                                     b: k.baseAddress! + kvHead * hd, ldb: kvWidth, c: scores, ldc: rows)
                                 for row in 0..<rows {
                                     let line = scores + row * rows
-                                    VectorMath.softmaxInPlace(line, count: row + 1)
+                                    let first = sequenceStarts[row]
+                                    for column in 0..<first { line[column] = 0 }
+                                    VectorMath.softmaxInPlace(line + first, count: row - first + 1)
                                     for column in (row + 1)..<rows { line[column] = 0 }
                                 }
                                 BLAS.gemm(
@@ -292,6 +351,7 @@ extension CausalDecoder {
     }
 
     /// Accumulates into dQuery [rows, hidden], dKey and dValue [rows, kvWidth] (zeroed by the caller).
+    /// Probabilities outside a row's sequence are zero, so the softmax backward gives them none.
     private func attentionBackward(
         trace t: DecoderLayerTrace, dAttended: [Float], rows: Int, dQuery: inout [Float], dKey: inout [Float], dValue: inout [Float]
     ) {

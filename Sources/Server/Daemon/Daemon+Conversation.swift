@@ -290,7 +290,7 @@ extension Daemon {
     static func checkpointPath(of specification: ModelSpecification) -> String? {
         switch specification {
         case .sasrec(let path): return path
-        case .allmrec(_, let bundle), .blend(_, let bundle): return bundle
+        case .allmrec(_, let bundle), .blend(_, let bundle), .retrieval(let bundle): return bundle
         case .popularity, .cooccurrence: return nil
         }
     }

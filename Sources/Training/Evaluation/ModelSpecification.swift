@@ -27,6 +27,8 @@ public enum ModelSpecification: Sendable, Equatable {
     case allmrec(mode: ALLMRecMode, bundle: String)
     /// SASRec blended with A-LLMRec's ranking at this LM weight (`allmrec-blend[@W]:BUNDLE`, W 0.1 by default).
     case blend(weight: Float, bundle: String)
+    /// Retrieval through the LM (LLM-SRec) alone (`retrieval:BUNDLE`).
+    case retrieval(bundle: String)
 
     /// How an A-LLMRec bundle is evaluated.
     public enum ALLMRecMode: String, Sendable, CaseIterable {
@@ -41,7 +43,7 @@ public enum ModelSpecification: Sendable, Equatable {
     }
 
     public static let knownNames =
-        ["popularity", "cooccurrence", "sasrec:FILE"] + ALLMRecMode.allCases.map { $0.rawValue + ":BUNDLE" } + ["allmrec-blend[@W]:BUNDLE"]
+        ["popularity", "cooccurrence", "sasrec:FILE"] + ALLMRecMode.allCases.map { $0.rawValue + ":BUNDLE" } + ["allmrec-blend[@W]:BUNDLE", "retrieval:BUNDLE"]
 
     public init(parsing text: String) throws(ModelSpecificationError) {
         switch text {
@@ -49,6 +51,8 @@ public enum ModelSpecification: Sendable, Equatable {
         case "cooccurrence", "co-occurrence", "cooc": self = .cooccurrence
         case _ where text.hasPrefix("sasrec:") && text.count > "sasrec:".count:
             self = .sasrec(path: String(text.dropFirst("sasrec:".count)))
+        case _ where text.hasPrefix("retrieval:") && text.count > "retrieval:".count:
+            self = .retrieval(bundle: String(text.dropFirst("retrieval:".count)))
         case _ where text.hasPrefix("allmrec-blend"):
             let rest = text.dropFirst("allmrec-blend".count)
             guard let colon = rest.firstIndex(of: ":"), rest.index(after: colon) < rest.endIndex else { throw .unknownModel(text) }
@@ -80,7 +84,8 @@ public enum ModelSpecification: Sendable, Equatable {
     }
 
     /// Fits the model on the dataset (baselines), or loads it (trained models, whose fit is fixed).
-    public func build(on dataset: PreparedDataset, using data: FitData = .trainingSplit) throws -> any SequentialRecommender {
+    /// `showProgress` reports long preparations (a retrieval model's catalog vectors) on stderr.
+    public func build(on dataset: PreparedDataset, using data: FitData = .trainingSplit, showProgress: Bool = false) throws -> any SequentialRecommender {
         let sequences = data == .trainingSplit ? dataset.train : dataset.allSequences
         switch self {
         case .popularity: return PopularityRecommender(trainingSequences: sequences, itemCount: dataset.itemCount)
@@ -92,6 +97,9 @@ public enum ModelSpecification: Sendable, Equatable {
                     path: path, modelItems: model.configuration.itemCount, datasetItems: dataset.itemCount)
             }
             return model
+        case .retrieval(let bundle):
+            let model = try RetrievalModel.load(bundle: bundle, dataset: dataset)
+            return RetrievalRecommender(model: model, itemVectors: try RetrievalCatalogCache.vectors(model: model, bundle: bundle, showProgress: showProgress))
         case .blend(let weight, let bundle):
             return try ALLMRecBlend(model: try ALLMRecModel.load(bundle: bundle, dataset: dataset), weight: weight)
         case .allmrec(let mode, let bundle):
@@ -117,6 +125,7 @@ public enum ModelSpecification: Sendable, Equatable {
         case .cooccurrence: return "cooccurrence"
         case .sasrec: return "sasrec"
         case .blend(let weight, _): return "allmrec-blend@\(weight)"
+        case .retrieval: return "retrieval"
         case .allmrec(let mode, _):
             switch mode {
             case .ranking: return "allmrec-rank"

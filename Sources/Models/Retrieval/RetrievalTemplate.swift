@@ -1,0 +1,212 @@
+import Checkpoints
+import Foundation
+import Numerics
+import Tokenizers
+
+/// The words of LLM-SRec's two prompts (Sein-Kim/LLM-SRec `models/seqllm_model.py`), in the
+/// nouns of a domain. The LM reads
+///
+///     user: historyIntro + "T₁"[cf₁] + separator + "T₂"[cf₂] + … + historyOutro + [UserOut]
+///     item: itemIntro + "T"[cf] + itemOutro + [ItemOut]
+///
+/// where `[cfᵢ]` is one soft token (the item's SASRec embedding through the item projector; left
+/// out for an item without interactions) and `[UserOut]`/`[ItemOut]` are learnt input vectors whose
+/// last-layer states become the user and item vectors. The user's words of a session, when there
+/// are any, go between the history and `historyOutro`, after `wishesIntro`.
+///
+/// JSON form (every key optional, missing keys take the `movies` values): `{"historyIntro": …,
+/// "historyOutro": …, "wishesIntro": …, "itemIntro": …, "itemOutro": …, "separator": …,
+/// "quote": …, "historyCount": 10, "noun": "movie"}`.
+public struct RetrievalTemplate: Sendable, Equatable {
+    public var historyIntro: String
+    public var historyOutro: String
+    public var wishesIntro: String
+    public var itemIntro: String
+    public var itemOutro: String
+    public var separator = ", "
+    public var quote = "\""
+    /// Most recent history items shown (10 in LLM-SRec).
+    public var historyCount = 10
+    /// What the domain calls an item ("movie"), for answers and prompts.
+    public var noun: String
+
+    public init(historyIntro: String, historyOutro: String, wishesIntro: String, itemIntro: String, itemOutro: String, noun: String) {
+        self.historyIntro = historyIntro
+        self.historyOutro = historyOutro
+        self.wishesIntro = wishesIntro
+        self.itemIntro = itemIntro
+        self.itemOutro = itemOutro
+        self.noun = noun
+    }
+
+    private static func domain(verb: String, noun: String) -> RetrievalTemplate {
+        RetrievalTemplate(
+            historyIntro: "This user has \(verb) the following \(noun)s in this order: ",
+            historyOutro: ". Based on this sequence, the user representation is",
+            wishesIntro: ". The user now says: ",
+            itemIntro: "The \(noun) ", itemOutro: ", as an item representation, is", noun: noun)
+    }
+
+    /// The A-LLMRec domains' nouns (`Movies_and_TV`, `Video_Games`, other Amazon categories,
+    /// anything else) under the names `movies`, `games`, `items`, `plain`.
+    public static let builtIn: [String: RetrievalTemplate] = [
+        "movies": domain(verb: "watched", noun: "movie"),
+        "games": domain(verb: "played", noun: "game"),
+        "items": domain(verb: "bought", noun: "item"),
+        "plain": RetrievalTemplate(historyIntro: "", historyOutro: "", wishesIntro: " ", itemIntro: "", itemOutro: "", noun: "item"),
+    ]
+
+    /// A built-in name or the path of a JSON template file.
+    public static func named(_ nameOrPath: String) throws(RetrievalError) -> RetrievalTemplate {
+        if let template = builtIn[nameOrPath] { return template }
+        guard let data = try? ModelFile.contents(of: nameOrPath) else {
+            throw .invalidTemplate(
+                "'\(nameOrPath)' is neither a built-in template (\(builtIn.keys.sorted().joined(separator: ", "))) nor a readable file")
+        }
+        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw .invalidTemplate("\(nameOrPath) is not a JSON object")
+        }
+        return try RetrievalTemplate(jsonObject: object, source: nameOrPath)
+    }
+
+    /// A template from its JSON object (`source` names it in errors).
+    public init(jsonObject object: [String: Any], source: String) throws(RetrievalError) {
+        var template = Self.builtIn["movies"]!
+        let strings: [(String, WritableKeyPath<RetrievalTemplate, String>)] = [
+            ("historyIntro", \.historyIntro), ("historyOutro", \.historyOutro), ("wishesIntro", \.wishesIntro), ("itemIntro", \.itemIntro),
+            ("itemOutro", \.itemOutro), ("separator", \.separator), ("quote", \.quote), ("noun", \.noun),
+        ]
+        let known = Set(strings.map(\.0) + ["historyCount"])
+        if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
+            throw .invalidTemplate("\(source): unknown key '\(unknown)'")
+        }
+        for (key, path) in strings {
+            guard let value = object[key] else { continue }
+            guard let text = value as? String else { throw .invalidTemplate("\(source): '\(key)' must be a string") }
+            template[keyPath: path] = text
+        }
+        if let value = object["historyCount"] {
+            guard let count = value as? Int, count >= 1 else { throw .invalidTemplate("\(source): 'historyCount' must be a positive integer") }
+            template.historyCount = count
+        }
+        self = template
+    }
+
+    /// The template as the JSON object `init(jsonObject:source:)` reads.
+    public var jsonObject: [String: Any] {
+        [
+            "historyIntro": historyIntro, "historyOutro": historyOutro, "wishesIntro": wishesIntro, "itemIntro": itemIntro,
+            "itemOutro": itemOutro, "separator": separator, "quote": quote, "historyCount": historyCount, "noun": noun,
+        ]
+    }
+
+    /// FNV-1a of the template's JSON (sorted keys): identifies the wording a model was trained with.
+    public var fingerprint: String {
+        let data = (try? JSONSerialization.data(withJSONObject: jsonObject, options: [.sortedKeys])) ?? Data()
+        var hash = FNV1a64()
+        hash.combine(data)
+        return hash.hex
+    }
+}
+
+/// One tokenized retrieval prompt: token ids (soft positions hold a placeholder 0), the positions
+/// of the items' collaborative soft tokens in prompt order with the dense item id behind each, and
+/// the output position (the last token: `[UserOut]` or `[ItemOut]`).
+public struct RetrievalPrompt: Sendable, Equatable {
+    public var tokens: [Int32]
+    public var softTokens: [(position: Int, item: Int32)]
+    public var outputPosition: Int { tokens.count - 1 }
+
+    public init(tokens: [Int32], softTokens: [(position: Int, item: Int32)]) {
+        self.tokens = tokens
+        self.softTokens = softTokens
+    }
+
+    public static func == (a: RetrievalPrompt, b: RetrievalPrompt) -> Bool {
+        a.tokens == b.tokens && a.softTokens.map(\.position) == b.softTokens.map(\.position) && a.softTokens.map(\.item) == b.softTokens.map(\.item)
+    }
+}
+
+/// Builds `RetrievalPrompt`s with an LM's tokenizer. Text between soft tokens is tokenized piece by
+/// piece, so a title reads the same in every prompt.
+public struct RetrievalPromptBuilder: Sendable {
+    public let template: RetrievalTemplate
+    public let tokenizer: ByteLevelBPETokenizer
+    /// Item titles by dense id (index 0 unused).
+    public let titles: [String]
+
+    public init(template: RetrievalTemplate, tokenizer: ByteLevelBPETokenizer, titles: [String]) {
+        self.template = template
+        self.tokenizer = tokenizer
+        self.titles = titles
+    }
+
+    private enum Piece {
+        case text(String)
+        case soft(Int32)
+    }
+
+    /// The user prompt over the template's count of most recent `history` items (oldest first);
+    /// items in `withoutSoftToken` appear by title only. `wishes`, when not empty, is what the user
+    /// said this session.
+    public func userPrompt(history: [Int32], wishes: String? = nil, withoutSoftToken: Set<Int32> = []) -> RetrievalPrompt {
+        let t = template
+        var pieces: [Piece] = [.text(t.historyIntro)]
+        for (index, item) in history.suffix(t.historyCount).enumerated() {
+            pieces.append(.text((index > 0 ? t.separator : "") + t.quote + titles[Int(item)] + t.quote))
+            if !withoutSoftToken.contains(item) { pieces.append(.soft(item)) }
+        }
+        if let wishes, !wishes.isEmpty { pieces.append(.text(t.wishesIntro + wishes)) }
+        pieces.append(.text(t.historyOutro))
+        return build(pieces)
+    }
+
+    /// The item prompt; `softToken` false leaves the collaborative token out (an item without
+    /// interactions, or CF-token dropout in training).
+    public func itemPrompt(_ item: Int32, softToken: Bool) -> RetrievalPrompt {
+        let t = template
+        var pieces: [Piece] = [.text(t.itemIntro + t.quote + titles[Int(item)] + t.quote)]
+        if softToken { pieces.append(.soft(item)) }
+        pieces.append(.text(t.itemOutro))
+        return build(pieces)
+    }
+
+    private func build(_ pieces: [Piece]) -> RetrievalPrompt {
+        var tokens = tokenizer.prefixIDs
+        var soft: [(Int, Int32)] = []
+        var text = ""
+        func flush() {
+            if !text.isEmpty { tokens += tokenizer.encode(text, addSpecialTokens: false, parseSpecialTokens: false) }
+            text = ""
+        }
+        for piece in pieces {
+            switch piece {
+            case .text(let segment): text += segment
+            case .soft(let item):
+                flush()
+                soft.append((tokens.count, item))
+                tokens.append(0)
+            }
+        }
+        flush()
+        tokens.append(0)
+        return RetrievalPrompt(tokens: tokens, softTokens: soft)
+    }
+}
+
+/// Errors of retrieval models, their files and inputs.
+public enum RetrievalError: Error, Sendable, Equatable, CustomStringConvertible {
+    case invalidTemplate(String)
+    case invalidBundle(String)
+    case missingTensor(String)
+    case shapeMismatch(name: String, expected: [Int], got: [Int])
+
+    public var description: String {
+        switch self {
+        case .invalidTemplate(let reason): return "invalid retrieval template: \(reason)"
+        case .invalidBundle(let reason): return "invalid retrieval bundle: \(reason)"
+        case .missingTensor(let name): return "retrieval weights have no tensor '\(name)'"
+        case .shapeMismatch(let name, let expected, let got): return "retrieval tensor '\(name)' has shape \(got), expected \(expected)"
+        }
+    }
+}

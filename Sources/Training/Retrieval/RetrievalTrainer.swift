@@ -1,0 +1,247 @@
+import Checkpoints
+import Datasets
+import Foundation
+import Models
+import Numerics
+
+/// Settings of retrieval training (LLM-SRec: Adam lr 1e-4, betas (0.9, 0.98), batch 20, target =
+/// the last training item, 3 random negatives); the rest are what the paper leaves open.
+public struct RetrievalOptions: Sendable {
+    /// Which positions of a user's training sequence are targets.
+    public enum Targets: Sendable, Equatable, CustomStringConvertible {
+        /// The last training item (LLM-SRec).
+        case last
+        /// The last K training items, each with the history before it.
+        case lastPositions(Int)
+
+        public var description: String {
+            switch self {
+            case .last: return "last"
+            case .lastPositions(let count): return "last\(count)"
+            }
+        }
+    }
+
+    /// Where a sample's negatives come from.
+    public enum Negatives: String, Sendable, CaseIterable {
+        /// Uniform draws among the items the user never interacted with (LLM-SRec).
+        case sampled
+        /// The sampled ones, plus every other candidate of the batch.
+        case inBatch = "in-batch"
+        /// Draws from SASRec's 50 best-scored items the user never interacted with.
+        case hard
+    }
+
+    public var epochs = 1
+    public var batchSize = 8
+    public var learningRate: Float = 1e-4
+    public var beta1: Float = 0.9
+    public var beta2: Float = 0.98
+    public var seed: UInt64 = 42
+    public var targets = Targets.last
+    public var negatives = Negatives.sampled
+    /// Negatives drawn per sample (3 in LLM-SRec).
+    public var negativeCount = 3
+    /// Chance that a candidate's prompt leaves its collaborative token out, so that items without
+    /// interactions (read by title alone) get trained vectors too.
+    public var cfDropout: Float = 0.1
+    /// Train on a seeded sample of at most this many users per epoch (all when nil).
+    public var maxUsers: Int?
+
+    public init() {}
+
+    /// What identifies a run in its state file.
+    public var identity: String {
+        "batch=\(batchSize) lr=\(learningRate) betas=\(beta1),\(beta2) seed=\(seed) targets=\(targets) "
+            + "negatives=\(negatives.rawValue)x\(negativeCount) cfDropout=\(cfDropout) users=\(maxUsers.map(String.init) ?? "all")"
+    }
+}
+
+/// Retrieval through the frozen LM (LLM-SRec): every epoch visits the (user, target) samples in a
+/// seeded shuffle; each is the user prompt of the history before the target, SASRec's user vector
+/// of that history (the distillation teacher's input), the target and its negatives.
+public final class RetrievalTrainer {
+    public let options: RetrievalOptions
+    public let decoder: CausalDecoder
+    public let sasrec: SASRecModel
+    public let builder: RetrievalPromptBuilder
+    public private(set) var weights: RetrievalWeights
+    public private(set) var optimizer: Adam
+    public private(set) var epochsDone = 0
+    /// Samples of the current epoch already trained (a resumed run skips them).
+    public private(set) var position = 0
+    let dataset: PreparedDataset
+    let itemEmbeddings: [Float]
+    let itemsWithoutInteractions: Set<Int32>
+
+    /// `decoder` should hold Float32 weights (`denseWeights()`): the backward pass multiplies by them.
+    public init(
+        decoder: CausalDecoder, sasrec: SASRecModel, builder: RetrievalPromptBuilder, dataset: PreparedDataset, options: RetrievalOptions
+    ) {
+        self.options = options
+        self.decoder = decoder
+        self.sasrec = sasrec
+        self.builder = builder
+        self.dataset = dataset
+        itemEmbeddings = sasrec.itemEmbeddings
+        var seen = Set<Int32>()
+        for sequence in dataset.train { seen.formUnion(sequence) }
+        itemsWithoutInteractions = Set((1...max(1, dataset.itemCount)).map { Int32($0) }.filter { !seen.contains($0) })
+        var generator = SplitMix64(seed: options.seed)
+        let c = decoder.configuration
+        let sampleRows = (0..<4096).map { _ in Int(generator.next() % UInt64(c.vocabularySize)) }
+        let table = sampleRows.flatMap { decoder.weights.tokenEmbeddings.row($0, columns: c.embeddingSize) }
+        weights = RetrievalWeights(
+            cfSize: sasrec.configuration.hiddenUnits, embeddingSize: c.embeddingSize, tokenEmbeddings: table, generator: &generator)
+        optimizer = Adam(sizes: weights.parameterSizes, learningRate: options.learningRate, beta1: options.beta1, beta2: options.beta2)
+    }
+
+    public func restore(_ state: RetrievalStateFile.State) {
+        weights = state.weights
+        optimizer.restore(step: state.step, firstMoments: state.firstMoments, secondMoments: state.secondMoments)
+        epochsDone = state.epochsDone
+        position = state.position
+    }
+
+    public var state: RetrievalStateFile.State {
+        RetrievalStateFile.State(
+            weights: weights, step: optimizer.step, epochsDone: epochsDone, position: position, firstMoments: optimizer.firstMoments,
+            secondMoments: optimizer.secondMoments)
+    }
+
+    /// One sample: a user and the offset of the target in the user's training sequence.
+    public struct Sample: Sendable, Equatable {
+        public var user: Int
+        public var target: Int
+    }
+
+    /// The samples of `epoch` in training order.
+    public func samples(epoch: Int) -> [Sample] {
+        var users = (1...max(1, dataset.userCount)).filter { $0 < dataset.train.count && dataset.train[$0].count >= 2 }
+        var generator = SplitMix64(seed: options.seed, stream: UInt64(epoch))
+        users.shuffle(using: &generator)
+        if let maxUsers = options.maxUsers { users = Array(users.prefix(maxUsers)) }
+        var samples: [Sample] = []
+        for user in users {
+            let count = dataset.train[user].count
+            switch options.targets {
+            case .last: samples.append(Sample(user: user, target: count - 1))
+            case .lastPositions(let k): samples += (max(1, count - k)..<count).map { Sample(user: user, target: $0) }
+            }
+        }
+        samples.shuffle(using: &generator)
+        return samples
+    }
+
+    /// The training examples of `samples` in `epoch` (deterministic).
+    public func examples(_ samples: [Sample], epoch: Int) -> [RetrievalExample] {
+        let windows = samples.map { Array(dataset.train[$0.user][..<$0.target].suffix(sasrec.configuration.maxLength)) }
+        let teachers = sasrec.userRepresentations(windows)
+        let itemCount = dataset.itemCount
+        let allItems = (1...max(1, itemCount)).map { Int32($0) }
+        return samples.indices.map { index in
+            let sample = samples[index]
+            let sequence = dataset.train[sample.user]
+            let target = sequence[sample.target]
+            let interacted = Set(sequence)
+            var generator = SplitMix64(
+                seed: options.seed ^ 0x5245_5452_4945_5645, stream: UInt64(epoch) << 40 | UInt64(sample.user) << 12 | UInt64(sample.target))
+            var negatives: [Int32] = []
+            let eligible = itemCount - interacted.count
+            let wanted = min(options.negativeCount, max(0, eligible))
+            if options.negatives == .hard {
+                let scores = sasrec.scores(user: teachers[index], candidates: allItems)
+                let pool = allItems.indices.filter { !interacted.contains(allItems[$0]) }.sorted { scores[$0] > scores[$1] }.prefix(50)
+                    .map { allItems[$0] }
+                negatives = Array(pool.shuffled(using: &generator).prefix(wanted))
+            } else {
+                while negatives.count < wanted {
+                    let draw = Int32(generator.next() % UInt64(itemCount)) + 1
+                    if !interacted.contains(draw) && !negatives.contains(draw) { negatives.append(draw) }
+                }
+            }
+            func candidate(_ item: Int32) -> RetrievalCandidate {
+                let dropped = Float(generator.next() >> 40) / Float(1 << 24) < options.cfDropout
+                return RetrievalCandidate(item: item, softToken: !dropped && !itemsWithoutInteractions.contains(item))
+            }
+            return RetrievalExample(
+                userPrompt: builder.userPrompt(history: windows[index], withoutSoftToken: itemsWithoutInteractions),
+                teacherInput: teachers[index], candidates: [candidate(target)] + negatives.map(candidate), interacted: interacted)
+        }
+    }
+
+    /// What one step reports.
+    public struct StepReport: Sendable {
+        /// Epoch, optimiser step, samples of the epoch done, samples in the epoch, samples in this step.
+        public var epoch, step, done, total, samples: Int
+        public var loss, retrieval, distillation, uniformity: Float
+        public var tokens: Int
+        public var seconds: Double
+        /// Of `seconds`: the LM's forward and backward passes.
+        public var forwardSeconds, backwardSeconds: Double
+    }
+
+    /// Trains the remaining epochs; `onStep` runs after every step (save state there every so
+    /// often); `shouldStop` is polled between steps.
+    public func train(shouldStop: () -> Bool = { false }, onStep: (StepReport) throws -> Void) throws {
+        var objective = RetrievalObjective.Options()
+        objective.inBatchNegatives = options.negatives == .inBatch
+        while epochsDone < options.epochs {
+            let epoch = epochsDone + 1
+            let order = samples(epoch: epoch)
+            while position < order.count {
+                if shouldStop() { return }
+                let started = Date()
+                let members = Array(order[position..<min(position + options.batchSize, order.count)])
+                let batch = examples(members, epoch: epoch)
+                let result = try RetrievalObjective.evaluate(
+                    decoder: decoder, weights: weights, itemEmbeddings: itemEmbeddings, batch: batch, options: objective
+                ) { [builder] in builder.itemPrompt($0.item, softToken: $0.softToken) }
+                optimizer.beginStep()
+                weights.apply(result.gradients, optimizer: &optimizer)
+                position += members.count
+                try onStep(
+                    StepReport(
+                        epoch: epoch, step: optimizer.step, done: position, total: order.count, samples: members.count, loss: result.loss,
+                        retrieval: result.retrieval, distillation: result.distillation, uniformity: result.uniformity, tokens: result.tokens,
+                        seconds: Date().timeIntervalSince(started), forwardSeconds: result.forwardSeconds, backwardSeconds: result.backwardSeconds))
+            }
+            epochsDone = epoch
+            position = 0
+        }
+    }
+}
+
+/// Retrieval training's resumable state (`BUNDLE/retrieval.training.safetensors`): the weights,
+/// Adam's moments, and in the metadata the step, epochs done, position in the current epoch and
+/// the run's identity.
+public enum RetrievalStateFile {
+    public struct State: Sendable {
+        public var weights: RetrievalWeights
+        public var step, epochsDone, position: Int
+        public var firstMoments, secondMoments: [[Float]]
+    }
+
+    public static func save(_ state: State, identity: String, to path: String) throws {
+        try SafetensorsFile.write(
+            tensors: state.weights.namedTensors + AdamMomentTensors.tensors(first: state.firstMoments, second: state.secondMoments),
+            metadata: [
+                "identity": identity, "step": String(state.step), "epochsDone": String(state.epochsDone), "position": String(state.position),
+            ], to: path)
+    }
+
+    /// The saved state when `path` holds one of the same run; nil otherwise.
+    public static func load(from path: String, identity: String) throws -> State? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        let file = try SafetensorsFile(path: path)
+        guard file.metadata["identity"] == identity, let step = file.metadata["step"].flatMap(Int.init),
+            let epochs = file.metadata["epochsDone"].flatMap(Int.init), let position = file.metadata["position"].flatMap(Int.init)
+        else { return nil }
+        var tensors: [String: Tensor] = [:]
+        for name in file.names where !name.hasPrefix("adam.") { tensors[name] = try file.tensor(named: name) }
+        let weights = try RetrievalWeights(tensors: tensors)
+        let moments = try AdamMomentTensors.read(from: file, count: weights.parameterSizes.count)
+        return State(
+            weights: weights, step: step, epochsDone: epochs, position: position, firstMoments: moments.first, secondMoments: moments.second)
+    }
+}

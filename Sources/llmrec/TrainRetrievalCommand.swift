@@ -1,0 +1,177 @@
+import ArgumentParser
+import Datasets
+import Foundation
+import JSON
+import Models
+import Numerics
+import Training
+
+extension RetrievalOptions.Negatives: ExpressibleByArgument {}
+
+struct TrainRetrievalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "retrieval",
+        abstract: "Retrieval through the LM (LLM-SRec): user and item vectors read from the frozen LM.",
+        discussion: """
+            The LM reads the user's last 10 titles, each followed by a soft token (the item's SASRec \
+            embedding through a projector), and a learnt [UserOut] token whose final state becomes the \
+            user vector through a head; each item is read the same way ([ItemOut]). Score = user · item. \
+            Losses (weights 1): cross-entropy of the target against its negatives, distillation of \
+            SASRec's user vector (normalised MSE) and uniformity on both sides. The LM and SASRec stay \
+            frozen; the projector, the two learnt tokens and the three heads train, back-propagated \
+            through the LM (GGUF weights are dequantised to Float32). SASRec comes from the bundle \
+            (llmrec train align writes it, or --sasrec here). State is saved every --checkpoint-every \
+            steps to BUNDLE/retrieval.training.safetensors and a rerun resumes (also with more --epochs) \
+            unless --restart. Prints one JSON summary line with samples/s.
+            """
+    )
+
+    @Option(help: "Prepared dataset directory.") var data: String
+    @Option(help: "Bundle directory (created when --sasrec is given).") var bundle: String
+    @Option(help: "The LM: a GGUF file or a Hugging Face directory.") var lm: String
+    @Option(help: "SASRec checkpoint to copy into a new bundle (default: the bundle's).") var sasrec: String?
+    @Option(help: "Prompt template: movies, games, items, plain, or a JSON file (default: the bundle's, else movies).") var template: String?
+    @Option(help: "Epochs.") var epochs = 1
+    @Option(help: "Samples per step.") var batchSize = 8
+    @Option(name: .customLong("lr"), help: "Adam learning rate.") var learningRate: Float = 1e-4
+    @Option(help: "Targets per user: 'last' (LLM-SRec) or 'lastK' for the last K training positions (e.g. last3).") var targets = "last"
+    @Option(help: "Negatives: sampled (LLM-SRec), in-batch, or hard (from SASRec's top 50).") var negatives: RetrievalOptions.Negatives = .sampled
+    @Option(help: "Negatives drawn per sample.") var negativeCount = 3
+    @Option(help: "Chance that a candidate is read by title alone (no collaborative token).") var cfDropout: Float = 0.1
+    @Option(help: "Train on a seeded sample of at most this many users per epoch.") var maxUsers: Int?
+    @Option(help: "Seed for initialisation, sample order, negatives and dropout.") var seed: UInt64 = 42
+    @Option(help: "Save the training state every N steps.") var checkpointEvery = 10
+    @Option(help: "OpenBLAS threads.") var threads = 2
+    @Flag(help: "Ignore a saved training state and start over.") var restart = false
+    @Flag(help: "No progress on stderr.") var quiet = false
+
+    func parsedTargets() throws -> RetrievalOptions.Targets {
+        if targets == "last" { return .last }
+        guard targets.hasPrefix("last"), let count = Int(targets.dropFirst(4)), count >= 1 else {
+            throw ValidationError("--targets must be 'last' or 'lastK' with K ≥ 1 (e.g. last3), not '\(targets)'")
+        }
+        return .lastPositions(count)
+    }
+
+    func validate() throws {
+        guard epochs >= 1, batchSize >= 1, threads >= 1, checkpointEvery >= 1, negativeCount >= 1, maxUsers.map({ $0 >= 1 }) ?? true else {
+            throw ValidationError("epochs, batch size, threads, --checkpoint-every, --negative-count and --max-users must be positive")
+        }
+        guard (0...1).contains(cfDropout) else { throw ValidationError("--cf-dropout must be between 0 and 1") }
+        _ = try parsedTargets()
+    }
+
+    func run() throws {
+        BLAS.setThreads(threads)
+        do {
+            let started = Date()
+            let dataset = try PreparedDataset(directory: data)
+            var manifest: ALLMRecManifest
+            if let sasrec {
+                let model = try SASRecCheckpoint.load(sasrec)
+                guard model.configuration.itemCount == dataset.itemCount else {
+                    throw ModelSpecificationError.catalogMismatch(path: sasrec, modelItems: model.configuration.itemCount, datasetItems: dataset.itemCount)
+                }
+                try FileManager.default.createDirectory(atPath: bundle, withIntermediateDirectories: true)
+                try SASRecCheckpoint.save(model, to: bundle + "/sasrec.safetensors", metadata: ["dataset": dataset.fingerprint])
+                manifest = (try? ALLMRecManifest.read(directory: bundle))
+                    ?? ALLMRecManifest(
+                        datasetFingerprint: dataset.fingerprint, itemCount: dataset.itemCount, sasrec: "sasrec.safetensors",
+                        template: PromptTemplate.builtIn["movies"]!)
+                manifest.datasetFingerprint = dataset.fingerprint
+                manifest.itemCount = dataset.itemCount
+                manifest.sasrec = "sasrec.safetensors"
+                manifest.dimensions["cf"] = model.configuration.hiddenUnits
+            } else {
+                manifest = try ALLMRecManifest.read(directory: bundle)
+            }
+            guard manifest.datasetFingerprint == dataset.fingerprint else {
+                throw RetrievalError.invalidBundle("\(bundle) was made for dataset \(manifest.datasetFingerprint), not \(dataset.fingerprint)")
+            }
+            let retrievalTemplate = try template.map { name throws in try RetrievalTemplate.named(name) }
+                ?? manifest.retrievalTemplate ?? RetrievalTemplate.builtIn["movies"]!
+            let sasrecModel = try SASRecCheckpoint.load(ALLMRecManifest.resolve(manifest.sasrec, in: bundle))
+            let lmPath = URL(fileURLWithPath: lm).standardizedFileURL.path
+            let meterLoad = ProgressMeter(label: "load LM", total: 1, unit: .items("models"), enabled: !quiet)
+            var languageModel = try LanguageModel.load(lmPath)
+            languageModel.decoder = languageModel.decoder.denseWeights()
+            meterLoad.finish(1)
+            var options = RetrievalOptions()
+            options.epochs = epochs
+            options.batchSize = batchSize
+            options.learningRate = learningRate
+            options.targets = try parsedTargets()
+            options.negatives = negatives
+            options.negativeCount = negativeCount
+            options.cfDropout = cfDropout
+            options.maxUsers = maxUsers
+            options.seed = seed
+            let builder = RetrievalPromptBuilder(
+                template: retrievalTemplate, tokenizer: languageModel.tokenizer, titles: ["No Title"] + dataset.catalog.items.map(\.title))
+            let trainer = RetrievalTrainer(
+                decoder: languageModel.decoder, sasrec: sasrecModel, builder: builder, dataset: dataset, options: options)
+            let statePath = bundle + "/retrieval.training.safetensors"
+            let identity = "data=\(dataset.fingerprint) sasrec=\(try fileDigest(ALLMRecManifest.resolve(manifest.sasrec, in: bundle))) "
+                + "lm=\(lmPath) template=\(retrievalTemplate.fingerprint) \(options.identity)"
+            if !restart, let saved = try RetrievalStateFile.load(from: statePath, identity: identity) {
+                trainer.restore(saved)
+                if !quiet {
+                    FileHandle.standardError.write(
+                        Data("train retrieval: resuming at epoch \(saved.epochsDone + 1), sample \(saved.position)\n".utf8))
+                }
+            }
+            let perEpoch = trainer.samples(epoch: 1).count
+            let meter = ProgressMeter(label: "train retrieval", total: Int64(perEpoch * epochs), unit: .items("samples"), enabled: !quiet)
+            installInterruptHandlers()
+            let trainStarted = Date()
+            var (samples, tokens, forward, backward, steps) = (0, 0, 0.0, 0.0, 0)
+            var recent: [(Float, Float, Float)] = []
+            try trainer.train(shouldStop: { interruptRequested.load(ordering: .relaxed) }) { report in
+                samples += report.samples
+                tokens += report.tokens
+                forward += report.forwardSeconds
+                backward += report.backwardSeconds
+                steps += 1
+                recent = Array((recent + [(report.retrieval, report.distillation, report.uniformity)]).suffix(20))
+                let mean = { (pick: ((Float, Float, Float)) -> Float) in recent.map(pick).reduce(0, +) / Float(recent.count) }
+                meter.label = String(
+                    format: "train retrieval (epoch %d, ce %.3f, distil %.4f, uniform %.3f)", report.epoch, mean { $0.0 }, mean { $0.1 },
+                    mean { $0.2 })
+                meter.update(Int64((report.epoch - 1) * perEpoch + report.done))
+                if steps % checkpointEvery == 0 { try RetrievalStateFile.save(trainer.state, identity: identity, to: statePath) }
+            }
+            meter.finish(Int64(trainer.epochsDone * perEpoch + trainer.position))
+            try RetrievalStateFile.save(trainer.state, identity: identity, to: statePath)
+            let interrupted = interruptRequested.load(ordering: .relaxed)
+            let seconds = Date().timeIntervalSince(trainStarted)
+            try trainer.weights.save(
+                to: bundle + "/retrieval.safetensors",
+                metadata: ["dataset": dataset.fingerprint, "epochs": String(trainer.epochsDone), "steps": String(trainer.optimizer.step)])
+            manifest.retrieval = "retrieval.safetensors"
+            manifest.retrievalTemplate = retrievalTemplate
+            manifest.languageModel = lmPath
+            manifest.dimensions["lm"] = languageModel.decoder.configuration.embeddingSize
+            manifest.training["retrieval"] = [
+                "epochs": String(trainer.epochsDone), "position": String(trainer.position), "steps": String(trainer.optimizer.step),
+                "batchSize": String(batchSize), "learningRate": String(learningRate), "seed": String(seed), "targets": options.targets.description,
+                "negatives": "\(negatives.rawValue) x\(negativeCount)", "cfDropout": String(cfDropout), "maxUsers": maxUsers.map(String.init) ?? "all",
+                "samplesPerSecond": String(format: "%.3f", Double(samples) / max(seconds, 1e-9)),
+            ]
+            try manifest.write(directory: bundle)
+            let summary: JSONValue = [
+                "bundle": .string(bundle), "epochs": .integer(trainer.epochsDone), "steps": .integer(trainer.optimizer.step),
+                "samplesThisRun": .integer(samples), "samplesPerSecond": .number(Double(samples) / max(seconds, 1e-9)),
+                "tokensPerSample": .number(samples > 0 ? Double(tokens) / Double(samples) : 0), "lmForwardSeconds": .number(forward),
+                "lmBackwardSeconds": .number(backward), "otherSeconds": .number(seconds - forward - backward),
+                "seconds": .number(Date().timeIntervalSince(started)), "peakRSSBytes": .integer(peakResidentBytes()),
+                "interrupted": .bool(interrupted),
+            ]
+            print(JSONWriter.compact(summary))
+            if interrupted { throw ExitCode(130) }
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            throw fail(error)
+        }
+    }
+}

@@ -1,0 +1,91 @@
+import Checkpoints
+import Foundation
+import Models
+import Numerics
+import Testing
+
+/// Retrieval through the LM (LLM-SRec's losses) against PyTorch on the tiny Llama. Fixture:
+/// Tests/ModelsTests/Fixtures/retrieval (`python3 scripts/make-retrieval-fixtures.py
+/// Tests/ModelsTests/Fixtures`); references computed in float64.
+@Suite struct RetrievalParityTests {
+    static let path = Bundle.module.resourcePath! + "/Fixtures/retrieval/llmsrec_llama.safetensors"
+
+    struct Fixture {
+        let file: SafetensorsFile
+        let decoder: CausalDecoder
+        let weights: RetrievalWeights
+        let batch: [RetrievalExample]
+        let prompts: [RetrievalCandidate: RetrievalPrompt]
+
+        init() throws {
+            file = try SafetensorsFile(path: RetrievalParityTests.path)
+            decoder = try CausalDecoder.load(huggingFaceDirectory: Bundle.module.resourcePath! + "/Fixtures/llama_tiny")
+            var tensors: [String: Tensor] = [:]
+            let weightNames = ["item_proj.", "pred_user.", "pred_item.", "pred_user_cf.", "user_out", "item_out"]
+            for name in file.names where weightNames.contains(where: { name.hasPrefix($0) }) { tensors[name] = try file.tensor(named: name) }
+            weights = try RetrievalWeights(tensors: tensors)
+            let file = file
+            func ints(_ name: String) throws -> [Int] { try file.int64Values(named: name).values.map { Int($0) } }
+            func prompt(_ prefix: String, items: [Int]) throws -> RetrievalPrompt {
+                var tokens = try ints(prefix + ".tokens").map { Int32($0) }
+                let positions = try ints(prefix + ".soft_positions")
+                for position in positions { tokens[position] = 0 }
+                tokens[tokens.count - 1] = 0
+                return RetrievalPrompt(tokens: tokens, softTokens: zip(positions, items).map { ($0, Int32($1)) })
+            }
+            var candidates: [RetrievalCandidate] = []
+            var prompts: [RetrievalCandidate: RetrievalPrompt] = [:]
+            for index in 0..<5 {
+                let item = try ints("candidate\(index).item")[0]
+                let positions = try ints("candidate\(index).soft_positions")
+                let candidate = RetrievalCandidate(item: Int32(item), softToken: !positions.isEmpty)
+                candidates.append(candidate)
+                prompts[candidate] = try prompt("candidate\(index)", items: positions.map { _ in item })
+            }
+            self.prompts = prompts
+            batch = try (0..<2).map { user in
+                RetrievalExample(
+                    userPrompt: try prompt("user\(user)", items: try ints("user\(user).soft_items")),
+                    teacherInput: try file.tensor(named: "user\(user).teacher").storage,
+                    candidates: try ints("user\(user).candidates").map { candidates[$0] },
+                    interacted: Set(try ints("user\(user).interacted").map { Int32($0) }))
+            }
+        }
+
+        func evaluate(inBatch: Bool, packedRows: Int) throws -> RetrievalObjective.Result {
+            var options = RetrievalObjective.Options()
+            options.inBatchNegatives = inBatch
+            options.packedRows = packedRows
+            let prompts = prompts
+            return try RetrievalObjective.evaluate(
+                decoder: decoder, weights: weights, itemEmbeddings: try file.tensor(named: "items").storage, batch: batch, options: options
+            ) { prompts[$0]! }
+        }
+    }
+
+    /// The three losses and every gradient (projector, learnt tokens, heads), with each user's own
+    /// candidates and with in-batch negatives; sequences packed one per product and all in one.
+    @Test(arguments: [false, true], [8, 256])
+    func lossesAndGradientsMatchPyTorch(inBatch: Bool, packedRows: Int) throws {
+        let fixture = try Fixture()
+        let result = try fixture.evaluate(inBatch: inBatch, packedRows: packedRows)
+        let prefix = inBatch ? "inbatch." : ""
+        func expected(_ name: String) throws -> [Float] { try fixture.file.tensor(named: prefix + name).storage }
+        SASRecParityTests.expectClose([result.loss], try expected("expected.loss"), "loss")
+        SASRecParityTests.expectClose([result.retrieval], try expected("expected.ce"), "cross-entropy")
+        SASRecParityTests.expectClose([result.distillation], try expected("expected.distil"), "distillation")
+        SASRecParityTests.expectClose([result.uniformity], try expected("expected.uniform"), "uniformity")
+        let names = ["0.weight", "0.bias", "1.weight", "1.bias", "3.weight", "3.bias"]
+        let groups: [(String, SoftPromptProjector.Gradients)] = [
+            ("item_proj.", result.gradients.itemProjector), ("pred_user.", result.gradients.userHead), ("pred_item.", result.gradients.itemHead),
+            ("pred_user_cf.", result.gradients.teacherHead),
+        ]
+        for (group, gradients) in groups {
+            for (name, actual) in zip(names, gradients.values) {
+                SASRecParityTests.expectClose(actual, try expected("grad." + group + name), "grad \(group)\(name)", tolerance: 2e-5)
+            }
+        }
+        SASRecParityTests.expectClose(result.gradients.userOut, try expected("grad.user_out"), "grad user_out", tolerance: 2e-5)
+        SASRecParityTests.expectClose(result.gradients.itemOut, try expected("grad.item_out"), "grad item_out", tolerance: 2e-5)
+    }
+}
