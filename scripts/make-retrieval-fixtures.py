@@ -16,7 +16,8 @@ last_hidden_state (after the final norm) at the last row, through pred_user or p
 
   ce       mean over users of cross-entropy(u . v[candidates], target = candidate 0)
   distil   mse(normalize(u), normalize(pred_user_cf(teacher)))
-  uniform  mean(exp(-2 pdist(normalize(x))^2)) for x = users and x = the unique item vectors
+  uniform  mean(exp(-2 pdist(x)^2)) for x = normalize(u) and x = normalize(teacher vectors)
+           (`uniformity(user_outputs) + uniformity(log_emb)` in LLM-SRec's train_mode0)
   loss     ce + distil + uniform(users) + uniform(items)
 
 It is written twice: `expected.*`/`grad.*` with each user's own candidates (LLM-SRec) and
@@ -144,13 +145,13 @@ def losses(model, parts: dict, inputs: dict, dtype, in_batch: bool) -> dict:
                               if c != own[0] and inputs[f"candidate{c}.item"].item() not in interacted]
         logits = (u[b][None] * v[own]).sum(-1)
         ce = ce + F.cross_entropy(logits[None], torch.zeros(1, dtype=torch.int64)) / len(USERS)
-    nu, nt, nv = F.normalize(u, dim=-1), F.normalize(t, dim=-1), F.normalize(v, dim=-1)
+    nu, nt = F.normalize(u, dim=-1), F.normalize(t, dim=-1)
     distil = F.mse_loss(nu, nt)
 
     def uniform(x):
         return torch.pdist(x, p=2).pow(2).mul(-2).exp().mean()
 
-    uniformity = uniform(nu) + uniform(nv)
+    uniformity = uniform(nu) + uniform(nt)
     return dict(loss=ce + distil + uniformity, ce=ce, distil=distil, uniform=uniformity)
 
 

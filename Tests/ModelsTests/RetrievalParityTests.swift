@@ -52,23 +52,26 @@ import Testing
             }
         }
 
-        func evaluate(inBatch: Bool, packedRows: Int) throws -> RetrievalObjective.Result {
+        func evaluate(inBatch: Bool, packedRows: Int, frozenPrefixes: Bool) throws -> RetrievalObjective.Result {
             var options = RetrievalObjective.Options()
             options.inBatchNegatives = inBatch
             options.packedRows = packedRows
+            options.frozenPrefixes = frozenPrefixes
             let prompts = prompts
             return try RetrievalObjective.evaluate(
-                decoder: decoder, weights: weights, itemEmbeddings: try file.tensor(named: "items").storage, batch: batch, options: options
+                decoder: decoder, weights: weights, itemEmbeddings: try file.tensor(named: "items").storage, batch: batch, options: options,
+                prefixes: PrefixStore(decoder: decoder)
             ) { prompts[$0]! }
         }
     }
 
     /// The three losses and every gradient (projector, learnt tokens, heads), with each user's own
-    /// candidates and with in-batch negatives; sequences packed one per product and all in one.
-    @Test(arguments: [false, true], [8, 256])
-    func lossesAndGradientsMatchPyTorch(inBatch: Bool, packedRows: Int) throws {
+    /// candidates and with in-batch negatives; sequences packed one per product and all in one,
+    /// each whole or continuing its frozen text prefix.
+    @Test(arguments: [false, true], [(8, false), (256, false), (8, true), (256, true)])
+    func lossesAndGradientsMatchPyTorch(inBatch: Bool, packing: (rows: Int, frozenPrefixes: Bool)) throws {
         let fixture = try Fixture()
-        let result = try fixture.evaluate(inBatch: inBatch, packedRows: packedRows)
+        let result = try fixture.evaluate(inBatch: inBatch, packedRows: packing.rows, frozenPrefixes: packing.frozenPrefixes)
         let prefix = inBatch ? "inbatch." : ""
         func expected(_ name: String) throws -> [Float] { try fixture.file.tensor(named: prefix + name).storage }
         SASRecParityTests.expectClose([result.loss], try expected("expected.loss"), "loss")

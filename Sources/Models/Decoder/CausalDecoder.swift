@@ -247,6 +247,11 @@ public struct CausalDecoder: Sendable {
         return outputLogits(hidden: Array(hidden[((tokens.count - outputRows) * configuration.hiddenSize)...]), rows: outputRows)
     }
 
+    /// Runs `tokens` after the positions in `cache` only to extend the cache (no logits).
+    public func prefill(tokens: [Int32], cache: inout KVCache, inputEmbeddings: [Int: [Float]] = [:]) throws(DecoderError) {
+        _ = try run(tokens: tokens, branchStarts: nil, cache: &cache, inputEmbeddings: inputEmbeddings)
+    }
+
     /// Runs `tokens` after the positions in `cache`, as `forward`, and returns the final state of
     /// the last position (after the final norm: what the head would read), [embeddingSize]: the
     /// vector retrieval models read at an output token.

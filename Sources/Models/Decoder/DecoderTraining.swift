@@ -10,7 +10,8 @@ struct DecoderLayerTrace: Sendable {
     var attentionInput: [Float]
     /// Queries and keys after RoPE, values: [rows, hidden], [rows, kvWidth] ×2.
     var query, key, value: [Float]
-    /// Softmax of the causal scores, [heads, rows, rows] (zero above the diagonal).
+    /// Softmax of the causal scores, per packed sequence [heads, count, prefix + count] (zero above
+    /// the diagonal), sequences one after another.
     var probabilities: [Float]
     /// Heads concatenated before the output projection, [rows, hidden].
     var attended: [Float]
@@ -34,26 +35,40 @@ public struct DecoderTrace: Sendable {
     public let rows: Int
     /// Rows whose outputs were produced, in the order of the outputs' rows.
     public let outputRows: [Int]
-    /// For each row, the row where its sequence starts (attention never crosses sequences).
-    let sequenceStarts: [Int]
+    /// The packed sequences (attention never crosses them).
+    let segments: [PackedSegment]
+    /// Each row's position (after its sequence's frozen prefix).
+    let positions: [Int]
     var layers: [DecoderLayerTrace]
     /// Hidden states after the last layer, [rows, hidden].
     var final: [Float]
 }
 
-/// One sequence of a packed training forward: its tokens from position 0, the soft vectors that
-/// replace some of them (by offset, `embeddingSize` values each), and the offsets whose outputs
-/// are wanted.
+/// One sequence of a packed training forward: its tokens, the soft vectors that replace some of
+/// them (by offset, `embeddingSize` values each), the offsets whose outputs are wanted, and
+/// optionally a frozen prefix it continues: the keys and values of text before it (from `forward`
+/// with a cache of exactly its length), which its rows attend to and which gets no gradient.
+/// Without a prefix the tokens start at position 0.
 public struct TrainingSequence: Sendable {
     public var tokens: [Int32]
     public var inputEmbeddings: [Int: [Float]]
     public var outputRows: [Int]
+    public var prefix: KVCache?
 
-    public init(tokens: [Int32], inputEmbeddings: [Int: [Float]], outputRows: [Int]) {
+    public init(tokens: [Int32], inputEmbeddings: [Int: [Float]], outputRows: [Int], prefix: KVCache? = nil) {
         self.tokens = tokens
         self.inputEmbeddings = inputEmbeddings
         self.outputRows = outputRows
+        self.prefix = prefix
     }
+}
+
+/// Where one sequence lies in a packed batch.
+struct PackedSegment: Sendable {
+    let start: Int
+    let count: Int
+    let prefix: KVCache?
+    var prefixLength: Int { prefix?.count ?? 0 }
 }
 
 /// Training support for a frozen decoder: a forward over a whole sequence that keeps activations,
@@ -111,30 +126,32 @@ extension CausalDecoder {
         var tokens: [Int32] = []
         var inputEmbeddings: [Int: [Float]] = [:]
         var positions: [Int] = []
-        var sequenceStarts: [Int] = []
+        var segments: [PackedSegment] = []
         var outputRows: [Int] = []
         for sequence in sequences {
             let start = tokens.count
-            guard sequence.tokens.count <= c.maxPositions else { throw .contextFull(limit: c.maxPositions) }
+            let prefixLength = sequence.prefix?.count ?? 0
+            guard prefixLength + sequence.tokens.count <= c.maxPositions else { throw .contextFull(limit: c.maxPositions) }
             precondition(sequence.outputRows.allSatisfy { sequence.tokens.indices.contains($0) }, "output rows outside the sequence")
+            precondition(sequence.prefix.map { $0.count == $0.capacity } ?? true, "a prefix cache must be exactly full")
             tokens += sequence.tokens
             for (offset, vector) in sequence.inputEmbeddings { inputEmbeddings[start + offset] = vector }
-            positions += Array(0..<sequence.tokens.count)
-            sequenceStarts += [Int](repeating: start, count: sequence.tokens.count)
+            positions += Array(prefixLength..<(prefixLength + sequence.tokens.count))
+            segments.append(PackedSegment(start: start, count: sequence.tokens.count, prefix: sequence.prefix))
             outputRows += sequence.outputRows.map { start + $0 }
         }
         let rows = tokens.count
         var x = try embed(tokens: tokens, inputEmbeddings: inputEmbeddings, positions: positions)
         var traces: [DecoderLayerTrace] = []
         traces.reserveCapacity(c.layers)
-        for layer in weights.layers {
-            let trace = trainingLayerForward(layer, x: x, rows: rows, sequenceStarts: sequenceStarts)
+        for (index, layer) in weights.layers.enumerated() {
+            let trace = trainingLayerForward(layer, index: index, x: x, rows: rows, positions: positions, segments: segments)
             x = trace.output
             traces.append(trace.trace)
         }
         let h = c.hiddenSize
         let selected = outputRows.flatMap { x[($0 * h)..<(($0 + 1) * h)] }
-        let trace = DecoderTrace(rows: rows, outputRows: outputRows, sequenceStarts: sequenceStarts, layers: traces, final: x)
+        let trace = DecoderTrace(rows: rows, outputRows: outputRows, segments: segments, positions: positions, layers: traces, final: x)
         return (finalStates(hidden: selected, rows: outputRows.count), trace)
     }
 
@@ -175,8 +192,9 @@ extension CausalDecoder {
         for (index, row) in trace.outputRows.enumerated() {
             for column in 0..<h { dx[row * h + column] += dSelected[index * h + column] }
         }
-        for (layer, layerTrace) in zip(weights.layers, trace.layers).reversed() {
-            dx = trainingLayerBackward(layer, trace: layerTrace, dOutput: dx, rows: rows, sequenceStarts: trace.sequenceStarts)
+        for (index, (layer, layerTrace)) in zip(weights.layers, trace.layers).enumerated().reversed() {
+            dx = trainingLayerBackward(
+                layer, index: index, trace: layerTrace, dOutput: dx, rows: rows, positions: trace.positions, segments: trace.segments)
         }
         guard let projectIn = weights.projectIn else { return dx }
         var dEmbedded = [Float](repeating: 0, count: rows * e)
@@ -188,10 +206,9 @@ extension CausalDecoder {
 
     private var preNorm: Bool { configuration.family == .llama || configuration.normalizeBefore }
 
-    /// One layer over packed rows; `sequenceStarts[row]` is where the row's sequence begins (its
-    /// position is the distance from there).
+    /// Layer `index` over packed rows at `positions`, attention within each segment (and its prefix).
     private func trainingLayerForward(
-        _ layer: DecoderWeights.Layer, x: [Float], rows: Int, sequenceStarts: [Int]
+        _ layer: DecoderWeights.Layer, index: Int, x: [Float], rows: Int, positions: [Int], segments: [PackedSegment]
     ) -> (output: [Float], trace: DecoderLayerTrace) {
         let c = configuration
         let (h, inter, kvWidth) = (c.hiddenSize, c.intermediateSize, c.keyValueWidth)
@@ -205,14 +222,14 @@ extension CausalDecoder {
         layer.value.forward(out: &value, x: attentionInput, bias: layer.valueBias, rows: rows, inFeatures: h, outFeatures: kvWidth)
         if c.family == .llama {
             for row in 0..<rows {
-                rotate(&query, row: row, width: h, heads: c.heads, position: row - sequenceStarts[row])
-                rotate(&key, row: row, width: kvWidth, heads: c.keyValueHeads, position: row - sequenceStarts[row])
+                rotate(&query, row: row, width: h, heads: c.heads, position: positions[row])
+                rotate(&key, row: row, width: kvWidth, heads: c.keyValueHeads, position: positions[row])
             }
         }
-        var probabilities = [Float](repeating: 0, count: c.heads * rows * rows)
+        var probabilities = [Float](repeating: 0, count: segments.reduce(0) { $0 + c.heads * $1.count * ($1.prefixLength + $1.count) })
         var attended = [Float](repeating: 0, count: rows * h)
         attentionForward(
-            query: query, key: key, value: value, rows: rows, sequenceStarts: sequenceStarts, probabilities: &probabilities, attended: &attended)
+            layer: index, query: query, key: key, value: value, segments: segments, probabilities: &probabilities, attended: &attended)
         var attentionSum = [Float](repeating: 0, count: rows * h)
         layer.output.forward(out: &attentionSum, x: attended, bias: layer.outputBias, rows: rows, inFeatures: h, outFeatures: h)
         for offset in 0..<(rows * h) { attentionSum[offset] += x[offset] }
@@ -251,7 +268,8 @@ extension CausalDecoder {
     }
 
     private func trainingLayerBackward(
-        _ layer: DecoderWeights.Layer, trace t: DecoderLayerTrace, dOutput: [Float], rows: Int, sequenceStarts: [Int]
+        _ layer: DecoderWeights.Layer, index: Int, trace t: DecoderLayerTrace, dOutput: [Float], rows: Int, positions: [Int],
+        segments: [PackedSegment]
     ) -> [Float] {
         let c = configuration
         let (h, inter, kvWidth) = (c.hiddenSize, c.intermediateSize, c.keyValueWidth)
@@ -290,11 +308,11 @@ extension CausalDecoder {
         var dQuery = [Float](repeating: 0, count: rows * h)
         var dKey = [Float](repeating: 0, count: rows * kvWidth)
         var dValue = dKey
-        attentionBackward(trace: t, dAttended: dAttended, rows: rows, dQuery: &dQuery, dKey: &dKey, dValue: &dValue)
+        attentionBackward(layer: index, trace: t, dAttended: dAttended, segments: segments, dQuery: &dQuery, dKey: &dKey, dValue: &dValue)
         if c.family == .llama {
             for row in 0..<rows {
-                rotate(&dQuery, row: row, width: h, heads: c.heads, position: row - sequenceStarts[row], inverse: true)
-                rotate(&dKey, row: row, width: kvWidth, heads: c.keyValueHeads, position: row - sequenceStarts[row], inverse: true)
+                rotate(&dQuery, row: row, width: h, heads: c.heads, position: positions[row], inverse: true)
+                rotate(&dKey, row: row, width: kvWidth, heads: c.keyValueHeads, position: positions[row], inverse: true)
             }
         }
         var dAttentionInput = [Float](repeating: 0, count: rows * h)
@@ -311,91 +329,149 @@ extension CausalDecoder {
         return dInput
     }
 
-    // MARK: - Attention over the whole sequence (BLAS per head)
+    // MARK: - Attention per packed sequence (BLAS per head)
 
-    /// Causal attention within each packed sequence: row r attends to rows sequenceStarts[r]...r.
+    /// Causal attention within each segment: its row r attends to the segment's frozen prefix and
+    /// to its rows 0...r. Scores of a segment are [count, prefix + count] per head, prefix columns first.
     private func attentionForward(
-        query: [Float], key: [Float], value: [Float], rows: Int, sequenceStarts: [Int], probabilities: inout [Float], attended: inout [Float]
+        layer: Int, query: [Float], key: [Float], value: [Float], segments: [PackedSegment], probabilities: inout [Float],
+        attended: inout [Float]
     ) {
         let c = configuration
         let (h, hd, kvWidth) = (c.hiddenSize, c.headDim, c.keyValueWidth)
         let group = c.heads / c.keyValueHeads
         let scale = 1 / Float(hd).squareRoot()
-        query.withUnsafeBufferPointer { q in
-            key.withUnsafeBufferPointer { k in
-                value.withUnsafeBufferPointer { v in
-                    probabilities.withUnsafeMutableBufferPointer { p in
-                        attended.withUnsafeMutableBufferPointer { out in
-                            for head in 0..<c.heads {
-                                let kvHead = head / group
-                                let scores = p.baseAddress! + head * rows * rows
-                                BLAS.gemm(
-                                    transposeB: true, m: rows, n: rows, k: hd, alpha: scale, a: q.baseAddress! + head * hd, lda: h,
-                                    b: k.baseAddress! + kvHead * hd, ldb: kvWidth, c: scores, ldc: rows)
-                                for row in 0..<rows {
-                                    let line = scores + row * rows
-                                    let first = sequenceStarts[row]
-                                    for column in 0..<first { line[column] = 0 }
-                                    VectorMath.softmaxInPlace(line + first, count: row - first + 1)
-                                    for column in (row + 1)..<rows { line[column] = 0 }
+        var offset = 0
+        for segment in segments {
+            let (start, count, prefix) = (segment.start, segment.count, segment.prefixLength)
+            let width = prefix + count
+            let prefixKeys = segment.prefix?.keys[layer] ?? []
+            let prefixValues = segment.prefix?.values[layer] ?? []
+            let capacity = segment.prefix?.capacity ?? 0
+            query.withUnsafeBufferPointer { q in
+                key.withUnsafeBufferPointer { k in
+                    value.withUnsafeBufferPointer { v in
+                        prefixKeys.withUnsafeBufferPointer { pk in
+                            prefixValues.withUnsafeBufferPointer { pv in
+                                probabilities.withUnsafeMutableBufferPointer { p in
+                                    attended.withUnsafeMutableBufferPointer { out in
+                                        for head in 0..<c.heads {
+                                            let kvHead = head / group
+                                            let scores = p.baseAddress! + offset + head * count * width
+                                            let headQuery = q.baseAddress! + start * h + head * hd
+                                            let headOut = out.baseAddress! + start * h + head * hd
+                                            if prefix > 0 {
+                                                BLAS.gemm(
+                                                    transposeB: true, m: count, n: prefix, k: hd, alpha: scale, a: headQuery, lda: h,
+                                                    b: pk.baseAddress! + kvHead * capacity * hd, ldb: hd, c: scores, ldc: width)
+                                            }
+                                            BLAS.gemm(
+                                                transposeB: true, m: count, n: count, k: hd, alpha: scale, a: headQuery, lda: h,
+                                                b: k.baseAddress! + start * kvWidth + kvHead * hd, ldb: kvWidth, c: scores + prefix, ldc: width)
+                                            for row in 0..<count {
+                                                let line = scores + row * width
+                                                VectorMath.softmaxInPlace(line, count: prefix + row + 1)
+                                                for column in (prefix + row + 1)..<width { line[column] = 0 }
+                                            }
+                                            if prefix > 0 {
+                                                BLAS.gemm(
+                                                    m: count, n: hd, k: prefix, a: scores, lda: width, b: pv.baseAddress! + kvHead * capacity * hd,
+                                                    ldb: hd, c: headOut, ldc: h)
+                                            }
+                                            BLAS.gemm(
+                                                m: count, n: hd, k: count, a: scores + prefix, lda: width,
+                                                b: v.baseAddress! + start * kvWidth + kvHead * hd, ldb: kvWidth, beta: prefix > 0 ? 1 : 0,
+                                                c: headOut, ldc: h)
+                                        }
+                                    }
                                 }
-                                BLAS.gemm(
-                                    m: rows, n: hd, k: rows, a: scores, lda: rows, b: v.baseAddress! + kvHead * hd, ldb: kvWidth,
-                                    c: out.baseAddress! + head * hd, ldc: h)
                             }
                         }
                     }
                 }
             }
+            offset += c.heads * count * width
         }
     }
 
-    /// Accumulates into dQuery [rows, hidden], dKey and dValue [rows, kvWidth] (zeroed by the caller).
-    /// Probabilities outside a row's sequence are zero, so the softmax backward gives them none.
+    /// Accumulates into dQuery [rows, hidden], dKey and dValue [rows, kvWidth] (zeroed by the
+    /// caller); the frozen prefixes get no gradient.
     private func attentionBackward(
-        trace t: DecoderLayerTrace, dAttended: [Float], rows: Int, dQuery: inout [Float], dKey: inout [Float], dValue: inout [Float]
+        layer: Int, trace t: DecoderLayerTrace, dAttended: [Float], segments: [PackedSegment], dQuery: inout [Float], dKey: inout [Float],
+        dValue: inout [Float]
     ) {
         let c = configuration
         let (h, hd, kvWidth) = (c.hiddenSize, c.headDim, c.keyValueWidth)
         let group = c.heads / c.keyValueHeads
         let scale = 1 / Float(hd).squareRoot()
-        var dScores = [Float](repeating: 0, count: rows * rows)
-        t.query.withUnsafeBufferPointer { q in
-            t.key.withUnsafeBufferPointer { k in
-                t.value.withUnsafeBufferPointer { v in
-                    t.probabilities.withUnsafeBufferPointer { p in
-                        dAttended.withUnsafeBufferPointer { dOut in
-                            dQuery.withUnsafeMutableBufferPointer { dq in
-                                dKey.withUnsafeMutableBufferPointer { dk in
-                                    dValue.withUnsafeMutableBufferPointer { dv in
-                                        dScores.withUnsafeMutableBufferPointer { ds in
-                                            for head in 0..<c.heads {
-                                                let kvHead = head / group
-                                                let probability = p.baseAddress! + head * rows * rows
-                                                let dHead = dOut.baseAddress! + head * hd
-                                                // dP = dOut_h · V_hᵀ; dV_h += Pᵀ · dOut_h.
-                                                BLAS.gemm(
-                                                    transposeB: true, m: rows, n: rows, k: hd, a: dHead, lda: h,
-                                                    b: v.baseAddress! + kvHead * hd, ldb: kvWidth, c: ds.baseAddress!, ldc: rows)
-                                                BLAS.gemm(
-                                                    transposeA: true, m: rows, n: hd, k: rows, a: probability, lda: rows, b: dHead, ldb: h,
-                                                    beta: 1, c: dv.baseAddress! + kvHead * hd, ldc: kvWidth)
-                                                // Softmax backward, then the score scale.
-                                                for row in 0..<rows {
-                                                    let line = ds.baseAddress! + row * rows
-                                                    let probabilities = probability + row * rows
-                                                    var dot: Float = 0
-                                                    for column in 0...row { dot += line[column] * probabilities[column] }
-                                                    for column in 0...row { line[column] = probabilities[column] * (line[column] - dot) * scale }
-                                                    for column in (row + 1)..<rows { line[column] = 0 }
+        var offset = 0
+        for segment in segments {
+            let (start, count, prefix) = (segment.start, segment.count, segment.prefixLength)
+            let width = prefix + count
+            let prefixKeys = segment.prefix?.keys[layer] ?? []
+            let prefixValues = segment.prefix?.values[layer] ?? []
+            let capacity = segment.prefix?.capacity ?? 0
+            var dScores = [Float](repeating: 0, count: count * width)
+            t.query.withUnsafeBufferPointer { q in
+                t.key.withUnsafeBufferPointer { k in
+                    t.value.withUnsafeBufferPointer { v in
+                        prefixKeys.withUnsafeBufferPointer { pk in
+                            prefixValues.withUnsafeBufferPointer { pv in
+                                t.probabilities.withUnsafeBufferPointer { p in
+                                    dAttended.withUnsafeBufferPointer { dOut in
+                                        dQuery.withUnsafeMutableBufferPointer { dq in
+                                            dKey.withUnsafeMutableBufferPointer { dk in
+                                                dValue.withUnsafeMutableBufferPointer { dv in
+                                                    dScores.withUnsafeMutableBufferPointer { ds in
+                                                        for head in 0..<c.heads {
+                                                            let kvHead = head / group
+                                                            let probability = p.baseAddress! + offset + head * count * width
+                                                            let dHead = dOut.baseAddress! + start * h + head * hd
+                                                            let headQuery = q.baseAddress! + start * h + head * hd
+                                                            let ownKeys = k.baseAddress! + start * kvWidth + kvHead * hd
+                                                            let ownValues = v.baseAddress! + start * kvWidth + kvHead * hd
+                                                            // dP = dOut_h · [Vp; V]ᵀ; dV_h += P_ownᵀ · dOut_h.
+                                                            if prefix > 0 {
+                                                                BLAS.gemm(
+                                                                    transposeB: true, m: count, n: prefix, k: hd, a: dHead, lda: h,
+                                                                    b: pv.baseAddress! + kvHead * capacity * hd, ldb: hd, c: ds.baseAddress!, ldc: width)
+                                                            }
+                                                            BLAS.gemm(
+                                                                transposeB: true, m: count, n: count, k: hd, a: dHead, lda: h, b: ownValues,
+                                                                ldb: kvWidth, c: ds.baseAddress! + prefix, ldc: width)
+                                                            BLAS.gemm(
+                                                                transposeA: true, m: count, n: hd, k: count, a: probability + prefix, lda: width,
+                                                                b: dHead, ldb: h, beta: 1, c: dv.baseAddress! + start * kvWidth + kvHead * hd,
+                                                                ldc: kvWidth)
+                                                            // Softmax backward, then the score scale.
+                                                            for row in 0..<count {
+                                                                let line = ds.baseAddress! + row * width
+                                                                let probabilities = probability + row * width
+                                                                let last = prefix + row
+                                                                var dot: Float = 0
+                                                                for column in 0...last { dot += line[column] * probabilities[column] }
+                                                                for column in 0...last {
+                                                                    line[column] = probabilities[column] * (line[column] - dot) * scale
+                                                                }
+                                                                for column in (last + 1)..<width { line[column] = 0 }
+                                                            }
+                                                            // dQ_h = dS · [Kp; K]; dK_h += dS_ownᵀ · Q_h.
+                                                            let dHeadQuery = dq.baseAddress! + start * h + head * hd
+                                                            if prefix > 0 {
+                                                                BLAS.gemm(
+                                                                    m: count, n: hd, k: prefix, a: ds.baseAddress!, lda: width,
+                                                                    b: pk.baseAddress! + kvHead * capacity * hd, ldb: hd, c: dHeadQuery, ldc: h)
+                                                            }
+                                                            BLAS.gemm(
+                                                                m: count, n: hd, k: count, a: ds.baseAddress! + prefix, lda: width, b: ownKeys,
+                                                                ldb: kvWidth, beta: prefix > 0 ? 1 : 0, c: dHeadQuery, ldc: h)
+                                                            BLAS.gemm(
+                                                                transposeA: true, m: count, n: hd, k: count, a: ds.baseAddress! + prefix, lda: width,
+                                                                b: headQuery, ldb: h, beta: 1, c: dk.baseAddress! + start * kvWidth + kvHead * hd,
+                                                                ldc: kvWidth)
+                                                        }
+                                                    }
                                                 }
-                                                // dQ_h = dS · K_h; dK_h += dSᵀ · Q_h.
-                                                BLAS.gemm(
-                                                    m: rows, n: hd, k: rows, a: ds.baseAddress!, lda: rows, b: k.baseAddress! + kvHead * hd,
-                                                    ldb: kvWidth, c: dq.baseAddress! + head * hd, ldc: h)
-                                                BLAS.gemm(
-                                                    transposeA: true, m: rows, n: hd, k: rows, a: ds.baseAddress!, lda: rows,
-                                                    b: q.baseAddress! + head * hd, ldb: h, beta: 1, c: dk.baseAddress! + kvHead * hd, ldc: kvWidth)
                                             }
                                         }
                                     }
@@ -405,6 +481,7 @@ extension CausalDecoder {
                     }
                 }
             }
+            offset += c.heads * count * width
         }
     }
 

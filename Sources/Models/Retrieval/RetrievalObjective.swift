@@ -37,7 +37,8 @@ public struct RetrievalExample: Sendable {
 ///   prompt order puts it);
 /// - distillation: mean squared difference of the L2-normalised user vector and the L2-normalised
 ///   teacher vector (SASRec's user vector through `teacherHead`), over the 128 dimensions and the batch;
-/// - uniformity, on each side: mean over pairs of exp(−2 · squared distance) of normalised vectors.
+/// - uniformity of the normalised user vectors and of the normalised teacher vectors: mean over
+///   pairs of exp(−2 · squared distance) (`uniformity(user_outputs) + uniformity(log_emb)` there).
 /// Gradients flow through the frozen LM into the soft tokens, the learnt output tokens, the
 /// projector and the heads.
 public enum RetrievalObjective {
@@ -49,6 +50,10 @@ public enum RetrievalObjective {
         public var uniformityWeight: Float = 1
         /// Sequences are packed into matrix products of at most this many rows.
         public var packedRows = 256
+        /// Run the text before a prompt's first trainable input (soft or output token) once,
+        /// without gradient (none flows into it), and train on the rest attending to its keys and
+        /// values; item prompts' prefixes are kept in the `PrefixStore` across steps.
+        public var frozenPrefixes = true
 
         public init() {}
     }
@@ -56,8 +61,9 @@ public enum RetrievalObjective {
     public struct Result: Sendable {
         public var loss, retrieval, distillation, uniformity: Float
         public var gradients: RetrievalWeights.Gradients
-        /// Tokens through the LM (user and item prompts).
-        public var tokens: Int
+        /// Tokens of the prompts (user and item), and of those the rows that were trained (after
+        /// their frozen prefixes).
+        public var tokens, trainedTokens: Int
         /// Wall time of the LM's forward and backward passes.
         public var forwardSeconds, backwardSeconds: Double
     }
@@ -66,7 +72,7 @@ public enum RetrievalObjective {
     /// `itemPrompt` gives a candidate's prompt (`RetrievalPromptBuilder.itemPrompt`).
     public static func evaluate(
         decoder: CausalDecoder, weights: RetrievalWeights, itemEmbeddings: [Float], batch: [RetrievalExample],
-        options: Options = Options(), itemPrompt: (RetrievalCandidate) -> RetrievalPrompt
+        options: Options = Options(), prefixes: PrefixStore? = nil, itemPrompt: (RetrievalCandidate) -> RetrievalPrompt
     ) throws(DecoderError) -> Result {
         let e = weights.embeddingSize
         let cf = weights.cfSize
@@ -102,15 +108,32 @@ public enum RetrievalObjective {
         let softCount = cfRows.count / cf
         let projected = weights.itemProjector.forward(cfRows, rows: softCount)
         var sequences: [TrainingSequence] = []
+        var frozen: [Int] = []
         var softRow = 0
+        let prefixStart = DispatchTime.now().uptimeNanoseconds
         for (index, prompt) in prompts.enumerated() {
+            let split = options.frozenPrefixes ? prompt.frozenPrefixLength : 0
+            var prefix: KVCache?
+            if split > 0 {
+                let text = Array(prompt.tokens[..<split])
+                if index >= users, let prefixes {
+                    prefix = try prefixes.cache(of: text)
+                } else {
+                    var cache = KVCache(configuration: decoder.configuration, capacity: split)
+                    try decoder.prefill(tokens: text, cache: &cache)
+                    prefix = cache
+                }
+            }
             var vectors: [Int: [Float]] = [:]
             for soft in prompt.softTokens {
-                vectors[soft.position] = Array(projected.output[(softRow * e)..<((softRow + 1) * e)])
+                vectors[soft.position - split] = Array(projected.output[(softRow * e)..<((softRow + 1) * e)])
                 softRow += 1
             }
-            vectors[prompt.outputPosition] = index < users ? weights.userOut : weights.itemOut
-            sequences.append(TrainingSequence(tokens: prompt.tokens, inputEmbeddings: vectors, outputRows: [prompt.outputPosition]))
+            vectors[prompt.outputPosition - split] = index < users ? weights.userOut : weights.itemOut
+            frozen.append(split)
+            sequences.append(
+                TrainingSequence(
+                    tokens: Array(prompt.tokens[split...]), inputEmbeddings: vectors, outputRows: [prompt.outputPosition - split], prefix: prefix))
         }
 
         // The LM forward, packed.
@@ -126,7 +149,7 @@ public enum RetrievalObjective {
             packRows += sequence.tokens.count
         }
         if packStart < sequences.count { packs.append(packStart..<sequences.count) }
-        let forwardStart = DispatchTime.now().uptimeNanoseconds
+        let forwardStart = prefixStart
         var states = [Float]()
         states.reserveCapacity(sequences.count * e)
         var traces: [DecoderTrace] = []
@@ -170,7 +193,6 @@ public enum RetrievalObjective {
         }
         let (userUnit, userNorms) = normalizedRows(u, width: vectorSize)
         let (teacherUnit, teacherNorms) = normalizedRows(teacher.output, width: vectorSize)
-        let (itemUnit, itemNorms) = normalizedRows(v, width: vectorSize)
         var dUserUnit = [Float](repeating: 0, count: u.count)
         var dTeacherUnit = [Float](repeating: 0, count: u.count)
         var distillation: Float = 0
@@ -181,12 +203,10 @@ public enum RetrievalObjective {
             dUserUnit[index] = options.distillationWeight * 2 * difference * meanScale
             dTeacherUnit[index] = -dUserUnit[index]
         }
-        var dItemUnit = [Float](repeating: 0, count: v.count)
         let uniformity =
             uniformityLoss(userUnit, width: vectorSize, scale: options.uniformityWeight, gradient: &dUserUnit)
-            + uniformityLoss(itemUnit, width: vectorSize, scale: options.uniformityWeight, gradient: &dItemUnit)
+            + uniformityLoss(teacherUnit, width: vectorSize, scale: options.uniformityWeight, gradient: &dTeacherUnit)
         normalizeBackward(dUnit: dUserUnit, unit: userUnit, norms: userNorms, width: vectorSize, into: &dU)
-        normalizeBackward(dUnit: dItemUnit, unit: itemUnit, norms: itemNorms, width: vectorSize, into: &dV)
         var dTeacher = [Float](repeating: 0, count: u.count)
         normalizeBackward(dUnit: dTeacherUnit, unit: teacherUnit, norms: teacherNorms, width: vectorSize, into: &dTeacher)
         weights.teacherHead.backward(teacher.trace, dOutput: dTeacher, into: &gradients.teacherHead)
@@ -209,17 +229,17 @@ public enum RetrievalObjective {
             for index in pack {
                 let prompt = prompts[index]
                 for (k, soft) in prompt.softTokens.enumerated() {
-                    let source = (rowStart + soft.position) * e
+                    let source = (rowStart + soft.position - frozen[index]) * e
                     let target = (softOffsets[index] + k) * e
                     for column in 0..<e { dSoft[target + column] += dInputs[source + column] }
                 }
-                let source = (rowStart + prompt.outputPosition) * e
+                let source = (rowStart + prompt.outputPosition - frozen[index]) * e
                 if index < users {
                     for column in 0..<e { gradients.userOut[column] += dInputs[source + column] }
                 } else {
                     for column in 0..<e { gradients.itemOut[column] += dInputs[source + column] }
                 }
-                rowStart += prompt.tokens.count
+                rowStart += sequences[index].tokens.count
             }
         }
         if softCount > 0 { weights.itemProjector.backward(projected.trace, dOutput: dSoft, into: &gradients.itemProjector) }
@@ -227,7 +247,8 @@ public enum RetrievalObjective {
         let loss = retrieval + options.distillationWeight * distillation + uniformity
         return Result(
             loss: loss, retrieval: retrieval, distillation: distillation, uniformity: uniformity, gradients: gradients,
-            tokens: prompts.reduce(0) { $0 + $1.tokens.count }, forwardSeconds: forwardSeconds, backwardSeconds: backwardSeconds)
+            tokens: prompts.reduce(0) { $0 + $1.tokens.count }, trainedTokens: sequences.reduce(0) { $0 + $1.tokens.count },
+            forwardSeconds: forwardSeconds, backwardSeconds: backwardSeconds)
     }
 
     /// Rows of `values` ([rows, width]) divided by their L2 norms (floored at 1e-12, as
@@ -280,4 +301,25 @@ public enum RetrievalObjective {
         }
         return scale * loss
     }
+}
+
+/// Keys and values of frozen prompt prefixes (the text of item prompts), computed once per
+/// distinct text by the decoder's forward and kept. Used by one training thread at a time.
+public final class PrefixStore: @unchecked Sendable {
+    public let decoder: CausalDecoder
+    private var entries: [[Int32]: KVCache] = [:]
+
+    public init(decoder: CausalDecoder) { self.decoder = decoder }
+
+    /// The cache of exactly `tokens` (from position 0).
+    public func cache(of tokens: [Int32]) throws(DecoderError) -> KVCache {
+        if let cached = entries[tokens] { return cached }
+        var cache = KVCache(configuration: decoder.configuration, capacity: tokens.count)
+        try decoder.prefill(tokens: tokens, cache: &cache)
+        entries[tokens] = cache
+        return cache
+    }
+
+    /// Bytes held.
+    public var byteCount: Int { entries.values.reduce(0) { $0 + $1.byteCount } }
 }

@@ -7,12 +7,14 @@ import Tokenizers
 /// nouns of a domain. The LM reads
 ///
 ///     user: historyIntro + "T₁"[cf₁] + separator + "T₂"[cf₂] + … + historyOutro + [UserOut]
-///     item: itemIntro + "T"[cf] + itemOutro + [ItemOut]
+///     item: itemIntro + "T" + itemOutro + [cf][ItemOut]
 ///
 /// where `[cfᵢ]` is one soft token (the item's SASRec embedding through the item projector; left
 /// out for an item without interactions) and `[UserOut]`/`[ItemOut]` are learnt input vectors whose
 /// last-layer states become the user and item vectors. The user's words of a session, when there
-/// are any, go between the history and `historyOutro`, after `wishesIntro`.
+/// are any, go between the history and `historyOutro`, after `wishesIntro`. An item's words all
+/// come before its trainable inputs, so in training their keys and values are computed once per
+/// item and reused (no gradient reaches them).
 ///
 /// JSON form (every key optional, missing keys take the `movies` values): `{"historyIntro": …,
 /// "historyOutro": …, "wishesIntro": …, "itemIntro": …, "itemOutro": …, "separator": …,
@@ -116,6 +118,9 @@ public struct RetrievalPrompt: Sendable, Equatable {
     public var tokens: [Int32]
     public var softTokens: [(position: Int, item: Int32)]
     public var outputPosition: Int { tokens.count - 1 }
+    /// Tokens before the first trainable input (a soft token or the output token): text whose
+    /// keys and values no gradient reaches.
+    public var frozenPrefixLength: Int { softTokens.first?.position ?? outputPosition }
 
     public init(tokens: [Int32], softTokens: [(position: Int, item: Int32)]) {
         self.tokens = tokens
@@ -165,9 +170,8 @@ public struct RetrievalPromptBuilder: Sendable {
     /// interactions, or CF-token dropout in training).
     public func itemPrompt(_ item: Int32, softToken: Bool) -> RetrievalPrompt {
         let t = template
-        var pieces: [Piece] = [.text(t.itemIntro + t.quote + titles[Int(item)] + t.quote)]
+        var pieces: [Piece] = [.text(t.itemIntro + t.quote + titles[Int(item)] + t.quote + t.itemOutro)]
         if softToken { pieces.append(.soft(item)) }
-        pieces.append(.text(t.itemOutro))
         return build(pieces)
     }
 

@@ -73,6 +73,8 @@ public final class RetrievalTrainer {
     let dataset: PreparedDataset
     let itemEmbeddings: [Float]
     let itemsWithoutInteractions: Set<Int32>
+    /// The item prompts' text, run once per item.
+    let prefixes: PrefixStore
 
     /// `decoder` should hold Float32 weights (`denseWeights()`): the backward pass multiplies by them.
     public init(
@@ -84,6 +86,7 @@ public final class RetrievalTrainer {
         self.builder = builder
         self.dataset = dataset
         itemEmbeddings = sasrec.itemEmbeddings
+        prefixes = PrefixStore(decoder: decoder)
         var seen = Set<Int32>()
         for sequence in dataset.train { seen.formUnion(sequence) }
         itemsWithoutInteractions = Set((1...max(1, dataset.itemCount)).map { Int32($0) }.filter { !seen.contains($0) })
@@ -195,7 +198,7 @@ public final class RetrievalTrainer {
                 let members = Array(order[position..<min(position + options.batchSize, order.count)])
                 let batch = examples(members, epoch: epoch)
                 let result = try RetrievalObjective.evaluate(
-                    decoder: decoder, weights: weights, itemEmbeddings: itemEmbeddings, batch: batch, options: objective
+                    decoder: decoder, weights: weights, itemEmbeddings: itemEmbeddings, batch: batch, options: objective, prefixes: prefixes
                 ) { [builder] in builder.itemPrompt($0.item, softToken: $0.softToken) }
                 optimizer.beginStep()
                 weights.apply(result.gradients, optimizer: &optimizer)
