@@ -20,9 +20,10 @@ last_hidden_state (after the final norm) at the last row, through pred_user or p
            (`uniformity(user_outputs) + uniformity(log_emb)` in LLM-SRec's train_mode0)
   loss     ce + distil + uniform(users) + uniform(items)
 
-It is written twice: `expected.*`/`grad.*` with each user's own candidates (LLM-SRec) and
+It is written three times: `expected.*`/`grad.*` with each user's own candidates (LLM-SRec),
 `inbatch.expected.*`/`inbatch.grad.*` with every unique candidate of the batch a negative for every
-user except the items in that user's `interacted` list.
+user except the items in that user's `interacted` list, and `cosine.expected.*`/`cosine.grad.*`
+with each user's own candidates scored by cosine similarity / 0.07 instead of the dot product.
 
 Computed in float64 from the float32 (stored) parameters and inputs; stored as float32. The
 gradients are checked against central finite differences along a random direction. Reuses the
@@ -114,7 +115,10 @@ def build(root: str, inputs: dict, dtype):
     return model, parts
 
 
-def losses(model, parts: dict, inputs: dict, dtype, in_batch: bool) -> dict:
+TEMPERATURE = 0.07
+
+
+def losses(model, parts: dict, inputs: dict, dtype, in_batch: bool, cosine: bool = False) -> dict:
     embedding = model.get_input_embeddings().weight
     items = inputs["items"].to(dtype)
 
@@ -143,7 +147,10 @@ def losses(model, parts: dict, inputs: dict, dtype, in_batch: bool) -> dict:
             interacted = set(inputs[f"user{b}.interacted"].tolist())
             own = [own[0]] + [c for c in range(len(CANDIDATES))
                               if c != own[0] and inputs[f"candidate{c}.item"].item() not in interacted]
-        logits = (u[b][None] * v[own]).sum(-1)
+        if cosine:
+            logits = (F.normalize(u[b], dim=-1)[None] * F.normalize(v[own], dim=-1)).sum(-1) / TEMPERATURE
+        else:
+            logits = (u[b][None] * v[own]).sum(-1)
         ce = ce + F.cross_entropy(logits[None], torch.zeros(1, dtype=torch.int64)) / len(USERS)
     nu, nt = F.normalize(u, dim=-1), F.normalize(t, dim=-1)
     distil = F.mse_loss(nu, nt)
@@ -162,20 +169,20 @@ def parameters(parts: dict) -> list:
     return named + [("user_out", parts["user_out"]), ("item_out", parts["item_out"])]
 
 
-def reference(root: str, inputs: dict, in_batch: bool, check: bool) -> dict:
+def reference(root: str, inputs: dict, in_batch: bool, check: bool, cosine: bool = False) -> dict:
     model, parts = build(root, inputs, torch.float64)
-    out = losses(model, parts, inputs, torch.float64, in_batch)
+    out = losses(model, parts, inputs, torch.float64, in_batch, cosine)
     out["loss"].backward()
-    prefix = "inbatch." if in_batch else ""
+    prefix = "inbatch." if in_batch else "cosine." if cosine else ""
     tensors = {f"{prefix}expected.{k}": v.detach().reshape(1) for k, v in out.items()}
     named = parameters(parts)
     tensors.update({f"{prefix}grad.{name}": p.grad for name, p in named})
     if check:
         def loss_of():
             with torch.no_grad():
-                return losses(model, parts, inputs, torch.float64, in_batch)["loss"]
+                return losses(model, parts, inputs, torch.float64, in_batch, cosine)["loss"]
         allmrec.directional_check(loss_of, [p for _, p in named], [p.grad for _, p in named],
-                                  f"llmsrec {'in-batch' if in_batch else 'own candidates'}")
+                                  f"llmsrec {prefix or 'own candidates'}")
     return allmrec.as_stored(tensors)
 
 
@@ -185,13 +192,15 @@ def main() -> None:
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, "llmsrec_llama.safetensors")
     inputs = make_inputs(root)
-    tensors = {**inputs, **reference(root, inputs, False, True), **reference(root, inputs, True, True)}
+    tensors = {**inputs, **reference(root, inputs, False, True), **reference(root, inputs, True, True),
+               **reference(root, inputs, False, True, cosine=True)}
     metadata = {"generator": "scripts/make-retrieval-fixtures.py", "torch": torch.__version__, "seed": str(SEED),
                 "decoder": "llama_tiny (model.safetensors), eval mode, frozen",
                 "computed": "float64 from the float32 parameters; stored as float32"}
     allmrec.save_file(tensors, path, metadata)
     saved = load_file(path)
-    again = {**reference(root, inputs, False, False), **reference(root, inputs, True, False)}
+    again = {**reference(root, inputs, False, False), **reference(root, inputs, True, False),
+             **reference(root, inputs, False, False, cosine=True)}
     worst = max((again[k] - saved[k]).abs().max().item() for k in again)
     assert worst == 0, f"recomputed reference differs by {worst}"
     size = os.path.getsize(path)

@@ -38,6 +38,8 @@ struct TrainRetrievalCommand: ParsableCommand {
     @Option(help: "Negatives: sampled (LLM-SRec), in-batch, or hard (from SASRec's top 50).") var negatives: RetrievalOptions.Negatives = .sampled
     @Option(help: "Negatives drawn per sample.") var negativeCount = 3
     @Option(help: "Chance that a candidate is read by title alone (no collaborative token).") var cfDropout: Float = 0.1
+    @Option(help: "Score with cosine similarity / T instead of LLM-SRec's dot product (e.g. 0.07; 0 keeps the dot product).")
+    var temperature: Float = 0.07
     @Option(help: "Train on a seeded sample of at most this many users per epoch.") var maxUsers: Int?
     @Option(help: "Seed for initialisation, sample order, negatives and dropout.") var seed: UInt64 = 42
     @Option(help: "Save the training state every N steps.") var checkpointEvery = 10
@@ -57,6 +59,7 @@ struct TrainRetrievalCommand: ParsableCommand {
         guard epochs >= 1, batchSize >= 1, threads >= 1, checkpointEvery >= 1, negativeCount >= 1, maxUsers.map({ $0 >= 1 }) ?? true else {
             throw ValidationError("epochs, batch size, threads, --checkpoint-every, --negative-count and --max-users must be positive")
         }
+        guard temperature >= 0 else { throw ValidationError("--temperature must be 0 (dot product) or positive") }
         guard (0...1).contains(cfDropout) else { throw ValidationError("--cf-dropout must be between 0 and 1") }
         _ = try parsedTargets()
     }
@@ -106,6 +109,7 @@ struct TrainRetrievalCommand: ParsableCommand {
             options.cfDropout = cfDropout
             options.maxUsers = maxUsers
             options.seed = seed
+            options.temperature = temperature > 0 ? temperature : nil
             let builder = RetrievalPromptBuilder(
                 template: retrievalTemplate, tokenizer: languageModel.tokenizer, titles: ["No Title"] + dataset.catalog.items.map(\.title))
             let trainer = RetrievalTrainer(
@@ -149,6 +153,7 @@ struct TrainRetrievalCommand: ParsableCommand {
                 metadata: ["dataset": dataset.fingerprint, "epochs": String(trainer.epochsDone), "steps": String(trainer.optimizer.step)])
             manifest.retrieval = "retrieval.safetensors"
             manifest.retrievalTemplate = retrievalTemplate
+            manifest.retrievalTemperature = options.temperature
             manifest.languageModel = lmPath
             manifest.dimensions["lm"] = languageModel.decoder.configuration.embeddingSize
             manifest.training["retrieval"] = [

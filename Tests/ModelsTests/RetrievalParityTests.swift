@@ -52,8 +52,9 @@ import Testing
             }
         }
 
-        func evaluate(inBatch: Bool, packedRows: Int, frozenPrefixes: Bool) throws -> RetrievalObjective.Result {
+        func evaluate(inBatch: Bool, packedRows: Int, frozenPrefixes: Bool, temperature: Float? = nil) throws -> RetrievalObjective.Result {
             var options = RetrievalObjective.Options()
+            options.temperature = temperature
             options.inBatchNegatives = inBatch
             options.packedRows = packedRows
             options.frozenPrefixes = frozenPrefixes
@@ -71,8 +72,19 @@ import Testing
     @Test(arguments: [false, true], [(8, false), (256, false), (8, true), (256, true)])
     func lossesAndGradientsMatchPyTorch(inBatch: Bool, packing: (rows: Int, frozenPrefixes: Bool)) throws {
         let fixture = try Fixture()
-        let result = try fixture.evaluate(inBatch: inBatch, packedRows: packing.rows, frozenPrefixes: packing.frozenPrefixes)
-        let prefix = inBatch ? "inbatch." : ""
+        try Self.expectReference(
+            fixture.evaluate(inBatch: inBatch, packedRows: packing.rows, frozenPrefixes: packing.frozenPrefixes), fixture: fixture,
+            prefix: inBatch ? "inbatch." : "")
+    }
+
+    /// Cosine similarity / τ instead of the dot product.
+    @Test func cosineScoresMatchPyTorch() throws {
+        let fixture = try Fixture()
+        try Self.expectReference(
+            fixture.evaluate(inBatch: false, packedRows: 256, frozenPrefixes: true, temperature: 0.07), fixture: fixture, prefix: "cosine.")
+    }
+
+    static func expectReference(_ result: RetrievalObjective.Result, fixture: Fixture, prefix: String) throws {
         func expected(_ name: String) throws -> [Float] { try fixture.file.tensor(named: prefix + name).storage }
         SASRecParityTests.expectClose([result.loss], try expected("expected.loss"), "loss")
         SASRecParityTests.expectClose([result.retrieval], try expected("expected.ce"), "cross-entropy")

@@ -14,11 +14,14 @@ import Numerics
 ///      "sasrec": "sasrec.safetensors", "stage1": "stage1.safetensors", "stage2": "stage2.safetensors",
 ///      "encoder": "/abs/path/minilm", "lm": "/abs/path/smollm2.gguf",
 ///      "template": {…PromptTemplate JSON…}, "training": {"stage1": {…}, "stage2": {…}},
-///      "retrieval": "retrieval.safetensors", "retrievalTemplate": {…RetrievalTemplate JSON…}}
+///      "retrieval": "retrieval.safetensors", "retrievalTemplate": {…RetrievalTemplate JSON…},
+///      "blend": {"sasrec": 1, "cooccurrence": 0.5, "text": 0.25, "retrieval": 1},
+///      "blendWithoutLM": {"sasrec": 1, "cooccurrence": 0.5, "text": 0.25}}
 ///
 /// Relative paths are relative to the bundle directory. `stage2` and `lm` are absent until stage 2;
 /// `retrieval` (LLM-SRec's weights, `llmrec train retrieval`) until that training, which needs
-/// neither stage.
+/// neither stage. `blend` and `blendWithoutLM` are the z-score blend weights `llmrec tune` chose
+/// on the validation split, with and without the retrieval path.
 public struct ALLMRecManifest: Sendable {
     public static let fileName = "manifest.json"
     public static let format = "llmrec-allmrec"
@@ -36,6 +39,12 @@ public struct ALLMRecManifest: Sendable {
     /// LLM-SRec's trained weights (`RetrievalWeights`) and the template they were trained with.
     public var retrieval: String?
     public var retrievalTemplate: RetrievalTemplate?
+    /// The retrieval model's scores: cosine similarity / τ when set (vectors are then unit length),
+    /// dot products otherwise.
+    public var retrievalTemperature: Float?
+    /// Blend weights by signal name (`BlendSignal`), tuned on validation.
+    public var blend: [String: Float]?
+    public var blendWithoutLM: [String: Float]?
     /// Free-form training records per stage (settings, times, losses), as JSON-compatible values.
     public var training: [String: [String: String]]
 
@@ -76,6 +85,16 @@ public struct ALLMRecManifest: Sendable {
         manifest.dimensions = object["dimensions"] as? [String: Int] ?? [:]
         manifest.training = object["training"] as? [String: [String: String]] ?? [:]
         manifest.retrieval = object["retrieval"] as? String
+        manifest.retrievalTemperature = (object["retrievalTemperature"] as? Double).map { Float($0) }
+        func weights(_ key: String) throws(ALLMRecError) -> [String: Float]? {
+            guard let value = object[key] else { return nil }
+            guard let weights = value as? [String: Double], weights.keys.allSatisfy({ BlendSignal(rawValue: $0) != nil }) else {
+                throw .invalidBundle("\(path): '\(key)' must map signal names (\(BlendSignal.allCases.map(\.rawValue).joined(separator: ", "))) to numbers")
+            }
+            return weights.mapValues { Float($0) }
+        }
+        manifest.blend = try weights("blend")
+        manifest.blendWithoutLM = try weights("blendWithoutLM")
         if let templateObject = object["retrievalTemplate"] {
             guard let templateJSON = templateObject as? [String: Any] else { throw .invalidBundle("\(path): 'retrievalTemplate' is not an object") }
             do {
@@ -100,6 +119,9 @@ public struct ALLMRecManifest: Sendable {
         object["lm"] = languageModel
         object["retrieval"] = retrieval
         object["retrievalTemplate"] = retrievalTemplate?.jsonObject
+        object["retrievalTemperature"] = retrievalTemperature.map { Double($0) }
+        object["blend"] = blend.map { $0.mapValues { Double($0) } }
+        object["blendWithoutLM"] = blendWithoutLM.map { $0.mapValues { Double($0) } }
         let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
         try data.write(to: URL(fileURLWithPath: directory + "/" + Self.fileName), options: .atomic)
     }

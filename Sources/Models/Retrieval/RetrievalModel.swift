@@ -79,16 +79,24 @@ public struct RetrievalModel: Sendable {
         return try decoder.lastFinalState(tokens: prompt.tokens, cache: &cache, inputEmbeddings: vectors)
     }
 
-    /// The user vector [128] of a history (oldest first) and, when given, the user's words.
+    /// The user vector [128] of a history (oldest first) and, when given, the user's words; unit
+    /// length when the model was trained on cosine scores.
     public func userVector(history: [Int32], wishes: String? = nil) throws(DecoderError) -> [Float] {
         let prompt = builder.userPrompt(history: history, wishes: wishes, withoutSoftToken: itemsWithoutInteractions)
-        return weights.userHead.forward(try finalState(prompt, output: weights.userOut), rows: 1).output
+        return scored(weights.userHead.forward(try finalState(prompt, output: weights.userOut), rows: 1).output)
     }
 
-    /// The item vector [128] of a catalog item (read by title alone when it has no interactions).
+    /// The item vector [128] of a catalog item (read by title alone when it has no interactions);
+    /// unit length when the model was trained on cosine scores.
     public func itemVector(_ item: Int32) throws(DecoderError) -> [Float] {
         let prompt = builder.itemPrompt(item, softToken: !itemsWithoutInteractions.contains(item))
-        return weights.itemHead.forward(try finalState(prompt, output: weights.itemOut), rows: 1).output
+        return scored(weights.itemHead.forward(try finalState(prompt, output: weights.itemOut), rows: 1).output)
+    }
+
+    /// A head's output as scores use it: normalised under cosine scoring.
+    private func scored(_ vector: [Float]) -> [Float] {
+        guard manifest.retrievalTemperature != nil else { return vector }
+        return RetrievalObjective.normalizedRows(vector, width: vector.count).unit
     }
 
     /// Every catalog item's vector, [(items + 1) · 128] (row 0 zero); `progress(done)` after each item.
@@ -105,13 +113,15 @@ public struct RetrievalModel: Sendable {
     }
 }
 
-/// Retrieval through the LM as an evaluated model: one LM pass per case for the user vector,
-/// dot products with the catalog's item vectors (computed once).
+/// Retrieval through the LM as an evaluated model: one LM pass per distinct history for the user
+/// vector (kept, so that several protocols on the same cases pay it once), dot products with the
+/// catalog's item vectors (computed once).
 public struct RetrievalRecommender: SequentialRecommender {
     public let name = "retrieval"
     public let model: RetrievalModel
     /// [(items + 1) · 128].
     public let itemVectors: [Float]
+    private let users = UserVectorMemo()
 
     public init(model: RetrievalModel, itemVectors: [Float]) {
         self.model = model
@@ -122,11 +132,33 @@ public struct RetrievalRecommender: SequentialRecommender {
 
     public func scores(history: [Int32], candidates: [Int32]) -> [Float] {
         let size = RetrievalWeights.vectorSize
-        guard let user = try? model.userVector(history: history) else { return [Float](repeating: 0, count: candidates.count) }
+        guard let user = users.vector(for: history, compute: { try? model.userVector(history: history) }) else {
+            return [Float](repeating: 0, count: candidates.count)
+        }
         return candidates.map { item in
             var dot: Float = 0
             for k in 0..<size { dot += user[k] * itemVectors[Int(item) * size + k] }
             return dot
         }
+    }
+}
+
+/// User vectors by history, behind a lock (the evaluator and the daemon call from one thread at a
+/// time, but the recommender is `Sendable`).
+final class UserVectorMemo: @unchecked Sendable {
+    private let lock = NSLock()
+    private var vectors: [[Int32]: [Float]] = [:]
+
+    func vector(for history: [Int32], compute: () -> [Float]?) -> [Float]? {
+        lock.lock()
+        let known = vectors[history]
+        lock.unlock()
+        if let known { return known }
+        guard let vector = compute() else { return nil }
+        lock.lock()
+        if vectors.count >= 100_000 { vectors.removeAll() }
+        vectors[history] = vector
+        lock.unlock()
+        return vector
     }
 }

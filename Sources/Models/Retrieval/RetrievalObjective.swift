@@ -46,6 +46,10 @@ public enum RetrievalObjective {
         /// Every candidate of the batch is a negative for every user (except the items that user
         /// interacted with); otherwise each user's own candidates only (LLM-SRec).
         public var inBatchNegatives = false
+        /// nil: scores are raw dot products (LLM-SRec). A value τ: cosine similarity / τ, which
+        /// starts near chance instead of at the heads' random scale (dot products of two random
+        /// 128-wide head outputs spread over about ±11), and so needs far fewer steps.
+        public var temperature: Float?
         public var distillationWeight: Float = 1
         public var uniformityWeight: Float = 1
         /// Sequences are packed into matrix products of at most this many rows.
@@ -166,15 +170,21 @@ public enum RetrievalObjective {
         let teacher = weights.teacherHead.forward(batch.flatMap(\.teacherInput), rows: users)
         let u = userHead.output
         let v = itemHead.output
+        let (userUnit, userNorms) = normalizedRows(u, width: vectorSize)
+        let (itemUnit, itemNorms) = normalizedRows(v, width: vectorSize)
         var dU = [Float](repeating: 0, count: u.count)
         var dV = [Float](repeating: 0, count: v.count)
+        var dUserUnit = [Float](repeating: 0, count: u.count)
+        var dItemUnit = [Float](repeating: 0, count: v.count)
+        // Scores over raw vectors, or over unit vectors / τ (their gradients go through the norms below).
+        let (left, right, scale) = options.temperature.map { (userUnit, itemUnit, 1 / $0) } ?? (u, v, 1)
         var retrieval: Float = 0
         for user in 0..<users {
             let list = lists[user]
             var logits = list.map { entry in
                 var dot: Float = 0
-                for k in 0..<vectorSize { dot += u[user * vectorSize + k] * v[entry * vectorSize + k] }
-                return dot
+                for k in 0..<vectorSize { dot += left[user * vectorSize + k] * right[entry * vectorSize + k] }
+                return dot * scale
             }
             let maximum = logits.max() ?? 0
             var total: Float = 0
@@ -184,29 +194,34 @@ public enum RetrievalObjective {
             }
             retrieval -= Foundation.log(logits[0] / total) / Float(users)
             for (position, entry) in list.enumerated() {
-                let g = (logits[position] / total - (position == 0 ? 1 : 0)) / Float(users)
+                let g = scale * (logits[position] / total - (position == 0 ? 1 : 0)) / Float(users)
                 for k in 0..<vectorSize {
-                    dU[user * vectorSize + k] += g * v[entry * vectorSize + k]
-                    dV[entry * vectorSize + k] += g * u[user * vectorSize + k]
+                    if options.temperature == nil {
+                        dU[user * vectorSize + k] += g * v[entry * vectorSize + k]
+                        dV[entry * vectorSize + k] += g * u[user * vectorSize + k]
+                    } else {
+                        dUserUnit[user * vectorSize + k] += g * itemUnit[entry * vectorSize + k]
+                        dItemUnit[entry * vectorSize + k] += g * userUnit[user * vectorSize + k]
+                    }
                 }
             }
         }
-        let (userUnit, userNorms) = normalizedRows(u, width: vectorSize)
         let (teacherUnit, teacherNorms) = normalizedRows(teacher.output, width: vectorSize)
-        var dUserUnit = [Float](repeating: 0, count: u.count)
         var dTeacherUnit = [Float](repeating: 0, count: u.count)
         var distillation: Float = 0
         let meanScale = 1 / Float(users * vectorSize)
         for index in userUnit.indices {
             let difference = userUnit[index] - teacherUnit[index]
             distillation += difference * difference * meanScale
-            dUserUnit[index] = options.distillationWeight * 2 * difference * meanScale
-            dTeacherUnit[index] = -dUserUnit[index]
+            let gradient = options.distillationWeight * 2 * difference * meanScale
+            dUserUnit[index] += gradient
+            dTeacherUnit[index] = -gradient
         }
         let uniformity =
             uniformityLoss(userUnit, width: vectorSize, scale: options.uniformityWeight, gradient: &dUserUnit)
             + uniformityLoss(teacherUnit, width: vectorSize, scale: options.uniformityWeight, gradient: &dTeacherUnit)
         normalizeBackward(dUnit: dUserUnit, unit: userUnit, norms: userNorms, width: vectorSize, into: &dU)
+        normalizeBackward(dUnit: dItemUnit, unit: itemUnit, norms: itemNorms, width: vectorSize, into: &dV)
         var dTeacher = [Float](repeating: 0, count: u.count)
         normalizeBackward(dUnit: dTeacherUnit, unit: teacherUnit, norms: teacherNorms, width: vectorSize, into: &dTeacher)
         weights.teacherHead.backward(teacher.trace, dOutput: dTeacher, into: &gradients.teacherHead)
@@ -253,7 +268,7 @@ public enum RetrievalObjective {
 
     /// Rows of `values` ([rows, width]) divided by their L2 norms (floored at 1e-12, as
     /// `torch.nn.functional.normalize`), with the norms.
-    static func normalizedRows(_ values: [Float], width: Int) -> (unit: [Float], norms: [Float]) {
+    public static func normalizedRows(_ values: [Float], width: Int) -> (unit: [Float], norms: [Float]) {
         let rows = values.count / width
         var unit = values
         var norms = [Float](repeating: 0, count: rows)

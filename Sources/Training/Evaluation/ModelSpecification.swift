@@ -29,6 +29,11 @@ public enum ModelSpecification: Sendable, Equatable {
     case blend(weight: Float, bundle: String)
     /// Retrieval through the LM (LLM-SRec) alone (`retrieval:BUNDLE`).
     case retrieval(bundle: String)
+    /// The history's item texts against each candidate's with a sentence encoder (`text:ENCODER_DIR`).
+    case text(encoder: String)
+    /// The bundle's tuned z-score blend (`llmrec tune`): with the retrieval path (`blend:BUNDLE`) or
+    /// the best blend without it (`blend-cf:BUNDLE`).
+    case tunedBlend(bundle: String, withLanguageModel: Bool)
 
     /// How an A-LLMRec bundle is evaluated.
     public enum ALLMRecMode: String, Sendable, CaseIterable {
@@ -43,7 +48,7 @@ public enum ModelSpecification: Sendable, Equatable {
     }
 
     public static let knownNames =
-        ["popularity", "cooccurrence", "sasrec:FILE"] + ALLMRecMode.allCases.map { $0.rawValue + ":BUNDLE" } + ["allmrec-blend[@W]:BUNDLE", "retrieval:BUNDLE"]
+        ["popularity", "cooccurrence", "sasrec:FILE"] + ALLMRecMode.allCases.map { $0.rawValue + ":BUNDLE" } + ["allmrec-blend[@W]:BUNDLE", "retrieval:BUNDLE", "text:ENCODER_DIR", "blend:BUNDLE", "blend-cf:BUNDLE"]
 
     public init(parsing text: String) throws(ModelSpecificationError) {
         switch text {
@@ -53,6 +58,12 @@ public enum ModelSpecification: Sendable, Equatable {
             self = .sasrec(path: String(text.dropFirst("sasrec:".count)))
         case _ where text.hasPrefix("retrieval:") && text.count > "retrieval:".count:
             self = .retrieval(bundle: String(text.dropFirst("retrieval:".count)))
+        case _ where text.hasPrefix("text:") && text.count > "text:".count:
+            self = .text(encoder: String(text.dropFirst("text:".count)))
+        case _ where text.hasPrefix("blend:") && text.count > "blend:".count:
+            self = .tunedBlend(bundle: String(text.dropFirst("blend:".count)), withLanguageModel: true)
+        case _ where text.hasPrefix("blend-cf:") && text.count > "blend-cf:".count:
+            self = .tunedBlend(bundle: String(text.dropFirst("blend-cf:".count)), withLanguageModel: false)
         case _ where text.hasPrefix("allmrec-blend"):
             let rest = text.dropFirst("allmrec-blend".count)
             guard let colon = rest.firstIndex(of: ":"), rest.index(after: colon) < rest.endIndex else { throw .unknownModel(text) }
@@ -98,8 +109,19 @@ public enum ModelSpecification: Sendable, Equatable {
             }
             return model
         case .retrieval(let bundle):
-            let model = try RetrievalModel.load(bundle: bundle, dataset: dataset)
-            return RetrievalRecommender(model: model, itemVectors: try RetrievalCatalogCache.vectors(model: model, bundle: bundle, showProgress: showProgress))
+            return try BlendSignals.retrieval(bundle: bundle, dataset: dataset, showProgress: showProgress)
+        case .text(let encoder):
+            return try BlendSignals.text(encoder: encoder, dataset: dataset, showProgress: showProgress)
+        case .tunedBlend(let bundle, let withLanguageModel):
+            let manifest = try ALLMRecManifest.read(directory: bundle)
+            guard let weights = withLanguageModel ? manifest.blend : manifest.blendWithoutLM else {
+                throw ALLMRecError.invalidBundle("\(bundle) has no tuned blend yet (llmrec tune)")
+            }
+            let signals = try BlendSignals.build(
+                Set(weights.filter { $0.value != 0 }.keys.compactMap(BlendSignal.init)), bundle: bundle, dataset: dataset, using: data,
+                showProgress: showProgress)
+            return ZScoreBlend(
+                name: name, components: signals.map { ZScoreBlend.Component(recommender: $0.value, weight: weights[$0.key.rawValue] ?? 0) })
         case .blend(let weight, let bundle):
             return try ALLMRecBlend(model: try ALLMRecModel.load(bundle: bundle, dataset: dataset), weight: weight)
         case .allmrec(let mode, let bundle):
@@ -126,6 +148,8 @@ public enum ModelSpecification: Sendable, Equatable {
         case .sasrec: return "sasrec"
         case .blend(let weight, _): return "allmrec-blend@\(weight)"
         case .retrieval: return "retrieval"
+        case .text: return "text"
+        case .tunedBlend(_, let withLanguageModel): return withLanguageModel ? "blend" : "blend-cf"
         case .allmrec(let mode, _):
             switch mode {
             case .ranking: return "allmrec-rank"

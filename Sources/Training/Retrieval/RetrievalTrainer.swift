@@ -47,13 +47,16 @@ public struct RetrievalOptions: Sendable {
     public var cfDropout: Float = 0.1
     /// Train on a seeded sample of at most this many users per epoch (all when nil).
     public var maxUsers: Int?
+    /// Cosine scores / τ instead of LLM-SRec's dot products (`RetrievalObjective.Options.temperature`).
+    public var temperature: Float?
 
     public init() {}
 
     /// What identifies a run in its state file.
     public var identity: String {
         "batch=\(batchSize) lr=\(learningRate) betas=\(beta1),\(beta2) seed=\(seed) targets=\(targets) "
-            + "negatives=\(negatives.rawValue)x\(negativeCount) cfDropout=\(cfDropout) users=\(maxUsers.map(String.init) ?? "all")"
+            + "negatives=\(negatives.rawValue)x\(negativeCount) cfDropout=\(cfDropout) users=\(maxUsers.map(String.init) ?? "all") "
+            + "score=\(temperature.map { "cosine/\($0)" } ?? "dot")"
     }
 }
 
@@ -189,6 +192,7 @@ public final class RetrievalTrainer {
     public func train(shouldStop: () -> Bool = { false }, onStep: (StepReport) throws -> Void) throws {
         var objective = RetrievalObjective.Options()
         objective.inBatchNegatives = options.negatives == .inBatch
+        objective.temperature = options.temperature
         while epochsDone < options.epochs {
             let epoch = epochsDone + 1
             let order = samples(epoch: epoch)

@@ -1,0 +1,60 @@
+import Numerics
+
+/// Several recommenders blended: each one's scores are standardised over the case's candidates
+/// (z-scores; a signal that scores every candidate alike adds nothing) and summed with weights.
+/// What the daemon's ranking does with its signals, as an evaluated model.
+public struct ZScoreBlend: SequentialRecommender {
+    public struct Component: Sendable {
+        public var recommender: any SequentialRecommender
+        public var weight: Float
+
+        public init(recommender: any SequentialRecommender, weight: Float) {
+            self.recommender = recommender
+            self.weight = weight
+        }
+    }
+
+    public let name: String
+    public let components: [Component]
+
+    /// Components of weight 0 are left out (never run).
+    public init(name: String, components: [Component]) {
+        self.name = name
+        self.components = components.filter { $0.weight != 0 }
+    }
+
+    public var preferredBatchSize: Int { components.map(\.recommender.preferredBatchSize).min() ?? 256 }
+
+    public func scores(history: [Int32], candidates: [Int32]) -> [Float] {
+        scores(batch: [(history, candidates)])[0]
+    }
+
+    public func scores(batch: [(history: [Int32], candidates: [Int32])]) -> [[Float]] {
+        var blended = batch.map { [Float](repeating: 0, count: $0.candidates.count) }
+        for component in components {
+            for (index, scores) in component.recommender.scores(batch: batch).enumerated() {
+                for (position, value) in Self.standardised(scores).enumerated() { blended[index][position] += component.weight * value }
+            }
+        }
+        return blended
+    }
+
+    /// (x − mean) / standard deviation over one case's candidates; zeros when they are all alike
+    /// or not finite.
+    public static func standardised(_ scores: [Float]) -> [Float] {
+        let (mean, deviation) = VectorMath.moments(scores)
+        return scores.map { deviation > 1e-12 && $0.isFinite ? ($0 - mean) / deviation : 0 }
+    }
+}
+
+/// The signals a bundle's blend combines.
+public enum BlendSignal: String, Sendable, CaseIterable {
+    /// SASRec (the bundle's checkpoint).
+    case sasrec
+    /// Item-to-item co-occurrence on the training split.
+    case cooccurrence
+    /// The history's item texts against the candidate's (the bundle's sentence encoder).
+    case text
+    /// Retrieval through the LM (the bundle's LLM-SRec weights).
+    case retrieval
+}

@@ -1,0 +1,66 @@
+import Datasets
+import Foundation
+import Models
+
+/// The signals of a bundle's blend, built as evaluated models.
+public enum BlendSignals {
+    /// The requested signals of `bundle` on `dataset`: SASRec (the bundle's), co-occurrence (fitted
+    /// on `data`), the text path (the manifest's encoder) and retrieval (the manifest's weights).
+    public static func build(
+        _ signals: Set<BlendSignal>, bundle: String, dataset: PreparedDataset, using data: ModelSpecification.FitData, showProgress: Bool
+    ) throws -> [BlendSignal: any SequentialRecommender] {
+        let manifest = try ALLMRecManifest.read(directory: bundle)
+        var built: [BlendSignal: any SequentialRecommender] = [:]
+        for signal in BlendSignal.allCases where signals.contains(signal) {
+            switch signal {
+            case .sasrec:
+                built[signal] = try ModelSpecification.sasrec(path: ALLMRecManifest.resolve(manifest.sasrec, in: bundle)).build(on: dataset)
+            case .cooccurrence:
+                built[signal] = try ModelSpecification.cooccurrence.build(on: dataset, using: data)
+            case .text:
+                guard let encoder = manifest.encoder else { throw ALLMRecError.invalidBundle("\(bundle) names no sentence encoder") }
+                built[signal] = try text(encoder: ALLMRecManifest.resolve(encoder, in: bundle), dataset: dataset, showProgress: showProgress)
+            case .retrieval:
+                built[signal] = try retrieval(bundle: bundle, dataset: dataset, showProgress: showProgress)
+            }
+        }
+        return built
+    }
+
+    /// The text path with the encoder at `encoder` (item texts embedded once, cached with the dataset).
+    public static func text(encoder path: String, dataset: PreparedDataset, showProgress: Bool) throws -> TextSimilarityRecommender {
+        let encoder = try SentenceEncoder(directory: path)
+        let meter = ProgressMeter(label: "embed item texts", total: Int64(dataset.catalog.count), unit: .items("items"), enabled: showProgress)
+        let texts = try CatalogEmbeddings.embeddings(dataset: dataset, encoder: encoder, field: .text) { done, _ in meter.update(Int64(done)) }
+        meter.finish(Int64(dataset.catalog.count))
+        return TextSimilarityRecommender(embeddings: texts.embeddings, dimension: encoder.dimension)
+    }
+
+    /// The bundle's retrieval model with its catalog vectors (cached in the bundle). Loaded once
+    /// per process and bundle, so that `retrieval:` and `blend:` in one evaluation share the LM and
+    /// the user vectors already computed.
+    public static func retrieval(bundle: String, dataset: PreparedDataset, showProgress: Bool) throws -> RetrievalRecommender {
+        try loaded.retrieval(key: bundle + "\u{0}" + dataset.fingerprint) {
+            let model = try RetrievalModel.load(bundle: bundle, dataset: dataset)
+            return RetrievalRecommender(
+                model: model, itemVectors: try RetrievalCatalogCache.vectors(model: model, bundle: bundle, showProgress: showProgress))
+        }
+    }
+
+    private static let loaded = LoadedRetrievalModels()
+}
+
+/// Retrieval models loaded by this process, by bundle and dataset.
+private final class LoadedRetrievalModels: @unchecked Sendable {
+    private let lock = NSLock()
+    private var models: [String: RetrievalRecommender] = [:]
+
+    func retrieval(key: String, load: () throws -> RetrievalRecommender) throws -> RetrievalRecommender {
+        lock.lock()
+        defer { lock.unlock() }
+        if let model = models[key] { return model }
+        let model = try load()
+        models[key] = model
+        return model
+    }
+}

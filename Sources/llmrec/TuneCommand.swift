@@ -1,0 +1,107 @@
+import ArgumentParser
+import Datasets
+import Foundation
+import JSON
+import Models
+import Numerics
+import Training
+
+struct TuneCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tune",
+        abstract: "Choose a bundle's blend weights on the validation split.",
+        discussion: """
+            Scores the validation cases (target: each user's validation item; candidates20 with --seed) with \
+            every signal the bundle has: SASRec, co-occurrence, the text path (the bundle's sentence encoder, \
+            or --encoder) and retrieval through the LM (after llmrec train retrieval). Each signal is \
+            z-scored per case; every weighting from --grid is ranked by Hit@1 (NDCG@10 breaks ties), with \
+            and without the retrieval path. Writes the two weightings to the bundle's manifest (blend, \
+            blendWithoutLM), which `eval --model blend:BUNDLE` / `blend-cf:BUNDLE` and the daemon use. \
+            The test split is never read. Prints one JSON line.
+            """
+    )
+
+    @Option(help: "Prepared dataset directory.") var data: String
+    @Option(help: "Bundle directory.") var bundle: String
+    @Option(help: "Sentence-transformers directory for the text path (stored in the bundle; default: the bundle's).") var encoder: String?
+    @Option(help: "Seed for the validation negatives.") var seed: UInt64 = 7
+    @Option(help: "Weights tried for each signal, comma-separated.") var grid = "0,0.25,0.5,1,2"
+    @Option(help: "OpenBLAS threads.") var threads = 2
+    @Flag(help: "No progress on stderr.") var quiet = false
+
+    func parsedGrid() throws -> [Float] {
+        let values = grid.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
+        guard !values.isEmpty, values.allSatisfy({ $0 != nil && $0! >= 0 && $0!.isFinite }) else {
+            throw ValidationError("--grid must be non-negative numbers separated by commas, not '\(grid)'")
+        }
+        return values.map { $0! }
+    }
+
+    func validate() throws {
+        guard threads >= 1 else { throw ValidationError("--threads must be positive") }
+        _ = try parsedGrid()
+    }
+
+    func run() throws {
+        BLAS.setThreads(threads)
+        do {
+            let started = Date()
+            let dataset = try PreparedDataset(directory: data)
+            var manifest = try ALLMRecManifest.read(directory: bundle)
+            guard manifest.datasetFingerprint == dataset.fingerprint else {
+                throw ALLMRecError.invalidBundle("\(bundle) was made for dataset \(manifest.datasetFingerprint), not \(dataset.fingerprint)")
+            }
+            if let encoder { manifest.encoder = URL(fileURLWithPath: encoder).standardizedFileURL.path }
+            var available: Set<BlendSignal> = [.sasrec, .cooccurrence]
+            if manifest.encoder != nil { available.insert(.text) }
+            if manifest.retrieval != nil { available.insert(.retrieval) }
+            try manifest.write(directory: bundle)
+            let signals = try BlendSignals.build(available, bundle: bundle, dataset: dataset, using: .trainingSplit, showProgress: !quiet)
+            let evaluator = Evaluator(dataset: dataset, split: .valid, seed: seed, showProgress: false)
+            let total = evaluator.users().count
+            var meters: [BlendSignal: ProgressMeter] = [:]
+            let tuner = BlendTuner(signals: signals, evaluator: evaluator, evaluationProtocol: .allLLMRec) { signal, done, count in
+                let meter = meters[signal] ?? ProgressMeter(label: "tune: \(signal.rawValue) on validation", total: Int64(total), unit: .items("users"), enabled: !quiet)
+                meters[signal] = meter
+                if done == count { meter.finish(Int64(done)) } else { meter.update(Int64(done)) }
+            }
+            let grid = try parsedGrid()
+            let ordered = BlendSignal.allCases.filter(available.contains)
+            let withoutLM = ordered.filter { $0 != .retrieval }
+            guard let best = tuner.best(of: ordered, grid: grid), let bestWithoutLM = tuner.best(of: withoutLM, grid: grid) else {
+                throw ValidationError("--grid has no non-zero weight")
+            }
+            func names(_ weights: [BlendSignal: Float]) -> [String: Float] {
+                Dictionary(uniqueKeysWithValues: weights.map { ($0.key.rawValue, $0.value) })
+            }
+            manifest.blend = names(best.weights)
+            manifest.blendWithoutLM = names(bestWithoutLM.weights)
+            var record: [String: String] = ["seed": String(seed), "grid": grid.map { String($0) }.joined(separator: ","), "cases": String(tuner.cases)]
+            func summary(_ metrics: RankingMetrics) -> String { String(format: "Hit@1 %.4f NDCG@10 %.4f", metrics.hit(at: 1), metrics.ndcg(at: 10)) }
+            var singles = JSONObject()
+            for signal in ordered {
+                let metrics = tuner.metrics([signal: 1])
+                record["valid.\(signal.rawValue)"] = summary(metrics)
+                singles[signal.rawValue] = ["hit1": .number(metrics.hit(at: 1)), "ndcg10": .number(metrics.ndcg(at: 10))]
+            }
+            record["valid.blend"] = summary(best.metrics)
+            record["valid.blendWithoutLM"] = summary(bestWithoutLM.metrics)
+            manifest.training["tune"] = record
+            try manifest.write(directory: bundle)
+            func json(_ choice: BlendTuner.Choice) -> JSONValue {
+                var weights = JSONObject()
+                for signal in ordered { weights[signal.rawValue] = .number(Double(choice.weights[signal] ?? 0)) }
+                return ["weights": .object(weights), "hit1": .number(choice.metrics.hit(at: 1)), "ndcg10": .number(choice.metrics.ndcg(at: 10))]
+            }
+            let output: JSONValue = [
+                "bundle": .string(bundle), "validationCases": .integer(tuner.cases), "signals": .object(singles), "blend": json(best),
+                "blendWithoutLM": json(bestWithoutLM), "seconds": .number(Date().timeIntervalSince(started)),
+            ]
+            print(JSONWriter.compact(output))
+        } catch let error as ValidationError {
+            throw error
+        } catch {
+            throw fail(error)
+        }
+    }
+}
