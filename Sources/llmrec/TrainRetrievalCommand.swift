@@ -42,6 +42,7 @@ struct TrainRetrievalCommand: ParsableCommand {
     var temperature: Float = 0.07
     @Option(help: "Train on a seeded sample of at most this many users per epoch.") var maxUsers: Int?
     @Option(help: "Seed for initialisation, sample order, negatives and dropout.") var seed: UInt64 = 42
+    @Option(help: "Stop (state saved) after this many seconds of training; a rerun resumes.") var maxSeconds: Double?
     @Option(help: "Save the training state every N steps.") var checkpointEvery = 10
     @Option(help: "OpenBLAS threads.") var threads = 2
     @Flag(help: "Ignore a saved training state and start over.") var restart = false
@@ -59,6 +60,7 @@ struct TrainRetrievalCommand: ParsableCommand {
         guard epochs >= 1, batchSize >= 1, threads >= 1, checkpointEvery >= 1, negativeCount >= 1, maxUsers.map({ $0 >= 1 }) ?? true else {
             throw ValidationError("epochs, batch size, threads, --checkpoint-every, --negative-count and --max-users must be positive")
         }
+        guard maxSeconds.map({ $0 > 0 }) ?? true else { throw ValidationError("--max-seconds must be positive") }
         guard temperature >= 0 else { throw ValidationError("--temperature must be 0 (dot product) or positive") }
         guard (0...1).contains(cfDropout) else { throw ValidationError("--cf-dropout must be between 0 and 1") }
         _ = try parsedTargets()
@@ -130,7 +132,13 @@ struct TrainRetrievalCommand: ParsableCommand {
             let trainStarted = Date()
             var (samples, tokens, forward, backward, steps) = (0, 0, 0.0, 0.0, 0)
             var recent: [(Float, Float, Float)] = []
-            try trainer.train(shouldStop: { interruptRequested.load(ordering: .relaxed) }) { report in
+            let deadline = maxSeconds.map { Date().addingTimeInterval($0) }
+            var timedOut = false
+            let shouldStop = {
+                if let deadline, Date() >= deadline { timedOut = true }
+                return timedOut || interruptRequested.load(ordering: .relaxed)
+            }
+            try trainer.train(shouldStop: shouldStop) { report in
                 samples += report.samples
                 tokens += report.tokens
                 forward += report.forwardSeconds
@@ -168,6 +176,8 @@ struct TrainRetrievalCommand: ParsableCommand {
                 "samplesThisRun": .integer(samples), "samplesPerSecond": .number(Double(samples) / max(seconds, 1e-9)),
                 "tokensPerSample": .number(samples > 0 ? Double(tokens) / Double(samples) : 0), "lmForwardSeconds": .number(forward),
                 "lmBackwardSeconds": .number(backward), "otherSeconds": .number(seconds - forward - backward),
+                "samplesDone": .integer(trainer.epochsDone * perEpoch + trainer.position), "samplesTotal": .integer(perEpoch * epochs),
+                "stoppedAtTimeLimit": .bool(timedOut),
                 "seconds": .number(Date().timeIntervalSince(started)), "peakRSSBytes": .integer(peakResidentBytes()),
                 "interrupted": .bool(interrupted),
             ]

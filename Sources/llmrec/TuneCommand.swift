@@ -26,6 +26,7 @@ struct TuneCommand: ParsableCommand {
     @Option(help: "Sentence-transformers directory for the text path (stored in the bundle; default: the bundle's).") var encoder: String?
     @Option(help: "Seed for the validation negatives.") var seed: UInt64 = 7
     @Option(help: "Weights tried for each signal, comma-separated.") var grid = "0,0.25,0.5,1,2"
+    @Option(help: "Tune on a seeded sample of at most this many validation users.") var maxUsers: Int?
     @Option(help: "OpenBLAS threads.") var threads = 2
     @Flag(help: "No progress on stderr.") var quiet = false
 
@@ -38,7 +39,7 @@ struct TuneCommand: ParsableCommand {
     }
 
     func validate() throws {
-        guard threads >= 1 else { throw ValidationError("--threads must be positive") }
+        guard threads >= 1, maxUsers.map({ $0 >= 1 }) ?? true else { throw ValidationError("--threads and --max-users must be positive") }
         _ = try parsedGrid()
     }
 
@@ -57,7 +58,7 @@ struct TuneCommand: ParsableCommand {
             if manifest.retrieval != nil { available.insert(.retrieval) }
             try manifest.write(directory: bundle)
             let signals = try BlendSignals.build(available, bundle: bundle, dataset: dataset, using: .trainingSplit, showProgress: !quiet)
-            let evaluator = Evaluator(dataset: dataset, split: .valid, seed: seed, showProgress: false)
+            let evaluator = Evaluator(dataset: dataset, split: .valid, seed: seed, maxUsers: maxUsers, showProgress: false)
             let total = evaluator.users().count
             var meters: [BlendSignal: ProgressMeter] = [:]
             let tuner = BlendTuner(signals: signals, evaluator: evaluator, evaluationProtocol: .allLLMRec) { signal, done, count in

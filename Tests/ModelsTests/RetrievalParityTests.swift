@@ -77,6 +77,39 @@ import Testing
             prefix: inBatch ? "inbatch." : "")
     }
 
+    /// Inference reads the same final states as training: several prompts as branches of one pass,
+    /// one prompt with a KV cache, and the packed training forward with and without frozen prefixes.
+    @Test func inferenceStatesMatchTheTrainingForward() throws {
+        let fixture = try Fixture()
+        let e = fixture.decoder.configuration.embeddingSize
+        let prompts = fixture.batch.map(\.userPrompt) + fixture.prompts.values.sorted { $0.tokens.count < $1.tokens.count }
+        let sequences = prompts.map { prompt in
+            var vectors: [Int: [Float]] = [prompt.outputPosition: fixture.weights.userOut]
+            for soft in prompt.softTokens { vectors[soft.position] = fixture.weights.itemOut.map { $0 * Float(soft.item) } }
+            return (tokens: prompt.tokens, inputEmbeddings: vectors)
+        }
+        let branched = try fixture.decoder.lastFinalStates(of: sequences)
+        let training = try fixture.decoder.finalStatesForTraining(
+            sequences.map { TrainingSequence(tokens: $0.tokens, inputEmbeddings: $0.inputEmbeddings, outputRows: [$0.tokens.count - 1]) }).states
+        SASRecParityTests.expectClose(branched, training, "branched inference vs training forward")
+        for (index, sequence) in sequences.enumerated() {
+            var cache = KVCache(configuration: fixture.decoder.configuration, capacity: sequence.tokens.count)
+            let alone = try fixture.decoder.lastFinalState(tokens: sequence.tokens, cache: &cache, inputEmbeddings: sequence.inputEmbeddings)
+            SASRecParityTests.expectClose(alone, Array(training[(index * e)..<((index + 1) * e)]), "prompt \(index) alone")
+            let split = prompts[index].frozenPrefixLength
+            var prefix = KVCache(configuration: fixture.decoder.configuration, capacity: split)
+            try fixture.decoder.prefill(tokens: Array(sequence.tokens[..<split]), cache: &prefix)
+            var shifted: [Int: [Float]] = [:]
+            for (offset, vector) in sequence.inputEmbeddings { shifted[offset - split] = vector }
+            let continued = try fixture.decoder.finalStatesForTraining([
+                TrainingSequence(
+                    tokens: Array(sequence.tokens[split...]), inputEmbeddings: shifted, outputRows: [sequence.tokens.count - 1 - split],
+                    prefix: prefix)
+            ]).states
+            SASRecParityTests.expectClose(continued, alone, "prompt \(index) after its frozen prefix")
+        }
+    }
+
     /// Cosine similarity / τ instead of the dot product.
     @Test func cosineScoresMatchPyTorch() throws {
         let fixture = try Fixture()

@@ -262,6 +262,29 @@ public struct CausalDecoder: Sendable {
         return finalStates(hidden: Array(hidden[((tokens.count - 1) * configuration.hiddenSize)...]), rows: 1)
     }
 
+    /// Runs independent sequences in one pass (each from position 0, attending only to itself, as
+    /// branches of an empty prefix) and returns the final state of each one's last position, as
+    /// `lastFinalState` would one at a time: [sequences.count · embeddingSize]. `inputEmbeddings`
+    /// are by offset within their sequence.
+    public func lastFinalStates(of sequences: [(tokens: [Int32], inputEmbeddings: [Int: [Float]])]) throws(DecoderError) -> [Float] {
+        var starts: [Int] = []
+        var tokens: [Int32] = []
+        var embeddings: [Int: [Float]] = [:]
+        var lastRows: [Int] = []
+        for sequence in sequences where !sequence.tokens.isEmpty {
+            let start = tokens.count
+            for (offset, vector) in sequence.inputEmbeddings { embeddings[start + offset] = vector }
+            starts += [Int](repeating: start, count: sequence.tokens.count)
+            tokens += sequence.tokens
+            lastRows.append(tokens.count - 1)
+        }
+        guard !tokens.isEmpty else { return [] }
+        var cache = KVCache(configuration: configuration, capacity: tokens.count)
+        let hidden = try run(tokens: tokens, branchStarts: starts, cache: &cache, inputEmbeddings: embeddings)
+        let h = configuration.hiddenSize
+        return finalStates(hidden: lastRows.flatMap { hidden[($0 * h)..<(($0 + 1) * h)] }, rows: lastRows.count)
+    }
+
     /// Runs several independent continuations of the sequence in `cache` in one pass: each branch
     /// sees the cached prefix and its own earlier tokens, never another branch, and its positions
     /// continue the prefix's. Returns the logits of every branch token, branches concatenated

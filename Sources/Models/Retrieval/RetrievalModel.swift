@@ -64,50 +64,58 @@ public struct RetrievalModel: Sendable {
         itemsWithoutInteractions = Set((1...max(1, dataset.itemCount)).map { Int32($0) }.filter { !seen.contains($0) })
     }
 
-    /// The final state of `prompt`'s output token with its soft tokens and `output` in place, [e].
-    private func finalState(_ prompt: RetrievalPrompt, output: [Float]) throws(DecoderError) -> [Float] {
-        let decoder = languageModel.decoder
+    /// The final states of the prompts' output tokens, with their soft tokens and `output` in
+    /// place, in one pass: [prompts.count · e].
+    private func finalStates(_ prompts: [RetrievalPrompt], output: [Float]) throws(DecoderError) -> [Float] {
         let cf = weights.cfSize
         let e = weights.embeddingSize
-        var vectors: [Int: [Float]] = [prompt.outputPosition: output]
-        if !prompt.softTokens.isEmpty {
-            let rows = prompt.softTokens.flatMap { itemEmbeddings[(Int($0.item) * cf)..<((Int($0.item) + 1) * cf)] }
-            let projected = weights.itemProjector.forward(rows, rows: prompt.softTokens.count).output
-            for (k, soft) in prompt.softTokens.enumerated() { vectors[soft.position] = Array(projected[(k * e)..<((k + 1) * e)]) }
+        let softRows = prompts.flatMap { $0.softTokens.flatMap { itemEmbeddings[(Int($0.item) * cf)..<((Int($0.item) + 1) * cf)] } }
+        let projected = weights.itemProjector.forward(softRows, rows: softRows.count / cf).output
+        var row = 0
+        let sequences = prompts.map { prompt in
+            var vectors: [Int: [Float]] = [prompt.outputPosition: output]
+            for soft in prompt.softTokens {
+                vectors[soft.position] = Array(projected[(row * e)..<((row + 1) * e)])
+                row += 1
+            }
+            return (prompt.tokens, vectors)
         }
-        var cache = KVCache(configuration: decoder.configuration, capacity: prompt.tokens.count)
-        return try decoder.lastFinalState(tokens: prompt.tokens, cache: &cache, inputEmbeddings: vectors)
+        return try languageModel.decoder.lastFinalStates(of: sequences)
     }
 
-    /// The user vector [128] of a history (oldest first) and, when given, the user's words; unit
-    /// length when the model was trained on cosine scores.
-    public func userVector(history: [Int32], wishes: String? = nil) throws(DecoderError) -> [Float] {
-        let prompt = builder.userPrompt(history: history, wishes: wishes, withoutSoftToken: itemsWithoutInteractions)
-        return scored(weights.userHead.forward(try finalState(prompt, output: weights.userOut), rows: 1).output)
+    /// User vectors [histories.count · 128] of histories (oldest first) with, when given, the
+    /// user's words; unit length when the model was trained on cosine scores. One LM pass for all.
+    public func userVectors(histories: [[Int32]], wishes: String? = nil) throws(DecoderError) -> [Float] {
+        let prompts = histories.map { builder.userPrompt(history: $0, wishes: wishes, withoutSoftToken: itemsWithoutInteractions) }
+        return scored(weights.userHead.forward(try finalStates(prompts, output: weights.userOut), rows: prompts.count).output)
     }
 
-    /// The item vector [128] of a catalog item (read by title alone when it has no interactions);
-    /// unit length when the model was trained on cosine scores.
-    public func itemVector(_ item: Int32) throws(DecoderError) -> [Float] {
-        let prompt = builder.itemPrompt(item, softToken: !itemsWithoutInteractions.contains(item))
-        return scored(weights.itemHead.forward(try finalState(prompt, output: weights.itemOut), rows: 1).output)
+    /// Item vectors [items.count · 128] (an item without interactions is read by title alone);
+    /// unit length when the model was trained on cosine scores. One LM pass for all.
+    public func itemVectors(_ items: [Int32]) throws(DecoderError) -> [Float] {
+        let prompts = items.map { builder.itemPrompt($0, softToken: !itemsWithoutInteractions.contains($0)) }
+        return scored(weights.itemHead.forward(try finalStates(prompts, output: weights.itemOut), rows: prompts.count).output)
     }
 
-    /// A head's output as scores use it: normalised under cosine scoring.
-    private func scored(_ vector: [Float]) -> [Float] {
-        guard manifest.retrievalTemperature != nil else { return vector }
-        return RetrievalObjective.normalizedRows(vector, width: vector.count).unit
+    /// Head outputs as scores use them: rows normalised under cosine scoring.
+    private func scored(_ vectors: [Float]) -> [Float] {
+        guard manifest.retrievalTemperature != nil else { return vectors }
+        return RetrievalObjective.normalizedRows(vectors, width: RetrievalWeights.vectorSize).unit
     }
 
-    /// Every catalog item's vector, [(items + 1) · 128] (row 0 zero); `progress(done)` after each item.
+    /// Item prompts run together in one LM pass when the catalog is embedded.
+    static let itemsPerPass = 32
+
+    /// Every catalog item's vector, [(items + 1) · 128] (row 0 zero); `progress(done)` after each pass.
     public func catalogVectors(progress: (Int) -> Void = { _ in }) throws(DecoderError) -> [Float] {
         let size = RetrievalWeights.vectorSize
         let items = builder.titles.count - 1
         var vectors = [Float](repeating: 0, count: (items + 1) * size)
-        for item in 1...max(1, items) where item <= items {
-            let vector = try itemVector(Int32(item))
-            for k in 0..<size { vectors[item * size + k] = vector[k] }
-            progress(item)
+        for start in stride(from: 1, through: items, by: Self.itemsPerPass) {
+            let chunk = (start..<min(start + Self.itemsPerPass, items + 1)).map { Int32($0) }
+            let computed = try itemVectors(chunk)
+            for index in 0..<(chunk.count * size) { vectors[start * size + index] = computed[index] }
+            progress(start + chunk.count - 1)
         }
         return vectors
     }
@@ -131,14 +139,23 @@ public struct RetrievalRecommender: SequentialRecommender {
     public var preferredBatchSize: Int { 8 }
 
     public func scores(history: [Int32], candidates: [Int32]) -> [Float] {
+        scores(batch: [(history, candidates)])[0]
+    }
+
+    /// The batch's new histories in one LM pass; a failed pass scores its cases 0 throughout.
+    public func scores(batch: [(history: [Int32], candidates: [Int32])]) -> [[Float]] {
         let size = RetrievalWeights.vectorSize
-        guard let user = users.vector(for: history, compute: { try? model.userVector(history: history) }) else {
-            return [Float](repeating: 0, count: candidates.count)
+        let missing = Array(Set(batch.map(\.history).filter { users.known($0) == nil }))
+        if !missing.isEmpty, let computed = try? model.userVectors(histories: missing) {
+            for (index, history) in missing.enumerated() { users.store(Array(computed[(index * size)..<((index + 1) * size)]), for: history) }
         }
-        return candidates.map { item in
-            var dot: Float = 0
-            for k in 0..<size { dot += user[k] * itemVectors[Int(item) * size + k] }
-            return dot
+        return batch.map { testCase in
+            guard let user = users.known(testCase.history) else { return [Float](repeating: 0, count: testCase.candidates.count) }
+            return testCase.candidates.map { item in
+                var dot: Float = 0
+                for k in 0..<size { dot += user[k] * itemVectors[Int(item) * size + k] }
+                return dot
+            }
         }
     }
 }
@@ -149,16 +166,16 @@ final class UserVectorMemo: @unchecked Sendable {
     private let lock = NSLock()
     private var vectors: [[Int32]: [Float]] = [:]
 
-    func vector(for history: [Int32], compute: () -> [Float]?) -> [Float]? {
+    func known(_ history: [Int32]) -> [Float]? {
         lock.lock()
-        let known = vectors[history]
-        lock.unlock()
-        if let known { return known }
-        guard let vector = compute() else { return nil }
+        defer { lock.unlock() }
+        return vectors[history]
+    }
+
+    func store(_ vector: [Float], for history: [Int32]) {
         lock.lock()
+        defer { lock.unlock() }
         if vectors.count >= 100_000 { vectors.removeAll() }
         vectors[history] = vector
-        lock.unlock()
-        return vector
     }
 }

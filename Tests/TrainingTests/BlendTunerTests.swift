@@ -1,0 +1,43 @@
+import Datasets
+import Foundation
+import Models
+import Testing
+import Training
+
+/// Blend weights chosen on validation (`llmrec tune`), on the real MovieLens-100K with two cheap
+/// signals standing in for the bundle's.
+@Suite struct BlendTunerTests {
+    @Test func tunedBlendRanksAsTheEvaluatorDoesAndNeverBelowItsBestSignal() throws {
+        let dataset = try EvaluatorTests.movieLens()
+        let signals: [BlendSignal: any SequentialRecommender] = [
+            .cooccurrence: CoOccurrenceRecommender(trainingSequences: dataset.train, itemCount: dataset.itemCount),
+            .sasrec: PopularityRecommender(trainingSequences: dataset.train, itemCount: dataset.itemCount),
+        ]
+        let evaluator = Evaluator(dataset: dataset, split: .valid, seed: 7, showProgress: false)
+        let tuner = BlendTuner(signals: signals, evaluator: evaluator, evaluationProtocol: .allLLMRec)
+        #expect(tuner.cases == 943)
+        let best = try #require(tuner.best(of: [.sasrec, .cooccurrence], grid: [0, 0.25, 0.5, 1]))
+        for signal in [BlendSignal.sasrec, .cooccurrence] {
+            #expect(best.metrics.hit(at: 1) >= tuner.metrics([signal: 1]).hit(at: 1))
+        }
+        // The tuner's bookkeeping is the evaluator's: the same weights as a model give the same numbers.
+        let blend = ZScoreBlend(
+            name: "blend", components: signals.map { ZScoreBlend.Component(recommender: $0.value, weight: best.weights[$0.key] ?? 0) })
+        let report = evaluator.evaluate(blend, evaluationProtocol: .allLLMRec)
+        #expect(report.overall.cases == best.metrics.cases)
+        #expect(report.overall.hit(at: 1) == best.metrics.hit(at: 1))
+        #expect(report.overall.ndcg(at: 10) == best.metrics.ndcg(at: 10))
+        // Co-occurrence alone is far above popularity on this split, and the blend uses it.
+        #expect(tuner.metrics([.cooccurrence: 1]).hit(at: 1) > tuner.metrics([.sasrec: 1]).hit(at: 1) + 0.1)
+        #expect((best.weights[.cooccurrence] ?? 0) > 0)
+    }
+
+    @Test func standardisingIgnoresScaleAndShift() {
+        let scores: [Float] = [1, 2, 3, 6]
+        let z = ZScoreBlend.standardised(scores)
+        let shifted = ZScoreBlend.standardised(scores.map { 10 * $0 - 4 })
+        for (a, b) in zip(z, shifted) { #expect(abs(a - b) < 1e-5) }
+        #expect(abs(z.reduce(0, +)) < 1e-5)
+        #expect(ZScoreBlend.standardised([2, 2, 2]) == [0, 0, 0])
+    }
+}
