@@ -26,7 +26,7 @@ struct EvalCommand: ParsableCommand {
     @Option(name: .customLong("model"), help: "Model to evaluate (repeatable): \(ModelSpecification.knownNames.joined(separator: ", ")).")
     var models: [String] = ["popularity"]
 
-    @Option(name: .customLong("protocol"), help: "candidates20 (A-LLMRec), candidates100, full, or candidatesN (repeatable).")
+    @Option(name: .customLong("protocol"), help: "candidates20 (A-LLMRec), candidates100, full, candidatesN, or cold20 (strict cold start, on a dataset prepared with --cold-items) (repeatable).")
     var protocols: [String] = ["candidates20"]
 
     @Option(help: "Seed for the negative candidates.")
@@ -68,7 +68,7 @@ struct EvalCommand: ParsableCommand {
             specifications = try models.map { name throws(ModelSpecificationError) in try ModelSpecification(parsing: name) }
             parsedProtocols = try protocols.map { name in
                 guard let parsed = EvaluationProtocol(name: name) else {
-                    throw ValidationError("unknown protocol '\(name)' (candidates20, candidates100, full, candidatesN)")
+                    throw ValidationError("unknown protocol '\(name)' (candidates20, candidates100, full, candidatesN, cold20)")
                 }
                 return parsed
             }
@@ -81,6 +81,7 @@ struct EvalCommand: ParsableCommand {
             dataset: dataset, split: split, seed: seed,
             thresholds: ColdWarmThresholds(coldAtMost: coldAtMost, warmAtLeast: warmAtLeast),
             maxUsers: maxUsers, only: only, showProgress: !quiet)
+        do { for evaluationProtocol in parsedProtocols { try evaluator.check(evaluationProtocol) } } catch { throw fail(error) }
         if let writeCases {
             do { try CaseFile.write(evaluator: evaluator, evaluationProtocol: parsedProtocols[0], to: writeCases) } catch {
                 throw fail(error)

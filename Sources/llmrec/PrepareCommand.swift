@@ -63,10 +63,17 @@ struct PrepareCommand: ParsableCommand {
     @Option(help: "Cap on a cleaned description, in characters (bounds later embedding memory).")
     var maxDescriptionLength = 2000
 
+    @Option(help: "Hold this share of the items (seeded) out of every split, kept in the catalog: strict cold start, for `eval --protocol cold20`.")
+    var coldItems: Double = 0
+
+    @Option(help: "Seed of the held-out items.")
+    var coldSeed: UInt64 = 1
+
     @Flag(help: "No progress on stderr.")
     var quiet = false
 
     func validate() throws {
+        guard (0..<1).contains(coldItems) else { throw ValidationError("--cold-items must be at least 0 and below 1") }
         guard maxTitleLength >= 8, maxDescriptionLength >= 8 else {
             throw ValidationError("--max-title-length and --max-description-length must be at least 8")
         }
@@ -74,7 +81,7 @@ struct PrepareCommand: ParsableCommand {
     }
 
     func run() throws {
-        let options = PrepareOptions(
+        var options = PrepareOptions(
             format: format, reviewsPath: reviews, metaPath: meta, outputDirectory: out,
             filters: FilterOptions(
                 minRating: minRating, minYear: minYear, maxYear: maxYear, deduplicate: dedup,
@@ -82,6 +89,8 @@ struct PrepareCommand: ParsableCommand {
                 countMode: countMode, missingTitle: missingTitle, missingDescription: missingDescription),
             cleaner: TextCleaner(maxTitleLength: maxTitleLength, maxDescriptionLength: maxDescriptionLength),
             showProgress: !quiet)
+        options.coldItemFraction = coldItems
+        options.coldItemSeed = coldSeed
         let report: PrepareReport
         do { report = try DatasetPreparer.run(options) } catch { throw fail(error) }
         var summary = ""

@@ -15,9 +15,11 @@ struct TrainRetrievalCommand: ParsableCommand {
         discussion: """
             The LM reads the user's last 10 titles, each followed by a soft token (the item's SASRec \
             embedding through a projector), and a learnt [UserOut] token whose final state becomes the \
-            user vector through a head; each item is read the same way ([ItemOut]). Score = user · item. \
-            Losses (weights 1): cross-entropy of the target against its negatives, distillation of \
-            SASRec's user vector (normalised MSE) and uniformity on both sides. The LM and SASRec stay \
+            user vector through a head; each item is read the same way (title, soft token, [ItemOut]; \
+            the title's keys and values are computed once per item). Score: cosine / --temperature \
+            (0.07), or LLM-SRec's dot product with --temperature 0. Losses (weights 1): cross-entropy \
+            of the target against its negatives, distillation of SASRec's user vector (normalised MSE) \
+            and uniformity of the user and teacher vectors. The LM and SASRec stay \
             frozen; the projector, the two learnt tokens and the three heads train, back-propagated \
             through the LM (GGUF weights are dequantised to Float32). SASRec comes from the bundle \
             (llmrec train align writes it, or --sasrec here). State is saved every --checkpoint-every \
@@ -181,6 +183,12 @@ struct TrainRetrievalCommand: ParsableCommand {
                 "seconds": .number(Date().timeIntervalSince(started)), "peakRSSBytes": .integer(peakResidentBytes()),
                 "interrupted": .bool(interrupted),
             ]
+            if !quiet {
+                let done = trainer.epochsDone * perEpoch + trainer.position
+                let state = done >= perEpoch * epochs ? "all \(epochs) epoch(s) done" : timedOut || interrupted ? "stopped; a rerun continues" : "done"
+                FileHandle.standardError.write(
+                    Data("train retrieval: \(done) of \(perEpoch * epochs) samples trained (\(perEpoch) an epoch), \(state)\n".utf8))
+            }
             print(JSONWriter.compact(summary))
             if interrupted { throw ExitCode(130) }
         } catch let error as ExitCode {

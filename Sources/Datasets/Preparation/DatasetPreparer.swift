@@ -14,6 +14,11 @@ public struct PrepareOptions: Sendable {
     public var cleaner: TextCleaner
     /// Print progress and ETA on stderr.
     public var showProgress: Bool
+    /// A seeded share of the items held out of every split (strict cold start): they stay in the
+    /// catalog and in `interactions.tsv`, listed in `cold-items.tsv`, and no user's training,
+    /// validation or test sequence holds them. 0 holds none out.
+    public var coldItemFraction: Double = 0
+    public var coldItemSeed: UInt64 = 1
 
     public init(
         format: DatasetFormat, reviewsPath: String, metaPath: String? = nil, outputDirectory: String,

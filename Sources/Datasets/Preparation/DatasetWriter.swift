@@ -1,5 +1,6 @@
 import Foundation
 import JSON
+import Numerics
 
 /// Writes the prepared dataset directory from the filtered table (layout: `PreparedDataset`).
 enum DatasetWriter {
@@ -40,6 +41,16 @@ enum DatasetWriter {
             next[user] += 1
         }
 
+        // Held-out items: a seeded shuffle of the dense ids, its first share.
+        var cold = [Bool](repeating: false, count: itemOriginals.count + 1)
+        if options.coldItemFraction > 0 {
+            var ids = Array(1...max(1, itemOriginals.count))
+            var generator = SplitMix64(seed: options.coldItemSeed, stream: 0xC01D)
+            ids.shuffle(using: &generator)
+            let count = Int((options.coldItemFraction * Double(itemOriginals.count)).rounded())
+            for id in ids.prefix(count) where id <= itemOriginals.count { cold[id] = true }
+        }
+
         let manager = FileManager.default
         let destination = options.outputDirectory
         let staged = destination + ".partial"
@@ -58,27 +69,40 @@ enum DatasetWriter {
         for user in 1...max(userOriginals.count, 1) where user <= userOriginals.count {
             var rows = order[starts[user]..<starts[user + 1]]
             rows.sort { (table.timestampsMs[$0], table.lines[$0]) < (table.timestampsMs[$1], table.lines[$1]) }
-            let sorted = Array(rows)
-            for (position, row) in sorted.enumerated() {
+            let timeline = Array(rows)
+            // The split runs over the user's interactions with items that are not held out.
+            let kept = timeline.filter { !cold[Int(itemIds[Int(table.items[$0])])] }
+            var keptPosition: [Int: Int] = [:]
+            for (position, row) in kept.enumerated() { keptPosition[row] = position }
+            for (position, row) in timeline.enumerated() {
                 let time = table.timestampsMs[row]
-                let tiedBefore = position > 0 && table.timestampsMs[sorted[position - 1]] == time
-                let tiedAfter = position + 1 < sorted.count && table.timestampsMs[sorted[position + 1]] == time
+                let tiedBefore = position > 0 && table.timestampsMs[timeline[position - 1]] == time
+                let tiedAfter = position + 1 < timeline.count && table.timestampsMs[timeline[position + 1]] == time
                 if tiedBefore || tiedAfter { report.interactionsWithTiedTimestamps += 1 }
                 let item = itemIds[Int(table.items[row])]
                 let rating = table.ratings[row]
                 try interactions.write("\(user)\t\(item)\t\(time)\t\(rating.isNaN ? "" : formatRating(rating))\n")
+                guard let index = keptPosition[row] else { continue }
                 let split: TextFileWriter
-                if sorted.count < 3 || position < sorted.count - 2 {
+                if kept.count < 3 || index < kept.count - 2 {
                     split = train
                 } else {
-                    split = position == sorted.count - 2 ? valid : test
+                    split = index == kept.count - 2 ? valid : test
                 }
                 try split.write("\(user)\t\(item)\t\(time)\n")
             }
-            if sorted.count >= 3 { report.usersWithHeldOutItems += 1 }
+            if kept.count >= 3 { report.usersWithHeldOutItems += 1 }
         }
         for file in [interactions, train, valid, test] { try file.close() }
         let fingerprint = String(train.hash ^ (valid.hash &* 31) ^ (test.hash &* 961), radix: 16)
+
+        let coldCount = cold.filter { $0 }.count
+        if coldCount > 0 {
+            let coldFile = try TextFileWriter(path: staged + "/cold-items.tsv")
+            try coldFile.write("item\n")
+            for id in cold.indices where cold[id] { try coldFile.write("\(id)\n") }
+            try coldFile.close()
+        }
 
         let users = try TextFileWriter(path: staged + "/users.tsv")
         try users.write("id\toriginal_id\n")
@@ -123,6 +147,11 @@ enum DatasetWriter {
             ],
             "order": "users by first appearance in the reviews file; each user's interactions by timestamp, ties by input line",
             "split": "leave-one-out: last interaction = test, second to last = valid, for users with >= 3 interactions",
+            "coldItems": coldCount > 0
+                ? [
+                    "count": .integer(coldCount), "fraction": .double(options.coldItemFraction), "seed": .string(String(options.coldItemSeed)),
+                    "rule": "held out of every split; in the catalog, interactions.tsv and cold-items.tsv",
+                ] : .null,
         ]
         try writeWhole(JSONWriter.pretty(manifest) + "\n", to: staged + "/dataset.json")
         try writeWhole(JSONWriter.pretty(report.json) + "\n", to: staged + "/stats.json")

@@ -32,6 +32,8 @@ public enum DatasetError: Error, Sendable, Equatable, CustomStringConvertible {
 /// - `train.tsv`, `valid.tsv`, `test.tsv`: `user item timestamp_ms`, the leave-one-out split: a user with
 ///   n >= 3 interactions has the last in test, the one before in valid, the rest in train; a user with
 ///   fewer has all of them in train.
+/// - `cold-items.tsv` (only with `prepare --cold-items`): `item`, the items held out of every split
+///   (strict cold start); the leave-one-out split runs over each user's other interactions.
 public struct PreparedDataset: Sendable {
     public static let formatVersion: Int64 = 1
 
@@ -46,6 +48,8 @@ public struct PreparedDataset: Sendable {
     public let catalog: Catalog
     /// Hex FNV-1a-64 of the split files: identifies the data models were trained on.
     public let fingerprint: String
+    /// Items held out of every split (empty unless prepared with `--cold-items`).
+    public let coldItems: Set<Int32>
 
     /// Loads `directory`, checking that splits and catalog agree with `dataset.json`.
     public init(directory: String) throws {
@@ -84,6 +88,19 @@ public struct PreparedDataset: Sendable {
         self.train = train
         self.valid = valid
         self.test = test
+        var coldItems = Set<Int32>()
+        let coldPath = directory + "/cold-items.tsv"
+        let catalogSize = Int(items)
+        if FileManager.default.fileExists(atPath: coldPath) {
+            try LineReader(path: coldPath).forEachLine { line, number, _ in
+                guard number > 1, !line.isEmpty else { return }
+                guard let item = Int32(String(decoding: line, as: UTF8.self)), item >= 1, Int(item) <= catalogSize else {
+                    throw DatasetError.malformedFile(path: coldPath, line: number, reason: "expected an item id in 1...\(catalogSize)")
+                }
+                coldItems.insert(item)
+            }
+        }
+        self.coldItems = coldItems
 
         var catalogItems: [CatalogItem] = []
         catalogItems.reserveCapacity(itemCount)
@@ -121,6 +138,16 @@ public struct PreparedDataset: Sendable {
             if test[user] != 0 { sequence.append(test[user]) }
             return sequence
         }
+    }
+
+    /// Every user's interactions with every item, held-out ones included, oldest first (from
+    /// `interactions.tsv`; index 0 unused): where the cold-start protocol finds its cases.
+    public func timelines() throws -> [[Int32]] {
+        var timelines = [[Int32]](repeating: [], count: userCount + 1)
+        try Self.readSplit(directory + "/interactions.tsv", users: userCount, items: itemCount) { user, item in
+            timelines[Int(user)].append(item)
+        }
+        return timelines
     }
 
     /// Number of training interactions of each item (`[itemCount + 1]`, index 0 unused): the

@@ -3,6 +3,7 @@
 /// any other, which is what it brings to a blend.
 public struct TextSimilarityRecommender: SequentialRecommender {
     public let name = "text"
+    public var scoresItemsWithoutInteractions: Bool { true }
     public let dimension: Int
     public let historyLength: Int
     /// L2-normalised rows, [(items + 1) · dimension] (row 0 zero).

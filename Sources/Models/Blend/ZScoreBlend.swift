@@ -24,6 +24,7 @@ public struct ZScoreBlend: SequentialRecommender {
     }
 
     public var preferredBatchSize: Int { components.map(\.recommender.preferredBatchSize).min() ?? 256 }
+    public var scoresItemsWithoutInteractions: Bool { components.contains { $0.recommender.scoresItemsWithoutInteractions } }
 
     public func scores(history: [Int32], candidates: [Int32]) -> [Float] {
         scores(batch: [(history, candidates)])[0]

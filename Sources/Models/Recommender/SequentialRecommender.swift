@@ -20,10 +20,16 @@ public protocol SequentialRecommender: Sendable {
     /// How many cases callers should hand `scores(batch:)` at once (progress is reported between
     /// batches): large for cheap models, 1 for models that run an LM per case.
     var preferredBatchSize: Int { get }
+
+    /// Whether the model can score an item with no training interaction on its own merits (from
+    /// its text, say). False for models that know items only by their interactions: they rank such
+    /// items at random or last, and reports of the cold-start protocol say so.
+    var scoresItemsWithoutInteractions: Bool { get }
 }
 
 extension SequentialRecommender {
     public var preferredBatchSize: Int { 256 }
+    public var scoresItemsWithoutInteractions: Bool { false }
 
     public func scores(batch: [(history: [Int32], candidates: [Int32])]) -> [[Float]] {
         batch.map { scores(history: $0.history, candidates: $0.candidates) }

@@ -137,6 +137,8 @@ public struct RetrievalRecommender: SequentialRecommender {
     }
 
     public var preferredBatchSize: Int { 8 }
+    /// Items without interactions are read by their title alone.
+    public var scoresItemsWithoutInteractions: Bool { true }
 
     public func scores(history: [Int32], candidates: [Int32]) -> [Float] {
         scores(batch: [(history, candidates)])[0]

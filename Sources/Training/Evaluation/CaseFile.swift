@@ -7,7 +7,7 @@ import JSON
 public enum CaseFile {
     public static func write(evaluator: Evaluator, evaluationProtocol: EvaluationProtocol, to path: String) throws {
         var text = ""
-        for user in evaluator.users() {
+        for user in evaluator.users(for: evaluationProtocol) {
             let testCase = evaluator.makeCase(user: user, evaluationProtocol: evaluationProtocol)
             let line: JSONValue = [
                 "user": .integer(user), "history": .array(testCase.history.map { .integer($0) }),

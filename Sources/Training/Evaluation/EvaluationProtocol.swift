@@ -5,6 +5,13 @@ public enum EvaluationProtocol: Sendable, Equatable, CustomStringConvertible {
     case candidates(negatives: Int)
     /// Every catalog item the user has not interacted with before the target, plus the target.
     case full
+    /// Strict cold start, on a dataset prepared with `--cold-items` (`cold20`): one case per user
+    /// who has a held-out item after at least `minimumHistory` kept items; the first such item is
+    /// the target, the history is the kept items before it, and the negatives are held-out items
+    /// the user never touched.
+    case heldOutItems(negatives: Int, minimumHistory: Int)
+
+    public static let coldStart = EvaluationProtocol.heldOutItems(negatives: 19, minimumHistory: 5)
 
     public static let allLLMRec = EvaluationProtocol.candidates(negatives: 19)
 
@@ -12,6 +19,7 @@ public enum EvaluationProtocol: Sendable, Equatable, CustomStringConvertible {
     /// `candidatesN` for any N >= 2 (N counts the target).
     public init?(name: String) {
         if name == "full" { self = .full; return }
+        if name == "cold20" { self = .coldStart; return }
         guard name.hasPrefix("candidates"), let total = Int(name.dropFirst("candidates".count)), total >= 2 else {
             return nil
         }
@@ -22,6 +30,7 @@ public enum EvaluationProtocol: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .candidates(let negatives): return "candidates\(negatives + 1)"
         case .full: return "full"
+        case .heldOutItems(let negatives, _): return "cold\(negatives + 1)"
         }
     }
 }

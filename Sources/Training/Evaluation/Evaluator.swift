@@ -15,6 +15,8 @@ public struct EvaluationReport: Sendable {
     public var cold = RankingMetrics()
     public var warm = RankingMetrics()
     public var seconds: Double = 0
+    /// False when the model knows items only by their interactions (`SequentialRecommender`).
+    public var scoresItemsWithoutInteractions = true
 
     /// One JSON object with every metric, overall / cold / warm, and the number of cases.
     public var json: JSONValue {
@@ -28,6 +30,7 @@ public struct EvaluationReport: Sendable {
             ],
             "overall": overall.json, "cold": cold.json, "warm": warm.json,
             "seconds": .number((seconds * 1000).rounded() / 1000),
+            "scoresItemsWithoutInteractions": .bool(scoresItemsWithoutInteractions),
         ]
     }
 }
@@ -68,6 +71,57 @@ public struct Evaluator: Sendable {
         self.maxUsers = maxUsers
         self.showProgress = showProgress
         trainingCounts = dataset.trainingItemCounts
+        timelines = dataset.coldItems.isEmpty ? [] : ((try? dataset.timelines()) ?? [])
+    }
+
+    /// Every user's interactions with held-out items included (empty without held-out items).
+    private let timelines: [[Int32]]
+
+    /// Errors of a protocol that does not fit the dataset.
+    public enum ProtocolError: Error, Sendable, CustomStringConvertible {
+        case noHeldOutItems(String)
+
+        public var description: String {
+            switch self {
+            case .noHeldOutItems(let directory):
+                return "\(directory) holds no items out (prepare it with --cold-items FRACTION for the cold20 protocol)"
+            }
+        }
+    }
+
+    /// Checks that `evaluationProtocol` can run on this dataset.
+    public func check(_ evaluationProtocol: EvaluationProtocol) throws {
+        if case .heldOutItems = evaluationProtocol, timelines.isEmpty { throw ProtocolError.noHeldOutItems(dataset.directory) }
+    }
+
+    /// The cold-start case of `user`: (offset of the target in the timeline, kept history), or nil.
+    private func heldOutCase(user: Int32, minimumHistory: Int) -> (target: Int32, history: [Int32])? {
+        guard Int(user) < timelines.count else { return nil }
+        var history: [Int32] = []
+        for item in timelines[Int(user)] {
+            if dataset.coldItems.contains(item) {
+                if history.count >= minimumHistory { return (item, history) }
+            } else {
+                history.append(item)
+            }
+        }
+        return nil
+    }
+
+    /// The users evaluated under `evaluationProtocol`, ascending.
+    public func users(for evaluationProtocol: EvaluationProtocol) -> [Int32] {
+        guard case .heldOutItems(_, let minimumHistory) = evaluationProtocol else { return users() }
+        let all = (1...max(dataset.userCount, 1)).compactMap { user -> Int32? in
+            guard user <= dataset.userCount, let found = heldOutCase(user: Int32(user), minimumHistory: minimumHistory) else { return nil }
+            switch only {
+            case .cold: return trainingCounts[Int(found.target)] <= thresholds.coldAtMost ? Int32(user) : nil
+            case .warm: return trainingCounts[Int(found.target)] >= thresholds.warmAtLeast ? Int32(user) : nil
+            case nil: return Int32(user)
+            }
+        }
+        guard let maxUsers, all.count > maxUsers else { return all }
+        var generator = SplitMix64(seed: seed, stream: 0xC0FFEE)
+        return Array(all.shuffled(using: &generator).prefix(maxUsers)).sorted()
     }
 
     /// One evaluation case: what the model sees and what it should rank first.
@@ -102,6 +156,14 @@ public struct Evaluator: Sendable {
     /// The case for `user` under `evaluationProtocol`; the target is always `candidates[0]`.
     public func makeCase(user: Int32, evaluationProtocol: EvaluationProtocol) -> Case {
         let index = Int(user)
+        if case .heldOutItems(let negatives, let minimumHistory) = evaluationProtocol {
+            let found = heldOutCase(user: user, minimumHistory: minimumHistory) ?? (0, [])
+            let touched = Set(timelines[index])
+            let pool = dataset.coldItems.filter { !touched.contains($0) }.sorted()
+            var generator = SplitMix64(seed: seed, stream: UInt64(user) | 0xC01D << 32)
+            let drawn = pool.shuffled(using: &generator).prefix(negatives)
+            return Case(user: user, history: found.history, target: found.target, candidates: [found.target] + drawn)
+        }
         var history = dataset.train[index]
         if split == .test, dataset.valid[index] != 0 { history.append(dataset.valid[index]) }
         let target = target(of: user)
@@ -114,6 +176,8 @@ public struct Evaluator: Sendable {
             var generator = SplitMix64(seed: seed, stream: UInt64(user))
             candidates += NegativeSampler.sample(
                 count: negatives, itemCount: dataset.itemCount, excluded: everything, using: &generator)
+        case .heldOutItems:
+            break
         case .full:
             let seen = Set(history)
             for item in 1...Int32(dataset.itemCount) where item != target && !seen.contains(item) {
@@ -127,8 +191,9 @@ public struct Evaluator: Sendable {
     public func evaluate(_ model: some SequentialRecommender, evaluationProtocol: EvaluationProtocol) -> EvaluationReport {
         var report = EvaluationReport(
             model: model.name, evaluationProtocol: evaluationProtocol, split: split, seed: seed, thresholds: thresholds)
+        report.scoresItemsWithoutInteractions = model.scoresItemsWithoutInteractions
         let started = Date()
-        let users = users()
+        let users = users(for: evaluationProtocol)
         let meter = ProgressMeter(
             label: "eval \(model.name) \(evaluationProtocol)", total: Int64(users.count), unit: .items("users"),
             enabled: showProgress)
