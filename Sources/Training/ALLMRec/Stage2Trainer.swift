@@ -157,26 +157,17 @@ public enum Stage2StateFile {
     }
 
     public static func save(_ state: State, identity: String, to path: String) throws {
-        var tensors = ALLMRecWeights.stage2Tensors(state.projectors)
-        tensors += AdamMomentTensors.tensors(first: state.firstMoments, second: state.secondMoments)
-        try SafetensorsFile.write(
-            tensors: tensors,
-            metadata: [
-                "identity": identity, "step": String(state.step), "epochsDone": String(state.epochsDone), "position": String(state.position),
-            ], to: path)
+        try StepStateFile.save(
+            tensors: ALLMRecWeights.stage2Tensors(state.projectors), firstMoments: state.firstMoments, secondMoments: state.secondMoments,
+            progress: TrainingProgress(step: state.step, epochsDone: state.epochsDone, position: state.position), identity: identity, to: path)
     }
 
     public static func load(from path: String, identity: String) throws -> State? {
-        guard FileManager.default.fileExists(atPath: path) else { return nil }
-        let file = try SafetensorsFile(path: path)
-        guard file.metadata["identity"] == identity, let step = file.metadata["step"].flatMap(Int.init),
-            let epochs = file.metadata["epochsDone"].flatMap(Int.init), let position = file.metadata["position"].flatMap(Int.init)
-        else { return nil }
+        guard let (file, progress) = try StepStateFile.open(path, identity: identity) else { return nil }
         let projectors = try ALLMRecWeights.loadStage2(path)
-        let count = projectors.parameterSizes.count
-        let moments = try AdamMomentTensors.read(from: file, count: count)
+        let moments = try AdamMomentTensors.read(from: file, count: projectors.parameterSizes.count)
         return State(
-            projectors: projectors, step: step, epochsDone: epochs, position: position,
+            projectors: projectors, step: progress.step, epochsDone: progress.epochsDone, position: progress.position,
             firstMoments: moments.first, secondMoments: moments.second)
     }
 

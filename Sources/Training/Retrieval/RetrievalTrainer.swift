@@ -230,25 +230,20 @@ public enum RetrievalStateFile {
     }
 
     public static func save(_ state: State, identity: String, to path: String) throws {
-        try SafetensorsFile.write(
-            tensors: state.weights.namedTensors + AdamMomentTensors.tensors(first: state.firstMoments, second: state.secondMoments),
-            metadata: [
-                "identity": identity, "step": String(state.step), "epochsDone": String(state.epochsDone), "position": String(state.position),
-            ], to: path)
+        try StepStateFile.save(
+            tensors: state.weights.namedTensors, firstMoments: state.firstMoments, secondMoments: state.secondMoments,
+            progress: TrainingProgress(step: state.step, epochsDone: state.epochsDone, position: state.position), identity: identity, to: path)
     }
 
     /// The saved state when `path` holds one of the same run; nil otherwise.
     public static func load(from path: String, identity: String) throws -> State? {
-        guard FileManager.default.fileExists(atPath: path) else { return nil }
-        let file = try SafetensorsFile(path: path)
-        guard file.metadata["identity"] == identity, let step = file.metadata["step"].flatMap(Int.init),
-            let epochs = file.metadata["epochsDone"].flatMap(Int.init), let position = file.metadata["position"].flatMap(Int.init)
-        else { return nil }
+        guard let (file, progress) = try StepStateFile.open(path, identity: identity) else { return nil }
         var tensors: [String: Tensor] = [:]
         for name in file.names where !name.hasPrefix("adam.") { tensors[name] = try file.tensor(named: name) }
         let weights = try RetrievalWeights(tensors: tensors)
         let moments = try AdamMomentTensors.read(from: file, count: weights.parameterSizes.count)
         return State(
-            weights: weights, step: step, epochsDone: epochs, position: position, firstMoments: moments.first, secondMoments: moments.second)
+            weights: weights, step: progress.step, epochsDone: progress.epochsDone, position: progress.position,
+            firstMoments: moments.first, secondMoments: moments.second)
     }
 }

@@ -1,0 +1,75 @@
+import Checkpoints
+import Datasets
+import Foundation
+import JSON
+import Testing
+
+/// `llmrec train retrieval`, `tune` and the retrieval / blend evaluation modes end to end on the
+/// Amazon 2023 fixture with the real SmolLM2-135M-Instruct and all-MiniLM-L6-v2.
+@Suite(.serialized) struct RetrievalCommandTests {
+    @Test func trainsResumesTunesAndEvaluates() throws {
+        let (data, sasrec) = try ALLMRecCommandTests.prepared()
+        let bundle = data + "/retrieval"
+        let train = ["train", "retrieval", "--data", data, "--bundle", bundle, "--sasrec", sasrec, "--lm", ALLMRecCommandTests.lm,
+                     "--max-users", "4", "--batch-size", "2", "--checkpoint-every", "1", "--negatives", "in-batch", "--quiet"]
+        let first = try CommandLineTests.run(train + ["--epochs", "1"])
+        try #require(first.status == 0, "\(first.stderr)")
+        let summary = try ALLMRecCommandTests.summary(first)
+        let samples = try #require(summary["samplesThisRun"]?.intValue)
+        #expect(samples >= 2 && summary["samplesTotal"]?.intValue == samples)
+        #expect(summary["steps"]?.intValue == (samples + 1) / 2)
+        #expect((summary["samplesPerSecond"]?.doubleValue ?? 0) > 0)
+        let more = try CommandLineTests.run(train + ["--epochs", "2"])
+        try #require(more.status == 0, "\(more.stderr)")
+        #expect(try ALLMRecCommandTests.summary(more)["samplesThisRun"]?.intValue == samples, "the second epoch only")
+        // Two epochs in one run leave the same state as one epoch, then a resumed second.
+        let straight = data + "/retrieval-straight"
+        let again = try CommandLineTests.run(
+            ["train", "retrieval", "--data", data, "--bundle", straight, "--sasrec", sasrec, "--lm", ALLMRecCommandTests.lm, "--max-users", "4",
+             "--batch-size", "2", "--negatives", "in-batch", "--quiet", "--epochs", "2"])
+        try #require(again.status == 0, "\(again.stderr)")
+        #expect(
+            try Data(contentsOf: URL(fileURLWithPath: bundle + "/retrieval.training.safetensors"))
+                == Data(contentsOf: URL(fileURLWithPath: straight + "/retrieval.training.safetensors")),
+            "resumed equals straight")
+        let manifest = try JSONValue.parse(String(contentsOfFile: bundle + "/manifest.json", encoding: .utf8))
+        #expect(manifest["retrieval"] == "retrieval.safetensors")
+        #expect(manifest["retrievalTemplate"]?["noun"] == "movie")
+        #expect(manifest["retrievalTemperature"]?.doubleValue.map { abs($0 - 0.07) < 1e-6 } == true)
+
+        let tuned = try CommandLineTests.run(["tune", "--data", data, "--bundle", bundle, "--encoder", ALLMRecCommandTests.encoder, "--quiet"])
+        try #require(tuned.status == 0, "\(tuned.stderr)")
+        let tuning = try ALLMRecCommandTests.summary(tuned)
+        let signals = tuning["signals"]?.objectValue
+        #expect(Set(signals?.keys ?? []) == ["sasrec", "cooccurrence", "text", "retrieval"])
+        // The tuned blend is at least as good as every single signal on validation.
+        let blendHit = tuning["blend"]?["hit1"]?.doubleValue ?? -1
+        for name in ["sasrec", "cooccurrence", "text", "retrieval"] {
+            #expect(blendHit >= (tuning["signals"]?[name]?["hit1"]?.doubleValue ?? 2))
+        }
+        #expect(tuning["blendWithoutLM"]?["weights"]?["retrieval"]?.doubleValue ?? 0 == 0)
+        let tunedManifest = try JSONValue.parse(String(contentsOfFile: bundle + "/manifest.json", encoding: .utf8))
+        #expect(tunedManifest["blend"]?.objectValue != nil && tunedManifest["blendWithoutLM"]?.objectValue != nil)
+
+        let models = ["retrieval:" + bundle, "blend:" + bundle, "blend-cf:" + bundle, "text:" + ALLMRecCommandTests.encoder]
+        let evaluated = try CommandLineTests.run(
+            ["eval", "--data", data, "--json", "--quiet", "--protocol", "candidates4", "--protocol", "full"] + models.flatMap { ["--model", $0] })
+        try #require(evaluated.status == 0, "\(evaluated.stderr)")
+        let reports = try evaluated.stdout.split(separator: "\n").map { try JSONValue.parse(String($0)) }
+        #expect(reports.compactMap { $0["model"]?.stringValue } == ["retrieval", "retrieval", "blend", "blend", "blend-cf", "blend-cf", "text", "text"])
+        for report in reports {
+            #expect(report["cases"] == 3)
+            #expect((0...1).contains(report["overall"]?["hit@1"]?.doubleValue ?? -1), "\(report)")
+            if report["model"] == "retrieval" || report["model"] == "text" { #expect(report["scoresItemsWithoutInteractions"] == true) }
+        }
+        // The catalog's item vectors are cached in the bundle and read back by the next evaluation.
+        let cache = bundle + "/retrieval.items.safetensors"
+        let written = try FileManager.default.attributesOfItem(atPath: cache)[.modificationDate] as? Date
+        let second = try CommandLineTests.run(["eval", "--data", data, "--json", "--quiet", "--model", "retrieval:" + bundle])
+        #expect(second.status == 0)
+        #expect(try FileManager.default.attributesOfItem(atPath: cache)[.modificationDate] as? Date == written)
+        #expect(try ALLMRecCommandTests.summary(second)["overall"] == reports[0]["overall"], "the cached vectors score as the computed ones")
+        let refused = try CommandLineTests.run(["eval", "--data", data, "--model", "blend:" + data + "/nowhere"])
+        #expect(refused.status != 0)
+    }
+}
