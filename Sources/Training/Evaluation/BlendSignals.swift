@@ -21,7 +21,7 @@ public enum BlendSignals {
                 guard let encoder = manifest.encoder else { throw ALLMRecError.invalidBundle("\(bundle) names no sentence encoder") }
                 built[signal] = try text(encoder: ALLMRecManifest.resolve(encoder, in: bundle), dataset: dataset, showProgress: showProgress)
             case .retrieval:
-                built[signal] = try retrieval(bundle: bundle, dataset: dataset, showProgress: showProgress)
+                built[signal] = try retrieval(bundle: bundle, dataset: dataset, showProgress: showProgress, storeCache: data == .trainingSplit)
             }
         }
         return built
@@ -38,12 +38,15 @@ public enum BlendSignals {
 
     /// The bundle's retrieval model with its catalog vectors (cached in the bundle). Loaded once
     /// per process and bundle, so that `retrieval:` and `blend:` in one evaluation share the LM and
-    /// the user vectors already computed.
-    public static func retrieval(bundle: String, dataset: PreparedDataset, showProgress: Bool) throws -> RetrievalRecommender {
+    /// the user vectors already computed. `storeCache` false (serving) never writes into the bundle.
+    public static func retrieval(
+        bundle: String, dataset: PreparedDataset, showProgress: Bool, storeCache: Bool = true
+    ) throws -> RetrievalRecommender {
         try loaded.retrieval(key: bundle + "\u{0}" + dataset.fingerprint) {
             let model = try RetrievalModel.load(bundle: bundle, dataset: dataset)
             return RetrievalRecommender(
-                model: model, itemVectors: try RetrievalCatalogCache.vectors(model: model, bundle: bundle, showProgress: showProgress))
+                model: model,
+                itemVectors: try RetrievalCatalogCache.vectors(model: model, bundle: bundle, showProgress: showProgress, store: storeCache))
         }
     }
 

@@ -109,7 +109,7 @@ public enum ModelSpecification: Sendable, Equatable {
             }
             return model
         case .retrieval(let bundle):
-            return try BlendSignals.retrieval(bundle: bundle, dataset: dataset, showProgress: showProgress)
+            return try BlendSignals.retrieval(bundle: bundle, dataset: dataset, showProgress: showProgress, storeCache: data == .trainingSplit)
         case .text(let encoder):
             return try BlendSignals.text(encoder: encoder, dataset: dataset, showProgress: showProgress)
         case .tunedBlend(let bundle, let withLanguageModel):

@@ -10,8 +10,9 @@ import Numerics
 public enum RetrievalCatalogCache {
     public static let fileName = "retrieval.items.safetensors"
 
-    /// [(items + 1) · 128]: read from the cache when its key matches, computed (and written) otherwise.
-    public static func vectors(model: RetrievalModel, bundle: String, showProgress: Bool) throws -> [Float] {
+    /// [(items + 1) · 128]: read from the cache when its key matches, computed otherwise, and then
+    /// written only with `store` (evaluation and tuning; a serving daemon writes nothing there).
+    public static func vectors(model: RetrievalModel, bundle: String, showProgress: Bool, store: Bool = true) throws -> [Float] {
         guard let weightsPath = model.manifest.retrieval else { throw RetrievalError.invalidBundle("\(bundle) has no retrieval model") }
         guard let data = FileManager.default.contents(atPath: ALLMRecManifest.resolve(weightsPath, in: bundle)) else {
             throw CheckpointError.fileNotFound(path: ALLMRecManifest.resolve(weightsPath, in: bundle))
@@ -33,7 +34,7 @@ public enum RetrievalCatalogCache {
         let meter = ProgressMeter(label: "retrieval: item vectors", total: Int64(items), unit: .items("items"), enabled: showProgress)
         let vectors = try model.catalogVectors { meter.update(Int64($0)) }
         meter.finish(Int64(items))
-        try SafetensorsFile.write(tensors: [("vectors", Tensor(shape: expected, storage: vectors))], metadata: ["key": key], to: path)
+        if store { try SafetensorsFile.write(tensors: [("vectors", Tensor(shape: expected, storage: vectors))], metadata: ["key": key], to: path) }
         return vectors
     }
 }
