@@ -222,7 +222,9 @@ struct TrainProjectCommand: ParsableCommand {
             }
             let perEpoch = trainer.users(epoch: 1).count
             let total = Int64(perEpoch * epochs)
-            let meter = ProgressMeter(label: "train project", total: total, unit: .items("samples"), enabled: !quiet)
+            let meter = ProgressMeter(
+                label: "train project", total: total, unit: .items("samples"),
+                startingAt: Int64(trainer.epochsDone * perEpoch + trainer.position), enabled: !quiet)
             installInterruptHandlers()
             let trainStarted = Date()
             var (samples, tokens, forward, backward, lossSum, steps) = (0, 0, 0.0, 0.0, 0.0, 0)

@@ -129,7 +129,9 @@ struct TrainRetrievalCommand: ParsableCommand {
                 }
             }
             let perEpoch = trainer.samples(epoch: 1).count
-            let meter = ProgressMeter(label: "train retrieval", total: Int64(perEpoch * epochs), unit: .items("samples"), enabled: !quiet)
+            let meter = ProgressMeter(
+                label: "train retrieval", total: Int64(perEpoch * epochs), unit: .items("samples"),
+                startingAt: Int64(trainer.epochsDone * perEpoch + trainer.position), enabled: !quiet)
             installInterruptHandlers()
             let trainStarted = Date()
             var (samples, tokens, forward, backward, steps) = (0, 0, 0.0, 0.0, 0)

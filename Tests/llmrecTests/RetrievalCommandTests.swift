@@ -71,5 +71,37 @@ import Testing
         #expect(try ALLMRecCommandTests.summary(second)["overall"] == reports[0]["overall"], "the cached vectors score as the computed ones")
         let refused = try CommandLineTests.run(["eval", "--data", data, "--model", "blend:" + data + "/nowhere"])
         #expect(refused.status != 0)
+        try servesTheBundle(data: data, bundle: bundle)
+    }
+
+    /// The daemon serving the bundle: SASRec blended with co-occurrence as the manifest's blend says,
+    /// the LM scoring every item of the live catalog through retrieval (an added item as soon as it
+    /// is added) at the blend's weight scaled as the collaborative weights are (0.5 / (1 + 1)).
+    private func servesTheBundle(data: String, bundle: String) throws {
+        let path = bundle + "/manifest.json"
+        var manifest = try #require(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+        manifest["blend"] = ["sasrec": 1.0, "cooccurrence": 1.0, "text": 0.0, "retrieval": 0.5]
+        try JSONSerialization.data(withJSONObject: manifest).write(to: URL(fileURLWithPath: path))
+        let served = try CommandLineTests.run([
+            "chat", "--data", data, "--bundle", bundle, "--history", "1,2", "-k", "100", "--json", "--message", ":status",
+            "--message", "something new", "--message", ":add Lavender Soap | A gentle soap that smells of lavender", "--message", "lavender soap",
+        ])
+        try #require(served.status == 0, "\(served.stderr)")
+        let lines = try served.stdout.split(separator: "\n").map { try JSONValue.parse(String($0)) }
+        try #require(lines.count == 4, "\(served.stdout)")
+        let status = lines[0]
+        #expect(status["capabilities"]?.arrayValue?.contains("retrieval") == true, "\(status)")
+        #expect(status["recommender"]?["name"] == "sasrec+cooccurrence")
+        #expect(status["bundle"]?["retrieval"] == true)
+        #expect(status["bundle"]?["languageModelWeight"]?.doubleValue == 0.25, "\(status)")
+        // Every item of the catalog but the history has the LM's score.
+        let catalogSize = try #require(status["catalogSize"]?.intValue)
+        let first = try #require(lines[1]["items"]?.arrayValue)
+        #expect(first.count == catalogSize - 2, "\(first)")
+        #expect(first.allSatisfy { $0["scores"]?["languageModel"]?.doubleValue != nil }, "\(first)")
+        #expect(lines[2]["note"]?.stringValue?.hasPrefix("added Lavender Soap") == true, "\(lines[2])")
+        let asked = try #require(lines[3]["items"]?.arrayValue)
+        let soap = try #require(asked.first { $0["title"] == "Lavender Soap" }, "the added item is ranked")
+        #expect(soap["scores"]?["languageModel"]?.doubleValue != nil)
     }
 }

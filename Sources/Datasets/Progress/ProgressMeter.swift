@@ -13,13 +13,17 @@ public final class ProgressMeter {
     private var lastPrint = Date.distantPast
     private let interactive = isatty(2) != 0
     private let enabled: Bool
+    private let start: Int64
 
     /// - total: the amount of work in `unit`s; 0 if unknown (no ETA is shown).
+    /// - startingAt: units already done before this run (a resumed job): shown in the count, left
+    ///   out of the rate.
     /// - enabled: false silences the meter (tests, `--quiet`).
-    public init(label: String, total: Int64, unit: ProgressUnit, enabled: Bool = true) {
+    public init(label: String, total: Int64, unit: ProgressUnit, startingAt start: Int64 = 0, enabled: Bool = true) {
         self.label = label
         self.total = total
         self.unit = unit
+        self.start = start
         self.enabled = enabled
     }
 
@@ -41,7 +45,7 @@ public final class ProgressMeter {
 
     private func emit(_ done: Int64, final: Bool) {
         let elapsed = Date().timeIntervalSince(started)
-        let rate = elapsed > 0 ? Double(done) / elapsed : 0
+        let rate = elapsed > 0 ? Double(max(0, done - start)) / elapsed : 0
         var text = "\(label): \(unit.format(done))"
         if total > 0 { text += " / \(unit.format(total)) (\(Int(100 * Double(done) / Double(total)))%)" }
         text += ", \(unit.formatRate(rate))"

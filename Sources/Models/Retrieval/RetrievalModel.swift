@@ -19,8 +19,11 @@ public struct RetrievalModel: Sendable {
     public let itemsWithoutInteractions: Set<Int32>
 
     /// Loads `bundle` (its manifest must name retrieval weights) against `dataset`; `languageModel`
-    /// overrides the manifest's LM path.
-    public static func load(bundle: String, dataset: PreparedDataset, languageModel lmPath: String? = nil) throws -> RetrievalModel {
+    /// overrides the manifest's LM path, `loaded` is an LM already in memory (its path or the
+    /// manifest's is then not read again).
+    public static func load(
+        bundle: String, dataset: PreparedDataset, languageModel lmPath: String? = nil, loaded: LanguageModel? = nil
+    ) throws -> RetrievalModel {
         let manifest = try ALLMRecManifest.read(directory: bundle)
         guard manifest.datasetFingerprint == dataset.fingerprint, manifest.itemCount == dataset.itemCount else {
             throw RetrievalError.invalidBundle(
@@ -29,12 +32,17 @@ public struct RetrievalModel: Sendable {
         guard let weightsPath = manifest.retrieval, let template = manifest.retrievalTemplate else {
             throw RetrievalError.invalidBundle("\(bundle) has no retrieval model yet (llmrec train retrieval)")
         }
-        guard let path = lmPath ?? manifest.languageModel.map({ ALLMRecManifest.resolve($0, in: bundle) }) else {
-            throw RetrievalError.invalidBundle("\(bundle) names no LM")
+        let languageModel: LanguageModel
+        if let loaded {
+            languageModel = loaded
+        } else {
+            guard let path = lmPath ?? manifest.languageModel.map({ ALLMRecManifest.resolve($0, in: bundle) }) else {
+                throw RetrievalError.invalidBundle("\(bundle) names no LM")
+            }
+            languageModel = try LanguageModel.load(path)
         }
         let sasrec = try SASRecCheckpoint.load(ALLMRecManifest.resolve(manifest.sasrec, in: bundle))
         let weights = try RetrievalWeights.load(ALLMRecManifest.resolve(weightsPath, in: bundle))
-        let languageModel = try LanguageModel.load(path)
         return try RetrievalModel(
             manifest: manifest, sasrec: sasrec, weights: weights, languageModel: languageModel, template: template, dataset: dataset)
     }
@@ -86,15 +94,32 @@ public struct RetrievalModel: Sendable {
     /// User vectors [histories.count · 128] of histories (oldest first) with, when given, the
     /// user's words; unit length when the model was trained on cosine scores. One LM pass for all.
     public func userVectors(histories: [[Int32]], wishes: String? = nil) throws(DecoderError) -> [Float] {
-        let prompts = histories.map { builder.userPrompt(history: $0, wishes: wishes, withoutSoftToken: itemsWithoutInteractions) }
+        try userVectors(entries: histories.map { $0.map(entry) }, wishes: wishes)
+    }
+
+    /// User vectors [histories.count · 128] of histories given as prompt entries (items added at
+    /// run time among them, by title), as `userVectors(histories:wishes:)`.
+    public func userVectors(entries histories: [[RetrievalPromptBuilder.Entry]], wishes: String? = nil) throws(DecoderError) -> [Float] {
+        let prompts = histories.map { builder.userPrompt(entries: $0, wishes: wishes) }
         return scored(weights.userHead.forward(try finalStates(prompts, output: weights.userOut), rows: prompts.count).output)
     }
 
     /// Item vectors [items.count · 128] (an item without interactions is read by title alone);
     /// unit length when the model was trained on cosine scores. One LM pass for all.
     public func itemVectors(_ items: [Int32]) throws(DecoderError) -> [Float] {
-        let prompts = items.map { builder.itemPrompt($0, softToken: !itemsWithoutInteractions.contains($0)) }
+        try itemVectors(entries: items.map(entry))
+    }
+
+    /// Item vectors [entries.count · 128] of items given as prompt entries (an item added at run
+    /// time: its title, no soft token), as `itemVectors(_:)`.
+    public func itemVectors(entries: [RetrievalPromptBuilder.Entry]) throws(DecoderError) -> [Float] {
+        let prompts = entries.map(builder.itemPrompt)
         return scored(weights.itemHead.forward(try finalStates(prompts, output: weights.itemOut), rows: prompts.count).output)
+    }
+
+    /// A dataset item as prompts show it: by title alone when it has no training interactions.
+    public func entry(_ item: Int32) -> RetrievalPromptBuilder.Entry {
+        RetrievalPromptBuilder.Entry(title: builder.titles[Int(item)], softItem: itemsWithoutInteractions.contains(item) ? nil : item)
     }
 
     /// Head outputs as scores use them: rows normalised under cosine scoring.

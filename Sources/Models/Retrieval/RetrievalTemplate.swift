@@ -151,15 +151,33 @@ public struct RetrievalPromptBuilder: Sendable {
         case soft(Int32)
     }
 
+    /// One item as a prompt shows it: its title, and the item whose SASRec row becomes its soft
+    /// token (nil: read by title alone, as an item without interactions or one added at run time).
+    public struct Entry: Sendable, Hashable {
+        public var title: String
+        public var softItem: Int32?
+
+        public init(title: String, softItem: Int32?) {
+            self.title = title
+            self.softItem = softItem
+        }
+    }
+
     /// The user prompt over the template's count of most recent `history` items (oldest first);
     /// items in `withoutSoftToken` appear by title only. `wishes`, when not empty, is what the user
     /// said this session.
     public func userPrompt(history: [Int32], wishes: String? = nil, withoutSoftToken: Set<Int32> = []) -> RetrievalPrompt {
+        userPrompt(
+            entries: history.map { Entry(title: titles[Int($0)], softItem: withoutSoftToken.contains($0) ? nil : $0) }, wishes: wishes)
+    }
+
+    /// The user prompt over the template's count of most recent `entries` (oldest first).
+    public func userPrompt(entries: [Entry], wishes: String? = nil) -> RetrievalPrompt {
         let t = template
         var pieces: [Piece] = [.text(t.historyIntro)]
-        for (index, item) in history.suffix(t.historyCount).enumerated() {
-            pieces.append(.text((index > 0 ? t.separator : "") + t.quote + titles[Int(item)] + t.quote))
-            if !withoutSoftToken.contains(item) { pieces.append(.soft(item)) }
+        for (index, entry) in entries.suffix(t.historyCount).enumerated() {
+            pieces.append(.text((index > 0 ? t.separator : "") + t.quote + entry.title + t.quote))
+            if let item = entry.softItem { pieces.append(.soft(item)) }
         }
         if let wishes, !wishes.isEmpty { pieces.append(.text(t.wishesIntro + wishes)) }
         pieces.append(.text(t.historyOutro))
@@ -169,9 +187,14 @@ public struct RetrievalPromptBuilder: Sendable {
     /// The item prompt; `softToken` false leaves the collaborative token out (an item without
     /// interactions, or CF-token dropout in training).
     public func itemPrompt(_ item: Int32, softToken: Bool) -> RetrievalPrompt {
+        itemPrompt(Entry(title: titles[Int(item)], softItem: softToken ? item : nil))
+    }
+
+    /// The item prompt of `entry` (title, then its soft token when it has one).
+    public func itemPrompt(_ entry: Entry) -> RetrievalPrompt {
         let t = template
-        var pieces: [Piece] = [.text(t.itemIntro + t.quote + titles[Int(item)] + t.quote + t.itemOutro)]
-        if softToken { pieces.append(.soft(item)) }
+        var pieces: [Piece] = [.text(t.itemIntro + t.quote + entry.title + t.quote + t.itemOutro)]
+        if let item = entry.softItem { pieces.append(.soft(item)) }
         return build(pieces)
     }
 

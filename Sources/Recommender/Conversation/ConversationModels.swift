@@ -30,6 +30,10 @@ public final class ConversationModels: Sendable {
     public let ranker: ALLMRecRanker?
     /// The LM that writes answers (the bundle's, or one named on its own).
     public let languageModel: LanguageModel?
+    /// Retrieval through the LM, when the bundle has a retrieval model (it shares the LM above).
+    public let retrieval: RetrievalPath?
+    /// The weights a request starts from: the bundle's tuned blend when it has one.
+    public let defaultWeights: BlendWeights
     /// Unit-length text vectors of the prepared items, [(items + 1) · dim] (row 0 zero).
     let itemTextVectors: [Float]
     /// Unit-length stage-1 latents of the prepared items (the collaborative side), [(items + 1) · 128].
@@ -61,9 +65,12 @@ public final class ConversationModels: Sendable {
     ///   [(items + 1) · dim] as `CatalogEmbeddings` returns them; required with an encoder.
     public init(
         engine: RecommendationEngine, source: Source, allmrec: ALLMRecModel?, languageModel: LanguageModel?,
-        itemTextEmbeddings: [Float]?, chatCacheSessions: Int = 8, chatCacheTokens: Int = 1024
+        itemTextEmbeddings: [Float]?, retrieval: RetrievalPath? = nil, defaultWeights: BlendWeights = BlendWeights(),
+        chatCacheSessions: Int = 8, chatCacheTokens: Int = 1024
     ) throws(ALLMRecError) {
         self.engine = engine
+        self.retrieval = retrieval
+        self.defaultWeights = defaultWeights
         self.source = source
         self.allmrec = allmrec
         self.languageModel = languageModel
@@ -92,7 +99,7 @@ public final class ConversationModels: Sendable {
     /// resident memory is in `server/status`).
     public var residentModelBytes: Int {
         let lm = languageModel ?? allmrec?.languageModel
-        return (itemTextVectors.count + itemLatents.count) * 4 + (lm?.decoder.weightBytes ?? 0)
+        return (itemTextVectors.count + itemLatents.count + (retrieval?.preparedVectors.count ?? 0)) * 4 + (lm?.decoder.weightBytes ?? 0)
     }
 
     /// Sessions holding an LM cache (conversation or ranking prompt), and the bytes they take.
@@ -181,9 +188,13 @@ public final class ConversationModels: Sendable {
         return Array((prepared + extra).sorted { $0.score != $1.score ? $0.score > $1.score : $0.item.id < $1.item.id }.prefix(limit))
     }
 
-    /// Embeds added items now (so that the first turn that meets them does not pay for it).
+    /// Embeds added items now, and reads them through the LM when retrieval is loaded (so that the
+    /// first turn that meets them does not pay for it).
     public func prepare(added items: [CatalogItem]) {
-        for item in items { _ = vectors(ofAdded: item) }
+        for item in items {
+            _ = vectors(ofAdded: item)
+            _ = retrieval?.vector(ofAdded: item)
+        }
     }
 
     /// sigmoid(fc1_T(embedding)), unit length; empty without stage 1's text MLP.

@@ -13,11 +13,21 @@ public struct BlendWeights: Sendable, Equatable {
     public var text: Float = 1
     /// Per stated facet an item has ("comedy" for a comedy), times the facet's recency weight.
     public var facet: Float = 0.75
-    /// A-LLMRec's likelihood ranking of the shortlist. Small by default: with SmolLM2-135M it ranks
-    /// at chance (`llmrec eval --model allmrec:BUNDLE`, README), so it only breaks near-ties.
+    /// The LM's signal. With a retrieval model (LLM-SRec), its score of every pooled item (one LM
+    /// pass for the session); the bundle's tuned weight is the default (`ConversationModels.defaultWeights`).
+    /// Otherwise A-LLMRec's likelihood ranking of the shortlist, small by default: with
+    /// SmolLM2-135M it ranks at chance (`llmrec eval --model allmrec:BUNDLE`, README), so it only
+    /// breaks near-ties.
     public var languageModel: Float = 0.1
 
     public init() {}
+
+    public init(collaborative: Float, text: Float, facet: Float, languageModel: Float) {
+        self.collaborative = collaborative
+        self.text = text
+        self.facet = facet
+        self.languageModel = languageModel
+    }
 }
 
 /// What a blended ranking is asked for.
@@ -68,7 +78,7 @@ public struct BlendOutcome: Sendable {
     public var items: [RankedItem]
     /// Items left out because of what the user said (excluded facets and titles).
     public var excludedByStatement: Int
-    /// Items the LM ranked (the shortlist), 0 when it did not run.
+    /// Items the LM ranked (the whole pool through retrieval, else the shortlist), 0 when it did not run.
     public var languageModelRanked: Int
     /// Positions of the A-LLMRec prompt taken from the session's cache (its user and history part
     /// when they did not change since the last turn).
@@ -79,7 +89,8 @@ public struct BlendOutcome: Sendable {
 
 /// The conversation's ranking (README, "The conversation"): retrieval from the whole live catalog by
 /// the collaborative model and by the text path, blended with stated facets, hard exclusions
-/// (rejected, seen, excluded facets and titles), then A-LLMRec's LM ranking of the shortlist.
+/// (rejected, seen, excluded facets and titles), then the LM: retrieval through it over the whole
+/// pool when the bundle has a retrieval model, else A-LLMRec's ranking of the shortlist.
 /// Stateless; any thread (the daemon runs it on the model lane).
 public struct ConversationRanker: Sendable {
     public let models: ConversationModels
@@ -180,11 +191,20 @@ public struct ConversationRanker: Sendable {
         }
         let retrieved = DispatchTime.now().uptimeNanoseconds
 
-        // A-LLMRec's LM re-ranks the best prepared items (the prompt needs their collaborative embeddings).
+        // With a retrieval model, the LM scores the whole pool; otherwise A-LLMRec's LM re-ranks the
+        // best prepared items (the prompt needs their collaborative embeddings).
         var languageModel = [Float?](repeating: nil, count: pool.count)
         var shortlistCount = 0
         var reusedTokens = 0
-        if weights.languageModel != 0, let ranker = models.ranker {
+        if weights.languageModel != 0, let retrieval = models.retrieval {
+            if let raw = retrieval.scores(history: request.history, wishes: nil, pool: pool, in: catalog) {
+                for (index, value) in VectorMath.standardised(raw).enumerated() {
+                    languageModel[index] = value
+                    blended[index] += weights.languageModel * value
+                }
+                shortlistCount = pool.count
+            }
+        } else if weights.languageModel != 0, let ranker = models.ranker {
             let shortlistSize = ranker.model.manifest.template.candidateCount
             let shortlist = warmIndices.sorted { blended[$0] != blended[$1] ? blended[$0] > blended[$1] : pool[$0] < pool[$1] }
                 .prefix(shortlistSize)

@@ -13,11 +13,11 @@ import Training
 /// thread; ranking, embedding and the LM run on the model lane; loading runs on the loading lane.
 extension Daemon {
     /// Whether `session/recommend` needs the blended engine rather than the collaborative model
-    /// alone: words to rank for, an explanation, weights, a conversation so far, an LM ranker, or
+    /// alone: words to rank for, an explanation, weights, a conversation so far, an LM path, or
     /// items added at run time (which only the text path can score).
     func usesBlendedRanking(_ parsed: SessionRecommend.Params, session: Session) -> Bool {
         parsed.query != nil || parsed.explain || parsed.weights != SessionMessage.Weights() || !session.conversation.isEmpty
-            || models.ranker != nil || catalog.count > catalog.base.count
+            || models.ranker != nil || models.retrieval != nil || catalog.count > catalog.base.count
             || parsed.candidates?.contains(where: { !catalog.isPrepared($0) }) == true
     }
 
@@ -48,7 +48,7 @@ extension Daemon {
         if parsed.excludeSeen { excluded += session.history }
         let blend = BlendRequest(
             history: session.history, memory: session.conversation, excluded: excluded, candidates: nil, k: parsed.k,
-            weights: Self.weights(parsed.weights), sessionId: session.id)
+            weights: Self.weights(parsed.weights, defaults: models.defaultWeights), sessionId: session.id)
         let ranker = ConversationRanker(models: models, catalog: catalog)
         let writer = parsed.answer ? answerWriter() : nil
         let wireUnderstood = Self.wire(understood, vocabulary: catalog.vocabulary)
@@ -122,7 +122,7 @@ extension Daemon {
         }
         let request = BlendRequest(
             history: session.history, memory: memory, excluded: excluded, candidates: parsed.candidates, k: parsed.k,
-            weights: Self.weights(parsed.weights), sessionId: session.id)
+            weights: Self.weights(parsed.weights, defaults: models.defaultWeights), sessionId: session.id)
         let ranker = ConversationRanker(models: models, catalog: catalog)
         let writer = parsed.explain ? answerWriter() : nil
         let recommender = engine.recommender.name
@@ -198,7 +198,7 @@ extension Daemon {
         var capabilities = ["collaborative"]
         if models.hasTextPath { capabilities.append("text") }
         if models.allmrec?.textMLP != nil && models.hasTextPath { capabilities.append("stage1-latent") }
-        if models.ranker != nil { capabilities.append("lm-ranking") }
+        if models.retrieval != nil { capabilities.append("retrieval") } else if models.ranker != nil { capabilities.append("lm-ranking") }
         if lm != nil { capabilities.append("answers") }
         return ModelStatus.Result(
             recommender: .init(name: engine.recommender.name, path: models.source.bundle ?? Self.checkpointPath(of: configuration.recommender)),
@@ -220,10 +220,17 @@ extension Daemon {
                         "chat": .bool($0.usesChatML),
                     ])
             },
-            bundle: models.allmrec.map {
-                .init(
-                    name: "allmrec", path: models.source.bundle,
-                    detail: ["stage2": .bool($0.projectors != nil), "template": .string($0.manifest.template.fingerprint)])
+            bundle: models.source.bundle.map { path in
+                var detail: JSONObject = ["retrieval": .bool(models.retrieval != nil)]
+                if let allmrec = models.allmrec {
+                    detail["stage2"] = .bool(allmrec.projectors != nil)
+                    detail["template"] = .string(allmrec.manifest.template.fingerprint)
+                }
+                if let retrieval = models.retrieval {
+                    detail["retrievalTemplate"] = .string(retrieval.model.builder.template.fingerprint)
+                    detail["languageModelWeight"] = .number(Double(models.defaultWeights.languageModel))
+                }
+                return .init(name: models.allmrec != nil ? "allmrec" : "retrieval", path: path, detail: detail)
             },
             capabilities: capabilities, catalogSize: catalog.count, addedItems: catalog.count - catalog.base.count,
             modelBytes: models.residentModelBytes, chatCacheSessions: usage.sessions, chatCacheBytes: usage.bytes,
@@ -296,8 +303,9 @@ extension Daemon {
         }
     }
 
-    static func weights(_ wire: SessionMessage.Weights) -> BlendWeights {
-        var weights = BlendWeights()
+    /// The request's weights over `defaults` (the model set's: its bundle's tuned blend).
+    static func weights(_ wire: SessionMessage.Weights, defaults: BlendWeights) -> BlendWeights {
+        var weights = defaults
         if let value = wire.collaborative { weights.collaborative = Float(value) }
         if let value = wire.text { weights.text = Float(value) }
         if let value = wire.facet { weights.facet = Float(value) }

@@ -48,56 +48,111 @@ enum ModelSetLoader {
         _ request: ModelSetRequest, dataset: PreparedDataset, configuration: DaemonConfiguration
     ) throws -> ConversationModels {
         var allmrec: ALLMRecModel?
+        var manifest: ALLMRecManifest?
         var encoderDirectory = request.encoder
-        let recommender: any SequentialRecommender
+        var sasrec: (any SequentialRecommender)?
+        var languageModelPath = request.languageModel
         if let bundle = request.bundle {
-            let model = try ModelSetLoadError.naming("bundle") {
-                try ALLMRecModel.load(
-                    bundle: bundle, dataset: dataset, loadLanguageModel: true, languageModel: request.languageModel,
-                    denseLanguageModel: false)
+            let read = try ModelSetLoadError.naming("bundle") { try ALLMRecManifest.read(directory: bundle) }
+            manifest = read
+            // A bundle holds A-LLMRec (stage 1, maybe stage 2), a retrieval model, or both.
+            if read.stage1 != nil {
+                let model = try ModelSetLoadError.naming("bundle") {
+                    try ALLMRecModel.load(
+                        bundle: bundle, dataset: dataset, loadLanguageModel: true, languageModel: request.languageModel,
+                        denseLanguageModel: false)
+                }
+                allmrec = model
+                sasrec = model.sasrec
+            } else if read.retrieval == nil {
+                throw ModelSetLoadError(component: "bundle", reason: "\(bundle) has neither stage-1 weights nor a retrieval model")
+            } else {
+                sasrec = try ModelSetLoadError.naming("bundle") {
+                    try ModelSpecification.sasrec(path: ALLMRecManifest.resolve(read.sasrec, in: bundle)).build(on: dataset, using: .everything)
+                }
             }
-            allmrec = model
-            recommender = model.sasrec
-            if encoderDirectory == nil, let named = model.manifest.encoder {
-                encoderDirectory = ALLMRecManifest.resolve(named, in: bundle)
-            }
-        } else {
-            recommender = try ModelSetLoadError.naming("recommender") { try request.recommender.build(on: dataset, using: .everything) }
+            if encoderDirectory == nil, let named = read.encoder { encoderDirectory = ALLMRecManifest.resolve(named, in: bundle) }
+            if languageModelPath == nil, let named = read.languageModel { languageModelPath = ALLMRecManifest.resolve(named, in: bundle) }
         }
+        let recommender = try sasrec ?? ModelSetLoadError.naming("recommender") { try request.recommender.build(on: dataset, using: .everything) }
         var semantic: SemanticSearch?
         var textEmbeddings: [Float]?
+        var encoder: SentenceEncoder?
         if let encoderDirectory {
-            let encoder = try ModelSetLoadError.naming("encoder") {
+            let loaded = try ModelSetLoadError.naming("encoder") {
                 try SentenceEncoder(directory: encoderDirectory, precision: configuration.encoderPrecision)
             }
             // Progress only for items that need embedding: a cached catalog loads silently.
             let meter = ProgressMeter(label: "llmrec serve: embedding the catalog", total: Int64(dataset.catalog.count), unit: .items("items"))
             let embedded = try ModelSetLoadError.naming("encoder") {
                 try CatalogEmbeddings.embeddings(
-                dataset: dataset, encoder: encoder, field: .text, threads: configuration.embeddingThreads
+                dataset: dataset, encoder: loaded, field: .text, threads: configuration.embeddingThreads
                 ) { done, total in if done < total { meter.update(Int64(done)) } }
             }
             if embedded.computed > 0 { meter.finish(Int64(dataset.catalog.count)) }
-            semantic = SemanticSearch(encoder: encoder, catalog: dataset.catalog, embeddings: embedded.embeddings)
+            semantic = SemanticSearch(encoder: loaded, catalog: dataset.catalog, embeddings: embedded.embeddings)
             textEmbeddings = embedded.embeddings
+            encoder = loaded
         }
         var languageModel = allmrec?.languageModel
-        var languageModelPath = allmrec?.manifest.languageModel.map { ALLMRecManifest.resolve($0, in: request.bundle!) }
-        if let path = request.languageModel {
-            languageModelPath = path
-            if languageModel == nil { languageModel = try ModelSetLoadError.naming("languageModel") { try LanguageModel.load(path) } }
+        if languageModel == nil, let path = languageModelPath, request.languageModel != nil || manifest?.retrieval != nil {
+            languageModel = try ModelSetLoadError.naming("languageModel") { try LanguageModel.load(path) }
         }
         if var model = languageModel {
             model.decoder.threads = configuration.languageModelThreads
             languageModel = model
         }
-        let engine = RecommendationEngine(recommender: recommender, catalog: dataset.catalog, semanticSearch: semantic)
+        var retrieval: RetrievalPath?
+        if let bundle = request.bundle, manifest?.retrieval != nil, let languageModel {
+            retrieval = try ModelSetLoadError.naming("bundle") {
+                let model = try RetrievalModel.load(bundle: bundle, dataset: dataset, loaded: languageModel)
+                let vectors = try RetrievalCatalogCache.vectors(model: model, bundle: bundle, showProgress: true, store: false)
+                return try RetrievalPath(model: model, preparedVectors: vectors)
+            }
+        }
+        let served = servedBlend(
+            manifest: manifest, sasrec: recommender, retrieval: retrieval != nil, dataset: dataset,
+            textPath: textEmbeddings.flatMap { embeddings in encoder.map { TextSimilarityRecommender(embeddings: embeddings, dimension: $0.dimension) } })
+        let engine = RecommendationEngine(recommender: served.recommender, catalog: dataset.catalog, semanticSearch: semantic)
         return try ModelSetLoadError.naming(request.bundle != nil ? "bundle" : "recommender") {
             try ConversationModels(
-            engine: engine, source: .init(bundle: request.bundle, languageModel: languageModelPath, encoder: encoderDirectory),
+            engine: engine, source: .init(bundle: request.bundle, languageModel: languageModel == nil ? nil : languageModelPath, encoder: encoderDirectory),
             allmrec: allmrec.map { $0.withLanguageModelThreads(configuration.languageModelThreads) }, languageModel: languageModel,
-            itemTextEmbeddings: textEmbeddings, chatCacheSessions: configuration.chatCacheSessions,
-            chatCacheTokens: configuration.chatCacheTokens)
+            itemTextEmbeddings: textEmbeddings, retrieval: retrieval, defaultWeights: served.weights,
+            chatCacheSessions: configuration.chatCacheSessions, chatCacheTokens: configuration.chatCacheTokens)
         }
+    }
+
+    /// The collaborative model and default weights a bundle's tuned blend (`llmrec tune`) gives:
+    /// its signals without the LM (SASRec, co-occurrence on every interaction, the history's texts)
+    /// z-scored and summed with their tuned weights scaled to sum 1, so that the sum reads like one
+    /// z-score beside the text and facet weights; the retrieval weight scaled alike becomes the LM's.
+    /// Without a tuned blend (or a signal it needs), SASRec alone and `BlendWeights()`.
+    static func servedBlend(
+        manifest: ALLMRecManifest?, sasrec: any SequentialRecommender, retrieval: Bool, dataset: PreparedDataset,
+        textPath: TextSimilarityRecommender?
+    ) -> (recommender: any SequentialRecommender, weights: BlendWeights) {
+        var weights = BlendWeights()
+        guard let tuned = retrieval ? manifest?.blend : manifest?.blendWithoutLM else { return (sasrec, weights) }
+        var components: [ZScoreBlend.Component] = []
+        for signal in BlendSignal.allCases where signal != .retrieval {
+            let weight = tuned[signal.rawValue] ?? 0
+            guard weight > 0 else { continue }
+            switch signal {
+            case .sasrec: components.append(.init(recommender: sasrec, weight: weight))
+            case .cooccurrence:
+                components.append(.init(recommender: CoOccurrenceRecommender(trainingSequences: dataset.allSequences, itemCount: dataset.itemCount), weight: weight))
+            case .text:
+                guard let textPath else { return (sasrec, weights) }
+                components.append(.init(recommender: textPath, weight: weight))
+            case .retrieval: break
+            }
+        }
+        let total = components.reduce(0) { $0 + $1.weight }
+        guard total > 0 else { return (sasrec, weights) }
+        if retrieval { weights.languageModel = (tuned[BlendSignal.retrieval.rawValue] ?? 0) / total }
+        guard components.count > 1 else { return (components[0].recommender, weights) }
+        let scaled = components.map { ZScoreBlend.Component(recommender: $0.recommender, weight: $0.weight / total) }
+        return (ZScoreBlend(name: scaled.map(\.recommender.name).joined(separator: "+"), components: scaled), weights)
     }
 }
