@@ -5,9 +5,9 @@
 # (20 candidates), the 100-negative protocol and full ranking, overall / cold / warm, train retrieval
 # through the LM (LLM-SRec, SmolLM2-135M-Instruct) for a few minutes per run (each run continues the
 # last), tune the blend on validation and show both beside SASRec, co-occurrence and the text path,
-# train A-LLMRec's stage 1 and a short stage 2 and show what it does, then serve the
-# bundle from the daemon on a socket and hold a conversation with it (interactive on a terminal,
-# scripted otherwise). Training resumes from its saved state and the reports are kept under
+# with A-LLMRec's stage 1 and a short stage 2 in the same bundle (inspect shows what they do), then
+# serve that bundle from the daemon on a socket (SASRec blended as tuned, the LM scoring every item
+# through retrieval) and hold a conversation with it (interactive on a terminal, scripted otherwise). Training resumes from its saved state and the reports are kept under
 # $LLMREC_HOME/reports, keyed by what they measured, so a second run reaches the conversation in
 # seconds.
 set -euo pipefail
@@ -48,43 +48,45 @@ report "$data/dataset.json $sasrec" "$llmrec" eval --data "$data" --model "sasre
   --protocol candidates20 --protocol candidates100 --protocol full --seed 7
 
 lm="$assets/smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf"
+# One bundle holds what the daemon serves at the end: SASRec, A-LLMRec's stage 1 (200 epochs at lr
+# 1e-3: ML-100K has 30 batches an epoch, the original's datasets thousands), the retrieval model and
+# the tuned blend, then a short stage 2.
+bundle="$home/models/ml-100k"
+"$llmrec" train align --data "$data" --sasrec "$sasrec" --encoder "$assets/minilm-l6-v2" --bundle "$bundle" \
+  --epochs 200 --lr 1e-3 --threads 2 >/dev/null
+
 echo
 echo "## Retrieval through the LM (LLM-SRec) on MovieLens-100K (SmolLM2-135M-Instruct, all-MiniLM-L6-v2)"
 # A minute and a half of training per run: the state is kept and every run continues where the last
-# one stopped (an epoch is 943 samples, about 35 minutes here; README has the full epoch's numbers).
+# one stopped (an epoch is 943 samples, about 20 minutes here; README has the full training's numbers).
 # The blend's weights are chosen on 100 validation users; 100 test users are reported (cold and warm).
-retrieval="$home/models/ml-100k-retrieval"
-"$llmrec" train retrieval --data "$data" --bundle "$retrieval" --sasrec "$sasrec" --lm "$lm" \
-  --negatives in-batch --lr 1e-3 --max-seconds 90 >/dev/null
-"$llmrec" tune --data "$data" --bundle "$retrieval" --encoder "$assets/minilm-l6-v2" --max-users 100 >/dev/null
-report "$data/dataset.json $sasrec $retrieval/retrieval.safetensors $retrieval/manifest.json" "$llmrec" eval --data "$data" \
-  --model "sasrec:$sasrec" --model cooccurrence --model "text:$assets/minilm-l6-v2" --model "retrieval:$retrieval" \
-  --model "blend-cf:$retrieval" --model "blend:$retrieval" --max-users 100 --seed 7 --threads 2
+"$llmrec" train retrieval --data "$data" --bundle "$bundle" --lm "$lm" --negatives in-batch --lr 1e-3 --max-seconds 90 >/dev/null
+"$llmrec" tune --data "$data" --bundle "$bundle" --encoder "$assets/minilm-l6-v2" --max-users 100 >/dev/null
+report "$data/dataset.json $sasrec $bundle/retrieval.safetensors $bundle/manifest.json" "$llmrec" eval --data "$data" \
+  --model "sasrec:$sasrec" --model cooccurrence --model "text:$assets/minilm-l6-v2" --model "retrieval:$bundle" \
+  --model "blend-cf:$bundle" --model "blend:$bundle" --max-users 100 --seed 7 --threads 2
 
 echo
 echo "## A-LLMRec on MovieLens-100K (all-MiniLM-L6-v2, SmolLM2-135M-Instruct; a short stage 2)"
-# Stage 1 as the original but with 200 epochs at lr 1e-3 (ML-100K has 30 batches an epoch, the
-# original's datasets thousands); stage 2 on 40 users here, for the daemon below (the full pass takes
-# about 25 minutes and still ranks at chance with SmolLM2-135M, see README: retrieval above is the LM
-# path that is measured). Both resume from their saved state, so a second run is quick.
-bundle="$home/models/ml-100k-allmrec-demo"
-"$llmrec" train align --data "$data" --sasrec "$sasrec" --encoder "$assets/minilm-l6-v2" --bundle "$bundle" \
-  --epochs 200 --lr 1e-3 --threads 2 >/dev/null
+# Stage 2 on 40 users here (the full pass takes about 25 minutes and still ranks at chance with
+# SmolLM2-135M, see README: retrieval above is the LM path that is measured). It resumes from its
+# saved state, so a second run is quick.
 "$llmrec" train project --data "$data" --bundle "$bundle" --lm "$lm" --lr 1e-3 --max-users 40 >/dev/null
 bundled="$data/dataset.json $bundle/stage1.safetensors $bundle/stage2.safetensors"
 echo "What the bundle does for two cases (llmrec inspect):"
 report "$bundled" "$llmrec" inspect --data "$data" --bundle "$bundle" --users 2
 
 echo
-echo "## The daemon: llmrec serve --socket with the bundle (SASRec, stage 1 and 2, all-MiniLM-L6-v2, SmolLM2)"
+echo "## The daemon: llmrec serve --socket with the bundle (SASRec blended as tuned, retrieval through SmolLM2, stage 1, all-MiniLM-L6-v2)"
 socket="$(mktemp -u /tmp/llmrec-demo-XXXXXX.sock)"
-"$llmrec" serve --socket "$socket" --data "$data" --bundle "$bundle" --item-noun movie --lm-threads 2 --threads 2 2>/dev/null &
+# Its start-up lines (and the progress of anything it must compute first) go to the terminal.
+"$llmrec" serve --socket "$socket" --data "$data" --bundle "$bundle" --item-noun movie --lm-threads 2 --threads 2 &
 daemon=$!
 trap 'kill "$daemon" 2>/dev/null || true' EXIT
-for _ in $(seq 1200); do [ -S "$socket" ] && break; sleep 0.05; done
+for _ in $(seq 6000); do [ -S "$socket" ] && break; sleep 0.05; done
 python3 scripts/demo-exchange.py "$socket"
 echo
-echo "## A conversation (llmrec chat): answers stream from SmolLM2; items show their collaborative, text and LM scores"
+echo "## A conversation (llmrec chat): answers stream from SmolLM2; items show their collaborative, text and LM (retrieval) scores"
 if [ -t 0 ] && [ -t 1 ]; then
   echo "Your turn: say what you would like to watch (:help for commands, Ctrl-D to end)."
   "$llmrec" chat --socket "$socket" --history 25,27,310 -k 5 || true

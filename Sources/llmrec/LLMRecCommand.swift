@@ -11,7 +11,7 @@ struct LLMRecCommand: ParsableCommand {
             dataset directory; `eval` measures recommenders on it under the A-LLMRec protocol \
             (20 candidates), a 100-negative protocol and full ranking, overall and for cold and warm items.
             """,
-        subcommands: [PrepareCommand.self, TrainCommand.self, TuneCommand.self, ImportCommand.self, EvalCommand.self, InspectCommand.self, EmbedCommand.self, LMCommand.self, ServeCommand.self, StartCommand.self, StatusCommand.self, StopCommand.self, ChatCommand.self, RecommendCommand.self]
+        subcommands: [PrepareCommand.self, TrainCommand.self, TuneCommand.self, ListenCommand.self, ImportCommand.self, EvalCommand.self, InspectCommand.self, EmbedCommand.self, LMCommand.self, ServeCommand.self, StartCommand.self, StatusCommand.self, StopCommand.self, ChatCommand.self, RecommendCommand.self]
     )
 }
 

@@ -42,6 +42,10 @@ struct TrainRetrievalCommand: ParsableCommand {
     @Option(help: "Chance that a candidate is read by title alone (no collaborative token).") var cfDropout: Float = 0.1
     @Option(help: "Score with cosine similarity / T instead of LLM-SRec's dot product (e.g. 0.07; 0 keeps the dot product).")
     var temperature: Float = 0.07
+    @Option(help: "Share of samples whose prompt carries words made from the target's data (a facet or decade it has, a facet it lacks that moves the positive, 'no more X'), so that the model learns to listen (0: LLM-SRec).")
+    var wishes: Float = 0
+    @Option(help: "Start from these trained retrieval weights (another bundle's retrieval.safetensors) instead of a fresh initialisation; a rerun resumes from the saved state.")
+    var from: String?
     @Option(help: "Train on a seeded sample of at most this many users per epoch.") var maxUsers: Int?
     @Option(help: "Seed for initialisation, sample order, negatives and dropout.") var seed: UInt64 = 42
     @Option(help: "Stop (state saved) after this many seconds of training; a rerun resumes.") var maxSeconds: Double?
@@ -65,6 +69,7 @@ struct TrainRetrievalCommand: ParsableCommand {
         guard maxSeconds.map({ $0 > 0 }) ?? true else { throw ValidationError("--max-seconds must be positive") }
         guard temperature >= 0 else { throw ValidationError("--temperature must be 0 (dot product) or positive") }
         guard (0...1).contains(cfDropout) else { throw ValidationError("--cf-dropout must be between 0 and 1") }
+        guard (0...1).contains(wishes) else { throw ValidationError("--wishes must be between 0 and 1") }
         _ = try parsedTargets()
     }
 
@@ -114,6 +119,7 @@ struct TrainRetrievalCommand: ParsableCommand {
             options.maxUsers = maxUsers
             options.seed = seed
             options.temperature = temperature > 0 ? temperature : nil
+            options.wishes = wishes
             let builder = RetrievalPromptBuilder(
                 template: retrievalTemplate, tokenizer: languageModel.tokenizer, titles: ["No Title"] + dataset.catalog.items.map(\.title))
             let trainer = RetrievalTrainer(
@@ -121,6 +127,8 @@ struct TrainRetrievalCommand: ParsableCommand {
             let statePath = bundle + "/retrieval.training.safetensors"
             let identity = "data=\(dataset.fingerprint) sasrec=\(try fileDigest(ALLMRecManifest.resolve(manifest.sasrec, in: bundle))) "
                 + "lm=\(lmPath) template=\(retrievalTemplate.fingerprint) \(options.identity)"
+                + (from == nil ? "" : " warm-start")
+            if let from { try trainer.start(from: try RetrievalWeights.load(from)) }
             if !restart, let saved = try RetrievalStateFile.load(from: statePath, identity: identity) {
                 trainer.restore(saved)
                 if !quiet {
@@ -166,12 +174,13 @@ struct TrainRetrievalCommand: ParsableCommand {
             manifest.retrieval = "retrieval.safetensors"
             manifest.retrievalTemplate = retrievalTemplate
             manifest.retrievalTemperature = options.temperature
+            manifest.retrievalWishes = wishes > 0 ? wishes : nil
             manifest.languageModel = lmPath
             manifest.dimensions["lm"] = languageModel.decoder.configuration.embeddingSize
             manifest.training["retrieval"] = [
                 "epochs": String(trainer.epochsDone), "position": String(trainer.position), "steps": String(trainer.optimizer.step),
                 "batchSize": String(batchSize), "learningRate": String(learningRate), "seed": String(seed), "targets": options.targets.description,
-                "negatives": "\(negatives.rawValue) x\(negativeCount)", "cfDropout": String(cfDropout), "maxUsers": maxUsers.map(String.init) ?? "all",
+                "negatives": "\(negatives.rawValue) x\(negativeCount)", "cfDropout": String(cfDropout), "maxUsers": maxUsers.map(String.init) ?? "all", "wishes": String(wishes), "from": from ?? "",
                 "samplesPerSecond": String(format: "%.3f", Double(samples) / max(seconds, 1e-9)),
             ]
             try manifest.write(directory: bundle)

@@ -42,6 +42,9 @@ public struct ALLMRecManifest: Sendable {
     /// The retrieval model's scores: cosine similarity / τ when set (vectors are then unit length),
     /// dot products otherwise.
     public var retrievalTemperature: Float?
+    /// Share of retrieval training samples that carried the user's words (0 or nil: the model was
+    /// never taught to listen, so serving leaves the words out of its prompt).
+    public var retrievalWishes: Float?
     /// Blend weights by signal name (`BlendSignal`), tuned on validation.
     public var blend: [String: Float]?
     public var blendWithoutLM: [String: Float]?
@@ -86,6 +89,7 @@ public struct ALLMRecManifest: Sendable {
         manifest.training = object["training"] as? [String: [String: String]] ?? [:]
         manifest.retrieval = object["retrieval"] as? String
         manifest.retrievalTemperature = (object["retrievalTemperature"] as? Double).map { Float($0) }
+        manifest.retrievalWishes = (object["retrievalWishes"] as? Double).map { Float($0) }
         func weights(_ key: String) throws(ALLMRecError) -> [String: Float]? {
             guard let value = object[key] else { return nil }
             guard let weights = value as? [String: Double], weights.keys.allSatisfy({ BlendSignal(rawValue: $0) != nil }) else {
@@ -120,6 +124,7 @@ public struct ALLMRecManifest: Sendable {
         object["retrieval"] = retrieval
         object["retrievalTemplate"] = retrievalTemplate?.jsonObject
         object["retrievalTemperature"] = retrievalTemperature.map { Double($0) }
+        object["retrievalWishes"] = retrievalWishes.map { Double($0) }
         object["blend"] = blend.map { $0.mapValues { Double($0) } }
         object["blendWithoutLM"] = blendWithoutLM.map { $0.mapValues { Double($0) } }
         let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])

@@ -94,13 +94,15 @@ public struct RetrievalModel: Sendable {
     /// User vectors [histories.count · 128] of histories (oldest first) with, when given, the
     /// user's words; unit length when the model was trained on cosine scores. One LM pass for all.
     public func userVectors(histories: [[Int32]], wishes: String? = nil) throws(DecoderError) -> [Float] {
-        try userVectors(entries: histories.map { $0.map(entry) }, wishes: wishes)
+        try userVectors(entries: histories.map { $0.map(entry) }, wishes: Array(repeating: wishes, count: histories.count))
     }
 
     /// User vectors [histories.count · 128] of histories given as prompt entries (items added at
-    /// run time among them, by title), as `userVectors(histories:wishes:)`.
-    public func userVectors(entries histories: [[RetrievalPromptBuilder.Entry]], wishes: String? = nil) throws(DecoderError) -> [Float] {
-        let prompts = histories.map { builder.userPrompt(entries: $0, wishes: wishes) }
+    /// run time among them, by title), each with its own words (`wishes[i]`, nil for none), as
+    /// `userVectors(histories:wishes:)`.
+    public func userVectors(entries histories: [[RetrievalPromptBuilder.Entry]], wishes: [String?]) throws(DecoderError) -> [Float] {
+        precondition(wishes.count == histories.count, "one wish (or nil) per history")
+        let prompts = zip(histories, wishes).map { builder.userPrompt(entries: $0, wishes: $1) }
         return scored(weights.userHead.forward(try finalStates(prompts, output: weights.userOut), rows: prompts.count).output)
     }
 

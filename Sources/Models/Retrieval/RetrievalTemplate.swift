@@ -225,6 +225,8 @@ public struct RetrievalPromptBuilder: Sendable {
 public enum RetrievalError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidTemplate(String)
     case invalidBundle(String)
+    /// A file the retrieval tools read (paraphrases, ...) is missing or malformed.
+    case invalidFile(String)
     case missingTensor(String)
     case shapeMismatch(name: String, expected: [Int], got: [Int])
 
@@ -232,6 +234,7 @@ public enum RetrievalError: Error, Sendable, Equatable, CustomStringConvertible 
         switch self {
         case .invalidTemplate(let reason): return "invalid retrieval template: \(reason)"
         case .invalidBundle(let reason): return "invalid retrieval bundle: \(reason)"
+        case .invalidFile(let reason): return reason
         case .missingTensor(let name): return "retrieval weights have no tensor '\(name)'"
         case .shapeMismatch(let name, let expected, let got): return "retrieval tensor '\(name)' has shape \(got), expected \(expected)"
         }

@@ -55,7 +55,7 @@ public final class RetrievalPath: Sendable {
     func userVector(history: [Int32], wishes: String?, in catalog: LiveCatalog) -> [Float]? {
         let key = Key(history: Array(history.compactMap { entry($0, in: catalog) }.suffix(model.builder.template.historyCount)), wishes: wishes)
         if let kept = userVectors.withLock({ $0[key] }) { return kept }
-        guard let vector = try? model.userVectors(entries: [key.history], wishes: wishes) else { return nil }
+        guard let vector = try? model.userVectors(entries: [key.history], wishes: [wishes]) else { return nil }
         userVectors.withLock { kept in
             if kept.count >= Self.keptUserVectors { kept = Dictionary(uniqueKeysWithValues: kept.prefix(Self.keptUserVectors / 2).map { ($0.key, $0.value) }) }
             kept[key] = vector

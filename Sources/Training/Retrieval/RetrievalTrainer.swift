@@ -49,6 +49,10 @@ public struct RetrievalOptions: Sendable {
     public var maxUsers: Int?
     /// Cosine scores / τ instead of LLM-SRec's dot products (`RetrievalObjective.Options.temperature`).
     public var temperature: Float?
+    /// Share of samples whose user prompt carries words made from the data (`WishMaker`), so that
+    /// the model learns to listen: words that fit the target pull it up, a facet it lacks moves
+    /// the positive to an item that has it, "no more X" pushes items with X down. 0: none (LLM-SRec).
+    public var wishes: Float = 0
 
     public init() {}
 
@@ -56,7 +60,7 @@ public struct RetrievalOptions: Sendable {
     public var identity: String {
         "batch=\(batchSize) lr=\(learningRate) betas=\(beta1),\(beta2) seed=\(seed) targets=\(targets) "
             + "negatives=\(negatives.rawValue)x\(negativeCount) cfDropout=\(cfDropout) users=\(maxUsers.map(String.init) ?? "all") "
-            + "score=\(temperature.map { "cosine/\($0)" } ?? "dot")"
+            + "score=\(temperature.map { "cosine/\($0)" } ?? "dot")" + (wishes > 0 ? " wishes=\(wishes)" : "")
     }
 }
 
@@ -78,6 +82,8 @@ public final class RetrievalTrainer {
     let itemsWithoutInteractions: Set<Int32>
     /// The item prompts' text, run once per item.
     let prefixes: PrefixStore
+    /// The words of wish samples (with `options.wishes`).
+    public let wishMaker: WishMaker
 
     /// `decoder` should hold Float32 weights (`denseWeights()`): the backward pass multiplies by them.
     public init(
@@ -90,6 +96,7 @@ public final class RetrievalTrainer {
         self.dataset = dataset
         itemEmbeddings = sasrec.itemEmbeddings
         prefixes = PrefixStore(decoder: decoder)
+        wishMaker = WishMaker(catalog: dataset.catalog, noun: builder.template.noun)
         var seen = Set<Int32>()
         for sequence in dataset.train { seen.formUnion(sequence) }
         itemsWithoutInteractions = Set((1...max(1, dataset.itemCount)).map { Int32($0) }.filter { !seen.contains($0) })
@@ -100,6 +107,15 @@ public final class RetrievalTrainer {
         weights = RetrievalWeights(
             cfSize: sasrec.configuration.hiddenUnits, embeddingSize: c.embeddingSize, tokenEmbeddings: table, generator: &generator)
         optimizer = Adam(sizes: weights.parameterSizes, learningRate: options.learningRate, beta1: options.beta1, beta2: options.beta2)
+    }
+
+    /// Starts from trained weights (another run's `retrieval.safetensors`) instead of the seeded
+    /// initialisation; Adam starts afresh. Before training only.
+    public func start(from trained: RetrievalWeights) throws(RetrievalError) {
+        guard trained.parameterSizes == weights.parameterSizes else {
+            throw .shapeMismatch(name: "retrieval weights", expected: weights.parameterSizes, got: trained.parameterSizes)
+        }
+        weights = trained
     }
 
     public func restore(_ state: RetrievalStateFile.State) {
@@ -170,9 +186,41 @@ public final class RetrievalTrainer {
                 let dropped = Float(generator.next() >> 40) / Float(1 << 24) < options.cfDropout
                 return RetrievalCandidate(item: item, softToken: !dropped && !itemsWithoutInteractions.contains(item))
             }
+            var positive = target
+            var excludedFromNegatives = interacted
+            var wishes: String?
+            if options.wishes > 0, Float(generator.next() >> 40) / Float(1 << 24) < options.wishes,
+                let wish = wishMaker.wish(for: target, generator: &generator)
+            {
+                // The user's best items (by SASRec) that have the wish's facet.
+                func best(_ count: Int) -> [Int32] {
+                    let having = wishMaker.itemsWithFacet[wish.subject] ?? []
+                    let pool = allItems.filter { having.contains($0) && !interacted.contains($0) }
+                    let scores = sasrec.scores(user: teachers[index], candidates: pool)
+                    return pool.indices.sorted { scores[$0] != scores[$1] ? scores[$0] > scores[$1] : pool[$0] < pool[$1] }.prefix(count)
+                        .map { pool[$0] }
+                }
+                switch wish.kind {
+                case .facet, .era:
+                    wishes = wish.text
+                case .wrongFacet:
+                    if let moved = best(1).first {
+                        wishes = wish.text
+                        positive = moved
+                        negatives = Array(([target] + negatives.filter { $0 != moved }).prefix(max(1, wanted)))
+                        excludedFromNegatives.remove(target)
+                    }
+                case .negated:
+                    let having = best(wanted)
+                    if !having.isEmpty {
+                        wishes = wish.text
+                        negatives = having + negatives.filter { !having.contains($0) }.prefix(wanted - having.count)
+                    }
+                }
+            }
             return RetrievalExample(
-                userPrompt: builder.userPrompt(history: windows[index], withoutSoftToken: itemsWithoutInteractions),
-                teacherInput: teachers[index], candidates: [candidate(target)] + negatives.map(candidate), interacted: interacted)
+                userPrompt: builder.userPrompt(history: windows[index], wishes: wishes, withoutSoftToken: itemsWithoutInteractions),
+                teacherInput: teachers[index], candidates: [candidate(positive)] + negatives.map(candidate), interacted: excludedFromNegatives)
         }
     }
 
