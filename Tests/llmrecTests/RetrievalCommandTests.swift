@@ -72,6 +72,30 @@ import Testing
         let refused = try CommandLineTests.run(["eval", "--data", data, "--model", "blend:" + data + "/nowhere"])
         #expect(refused.status != 0)
         try servesTheBundle(data: data, bundle: bundle)
+        try listens(data: data, sasrec: sasrec, from: bundle + "/retrieval.safetensors")
+    }
+
+    /// Training with words from a trained model, and the listening test on it.
+    private func listens(data: String, sasrec: String, from trained: String) throws {
+        let bundle = data + "/retrieval-wishes"
+        let train = try CommandLineTests.run(
+            ["train", "retrieval", "--data", data, "--bundle", bundle, "--sasrec", sasrec, "--lm", ALLMRecCommandTests.lm, "--max-users", "4",
+             "--batch-size", "2", "--negatives", "in-batch", "--wishes", "1", "--from", trained, "--quiet"])
+        try #require(train.status == 0, "\(train.stderr)")
+        let manifest = try JSONValue.parse(String(contentsOfFile: bundle + "/manifest.json", encoding: .utf8))
+        #expect(manifest["retrievalWishes"]?.doubleValue == 1)
+        #expect(manifest["training"]?["retrieval"]?["from"]?.stringValue == trained)
+        let listened = try CommandLineTests.run(["listen", "--data", data, "--bundle", bundle, "--json", "--quiet"])
+        try #require(listened.status == 0, "\(listened.stderr)")
+        let outcome = try JSONValue.parse(listened.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(outcome["trainedWithWishes"]?.doubleValue == 1)
+        let conditions = try #require(outcome["all"]?.objectValue)
+        // The fixture's test targets have no categories, so only the case without words exists
+        // (the conditions with words are tested on MovieLens-100K in TrainingWishesTests).
+        #expect(conditions.keys == ["none"])
+        #expect(conditions["none"]?["cases"] == 3)
+        let missing = try CommandLineTests.run(["listen", "--data", data, "--bundle", bundle, "--paraphrases", data + "/none.json"])
+        #expect(missing.status == 1 && missing.stderr.contains("none.json does not exist"), "\(missing.stderr)")
     }
 
     /// The daemon serving the bundle: SASRec blended with co-occurrence as the manifest's blend says,

@@ -157,6 +157,11 @@ public final class RetrievalTrainer {
 
     /// The training examples of `samples` in `epoch` (deterministic).
     public func examples(_ samples: [Sample], epoch: Int) -> [RetrievalExample] {
+        labelledExamples(samples, epoch: epoch).map(\.example)
+    }
+
+    /// The training examples of `samples` in `epoch` with the wish each carries (nil for none).
+    public func labelledExamples(_ samples: [Sample], epoch: Int) -> [(example: RetrievalExample, wish: TrainingWish?)] {
         let windows = samples.map { Array(dataset.train[$0.user][..<$0.target].suffix(sasrec.configuration.maxLength)) }
         let teachers = sasrec.userRepresentations(windows)
         let itemCount = dataset.itemCount
@@ -188,7 +193,7 @@ public final class RetrievalTrainer {
             }
             var positive = target
             var excludedFromNegatives = interacted
-            var wishes: String?
+            var carried: TrainingWish?
             if options.wishes > 0, Float(generator.next() >> 40) / Float(1 << 24) < options.wishes,
                 let wish = wishMaker.wish(for: target, generator: &generator)
             {
@@ -202,10 +207,10 @@ public final class RetrievalTrainer {
                 }
                 switch wish.kind {
                 case .facet, .era:
-                    wishes = wish.text
+                    carried = wish
                 case .wrongFacet:
                     if let moved = best(1).first {
-                        wishes = wish.text
+                        carried = wish
                         positive = moved
                         negatives = Array(([target] + negatives.filter { $0 != moved }).prefix(max(1, wanted)))
                         excludedFromNegatives.remove(target)
@@ -213,14 +218,15 @@ public final class RetrievalTrainer {
                 case .negated:
                     let having = best(wanted)
                     if !having.isEmpty {
-                        wishes = wish.text
+                        carried = wish
                         negatives = having + negatives.filter { !having.contains($0) }.prefix(wanted - having.count)
                     }
                 }
             }
-            return RetrievalExample(
-                userPrompt: builder.userPrompt(history: windows[index], wishes: wishes, withoutSoftToken: itemsWithoutInteractions),
+            let example = RetrievalExample(
+                userPrompt: builder.userPrompt(history: windows[index], wishes: carried?.text, withoutSoftToken: itemsWithoutInteractions),
                 teacherInput: teachers[index], candidates: [candidate(positive)] + negatives.map(candidate), interacted: excludedFromNegatives)
+            return (example, carried)
         }
     }
 
