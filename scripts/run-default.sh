@@ -80,7 +80,7 @@ echo
 echo "## The daemon: llmrec serve --socket with the bundle (SASRec blended as tuned, retrieval through SmolLM2, stage 1, all-MiniLM-L6-v2)"
 socket="$(mktemp -u /tmp/llmrec-demo-XXXXXX.sock)"
 # Its start-up lines (and the progress of anything it must compute first) go to the terminal.
-"$llmrec" serve --socket "$socket" --data "$data" --bundle "$bundle" --item-noun movie --lm-threads 2 --threads 2 &
+"$llmrec" serve --socket "$socket" --data "$data" --bundle "$bundle" --lm-threads 2 --threads 2 &
 daemon=$!
 trap 'kill "$daemon" 2>/dev/null || true' EXIT
 for _ in $(seq 6000); do [ -S "$socket" ] && break; sleep 0.05; done

@@ -170,7 +170,7 @@ struct ServeCommand: ParsableCommand {
             embeddingThreads: threads ?? settings.threads ?? 1, encoderPrecision: served.encoderPrecision ?? .fastest,
             bundleDirectory: served.bundle, languageModelPath: served.lm, languageModelThreads: served.lmThreads ?? 1,
             chatCacheSessions: chatCacheSessions ?? settings.chatCacheSessions ?? 8,
-            chatCacheTokens: chatCacheTokens ?? settings.chatCacheTokens ?? 1024, itemNoun: served.itemNoun ?? "item",
+            chatCacheTokens: chatCacheTokens ?? settings.chatCacheTokens ?? 1024, itemNoun: served.itemNoun,
             limits: limits, idleExitSeconds: idle, sharedStore: sharedStore)
     }
 

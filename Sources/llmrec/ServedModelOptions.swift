@@ -24,7 +24,7 @@ struct ServedModelOptions: ParsableArguments {
     @Option(help: "Threads for the LM's token-by-token steps and for OpenBLAS (default 1).")
     var lmThreads: Int?
 
-    @Option(help: "What the answers call an item: movie, game, book, ... (default item).")
+    @Option(help: "What the answers call an item: movie, game, book, ... (default: the bundle's domain, from its retrieval template; else item).")
     var itemNoun: String?
 
     func validate() throws {
@@ -58,7 +58,7 @@ struct ServedModelOptions: ParsableArguments {
         resolved.bundle = bundle ?? settings.bundle
         resolved.lm = lm ?? settings.lm
         resolved.lmThreads = lmThreads ?? settings.lmThreads ?? 1
-        resolved.itemNoun = itemNoun ?? settings.itemNoun ?? "item"
+        resolved.itemNoun = itemNoun ?? settings.itemNoun
         return resolved
     }
 }

@@ -92,6 +92,9 @@ public final class ConversationModels: Sendable {
 
     public var encoder: SentenceEncoder? { engine.semanticSearch?.encoder }
 
+    /// What the bundle's domain calls an item ("movie"), from its retrieval template; nil without one.
+    public var itemNoun: String? { retrieval?.model.builder.template.noun }
+
     /// Whether the text path can score (an encoder is loaded).
     public var hasTextPath: Bool { encoder != nil }
 

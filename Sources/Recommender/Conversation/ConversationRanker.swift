@@ -197,7 +197,8 @@ public struct ConversationRanker: Sendable {
         var shortlistCount = 0
         var reusedTokens = 0
         if weights.languageModel != 0, let retrieval = models.retrieval {
-            if let raw = retrieval.scores(history: request.history, wishes: nil, pool: pool, in: catalog) {
+            let words = retrieval.listens ? memory.recentWords : nil
+            if let raw = retrieval.scores(history: request.history, wishes: words, pool: pool, in: catalog) {
                 for (index, value) in VectorMath.standardised(raw).enumerated() {
                     languageModel[index] = value
                     blended[index] += weights.languageModel * value

@@ -33,6 +33,10 @@ public final class RetrievalPath: Sendable {
         self.preparedVectors = preparedVectors
     }
 
+    /// Whether the model was trained to read the user's words (`llmrec train retrieval --wishes`):
+    /// only then do a session's words go into its prompt.
+    public var listens: Bool { (model.manifest.retrievalWishes ?? 0) > 0 }
+
     /// How a live-catalog item appears in a prompt: a prepared item as in training, an added item by
     /// its title alone; nil for an id the catalog does not hold.
     func entry(_ id: Int32, in catalog: LiveCatalog) -> RetrievalPromptBuilder.Entry? {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// What a session's conversation has said so far: the recent turns, and every exclusion ever
 /// stated (an exclusion holds until the session ends; a preference fades as newer ones arrive).
 public struct ConversationMemory: Sendable, Equatable {
@@ -36,6 +38,17 @@ public struct ConversationMemory: Sendable, Equatable {
         self.turnCount = max(turnCount ?? 0, (turns.last?.number ?? -1) + 1)
         self.exclusions = exclusions
         self.excludedFacets = excludedFacets
+    }
+
+    /// Turns whose words go into a listening retrieval prompt: the latest ones, which the LM reads
+    /// as what the user says now.
+    public static let listenedTurns = 2
+
+    /// The user's recent words as one text (the last `listenedTurns` messages, oldest first),
+    /// nil before the first message.
+    public var recentWords: String? {
+        let texts = turns.suffix(Self.listenedTurns).map { $0.text.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
+        return texts.isEmpty ? nil : texts.joined(separator: ". ")
     }
 
     public var isEmpty: Bool { turns.isEmpty && exclusions.isEmpty && excludedFacets.isEmpty }

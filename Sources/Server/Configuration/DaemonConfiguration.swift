@@ -39,8 +39,9 @@ public struct DaemonConfiguration: Sendable {
     /// Sessions whose LM conversation cache is kept, and the tokens each may hold.
     public var chatCacheSessions: Int
     public var chatCacheTokens: Int
-    /// How answers name what is recommended ("movie", "game", "item").
-    public var itemNoun: String
+    /// How answers name what is recommended ("movie", "game", "item"); nil: the loaded bundle's
+    /// domain (`ConversationModels.itemNoun`), else "item".
+    public var itemNoun: String?
     public var limits: Limits
     /// With a socket: exit (status 0, as on SIGTERM) after this many seconds with no connection,
     /// no request and no work in flight; nil serves until stopped.
@@ -51,7 +52,7 @@ public struct DaemonConfiguration: Sendable {
         recommender: ModelSpecification = .cooccurrence, encoderDirectory: String? = nil, embeddingThreads: Int = 1,
         encoderPrecision: TransformerEncoder.Precision = .fastest, bundleDirectory: String? = nil, languageModelPath: String? = nil,
         languageModelThreads: Int = 1,
-        chatCacheSessions: Int = 8, chatCacheTokens: Int = 1024, itemNoun: String = "item", limits: Limits = .init(),
+        chatCacheSessions: Int = 8, chatCacheTokens: Int = 1024, itemNoun: String? = nil, limits: Limits = .init(),
         idleExitSeconds: Double? = nil, sharedStore: RedisEndpoint? = nil
     ) {
         self.sharedStore = sharedStore

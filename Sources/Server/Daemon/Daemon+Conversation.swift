@@ -290,7 +290,7 @@ extension Daemon {
 
     /// The answer writer of the models in use, when they have an LM.
     private func answerWriter() -> AnswerWriter? {
-        models.languageModel.map { AnswerWriter(models: models, languageModel: $0, itemNoun: configuration.itemNoun) }
+        models.languageModel.map { AnswerWriter(models: models, languageModel: $0, itemNoun: configuration.itemNoun ?? models.itemNoun ?? "item") }
     }
 
     /// The checkpoint a recommender specification reads, if any.
