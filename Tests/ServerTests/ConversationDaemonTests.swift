@@ -39,16 +39,17 @@ import Testing
         #expect((second["answer"]?["reusedTokens"]?.intValue ?? 0) > 0)
 
         // An explanation reads the conversation but leaves its cache as it was: the next turn
-        // reuses exactly what the second turn left.
+        // reuses what the second turn's prompt ran, but for the few tokens where the rebuilt turn
+        // reads differently (the end of its opening, now followed by the rest of the answer).
         channel.request(5, "session/recommend", ["sessionId": "s", "k": 3, "explain": true])
         let explained = try #require(channel.response(to: 5, timeout: 60).response?["result"])
         let top = try #require(explained["items"]?.arrayValue?.first?["title"]?.stringValue)
         #expect(explained["explanation"]?["text"]?.stringValue?.contains(top) == true)
         channel.request(6, "session/message", ["sessionId": "s", "text": "a gift", "k": 3, "stream": false])
         let third = try #require(channel.response(to: 6, timeout: 60).response?["result"])
-        let secondEnd = (second["answer"]?["reusedTokens"]?.intValue ?? 0) + (second["answer"]?["promptTokens"]?.intValue ?? 0)
-            + (second["answer"]?["generatedTokens"]?.intValue ?? 0) - 1
-        #expect(third["answer"]?["reusedTokens"]?.intValue == secondEnd)
+        let secondPrompt = (second["answer"]?["reusedTokens"]?.intValue ?? 0) + (second["answer"]?["promptTokens"]?.intValue ?? 0)
+        let thirdReused = try #require(third["answer"]?["reusedTokens"]?.intValue)
+        #expect(thirdReused > secondPrompt - 4 && thirdReused <= secondPrompt, "\(thirdReused) of \(secondPrompt)")
     }
 
     @Test func afterARestartTheLMStillReadsEarlierTurns() throws {

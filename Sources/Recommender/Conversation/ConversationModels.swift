@@ -38,7 +38,7 @@ public final class ConversationModels: Sendable {
     let itemTextVectors: [Float]
     /// Unit-length stage-1 latents of the prepared items (the collaborative side), [(items + 1) · 128].
     let itemLatents: [Float]
-    let chatCaches: SessionCacheStore<ChatCache>
+    let chatCaches: SessionCacheStore<PromptCache>
     let rankingCaches: SessionCacheStore<PromptCache>
     /// Tokens one session's cached conversation may hold.
     let chatCacheTokens: Int
@@ -189,6 +189,30 @@ public final class ConversationModels: Sendable {
             extra = CatalogSearch(catalog: Catalog(items: added)).search(query, limit: limit)
         }
         return Array((prepared + extra).sorted { $0.score != $1.score ? $0.score > $1.score : $0.item.id < $1.item.id }.prefix(limit))
+    }
+
+    /// What an answer about `item` may give as its reasons: the facets asked for that it has, and
+    /// the item among the last ten of `history` closest to it by the retrieval model's item vectors,
+    /// else by text vectors (none without either).
+    public func grounds(of item: RankedItem, history: [Int32], in catalog: LiveCatalog) -> AnswerGrounds {
+        var grounds = AnswerGrounds(matchedFacets: item.matchedFacets)
+        func vector(_ id: Int32) -> [Float]? {
+            if let retrieval { return retrieval.itemVector(id, in: catalog) }
+            guard !itemTextVectors.isEmpty else { return nil }
+            if catalog.isPrepared(id), let encoder {
+                return Array(itemTextVectors[(Int(id) * encoder.dimension)..<((Int(id) + 1) * encoder.dimension)])
+            }
+            return catalog[id].flatMap { vectors(ofAdded: $0)?.text }
+        }
+        guard let target = vector(item.itemId) else { return grounds }
+        var best: (id: Int32, similarity: Float)?
+        for id in history.suffix(10) where id != item.itemId {
+            guard let other = vector(id), other.count == target.count else { continue }
+            let similarity = VectorMath.dot(target, other)
+            if best.map({ similarity > $0.similarity }) ?? true { best = (id, similarity) }
+        }
+        grounds.resembles = best.flatMap { catalog[$0.id] }
+        return grounds
     }
 
     /// Embeds added items now, and reads them through the LM when retrieval is loaded (so that the

@@ -54,6 +54,13 @@ public final class RetrievalPath: Sendable {
         return vector
     }
 
+    /// The vector of a live-catalog item (prepared: computed at load; added: `vector(ofAdded:)`).
+    func itemVector(_ id: Int32, in catalog: LiveCatalog) -> [Float]? {
+        let size = RetrievalWeights.vectorSize
+        if catalog.isPrepared(id) { return Array(preparedVectors[(Int(id) * size)..<((Int(id) + 1) * size)]) }
+        return catalog[id].flatMap(vector(ofAdded:))
+    }
+
     /// The session's user vector (128), from the last items of `history` (oldest first) and, when
     /// given, the user's words; nil when the LM pass fails.
     func userVector(history: [Int32], wishes: String?, in catalog: LiveCatalog) -> [Float]? {

@@ -71,6 +71,7 @@ extension Daemon {
                 do {
                     let written = try writer.answer(
                         session: parsed.sessionId, userText: parsed.text, items: ranked.items.compactMap { ranker.catalog.describedItem($0.itemId) },
+                        grounds: ranker.models.grounds(of: ranked.items[0], history: blend.history, in: ranker.catalog),
                         maxTokens: parsed.maxAnswerTokens, earlierTurns: earlierTurns
                     ) { piece in
                         if parsed.stream {
@@ -137,8 +138,9 @@ extension Daemon {
                 do {
                     let written = try writer.answer(
                         session: sessionId, userText: parsed.query ?? "What should I pick next?",
-                        items: ranked.items.compactMap { ranker.catalog.describedItem($0.itemId) }, maxTokens: 80, earlierTurns: earlierTurns,
-                        remember: false
+                        items: ranked.items.compactMap { ranker.catalog.describedItem($0.itemId) },
+                        grounds: ranker.models.grounds(of: ranked.items[0], history: request.history, in: ranker.catalog), maxTokens: 80,
+                        earlierTurns: earlierTurns, remember: false
                     ) { _ in !context.isCancelled }
                     explanation = Self.wire(written)
                 } catch {
