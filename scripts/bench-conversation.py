@@ -38,7 +38,7 @@ HISTORIES = [[50, 181, 100, 258, 294], [1, 7, 100, 121, 222], [56, 98, 174, 172,
 def start_daemon(args, extra):
     socket_path = tempfile.mktemp(prefix="llmrec-bench-", suffix=".sock", dir="/tmp")
     process = subprocess.Popen(
-        [args.llmrec, "serve", "--socket", socket_path, "--data", args.data, "--bundle", args.bundle, "--item-noun", "movie",
+        [args.llmrec, "serve", "--socket", socket_path, "--data", args.data, "--bundle", args.bundle,
          "--lm-threads", str(args.lm_threads), *extra], stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while not os.path.exists(socket_path):
@@ -121,7 +121,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--llmrec", default=os.path.join(REPO, ".build/release/llmrec"))
     parser.add_argument("--data", default=os.path.join(HOME, "data/ml-100k"))
-    parser.add_argument("--bundle", default=os.path.join(HOME, "models/ml-100k-allmrec-demo"))
+    parser.add_argument("--bundle", default=os.path.join(HOME, "models/ml-100k"))
     parser.add_argument("--sessions", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--lm-threads", type=int, default=2)

@@ -107,9 +107,9 @@ home=${LLMREC_HOME:-$HOME/.cache/llmrec}
 if [ "$write_config" -eq 1 ] && [ ! -e "$config" ]; then
   mkdir -p "$(dirname "$config")"
   common='"itemNoun": "movie", "lmThreads": 2, "threads": 2, "idleExit": 1800'
-  if [ -f "$home/models/ml-100k-allmrec-demo/manifest.json" ] && [ -f "$home/data/ml-100k/dataset.json" ]; then
-    printf '{"data": "%s", "bundle": "%s", %s}\n' "$home/data/ml-100k" "$home/models/ml-100k-allmrec-demo" "$common" >"$config"
-    echo "install: wrote $config (the main job's MovieLens-100K and A-LLMRec demo bundle)"
+  if [ -f "$home/models/ml-100k/manifest.json" ] && [ -f "$home/data/ml-100k/dataset.json" ]; then
+    printf '{"data": "%s", "bundle": "%s", %s}\n' "$home/data/ml-100k" "$home/models/ml-100k" "$common" >"$config"
+    echo "install: wrote $config (the main job's MovieLens-100K and its bundle)"
   else
     echo "install: fetching MovieLens-100K, all-MiniLM-L6-v2 and SmolLM2-135M (cached in $home)..." >&2
     assets="$(scripts/fetch-assets.sh ml100k minilm smollm2)"
