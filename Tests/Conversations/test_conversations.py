@@ -2,8 +2,10 @@
 
 The scripts are in ``conversations.json``. Each runs against the real daemon with the real assets:
 MovieLens-100K prepared by ``llmrec prepare``, SASRec and A-LLMRec stage 1 trained briefly here
-(60 and 30 epochs: enough for the collaborative and text signals, a few seconds each), all-MiniLM-L6-v2
-for the text path and SmolLM2-135M-Instruct for the answers. Checks:
+(60 and 30 epochs: enough for the collaborative and text signals, a few seconds each), a minute of
+retrieval through SmolLM2-135M-Instruct with the user's words and the blend tuned on validation (so
+the daemon ranks on the retrieval path), all-MiniLM-L6-v2 for the text path and SmolLM2 for the
+grounded answers. Checks:
 
 - a rejected item never comes back, in any later reply of the session (messages and recommend);
 - an item of the history is never recommended;
@@ -46,6 +48,16 @@ def readable(title: str) -> str:
     return title
 
 
+# The words that join facts in an answer (Sources/Recommender/Conversation/Grounding.swift).
+CONNECTIVES = {"a", "an", "the", "and", "or", "how", "about", "it", "it's", "is", "has", "you", "asked", "for", "with", "close", "to",
+               "from", "your", "history", "if", "liked", "this", "one", "came", "out", "in"}
+
+
+def words(text: str) -> list[str]:
+    """Lowercased words: letters, digits, and apostrophes or hyphens inside a word."""
+    return [word.strip("'-") for word in re.findall(r"[\w'-]+", text.lower()) if word.strip("'-")]
+
+
 BIN = Path(os.environ.get("LLMREC_BIN", REPO / ".build" / "debug" / "llmrec"))
 HOME = Path(os.environ.get("LLMREC_HOME") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "llmrec")
 ASSETS = HOME / "assets"
@@ -69,6 +81,12 @@ def environment(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     run("train", "sasrec", "--data", data, "--out", sasrec, "--epochs", "60", "--threads", "2", "--quiet")
     run("train", "align", "--data", data, "--sasrec", sasrec, "--encoder", ASSETS / "minilm-l6-v2", "--bundle", bundle,
         "--epochs", "30", "--lr", "1e-3", "--threads", "2", "--quiet")
+    # A minute of retrieval through the LM, taught to listen, and the blend tuned on 50 validation
+    # users: the conversations run on the retrieval path (the LM scores every item, reading the
+    # session's words), as the daemon serves a bundle that has one.
+    run("train", "retrieval", "--data", data, "--bundle", bundle, "--lm", ASSETS / "smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf",
+        "--negatives", "in-batch", "--lr", "1e-3", "--wishes", "0.5", "--max-seconds", "60", "--quiet")
+    run("tune", "--data", data, "--bundle", bundle, "--max-users", "50", "--quiet")
     catalog = {}
     for line in (data / "catalog.jsonl").read_text().splitlines():
         item = json.loads(line)
@@ -88,7 +106,7 @@ class Conversation:
         self.client = llmrec_client.spawn(
             BIN,
             ["serve", "--stdio", "--data", str(environment["data"]), "--bundle", str(environment["bundle"]),
-             "--lm", str(ASSETS / "smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf"), "--item-noun", "movie"],
+             "--lm", str(ASSETS / "smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf")],
             stderr=subprocess.DEVNULL, timeout=300, on_notification=self._notification)
         self.client.initialize()
         self.lines: list[str] = []
@@ -96,10 +114,15 @@ class Conversation:
         self.rejected: set[int] = set()
         self.seen: set[int] = set()
         self.last: list[dict[str, Any]] = []
+        self.said: list[str] = []
 
     def _notification(self, method: str, params: Any) -> None:
         if method == "session/answerDelta":
             self.deltas.append(params["text"])
+
+    def describe(self, item_id: int) -> str:
+        item = self.catalog[item_id]
+        return " ".join([item["title"], item.get("description", ""), *self.genres(item_id), *item["metadata"].get("facets", [])])
 
     def genres(self, item_id: int) -> list[str]:
         return self.catalog[item_id]["metadata"].get("class", [])
@@ -167,6 +190,12 @@ class Conversation:
                     self.check("".join(self.deltas).strip() == answer["text"], "the streamed pieces make up the answer")
                     if reply["items"]:
                         self.check(readable(reply["items"][0]["title"]) in answer["text"], "the answer names the top item")
+                    self.said.append(step["say"])
+                    self.said += understood["wantedFacets"]
+                    facts = [self.describe(item["itemId"]) for item in reply["items"]] + [self.describe(i) for i in self.seen] + self.said
+                    known = {word for fact in facts for word in words(fact)} | CONNECTIVES | {"movie"}
+                    unsupported = [word for word in words(answer["text"]) if word not in known]
+                    self.check(not unsupported, f"the answer says nothing beyond the catalog and the session {unsupported or ''}")
                 self.show(reply["items"])
                 self.check_reply(reply["items"], expect, baseline)
                 if "reference" in expect:
@@ -187,7 +216,7 @@ class Conversation:
                 self.lines += [f"**{kind}:** {item['title']}", ""]
             elif "add" in step:
                 added = self.client.request("catalog/add", {"items": [step["add"]]})["items"][0]
-                self.catalog[added["itemId"]] = {"metadata": added["metadata"], "title": added["title"]}
+                self.catalog[added["itemId"]] = {"metadata": added["metadata"], "title": added["title"], "description": added["description"]}
                 self.lines += [f"**catalog/add:** {added['title']} (item {added['itemId']}): {added['description']}", ""]
             self.lines.append("")
         self.client.request("session/close", {"sessionId": session})

@@ -11,6 +11,16 @@ import Testing
     static let paraphrasesPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Evaluation/listening-paraphrases.json").path
 
+    /// The real MovieLens-100K, the real SmolLM2-135M-Instruct and a SASRec seeded but not trained.
+    static func movieLensWithSmolLM2() throws -> (PreparedDataset, LanguageModel, SASRecModel) {
+        let dataset = try EvaluatorTests.movieLens()
+        let path = AssetCache.asset("smollm2-135m") + "/SmolLM2-135M-Instruct.Q4_1.gguf"
+        try #require(FileManager.default.fileExists(atPath: path), "run scripts/fetch-assets.sh smollm2")
+        var generator = SplitMix64(seed: 3)
+        let sasrec = SASRecModel(parameters: SASRecParameters(initializing: SASRecConfiguration(itemCount: dataset.itemCount), generator: &generator))
+        return (dataset, try LanguageModel.load(path), sasrec)
+    }
+
     @Test func facetsAndDecadesComeFromTheCatalog() throws {
         let dataset = try EvaluatorTests.movieLens()
         let maker = WishMaker(catalog: dataset.catalog, noun: "movie")
@@ -76,12 +86,7 @@ import Testing
     /// words sit in the user prompt, a wrong facet moves the positive to the user's best item with
     /// it (the target becomes a negative), "no more X" takes the negatives from items with X.
     @Test func wishSamplesCarryTheWordsAndMoveTheirCandidates() throws {
-        let dataset = try EvaluatorTests.movieLens()
-        let path = AssetCache.asset("smollm2-135m") + "/SmolLM2-135M-Instruct.Q4_1.gguf"
-        try #require(FileManager.default.fileExists(atPath: path), "run scripts/fetch-assets.sh smollm2")
-        let lm = try LanguageModel.load(path)
-        var generator = SplitMix64(seed: 3)
-        let sasrec = SASRecModel(parameters: SASRecParameters(initializing: SASRecConfiguration(itemCount: dataset.itemCount), generator: &generator))
+        let (dataset, lm, sasrec) = try Self.movieLensWithSmolLM2()
         let builder = RetrievalPromptBuilder(
             template: RetrievalTemplate.builtIn["movies"]!, tokenizer: lm.tokenizer, titles: ["No Title"] + dataset.catalog.items.map(\.title))
         var options = RetrievalOptions()
@@ -126,12 +131,8 @@ import Testing
     /// The listening test's words per case: a facet the target has, one it lacks, and their
     /// held-out paraphrases, drawn with the evaluator's seed.
     @Test func listeningCasesNameARightAndAWrongFacet() throws {
-        let dataset = try EvaluatorTests.movieLens()
-        let path = AssetCache.asset("smollm2-135m") + "/SmolLM2-135M-Instruct.Q4_1.gguf"
-        try #require(FileManager.default.fileExists(atPath: path), "run scripts/fetch-assets.sh smollm2")
-        let lm = try LanguageModel.load(path)
-        var generator = SplitMix64(seed: 3)
-        let sasrec = SASRecModel(parameters: SASRecParameters(initializing: SASRecConfiguration(itemCount: dataset.itemCount), generator: &generator))
+        let (dataset, lm, sasrec) = try Self.movieLensWithSmolLM2()
+        var generator = SplitMix64(seed: 4)
         let weights = RetrievalWeights(
             cfSize: sasrec.configuration.hiddenUnits, embeddingSize: lm.decoder.configuration.embeddingSize,
             tokenEmbeddings: [Float](repeating: 0.01, count: lm.decoder.configuration.embeddingSize), generator: &generator)
