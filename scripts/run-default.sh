@@ -6,10 +6,10 @@
 # through the LM (LLM-SRec, SmolLM2-135M-Instruct) for a few minutes per run (each run continues the
 # last), tune the blend on validation and show both beside SASRec, co-occurrence and the text path,
 # with A-LLMRec's stage 1 and a short stage 2 in the same bundle (inspect shows what they do), then
-# serve that bundle from the daemon on a socket (SASRec blended as tuned, the LM scoring every item
-# through retrieval) and hold a conversation with it (interactive on a terminal, scripted otherwise). Training resumes from its saved state and the reports are kept under
-# $LLMREC_HOME/reports, keyed by what they measured, so a second run reaches the conversation in
-# seconds.
+# serve that bundle from the daemon on a socket (SASRec, the LM scoring every item through retrieval
+# at the tuned weight) and hold a conversation with it (interactive on a terminal, scripted
+# otherwise). Training resumes from its saved state and the reports are kept under $LLMREC_HOME/reports,
+# keyed by what they measured, so a second run reaches the conversation in seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-system.sh
@@ -77,7 +77,7 @@ echo "What the bundle does for two cases (llmrec inspect):"
 report "$bundled" "$llmrec" inspect --data "$data" --bundle "$bundle" --users 2
 
 echo
-echo "## The daemon: llmrec serve --socket with the bundle (SASRec blended as tuned, retrieval through SmolLM2, stage 1, all-MiniLM-L6-v2)"
+echo "## The daemon: llmrec serve --socket with the bundle (SASRec, retrieval through SmolLM2 at the tuned weight, stage 1, all-MiniLM-L6-v2)"
 socket="$(mktemp -u /tmp/llmrec-demo-XXXXXX.sock)"
 # Its start-up lines (and the progress of anything it must compute first) go to the terminal.
 "$llmrec" serve --socket "$socket" --data "$data" --bundle "$bundle" --lm-threads 2 --threads 2 &

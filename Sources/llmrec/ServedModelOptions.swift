@@ -15,7 +15,7 @@ struct ServedModelOptions: ParsableArguments {
     @Option(help: "Products of the encoder's linear layers: bf16 (the default where the CPU has AVX-512 BF16) or f32.")
     var encoderPrecision: TransformerEncoder.Precision?
 
-    @Option(help: "Model bundle (`llmrec train align|project|retrieval`, `llmrec tune`): its SASRec serves (blended with co-occurrence and the history's texts as tuned), its stage 1 feeds the text path, its retrieval model scores the whole catalog through the LM at the tuned weight (else its stage 2 ranks shortlists); its encoder and LM are used unless --encoder/--lm name others.")
+    @Option(help: "Model bundle (`llmrec train align|project|retrieval`, `llmrec tune`): its SASRec serves, its stage 1 feeds the text path, its retrieval model scores the whole catalog through the LM at the tuned weight (else its stage 2 ranks shortlists); its encoder and LM are used unless --encoder/--lm name others.")
     var bundle: String?
 
     @Option(help: "LM that writes the answers of session/message (GGUF file or Hugging Face directory); default: the bundle's.")

@@ -98,13 +98,13 @@ import Testing
         #expect(missing.status == 1 && missing.stderr.contains("none.json does not exist"), "\(missing.stderr)")
     }
 
-    /// The daemon serving the bundle: SASRec blended with co-occurrence as the manifest's blend says,
-    /// the LM scoring every item of the live catalog through retrieval (an added item as soon as it
-    /// is added) at the blend's weight scaled as the collaborative weights are (0.5 / (1 + 1)).
+    /// The daemon serving the bundle: SASRec, and the LM scoring every item of the live catalog
+    /// through retrieval (an added item as soon as it is added) at the blend's ratio of retrieval
+    /// to SASRec (0.5 / 2).
     private func servesTheBundle(data: String, bundle: String) throws {
         let path = bundle + "/manifest.json"
         var manifest = try #require(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
-        manifest["blend"] = ["sasrec": 1.0, "cooccurrence": 1.0, "text": 0.0, "retrieval": 0.5]
+        manifest["blend"] = ["sasrec": 2.0, "cooccurrence": 1.0, "text": 0.0, "retrieval": 0.5]
         try JSONSerialization.data(withJSONObject: manifest).write(to: URL(fileURLWithPath: path))
         let served = try CommandLineTests.run([
             "chat", "--data", data, "--bundle", bundle, "--history", "1,2", "-k", "100", "--json", "--message", ":status",
@@ -115,7 +115,7 @@ import Testing
         try #require(lines.count == 4, "\(served.stdout)")
         let status = lines[0]
         #expect(status["capabilities"]?.arrayValue?.contains("retrieval") == true, "\(status)")
-        #expect(status["recommender"]?["name"] == "sasrec+cooccurrence")
+        #expect(status["recommender"]?["name"] == "sasrec")
         #expect(status["bundle"]?["retrieval"] == true)
         #expect(status["bundle"]?["languageModelWeight"]?.doubleValue == 0.25, "\(status)")
         // Every item of the catalog but the history has the LM's score.

@@ -77,7 +77,6 @@ enum ModelSetLoader {
         let recommender = try sasrec ?? ModelSetLoadError.naming("recommender") { try request.recommender.build(on: dataset, using: .everything) }
         var semantic: SemanticSearch?
         var textEmbeddings: [Float]?
-        var encoder: SentenceEncoder?
         if let encoderDirectory {
             let loaded = try ModelSetLoadError.naming("encoder") {
                 try SentenceEncoder(directory: encoderDirectory, precision: configuration.encoderPrecision)
@@ -92,7 +91,6 @@ enum ModelSetLoader {
             if embedded.computed > 0 { meter.finish(Int64(dataset.catalog.count)) }
             semantic = SemanticSearch(encoder: loaded, catalog: dataset.catalog, embeddings: embedded.embeddings)
             textEmbeddings = embedded.embeddings
-            encoder = loaded
         }
         var languageModel = allmrec?.languageModel
         if languageModel == nil, let path = languageModelPath, request.languageModel != nil || manifest?.retrieval != nil {
@@ -110,49 +108,29 @@ enum ModelSetLoader {
                 return try RetrievalPath(model: model, preparedVectors: vectors)
             }
         }
-        let served = servedBlend(
-            manifest: manifest, sasrec: recommender, retrieval: retrieval != nil, dataset: dataset,
-            textPath: textEmbeddings.flatMap { embeddings in encoder.map { TextSimilarityRecommender(embeddings: embeddings, dimension: $0.dimension) } })
-        let engine = RecommendationEngine(recommender: served.recommender, catalog: dataset.catalog, semanticSearch: semantic)
+        let engine = RecommendationEngine(recommender: recommender, catalog: dataset.catalog, semanticSearch: semantic)
         return try ModelSetLoadError.naming(request.bundle != nil ? "bundle" : "recommender") {
             try ConversationModels(
             engine: engine, source: .init(bundle: request.bundle, languageModel: languageModel == nil ? nil : languageModelPath, encoder: encoderDirectory),
             allmrec: allmrec.map { $0.withLanguageModelThreads(configuration.languageModelThreads) }, languageModel: languageModel,
-            itemTextEmbeddings: textEmbeddings, retrieval: retrieval, defaultWeights: served.weights,
+            itemTextEmbeddings: textEmbeddings, retrieval: retrieval, defaultWeights: servedBlend(manifest: manifest, retrieval: retrieval != nil),
             chatCacheSessions: configuration.chatCacheSessions, chatCacheTokens: configuration.chatCacheTokens)
         }
     }
 
     /// The collaborative model and default weights a bundle's tuned blend (`llmrec tune`) gives:
-    /// its signals without the LM (SASRec, co-occurrence on every interaction, the history's texts)
-    /// z-scored and summed with their tuned weights scaled to sum 1, so that the sum reads like one
-    /// z-score beside the text and facet weights; the retrieval weight scaled alike becomes the LM's.
-    /// Without a tuned blend (or a signal it needs), SASRec alone and `BlendWeights()`.
-    static func servedBlend(
-        manifest: ALLMRecManifest?, sasrec: any SequentialRecommender, retrieval: Bool, dataset: PreparedDataset,
-        textPath: TextSimilarityRecommender?
-    ) -> (recommender: any SequentialRecommender, weights: BlendWeights) {
+    /// SASRec, with the LM's weight at the tuned ratio of retrieval to SASRec. The blend's other
+    /// signals (co-occurrence, the history's texts) are not served: tuned on 20 candidates, their
+    /// z-scores over the whole catalog have tails that drown the user's words (a scripted
+    /// conversation asking for romance lost it). Without a tuned blend, `BlendWeights()`.
+    static func servedBlend(manifest: ALLMRecManifest?, retrieval: Bool) -> BlendWeights {
         var weights = BlendWeights()
-        guard let tuned = retrieval ? manifest?.blend : manifest?.blendWithoutLM else { return (sasrec, weights) }
-        var components: [ZScoreBlend.Component] = []
-        for signal in BlendSignal.allCases where signal != .retrieval {
-            let weight = tuned[signal.rawValue] ?? 0
-            guard weight > 0 else { continue }
-            switch signal {
-            case .sasrec: components.append(.init(recommender: sasrec, weight: weight))
-            case .cooccurrence:
-                components.append(.init(recommender: CoOccurrenceRecommender(trainingSequences: dataset.allSequences, itemCount: dataset.itemCount), weight: weight))
-            case .text:
-                guard let textPath else { return (sasrec, weights) }
-                components.append(.init(recommender: textPath, weight: weight))
-            case .retrieval: break
-            }
-        }
-        let total = components.reduce(0) { $0 + $1.weight }
-        guard total > 0 else { return (sasrec, weights) }
-        if retrieval { weights.languageModel = (tuned[BlendSignal.retrieval.rawValue] ?? 0) / total }
-        guard components.count > 1 else { return (components[0].recommender, weights) }
-        let scaled = components.map { ZScoreBlend.Component(recommender: $0.recommender, weight: $0.weight / total) }
-        return (ZScoreBlend(name: scaled.map(\.recommender.name).joined(separator: "+"), components: scaled), weights)
+        guard retrieval, let tuned = manifest?.blend else { return weights }
+        let sasrec = tuned[BlendSignal.sasrec.rawValue] ?? 0
+        let others = BlendSignal.allCases.filter { $0 != .retrieval }.reduce(Float(0)) { $0 + (tuned[$1.rawValue] ?? 0) }
+        let scale = sasrec > 0 ? sasrec : others
+        guard scale > 0 else { return weights }
+        weights.languageModel = (tuned[BlendSignal.retrieval.rawValue] ?? 0) / scale
+        return weights
     }
 }
