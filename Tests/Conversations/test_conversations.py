@@ -2,10 +2,8 @@
 
 The scripts are in ``conversations.json``. Each runs against the real daemon with the real assets:
 MovieLens-100K prepared by ``llmrec prepare``, SASRec and A-LLMRec stage 1 trained briefly here
-(60 and 30 epochs: enough for the collaborative and text signals, a few seconds each), a minute of
-retrieval through SmolLM2-135M-Instruct with the user's words and the blend tuned on validation (so
-the daemon ranks on the retrieval path), all-MiniLM-L6-v2 for the text path and SmolLM2 for the
-grounded answers. Checks:
+(60 and 30 epochs: enough for the collaborative and text signals, a few seconds each), all-MiniLM-L6-v2
+for the text path and SmolLM2-135M-Instruct for the grounded answers. Checks:
 
 - a rejected item never comes back, in any later reply of the session (messages and recommend);
 - an item of the history is never recommended;
@@ -81,12 +79,6 @@ def environment(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     run("train", "sasrec", "--data", data, "--out", sasrec, "--epochs", "60", "--threads", "2", "--quiet")
     run("train", "align", "--data", data, "--sasrec", sasrec, "--encoder", ASSETS / "minilm-l6-v2", "--bundle", bundle,
         "--epochs", "30", "--lr", "1e-3", "--threads", "2", "--quiet")
-    # A minute of retrieval through the LM, taught to listen, and the blend tuned on 50 validation
-    # users: the conversations run on the retrieval path (the LM scores every item, reading the
-    # session's words), as the daemon serves a bundle that has one.
-    run("train", "retrieval", "--data", data, "--bundle", bundle, "--lm", ASSETS / "smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf",
-        "--negatives", "in-batch", "--lr", "1e-3", "--wishes", "0.5", "--max-seconds", "60", "--quiet")
-    run("tune", "--data", data, "--bundle", bundle, "--max-users", "50", "--quiet")
     catalog = {}
     for line in (data / "catalog.jsonl").read_text().splitlines():
         item = json.loads(line)
