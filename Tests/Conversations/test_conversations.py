@@ -98,7 +98,7 @@ class Conversation:
         self.client = llmrec_client.spawn(
             BIN,
             ["serve", "--stdio", "--data", str(environment["data"]), "--bundle", str(environment["bundle"]),
-             "--lm", str(ASSETS / "smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf")],
+             "--lm", str(ASSETS / "smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf"), "--item-noun", "movie"],
             stderr=subprocess.DEVNULL, timeout=300, on_notification=self._notification)
         self.client.initialize()
         self.lines: list[str] = []
