@@ -20,7 +20,7 @@ public final class RetrievalPath: Sendable {
     }
 
     /// User vectors kept between turns (a turn that changes neither history nor words reuses its
-    /// vector); the oldest half is dropped when full.
+    /// vector); all are dropped when full, as the evaluator's memo does.
     static let keptUserVectors = 256
 
     /// - preparedVectors: `model.catalogVectors()` (or its cache), [(items + 1) · 128].
@@ -68,7 +68,7 @@ public final class RetrievalPath: Sendable {
         if let kept = userVectors.withLock({ $0[key] }) { return kept }
         guard let vector = try? model.userVectors(entries: [key.history], wishes: [wishes]) else { return nil }
         userVectors.withLock { kept in
-            if kept.count >= Self.keptUserVectors { kept = Dictionary(uniqueKeysWithValues: kept.prefix(Self.keptUserVectors / 2).map { ($0.key, $0.value) }) }
+            if kept.count >= Self.keptUserVectors { kept.removeAll() }
             kept[key] = vector
         }
         return vector
