@@ -10,6 +10,18 @@
 typedef struct { uint16_t d; int8_t qs[32]; } block_q8_0;           /* x = d * q */
 typedef struct { uint16_t d; uint8_t qs[16]; } block_q4_0;          /* x = d * (q - 8); low nibbles 0..15, high 16..31 */
 typedef struct { uint16_t d; uint16_t m; uint8_t qs[16]; } block_q4_1; /* x = d * q + m */
+/* Five-bit blocks: the nibbles as Q4_0, bit j of the little-endian qh the fifth bit of element j. */
+typedef struct { uint16_t d; uint8_t qh[4]; uint8_t qs[16]; } block_q5_0;              /* x = d * (q - 16) */
+typedef struct { uint16_t d; uint16_t m; uint8_t qh[4]; uint8_t qs[16]; } block_q5_1;  /* x = d * q + m */
+/* K-quants: 256 elements in eight sub-blocks of 32. Q4_K/Q5_K: six-bit scale and minimum per sub-block
+   packed in `scales`; byte l of 32-byte chunk c holds element l of sub-block 2c (low nibble) and 2c + 1
+   (high); Q5_K's qh[l] bit s is the fifth bit of element l of sub-block s. x = d·sc·q − dmin·m. */
+typedef struct { uint16_t d; uint16_t dmin; uint8_t scales[12]; uint8_t qs[128]; } block_q4_K;
+typedef struct { uint16_t d; uint16_t dmin; uint8_t scales[12]; uint8_t qh[32]; uint8_t qs[128]; } block_q5_K;
+/* Q6_K: two halves of 128; in half h, quarter k (32 elements) takes its low four bits from ql[64h + 32(k & 1)
+   + l] (low nibble for k < 2, high otherwise) and its top two from bits 2k of qh[32h + l]; one signed
+   scale per 16 elements (scales[8h + 2k + l / 16]). x = d · scale · (q − 32). */
+typedef struct { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; uint16_t d; } block_q6_K;
 
 static float half_to_float(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000) << 16;
@@ -65,54 +77,168 @@ static float bf16_to_float(uint16_t b) {
     return f;
 }
 
-size_t llmrec_row_bytes(llmrec_weight_type type, size_t columns) {
+/* The one table of weight formats: elements and bytes per block (1 and 2 for the 16-bit types).
+   Returns 0 for a type the kernels do not know. */
+static int block_shape(llmrec_weight_type type, size_t *elements, size_t *bytes) {
     switch (type) {
     case LLMREC_WEIGHTS_F16:
-    case LLMREC_WEIGHTS_BF16: return columns * 2;
-    case LLMREC_WEIGHTS_Q8_0: return columns % 32 ? 0 : columns / 32 * sizeof(block_q8_0);
-    case LLMREC_WEIGHTS_Q4_0: return columns % 32 ? 0 : columns / 32 * sizeof(block_q4_0);
-    case LLMREC_WEIGHTS_Q4_1: return columns % 32 ? 0 : columns / 32 * sizeof(block_q4_1);
+    case LLMREC_WEIGHTS_BF16: *elements = 1; *bytes = 2; return 1;
+    case LLMREC_WEIGHTS_Q8_0: *elements = 32; *bytes = sizeof(block_q8_0); return 1;
+    case LLMREC_WEIGHTS_Q4_0: *elements = 32; *bytes = sizeof(block_q4_0); return 1;
+    case LLMREC_WEIGHTS_Q4_1: *elements = 32; *bytes = sizeof(block_q4_1); return 1;
+    case LLMREC_WEIGHTS_Q5_0: *elements = 32; *bytes = sizeof(block_q5_0); return 1;
+    case LLMREC_WEIGHTS_Q5_1: *elements = 32; *bytes = sizeof(block_q5_1); return 1;
+    case LLMREC_WEIGHTS_Q4_K: *elements = 256; *bytes = sizeof(block_q4_K); return 1;
+    case LLMREC_WEIGHTS_Q5_K: *elements = 256; *bytes = sizeof(block_q5_K); return 1;
+    case LLMREC_WEIGHTS_Q6_K: *elements = 256; *bytes = sizeof(block_q6_K); return 1;
     }
     return 0;
 }
 
-/* Dequantises one row into out[columns]. */
-static void dequantize_row(llmrec_weight_type type, const uint8_t *row, size_t columns, float *out) {
+size_t llmrec_row_bytes(llmrec_weight_type type, size_t columns) {
+    size_t elements, bytes;
+    if (!block_shape(type, &elements, &bytes) || columns % elements) return 0;
+    return columns / elements * bytes;
+}
+
+/* The six-bit scale and minimum of sub-block j (0..<8) of a Q4_K or Q5_K block: sub-blocks 0-3 in the
+   low six bits of bytes j and j + 4; sub-blocks 4-7 in the nibbles of byte j + 4 with their top two
+   bits in the top bits of bytes j - 4 and j. */
+static inline void scale_min_k4(int j, const uint8_t *q, uint8_t *scale, uint8_t *minimum) {
+    if (j < 4) {
+        *scale = q[j] & 63;
+        *minimum = q[j + 4] & 63;
+    } else {
+        *scale = (uint8_t)((q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4));
+        *minimum = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    }
+}
+
+/* Dequantises one block (one element for the 16-bit types) into out, as ggml's dequantize_row_*: the
+   products and sums are single float32 operations in ggml's order (this function is compiled without
+   FMA), so the results equal ggml's and gguf-py's bit for bit. */
+static void dequantize_block(llmrec_weight_type type, const uint8_t *bytes, float *out) {
     switch (type) {
-    case LLMREC_WEIGHTS_F16:
-        for (size_t i = 0; i < columns; i++) { uint16_t h; memcpy(&h, row + 2 * i, 2); out[i] = half_to_float(h); }
+    case LLMREC_WEIGHTS_F16: { uint16_t h; memcpy(&h, bytes, 2); out[0] = half_to_float(h); break; }
+    case LLMREC_WEIGHTS_BF16: { uint16_t b; memcpy(&b, bytes, 2); out[0] = bf16_to_float(b); break; }
+    case LLMREC_WEIGHTS_Q8_0: {
+        const block_q8_0 *block = (const block_q8_0 *)bytes;
+        float d = half_to_float(block->d);
+        for (int i = 0; i < 32; i++) out[i] = block->qs[i] * d;
         break;
-    case LLMREC_WEIGHTS_BF16:
-        for (size_t i = 0; i < columns; i++) { uint16_t b; memcpy(&b, row + 2 * i, 2); out[i] = bf16_to_float(b); }
-        break;
-    case LLMREC_WEIGHTS_Q8_0:
-        for (size_t b = 0; b < columns / 32; b++) {
-            const block_q8_0 *block = (const block_q8_0 *)row + b;
-            float d = half_to_float(block->d);
-            for (int i = 0; i < 32; i++) out[b * 32 + i] = d * block->qs[i];
+    }
+    case LLMREC_WEIGHTS_Q4_0: {
+        const block_q4_0 *block = (const block_q4_0 *)bytes;
+        float d = half_to_float(block->d);
+        for (int i = 0; i < 16; i++) {
+            out[i] = ((block->qs[i] & 0x0F) - 8) * d;
+            out[i + 16] = ((block->qs[i] >> 4) - 8) * d;
         }
         break;
-    case LLMREC_WEIGHTS_Q4_0:
-        for (size_t b = 0; b < columns / 32; b++) {
-            const block_q4_0 *block = (const block_q4_0 *)row + b;
-            float d = half_to_float(block->d);
-            for (int i = 0; i < 16; i++) {
-                out[b * 32 + i] = d * ((block->qs[i] & 0x0F) - 8);
-                out[b * 32 + i + 16] = d * ((block->qs[i] >> 4) - 8);
-            }
+    }
+    case LLMREC_WEIGHTS_Q4_1: {
+        const block_q4_1 *block = (const block_q4_1 *)bytes;
+        float d = half_to_float(block->d), m = half_to_float(block->m);
+        for (int i = 0; i < 16; i++) {
+            out[i] = (block->qs[i] & 0x0F) * d + m;
+            out[i + 16] = (block->qs[i] >> 4) * d + m;
         }
         break;
-    case LLMREC_WEIGHTS_Q4_1:
-        for (size_t b = 0; b < columns / 32; b++) {
-            const block_q4_1 *block = (const block_q4_1 *)row + b;
-            float d = half_to_float(block->d), m = half_to_float(block->m);
-            for (int i = 0; i < 16; i++) {
-                out[b * 32 + i] = d * (block->qs[i] & 0x0F) + m;
-                out[b * 32 + i + 16] = d * (block->qs[i] >> 4) + m;
+    }
+    case LLMREC_WEIGHTS_Q5_0:
+    case LLMREC_WEIGHTS_Q5_1: {
+        int has_minimum = type == LLMREC_WEIGHTS_Q5_1;
+        const uint8_t *qh = has_minimum ? ((const block_q5_1 *)bytes)->qh : ((const block_q5_0 *)bytes)->qh;
+        const uint8_t *qs = has_minimum ? ((const block_q5_1 *)bytes)->qs : ((const block_q5_0 *)bytes)->qs;
+        float d = half_to_float(((const block_q5_0 *)bytes)->d);
+        float m = has_minimum ? half_to_float(((const block_q5_1 *)bytes)->m) : 0;
+        uint32_t high;
+        memcpy(&high, qh, 4);
+        for (int i = 0; i < 16; i++) {
+            int low = (qs[i] & 0x0F) | ((high >> i) & 1) << 4;
+            int upper = (qs[i] >> 4) | ((high >> (i + 16)) & 1) << 4;
+            if (has_minimum) {
+                out[i] = low * d + m;
+                out[i + 16] = upper * d + m;
+            } else {
+                out[i] = (low - 16) * d;
+                out[i + 16] = (upper - 16) * d;
             }
         }
         break;
     }
+    case LLMREC_WEIGHTS_Q4_K:
+    case LLMREC_WEIGHTS_Q5_K: {
+        int has_high = type == LLMREC_WEIGHTS_Q5_K;
+        const block_q4_K *block4 = (const block_q4_K *)bytes;
+        const block_q5_K *block5 = (const block_q5_K *)bytes;
+        const uint8_t *qs = has_high ? block5->qs : block4->qs;
+        float d = half_to_float(block4->d), dmin = half_to_float(block4->dmin);
+        for (int j = 0; j < 8; j++) {
+            uint8_t scale, minimum;
+            scale_min_k4(j, block4->scales, &scale, &minimum);
+            float factor = d * scale, offset = dmin * minimum;
+            const uint8_t *chunk = qs + (j >> 1) * 32;
+            int shift = (j & 1) * 4;
+            for (int l = 0; l < 32; l++) {
+                int q = (chunk[l] >> shift) & 0x0F;
+                if (has_high) q |= ((block5->qh[l] >> j) & 1) << 4;
+                out[j * 32 + l] = factor * q - offset;
+            }
+        }
+        break;
+    }
+    case LLMREC_WEIGHTS_Q6_K: {
+        const block_q6_K *block = (const block_q6_K *)bytes;
+        float d = half_to_float(block->d);
+        for (int half = 0; half < 2; half++) {
+            const uint8_t *ql = block->ql + 64 * half, *qh = block->qh + 32 * half;
+            const int8_t *scales = block->scales + 8 * half;
+            float *y = out + 128 * half;
+            for (int l = 0; l < 32; l++) {
+                int q[4] = {
+                    (ql[l] & 0x0F) | ((qh[l] >> 0) & 3) << 4, (ql[l + 32] & 0x0F) | ((qh[l] >> 2) & 3) << 4,
+                    (ql[l] >> 4) | ((qh[l] >> 4) & 3) << 4, (ql[l + 32] >> 4) | ((qh[l] >> 6) & 3) << 4,
+                };
+                for (int k = 0; k < 4; k++) y[32 * k + l] = (d * scales[l / 16 + 2 * k]) * (q[k] - 32);
+            }
+        }
+        break;
+    }
+    }
+}
+
+/* Dequantises one row into out[columns]. */
+static void dequantize_row(llmrec_weight_type type, const uint8_t *row, size_t columns, float *out) {
+    size_t elements, bytes;
+    block_shape(type, &elements, &bytes);
+    for (size_t b = 0; b < columns / elements; b++) dequantize_block(type, row + b * bytes, out + b * elements);
+}
+
+/* Whether the float32 products have a kernel of their own for `type` (else: dequantise block, then dot). */
+static int has_float_kernel(llmrec_weight_type type) {
+    return type == LLMREC_WEIGHTS_F16 || type == LLMREC_WEIGHTS_BF16 || type == LLMREC_WEIGHTS_Q8_0 ||
+           type == LLMREC_WEIGHTS_Q4_0 || type == LLMREC_WEIGHTS_Q4_1;
+}
+
+/* One row's product for the other formats: each block dequantised to the stack, then dotted with x by
+   `dot` (portable or AVX2). */
+static float dot_dequantized(llmrec_weight_type type, const uint8_t *row, size_t columns, const float *x,
+                             float (*dot)(const float *, const float *, size_t)) {
+    size_t elements, bytes;
+    block_shape(type, &elements, &bytes);
+    float block[256], sum = 0;
+    for (size_t b = 0; b < columns / elements; b++) {
+        dequantize_block(type, row + b * bytes, block);
+        sum += dot(block, x + b * elements, elements);
+    }
+    return sum;
+}
+
+static float dot_floats_portable(const float *a, const float *b, size_t count) {
+    float sum = 0;
+    for (size_t i = 0; i < count; i++) sum += a[i] * b[i];
+    return sum;
 }
 
 /* Portable dot products. */
@@ -154,6 +280,7 @@ static float dot_portable(llmrec_weight_type type, const uint8_t *row, size_t co
     case LLMREC_WEIGHTS_BF16:
         for (size_t i = 0; i < columns; i++) { uint16_t b; memcpy(&b, row + 2 * i, 2); sum += bf16_to_float(b) * x[i]; }
         return sum;
+    default: break;
     }
     return 0;
 }
@@ -177,6 +304,16 @@ static inline __m256 bytes_to_float(const uint8_t *bytes, int is_signed) {
     __m128i raw = _mm_loadl_epi64((const __m128i *)bytes);
     __m256i widened = is_signed ? _mm256_cvtepi8_epi32(raw) : _mm256_cvtepu8_epi32(raw);
     return _mm256_cvtepi32_ps(widened);
+}
+
+__attribute__((target("avx2,fma,f16c")))
+static float dot_floats_avx2(const float *a, const float *b, size_t count) {
+    __m256 acc = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 8 <= count; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
+    float rest = 0;
+    for (; i < count; i++) rest += a[i] * b[i];
+    return horizontal_sum(acc) + rest;
 }
 
 __attribute__((target("avx2,fma,f16c")))
@@ -248,6 +385,7 @@ static float dot_avx2(llmrec_weight_type type, const uint8_t *row, size_t column
         for (; i < columns; i++) { uint16_t b; memcpy(&b, row + 2 * i, 2); rest += bf16_to_float(b) * x[i]; }
         return horizontal_sum(total) + rest;
     }
+    default: break;
     }
     return horizontal_sum(total);
 }
@@ -290,17 +428,32 @@ int llmrec_quantize_q8_0(const float *x, size_t rows, size_t columns, void *out)
 }
 
 static int supported(llmrec_weight_type type) {
-    return type == LLMREC_WEIGHTS_F16 || type == LLMREC_WEIGHTS_BF16 || type == LLMREC_WEIGHTS_Q8_0 ||
-           type == LLMREC_WEIGHTS_Q4_0 || type == LLMREC_WEIGHTS_Q4_1;
+    size_t elements, bytes;
+    return block_shape(type, &elements, &bytes);
 }
 
 int llmrec_gemv(llmrec_weight_type type, const void *weights, size_t columns, size_t row_begin, size_t row_end,
                 const float *x, float *y) {
+    return llmrec_gemv_at_level(use_avx2(), type, weights, columns, row_begin, row_end, x, y);
+}
+
+int llmrec_gemv_at_level(int level, llmrec_weight_type type, const void *weights, size_t columns, size_t row_begin,
+                         size_t row_end, const float *x, float *y) {
     size_t stride = llmrec_row_bytes(type, columns);
     if (!supported(type) || stride == 0) return -1;
     const uint8_t *base = (const uint8_t *)weights;
+    int vector = level > 0 && use_avx2();
+    if (!has_float_kernel(type)) {
 #if defined(__x86_64__)
-    if (use_avx2()) {
+        float (*dot)(const float *, const float *, size_t) = vector ? dot_floats_avx2 : dot_floats_portable;
+#else
+        float (*dot)(const float *, const float *, size_t) = dot_floats_portable;
+#endif
+        for (size_t r = row_begin; r < row_end; r++) y[r] = dot_dequantized(type, base + r * stride, columns, x, dot);
+        return 0;
+    }
+#if defined(__x86_64__)
+    if (vector) {
         for (size_t r = row_begin; r < row_end; r++) y[r] = dot_avx2(type, base + r * stride, columns, x);
         return 0;
     }
@@ -342,7 +495,7 @@ int llmrec_quantize_activation(const float *x, size_t columns, llmrec_q8_activat
 }
 
 int llmrec_gemv_q8_supports(llmrec_weight_type type) {
-    return type == LLMREC_WEIGHTS_Q4_0 || type == LLMREC_WEIGHTS_Q4_1 || type == LLMREC_WEIGHTS_Q8_0;
+    return supported(type) && type != LLMREC_WEIGHTS_F16 && type != LLMREC_WEIGHTS_BF16;
 }
 
 /* One row: Σ_blocks scale · Σ_i w_i a_i, with w_i as stored (Q8_0: signed; Q4: 0..15, the offset or
@@ -372,6 +525,25 @@ static float dot_q8_portable(llmrec_weight_type type, const uint8_t *row, size_t
             break;
         }
         default: break;
+        }
+    }
+    return total;
+}
+
+/* The portable integer path for the five-bit and K-quant formats: each weight block dequantised to
+   float32, then per activation block d_a · Σ w_i q_i (the same product as the vector kernels, to
+   float32 rounding). */
+static float dot_q8_dequantized(llmrec_weight_type type, const uint8_t *row, size_t columns, const llmrec_q8_activation *x) {
+    size_t elements, bytes;
+    block_shape(type, &elements, &bytes);
+    float block[256], total = 0;
+    for (size_t b = 0; b < columns / elements; b++) {
+        dequantize_block(type, row + b * bytes, block);
+        for (size_t part = 0; part < elements / 32; part++) {
+            const llmrec_q8_activation *a = x + b * (elements / 32) + part;
+            float sum = 0;
+            for (int i = 0; i < 32; i++) sum += block[part * 32 + i] * a->qs[i];
+            total += a->d * sum;
         }
     }
     return total;
@@ -424,6 +596,80 @@ static inline __m256i dot_u8s8_vnni(__m256i u, __m256i s) {
         products = DOT(unpack_nibbles(block_->qs), activation);                                           \
         scale = _cvtsh_ss(block_->d) * (a)->d;                                                            \
         extra += _cvtsh_ss(block_->m) * (a)->d * (float)(a)->sum;                                         \
+    } while (0)
+
+/* The fifth bits of a Q5 block as bytes 0x10 or 0: byte j from bit j of the little-endian qh. */
+__attribute__((target("avx2,fma,f16c")))
+static inline __m256i fifth_bits(const uint8_t *qh) {
+    uint32_t bits;
+    memcpy(&bits, qh, 4);
+    const __m256i spread = _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303);
+    const __m256i select = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32((int)bits), spread);
+    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(bytes, select), select), _mm256_set1_epi8(0x10));
+}
+
+/* Q5_0 and Q5_1 weights as unsigned bytes 0..31; Q5_0's offset of 16 folds in through the activation sum. */
+#define Q5_0_BLOCK(DOT, row, b, a, activation, products, scale, extra)                                   \
+    do {                                                                                                  \
+        const block_q5_0 *block_ = (const block_q5_0 *)(row) + (b);                                       \
+        products = DOT(_mm256_or_si256(unpack_nibbles(block_->qs), fifth_bits(block_->qh)), activation); \
+        scale = _cvtsh_ss(block_->d) * (a)->d;                                                            \
+        extra -= 16 * scale * (float)(a)->sum;                                                            \
+    } while (0)
+#define Q5_1_BLOCK(DOT, row, b, a, activation, products, scale, extra)                                   \
+    do {                                                                                                  \
+        const block_q5_1 *block_ = (const block_q5_1 *)(row) + (b);                                       \
+        products = DOT(_mm256_or_si256(unpack_nibbles(block_->qs), fifth_bits(block_->qh)), activation); \
+        scale = _cvtsh_ss(block_->d) * (a)->d;                                                            \
+        extra += _cvtsh_ss(block_->m) * (a)->d * (float)(a)->sum;                                         \
+    } while (0)
+
+/* K-quants, read per activation block b of 32: sub-block b % 8 of super-block b / 8. Q4_K/Q5_K weights
+   are unsigned (0..15, 0..31) with the sub-block's minimum through the activation sum; Q6_K's are
+   signed (q − 32) with two scales per sub-block, one for each 16 elements, applied to the int32 lanes
+   (lanes 0-3 sum elements 0-15, lanes 4-7 elements 16-31). */
+#define QK_NIBBLES(qs, sub)                                                                               \
+    _mm256_and_si256((sub) & 1 ? _mm256_srli_epi16(_mm256_loadu_si256((const __m256i *)((qs) + ((sub) >> 1) * 32)), 4) \
+                               : _mm256_loadu_si256((const __m256i *)((qs) + ((sub) >> 1) * 32)),        \
+                     _mm256_set1_epi8(0x0F))
+#define Q4_K_BLOCK(DOT, row, b, a, activation, products, scale, extra)                                   \
+    do {                                                                                                  \
+        const block_q4_K *block_ = (const block_q4_K *)(row) + ((b) >> 3);                                \
+        const int sub_ = (int)((b) & 7);                                                                  \
+        uint8_t sc_, min_;                                                                                \
+        scale_min_k4(sub_, block_->scales, &sc_, &min_);                                                  \
+        products = DOT(QK_NIBBLES(block_->qs, sub_), activation);                                         \
+        scale = _cvtsh_ss(block_->d) * sc_ * (a)->d;                                                      \
+        extra -= _cvtsh_ss(block_->dmin) * min_ * (a)->d * (float)(a)->sum;                               \
+    } while (0)
+#define Q5_K_BLOCK(DOT, row, b, a, activation, products, scale, extra)                                   \
+    do {                                                                                                  \
+        const block_q5_K *block_ = (const block_q5_K *)(row) + ((b) >> 3);                                \
+        const int sub_ = (int)((b) & 7);                                                                  \
+        uint8_t sc_, min_;                                                                                \
+        scale_min_k4(sub_, block_->scales, &sc_, &min_);                                                  \
+        __m256i high_ = _mm256_srl_epi16(_mm256_loadu_si256((const __m256i *)block_->qh), _mm_cvtsi32_si128(sub_)); \
+        high_ = _mm256_slli_epi16(_mm256_and_si256(high_, _mm256_set1_epi8(1)), 4);                       \
+        products = DOT(_mm256_or_si256(QK_NIBBLES(block_->qs, sub_), high_), activation);                 \
+        scale = _cvtsh_ss(block_->d) * sc_ * (a)->d;                                                      \
+        extra -= _cvtsh_ss(block_->dmin) * min_ * (a)->d * (float)(a)->sum;                               \
+    } while (0)
+#define Q6_K_BLOCK(DOT, row, b, a, activation, products, scale, extra)                                   \
+    do {                                                                                                  \
+        const block_q6_K *block_ = (const block_q6_K *)(row) + ((b) >> 3);                                \
+        const int sub_ = (int)((b) & 7), half_ = sub_ >> 2, quarter_ = sub_ & 3;                          \
+        __m256i low_ = _mm256_loadu_si256((const __m256i *)(block_->ql + 64 * half_ + 32 * (quarter_ & 1))); \
+        low_ = _mm256_and_si256(quarter_ >> 1 ? _mm256_srli_epi16(low_, 4) : low_, _mm256_set1_epi8(0x0F)); \
+        __m256i high_ = _mm256_srl_epi16(_mm256_loadu_si256((const __m256i *)(block_->qh + 32 * half_)),  \
+                                         _mm_cvtsi32_si128(2 * quarter_));                                \
+        high_ = _mm256_slli_epi16(_mm256_and_si256(high_, _mm256_set1_epi8(3)), 4);                       \
+        __m256i w_ = _mm256_sub_epi8(_mm256_or_si256(low_, high_), _mm256_set1_epi8(32));                 \
+        const int8_t *scales_ = block_->scales + 8 * half_ + 2 * quarter_;                                \
+        __m256i lane_scales_ = _mm256_setr_epi32(scales_[0], scales_[0], scales_[0], scales_[0],          \
+                                                 scales_[1], scales_[1], scales_[1], scales_[1]);         \
+        products = _mm256_mullo_epi32(DOT(_mm256_sign_epi8(w_, w_), _mm256_sign_epi8(activation, w_)), lane_scales_); \
+        scale = _cvtsh_ss(block_->d) * (a)->d;                                                            \
     } while (0)
 
 /* Four rows at once (the activation block loaded once for them; four independent accumulators in
@@ -481,23 +727,48 @@ static inline __m256i dot_u8s8_vnni(__m256i u, __m256i s) {
 DEFINE_ROWS(q8_0_row_avx2, q8_0_rows4_avx2, AVX2_TARGET, dot_u8s8_avx2, Q8_0_BLOCK)
 DEFINE_ROWS(q4_0_row_avx2, q4_0_rows4_avx2, AVX2_TARGET, dot_u8s8_avx2, Q4_0_BLOCK)
 DEFINE_ROWS(q4_1_row_avx2, q4_1_rows4_avx2, AVX2_TARGET, dot_u8s8_avx2, Q4_1_BLOCK)
+DEFINE_ROWS(q5_0_row_avx2, q5_0_rows4_avx2, AVX2_TARGET, dot_u8s8_avx2, Q5_0_BLOCK)
+DEFINE_ROWS(q5_1_row_avx2, q5_1_rows4_avx2, AVX2_TARGET, dot_u8s8_avx2, Q5_1_BLOCK)
+DEFINE_ROWS(q4_k_row_avx2, q4_k_rows4_avx2, AVX2_TARGET, dot_u8s8_avx2, Q4_K_BLOCK)
+DEFINE_ROWS(q5_k_row_avx2, q5_k_rows4_avx2, AVX2_TARGET, dot_u8s8_avx2, Q5_K_BLOCK)
+DEFINE_ROWS(q6_k_row_avx2, q6_k_rows4_avx2, AVX2_TARGET, dot_u8s8_avx2, Q6_K_BLOCK)
 DEFINE_ROWS(q8_0_row_vnni, q8_0_rows4_vnni, VNNI_TARGET, dot_u8s8_vnni, Q8_0_BLOCK)
 DEFINE_ROWS(q4_0_row_vnni, q4_0_rows4_vnni, VNNI_TARGET, dot_u8s8_vnni, Q4_0_BLOCK)
 DEFINE_ROWS(q4_1_row_vnni, q4_1_rows4_vnni, VNNI_TARGET, dot_u8s8_vnni, Q4_1_BLOCK)
+DEFINE_ROWS(q5_0_row_vnni, q5_0_rows4_vnni, VNNI_TARGET, dot_u8s8_vnni, Q5_0_BLOCK)
+DEFINE_ROWS(q5_1_row_vnni, q5_1_rows4_vnni, VNNI_TARGET, dot_u8s8_vnni, Q5_1_BLOCK)
+DEFINE_ROWS(q4_k_row_vnni, q4_k_rows4_vnni, VNNI_TARGET, dot_u8s8_vnni, Q4_K_BLOCK)
+DEFINE_ROWS(q5_k_row_vnni, q5_k_rows4_vnni, VNNI_TARGET, dot_u8s8_vnni, Q5_K_BLOCK)
+DEFINE_ROWS(q6_k_row_vnni, q6_k_rows4_vnni, VNNI_TARGET, dot_u8s8_vnni, Q6_K_BLOCK)
 
 typedef void (*rows4_kernel)(const uint8_t *, size_t, size_t, size_t, const llmrec_q8_activation *, float *);
 typedef float (*row_kernel)(const uint8_t *, size_t, const llmrec_q8_activation *);
 
-/* The kernels for a weight type at the CPU's level (2: VNNI, 1: AVX2). */
-static void select_kernels(llmrec_weight_type type, int level, rows4_kernel *four, row_kernel *one) {
-    switch (type) {
-    case LLMREC_WEIGHTS_Q8_0:
-        *four = level == 2 ? q8_0_rows4_vnni : q8_0_rows4_avx2; *one = level == 2 ? q8_0_row_vnni : q8_0_row_avx2; break;
-    case LLMREC_WEIGHTS_Q4_0:
-        *four = level == 2 ? q4_0_rows4_vnni : q4_0_rows4_avx2; *one = level == 2 ? q4_0_row_vnni : q4_0_row_avx2; break;
-    default:
-        *four = level == 2 ? q4_1_rows4_vnni : q4_1_rows4_avx2; *one = level == 2 ? q4_1_row_vnni : q4_1_row_avx2; break;
+/* The integer kernels of each weight type: four rows and one row, for AVX2 and for AVX-512 VNNI. */
+static const struct {
+    llmrec_weight_type type;
+    rows4_kernel four_avx2, four_vnni;
+    row_kernel one_avx2, one_vnni;
+} integer_kernels[] = {
+    {LLMREC_WEIGHTS_Q8_0, q8_0_rows4_avx2, q8_0_rows4_vnni, q8_0_row_avx2, q8_0_row_vnni},
+    {LLMREC_WEIGHTS_Q4_0, q4_0_rows4_avx2, q4_0_rows4_vnni, q4_0_row_avx2, q4_0_row_vnni},
+    {LLMREC_WEIGHTS_Q4_1, q4_1_rows4_avx2, q4_1_rows4_vnni, q4_1_row_avx2, q4_1_row_vnni},
+    {LLMREC_WEIGHTS_Q5_0, q5_0_rows4_avx2, q5_0_rows4_vnni, q5_0_row_avx2, q5_0_row_vnni},
+    {LLMREC_WEIGHTS_Q5_1, q5_1_rows4_avx2, q5_1_rows4_vnni, q5_1_row_avx2, q5_1_row_vnni},
+    {LLMREC_WEIGHTS_Q4_K, q4_k_rows4_avx2, q4_k_rows4_vnni, q4_k_row_avx2, q4_k_row_vnni},
+    {LLMREC_WEIGHTS_Q5_K, q5_k_rows4_avx2, q5_k_rows4_vnni, q5_k_row_avx2, q5_k_row_vnni},
+    {LLMREC_WEIGHTS_Q6_K, q6_k_rows4_avx2, q6_k_rows4_vnni, q6_k_row_avx2, q6_k_row_vnni},
+};
+
+/* The kernels for a weight type at a level (2: VNNI, 1: AVX2); 0 when the type has none. */
+static int select_kernels(llmrec_weight_type type, int level, rows4_kernel *four, row_kernel *one) {
+    for (size_t i = 0; i < sizeof integer_kernels / sizeof integer_kernels[0]; i++) {
+        if (integer_kernels[i].type != type) continue;
+        *four = level == 2 ? integer_kernels[i].four_vnni : integer_kernels[i].four_avx2;
+        *one = level == 2 ? integer_kernels[i].one_vnni : integer_kernels[i].one_avx2;
+        return 1;
     }
+    return 0;
 }
 #endif
 
@@ -516,21 +787,28 @@ int llmrec_integer_kernel_level(void) {
 
 int llmrec_gemv_q8(llmrec_weight_type type, const void *weights, size_t columns, size_t row_begin, size_t row_end,
                    const llmrec_q8_activation *x, float *y) {
+    return llmrec_gemv_q8_at_level(llmrec_integer_kernel_level(), type, weights, columns, row_begin, row_end, x, y);
+}
+
+int llmrec_gemv_q8_at_level(int level, llmrec_weight_type type, const void *weights, size_t columns, size_t row_begin,
+                            size_t row_end, const llmrec_q8_activation *x, float *y) {
     size_t stride = llmrec_row_bytes(type, columns);
     if (!llmrec_gemv_q8_supports(type) || stride == 0) return -1;
     const uint8_t *base = (const uint8_t *)weights;
+    if (level > llmrec_integer_kernel_level()) level = llmrec_integer_kernel_level();
 #if defined(__x86_64__)
-    int level = llmrec_integer_kernel_level();
-    if (level > 0) {
-        rows4_kernel four;
-        row_kernel one;
-        select_kernels(type, level, &four, &one);
+    rows4_kernel four;
+    row_kernel one;
+    if (level > 0 && select_kernels(type, level, &four, &one)) {
         size_t blocks = columns / 32, r = row_begin;
         for (; r + 4 <= row_end; r += 4) four(base + r * stride, stride, r + 8 <= row_end ? 4 * stride : 0, blocks, x, y + r);
         for (; r < row_end; r++) y[r] = one(base + r * stride, blocks, x);
         return 0;
     }
 #endif
-    for (size_t r = row_begin; r < row_end; r++) y[r] = dot_q8_portable(type, base + r * stride, columns, x);
+    int dedicated = type == LLMREC_WEIGHTS_Q8_0 || type == LLMREC_WEIGHTS_Q4_0 || type == LLMREC_WEIGHTS_Q4_1;
+    for (size_t r = row_begin; r < row_end; r++) {
+        y[r] = dedicated ? dot_q8_portable(type, base + r * stride, columns, x) : dot_q8_dequantized(type, base + r * stride, columns, x);
+    }
     return 0;
 }

@@ -36,14 +36,40 @@ import Testing
                     bytes += half(Float.random(in: -0.5...0.5, using: &generator))
                     for _ in 0..<16 { bytes.append(UInt8.random(in: 0...255, using: &generator)) }
                 }
+            case .q5_0, .q5_1:
+                for _ in 0..<(columns / 32) {
+                    bytes += half(Float.random(in: 0.001...0.05, using: &generator))
+                    if format == .q5_1 { bytes += half(Float.random(in: -0.5...0.5, using: &generator)) }
+                    for _ in 0..<(4 + 16) { bytes.append(UInt8.random(in: 0...255, using: &generator)) }
+                }
+            case .q4_k, .q5_k:
+                // d, dmin, twelve bytes of packed six-bit scales and minimums, (Q5_K: 32 bytes of fifth
+                // bits,) 128 bytes of nibbles.
+                for _ in 0..<(columns / 256) {
+                    bytes += half(Float.random(in: 0.0005...0.002, using: &generator))
+                    bytes += half(Float.random(in: 0.0005...0.002, using: &generator))
+                    for _ in 0..<(12 + (format == .q5_k ? 32 : 0) + 128) { bytes.append(UInt8.random(in: 0...255, using: &generator)) }
+                }
+            case .q6_k:
+                // 128 bytes of low nibbles, 64 of two-bit highs, sixteen int8 scales, d.
+                for _ in 0..<(columns / 256) {
+                    for _ in 0..<(128 + 64) { bytes.append(UInt8.random(in: 0...255, using: &generator)) }
+                    for _ in 0..<16 { bytes.append(UInt8(bitPattern: Int8.random(in: -127...127, using: &generator))) }
+                    bytes += half(Float.random(in: 0.0001...0.001, using: &generator))
+                }
             }
         }
         return QuantizedMatrix(format: format, rows: rows, columns: columns, bytes: bytes)!
     }
 
-    @Test(arguments: [QuantizedMatrix.Format.f16, .bf16, .q8_0, .q4_0, .q4_1])
+    /// Columns for a test matrix: a whole number of blocks of 32, or of 256 for the K-quants.
+    static func columns(for format: QuantizedMatrix.Format) -> Int {
+        [.q4_k, .q5_k, .q6_k].contains(format) ? 512 : 96
+    }
+
+    @Test(arguments: QuantizedMatrix.Format.allCases)
     func productsMatchTheDequantisedMatrix(format: QuantizedMatrix.Format) {
-        let (rows, columns) = (70, 96)
+        let (rows, columns) = (70, Self.columns(for: format))
         let matrix = Self.randomMatrix(format, rows: rows, columns: columns, seed: UInt64(format.rawValue))
         let dense = matrix.dequantized()
         var generator = SplitMix64(seed: 99)
@@ -62,9 +88,9 @@ import Testing
 
     /// The integer path equals the exact product with the activations rounded as it rounds them
     /// (per block of 32: d = max|x| / 127, q = round(x / d)); only summation order differs.
-    @Test(arguments: [QuantizedMatrix.Format.q8_0, .q4_0, .q4_1])
+    @Test(arguments: QuantizedMatrix.Format.allCases.filter { $0 != .f16 && $0 != .bf16 })
     func integerActivationsEqualTheProductWithRoundedActivations(format: QuantizedMatrix.Format) {
-        let (rows, columns) = (70, 96)
+        let (rows, columns) = (70, Self.columns(for: format))
         let matrix = Self.randomMatrix(format, rows: rows, columns: columns, seed: UInt64(format.rawValue) + 40)
         #expect(matrix.supportsIntegerActivations)
         let dense = matrix.dequantized()
@@ -84,6 +110,28 @@ import Testing
             #expect(abs(actual[index] - expected[index]) <= 1e-4 * max(1, abs(expected[index])), "\(format) [\(index)]")
         }
         #expect(!QuantizedMatrix(format: .f16, rows: 1, columns: 32, bytes: [UInt8](repeating: 0, count: 64))!.supportsIntegerActivations)
+    }
+
+    /// Every kernel path this CPU has (portable C, AVX2, AVX-512 VNNI) gives the same products, float
+    /// and integer, for every format; the portable path runs everywhere, so a host with only AVX2 still
+    /// checks its vector kernels against it.
+    @Test(arguments: QuantizedMatrix.Format.allCases)
+    func kernelPathsAgree(format: QuantizedMatrix.Format) {
+        let (rows, columns) = (37, 2 * Self.columns(for: format))
+        let matrix = Self.randomMatrix(format, rows: rows, columns: columns, seed: UInt64(format.rawValue) + 80)
+        var generator = SplitMix64(seed: 31)
+        let x = (0..<columns).map { _ in Float.random(in: -1...1, using: &generator) }
+        for integer in [false, true] where !integer || matrix.supportsIntegerActivations {
+            let portable = matrix.product(of: x, integerActivations: integer, kernelLevel: 0)
+            for level in 1...max(1, QuantizedMatrix.integerKernelLevel) {
+                let vector = matrix.product(of: x, integerActivations: integer, kernelLevel: level)
+                for index in portable.indices {
+                    #expect(
+                        abs(vector[index] - portable[index]) <= 1e-4 * max(1, abs(portable[index])),
+                        "\(format) integer \(integer) level \(level) [\(index)]")
+                }
+            }
+        }
     }
 
     @Test func q8DequantisationFollowsTheBlockFormula() {

@@ -8,13 +8,19 @@
 /// (AVX2+FMA+F16C when the CPU has them, portable C otherwise).
 ///
 /// y[r] = dot(row r of W, x) for r in 0..<rows, where W is stored row-major in `type`'s layout with
-/// `columns` elements per row (a multiple of 32 for the block types), x is float32[columns] and y is
-/// float32[rows]. Activations stay float32: blocks are dequantised on the fly.
+/// `columns` elements per row (a multiple of 32 for Q4_0 to Q8_0, of 256 for the K-quants), x is
+/// float32[columns] and y is float32[rows]. Activations stay float32: blocks are dequantised on the fly.
+/// The values are ggml's `ggml_type` ids; the kernels keep one table of formats (kernels.c).
 typedef enum {
     LLMREC_WEIGHTS_F16 = 1,
     LLMREC_WEIGHTS_Q4_0 = 2,
     LLMREC_WEIGHTS_Q4_1 = 3,
+    LLMREC_WEIGHTS_Q5_0 = 6,
+    LLMREC_WEIGHTS_Q5_1 = 7,
     LLMREC_WEIGHTS_Q8_0 = 8,
+    LLMREC_WEIGHTS_Q4_K = 12,
+    LLMREC_WEIGHTS_Q5_K = 13,
+    LLMREC_WEIGHTS_Q6_K = 14,
     LLMREC_WEIGHTS_BF16 = 30,
 } llmrec_weight_type;
 
@@ -26,7 +32,13 @@ size_t llmrec_row_bytes(llmrec_weight_type type, size_t columns);
 int llmrec_gemv(llmrec_weight_type type, const void *weights, size_t columns, size_t row_begin, size_t row_end,
                 const float *x, float *y);
 
-/// Dequantises rows [row_begin, row_end) into `out` (float32, row-major, `columns` per row).
+/// `llmrec_gemv` with the vector path allowed only when `level` > 0 (0: portable C), for tests that
+/// compare the paths on one host.
+int llmrec_gemv_at_level(int level, llmrec_weight_type type, const void *weights, size_t columns, size_t row_begin,
+                         size_t row_end, const float *x, float *y);
+
+/// Dequantises rows [row_begin, row_end) into `out` (float32, row-major, `columns` per row), equal bit
+/// for bit to ggml's `dequantize_row_*`. Returns 0, or -1 for an unsupported type.
 int llmrec_dequantize_rows(llmrec_weight_type type, const void *weights, size_t columns, size_t row_begin,
                            size_t row_end, float *out);
 
@@ -48,10 +60,15 @@ typedef struct {
 int llmrec_quantize_activation(const float *x, size_t columns, llmrec_q8_activation *out);
 
 /// y = W x for rows [row_begin, row_end) with x given as quantised activations: the block products
-/// are integer dot products (AVX-512 VNNI, else AVX2, else portable C), scaled per block. Q4_0,
-/// Q4_1 and Q8_0 weights. Returns 0, or -1 for another type.
+/// are integer dot products (AVX-512 VNNI, else AVX2, else portable C), scaled per block of 32 (per
+/// 16 for Q6_K). Every block type (not F16 or BF16). Returns 0, or -1 for another type.
 int llmrec_gemv_q8(llmrec_weight_type type, const void *weights, size_t columns, size_t row_begin, size_t row_end,
                    const llmrec_q8_activation *x, float *y);
+
+/// `llmrec_gemv_q8` at `level` (0: portable C, 1: AVX2, 2: AVX-512 VNNI), lowered to the CPU's level;
+/// for tests that compare the paths on one host.
+int llmrec_gemv_q8_at_level(int level, llmrec_weight_type type, const void *weights, size_t columns, size_t row_begin,
+                            size_t row_end, const llmrec_q8_activation *x, float *y);
 
 /// 1 when `llmrec_gemv_q8` supports `type`.
 int llmrec_gemv_q8_supports(llmrec_weight_type type);

@@ -72,7 +72,7 @@ public final class GGUFFile: Sendable {
     }
 
     /// Tensor `name` dequantised to Float32, row-major with shape `info(named:).shape`.
-    /// Converts F32, F16, BF16, F64 (rounded to nearest), Q8_0, Q4_0 and Q4_1 (see `GGUFDequantization`).
+    /// Converts the types `GGMLType.dequantises` names (see `GGUFDequantization`); F64 is rounded to nearest.
     /// - Throws: `.missingTensor`, `.unsupportedDType` for every other type (its ggml name).
     public func tensor(named name: String) throws(CheckpointError) -> Tensor {
         let info = try info(named: name)

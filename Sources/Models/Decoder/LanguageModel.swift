@@ -93,20 +93,13 @@ public struct LanguageModel: Sendable {
             let values = try vector(name, count)
             return rowOrder.map { $0.map { values[$0] } } ?? values
         }
-        /// A matrix kept in its file format when the kernels read it (16-bit, Q8_0, Q4_0, Q4_1), else
-        /// dequantised; `rowOrder` reorders rows (the q/k un-permutation).
+        /// A matrix kept in its file format when the kernels read it (`QuantizedMatrix.Format`: 16-bit,
+        /// Q4_0 to Q8_0, Q4_K, Q5_K, Q6_K), else dequantised; `rowOrder` reorders rows (the q/k
+        /// un-permutation).
         func matrix(_ name: String, _ shape: [Int], rowOrder: [Int]? = nil) throws -> WeightMatrix {
             let info = try file.info(named: name)
             guard info.shape == shape else { throw DecoderError.shapeMismatch(name: name, expected: shape, got: info.shape) }
-            let format: QuantizedMatrix.Format? = switch info.type {
-            case .f16: .f16
-            case .bf16: .bf16
-            case .q8_0: .q8_0
-            case .q4_0: .q4_0
-            case .q4_1: .q4_1
-            default: nil
-            }
-            if let format, let quantized = QuantizedMatrix(
+            if let format = QuantizedMatrix.Format(rawValue: Int32(info.type.rawValue)), let quantized = QuantizedMatrix(
                 format: format, rows: shape[0], columns: shape[1], bytes: Array(try file.rawBytes(named: name)))
             {
                 return .quantized(rowOrder.map { quantized.reorderingRows($0) } ?? quantized)

@@ -7,8 +7,10 @@ import Dispatch
 /// integer dot products); several rows dequantise 256-row tiles and hand them to OpenBLAS (13%
 /// faster prompts than 64-row tiles at 2 threads). Results are Float32. Immutable.
 public struct QuantizedMatrix: Sendable {
-    public enum Format: Int32, Sendable {
-        case f16 = 1, q4_0 = 2, q4_1 = 3, q8_0 = 8, bf16 = 30
+    /// The formats the C kernels read, by ggml's `ggml_type` id: 16-bit floats, blocks of 32 (Q4_0 to
+    /// Q8_0) and the K-quants of 256 that Q4_K_M, Q5_K_M and Q6_K files use.
+    public enum Format: Int32, Sendable, CaseIterable {
+        case f16 = 1, q4_0 = 2, q4_1 = 3, q5_0 = 6, q5_1 = 7, q8_0 = 8, q4_k = 12, q5_k = 13, q6_k = 14, bf16 = 30
     }
 
     public let format: Format
@@ -35,14 +37,16 @@ public struct QuantizedMatrix: Sendable {
     /// thread hop costs about as much as the product (measured with `llmrec lm bench --threads 2`).
     static let parallelElements = 1 << 18
 
-    /// Whether single-row products with `integerActivations` take the integer path (Q4_0, Q4_1, Q8_0).
+    /// Whether single-row products with `integerActivations` take the integer path (every block format;
+    /// not F16 or BF16).
     public var supportsIntegerActivations: Bool { llmrec_gemv_q8_supports(kernelType) != 0 }
 
     /// out[m, rows] = x[m, columns] · Wᵀ. A single row is split over `threads` threads by output
-    /// rows (each thread writes its own range). With `integerActivations`, a single row of a Q4_0,
-    /// Q4_1 or Q8_0 matrix is first quantised to 8 bits per block of 32 (as llama.cpp does) and the
-    /// block products run on integer dot-product instructions: faster decode, at the cost of the
-    /// activations' rounding (relative error about 1/254 per block).
+    /// rows (each thread writes its own range). With `integerActivations`, a single row of a block
+    /// format is first quantised to 8 bits per block of 32 (as llama.cpp does for Q4_0 to Q8_0; its
+    /// K-quant kernels use blocks of 256) and the block products run on integer dot-product
+    /// instructions: faster decode, at the cost of the activations' rounding (relative error about
+    /// 1/254 per block).
     public func multiply(
         out: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, count m: Int, threads: Int = 1, integerActivations: Bool = false
     ) {
@@ -79,6 +83,30 @@ public struct QuantizedMatrix: Sendable {
             }
         }
     }
+
+    /// y = W x for one row x [columns], on the C kernels at `kernelLevel` or below it when the CPU has
+    /// less (0: portable C; 1: AVX2; 2: AVX-512 VNNI, integer path only), single-threaded: for tests and
+    /// benchmarks that compare the kernel paths on one host. Returns [rows].
+    public func product(of x: [Float], integerActivations: Bool, kernelLevel: Int) -> [Float] {
+        precondition(x.count == columns, "x must have \(columns) elements")
+        var y = [Float](repeating: 0, count: rows)
+        bytes.withUnsafeBytes { raw in
+            y.withUnsafeMutableBufferPointer { out in
+                if integerActivations && supportsIntegerActivations {
+                    var activation = [llmrec_q8_activation](repeating: llmrec_q8_activation(), count: columns / 32)
+                    _ = llmrec_quantize_activation(x, columns, &activation)
+                    _ = llmrec_gemv_q8_at_level(
+                        Int32(kernelLevel), kernelType, raw.baseAddress, columns, 0, rows, activation, out.baseAddress)
+                } else {
+                    _ = llmrec_gemv_at_level(Int32(kernelLevel), kernelType, raw.baseAddress, columns, 0, rows, x, out.baseAddress)
+                }
+            }
+        }
+        return y
+    }
+
+    /// The integer kernels' level on this CPU: 2 for AVX-512 VNNI, 1 for AVX2, 0 for portable C.
+    public static var integerKernelLevel: Int { Int(llmrec_integer_kernel_level()) }
 
     /// Row `index` as Float32 (an embedding lookup).
     public func row(_ index: Int) -> [Float] {
