@@ -26,7 +26,7 @@ let package = Package(
         // Layers, lowest first; a module imports only modules above it in this list.
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "Numerics", dependencies: ["COpenBLAS", "CKernels"], swiftSettings: optimised),
-        .target(name: "Checkpoints", dependencies: ["Numerics", "CKernels"], swiftSettings: optimised),
+        .target(name: "Checkpoints", dependencies: ["Numerics"], swiftSettings: optimised),
         .target(name: "Tokenizers", dependencies: ["Checkpoints"], swiftSettings: optimised),
         .target(name: "JSON", dependencies: ["CJansson"], swiftSettings: optimised),
         .target(name: "JSONRPC", dependencies: ["JSON"], swiftSettings: optimised),

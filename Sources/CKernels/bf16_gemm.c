@@ -42,18 +42,7 @@ void llmrec_bf16_pack_weights(const float *w, size_t n, size_t k, uint16_t *pack
     }
 }
 
-int llmrec_bf16_gemm_supported(void) {
-#if defined(__x86_64__)
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16");
-    }
-    return cached;
-#else
-    return 0;
-#endif
-}
+int llmrec_bf16_gemm_supported(void) { return (llmrec_cpu_features() & LLMREC_CPU_AVX512_BF16) != 0; }
 
 #if defined(__x86_64__)
 #define BF16_TARGET "avx512f,avx512bf16,avx512vl,avx512bw"

@@ -23,6 +23,17 @@ typedef struct { uint16_t d; uint16_t dmin; uint8_t scales[12]; uint8_t qh[32]; 
    scale per 16 elements (scales[8h + 2k + l / 16]). x = d · scale · (q − 32). */
 typedef struct { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; uint16_t d; } block_q6_K;
 
+/* The layouts are ggml's byte for byte (ggml-common.h's sizes; gguf-py's GGML_QUANT_SIZES). */
+_Static_assert(sizeof(block_q8_0) == 34, "Q8_0 block");
+_Static_assert(sizeof(block_q4_0) == 18, "Q4_0 block");
+_Static_assert(sizeof(block_q4_1) == 20, "Q4_1 block");
+_Static_assert(sizeof(block_q5_0) == 22, "Q5_0 block");
+_Static_assert(sizeof(block_q5_1) == 24, "Q5_1 block");
+_Static_assert(sizeof(block_q4_K) == 144, "Q4_K block");
+_Static_assert(sizeof(block_q5_K) == 176, "Q5_K block");
+_Static_assert(sizeof(block_q6_K) == 210, "Q6_K block");
+_Static_assert(sizeof(llmrec_q8_activation) == 40, "activation block");
+
 static float half_to_float(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000) << 16;
     uint32_t exponent = (h >> 10) & 0x1F;
@@ -391,17 +402,10 @@ static float dot_avx2(llmrec_weight_type type, const uint8_t *row, size_t column
 }
 #endif
 
+/* The float kernels' vector path: AVX2 with FMA and F16C. */
 static int use_avx2(void) {
-#if defined(__x86_64__)
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-    }
-    return cached;
-#else
-    return 0;
-#endif
+    const unsigned needed = LLMREC_CPU_AVX2_FMA | LLMREC_CPU_F16C;
+    return (llmrec_cpu_features() & needed) == needed;
 }
 
 int llmrec_kernels_vectorized(void) { return use_avx2(); }
@@ -773,16 +777,8 @@ static int select_kernels(llmrec_weight_type type, int level, rows4_kernel *four
 #endif
 
 int llmrec_integer_kernel_level(void) {
-#if defined(__x86_64__)
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = !use_avx2() ? 0 : (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl")) ? 2 : 1;
-    }
-    return cached;
-#else
-    return 0;
-#endif
+    if (!use_avx2()) return 0;
+    return llmrec_cpu_features() & LLMREC_CPU_AVX512_VNNI ? 2 : 1;
 }
 
 int llmrec_gemv_q8(llmrec_weight_type type, const void *weights, size_t columns, size_t row_begin, size_t row_end,

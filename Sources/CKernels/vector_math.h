@@ -5,6 +5,8 @@
 #include <math.h>
 #include <stddef.h>
 
+#include "CKernels.h"
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -69,15 +71,8 @@ static inline void llmrec_softmax_avx2(float *row, size_t count) {
     for (; i < count; i++) row[i] *= 1 / sum;
 }
 
-/* 1 when the CPU has AVX2 and FMA. */
-static inline int llmrec_has_avx2_fma(void) {
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    }
-    return cached;
-}
+/* 1 when the CPU has AVX2 and FMA (from the one probe, llmrec_cpu_features). */
+static inline int llmrec_has_avx2_fma(void) { return (llmrec_cpu_features() & LLMREC_CPU_AVX2_FMA) != 0; }
 #endif
 
 #endif

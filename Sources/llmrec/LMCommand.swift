@@ -3,7 +3,6 @@ import Datasets
 import Foundation
 import JSON
 import Models
-import CKernels
 import Dispatch
 import Numerics
 
@@ -241,7 +240,7 @@ struct LMBenchCommand: ParsableCommand {
             let decodeRate = Double(decodeTokens) / bestDecode
             let summary: JSONValue = [
                 "model": .string(options.model), "threads": .integer(options.threads), "integerActivations": .bool(decoder.integerActivations),
-                "kernel": .string(["portable", "avx2", "avx512-vnni"][Int(llmrec_integer_kernel_level())]),
+                "kernel": .string(["portable", "avx2", "avx512-vnni"][QuantizedMatrix.integerKernelLevel]),
                 "loadSeconds": .number(loadSeconds), "promptTokens": .integer(promptTokens),
                 "prefillSeconds": .number(bestPrefill), "prefillTokensPerSecond": .number(Double(promptTokens) / bestPrefill),
                 "decodeTokens": .integer(decodeTokens), "decodeTokensPerSecond": .number(decodeRate),

@@ -24,6 +24,17 @@ typedef enum {
     LLMREC_WEIGHTS_BF16 = 30,
 } llmrec_weight_type;
 
+/// What the CPU offers the kernels, as bits of `llmrec_cpu_features()`.
+enum {
+    LLMREC_CPU_AVX2_FMA = 1,
+    LLMREC_CPU_F16C = 2,
+    LLMREC_CPU_AVX512_VNNI = 4,
+    LLMREC_CPU_AVX512_BF16 = 8,
+};
+
+/// The CPU features every kernel dispatches on, probed once (the one probe of CKernels); 0 off x86-64.
+unsigned llmrec_cpu_features(void);
+
 /// Bytes one row of `columns` elements takes in `type`; 0 for an unsupported type or a column
 /// count that is not a multiple of the block size.
 size_t llmrec_row_bytes(llmrec_weight_type type, size_t columns);

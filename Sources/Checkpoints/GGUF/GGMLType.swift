@@ -1,3 +1,5 @@
+import Numerics
+
 /// Element types of GGUF tensors: ggml's `ggml_type` ids, as llama.cpp's gguf-py lists them.
 ///
 /// Ids 4 and 5 (the removed Q4_2 and Q4_3) and 31 to 33 and 36 to 38 (repacked Q4_0 and IQ4_NL variants
@@ -62,8 +64,8 @@ public enum GGMLType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
     /// files use).
     public var dequantises: Bool {
         switch self {
-        case .f32, .f16, .bf16, .f64, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q4_k, .q5_k, .q6_k, .q8_k: return true
-        default: return false
+        case .f32, .f64, .q8_k: return true
+        default: return QuantizedMatrix.Format(rawValue: Int32(rawValue)) != nil
         }
     }
 

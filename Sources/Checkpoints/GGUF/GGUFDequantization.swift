@@ -1,10 +1,11 @@
-import CKernels
+import Numerics
 
 /// Conversion of whole ggml blocks to Float32, as llama.cpp's `dequantize_row_*` computes them.
 ///
 /// The 16-bit and block types (F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K) go through
-/// the C kernels' one table of weight formats (`llmrec_dequantize_rows`, whose comments give each block
-/// layout), so the weights a model multiplies by and the tensors read here are decoded by the same code.
+/// the kernels' one table of weight formats (`QuantizedMatrix.decode`; Sources/CKernels/kernels.c gives
+/// each block layout), so the weights a model multiplies by and the tensors read here are decoded by
+/// the same code.
 /// F32, F64 and Q8_K (f32 `d`, 256 × int8 `q`, sixteen int16 block sums unused here; `x = d * q`) are
 /// decoded here. Results match llama.cpp's reference and gguf-py bit for bit.
 enum GGUFDequantization {
@@ -26,13 +27,9 @@ enum GGUFDequantization {
                 let d = Float(bitPattern: load(source, base, UInt32.self))
                 for j in 0..<256 { destination[block &* 256 &+ j] = Float(Int8(bitPattern: source[base &+ 4 &+ j])) * d }
             }
-        case .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q4_k, .q5_k, .q6_k:
-            guard count > 0 else { return true }
-            let status = llmrec_dequantize_rows(
-                llmrec_weight_type(type.rawValue), source.baseAddress, count, 0, 1, destination.baseAddress)
-            return status == 0
         default:
-            return false
+            guard let format = QuantizedMatrix.Format(rawValue: Int32(type.rawValue)) else { return false }
+            return QuantizedMatrix.decode(format, source, into: destination)
         }
         return true
     }

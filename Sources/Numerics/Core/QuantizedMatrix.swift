@@ -108,6 +108,19 @@ public struct QuantizedMatrix: Sendable {
     /// The integer kernels' level on this CPU: 2 for AVX-512 VNNI, 1 for AVX2, 0 for portable C.
     public static var integerKernelLevel: Int { Int(llmrec_integer_kernel_level()) }
 
+    /// Decodes `destination.count` elements stored in `format` (a whole number of blocks, exactly the
+    /// bytes of `source`) to Float32, equal bit for bit to ggml's `dequantize_row_*`: what GGUF readers
+    /// use, so that files and the kernels share one table of formats.
+    /// - Returns: false, writing nothing, when the counts do not fit the format.
+    public static func decode(
+        _ format: Format, _ source: UnsafeRawBufferPointer, into destination: UnsafeMutableBufferPointer<Float>
+    ) -> Bool {
+        let type = llmrec_weight_type(UInt32(format.rawValue))
+        guard !destination.isEmpty else { return source.isEmpty }
+        guard llmrec_row_bytes(type, destination.count) == source.count else { return false }
+        return llmrec_dequantize_rows(type, source.baseAddress, destination.count, 0, 1, destination.baseAddress) == 0
+    }
+
     /// Row `index` as Float32 (an embedding lookup).
     public func row(_ index: Int) -> [Float] {
         var values = [Float](repeating: 0, count: columns)
