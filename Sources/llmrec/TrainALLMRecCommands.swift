@@ -194,6 +194,7 @@ struct TrainProjectCommand: ParsableCommand {
 
     func run() throws {
         BLAS.setThreads(threads)
+        AllocatorTuning.keepLargeBlocksInTheHeap()
         do {
             let started = Date()
             let dataset = try PreparedDataset(directory: data)

@@ -75,6 +75,7 @@ struct TrainRetrievalCommand: ParsableCommand {
 
     func run() throws {
         BLAS.setThreads(threads)
+        AllocatorTuning.keepLargeBlocksInTheHeap()
         do {
             let started = Date()
             let dataset = try PreparedDataset(directory: data)

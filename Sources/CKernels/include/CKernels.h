@@ -35,6 +35,10 @@ enum {
 /// The CPU features every kernel dispatches on, probed once (the one probe of CKernels); 0 off x86-64.
 unsigned llmrec_cpu_features(void);
 
+/// glibc's allocator keeps freed blocks of up to 32 MiB in its heap and never trims the heap (no
+/// effect elsewhere); see `AllocatorTuning` in Numerics.
+void llmrec_keep_large_blocks_in_heap(void);
+
 /// Bytes one row of `columns` elements takes in `type`; 0 for an unsupported type or a column
 /// count that is not a multiple of the block size.
 size_t llmrec_row_bytes(llmrec_weight_type type, size_t columns);
