@@ -587,20 +587,24 @@ static inline __m256i dot_u8s8_vnni(__m256i u, __m256i s) {
         products = DOT(_mm256_sign_epi8(w_, w_), _mm256_sign_epi8(activation, w_));                      \
         scale = _cvtsh_ss(block_->d) * (a)->d;                                                            \
     } while (0)
-#define Q4_0_BLOCK(DOT, row, b, a, activation, products, scale, extra)                                   \
+/* Blocks whose unsigned weights (WEIGHTS, read from `block_`) carry a fixed offset (Q4_0: 8, Q5_0: 16) or
+   a stored minimum `m` (Q4_1, Q5_1), folded in through the activation block's sum. */
+#define OFFSET_BLOCK(TYPE, WEIGHTS, OFFSET, DOT, row, b, a, activation, products, scale, extra)          \
     do {                                                                                                  \
-        const block_q4_0 *block_ = (const block_q4_0 *)(row) + (b);                                       \
-        products = DOT(unpack_nibbles(block_->qs), activation);                                           \
+        const TYPE *block_ = (const TYPE *)(row) + (b);                                                   \
+        products = DOT(WEIGHTS, activation);                                                              \
         scale = _cvtsh_ss(block_->d) * (a)->d;                                                            \
-        extra -= 8 * scale * (float)(a)->sum;                                                             \
+        extra -= OFFSET * scale * (float)(a)->sum;                                                        \
     } while (0)
-#define Q4_1_BLOCK(DOT, row, b, a, activation, products, scale, extra)                                   \
+#define MINIMUM_BLOCK(TYPE, WEIGHTS, DOT, row, b, a, activation, products, scale, extra)                 \
     do {                                                                                                  \
-        const block_q4_1 *block_ = (const block_q4_1 *)(row) + (b);                                       \
-        products = DOT(unpack_nibbles(block_->qs), activation);                                           \
+        const TYPE *block_ = (const TYPE *)(row) + (b);                                                   \
+        products = DOT(WEIGHTS, activation);                                                              \
         scale = _cvtsh_ss(block_->d) * (a)->d;                                                            \
         extra += _cvtsh_ss(block_->m) * (a)->d * (float)(a)->sum;                                         \
     } while (0)
+#define Q4_0_BLOCK(...) OFFSET_BLOCK(block_q4_0, unpack_nibbles(block_->qs), 8, __VA_ARGS__)
+#define Q4_1_BLOCK(...) MINIMUM_BLOCK(block_q4_1, unpack_nibbles(block_->qs), __VA_ARGS__)
 
 /* The fifth bits of a Q5 block as bytes 0x10 or 0: byte j from bit j of the little-endian qh. */
 __attribute__((target("avx2,fma,f16c")))
@@ -613,21 +617,10 @@ static inline __m256i fifth_bits(const uint8_t *qh) {
     return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(bytes, select), select), _mm256_set1_epi8(0x10));
 }
 
-/* Q5_0 and Q5_1 weights as unsigned bytes 0..31; Q5_0's offset of 16 folds in through the activation sum. */
-#define Q5_0_BLOCK(DOT, row, b, a, activation, products, scale, extra)                                   \
-    do {                                                                                                  \
-        const block_q5_0 *block_ = (const block_q5_0 *)(row) + (b);                                       \
-        products = DOT(_mm256_or_si256(unpack_nibbles(block_->qs), fifth_bits(block_->qh)), activation); \
-        scale = _cvtsh_ss(block_->d) * (a)->d;                                                            \
-        extra -= 16 * scale * (float)(a)->sum;                                                            \
-    } while (0)
-#define Q5_1_BLOCK(DOT, row, b, a, activation, products, scale, extra)                                   \
-    do {                                                                                                  \
-        const block_q5_1 *block_ = (const block_q5_1 *)(row) + (b);                                       \
-        products = DOT(_mm256_or_si256(unpack_nibbles(block_->qs), fifth_bits(block_->qh)), activation); \
-        scale = _cvtsh_ss(block_->d) * (a)->d;                                                            \
-        extra += _cvtsh_ss(block_->m) * (a)->d * (float)(a)->sum;                                         \
-    } while (0)
+/* Q5_0 and Q5_1 weights as unsigned bytes 0..31. */
+#define FIVE_BITS(block) _mm256_or_si256(unpack_nibbles((block)->qs), fifth_bits((block)->qh))
+#define Q5_0_BLOCK(...) OFFSET_BLOCK(block_q5_0, FIVE_BITS(block_), 16, __VA_ARGS__)
+#define Q5_1_BLOCK(...) MINIMUM_BLOCK(block_q5_1, FIVE_BITS(block_), __VA_ARGS__)
 
 /* K-quants, read per activation block b of 32: sub-block b % 8 of super-block b / 8. Q4_K/Q5_K weights
    are unsigned (0..15, 0..31) with the sub-block's minimum through the activation sum; Q6_K's are
