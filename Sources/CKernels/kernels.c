@@ -622,6 +622,13 @@ static inline __m256i fifth_bits(const uint8_t *qh) {
 #define Q5_0_BLOCK(...) OFFSET_BLOCK(block_q5_0, FIVE_BITS(block_), 16, __VA_ARGS__)
 #define Q5_1_BLOCK(...) MINIMUM_BLOCK(block_q5_1, FIVE_BITS(block_), __VA_ARGS__)
 
+/* Q5_K's fifth bits of sub-block `sub` as bytes 0x10 or 0: bit `sub` of each of the 32 bytes of qh. */
+__attribute__((target("avx2,fma,f16c")))
+static inline __m256i q5_k_fifth_bits(const uint8_t *qh, int sub) {
+    __m256i high = _mm256_srl_epi16(_mm256_loadu_si256((const __m256i *)qh), _mm_cvtsi32_si128(sub));
+    return _mm256_slli_epi16(_mm256_and_si256(high, _mm256_set1_epi8(1)), 4);
+}
+
 /* K-quants, read per activation block b of 32: sub-block b % 8 of super-block b / 8. Q4_K/Q5_K weights
    are unsigned (0..15, 0..31) with the sub-block's minimum through the activation sum; Q6_K's are
    signed (q − 32) with two scales per sub-block, one for each 16 elements, applied to the int32 lanes
@@ -630,28 +637,19 @@ static inline __m256i fifth_bits(const uint8_t *qh) {
     _mm256_and_si256((sub) & 1 ? _mm256_srli_epi16(_mm256_loadu_si256((const __m256i *)((qs) + ((sub) >> 1) * 32)), 4) \
                                : _mm256_loadu_si256((const __m256i *)((qs) + ((sub) >> 1) * 32)),        \
                      _mm256_set1_epi8(0x0F))
-#define Q4_K_BLOCK(DOT, row, b, a, activation, products, scale, extra)                                   \
+/* Q4_K and Q5_K: the sub-block's six-bit scale and minimum; WEIGHTS read from `block_` and `sub_`. */
+#define K4_BLOCK(TYPE, WEIGHTS, DOT, row, b, a, activation, products, scale, extra)                      \
     do {                                                                                                  \
-        const block_q4_K *block_ = (const block_q4_K *)(row) + ((b) >> 3);                                \
+        const TYPE *block_ = (const TYPE *)(row) + ((b) >> 3);                                            \
         const int sub_ = (int)((b) & 7);                                                                  \
         uint8_t sc_, min_;                                                                                \
         scale_min_k4(sub_, block_->scales, &sc_, &min_);                                                  \
-        products = DOT(QK_NIBBLES(block_->qs, sub_), activation);                                         \
+        products = DOT(WEIGHTS, activation);                                                              \
         scale = _cvtsh_ss(block_->d) * sc_ * (a)->d;                                                      \
         extra -= _cvtsh_ss(block_->dmin) * min_ * (a)->d * (float)(a)->sum;                               \
     } while (0)
-#define Q5_K_BLOCK(DOT, row, b, a, activation, products, scale, extra)                                   \
-    do {                                                                                                  \
-        const block_q5_K *block_ = (const block_q5_K *)(row) + ((b) >> 3);                                \
-        const int sub_ = (int)((b) & 7);                                                                  \
-        uint8_t sc_, min_;                                                                                \
-        scale_min_k4(sub_, block_->scales, &sc_, &min_);                                                  \
-        __m256i high_ = _mm256_srl_epi16(_mm256_loadu_si256((const __m256i *)block_->qh), _mm_cvtsi32_si128(sub_)); \
-        high_ = _mm256_slli_epi16(_mm256_and_si256(high_, _mm256_set1_epi8(1)), 4);                       \
-        products = DOT(_mm256_or_si256(QK_NIBBLES(block_->qs, sub_), high_), activation);                 \
-        scale = _cvtsh_ss(block_->d) * sc_ * (a)->d;                                                      \
-        extra -= _cvtsh_ss(block_->dmin) * min_ * (a)->d * (float)(a)->sum;                               \
-    } while (0)
+#define Q4_K_BLOCK(...) K4_BLOCK(block_q4_K, QK_NIBBLES(block_->qs, sub_), __VA_ARGS__)
+#define Q5_K_BLOCK(...) K4_BLOCK(block_q5_K, _mm256_or_si256(QK_NIBBLES(block_->qs, sub_), q5_k_fifth_bits(block_->qh, sub_)), __VA_ARGS__)
 #define Q6_K_BLOCK(DOT, row, b, a, activation, products, scale, extra)                                   \
     do {                                                                                                  \
         const block_q6_K *block_ = (const block_q6_K *)(row) + ((b) >> 3);                                \
