@@ -88,7 +88,7 @@ def tensor_types(reader, mix):
             continue
         chosen = default
         if name == "output.weight" or (tied and name == "token_embd.weight"):
-            chosen = Q8_0 if columns % 256 else (Q6_K if default != Q8_0 else Q8_0)
+            chosen = Q8_0 if columns % 256 else Q6_K
         elif name.endswith("attn_v.weight"):
             if mix in ("Q4_K_M", "Q5_K_M") and use_more_bits(value_index, layers):
                 chosen = Q6_K

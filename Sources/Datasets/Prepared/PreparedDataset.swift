@@ -158,6 +158,12 @@ public struct PreparedDataset: Sendable {
         return counts
     }
 
+    /// Items with no training interaction (strictly cold: no collaborative signal learnt for them).
+    public var itemsWithoutTrainingInteractions: Set<Int32> {
+        let counts = trainingItemCounts
+        return Set((1..<counts.count).filter { counts[$0] == 0 }.map { Int32($0) })
+    }
+
     private static func readSplit(
         _ path: String, users: Int, items: Int, _ add: (Int32, Int32) -> Void
     ) throws {

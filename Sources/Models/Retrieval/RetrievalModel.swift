@@ -67,9 +67,7 @@ public struct RetrievalModel: Sendable {
         builder = RetrievalPromptBuilder(
             template: template, tokenizer: languageModel.tokenizer, titles: ["No Title"] + dataset.catalog.items.map(\.title))
         itemEmbeddings = sasrec.itemEmbeddings
-        var seen = Set<Int32>()
-        for sequence in dataset.train { seen.formUnion(sequence) }
-        itemsWithoutInteractions = Set((1...max(1, dataset.itemCount)).map { Int32($0) }.filter { !seen.contains($0) })
+        itemsWithoutInteractions = dataset.itemsWithoutTrainingInteractions
     }
 
     /// The final states of the prompts' output tokens, with their soft tokens and `output` in

@@ -97,9 +97,7 @@ public final class RetrievalTrainer {
         itemEmbeddings = sasrec.itemEmbeddings
         prefixes = PrefixStore(decoder: decoder)
         wishMaker = WishMaker(catalog: dataset.catalog, noun: builder.template.noun)
-        var seen = Set<Int32>()
-        for sequence in dataset.train { seen.formUnion(sequence) }
-        itemsWithoutInteractions = Set((1...max(1, dataset.itemCount)).map { Int32($0) }.filter { !seen.contains($0) })
+        itemsWithoutInteractions = dataset.itemsWithoutTrainingInteractions
         var generator = SplitMix64(seed: options.seed)
         let c = decoder.configuration
         let sampleRows = (0..<4096).map { _ in Int(generator.next() % UInt64(c.vocabularySize)) }
