@@ -27,6 +27,18 @@ import Testing
         #expect(memory.weightedPreferences.map(\.weight) == [1, 0.5, 0.25])
     }
 
+    @Test func recentWordsAreTheLastTurnsEachCutToWhatAPromptReads() {
+        var memory = ConversationMemory()
+        #expect(memory.recentWords == nil)
+        memory.record(turn("something scary"))
+        memory.record(turn("  " + String(repeating: "very long ", count: 50_000)))
+        memory.record(turn("a space adventure"))
+        let words = memory.recentWords!
+        #expect(words.hasPrefix("very long very long"))
+        #expect(words.hasSuffix(". a space adventure"))
+        #expect(words.count == ConversationMemory.readCharacters + ". a space adventure".count)
+    }
+
     @Test func anExcludedFacetIsNeverWanted() {
         var memory = ConversationMemory()
         memory.record(turn("something scary"))

@@ -161,13 +161,9 @@ public struct AnswerWriter: Sendable {
         return languageModel.tokenizer.encode(system, addSpecialTokens: true)
     }
 
-    /// Characters of the user's message the LM reads (a long message is cut: the answer needs its
-    /// gist, and the conversation cache has room for a few turns).
-    public static let maxUserCharacters = 1000
-
     /// The tokens of one turn: the user's message and the assistant's opening.
     public func turnTokens(userText: String, items: [CatalogItem]) -> [Int32] {
-        let user = String(userText.trimmingCharacters(in: .whitespacesAndNewlines).prefix(Self.maxUserCharacters))
+        let user = ConversationMemory.readable(userText)
         let text = (languageModel.usesChatML ? "<|im_start|>user\n\(user)<|im_end|>\n<|im_start|>assistant\n" : user + "\n") + opening(items: items)
         return languageModel.tokenizer.encode(text, addSpecialTokens: false)
     }
@@ -175,7 +171,7 @@ public struct AnswerWriter: Sendable {
     /// The tokens of an earlier turn rebuilt from what the session remembers (the user's words and
     /// the answer's text), closed as a finished turn.
     public func earlierTurnTokens(userText: String, answer: String) -> [Int32] {
-        let user = String(userText.trimmingCharacters(in: .whitespacesAndNewlines).prefix(Self.maxUserCharacters))
+        let user = ConversationMemory.readable(userText)
         let text = languageModel.usesChatML
             ? "<|im_start|>user\n\(user)<|im_end|>\n<|im_start|>assistant\n\(answer)<|im_end|>\n" : "\(user)\n\(answer)\n"
         return languageModel.tokenizer.encode(text, addSpecialTokens: false)

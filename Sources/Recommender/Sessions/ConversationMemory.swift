@@ -44,10 +44,19 @@ public struct ConversationMemory: Sendable, Equatable {
     /// as what the user says now.
     public static let listenedTurns = 2
 
-    /// The user's recent words as one text (the last `listenedTurns` messages, oldest first),
-    /// nil before the first message.
+    /// Characters of one user message that an LM prompt reads (a long message is cut: the LM needs
+    /// its gist, a prompt must fit the LM's context, and a message may be megabytes long).
+    public static let readCharacters = 1000
+
+    /// `text` as an LM prompt reads it: trimmed, then cut to `readCharacters`.
+    public static func readable(_ text: String) -> String {
+        String(text.trimmingCharacters(in: .whitespacesAndNewlines).prefix(readCharacters))
+    }
+
+    /// The user's recent words as one text (the last `listenedTurns` messages, oldest first, each as
+    /// `readable` gives it), nil before the first message.
     public var recentWords: String? {
-        let texts = turns.suffix(Self.listenedTurns).map { $0.text.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
+        let texts = turns.suffix(Self.listenedTurns).map { Self.readable($0.text) }.filter { !$0.isEmpty }
         return texts.isEmpty ? nil : texts.joined(separator: ". ")
     }
 
