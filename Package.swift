@@ -31,9 +31,9 @@ let package = Package(
         .target(name: "JSON", dependencies: ["CJansson"], swiftSettings: optimised),
         .target(name: "JSONRPC", dependencies: ["JSON"], swiftSettings: optimised),
         .target(name: "RPCTransport", dependencies: ["JSONRPC", "CUV"]),
-        .target(name: "RPCClient", dependencies: ["JSONRPC", "JSON"]),
         .target(name: "RedisClient"),
-        .target(name: "LLMRecProtocol", dependencies: ["JSONRPC", "JSON", "Datasets"]),
+        .target(name: "LLMRecProtocol", dependencies: ["JSONRPC", "JSON"]),
+        .target(name: "RPCClient", dependencies: ["LLMRecProtocol", "JSONRPC", "JSON"]),
         .target(
             name: "Server",
             dependencies: [
@@ -47,7 +47,7 @@ let package = Package(
         .executableTarget(
             name: "llmrec",
             dependencies: [
-                "Server", "LLMRecProtocol", "Recommender", "Training", "Models", "Datasets", "Numerics", "JSON", "RPCClient", "RedisClient",
+                "Server", "LLMRecProtocol", "RPCClient", "JSONRPC", "Recommender", "Training", "Models", "Datasets", "Numerics", "JSON", "RedisClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -127,4 +127,15 @@ extension JSONValue {
 
     /// A number value; non-finite doubles (which JSON cannot hold) become null.
     public static func number(_ value: Double) -> JSONValue { value.isFinite ? .double(value) : .null }
+
+    /// A number written as the float's shortest decimal form (`0.1` stays `0.1` on the wire, not
+    /// `0.10000000149011612`); reading it back as a `Float` gives the same float.
+    public static func number(shortest value: Float) -> JSONValue { number(Double(shortest: value)) }
+}
+
+extension Double {
+    /// The double whose shortest decimal form equals the float's.
+    public init(shortest value: Float) {
+        self = Double("\(value)") ?? Double(value)
+    }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import JSON
 import JSONRPC
+import LLMRecProtocol
 
 /// Errors of the blocking client.
 public enum RPCClientError: Error, Sendable, CustomStringConvertible {
@@ -80,10 +81,22 @@ public final class RPCClient {
     }
 
     /// Sends `initialize` and `initialized`; returns the daemon's result.
-    public func initialize(clientName: String) throws -> JSONValue {
-        let result = try request("initialize", ["clientInfo": ["name": .string(clientName)]])
-        try notify("initialized", [:])
+    public func initialize(clientName: String) throws -> Initialize.Response {
+        let result = try send(Initialize.Request(clientName: clientName))
+        try notify(Lifecycle.initialized, [:])
         return result
+    }
+
+    /// Sends `request` and waits for its typed response (see `request(_:_:onNotification:shouldCancel:)`).
+    /// - Throws: `RPCClientError.response` for an error response, `.protocolError` for a result
+    ///   that is not `R.Response`.
+    public func send<R: RequestType>(
+        _ request: R, onNotification: (String, JSONValue) -> Void = { _, _ in }, shouldCancel: () -> Bool = { false }
+    ) throws -> R.Response {
+        let result = try self.request(R.method, request.params, onNotification: onNotification, shouldCancel: shouldCancel)
+        do { return try R.Response(json: result) } catch {
+            throw RPCClientError.protocolError("the result of \(R.method) does not read: \(error)")
+        }
     }
 
     /// Sends a request and waits for its response; `onNotification` receives the notifications that
@@ -104,14 +117,14 @@ public final class RPCClient {
             let incoming = try readMessage {
                 if !cancelSent && shouldCancel() {
                     cancelSent = true
-                    try? self.notify("$/cancelRequest", ["id": id.json])
+                    try? self.notify(Lifecycle.cancelRequest, ["id": id.json])
                 }
             }
             if let method = incoming["method"]?.stringValue, incoming["id"] == nil {
                 onNotification(method, incoming["params"] ?? .null)
                 if !cancelSent && shouldCancel() {
                     cancelSent = true
-                    try notify("$/cancelRequest", ["id": id.json])
+                    try notify(Lifecycle.cancelRequest, ["id": id.json])
                 }
                 continue
             }
@@ -133,8 +146,8 @@ public final class RPCClient {
     /// `shutdown` then `exit`; waits for a spawned daemon to end and returns its status.
     @discardableResult
     public func close() -> Int32? {
-        _ = try? request("shutdown")
-        try? notify("exit")
+        _ = try? send(Lifecycle.Shutdown())
+        try? notify(Lifecycle.exit)
         guard let process else { return nil }
         process.waitUntilExit()
         return process.terminationStatus

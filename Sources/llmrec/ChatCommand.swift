@@ -96,8 +96,12 @@ struct ChatCommand: ParsableCommand {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     }
 
-    private func parseIDs(_ text: String) -> [Int]? {
-        let parts = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        return parts.contains(where: { $0 == nil || $0! < 1 }) ? nil : parts.map { $0! }
+    private func parseIDs(_ text: String) -> [Int32]? {
+        var ids: [Int32] = []
+        for part in text.split(separator: ",") {
+            guard let id = Int32(part.trimmingCharacters(in: .whitespaces)), id >= 1 else { return nil }
+            ids.append(id)
+        }
+        return ids
     }
 }

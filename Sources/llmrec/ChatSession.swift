@@ -1,5 +1,7 @@
 import Foundation
 import JSON
+import JSONRPC
+import LLMRecProtocol
 import RPCClient
 import Synchronization
 
@@ -29,20 +31,17 @@ final class ChatSession {
     private let k: Int
     private let answer: Bool
     private let json: Bool
-    private var lastItems: [(id: Int, title: String)] = []
+    private var lastItems: [SessionMessage.RankedItem] = []
 
-    init(client: RPCClient, sessionId: String?, history: [Int], k: Int, answer: Bool, json: Bool) throws {
+    init(client: RPCClient, sessionId: String?, history: [Int32], k: Int, answer: Bool, json: Bool) throws {
         self.client = client
         self.k = k
         self.answer = answer
         self.json = json
-        if let sessionId, (try? client.request("session/get", ["sessionId": .string(sessionId)])) != nil {
+        if let sessionId, (try? client.send(SessionGet.Request(sessionId: sessionId))) != nil {
             self.sessionId = sessionId
         } else {
-            var params: JSONObject = ["history": .array(history.map { .integer($0) })]
-            if let sessionId { params["sessionId"] = .string(sessionId) }
-            let opened = try client.request("session/open", .object(params))
-            self.sessionId = opened["sessionId"]?.stringValue ?? ""
+            self.sessionId = try client.send(SessionOpen.Request(history: history, sessionId: sessionId)).sessionId
         }
     }
 
@@ -71,16 +70,14 @@ final class ChatSession {
             case "quit", "q", "exit": return false
             case "help": printHelp()
             case "reject", "bought", "viewed":
-                let kind = parts[0] == "reject" ? "rejected" : parts[0]
+                let kind: SessionObserve.Kind = parts[0] == "reject" ? .rejected : parts[0] == "bought" ? .bought : .viewed
                 guard let rank = Int(argument), rank >= 1, rank <= lastItems.count else {
                     report("\(parts[0]) takes the number of an item in the last list (1...\(lastItems.count))")
                     return true
                 }
                 let item = lastItems[rank - 1]
-                _ = try client.request(
-                    "session/observe",
-                    ["sessionId": .string(sessionId), "events": [["itemId": .integer(item.id), "kind": .string(kind)]]])
-                report("\(kind) \(item.title)")
+                _ = try client.send(SessionObserve.Request(sessionId: sessionId, events: [.init(itemId: item.itemId, kind: kind)]))
+                report("\(kind.rawValue) \(item.title)")
             case "recommend": try recommend(query: argument.isEmpty ? nil : argument)
             case "history": try showHistory()
             case "add":
@@ -89,10 +86,9 @@ final class ChatSession {
                     report("add takes TITLE | DESCRIPTION")
                     return true
                 }
-                let result = try client.request(
-                    "catalog/add", ["items": [["title": .string(title), "description": .string(fields.count > 1 ? fields[1] : "")]]])
-                let id = result["items"]?.arrayValue?.first?["itemId"]?.intValue ?? 0
-                report("added \(title) as item \(id)")
+                let result = try client.send(CatalogAdd.Request(
+                    items: [.init(title: title, description: fields.count > 1 ? fields[1] : "")]))
+                report("added \(title) as item \(result.items.first?.itemId ?? 0)")
             case "status": try showStatus()
             default: report("unknown command :\(parts.first ?? ""); :help lists them")
             }
@@ -103,107 +99,88 @@ final class ChatSession {
     }
 
     private func message(_ text: String) throws {
-        var params: JSONObject = ["sessionId": .string(sessionId), "text": .string(text), "k": .integer(k), "answer": .bool(answer)]
-        params["stream"] = .bool(!json)
+        let request = SessionMessage.Request(sessionId: sessionId, text: text, k: k, answer: answer, stream: !json)
         var streamed = false
-        let result: JSONValue
+        let result: SessionMessage.Response
         do {
-            result = try client.request("session/message", .object(params), onNotification: { method, params in
-                guard method == "session/answerDelta", let piece = params["text"]?.stringValue else { return }
+            result = try client.send(request, onNotification: { method, params in
+                guard method == SessionMessage.AnswerDelta.method, let delta = try? SessionMessage.AnswerDelta(json: params) else { return }
                 if !streamed {
                     print("llmrec> ", terminator: "")
                     streamed = true
                 }
-                print(piece, terminator: "")
+                print(delta.text, terminator: "")
                 fflush(nil)
             }, shouldCancel: ChatInterrupt.take)
-        } catch RPCClientError.response(let error) where error.code == -32800 {
+        } catch RPCClientError.response(let error) where error.code == ResponseError.requestCancelledCode {
             print(streamed ? " [stopped]" : "[stopped]")
             return
         } catch RPCClientError.response(let error) {
             report("error \(error.code): \(error.message)")
             return
         }
+        lastItems = result.items
         if json {
-            print(JSONWriter.compact(result))
-            remember(result["items"])
+            print(JSONWriter.compact(result.json))
             return
         }
         if streamed { print() }
-        printItems(result["items"])
-        printUnderstood(result["understood"])
+        printItems(result.items)
+        printUnderstood(result.understood)
     }
 
     private func recommend(query: String?) throws {
-        var params: JSONObject = ["sessionId": .string(sessionId), "k": .integer(k)]
-        if let query { params["query"] = .string(query) }
-        let result = try client.request("session/recommend", .object(params))
-        if json { print(JSONWriter.compact(result)) } else { printItems(result["items"]) }
-        remember(result["items"])
+        let result = try client.send(SessionRecommend.Request(sessionId: sessionId, k: k, query: query))
+        lastItems = result.items
+        if json { print(JSONWriter.compact(result.json)) } else { printItems(result.items) }
     }
 
     private func showHistory() throws {
-        let session = try client.request("session/get", ["sessionId": .string(sessionId)])
-        let events = session["events"]?.arrayValue ?? []
-        let ids = Array(Set(events.compactMap { $0["itemId"]?.intValue })).sorted()
-        var titles: [Int64: String] = [:]
+        let session = try client.send(SessionGet.Request(sessionId: sessionId))
+        let ids = Array(Set(session.events.map(\.itemId))).sorted()
+        var titles: [Int32: String] = [:]
         if !ids.isEmpty {
-            let items = try client.request("catalog/get", ["itemIds": .array(ids.prefix(1000).map { .integer($0) })])
-            for item in items["items"]?.arrayValue ?? [] {
-                if let id = item["itemId"]?.intValue { titles[id] = item["title"]?.stringValue }
-            }
+            for item in try client.send(CatalogGet.Request(itemIds: Array(ids.prefix(1000)))).items { titles[item.itemId] = item.title }
         }
         if json {
-            print(JSONWriter.compact(session))
+            print(JSONWriter.compact(session.json))
             return
         }
-        if events.isEmpty { print("  (no events yet)") }
-        for event in events {
-            let id = event["itemId"]?.intValue ?? 0
-            print("  \(event["kind"]?.stringValue ?? "?")  \(titles[id] ?? "item \(id)")")
+        if session.events.isEmpty { print("  (no events yet)") }
+        for event in session.events {
+            print("  \(event.kind.rawValue)  \(titles[event.itemId] ?? "item \(event.itemId)")")
         }
     }
 
     private func showStatus() throws {
-        let status = try client.request("model/status")
+        let status = try client.send(ModelStatus.Request())
         if json {
-            print(JSONWriter.compact(status))
+            print(JSONWriter.compact(status.json))
             return
         }
-        let capabilities = status["capabilities"]?.arrayValue?.compactMap(\.stringValue).joined(separator: ", ") ?? ""
-        let memory = (status["residentMemoryBytes"]?.intValue).map { " · \($0 >> 20) MiB resident" } ?? ""
-        print("  \(status["recommender"]?["name"]?.stringValue ?? "?") · \(status["catalogSize"]?.intValue ?? 0) items · \(capabilities)\(memory)")
+        let memory = status.residentMemoryBytes.map { " · \($0 >> 20) MiB resident" } ?? ""
+        print("  \(status.recommender.name) · \(status.catalogSize) items · \(status.capabilities.joined(separator: ", "))\(memory)")
     }
 
-    private func remember(_ items: JSONValue?) {
-        lastItems = (items?.arrayValue ?? []).compactMap { item in
-            guard let id = item["itemId"]?.intValue else { return nil }
-            return (Int(id), item["title"]?.stringValue ?? "")
-        }
-    }
-
-    private func printItems(_ items: JSONValue?) {
-        remember(items)
-        for (rank, item) in (items?.arrayValue ?? []).enumerated() {
-            var line = String(format: "%3d. ", rank + 1) + (item["title"]?.stringValue ?? "")
-            if item["added"]?.boolValue == true { line += "  (added)" }
-            let facets = item["matchedFacets"]?.arrayValue?.compactMap(\.stringValue) ?? []
-            if !facets.isEmpty { line += "  [\(facets.joined(separator: ", "))]" }
-            var parts: [String] = []
-            for (key, label) in [("collaborative", "cf"), ("text", "text"), ("languageModel", "lm")] {
-                if let value = item["scores"]?[key]?.doubleValue { parts.append(String(format: "%@ %+.2f", label, value)) }
+    private func printItems(_ items: [SessionMessage.RankedItem]) {
+        for (rank, item) in items.enumerated() {
+            var line = String(format: "%3d. ", rank + 1) + item.title
+            if let detail = item.detail {
+                if detail.added { line += "  (added)" }
+                if !detail.matchedFacets.isEmpty { line += "  [\(detail.matchedFacets.joined(separator: ", "))]" }
+                let parts = [("cf", detail.collaborative), ("text", detail.text), ("lm", detail.languageModel)].compactMap { label, value in
+                    value.map { String(format: "%@ %+.2f", label, Double($0)) }
+                }
+                if !parts.isEmpty { line += "   " + parts.joined(separator: "  ") }
             }
-            if !parts.isEmpty { line += "   " + parts.joined(separator: "  ") }
             print(line)
         }
     }
 
-    private func printUnderstood(_ understood: JSONValue?) {
-        let wanted = understood?["wantedFacets"]?.arrayValue?.compactMap(\.stringValue) ?? []
-        let excluded = (understood?["excludedFacets"]?.arrayValue ?? []).compactMap(\.stringValue)
+    private func printUnderstood(_ understood: SessionMessage.Understood) {
         var parts: [String] = []
-        if !wanted.isEmpty { parts.append("wants \(wanted.joined(separator: ", "))") }
-        if !excluded.isEmpty { parts.append("excludes \(excluded.joined(separator: ", "))") }
+        if !understood.wantedFacets.isEmpty { parts.append("wants \(understood.wantedFacets.joined(separator: ", "))") }
+        if !understood.excludedFacets.isEmpty { parts.append("excludes \(understood.excludedFacets.joined(separator: ", "))") }
         if !parts.isEmpty { print("  (understood: \(parts.joined(separator: "; ")))") }
     }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import JSON
+import LLMRecProtocol
 import RPCClient
 
 /// Which shared daemon a client talks to, and how one is started: shared by `chat`, `start`,
@@ -54,10 +55,10 @@ struct StartCommand: ParsableCommand {
         do {
             let client = try daemon.connectOrStart()
             _ = try client.initialize(clientName: "llmrec-start")
-            let status = try client.request("server/status")
+            let status = try client.send(ServerStatus.Request())
             _ = client.close()
             print(try daemon.socketPath())
-            FileHandle.standardError.write(Data("llmrec: daemon \(status["processId"]?.intValue ?? 0) is running\n".utf8))
+            FileHandle.standardError.write(Data("llmrec: daemon \(status.processId) is running\n".utf8))
         } catch {
             throw fail(error)
         }
@@ -82,11 +83,11 @@ struct StatusCommand: ParsableCommand {
         }
         do {
             _ = try client.initialize(clientName: "llmrec-status")
-            let server = try client.request("server/status")
-            let models = try client.request("model/status")
+            let server = try client.send(ServerStatus.Request())
+            let models = try client.send(ModelStatus.Request())
             _ = client.close()
             if json {
-                print(JSONWriter.compact(["socket": .string(path), "server": server, "models": models]))
+                print(JSONWriter.compact(["socket": .string(path), "server": server.json, "models": models.json]))
                 return
             }
             print(Self.describe(socket: path, server: server, models: models))
@@ -96,23 +97,21 @@ struct StatusCommand: ParsableCommand {
     }
 
     /// The status as a person reads it.
-    static func describe(socket: String, server: JSONValue, models: JSONValue) -> String {
-        func part(_ name: String, _ key: String) -> String {
-            guard let value = models[key], value != .null else { return "  \(name): none" }
-            return "  \(name): \(value["name"]?.stringValue ?? "?") \(value["path"]?.stringValue.map { "(\($0))" } ?? "")"
+    static func describe(socket: String, server: ServerStatus.Response, models: ModelStatus.Response) -> String {
+        func part(_ name: String, _ part: ModelStatus.Part?) -> String {
+            guard let part else { return "  \(name): none" }
+            return "  \(name): \(part.name) \(part.path.map { "(\($0))" } ?? "")"
         }
-        let megabytes = Double(server["residentMemoryBytes"]?.intValue ?? 0) / 1_048_576
-        let uptime = server["uptimeSeconds"]?.doubleValue ?? 0
+        let megabytes = Double(server.residentMemoryBytes) / 1_048_576
         var lines = [
-            "llmrec daemon \(server["processId"]?.intValue ?? 0) on \(socket), up \(String(format: "%.0f", uptime)) s, \(String(format: "%.0f", megabytes)) MiB",
-            "  connections: \(server["connections"]?.intValue ?? 0) open, \(server["connectionsAccepted"]?.intValue ?? 0) since start; sessions: \(server["sessions"]?.intValue ?? 0)",
-            "  requests: \(server["requests"]?["served"]?.intValue ?? 0) served, \(server["requests"]?["failed"]?.intValue ?? 0) failed, p99 \(String(format: "%.1f", server["latencyMs"]?["p99"]?.doubleValue ?? 0)) ms",
-            "models (generation \(models["generation"]?.intValue ?? 0), catalog \(models["catalogSize"]?.intValue ?? 0) items):",
-            part("recommender", "recommender"), part("encoder", "encoder"), part("language model", "languageModel"), part("bundle", "bundle"),
+            "llmrec daemon \(server.processId) on \(socket), up \(String(format: "%.0f", server.uptimeSeconds)) s, \(String(format: "%.0f", megabytes)) MiB",
+            "  connections: \(server.connections) open, \(server.connectionsAccepted) since start; sessions: \(server.sessions)",
+            "  requests: \(server.served) served, \(server.failed) failed, p99 \(String(format: "%.1f", server.latencyMilliseconds.p99)) ms",
+            "models (generation \(models.generation), catalog \(models.catalogSize) items):",
+            part("recommender", models.recommender), part("encoder", models.encoder), part("language model", models.languageModel),
+            part("bundle", models.bundle),
         ]
-        if let capabilities = models["capabilities"]?.arrayValue {
-            lines.append("  capabilities: " + capabilities.compactMap(\.stringValue).joined(separator: ", "))
-        }
+        lines.append("  capabilities: " + models.capabilities.joined(separator: ", "))
         return lines.joined(separator: "\n")
     }
 }
@@ -136,7 +135,7 @@ struct StopCommand: ParsableCommand {
         let pid: pid_t
         do {
             _ = try client.initialize(clientName: "llmrec-stop")
-            pid = pid_t(try client.request("server/status")["processId"]?.intValue ?? 0)
+            pid = pid_t(try client.send(ServerStatus.Request()).processId)
             _ = client.close()
         } catch {
             throw fail(error)

@@ -3,7 +3,6 @@ import Datasets
 import Foundation
 import JSON
 import Numerics
-import LLMRecProtocol
 import Recommender
 import Training
 

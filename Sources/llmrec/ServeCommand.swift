@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LLMRecProtocol
 import Logging
 import Numerics
 import RPCClient
@@ -59,16 +60,16 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Tokens each cached conversation may hold before it starts over from the system prompt (default 1024).")
     var chatCacheTokens: Int?
 
-    @Option(help: "Requests waiting or running per lane before the daemon answers 'overloaded' (default \(DaemonConfiguration.Limits().maxQueuedPerLane)).")
+    @Option(help: "Requests waiting or running per lane before the daemon answers 'overloaded' (default \(ProtocolLimits().maxQueuedPerLane)).")
     var maxQueuedPerLane: Int?
 
-    @Option(help: "Largest accepted message body, in bytes (default \(DaemonConfiguration.Limits().maxMessageBytes)).")
+    @Option(help: "Largest accepted message body, in bytes (default \(ProtocolLimits().maxMessageBytes)).")
     var maxMessageBytes: Int?
 
-    @Option(help: "Most live sessions; the least recently used is evicted beyond it (default \(DaemonConfiguration.Limits().maxSessions)).")
+    @Option(help: "Most live sessions; the least recently used is evicted beyond it (default \(ProtocolLimits().maxSessions)).")
     var maxSessions: Int?
 
-    @Option(help: "Seconds of inactivity after which a session expires (default \(Int(DaemonConfiguration.Limits().sessionTimeToLiveSeconds))).")
+    @Option(help: "Seconds of inactivity after which a session expires (default \(Int(ProtocolLimits().sessionTimeToLiveSeconds))).")
     var sessionTtl: Double?
 
     @Option(help: "On a socket: exit after this many seconds with no connection and nothing in flight (needs a journal; sessions survive).")
@@ -158,7 +159,7 @@ struct ServeCommand: ParsableCommand {
                 throw ValidationError("--idle-exit needs a journal (--state) or a shared store (--store) so that sessions outlive the daemon")
             }
         }
-        var limits = DaemonConfiguration.Limits()
+        var limits = ProtocolLimits()
         limits.maxQueuedPerLane = maxQueuedPerLane ?? settings.maxQueuedPerLane ?? limits.maxQueuedPerLane
         limits.maxMessageBytes = maxMessageBytes ?? settings.maxMessageBytes ?? limits.maxMessageBytes
         limits.maxSessions = maxSessions ?? settings.maxSessions ?? limits.maxSessions

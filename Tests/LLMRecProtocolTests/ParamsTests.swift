@@ -5,20 +5,20 @@ import Testing
 
 @Suite struct ParamsTests {
     @Test func recommendDefaultsAndRanges() throws {
-        let params = try SessionRecommend.Params(["sessionId": "s-1"], maxK: 100, maxCandidates: 50)
+        let params = try SessionRecommend.Request(params: ["sessionId": "s-1"], limits: .with(maxK: 100, maxCandidates: 50))
         #expect(params.k == 10)
         #expect(params.excludeSeen)
         #expect(params.candidates == nil)
         #expect(params.exclude.isEmpty)
         #expect(params.workDoneToken == nil)
-        let custom = try SessionRecommend.Params(
-            ["sessionId": "s-1", "k": 5, "candidates": [3, 1], "exclude": [], "excludeSeen": false, "workDoneToken": 7, "extra": true],
-            maxK: 100, maxCandidates: 50)
+        let custom = try SessionRecommend.Request(
+            params: ["sessionId": "s-1", "k": 5, "candidates": [3, 1], "exclude": [], "excludeSeen": false, "workDoneToken": 7, "extra": true],
+            limits: .with(maxK: 100, maxCandidates: 50))
         #expect(custom.k == 5)
         #expect(custom.candidates == [3, 1])
         #expect(!custom.excludeSeen)
         #expect(custom.workDoneToken == 7)
-        #expect(try SessionRecommend.Params(["sessionId": "s", "k": nil], maxK: 100, maxCandidates: 5).k == 10, "null is absent")
+        #expect(try SessionRecommend.Request(params: ["sessionId": "s", "k": nil], limits: .with(maxK: 100, maxCandidates: 5)).k == 10, "null is absent")
     }
 
     static let invalidRecommendCases: [(params: JSONValue, field: String, message: String)] = [
@@ -44,7 +44,7 @@ import Testing
     func invalidRecommendParamsNameTheField(testCase: (params: JSONValue, field: String, message: String)) {
         let (params, field, message) = testCase
         do {
-            _ = try SessionRecommend.Params(params, maxK: 100, maxCandidates: 50)
+            _ = try SessionRecommend.Request(params: params, limits: .with(maxK: 100, maxCandidates: 50))
             Issue.record("accepted \(JSONWriter.compact(params))")
         } catch {
             #expect(error.field == field)
@@ -55,38 +55,50 @@ import Testing
     }
 
     @Test func observeValidatesEveryEvent() throws {
-        let params = try SessionObserve.Params(
-            ["sessionId": "a", "events": [["itemId": 3, "kind": "bought"], ["itemId": 4, "kind": "rejected"]]], maxEvents: 10)
-        #expect(params.events == [.init(itemId: 3, kind: "bought"), .init(itemId: 4, kind: "rejected")])
+        let params = try SessionObserve.Request(
+            params: ["sessionId": "a", "events": [["itemId": 3, "kind": "bought"], ["itemId": 4, "kind": "rejected"]]],
+            limits: .with(maxEvents: 10))
+        #expect(params.events == [.init(itemId: 3, kind: .bought), .init(itemId: 4, kind: .rejected)])
         #expect(throws: InvalidParams(field: "events[1].kind", message: "events[1].kind must be one of viewed, bought, rejected")) {
-            try SessionObserve.Params(["sessionId": "a", "events": [["itemId": 3, "kind": "bought"], ["itemId": 4]]], maxEvents: 10)
+            try SessionObserve.Request(params: ["sessionId": "a", "events": [["itemId": 3, "kind": "bought"], ["itemId": 4]]], limits: .with(maxEvents: 10))
         }
         #expect(throws: InvalidParams(field: "events", message: "events must hold 1...10 entries, got 0")) {
-            try SessionObserve.Params(["sessionId": "a", "events": []], maxEvents: 10)
+            try SessionObserve.Request(params: ["sessionId": "a", "events": []], limits: .with(maxEvents: 10))
         }
     }
 
     @Test func itemIdsAreJSONIntegersAndTheOnesNoCatalogHoldsAreUnknown() throws {
         for number in [JSONValue.double(1.0), .double(100), .int(0), .int(-3), .string("1")] {
             #expect(throws: InvalidParams.self) {
-                try SessionObserve.Params(["sessionId": "a", "events": [["itemId": number, "kind": "viewed"]]], maxEvents: 10)
+                try SessionObserve.Request(params: ["sessionId": "a", "events": [["itemId": number, "kind": "viewed"]]], limits: .with(maxEvents: 10))
             }
-            #expect(throws: InvalidParams.self) { try CatalogGet.Params(["itemIds": [number]]) }
+            #expect(throws: InvalidParams.self) { try CatalogGet.Request(params: ["itemIds": [number]], limits: .init()) }
         }
         do {
-            _ = try CatalogGet.Params(["itemIds": [1, .int(2_147_483_648), .int(Int64.max)]])
+            _ = try CatalogGet.Request(params: ["itemIds": [1, .int(2_147_483_648), .int(Int64.max)]], limits: .init())
             Issue.record("ids beyond Int32 were accepted")
         } catch {
             #expect(error.unknownItemIds == [2_147_483_648, Int64.max])
             #expect(error.responseError.code == -32011)
         }
-        #expect(try CatalogGet.Params(["itemIds": [.int(Int64(Int32.max))]]).itemIds == [Int32.max])
+        #expect(try CatalogGet.Request(params: ["itemIds": [.int(Int64(Int32.max))]], limits: .init()).itemIds == [Int32.max])
     }
 
     @Test func searchAndCatalogBounds() throws {
-        #expect(try CatalogSearchMethod.Params(["query": "heat"]).limit == 10)
-        #expect(throws: InvalidParams.self) { try CatalogSearchMethod.Params(["query": ""]) }
-        #expect(throws: InvalidParams.self) { try CatalogSearchMethod.Params(["query": "x", "limit": 101]) }
-        #expect(throws: InvalidParams.self) { try CatalogGet.Params(["itemIds": .array(Array(repeating: 1, count: 1001))]) }
+        #expect(try CatalogSearch.Request(params: ["query": "heat"], limits: .init()).limit == 10)
+        #expect(throws: InvalidParams.self) { try CatalogSearch.Request(params: ["query": ""], limits: .init()) }
+        #expect(throws: InvalidParams.self) { try CatalogSearch.Request(params: ["query": "x", "limit": 101], limits: .init()) }
+        #expect(throws: InvalidParams.self) { try CatalogGet.Request(params: ["itemIds": .array(Array(repeating: 1, count: 1001))], limits: .init()) }
+    }
+}
+
+extension ProtocolLimits {
+    /// The default limits with some of them set.
+    static func with(maxK: Int = 100, maxCandidates: Int = 10_000, maxEvents: Int = 1_000) -> ProtocolLimits {
+        var limits = ProtocolLimits()
+        limits.maxK = maxK
+        limits.maxCandidates = maxCandidates
+        limits.maxEventsPerObserve = maxEvents
+        return limits
     }
 }

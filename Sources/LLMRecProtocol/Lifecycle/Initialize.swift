@@ -1,14 +1,21 @@
 import JSON
+import JSONRPC
 
 /// `initialize`: the first request of every connection.
 public enum Initialize {
-    public static let method = "initialize"
     public static let protocolVersion = "0.1"
 
-    public struct Params: Sendable {
+    public struct Request: LLMRecRequest, Equatable {
+        public static let method = "initialize"
+        public typealias Response = Initialize.Response
+
         public var clientName: String?
 
-        public init(_ params: JSONValue?) throws(InvalidParams) {
+        public init(clientName: String?) {
+            self.clientName = clientName
+        }
+
+        public init(params: JSONValue?, limits: ProtocolLimits) throws(InvalidParams) {
             let reader = try ParamsReader(params)
             if reader.has("clientInfo") {
                 guard case .object(let info)? = params?["clientInfo"] else {
@@ -17,10 +24,15 @@ public enum Initialize {
                 clientName = info["name"]?.stringValue
             }
         }
+
+        public var params: JSONValue? {
+            guard let clientName else { return [:] }
+            return ["clientInfo": ["name": .string(clientName)]]
+        }
     }
 
     /// What is loaded and the limits clients must respect.
-    public struct Result: Sendable {
+    public struct Response: WireCodable, Equatable {
         public var serverVersion: String
         public var methods: [String]
         public var datasetFingerprint: String
@@ -29,11 +41,11 @@ public enum Initialize {
         public var recommender: String
         /// Fingerprint of the sentence encoder behind semantic search; nil without one.
         public var encoder: String?
-        public var limits: JSONObject
+        public var limits: ProtocolLimits
 
         public init(
             serverVersion: String, methods: [String], datasetFingerprint: String, catalogSize: Int, users: Int,
-            recommender: String, encoder: String?, limits: JSONObject
+            recommender: String, encoder: String?, limits: ProtocolLimits
         ) {
             self.serverVersion = serverVersion
             self.methods = methods
@@ -49,15 +61,26 @@ public enum Initialize {
             [
                 "serverInfo": ["name": "llmrec", "version": .string(serverVersion)],
                 "protocolVersion": .string(Initialize.protocolVersion),
-                "capabilities": [
-                    "methods": .array(methods.map { .string($0) }), "progress": true, "cancellation": true, "batches": true,
-                ],
+                "capabilities": ["methods": methods.json, "progress": true, "cancellation": true, "batches": true],
                 "loaded": [
                     "dataset": .string(datasetFingerprint), "catalogSize": .integer(catalogSize), "users": .integer(users),
                     "recommender": .string(recommender), "encoder": encoder.map { .string($0) } ?? .null,
                 ],
-                "limits": .object(limits),
+                "limits": limits.json,
             ]
+        }
+
+        public init(json: JSONValue) throws(WireDecodingError) {
+            let reader = try WireReader(json)
+            serverVersion = try reader.reader("serverInfo").string("version")
+            methods = try reader.reader("capabilities").strings("methods")
+            let loaded = try reader.reader("loaded")
+            datasetFingerprint = try loaded.string("dataset")
+            catalogSize = try loaded.int("catalogSize")
+            users = try loaded.int("users")
+            recommender = try loaded.string("recommender")
+            encoder = try loaded.optionalString("encoder")
+            limits = try reader.decode("limits")
         }
     }
 }
@@ -66,10 +89,21 @@ public enum Initialize {
 /// (notification) and `$/progress` (server notification): the rest of the lifecycle.
 public enum Lifecycle {
     public static let initialized = "initialized"
-    public static let shutdown = "shutdown"
     public static let exit = "exit"
     public static let cancelRequest = "$/cancelRequest"
     public static let progress = "$/progress"
+
+    /// `shutdown`: answered with null once the connection's requests in flight are answered.
+    public struct Shutdown: LLMRecRequest, Equatable {
+        public static let method = "shutdown"
+        public typealias Response = NullResponse
+
+        public init() {}
+
+        public init(params: JSONValue?, limits: ProtocolLimits) throws(InvalidParams) {}
+
+        public var params: JSONValue? { nil }
+    }
 
     /// `$/progress` params: `{token, value: {kind, title?, message?, percentage?}}`.
     public static func progressParams(token: JSONValue, kind: String, title: String? = nil, percentage: Int? = nil) -> JSONValue {

@@ -5,10 +5,6 @@ import JSONRPC
 /// scores broken down, the LM's answer and what the daemon understood; the answer streams as
 /// `session/answerDelta` notifications before the reply.
 public enum SessionMessage {
-    public static let method = "session/message"
-    /// Notification carrying the next piece of a streamed answer.
-    public static let deltaNotification = "session/answerDelta"
-
     /// Blend weights a request may set (each 0...10); absent ones keep the daemon's defaults.
     public struct Weights: Sendable, Equatable {
         public var collaborative: Double?
@@ -24,6 +20,8 @@ public enum SessionMessage {
         }
 
         static let fields = ["collaborative", "text", "facet", "languageModel"]
+
+        private var values: [Double?] { [collaborative, text, facet, languageModel] }
 
         /// Reads `weights` from `reader` (absent: all nil).
         static func read(_ reader: ParamsReader) throws(InvalidParams) -> Weights {
@@ -41,15 +39,24 @@ public enum SessionMessage {
             let weights = Weights(
                 collaborative: try weight("collaborative"), text: try weight("text"), facet: try weight("facet"),
                 languageModel: try weight("languageModel"))
-            let given = [weights.collaborative, weights.text, weights.facet, weights.languageModel]
-            if given.allSatisfy({ $0 == 0 }) {
+            if weights.values.allSatisfy({ $0 == 0 }) {
                 throw InvalidParams(field: "weights", message: "weights must not all be 0: such a blend ranks nothing")
             }
             return weights
         }
+
+        /// The `weights` member as sent; nil when no weight is set.
+        var json: JSONValue? {
+            var writer = ParamsWriter()
+            for (name, value) in zip(Self.fields, values) { writer.set(name, value.map { JSONValue.number($0) }) }
+            return writer.object.isEmpty ? nil : .object(writer.object)
+        }
     }
 
-    public struct Params: Sendable {
+    public struct Request: LLMRecRequest, Equatable {
+        public static let method = "session/message"
+        public typealias Response = SessionMessage.Response
+
         public var sessionId: String
         public var text: String
         public var k: Int
@@ -61,24 +68,51 @@ public enum SessionMessage {
         public var excludeSeen: Bool
         public var weights: Weights
 
-        public init(_ params: JSONValue?, maxK: Int) throws(InvalidParams) {
+        public init(
+            sessionId: String, text: String, k: Int = 5, answer: Bool = true, stream: Bool = true, maxAnswerTokens: Int = 80,
+            excludeSeen: Bool = true, weights: Weights = Weights()
+        ) {
+            self.sessionId = sessionId
+            self.text = text
+            self.k = k
+            self.answer = answer
+            self.stream = stream
+            self.maxAnswerTokens = maxAnswerTokens
+            self.excludeSeen = excludeSeen
+            self.weights = weights
+        }
+
+        public init(params: JSONValue?, limits: ProtocolLimits) throws(InvalidParams) {
             let reader = try ParamsReader(params)
             sessionId = try SessionIdentifier.read(reader)
             text = try reader.string("text", length: 1...4000)
             guard text.contains(where: { !$0.isWhitespace }) else {
                 throw InvalidParams(field: "text", message: "text must hold more than white space")
             }
-            k = try reader.int("k", default: 5, in: 1...maxK)
+            k = try reader.int("k", default: 5, in: 1...limits.maxK)
             answer = try reader.bool("answer", default: true)
             stream = try reader.bool("stream", default: true)
             maxAnswerTokens = try reader.int("maxAnswerTokens", default: 80, in: 1...512)
             excludeSeen = try reader.bool("excludeSeen", default: true)
             weights = try Weights.read(reader)
         }
+
+        public var params: JSONValue? {
+            var writer = ParamsWriter()
+            writer.set("sessionId", sessionId)
+            writer.set("text", text)
+            writer.set("k", k)
+            writer.set("answer", answer)
+            writer.set("stream", stream)
+            writer.set("maxAnswerTokens", maxAnswerTokens)
+            writer.set("excludeSeen", excludeSeen)
+            writer.set("weights", weights.json)
+            return writer.params
+        }
     }
 
     /// What was understood from the message (wire form of the interpreter's output).
-    public struct Understood: Sendable, Equatable {
+    public struct Understood: WireCodable, Equatable {
         public var preferences: [String]
         public var exclusions: [String]
         public var wantedFacets: [String]
@@ -95,51 +129,84 @@ public enum SessionMessage {
 
         public var json: JSONValue {
             [
-                "preferences": .array(preferences.map { .string($0) }), "exclusions": .array(exclusions.map { .string($0) }),
-                "wantedFacets": .array(wantedFacets.map { .string($0) }),
-                "excludedFacets": .array(excludedFacets.map { .string($0) }), "reference": reference.map { .string($0) } ?? .null,
+                "preferences": preferences.json, "exclusions": exclusions.json, "wantedFacets": wantedFacets.json,
+                "excludedFacets": excludedFacets.json, "reference": reference.map { .string($0) } ?? .null,
             ]
+        }
+
+        public init(json: JSONValue) throws(WireDecodingError) {
+            let reader = try WireReader(json)
+            preferences = try reader.strings("preferences")
+            exclusions = try reader.strings("exclusions")
+            wantedFacets = try reader.strings("wantedFacets")
+            excludedFacets = try reader.strings("excludedFacets")
+            reference = try reader.optionalString("reference")
         }
     }
 
-    /// One ranked item with its score broken down (z-scores; null where a signal did not score it).
-    public struct RankedItem: Sendable {
+    /// One ranked item. From the blended engine it carries its score broken down (`detail`);
+    /// from the collaborative model alone (a plain `session/recommend`) only its score.
+    public struct RankedItem: WireCodable, Equatable {
         public var itemId: Int32
         public var title: String
         public var score: Float
-        public var collaborative: Float?
-        public var text: Float?
-        public var languageModel: Float?
-        public var matchedFacets: [String]
-        /// True for an item added at run time (`catalog/add`).
-        public var added: Bool
+        public var detail: Detail?
 
-        public init(
-            itemId: Int32, title: String, score: Float, collaborative: Float?, text: Float?, languageModel: Float?,
-            matchedFacets: [String], added: Bool
-        ) {
+        /// The score's parts (z-scores; nil where a signal did not score the item) and why it
+        /// was picked.
+        public struct Detail: Sendable, Equatable {
+            public var collaborative: Float?
+            public var text: Float?
+            public var languageModel: Float?
+            public var matchedFacets: [String]
+            /// True for an item added at run time (`catalog/add`).
+            public var added: Bool
+
+            public init(collaborative: Float?, text: Float?, languageModel: Float?, matchedFacets: [String], added: Bool) {
+                self.collaborative = collaborative
+                self.text = text
+                self.languageModel = languageModel
+                self.matchedFacets = matchedFacets
+                self.added = added
+            }
+        }
+
+        public init(itemId: Int32, title: String, score: Float, detail: Detail? = nil) {
             self.itemId = itemId
             self.title = title
             self.score = score
-            self.collaborative = collaborative
-            self.text = text
-            self.languageModel = languageModel
-            self.matchedFacets = matchedFacets
-            self.added = added
+            self.detail = detail
         }
 
         public var json: JSONValue {
-            func component(_ value: Float?) -> JSONValue { value.map { .number(Double(shortest: $0)) } ?? .null }
+            guard let detail else { return ["itemId": .integer(itemId), "score": .number(shortest: score), "title": .string(title)] }
+            func component(_ value: Float?) -> JSONValue { value.map { .number(shortest: $0) } ?? .null }
             return [
-                "itemId": .integer(itemId), "title": .string(title), "score": .number(Double(shortest: score)),
-                "scores": ["collaborative": component(collaborative), "text": component(text), "languageModel": component(languageModel)],
-                "matchedFacets": .array(matchedFacets.map { .string($0) }), "added": .bool(added),
+                "itemId": .integer(itemId), "title": .string(title), "score": .number(shortest: score),
+                "scores": [
+                    "collaborative": component(detail.collaborative), "text": component(detail.text),
+                    "languageModel": component(detail.languageModel),
+                ],
+                "matchedFacets": detail.matchedFacets.json, "added": .bool(detail.added),
             ]
+        }
+
+        public init(json: JSONValue) throws(WireDecodingError) {
+            let reader = try WireReader(json)
+            itemId = try reader.int32("itemId")
+            title = try reader.string("title")
+            score = try reader.float("score")
+            guard reader.has("scores") else { return }
+            let scores = try reader.reader("scores")
+            detail = Detail(
+                collaborative: try scores.optionalFloat("collaborative"), text: try scores.optionalFloat("text"),
+                languageModel: try scores.optionalFloat("languageModel"), matchedFacets: try reader.strings("matchedFacets"),
+                added: try reader.bool("added"))
         }
     }
 
     /// The LM's answer and its cost.
-    public struct Answer: Sendable {
+    public struct Answer: WireCodable, Equatable {
         public var text: String
         public var generatedTokens: Int
         public var promptTokens: Int
@@ -156,40 +223,118 @@ public enum SessionMessage {
             self.generatedTokens = generatedTokens
             self.promptTokens = promptTokens
             self.reusedTokens = reusedTokens
-            self.firstTokenMilliseconds = firstTokenMilliseconds
-            self.totalMilliseconds = totalMilliseconds
+            self.firstTokenMilliseconds = Self.rounded(firstTokenMilliseconds)
+            self.totalMilliseconds = Self.rounded(totalMilliseconds)
             self.finished = finished
         }
 
         public var json: JSONValue {
             [
                 "text": .string(text), "generatedTokens": .integer(generatedTokens), "promptTokens": .integer(promptTokens),
-                "reusedTokens": .integer(reusedTokens), "firstTokenMs": .number(Self.rounded(firstTokenMilliseconds)),
-                "totalMs": .number(Self.rounded(totalMilliseconds)), "finished": .bool(finished),
+                "reusedTokens": .integer(reusedTokens), "firstTokenMs": .number(firstTokenMilliseconds),
+                "totalMs": .number(totalMilliseconds), "finished": .bool(finished),
             ]
         }
 
+        public init(json: JSONValue) throws(WireDecodingError) {
+            let reader = try WireReader(json)
+            text = try reader.string("text")
+            generatedTokens = try reader.int("generatedTokens")
+            promptTokens = try reader.int("promptTokens")
+            reusedTokens = try reader.int("reusedTokens")
+            firstTokenMilliseconds = try reader.double("firstTokenMs")
+            totalMilliseconds = try reader.double("totalMs")
+            finished = try reader.bool("finished")
+        }
+
+        /// Milliseconds to one decimal, as the wire carries them.
         static func rounded(_ value: Double) -> Double { (value * 10).rounded() / 10 }
     }
 
-    public static func result(
-        sessionId: String, understood: Understood, items: [RankedItem], answer: Answer?, excludedByStatement: Int,
-        languageModelRanked: Int, languageModelReusedTokens: Int, retrievalMilliseconds: Double, languageModelMilliseconds: Double
-    ) -> JSONValue {
-        [
-            "sessionId": .string(sessionId), "understood": understood.json, "items": .array(items.map(\.json)),
-            "answer": answer?.json ?? .null, "excludedByStatement": .integer(excludedByStatement),
-            "languageModelRanked": .integer(languageModelRanked), "languageModelReusedTokens": .integer(languageModelReusedTokens),
-            "timing": [
-                "retrievalMs": .number(Answer.rounded(retrievalMilliseconds)),
-                "languageModelRankingMs": .number(Answer.rounded(languageModelMilliseconds)),
-            ],
-        ]
+    public struct Response: WireCodable, Equatable {
+        public var sessionId: String
+        public var understood: Understood
+        public var items: [RankedItem]
+        public var answer: Answer?
+        /// Items the message's stated exclusions removed.
+        public var excludedByStatement: Int
+        public var languageModelRanked: Int
+        public var languageModelReusedTokens: Int
+        /// Milliseconds, to one decimal.
+        public var retrievalMilliseconds: Double
+        public var languageModelMilliseconds: Double
+
+        public init(
+            sessionId: String, understood: Understood, items: [RankedItem], answer: Answer?, excludedByStatement: Int,
+            languageModelRanked: Int, languageModelReusedTokens: Int, retrievalMilliseconds: Double,
+            languageModelMilliseconds: Double
+        ) {
+            self.sessionId = sessionId
+            self.understood = understood
+            self.items = items
+            self.answer = answer
+            self.excludedByStatement = excludedByStatement
+            self.languageModelRanked = languageModelRanked
+            self.languageModelReusedTokens = languageModelReusedTokens
+            self.retrievalMilliseconds = Answer.rounded(retrievalMilliseconds)
+            self.languageModelMilliseconds = Answer.rounded(languageModelMilliseconds)
+        }
+
+        public var json: JSONValue {
+            [
+                "sessionId": .string(sessionId), "understood": understood.json, "items": .array(items.map(\.json)),
+                "answer": answer?.json ?? .null, "excludedByStatement": .integer(excludedByStatement),
+                "languageModelRanked": .integer(languageModelRanked), "languageModelReusedTokens": .integer(languageModelReusedTokens),
+                "timing": ["retrievalMs": .number(retrievalMilliseconds), "languageModelRankingMs": .number(languageModelMilliseconds)],
+            ]
+        }
+
+        public init(json: JSONValue) throws(WireDecodingError) {
+            let reader = try WireReader(json)
+            sessionId = try reader.string("sessionId")
+            understood = try reader.decode("understood")
+            items = try reader.array("items", of: RankedItem.self)
+            answer = try reader.optionalDecode("answer")
+            excludedByStatement = try reader.int("excludedByStatement")
+            languageModelRanked = try reader.int("languageModelRanked")
+            languageModelReusedTokens = try reader.int("languageModelReusedTokens")
+            let timing = try reader.reader("timing")
+            retrievalMilliseconds = try timing.double("retrievalMs")
+            languageModelMilliseconds = try timing.double("languageModelRankingMs")
+        }
     }
 
-    /// Params of one `session/answerDelta` notification: the request it belongs to, the piece's
-    /// index (0, 1, ...) and its text.
-    public static func deltaParams(requestId: RequestID, sessionId: String, index: Int, text: String) -> JSONValue {
-        ["requestId": requestId.json, "sessionId": .string(sessionId), "index": .integer(index), "text": .string(text)]
+    /// `session/answerDelta` (server notification): the next piece of a streamed answer.
+    public struct AnswerDelta: WireCodable, Equatable {
+        public static let method = "session/answerDelta"
+
+        /// The `session/message` request the piece belongs to.
+        public var requestId: RequestID
+        public var sessionId: String
+        /// The piece's index: 0, 1, ...
+        public var index: Int
+        public var text: String
+
+        public init(requestId: RequestID, sessionId: String, index: Int, text: String) {
+            self.requestId = requestId
+            self.sessionId = sessionId
+            self.index = index
+            self.text = text
+        }
+
+        public var json: JSONValue {
+            ["requestId": requestId.json, "sessionId": .string(sessionId), "index": .integer(index), "text": .string(text)]
+        }
+
+        public init(json: JSONValue) throws(WireDecodingError) {
+            let reader = try WireReader(json)
+            guard let id = reader.value("requestId").flatMap(RequestID.init(json:)) else {
+                throw WireDecodingError(path: "requestId", message: "expected an integer or a string")
+            }
+            requestId = id
+            sessionId = try reader.string("sessionId")
+            index = try reader.int("index")
+            text = try reader.string("text")
+        }
     }
 }

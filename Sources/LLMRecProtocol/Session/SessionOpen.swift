@@ -1,23 +1,52 @@
 import JSON
+import JSONRPC
 
 /// `session/open`: starts a session, optionally with a history and a client-chosen id.
 public enum SessionOpen {
-    public static let method = "session/open"
+    public struct Request: LLMRecRequest, Equatable {
+        public static let method = "session/open"
+        public typealias Response = SessionOpen.Response
 
-    public struct Params: Sendable {
         public var history: [Int32]
+        /// The id to give the session; nil lets the daemon choose one.
         public var sessionId: String?
 
-        public init(_ params: JSONValue?, maxHistory: Int) throws(InvalidParams) {
+        public init(history: [Int32] = [], sessionId: String? = nil) {
+            self.history = history
+            self.sessionId = sessionId
+        }
+
+        public init(params: JSONValue?, limits: ProtocolLimits) throws(InvalidParams) {
             let reader = try ParamsReader(params)
-            history = try reader.optionalItemIds("history", count: 0...maxHistory) ?? []
+            history = try reader.optionalItemIds("history", count: 0...limits.maxHistory) ?? []
             sessionId = try reader.optionalString("sessionId")
             if let sessionId { try SessionIdentifier.validate(sessionId) }
         }
+
+        public var params: JSONValue? {
+            var writer = ParamsWriter()
+            writer.set("history", itemIds: history)
+            writer.set("sessionId", sessionId)
+            return writer.params
+        }
     }
 
-    public static func result(sessionId: String, historyLength: Int) -> JSONValue {
-        ["sessionId": .string(sessionId), "historyLength": .integer(historyLength)]
+    public struct Response: WireCodable, Equatable {
+        public var sessionId: String
+        public var historyLength: Int
+
+        public init(sessionId: String, historyLength: Int) {
+            self.sessionId = sessionId
+            self.historyLength = historyLength
+        }
+
+        public var json: JSONValue { ["sessionId": .string(sessionId), "historyLength": .integer(historyLength)] }
+
+        public init(json: JSONValue) throws(WireDecodingError) {
+            let reader = try WireReader(json)
+            sessionId = try reader.string("sessionId")
+            historyLength = try reader.int("historyLength")
+        }
     }
 }
 

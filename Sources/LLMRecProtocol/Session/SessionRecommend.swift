@@ -1,12 +1,15 @@
 import JSON
+import JSONRPC
 
 /// `session/recommend`: the best items for a session.
 public enum SessionRecommend {
-    public static let method = "session/recommend"
+    public struct Request: LLMRecRequest, Equatable {
+        public static let method = "session/recommend"
+        public typealias Response = SessionRecommend.Response
 
-    public struct Params: Sendable {
         public var sessionId: String
         public var k: Int
+        /// Rank only these items; nil ranks the catalog.
         public var candidates: [Int32]?
         public var exclude: [Int32]
         public var excludeSeen: Bool
@@ -17,62 +20,90 @@ public enum SessionRecommend {
         public var explain: Bool
         public var weights: SessionMessage.Weights
 
-        public init(_ params: JSONValue?, maxK: Int, maxCandidates: Int) throws(InvalidParams) {
+        public init(
+            sessionId: String, k: Int = 10, candidates: [Int32]? = nil, exclude: [Int32] = [], excludeSeen: Bool = true,
+            workDoneToken: JSONValue? = nil, query: String? = nil, explain: Bool = false,
+            weights: SessionMessage.Weights = SessionMessage.Weights()
+        ) {
+            self.sessionId = sessionId
+            self.k = k
+            self.candidates = candidates
+            self.exclude = exclude
+            self.excludeSeen = excludeSeen
+            self.workDoneToken = workDoneToken
+            self.query = query
+            self.explain = explain
+            self.weights = weights
+        }
+
+        public init(params: JSONValue?, limits: ProtocolLimits) throws(InvalidParams) {
             let reader = try ParamsReader(params)
             sessionId = try SessionIdentifier.read(reader)
-            k = try reader.int("k", default: 10, in: 1...maxK)
-            candidates = try reader.optionalItemIds("candidates", count: 1...maxCandidates)
-            exclude = try reader.optionalItemIds("exclude", count: 0...maxCandidates) ?? []
+            k = try reader.int("k", default: 10, in: 1...limits.maxK)
+            candidates = try reader.optionalItemIds("candidates", count: 1...limits.maxCandidates)
+            exclude = try reader.optionalItemIds("exclude", count: 0...limits.maxCandidates) ?? []
             excludeSeen = try reader.bool("excludeSeen", default: true)
             workDoneToken = try reader.progressToken()
             query = try reader.has("query") ? reader.string("query", length: 1...4000) : nil
             explain = try reader.bool("explain", default: false)
             weights = try SessionMessage.Weights.read(reader)
         }
-    }
 
-    public struct Recommendation: Sendable {
-        public var itemId: Int32
-        public var score: Float
-        public var title: String
-
-        public init(itemId: Int32, score: Float, title: String) {
-            self.itemId = itemId
-            self.score = score
-            self.title = title
+        public var params: JSONValue? {
+            var writer = ParamsWriter()
+            writer.set("sessionId", sessionId)
+            writer.set("k", k)
+            writer.set("candidates", itemIds: candidates)
+            if !exclude.isEmpty { writer.set("exclude", itemIds: exclude) }
+            writer.set("excludeSeen", excludeSeen)
+            writer.set("workDoneToken", workDoneToken)
+            writer.set("query", query)
+            if explain { writer.set("explain", true) }
+            writer.set("weights", weights.json)
+            return writer.params
         }
+
+        public var progressToken: JSONValue? { workDoneToken }
     }
 
-    public static func result(sessionId: String, recommender: String, items: [Recommendation]) -> JSONValue {
-        [
-            "sessionId": .string(sessionId), "recommender": .string(recommender),
-            "items": .array(items.map {
-                ["itemId": .integer($0.itemId), "score": .number(Double(shortest: $0.score)), "title": .string($0.title)]
-            }),
-        ]
-    }
-}
+    /// The ranked items. From the collaborative model alone each item has only its score; from
+    /// the blended engine it has its score broken down, and the result says how many items the LM
+    /// ranked and, when asked for, the LM's explanation.
+    public struct Response: WireCodable, Equatable {
+        public var sessionId: String
+        public var recommender: String
+        public var items: [SessionMessage.RankedItem]
+        /// Set by the blended engine only.
+        public var languageModelRanked: Int?
+        public var explanation: SessionMessage.Answer?
 
-extension SessionRecommend {
-    /// The result of the blended engine: each item with its score broken down, and the LM's
-    /// explanation when asked for.
-    public static func blendedResult(
-        sessionId: String, recommender: String, items: [SessionMessage.RankedItem], explanation: SessionMessage.Answer?,
-        languageModelRanked: Int
-    ) -> JSONValue {
-        var result: JSONObject = [
-            "sessionId": .string(sessionId), "recommender": .string(recommender), "items": .array(items.map(\.json)),
-            "languageModelRanked": .integer(languageModelRanked),
-        ]
-        if let explanation { result["explanation"] = explanation.json }
-        return .object(result)
-    }
-}
+        public init(
+            sessionId: String, recommender: String, items: [SessionMessage.RankedItem], languageModelRanked: Int? = nil,
+            explanation: SessionMessage.Answer? = nil
+        ) {
+            self.sessionId = sessionId
+            self.recommender = recommender
+            self.items = items
+            self.languageModelRanked = languageModelRanked
+            self.explanation = explanation
+        }
 
-extension Double {
-    /// The double whose shortest decimal form equals the float's (`0.1` stays `0.1` on the wire,
-    /// not `0.10000000149011612`).
-    public init(shortest value: Float) {
-        self = Double("\(value)") ?? Double(value)
+        public var json: JSONValue {
+            var result: JSONObject = [
+                "sessionId": .string(sessionId), "recommender": .string(recommender), "items": .array(items.map(\.json)),
+            ]
+            if let languageModelRanked { result["languageModelRanked"] = .integer(languageModelRanked) }
+            if let explanation { result["explanation"] = explanation.json }
+            return .object(result)
+        }
+
+        public init(json: JSONValue) throws(WireDecodingError) {
+            let reader = try WireReader(json)
+            sessionId = try reader.string("sessionId")
+            recommender = try reader.string("recommender")
+            items = try reader.array("items", of: SessionMessage.RankedItem.self)
+            languageModelRanked = try reader.optionalInt("languageModelRanked")
+            explanation = try reader.optionalDecode("explanation")
+        }
     }
 }

@@ -1,4 +1,5 @@
 import JSON
+import LLMRecProtocol
 import Models
 import RedisClient
 import Training
@@ -42,7 +43,8 @@ public struct DaemonConfiguration: Sendable {
     /// How answers name what is recommended ("movie", "game", "item"); nil: the loaded bundle's
     /// domain (`ConversationModels.itemNoun`), else "item".
     public var itemNoun: String?
-    public var limits: Limits
+    /// The limits announced in `initialize` and applied to every request.
+    public var limits: ProtocolLimits
     /// With a socket: exit (status 0, as on SIGTERM) after this many seconds with no connection,
     /// no request and no work in flight; nil serves until stopped.
     public var idleExitSeconds: Double?
@@ -52,7 +54,7 @@ public struct DaemonConfiguration: Sendable {
         recommender: ModelSpecification = .cooccurrence, encoderDirectory: String? = nil, embeddingThreads: Int = 1,
         encoderPrecision: TransformerEncoder.Precision = .fastest, bundleDirectory: String? = nil, languageModelPath: String? = nil,
         languageModelThreads: Int = 1,
-        chatCacheSessions: Int = 8, chatCacheTokens: Int = 1024, itemNoun: String? = nil, limits: Limits = .init(),
+        chatCacheSessions: Int = 8, chatCacheTokens: Int = 1024, itemNoun: String? = nil, limits: ProtocolLimits = .init(),
         idleExitSeconds: Double? = nil, sharedStore: RedisEndpoint? = nil
     ) {
         self.sharedStore = sharedStore
@@ -71,31 +73,5 @@ public struct DaemonConfiguration: Sendable {
         self.chatCacheTokens = chatCacheTokens
         self.itemNoun = itemNoun
         self.limits = limits
-    }
-
-    /// Limits announced in `initialize` (Protocol/spec.md, "Scheduling and limits").
-    public struct Limits: Sendable {
-        public var maxMessageBytes = 4 << 20
-        public var maxBatchSize = 100
-        public var maxQueuedPerLane = 64
-        public var maxPendingWriteBytes = 8 << 20
-        public var maxSessions = 10_000
-        public var sessionTimeToLiveSeconds = 86_400.0
-        public var maxK = 100
-        public var maxHistory = 10_000
-        public var maxCandidates = 10_000
-        public var maxEventsPerObserve = 1_000
-
-        public init() {}
-
-        var json: JSONObject {
-            [
-                "maxMessageBytes": .integer(maxMessageBytes), "maxBatchSize": .integer(maxBatchSize),
-                "maxQueuedPerLane": .integer(maxQueuedPerLane), "maxPendingWrites": .integer(maxPendingWriteBytes),
-                "maxSessions": .integer(maxSessions), "sessionTtlSeconds": .number(sessionTimeToLiveSeconds),
-                "maxK": .integer(maxK), "maxHistory": .integer(maxHistory), "maxCandidates": .integer(maxCandidates),
-                "maxEventsPerObserve": .integer(maxEventsPerObserve),
-            ]
-        }
     }
 }

@@ -15,22 +15,19 @@ extension Daemon {
     /// Whether `session/recommend` needs the blended engine rather than the collaborative model
     /// alone: words to rank for, an explanation, weights, a conversation so far, an LM path, or
     /// items added at run time (which only the text path can score).
-    func usesBlendedRanking(_ parsed: SessionRecommend.Params, session: Session) -> Bool {
+    func usesBlendedRanking(_ parsed: SessionRecommend.Request, session: Session) -> Bool {
         parsed.query != nil || parsed.explain || parsed.weights != SessionMessage.Weights() || !session.conversation.isEmpty
             || models.ranker != nil || models.retrieval != nil || catalog.count > catalog.base.count
             || parsed.candidates?.contains(where: { !catalog.isPrepared($0) }) == true
     }
 
-    func sessionMessage(
-        _ request: IncomingRequest
-    ) throws -> Handling {
-        let parsed = try SessionMessage.Params(request.params, maxK: configuration.limits.maxK)
+    func sessionMessage(_ parsed: SessionMessage.Request, _ request: IncomingRequest) throws -> Handling {
         let requestID = request.id
         let now = Date().timeIntervalSince1970
         try prepareSession(parsed.sessionId, at: now)
         let before = try store.get(id: parsed.sessionId, at: now)
         // Refused before anything is remembered: a message answered -32003 changes nothing.
-        guard lanes[Self.modelLane].hasRoom else { return .answer(.failure(overloaded(Self.modelLane))) }
+        guard lanes[Self.modelLane].hasRoom else { return .failure(overloaded(Self.modelLane)) }
         let understood = MessageInterpreter(vocabulary: catalog.vocabulary).interpret(parsed.text)
         let turn = ConversationMemory.Turn(text: parsed.text, understood: understood)
         var session = try store.converse(id: parsed.sessionId, turn: turn, at: now)
@@ -48,23 +45,23 @@ extension Daemon {
         if parsed.excludeSeen { excluded += session.history }
         let blend = BlendRequest(
             history: session.history, memory: session.conversation, excluded: excluded, candidates: nil, k: parsed.k,
-            weights: Self.weights(parsed.weights, defaults: models.defaultWeights), sessionId: session.id)
+            weights: BlendWeights(parsed.weights, over: models.defaultWeights), sessionId: session.id)
         let ranker = ConversationRanker(models: models, catalog: catalog)
         let writer = parsed.answer ? answerWriter() : nil
-        let wireUnderstood = Self.wire(understood, vocabulary: catalog.vocabulary)
+        let wireUnderstood = SessionMessage.Understood(understood, vocabulary: catalog.vocabulary)
         let earlierTurns = Array(session.conversation.answeredTurns)
         let turnNumber = session.conversation.turnCount - 1
         return submitToLane(
-            Self.modelLane, request: request, progressToken: nil, durable: durable,
-            finish: { [unowned self] outcome in
-                if case .success(let result) = outcome, let text = result["answer"]?["text"]?.stringValue {
-                    self.recordAnswer(text, turn: turnNumber, session: parsed.sessionId)
+            Self.modelLane, request: request, durable: durable,
+            finish: { [unowned self] (outcome: Result<SessionMessage.Response, ResponseError>) in
+                if case .success(let result) = outcome, let answer = result.answer {
+                    self.recordAnswer(answer.text, turn: turnNumber, session: parsed.sessionId)
                 }
                 return outcome
             }
-        ) { context in
+        ) { context -> Result<SessionMessage.Response, ResponseError> in
             guard let ranked = ranker.rank(blend, isCancelled: { context.isCancelled }) else { return .failure(.requestCancelled) }
-            let items = Self.wire(ranked.items, catalog: ranker.catalog)
+            let items = ranked.items.map { SessionMessage.RankedItem($0, catalog: ranker.catalog) }
             var answer: SessionMessage.Answer?
             if let writer, !ranked.items.isEmpty {
                 var index = 0
@@ -76,19 +73,19 @@ extension Daemon {
                     ) { piece in
                         if parsed.stream {
                             context.notify(
-                                method: SessionMessage.deltaNotification,
-                                params: SessionMessage.deltaParams(requestId: requestID, sessionId: parsed.sessionId, index: index, text: piece))
+                                method: SessionMessage.AnswerDelta.method,
+                                params: SessionMessage.AnswerDelta(requestId: requestID, sessionId: parsed.sessionId, index: index, text: piece).json)
                             index += 1
                         }
                         return !context.isCancelled
                     }
-                    answer = Self.wire(written)
+                    answer = SessionMessage.Answer(written)
                 } catch {
                     return .failure(.internalError("the LM could not answer: \(error)"))
                 }
             }
             if context.isCancelled { return .failure(.requestCancelled) }
-            return .success(SessionMessage.result(
+            return .success(SessionMessage.Response(
                 sessionId: parsed.sessionId, understood: wireUnderstood, items: items, answer: answer,
                 excludedByStatement: ranked.excludedByStatement, languageModelRanked: ranked.languageModelRanked,
                 languageModelReusedTokens: ranked.languageModelReusedTokens, retrievalMilliseconds: ranked.retrievalMilliseconds,
@@ -116,22 +113,22 @@ extension Daemon {
     }
 
     /// `session/recommend` through the blended engine.
-    func blendedRecommend(_ parsed: SessionRecommend.Params, session: Session, excluded: [Int32], request incoming: IncomingRequest) -> Handling {
+    func blendedRecommend(
+        _ parsed: SessionRecommend.Request, session: Session, excluded: [Int32], incoming: IncomingRequest
+    ) -> Handling {
         var memory = session.conversation
         if let query = parsed.query {
             memory.record(.init(text: query, understood: MessageInterpreter(vocabulary: catalog.vocabulary).interpret(query)))
         }
         let request = BlendRequest(
             history: session.history, memory: memory, excluded: excluded, candidates: parsed.candidates, k: parsed.k,
-            weights: Self.weights(parsed.weights, defaults: models.defaultWeights), sessionId: session.id)
+            weights: BlendWeights(parsed.weights, over: models.defaultWeights), sessionId: session.id)
         let ranker = ConversationRanker(models: models, catalog: catalog)
         let writer = parsed.explain ? answerWriter() : nil
         let recommender = engine.recommender.name
         let sessionId = session.id
         let earlierTurns = Array(session.conversation.answeredTurns)
-        return submitToLane(
-            Self.modelLane, request: incoming, progressToken: parsed.workDoneToken
-        ) { context in
+        return submitToLane(Self.modelLane, request: incoming) { context -> Result<SessionRecommend.Response, ResponseError> in
             guard let ranked = ranker.rank(request, isCancelled: { context.isCancelled }) else { return .failure(.requestCancelled) }
             var explanation: SessionMessage.Answer?
             if let writer, !ranked.items.isEmpty {
@@ -142,14 +139,15 @@ extension Daemon {
                         grounds: ranker.models.grounds(of: ranked.items[0], history: request.history, in: ranker.catalog), maxTokens: 80,
                         earlierTurns: earlierTurns, remember: false
                     ) { _ in !context.isCancelled }
-                    explanation = Self.wire(written)
+                    explanation = SessionMessage.Answer(written)
                 } catch {
                     return .failure(.internalError("the LM could not explain: \(error)"))
                 }
             }
-            return .success(SessionRecommend.blendedResult(
-                sessionId: sessionId, recommender: recommender, items: Self.wire(ranked.items, catalog: ranker.catalog),
-                explanation: explanation, languageModelRanked: ranked.languageModelRanked))
+            return .success(SessionRecommend.Response(
+                sessionId: sessionId, recommender: recommender,
+                items: ranked.items.map { SessionMessage.RankedItem($0, catalog: ranker.catalog) },
+                languageModelRanked: ranked.languageModelRanked, explanation: explanation))
         }
     }
 
@@ -157,23 +155,19 @@ extension Daemon {
     /// journaled; their text is embedded on the model lane, ahead of any later turn, and the answer
     /// waits for both. When the journal cannot store them they are withdrawn (their ids are given
     /// again) and the answer is `-32603`.
-    func catalogAdd(
-        _ request: IncomingRequest
-    ) throws -> Handling {
-        let parsed = try CatalogAdd.Params(request.params)
+    func catalogAdd(_ parsed: CatalogAdd.Request, _ request: IncomingRequest) throws -> Handling {
         guard models.hasTextPath else {
-            return .answer(.failure(LLMRecError.modelNotLoaded("a text encoder (serve --encoder or a bundle naming one): added items are found through their text")))
+            return .failure(LLMRecError.modelNotLoaded(
+                "a text encoder (serve --encoder or a bundle naming one): added items are found through their text"))
         }
-        guard lanes[Self.modelLane].hasRoom else { return .answer(.failure(overloaded(Self.modelLane))) }
-        let newItems = parsed.items.map {
-            NewItem(title: $0.title, description: $0.description, metadata: $0.metadata, originalId: $0.originalId)
-        }
+        guard lanes[Self.modelLane].hasRoom else { return .failure(overloaded(Self.modelLane)) }
+        let newItems = parsed.items.map(NewItem.init)
         let added: [CatalogItem]
         if let shared {
             added = try shared.catalog.add(newItems, using: shared.connection)
         } else {
             do { added = try catalog.add(newItems) } catch {
-                return .answer(.failure(InvalidParams(field: "items", message: error.description).responseError))
+                return .failure(InvalidParams(field: "items", message: error.description).responseError)
             }
         }
         let durable = catalogJournal.map { journal in
@@ -184,16 +178,14 @@ extension Daemon {
         }
         let models = self.models
         let size = catalog.count
-        return submitToLane(
-            Self.modelLane, request: request, progressToken: nil, durable: durable
-        ) { context in
+        return submitToLane(Self.modelLane, request: request, durable: durable) { context -> Result<CatalogAdd.Response, ResponseError> in
             guard !context.isCancelled else { return .failure(.requestCancelled) }
             models.prepare(added: added)
-            return .success(CatalogAdd.result(items: added, catalogSize: size))
+            return .success(CatalogAdd.Response(items: added.map(CatalogEntry.init), catalogSize: size))
         }
     }
 
-    func modelStatus() -> JSONValue {
+    func modelStatus() -> ModelStatus.Response {
         let models = self.models
         let lm = models.languageModel
         let usage = models.chatCacheUsage
@@ -202,7 +194,7 @@ extension Daemon {
         if models.allmrec?.textMLP != nil && models.hasTextPath { capabilities.append("stage1-latent") }
         if models.retrieval != nil { capabilities.append("retrieval") } else if models.ranker != nil { capabilities.append("lm-ranking") }
         if lm != nil { capabilities.append("answers") }
-        return ModelStatus.Result(
+        return ModelStatus.Response(
             recommender: .init(name: engine.recommender.name, path: models.source.bundle ?? Self.checkpointPath(of: configuration.recommender)),
             encoder: models.encoder.map {
                 .init(
@@ -239,18 +231,18 @@ extension Daemon {
             residentMemoryBytes: ServerMetrics.residentMemoryBytes,
             loading: latestLoad.flatMap { load in
                 lanes[Self.loadingLane].hasRoom ? nil
-                    : (load.request.bundle, load.request.languageModel, Double(DispatchTime.now().uptimeNanoseconds - load.startedAt) / 1e9)
+                    : ModelStatus.Loading(
+                        bundle: load.request.bundle, languageModel: load.request.languageModel,
+                        seconds: Double(DispatchTime.now().uptimeNanoseconds - load.startedAt) / 1e9)
             },
-            loadSeconds: modelLoadSeconds, generation: modelGeneration
-        ).json
+            loadSeconds: modelLoadSeconds, generation: modelGeneration)
     }
 
     /// `model/load`: loads on the loading lane; the swap and the answer happen on the loop thread
     /// when it is ready. One load at a time (a second gets `-32003`). A path that does not exist and
     /// one that holds no model get the same `-32013` answer naming only the part that failed (the
     /// reason, with paths and what the files hold, goes to the daemon's log).
-    func modelLoad(_ incoming: IncomingRequest) throws -> Handling {
-        let parsed = try ModelLoad.Params(incoming.params)
+    func modelLoad(_ parsed: ModelLoad.Request, _ incoming: IncomingRequest) -> Handling {
         let request = ModelSetRequest(
             recommender: configuration.recommender, bundle: parsed.bundle ?? models.source.bundle,
             languageModel: parsed.languageModel ?? (parsed.bundle == nil ? models.source.languageModel : nil),
@@ -260,19 +252,20 @@ extension Daemon {
         let configuration = self.configuration
         let started = DispatchTime.now().uptimeNanoseconds
         let handling = submitToLane(
-            Self.loadingLane, request: incoming, progressToken: nil,
-            finish: { [unowned self] outcome in
-                guard case .success = outcome, let loaded = slot.take() else { return outcome }
+            Self.loadingLane, request: incoming,
+            finish: { [unowned self] (outcome: Result<Void, ResponseError>) -> Result<ModelStatus.Response, ResponseError> in
+                if case .failure(let error) = outcome { return .failure(error) }
+                guard let loaded = slot.take() else { return .failure(LLMRecError.loadFailed("cannot load this model")) }
                 self.models = loaded
                 self.modelGeneration += 1
                 self.modelLoadSeconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
                 log("model/load: now serving \(loaded.source.bundle ?? self.engine.recommender.name) (generation \(self.modelGeneration))")
                 return .success(self.modelStatus())
             }
-        ) { _ in
+        ) { _ -> Result<Void, ResponseError> in
             do {
                 slot.put(try ModelSetLoader.load(request, dataset: dataset, configuration: configuration))
-                return .success(.null)
+                return .success(())
             } catch let error as ModelSetLoadError {
                 log(.warning, "model/load failed: \(error)")
                 return .failure(LLMRecError.loadFailed(error.summary))
@@ -303,38 +296,6 @@ extension Daemon {
         case .text(let encoder): return encoder
         case .popularity, .cooccurrence: return nil
         }
-    }
-
-    /// The request's weights over `defaults` (the model set's: its bundle's tuned blend).
-    static func weights(_ wire: SessionMessage.Weights, defaults: BlendWeights) -> BlendWeights {
-        var weights = defaults
-        if let value = wire.collaborative { weights.collaborative = Float(value) }
-        if let value = wire.text { weights.text = Float(value) }
-        if let value = wire.facet { weights.facet = Float(value) }
-        if let value = wire.languageModel { weights.languageModel = Float(value) }
-        return weights
-    }
-
-    static func wire(_ understood: Understanding, vocabulary: FacetVocabulary) -> SessionMessage.Understood {
-        SessionMessage.Understood(
-            preferences: understood.preferences, exclusions: understood.exclusions,
-            wantedFacets: understood.wantedFacets.map(vocabulary.displayName),
-            excludedFacets: understood.excludedFacets.map(vocabulary.displayName), reference: understood.reference?.rawValue)
-    }
-
-    static func wire(_ items: [RankedItem], catalog: LiveCatalog) -> [SessionMessage.RankedItem] {
-        items.map {
-            SessionMessage.RankedItem(
-                itemId: $0.itemId, title: catalog[$0.itemId]?.title ?? "", score: $0.score, collaborative: $0.collaborative,
-                text: $0.text, languageModel: $0.languageModel, matchedFacets: $0.matchedFacets, added: !catalog.isPrepared($0.itemId))
-        }
-    }
-
-    static func wire(_ answer: Answer) -> SessionMessage.Answer {
-        SessionMessage.Answer(
-            text: answer.text, generatedTokens: answer.generatedTokens, promptTokens: answer.promptTokens,
-            reusedTokens: answer.reusedTokens, firstTokenMilliseconds: answer.firstTokenMilliseconds,
-            totalMilliseconds: answer.totalMilliseconds, finished: answer.finished)
     }
 }
 

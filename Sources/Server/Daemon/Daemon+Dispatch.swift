@@ -8,8 +8,14 @@ import RedisClient
 extension Daemon {
     /// What a method handler decided: an answer now, or work handed to a lane (answered later).
     enum Handling {
-        case answer(Result<JSONValue, ResponseError>)
+        case answer(MethodOutcome)
         case deferred
+
+        /// An answer now: `result`.
+        static func success(_ result: some WireCodable) -> Handling { .answer(.success(result)) }
+
+        /// An answer now: `error`.
+        static func failure(_ error: ResponseError) -> Handling { .answer(.failure(error)) }
     }
 
     func handle(_ message: IncomingMessage, from client: ClientState, batch: BatchReply?, receivedAt: UInt64) {
@@ -65,24 +71,24 @@ extension Daemon {
     ///     that came after it does not refuse it).
     private func route(_ request: IncomingRequest, retried: Bool = false, resumed: Bool = false) -> Handling {
         let client = request.client
-        if client.shutdownRequested && !resumed { return .answer(.failure(LLMRecError.shuttingDown)) }
+        if client.shutdownRequested && !resumed { return .failure(LLMRecError.shuttingDown) }
         let entry = Self.handlers[request.method]
         if entry?.beforeInitialize != true {
-            guard client.initialized else { return .answer(.failure(.serverNotInitialized)) }
+            guard client.initialized else { return .failure(.serverNotInitialized) }
             if client.tickets[request.id] != nil {
-                return .answer(.failure(.invalidRequest("request id \(request.id) is already in flight on this connection")))
+                return .failure(.invalidRequest("request id \(request.id) is already in flight on this connection"))
             }
         }
-        guard let entry else { return .answer(.failure(.methodNotFound(request.method))) }
+        guard let entry else { return .failure(.methodNotFound(request.method)) }
         do {
             return try entry.handle(self, request)
         } catch let error as InvalidParams {
-            return .answer(.failure(error.responseError))
+            return .failure(error.responseError)
         } catch let error as SessionError {
             switch error {
-            case .notFound(let id): return .answer(.failure(LLMRecError.sessionNotFound(id)))
+            case .notFound(let id): return .failure(LLMRecError.sessionNotFound(id))
             case .alreadyExists(let id):
-                return .answer(.failure(InvalidParams(field: "sessionId", message: "session '\(id)' already exists").responseError))
+                return .failure(InvalidParams(field: "sessionId", message: "session '\(id)' already exists").responseError)
             }
         } catch let read as SessionRead {
             client.unacknowledged += 1
@@ -90,38 +96,38 @@ extension Daemon {
             awaitingSessionReads.append(SessionReadWaiter(sessionId: read.id) { [unowned self, weak client] failure in
                 guard let client else { return }
                 client.unacknowledged -= 1
-                let handling = failure.map { Handling.answer($0) } ?? self.route(request, retried: retried, resumed: true)
+                let handling = failure.map { Handling.failure($0) } ?? self.route(request, retried: retried, resumed: true)
                 if case .answer(let outcome) = handling { self.reply(to: request, outcome) }
                 self.afterRequestFinished(of: client)
             })
             return .deferred
         } catch let stale as SharedSessions.StaleCache {
             guard retried else { return route(request, retried: true, resumed: resumed) }
-            return .answer(.failure(.internalError("session '\(stale.id)' changed under two tries; retry")))
+            return .failure(.internalError("session '\(stale.id)' changed under two tries; retry"))
         } catch let error as RedisError {
-            return .answer(.failure(shared?.unavailable(error) ?? .internalError("internal error: \(error)")))
+            return .failure(shared?.unavailable(error) ?? .internalError("internal error: \(error)"))
         } catch let error as SharedCatalogError {
-            return .answer(.failure(InvalidParams(field: "items", message: error.description).responseError))
+            return .failure(InvalidParams(field: "items", message: error.description).responseError)
         } catch {
-            return .answer(.failure(.internalError("internal error: \(error)")))
+            return .failure(.internalError("internal error: \(error)"))
         }
     }
 
     /// Answers `request` (see `reply(to:id:_:batch:receivedAt:)`).
-    func reply(to request: IncomingRequest, _ outcome: Result<JSONValue, ResponseError>) {
+    func reply(to request: IncomingRequest, _ outcome: MethodOutcome) {
         reply(to: request.client, id: request.id, outcome, batch: request.batch, receivedAt: request.receivedAt)
     }
 
-    /// Sends a response (or adds it to its batch) and records its latency.
+    /// Sends a response (or adds it to its batch) and records its latency. The result is written
+    /// to JSON here, once.
     func reply(
-        to client: ClientState, id: RequestID?, _ outcome: Result<JSONValue, ResponseError>, batch: BatchReply?,
-        receivedAt: UInt64
+        to client: ClientState, id: RequestID?, _ outcome: MethodOutcome, batch: BatchReply?, receivedAt: UInt64
     ) {
         let message: JSONValue
         let recorded: ServerMetrics.Outcome
         switch outcome {
         case .success(let result):
-            message = OutgoingMessage.response(id: id, result: result)
+            message = OutgoingMessage.response(id: id, result: result.json)
             recorded = .success
         case .failure(let error):
             message = OutgoingMessage.error(id: id, error)
@@ -131,16 +137,27 @@ extension Daemon {
         if let batch { batch.add(message) } else { send(message, to: client) }
     }
 
-    /// Hands `job` to a lane; answers `-32003` at once when the lane is full. `finish`, when given,
-    /// runs on the loop thread with the job's outcome before the reply and may replace it (a model
-    /// swap happens there); it does not run for a cancelled request. With `durable`, the request
-    /// also waits for that journal record: the answer goes once both are done, and when the
-    /// record fails, `durable.undo` runs, the job is cancelled and the answer is `-32603`.
-    func submitToLane(
-        _ laneIndex: Int, request: IncomingRequest, progressToken: JSONValue?,
+    /// Hands `job` to a lane and answers its result; `-32003` at once when the lane is full. See
+    /// `submitToLane(_:request:durable:finish:job:)`.
+    func submitToLane<Response: WireCodable>(
+        _ laneIndex: Int, request: IncomingRequest,
         durable: (journal: JournalKind, sequence: UInt64, undo: () -> Void)? = nil,
-        finish: ((Result<JSONValue, ResponseError>) -> Result<JSONValue, ResponseError>)? = nil,
-        job: @escaping @Sendable (LaneJobContext) -> Result<JSONValue, ResponseError>
+        job: @escaping @Sendable (LaneJobContext) -> Result<Response, ResponseError>
+    ) -> Handling {
+        submitToLane(laneIndex, request: request, durable: durable, finish: { $0 }, job: job)
+    }
+
+    /// Hands `job` to a lane; answers `-32003` at once when the lane is full. `finish` runs on the
+    /// loop thread with the job's output and makes the answer (a model swap or the conversation's
+    /// bookkeeping happens there); it does not run for a cancelled request. With `durable`, the
+    /// request also waits for that journal record: the answer goes once both are done, and when
+    /// the record fails, `durable.undo` runs, the job is cancelled and the answer is `-32603`.
+    /// Progress is reported under the request's `progressToken`, if any.
+    func submitToLane<Output: Sendable, Response: WireCodable>(
+        _ laneIndex: Int, request: IncomingRequest,
+        durable: (journal: JournalKind, sequence: UInt64, undo: () -> Void)? = nil,
+        finish: @escaping (Result<Output, ResponseError>) -> Result<Response, ResponseError>,
+        job: @escaping @Sendable (LaneJobContext) -> Result<Output, ResponseError>
     ) -> Handling {
         let (client, id) = (request.client, request.id)
         let lane = lanes[laneIndex]
@@ -149,17 +166,25 @@ extension Daemon {
         let cancellation = CancellationFlag()
         let mailbox = self.mailbox!
         let poster = LoopMailboxPoster { event in mailbox.post(event) }
-        guard lane.submit(ticket: ticket, cancellation: cancellation, mailbox: poster, job: job) else {
-            return .answer(.failure(LLMRecError.overloaded(lane: lane.name, capacity: lane.capacity)))
+        let submitted = lane.submit(ticket: ticket, cancellation: cancellation, mailbox: poster) { context in
+            job(context).map { $0 as any Sendable }
         }
-        if let progressToken {
+        guard submitted else { return .failure(LLMRecError.overloaded(lane: lane.name, capacity: lane.capacity)) }
+        if let progressToken = request.progressToken {
             send(OutgoingMessage.notification(
                 method: Lifecycle.progress,
                 params: Lifecycle.progressParams(token: progressToken, kind: "begin", title: lane.name)), to: client)
         }
+        let answer: (LaneOutcome) -> MethodOutcome = { outcome in
+            let typed = outcome.flatMap { output -> Result<Output, ResponseError> in
+                guard let output = output as? Output else { return .failure(.internalError("internal error: a lane's job returned \(type(of: output))")) }
+                return .success(output)
+            }
+            return finish(typed).map { $0 as any WireCodable }
+        }
         pending[ticket] = PendingRequest(
             connectionID: client.connection.id, requestID: id, receivedAt: request.receivedAt, batch: request.batch,
-            cancellation: cancellation, progressToken: progressToken, finish: finish, awaitingDurability: durable != nil)
+            cancellation: cancellation, progressToken: request.progressToken, finish: answer, awaitingDurability: durable != nil)
         client.tickets[id] = ticket
         if let durable {
             durability[durable.journal, default: DurabilityWaiters()].add(.init(sequence: durable.sequence, undo: durable.undo) {
@@ -208,7 +233,7 @@ extension Daemon {
 
     /// Answers lane request `ticket` with its job's `outcome` (after `finish`, unless its journal
     /// record failed).
-    private func answer(ticket: Int, _ outcome: Result<JSONValue, ResponseError>) {
+    private func answer(ticket: Int, _ outcome: LaneOutcome) {
         guard let request = pending.removeValue(forKey: ticket) else { return }
         guard let client = clients[request.connectionID] else { return }
         client.tickets[request.requestID] = nil
@@ -217,8 +242,8 @@ extension Daemon {
                 method: Lifecycle.progress, params: Lifecycle.progressParams(token: token, kind: "end", percentage: 100)),
                 to: client)
         }
-        let outcome = request.persistenceFailure.map { .failure($0) } ?? request.finish.map { $0(outcome) } ?? outcome
-        reply(to: client, id: request.requestID, outcome, batch: request.batch, receivedAt: request.receivedAt)
+        let answered: MethodOutcome = request.persistenceFailure.map { .failure($0) } ?? request.finish(outcome)
+        reply(to: client, id: request.requestID, answered, batch: request.batch, receivedAt: request.receivedAt)
         afterRequestFinished(of: client)
     }
 
@@ -226,19 +251,11 @@ extension Daemon {
     func afterRequestFinished(of client: ClientState) {
         if client.isIdle, let shutdown = client.deferredShutdown {
             client.deferredShutdown = nil
-            reply(to: client, id: shutdown.id, .success(.null), batch: shutdown.batch, receivedAt: shutdown.receivedAt)
+            reply(to: client, id: shutdown.id, .success(NullResponse()), batch: shutdown.batch, receivedAt: shutdown.receivedAt)
         }
         if client.closingAfterInFlight && client.isIdle {
             client.connection.closeWhenFlushed()
         }
         if draining { closeDrainedClients() }
-    }
-}
-
-extension Daemon.Handling {
-    /// Runs `action` when this is a successful answer.
-    func afterSuccess(_ action: () -> Void) -> Daemon.Handling {
-        if case .answer(.success) = self { action() }
-        return self
     }
 }

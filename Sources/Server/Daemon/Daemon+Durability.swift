@@ -63,7 +63,7 @@ extension Daemon {
     /// Answers `outcome` once journal record `sequence` is durable; undoes with `undo` and answers
     /// `-32603` when it is not. Returns the handling of a request answered later.
     func answerWhenDurable(
-        _ sequence: UInt64, outcome: Result<JSONValue, ResponseError>, undo: @escaping () -> Void,
+        _ sequence: UInt64, outcome: MethodOutcome, undo: @escaping () -> Void,
         request: IncomingRequest
     ) -> Handling {
         let client = request.client
@@ -71,7 +71,7 @@ extension Daemon {
         durability[.sessions, default: DurabilityWaiters()].add(.init(sequence: sequence, undo: undo) { [unowned self, weak client] error in
             guard let client else { return }
             client.unacknowledged -= 1
-            let answer = error.map { Result<JSONValue, ResponseError>.failure(.internalError("cannot persist the change: \($0)")) } ?? outcome
+            let answer = error.map { MethodOutcome.failure(.internalError("cannot persist the change: \($0)")) } ?? outcome
             self.reply(to: request, answer)
             self.afterRequestFinished(of: client)
         })

@@ -9,59 +9,47 @@ import RedisClient
 /// The method handlers. Cheap ones answer on the loop thread; `catalog/search` and
 /// `session/recommend` run on lanes.
 extension Daemon {
-    func initialize(_ params: JSONValue?) -> Result<JSONValue, ResponseError> {
-        do { _ = try Initialize.Params(params) } catch { return .failure(error.responseError) }
-        return .success(Initialize.Result(
-            serverVersion: Self.version, methods: Self.methods, datasetFingerprint: dataset.fingerprint,
-            catalogSize: catalog.count, users: dataset.userCount, recommender: engine.recommender.name,
-            encoder: engine.semanticSearch.map { $0.encoder.fingerprint },
-            limits: configuration.limits.json
-        ).json)
-    }
-
-    func status() -> JSONValue {
-        ServerStatus.Result(
+    func status() -> ServerStatus.Response {
+        let latency = metrics.percentiles
+        return ServerStatus.Response(
             uptimeSeconds: Double(DispatchTime.now().uptimeNanoseconds - startedAt) / 1e9,
             connections: clients.count, sessions: store.count,
             lanes: lanes.map {
                 ServerStatus.Lane(name: $0.name, queued: $0.queuedCount, running: $0.runningCount, capacity: $0.capacity)
             },
             served: metrics.served, failed: metrics.failed, cancelled: metrics.cancelled,
-            latencyMilliseconds: metrics.percentiles, residentMemoryBytes: ServerMetrics.residentMemoryBytes,
-            processId: Int(getpid()), connectionsAccepted: nextConnectionID
-        ).json
+            latencyMilliseconds: .init(p50: latency.p50, p90: latency.p90, p99: latency.p99, max: latency.max),
+            residentMemoryBytes: ServerMetrics.residentMemoryBytes, processId: Int(getpid()), connectionsAccepted: nextConnectionID)
     }
 
-    func catalogGet(_ params: JSONValue?) throws -> Result<JSONValue, ResponseError> {
-        let ids = try CatalogGet.Params(params).itemIds
-        let unknown = catalog.unknownItems(ids)
+    func catalogGet(_ request: CatalogGet.Request) -> Handling {
+        let unknown = catalog.unknownItems(request.itemIds)
         guard unknown.isEmpty else { return .failure(LLMRecError.itemNotFound(unknown)) }
-        return .success(CatalogGet.result(ids.compactMap { catalog[$0] }))
+        return .success(CatalogGet.Response(items: request.itemIds.compactMap { catalog[$0].map(CatalogEntry.init) }))
     }
 
-    func catalogSearch(_ request: IncomingRequest) throws -> Handling {
-        let parsed = try CatalogSearchMethod.Params(request.params)
+    func catalogSearch(_ request: CatalogSearch.Request, _ incoming: IncomingRequest) -> Handling {
         let models = self.models
         let catalog = self.catalog
-        return submitToLane(
-            Self.catalogLane, request: request, progressToken: nil
-        ) { _ in
-            .success(CatalogSearchMethod.result(models.search(parsed.query, in: catalog, limit: parsed.limit)))
+        return submitToLane(Self.catalogLane, request: incoming) { _ in
+            .success(CatalogSearch.Response(
+                items: models.search(request.query, in: catalog, limit: request.limit).map {
+                    CatalogSearch.Match(item: CatalogEntry($0.item), score: $0.score)
+                }))
         }
     }
 
-    func sessionOpen(_ request: IncomingRequest) throws -> Handling {
-        let parsed = try SessionOpen.Params(request.params, maxHistory: configuration.limits.maxHistory)
-        let unknown = catalog.unknownItems(parsed.history)
-        guard unknown.isEmpty else { return .answer(.failure(LLMRecError.itemNotFound(unknown))) }
+    func sessionOpen(_ request: SessionOpen.Request, _ incoming: IncomingRequest) throws -> Handling {
+        let unknown = catalog.unknownItems(request.history)
+        guard unknown.isEmpty else { return .failure(LLMRecError.itemNotFound(unknown)) }
         let now = Date().timeIntervalSince1970
         // A named session may exist (here or, with a shared store, elsewhere); a generated id is new
         // (and the shared store's create refuses one that is not).
-        if let named = parsed.sessionId { try prepareSession(named, at: now) }
-        let id = parsed.sessionId ?? Self.newSessionID()
-        let evicted = try store.open(id: id, history: parsed.history, at: now)
+        if let named = request.sessionId { try prepareSession(named, at: now) }
+        let id = request.sessionId ?? Self.newSessionID()
+        let evicted = try store.open(id: id, history: request.history, at: now)
         let session = try store.get(id: id, at: now)
-        let result = SessionOpen.result(sessionId: id, historyLength: session.history.count)
+        let result = SessionOpen.Response(sessionId: id, historyLength: session.history.count)
         if let shared {
             shared.sessions.forgetAll(evicted)
             let created: Bool
@@ -73,72 +61,65 @@ extension Daemon {
                 try? store.close(id: id)
                 throw SessionError.alreadyExists(id: id)
             }
-            return .answer(.success(result))
+            return .success(result)
         }
-        guard let journal else { return .answer(.success(result)) }
+        guard let journal else { return .success(result) }
         var sequence = journal.recordOpen(session)
         for victim in evicted { sequence = journal.recordClose(id: victim) }
         journal.compactIfLarge(store)
         return answerWhenDurable(
-            sequence, outcome: .success(result), undo: { [unowned self] in try? self.store.close(id: id) }, request: request)
+            sequence, outcome: .success(result), undo: { [unowned self] in try? self.store.close(id: id) }, request: incoming)
     }
 
-    func sessionObserve(_ request: IncomingRequest) throws -> Handling {
-        let parsed = try SessionObserve.Params(request.params, maxEvents: configuration.limits.maxEventsPerObserve)
-        let unknown = catalog.unknownItems(parsed.events.map(\.itemId))
-        guard unknown.isEmpty else { return .answer(.failure(LLMRecError.itemNotFound(unknown))) }
+    func sessionObserve(_ request: SessionObserve.Request, _ incoming: IncomingRequest) throws -> Handling {
+        let unknown = catalog.unknownItems(request.events.map(\.itemId))
+        guard unknown.isEmpty else { return .failure(LLMRecError.itemNotFound(unknown)) }
         let now = Date().timeIntervalSince1970
-        try prepareSession(parsed.sessionId, at: now, changing: true)
-        let before = try store.get(id: parsed.sessionId, at: now)
-        let events = parsed.events.map { SessionEvent(itemId: $0.itemId, kind: InteractionKind(rawValue: $0.kind)!) }
-        let session = try store.observe(id: parsed.sessionId, events: events, at: now)
-        let result = SessionObserve.result(
-            sessionId: session.id, historyLength: session.history.count, rejectedCount: session.rejected.count)
+        try prepareSession(request.sessionId, at: now, changing: true)
+        let before = try store.get(id: request.sessionId, at: now)
+        let events = request.events.map(SessionEvent.init)
+        let session = try store.observe(id: request.sessionId, events: events, at: now)
+        let result = SessionObserve.Response(session)
         if let shared {
             return answerWhenShared(
-                [SessionRecords.observe(parsed.sessionId, events, at: now)], before: before, outcome: .success(result),
+                [SessionRecords.observe(request.sessionId, events, at: now)], before: before, outcome: .success(result),
                 rebuiltOutcome: { [unowned self] in
-                    guard let session = try? self.store.get(id: parsed.sessionId, at: now) else { return .success(result) }
-                    return .success(SessionObserve.result(
-                        sessionId: session.id, historyLength: session.history.count, rejectedCount: session.rejected.count))
-                }, using: shared, request: request)
+                    guard let session = try? self.store.get(id: request.sessionId, at: now) else { return .success(result) }
+                    return .success(SessionObserve.Response(session))
+                }, using: shared, request: incoming)
         }
-        guard let journal else { return .answer(.success(result)) }
-        let sequence = journal.recordObserve(id: parsed.sessionId, events: events, at: now)
+        guard let journal else { return .success(result) }
+        let sequence = journal.recordObserve(id: request.sessionId, events: events, at: now)
         journal.compactIfLarge(store)
         return answerWhenDurable(
-            sequence, outcome: .success(result), undo: { [unowned self] in self.store.restore(before) }, request: request)
+            sequence, outcome: .success(result), undo: { [unowned self] in self.store.restore(before) }, request: incoming)
     }
 
-    func sessionRecommend(_ request: IncomingRequest) throws -> Handling {
-        let parsed = try SessionRecommend.Params(
-            request.params, maxK: configuration.limits.maxK, maxCandidates: configuration.limits.maxCandidates)
+    func sessionRecommend(_ request: SessionRecommend.Request, _ incoming: IncomingRequest) throws -> Handling {
         let now = Date().timeIntervalSince1970
-        try prepareSession(parsed.sessionId, at: now)
-        let session = try store.get(id: parsed.sessionId, at: now)
-        if let candidates = parsed.candidates {
+        try prepareSession(request.sessionId, at: now)
+        let session = try store.get(id: request.sessionId, at: now)
+        if let candidates = request.candidates {
             let unknown = catalog.unknownItems(candidates)
-            guard unknown.isEmpty else { return .answer(.failure(LLMRecError.itemNotFound(unknown))) }
+            guard unknown.isEmpty else { return .failure(LLMRecError.itemNotFound(unknown)) }
         }
-        var excluded = parsed.exclude + session.rejected
-        if parsed.excludeSeen { excluded += session.history }
-        if usesBlendedRanking(parsed, session: session) {
-            return blendedRecommend(parsed, session: session, excluded: excluded, request: request)
+        var excluded = request.exclude + session.rejected
+        if request.excludeSeen { excluded += session.history }
+        if usesBlendedRanking(request, session: session) {
+            return blendedRecommend(request, session: session, excluded: excluded, incoming: incoming)
         }
         let engine = self.engine
         let history = session.history.filter(catalog.isPrepared)
         let catalog = dataset.catalog
-        return submitToLane(
-            Self.modelLane, request: request, progressToken: parsed.workDoneToken
-        ) { [excluded] context in
+        return submitToLane(Self.modelLane, request: incoming) { [excluded] context -> Result<SessionRecommend.Response, ResponseError> in
             guard !context.isCancelled else { return .failure(.requestCancelled) }
             do throws(EngineError) {
                 let ranked = try engine.recommend(
-                    history: history, k: parsed.k, candidates: parsed.candidates, excluded: excluded)
-                return .success(SessionRecommend.result(
-                    sessionId: parsed.sessionId, recommender: engine.recommender.name,
+                    history: history, k: request.k, candidates: request.candidates, excluded: excluded)
+                return .success(SessionRecommend.Response(
+                    sessionId: request.sessionId, recommender: engine.recommender.name,
                     items: ranked.map {
-                        SessionRecommend.Recommendation(itemId: $0.itemId, score: $0.score, title: catalog[$0.itemId]?.title ?? "")
+                        SessionMessage.RankedItem(itemId: $0.itemId, title: catalog[$0.itemId]?.title ?? "", score: $0.score)
                     }))
             } catch {
                 return .failure(LLMRecError.itemNotFound(error.unknownIDs))
@@ -146,33 +127,29 @@ extension Daemon {
         }
     }
 
-    func sessionGet(_ params: JSONValue?) throws -> Result<JSONValue, ResponseError> {
-        let id = try SessionGet.Params(params).sessionId
+    func sessionGet(_ request: SessionGet.Request) throws -> SessionGet.Response {
         let now = Date().timeIntervalSince1970
-        try prepareSession(id, at: now)
-        let session = try store.get(id: id, at: now)
-        return .success(SessionGet.result(
-            sessionId: session.id, history: session.history,
-            events: session.events.map { ($0.itemId, $0.kind.rawValue) }, rejected: session.rejected.sorted(),
-            createdAt: session.createdAt, updatedAt: session.updatedAt))
+        try prepareSession(request.sessionId, at: now)
+        return SessionGet.Response(try store.get(id: request.sessionId, at: now))
     }
 
-    func sessionClose(_ request: IncomingRequest) throws -> Handling {
-        let id = try SessionGet.Params(request.params).sessionId
+    func sessionClose(_ request: SessionClose.Request, _ incoming: IncomingRequest) throws -> Handling {
+        let id = request.sessionId
         let now = Date().timeIntervalSince1970
         try prepareSession(id, at: now)
         let session = try store.get(id: id, at: now)
+        let result = SessionClose.Response(sessionId: id)
         if let shared {
             guard try shared.sessions.delete(id, in: &store) else { throw SessionError.notFound(id: id) }
             models.dropChatCache(session: id)
-            return .answer(.success(SessionClose.result(sessionId: id)))
+            return .success(result)
         }
         try store.close(id: id)
         models.dropChatCache(session: id)
-        guard let journal else { return .answer(.success(SessionClose.result(sessionId: id))) }
+        guard let journal else { return .success(result) }
         return answerWhenDurable(
-            journal.recordClose(id: id), outcome: .success(SessionClose.result(sessionId: id)),
-            undo: { [unowned self] in self.store.restore(session) }, request: request)
+            journal.recordClose(id: id), outcome: .success(result), undo: { [unowned self] in self.store.restore(session) },
+            request: incoming)
     }
 
     /// Readies session `id` for a request. With the local journal: removes (and journals the end
@@ -213,15 +190,15 @@ extension Daemon {
     /// back and the answer is the error. When other daemons' changes came first, the session is
     /// rebuilt in Redis's order and the answer is `rebuiltOutcome()`.
     func answerWhenShared(
-        _ records: [JSONValue], before: Session, outcome: Result<JSONValue, ResponseError>,
-        rebuiltOutcome: @escaping () -> Result<JSONValue, ResponseError>, using shared: SharedStore, request: IncomingRequest
+        _ records: [JSONValue], before: Session, outcome: MethodOutcome,
+        rebuiltOutcome: @escaping () -> MethodOutcome, using shared: SharedStore, request: IncomingRequest
     ) -> Handling {
         let client = request.client
         client.unacknowledged += 1
         let scheduled = shared.sessions.queue(records, to: before.id, before: before) { [unowned self, weak client] flushed in
             guard let client else { return }
             client.unacknowledged -= 1
-            let answer: Result<JSONValue, ResponseError> = switch flushed {
+            let answer: MethodOutcome = switch flushed {
             case .stored: outcome
             case .rebuilt: rebuiltOutcome()
             case .failed(let error): .failure(self.sharedFailure(error))
@@ -251,7 +228,7 @@ extension Daemon {
         var seen = Set<String>()
         for waiter in waiting where seen.insert(waiter.sessionId).inserted { ids.append(waiter.sessionId) }
         do { absentSessions = try shared.sessions.refresh(ids, in: &store) } catch {
-            for waiter in waiting { waiter.resume(.failure(shared.unavailable(error))) }
+            for waiter in waiting { waiter.resume(shared.unavailable(error)) }
             return
         }
         freshSessions = seen

@@ -2,8 +2,8 @@ import JSON
 import JSONRPC
 import LLMRecProtocol
 
-/// One request as the daemon handles it: what was asked, who asked, where the answer goes and
-/// when it came. Loop thread only.
+/// One request as the daemon handles it: what was asked, who asked, where the answer goes, when
+/// it came and the token its progress is reported under. Loop thread only.
 struct IncomingRequest {
     var id: RequestID
     var method: String
@@ -13,34 +13,59 @@ struct IncomingRequest {
     var batch: BatchReply?
     /// Uptime nanoseconds when its bytes were read (latency is measured from here).
     var receivedAt: UInt64
+    /// The client's `workDoneToken`, once the params are read.
+    var progressToken: JSONValue?
 }
 
+/// What a method answers: its typed result or an error. The result is written to JSON once, in
+/// the reply.
+typealias MethodOutcome = Result<any WireCodable, ResponseError>
+
 extension Daemon {
-    /// One served method: its name, its handler, and whether it may come before `initialize`.
+    /// One served method: its request type's name, its handler, and whether it may come before
+    /// `initialize`.
     struct MethodEntry: Sendable {
         var method: String
-        var beforeInitialize = false
+        var beforeInitialize: Bool
         var handle: @Sendable (Daemon, IncomingRequest) throws -> Handling
+
+        /// Serves `R`: its params are read under the daemon's limits, then `handler` runs with the
+        /// typed request.
+        init<R: LLMRecRequest>(
+            _ type: R.Type, beforeInitialize: Bool = false,
+            _ handler: @escaping @Sendable (Daemon, R, IncomingRequest) throws -> Handling
+        ) {
+            method = R.method
+            self.beforeInitialize = beforeInitialize
+            handle = { daemon, incoming in
+                let request = try R(params: incoming.params, limits: daemon.configuration.limits)
+                var incoming = incoming
+                incoming.progressToken = request.progressToken
+                return try handler(daemon, request, incoming)
+            }
+        }
     }
 
     /// Every method the daemon serves, in the order `initialize` lists them. Dispatch and that list
-    /// are both built from this table; `Protocol/openrpc.json` documents each one (a test checks
-    /// that the two name the same methods).
+    /// are both built from this table; a test checks that it serves every request type of
+    /// `LLMRecMethods.requests` and that `Protocol/openrpc.json` documents the same methods.
     static let registry: [MethodEntry] = [
-        MethodEntry(method: Initialize.method, beforeInitialize: true) { daemon, request in daemon.initialize(request) },
-        MethodEntry(method: Lifecycle.shutdown) { daemon, request in daemon.shutdown(request) },
-        MethodEntry(method: ServerStatus.method) { daemon, _ in .answer(.success(daemon.status())) },
-        MethodEntry(method: CatalogGet.method) { daemon, request in .answer(try daemon.catalogGet(request.params)) },
-        MethodEntry(method: CatalogSearchMethod.method) { daemon, request in try daemon.catalogSearch(request) },
-        MethodEntry(method: SessionOpen.method) { daemon, request in try daemon.sessionOpen(request) },
-        MethodEntry(method: SessionObserve.method) { daemon, request in try daemon.sessionObserve(request) },
-        MethodEntry(method: SessionRecommend.method) { daemon, request in try daemon.sessionRecommend(request) },
-        MethodEntry(method: SessionGet.method) { daemon, request in .answer(try daemon.sessionGet(request.params)) },
-        MethodEntry(method: SessionClose.method) { daemon, request in try daemon.sessionClose(request) },
-        MethodEntry(method: SessionMessage.method) { daemon, request in try daemon.sessionMessage(request) },
-        MethodEntry(method: CatalogAdd.method) { daemon, request in try daemon.catalogAdd(request) },
-        MethodEntry(method: ModelStatus.method) { daemon, _ in .answer(.success(daemon.modelStatus())) },
-        MethodEntry(method: ModelLoad.method) { daemon, request in try daemon.modelLoad(request) },
+        MethodEntry(Initialize.Request.self, beforeInitialize: true) { daemon, request, incoming in
+            daemon.initialize(request, incoming)
+        },
+        MethodEntry(Lifecycle.Shutdown.self) { daemon, _, incoming in daemon.shutdown(incoming) },
+        MethodEntry(ServerStatus.Request.self) { daemon, _, _ in .success(daemon.status()) },
+        MethodEntry(CatalogGet.Request.self) { daemon, request, _ in daemon.catalogGet(request) },
+        MethodEntry(CatalogSearch.Request.self) { daemon, request, incoming in daemon.catalogSearch(request, incoming) },
+        MethodEntry(SessionOpen.Request.self) { daemon, request, incoming in try daemon.sessionOpen(request, incoming) },
+        MethodEntry(SessionObserve.Request.self) { daemon, request, incoming in try daemon.sessionObserve(request, incoming) },
+        MethodEntry(SessionRecommend.Request.self) { daemon, request, incoming in try daemon.sessionRecommend(request, incoming) },
+        MethodEntry(SessionGet.Request.self) { daemon, request, _ in .success(try daemon.sessionGet(request)) },
+        MethodEntry(SessionClose.Request.self) { daemon, request, incoming in try daemon.sessionClose(request, incoming) },
+        MethodEntry(SessionMessage.Request.self) { daemon, request, incoming in try daemon.sessionMessage(request, incoming) },
+        MethodEntry(CatalogAdd.Request.self) { daemon, request, incoming in try daemon.catalogAdd(request, incoming) },
+        MethodEntry(ModelStatus.Request.self) { daemon, _, _ in .success(daemon.modelStatus()) },
+        MethodEntry(ModelLoad.Request.self) { daemon, request, incoming in daemon.modelLoad(request, incoming) },
     ]
 
     /// The methods `initialize` announces.
@@ -50,19 +75,23 @@ extension Daemon {
     static let handlers = Dictionary(uniqueKeysWithValues: registry.map { ($0.method, $0) })
 
     /// `initialize`: once per connection.
-    func initialize(_ request: IncomingRequest) -> Handling {
-        guard !request.client.initialized else { return .answer(.failure(.invalidRequest("already initialized"))) }
-        return .answer(initialize(request.params)).afterSuccess { request.client.initialized = true }
+    func initialize(_ request: Initialize.Request, _ incoming: IncomingRequest) -> Handling {
+        guard !incoming.client.initialized else { return .failure(.invalidRequest("already initialized")) }
+        incoming.client.initialized = true
+        return .success(Initialize.Response(
+            serverVersion: Self.version, methods: Self.methods, datasetFingerprint: dataset.fingerprint,
+            catalogSize: catalog.count, users: dataset.userCount, recommender: engine.recommender.name,
+            encoder: engine.semanticSearch.map { $0.encoder.fingerprint }, limits: configuration.limits))
     }
 
     /// `shutdown`: answered once the client's requests in flight are.
-    func shutdown(_ request: IncomingRequest) -> Handling {
-        let client = request.client
+    func shutdown(_ incoming: IncomingRequest) -> Handling {
+        let client = incoming.client
         client.shutdownRequested = true
         guard client.isIdle else {
-            client.deferredShutdown = (request.id, request.batch, request.receivedAt)
+            client.deferredShutdown = (incoming.id, incoming.batch, incoming.receivedAt)
             return .deferred
         }
-        return .answer(.success(.null))
+        return .success(NullResponse())
     }
 }

@@ -310,11 +310,11 @@ struct PendingRequest {
     var batch: BatchReply?
     var cancellation: CancellationFlag
     var progressToken: JSONValue?
-    /// Runs on the loop thread with the job's outcome before the reply (`submitToLane`).
-    var finish: ((Result<JSONValue, ResponseError>) -> Result<JSONValue, ResponseError>)?
+    /// Makes the answer from the job's outcome, on the loop thread (`submitToLane`).
+    var finish: (LaneOutcome) -> MethodOutcome
     /// The request's journal record is not yet durable: a finished job's outcome waits in `held`.
     var awaitingDurability = false
-    var held: Result<JSONValue, ResponseError>?
+    var held: LaneOutcome?
     /// The request's journal record failed: this is the answer, whatever the job returns.
     var persistenceFailure: ResponseError?
 }
@@ -327,7 +327,7 @@ struct SessionRead: Error {
 /// A request waiting for its session's read; `resume` handles it again (nil), or answers the error.
 struct SessionReadWaiter {
     var sessionId: String
-    var resume: (Result<JSONValue, ResponseError>?) -> Void
+    var resume: (ResponseError?) -> Void
 }
 
 /// Collects the responses of one batch and sends them as one array when the last one is in.

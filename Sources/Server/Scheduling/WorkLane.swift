@@ -14,11 +14,15 @@ public final class CancellationFlag: Sendable {
     public func cancel() { flag.store(true, ordering: .releasing) }
 }
 
+/// What a job returns: its typed output (read back as its type by the request's `finish`), or an
+/// error.
+typealias LaneOutcome = Result<any Sendable, ResponseError>
+
 /// What a lane hands back to the loop thread.
 struct LaneCompletion: Sendable {
     var ticket: Int
     var lane: Int
-    var outcome: Result<JSONValue, ResponseError>
+    var outcome: LaneOutcome
 }
 
 /// What lanes post to the loop thread: a notification for the client of a running job (streamed
@@ -80,13 +84,13 @@ final class WorkLane {
     /// to `mailbox` under `ticket`. Returns false, without running anything, when the lane is full.
     func submit(
         ticket: Int, cancellation: CancellationFlag, mailbox: LoopMailboxPoster,
-        job: @escaping @Sendable (LaneJobContext) -> Result<JSONValue, ResponseError>
+        job: @escaping @Sendable (LaneJobContext) -> LaneOutcome
     ) -> Bool {
         guard outstanding < capacity else { return false }
         outstanding += 1
         let lane = index
         queue.async { [running] in
-            let outcome: Result<JSONValue, ResponseError>
+            let outcome: LaneOutcome
             if cancellation.isCancelled {
                 outcome = .failure(.requestCancelled)
             } else {
