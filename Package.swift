@@ -7,6 +7,9 @@ let optimised: [SwiftSetting] = [
     .unsafeFlags(["-O"], .when(configuration: .debug)),
 ]
 
+/// Every Swift target sees only the members of the modules it imports itself.
+let imports: [SwiftSetting] = [.enableUpcomingFeature("MemberImportVisibility")]
+
 let package = Package(
     name: "LLMRec",
     platforms: [.macOS(.v15)],
@@ -25,50 +28,53 @@ let package = Package(
 
         // Layers, lowest first; a module imports only modules above it in this list.
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
-        .target(name: "Numerics", dependencies: ["COpenBLAS", "CKernels"], swiftSettings: optimised),
-        .target(name: "Checkpoints", dependencies: ["Numerics"], swiftSettings: optimised),
-        .target(name: "Tokenizers", dependencies: ["Checkpoints"], swiftSettings: optimised),
-        .target(name: "JSON", dependencies: ["CJansson"], swiftSettings: optimised),
-        .target(name: "JSONRPC", dependencies: ["JSON"], swiftSettings: optimised),
-        .target(name: "RPCTransport", dependencies: ["JSONRPC", "CUV"]),
-        .target(name: "RedisClient"),
-        .target(name: "LLMRecProtocol", dependencies: ["JSONRPC", "JSON"]),
-        .target(name: "RPCClient", dependencies: ["LLMRecProtocol", "JSONRPC", "JSON"]),
+        .target(name: "Support", swiftSettings: imports),
+        .target(name: "Numerics", dependencies: ["COpenBLAS", "CKernels"], swiftSettings: optimised + imports),
+        .target(name: "Checkpoints", dependencies: ["Numerics"], swiftSettings: optimised + imports),
+        .target(name: "Tokenizers", dependencies: ["Checkpoints"], swiftSettings: optimised + imports),
+        .target(name: "JSON", dependencies: ["CJansson"], swiftSettings: optimised + imports),
+        .target(name: "JSONRPC", dependencies: ["JSON"], swiftSettings: optimised + imports),
+        .target(name: "RPCTransport", dependencies: ["JSONRPC", "CUV"], swiftSettings: imports),
+        .target(name: "RedisClient", swiftSettings: imports),
+        .target(name: "LLMRecProtocol", dependencies: ["JSONRPC", "JSON"], swiftSettings: imports),
+        .target(name: "RPCClient", dependencies: ["LLMRecProtocol", "JSONRPC", "JSON"], swiftSettings: imports),
+        .target(name: "Datasets", dependencies: ["Support", "JSON", "Numerics"], swiftSettings: optimised + imports),
+        .target(name: "Models", dependencies: ["Datasets", "Tokenizers", "Checkpoints", "Numerics"], swiftSettings: optimised + imports),
+        .target(name: "Recommender", dependencies: ["Support", "Tokenizers", "Models", "Datasets", "Checkpoints", "Numerics", "JSON"], swiftSettings: optimised + imports),
+        .target(name: "Training", dependencies: ["Support", "Tokenizers", "Recommender", "Models", "Datasets", "Checkpoints", "Numerics", "JSON"], swiftSettings: optimised + imports),
         .target(
             name: "Server",
-            dependencies: [
-                "LLMRecProtocol", "RPCTransport", "JSONRPC", "RedisClient", "Recommender", "Training", "Datasets", "JSON",
+            dependencies: ["Support", 
+                "LLMRecProtocol", "RPCTransport", "JSONRPC", "RedisClient", "Recommender", "Models", "Datasets", "JSON",
                 .product(name: "Logging", package: "swift-log"),
-            ]),
-        .target(name: "Datasets", dependencies: ["JSON", "Numerics"], swiftSettings: optimised),
-        .target(name: "Models", dependencies: ["Datasets", "Tokenizers", "Checkpoints", "Numerics"], swiftSettings: optimised),
-        .target(name: "Training", dependencies: ["Models", "Datasets", "Checkpoints", "Numerics", "JSON"], swiftSettings: optimised),
-        .target(name: "Recommender", dependencies: ["Models", "Datasets", "Numerics"], swiftSettings: optimised),
+            ],
+            swiftSettings: imports),
         .executableTarget(
             name: "llmrec",
             dependencies: [
-                "Server", "LLMRecProtocol", "RPCClient", "JSONRPC", "Recommender", "Training", "Models", "Datasets", "Numerics", "JSON", "RedisClient",
+                "Server", "LLMRecProtocol", "RPCClient", "JSONRPC", "Training", "Recommender", "Models", "Tokenizers", "Datasets",
+                "Numerics", "JSON", "RedisClient", "Support",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
-        ),
+            ],
+            swiftSettings: imports),
 
-        .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
-        .testTarget(name: "JSONTests", dependencies: ["JSON"]),
-        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Numerics"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC", "JSON"]),
-        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Numerics", "JSON"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "Checkpoints", "Numerics", "Datasets"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "RecommenderTests", dependencies: ["Recommender", "Models", "Datasets", "JSON"]),
-        .testTarget(name: "LLMRecProtocolTests", dependencies: ["LLMRecProtocol", "JSONRPC", "JSON"]),
-        .testTarget(name: "RPCTransportTests", dependencies: ["RPCTransport"]),
+        .testTarget(name: "NumericsTests", dependencies: ["Numerics"], swiftSettings: imports),
+        .testTarget(name: "JSONTests", dependencies: ["JSON"], swiftSettings: imports),
+        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Numerics"], resources: [.copy("Fixtures")], swiftSettings: imports),
+        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"], resources: [.copy("Fixtures")], swiftSettings: imports),
+        .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC", "JSON"], swiftSettings: imports),
+        .testTarget(name: "DatasetsTests", dependencies: ["Support", "Datasets", "Numerics", "JSON"], resources: [.copy("Fixtures")], swiftSettings: imports),
+        .testTarget(name: "ModelsTests", dependencies: ["Support", "Tokenizers", "Models", "Checkpoints", "Numerics", "Datasets"], resources: [.copy("Fixtures")], swiftSettings: imports),
+        .testTarget(name: "RecommenderTests", dependencies: ["Numerics", "Support", "Recommender", "Models", "Datasets", "JSON"], swiftSettings: imports),
+        .testTarget(name: "LLMRecProtocolTests", dependencies: ["LLMRecProtocol", "JSONRPC", "JSON"], swiftSettings: imports),
+        .testTarget(name: "RPCTransportTests", dependencies: ["RPCTransport"], swiftSettings: imports),
         // Starts a real redis-server for the tests that need one.
-        .target(name: "RedisTestSupport", dependencies: ["RedisClient"], path: "Tests/RedisTestSupport"),
-        .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "RedisTestSupport"]),
-        .testTarget(name: "ServerTests", dependencies: ["JSON", "Numerics", "RedisClient", "RedisTestSupport"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Datasets"]),
-        .testTarget(name: "llmrecTests", dependencies: ["JSON", "Datasets", "Checkpoints"]),
+        .target(name: "RedisTestSupport", dependencies: ["RedisClient"], path: "Tests/RedisTestSupport", swiftSettings: imports),
+        .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "RedisTestSupport"], swiftSettings: imports),
+        .testTarget(name: "ServerTests", dependencies: ["JSON", "Numerics", "RedisClient", "RedisTestSupport"], swiftSettings: imports),
+        .testTarget(name: "TrainingTests", dependencies: ["Numerics", "Support", "Training", "Recommender", "Models", "Datasets"], swiftSettings: imports),
+        .testTarget(name: "llmrecTests", dependencies: ["Support", "JSON", "Datasets", "Checkpoints"], swiftSettings: imports),
     ],
     swiftLanguageModes: [.v6]
 )

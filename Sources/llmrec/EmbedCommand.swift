@@ -4,6 +4,7 @@ import Foundation
 import JSON
 import Models
 import Numerics
+import Support
 
 extension CatalogEmbeddings.Field: ExpressibleByArgument {}
 extension TransformerEncoder.Precision: ExpressibleByArgument {}

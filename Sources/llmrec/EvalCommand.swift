@@ -2,8 +2,9 @@ import ArgumentParser
 import Datasets
 import Foundation
 import JSON
-import Numerics
 import Models
+import Numerics
+import Recommender
 import Training
 
 extension EvaluationSplit: ExpressibleByArgument {}

@@ -1,10 +1,12 @@
 import ArgumentParser
 import Datasets
+import Dispatch
 import Foundation
 import JSON
 import Models
-import Dispatch
 import Numerics
+import Support
+import Tokenizers
 
 struct LMCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -4,6 +4,7 @@ import Foundation
 import JSON
 import Models
 import Numerics
+import Recommender
 import Training
 
 struct ListenCommand: ParsableCommand {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Datasets
 import Foundation
 import JSON
+import Models
 import Numerics
 import Recommender
 import Training

@@ -2,9 +2,11 @@ import ArgumentParser
 import Foundation
 import LLMRecProtocol
 import Logging
+import Models
 import Numerics
-import RPCClient
+import Recommender
 import RedisClient
+import RPCClient
 import Server
 import Training
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Models
+import Recommender
 import Training
 
 /// What a daemon serves: its recommender, bundle, encoder and LM. Shared by `serve` and by `chat`,

@@ -4,6 +4,9 @@ import Foundation
 import JSON
 import Models
 import Numerics
+import Recommender
+import Support
+import Synchronization
 import Training
 
 struct TrainAlignCommand: ParsableCommand {

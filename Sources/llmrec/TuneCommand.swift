@@ -4,6 +4,8 @@ import Foundation
 import JSON
 import Models
 import Numerics
+import Recommender
+import Support
 import Training
 
 struct TuneCommand: ParsableCommand {

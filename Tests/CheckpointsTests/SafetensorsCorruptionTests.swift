@@ -1,5 +1,6 @@
 import Checkpoints
 import Foundation
+import Numerics
 import Testing
 
 /// Damaged and hand-written safetensors files: each must throw the matching typed error, and no

@@ -1,5 +1,6 @@
 import Datasets
 import Foundation
+import Support
 import Testing
 
 /// Paths and scratch directories for the Datasets tests.

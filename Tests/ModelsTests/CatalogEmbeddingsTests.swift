@@ -2,6 +2,7 @@ import Checkpoints
 import Datasets
 import Foundation
 import Models
+import Support
 import Testing
 
 /// The catalog embedding cache with the real all-MiniLM-L6-v2 on the Amazon 2023 fixture catalog.

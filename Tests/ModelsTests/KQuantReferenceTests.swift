@@ -2,7 +2,9 @@ import Datasets
 import Foundation
 import Models
 import Numerics
+import Support
 import Testing
+import Tokenizers
 
 /// SmolLM2-135M requantised to Q4_K_M, Q5_K_M and Q6_K (made at test time by
 /// `scripts/make-kquant-models.py models`, with llama.cpp's own quantiser, tensor for tensor what

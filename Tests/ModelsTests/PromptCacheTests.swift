@@ -1,6 +1,7 @@
 import Foundation
 import Models
 import Testing
+import Tokenizers
 
 /// Scoring that starts from the previous prompt's keys and values (`PromptCache`) on the real
 /// SmolLM2-135M: the same scores as scoring from scratch, with the shared beginning reused.

@@ -1,7 +1,9 @@
 import Datasets
 import Foundation
 import Models
+import Support
 import Testing
+import Tokenizers
 
 /// The real SmolLM2-135M-Instruct (Q4_1 GGUF, fetched by `scripts/fetch-assets.sh smollm2`) against
 /// transformers on the same dequantised weights (`Fixtures/smollm2_135m_q4_1_reference.json`).

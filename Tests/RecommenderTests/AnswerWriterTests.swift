@@ -1,8 +1,10 @@
 import Datasets
 import Foundation
+import JSON
 import Models
 import Numerics
 import Recommender
+import Support
 import Testing
 
 /// The answer writer on the real SmolLM2-135M-Instruct (Q4_1 GGUF): grounded sentences, the LM's

@@ -2,6 +2,7 @@ import Datasets
 import Foundation
 import Models
 import Recommender
+import Support
 import Testing
 
 @Suite struct ConversationRankerTests {

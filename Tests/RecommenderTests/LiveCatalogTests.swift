@@ -1,4 +1,5 @@
 import Datasets
+import JSON
 import Recommender
 import Testing
 

@@ -1,6 +1,7 @@
 import Datasets
 import Foundation
 import Models
+import Recommender
 import Testing
 import Training
 

@@ -2,6 +2,7 @@ import Datasets
 import Foundation
 import Models
 import Numerics
+import Support
 import Testing
 @testable import Training
 

@@ -2,6 +2,7 @@ import Checkpoints
 import Datasets
 import Foundation
 import JSON
+import Support
 import Testing
 
 /// `llmrec train align`, `train project`, `import allmrec` and the A-LLMRec evaluation modes end to

@@ -1,5 +1,6 @@
 import Foundation
 import JSON
+import Support
 
 /// Everything `prepare` needs to know.
 public struct PrepareOptions: Sendable {

@@ -1,5 +1,6 @@
 import Foundation
 import Numerics
+import Tokenizers
 
 /// A-LLMRec in ranking mode: every candidate's answer ("title" and the end of sequence) is scored
 /// by its log-likelihood after the shared prompt (user vector, history and candidates as soft

@@ -1,7 +1,9 @@
 import Datasets
 import Foundation
+import JSON
 import Models
 import Synchronization
+import Tokenizers
 
 /// The LM's answer to one turn and what producing it cost.
 public struct Answer: Sendable, Equatable {

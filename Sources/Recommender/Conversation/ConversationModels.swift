@@ -1,4 +1,6 @@
 import Datasets
+import Foundation
+import JSON
 import Models
 import Numerics
 import Synchronization

@@ -1,4 +1,6 @@
 import Datasets
+import Foundation
+import JSON
 
 /// The catalog's facets (genres, categories: every string-array metadata field, e.g. ML-100K's
 /// `class`, Amazon's `categories`) and the words a user may say for them.

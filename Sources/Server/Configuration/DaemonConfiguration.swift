@@ -1,8 +1,8 @@
 import JSON
 import LLMRecProtocol
 import Models
+import Recommender
 import RedisClient
-import Training
 
 /// How a daemon runs: where it listens, what it serves, and its limits.
 public struct DaemonConfiguration: Sendable {

@@ -1,6 +1,7 @@
 import Foundation
 import JSON
 import JSONRPC
+import LLMRecProtocol
 import RPCTransport
 
 extension Daemon: ConnectionDelegate {

@@ -3,10 +3,10 @@ import Foundation
 import JSON
 import JSONRPC
 import LLMRecProtocol
+import Logging
 import Models
 import Recommender
 import Synchronization
-import Training
 
 /// The conversational methods: `session/message`, the blended `session/recommend`, `catalog/add`,
 /// `model/status` and `model/load`. Parsing, session bookkeeping and journaling happen on the loop

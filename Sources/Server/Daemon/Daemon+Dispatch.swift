@@ -4,6 +4,7 @@ import JSONRPC
 import LLMRecProtocol
 import Recommender
 import RedisClient
+import RPCTransport
 
 extension Daemon {
     /// What a method handler decided: an answer now, or work handed to a lane (answered later).

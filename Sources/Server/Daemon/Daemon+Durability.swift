@@ -1,5 +1,6 @@
 import JSON
 import JSONRPC
+import Logging
 import Synchronization
 
 /// Waiters for journal records: the loop thread changes the session store at once (so later

@@ -3,8 +3,10 @@ import Foundation
 import JSON
 import JSONRPC
 import LLMRecProtocol
+import Models
 import Recommender
 import RedisClient
+import RPCTransport
 
 /// The method handlers. Cheap ones answer on the loop thread; `catalog/search` and
 /// `session/recommend` run on lanes.

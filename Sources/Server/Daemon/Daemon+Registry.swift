@@ -1,6 +1,9 @@
+import Datasets
 import JSON
 import JSONRPC
 import LLMRecProtocol
+import Models
+import Recommender
 
 /// One request as the daemon handles it: what was asked, who asked, where the answer goes, when
 /// it came and the token its progress is reported under. Loop thread only.

@@ -2,12 +2,12 @@ import Datasets
 import Foundation
 import JSON
 import JSONRPC
+import LLMRecProtocol
 import Logging
 import Models
 import Recommender
 import RedisClient
 import RPCTransport
-import Training
 
 /// Errors starting the daemon (after start, nothing a client sends can stop it).
 public enum DaemonError: Error, Sendable, CustomStringConvertible {

@@ -2,7 +2,7 @@ import Datasets
 import Foundation
 import Models
 import Recommender
-import Training
+import Support
 
 /// What to load as one model set: the A-LLMRec bundle (which brings SASRec, stage 1, stage 2, and
 /// names its encoder and LM), or a recommender with an encoder and an LM named on their own.

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// The daemon's journals, each with its own writer and sequence numbers.
 enum JournalKind: Sendable {

@@ -3,6 +3,7 @@ import Datasets
 import Foundation
 import Models
 import Numerics
+import Tokenizers
 
 /// Settings of stage 1 (ghdtjr/A-LLMRec `main.py` and `models/a_llmrec_model.py`); the defaults are the original's.
 public struct Stage1Options: Sendable {

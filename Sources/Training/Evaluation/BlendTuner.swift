@@ -1,5 +1,6 @@
 import Datasets
 import Models
+import Recommender
 
 /// Chooses a blend's weights on the validation split: every signal scores the validation cases
 /// once (z-scored per case), then every combination of weights from a grid is ranked by Hit@1,

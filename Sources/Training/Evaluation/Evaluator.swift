@@ -3,6 +3,7 @@ import Foundation
 import JSON
 import Models
 import Numerics
+import Support
 
 /// The result of evaluating one model under one protocol.
 public struct EvaluationReport: Sendable {

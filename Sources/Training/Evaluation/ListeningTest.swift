@@ -3,6 +3,7 @@ import Foundation
 import JSON
 import Models
 import Numerics
+import Support
 
 /// Everyday paraphrases of catalog facets, from a JSON file `{"facets": {"Comedy": ["a funny one",
 /// ...], ...}}` kept apart from training (`Evaluation/listening-paraphrases.json`).

@@ -1,4 +1,6 @@
 import Datasets
+import Foundation
+import JSON
 import Numerics
 
 /// What a training sample's user says, made from the catalog's own data, and how it changes the

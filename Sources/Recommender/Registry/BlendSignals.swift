@@ -1,6 +1,7 @@
 import Datasets
 import Foundation
 import Models
+import Support
 
 /// The signals of a bundle's blend, built as evaluated models.
 public enum BlendSignals {

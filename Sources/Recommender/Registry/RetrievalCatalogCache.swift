@@ -3,6 +3,7 @@ import Datasets
 import Foundation
 import Models
 import Numerics
+import Support
 
 /// A retrieval model's catalog vectors, computed once (one LM pass per item) and kept in
 /// `BUNDLE/retrieval.items.safetensors` under a key of the weights file, the LM and the dataset, so

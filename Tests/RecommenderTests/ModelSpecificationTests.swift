@@ -1,5 +1,5 @@
+import Recommender
 import Testing
-import Training
 
 @Suite struct ModelSpecificationTests {
     @Test func parsesEveryKindOfModel() throws {
