@@ -68,11 +68,12 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Support", "Tokenizers", "Models", "Checkpoints", "Numerics", "Datasets"], resources: [.copy("Fixtures")], swiftSettings: imports),
         .testTarget(name: "RecommenderTests", dependencies: ["Numerics", "Support", "Recommender", "Models", "Datasets", "JSON"], swiftSettings: imports),
         .testTarget(name: "LLMRecProtocolTests", dependencies: ["LLMRecProtocol", "JSONRPC", "JSON"], swiftSettings: imports),
+        .testTarget(name: "RPCClientTests", dependencies: ["RPCClient", "LLMRecProtocol", "JSONRPC", "JSON"], swiftSettings: imports),
         .testTarget(name: "RPCTransportTests", dependencies: ["RPCTransport"], swiftSettings: imports),
         // Starts a real redis-server for the tests that need one.
         .target(name: "RedisTestSupport", dependencies: ["RedisClient"], path: "Tests/RedisTestSupport", swiftSettings: imports),
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "RedisTestSupport"], swiftSettings: imports),
-        .testTarget(name: "ServerTests", dependencies: ["JSON", "Numerics", "RedisClient", "RedisTestSupport"], swiftSettings: imports),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "RPCClient", "LLMRecProtocol", "JSONRPC", "JSON", "Numerics", "RedisClient", "RedisTestSupport"], swiftSettings: imports),
         .testTarget(name: "TrainingTests", dependencies: ["Numerics", "Support", "Training", "Recommender", "Models", "Datasets"], swiftSettings: imports),
         .testTarget(name: "llmrecTests", dependencies: ["Support", "JSON", "Datasets", "Checkpoints"], swiftSettings: imports),
     ],

@@ -1,11 +1,9 @@
-import Foundation
 import JSON
 import JSONRPC
 import LLMRecProtocol
 import Testing
 
-/// Every method's request and response read back what they wrote, and the protocol's method list
-/// is the one the OpenRPC document describes.
+/// Every method's request and response read back what they wrote.
 @Suite struct RoundTripTests {
     static let understood = SessionMessage.Understood(
         preferences: ["funny"], exclusions: ["horror"], wantedFacets: ["Comedy"], excludedFacets: ["Horror"], reference: "last")
@@ -110,15 +108,5 @@ import Testing
                 "updatedAt": 0,
             ])
         }
-    }
-
-    /// The protocol's request types are the requests `Protocol/openrpc.json` documents, once each.
-    @Test func theRequestTypesAreTheDocumentedMethods() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let document = try JSONValue.parse(String(contentsOf: root.appendingPathComponent("Protocol/openrpc.json"), encoding: .utf8))
-        let documented = (document["methods"]?.arrayValue ?? []).filter { $0["x-notification"] != .bool(true) }.compactMap { $0["name"]?.stringValue }
-        let typed = LLMRecMethods.requests.map { $0.method }
-        #expect(typed.count == Set(typed).count)
-        #expect(Set(typed) == Set(documented))
     }
 }

@@ -84,15 +84,3 @@ extension Array where Element == Int32 {
     /// The item ids as a JSON array.
     var json: JSONValue { .array(map { .integer($0) }) }
 }
-
-/// Every request type of the protocol, in the order a daemon announces them in `initialize`.
-/// The daemon's method registry serves exactly these (a test checks it, and that
-/// `Protocol/openrpc.json` documents the same methods).
-public enum LLMRecMethods {
-    public static let requests: [any LLMRecRequest.Type] = [
-        Initialize.Request.self, Lifecycle.Shutdown.self, ServerStatus.Request.self, CatalogGet.Request.self,
-        CatalogSearch.Request.self, SessionOpen.Request.self, SessionObserve.Request.self, SessionRecommend.Request.self,
-        SessionGet.Request.self, SessionClose.Request.self, SessionMessage.Request.self, CatalogAdd.Request.self,
-        ModelStatus.Request.self, ModelLoad.Request.self,
-    ]
-}

@@ -50,8 +50,9 @@ extension Daemon {
     }
 
     /// Every method the daemon serves, in the order `initialize` lists them. Dispatch and that list
-    /// are both built from this table; a test checks that it serves every request type of
-    /// `LLMRecMethods.requests` and that `Protocol/openrpc.json` documents the same methods.
+    /// are both built from this table; a test checks that `Protocol/openrpc.json` documents the
+    /// same methods. Adding a method: its request and response types (LLMRecProtocol), its entry
+    /// here with its handler, and its OpenRPC description.
     static let registry: [MethodEntry] = [
         MethodEntry(Initialize.Request.self, beforeInitialize: true) { daemon, request, incoming in
             daemon.initialize(request, incoming)
