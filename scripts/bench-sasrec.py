@@ -19,7 +19,7 @@ dot products with the candidates' item embeddings); its users/s counts that scor
 the Swift figure is cases / the "seconds" that `llmrec eval` reports.
 
 LLMRec side, per seed:
-  llmrec train sasrec --data DIR --out FILE --epochs N --seed S --threads T --validate-every 0
+  llmrec train sasrec --data DIR --out FILE --epochs N --seed S --batch-threads T --validate-every 0
       (stdout, last line: {"secondsPerEpoch": x, "epochs": n, "peakRSSBytes": y, ...}); without
       validation FILE holds the last epoch's weights, as the original's checkpoint and the PyTorch
       side do (with it, llmrec would keep the best epoch by validation NDCG@10)
@@ -238,7 +238,7 @@ def swift_run(binary: str, data_dir: str, seed: int, epochs: int, threads: int, 
     model = os.path.join(workdir, f"sasrec-seed{seed}.bin")
     trained = subprocess.run(
         [binary, "train", "sasrec", "--data", data_dir, "--out", model, "--epochs", str(epochs),
-         "--seed", str(seed), "--threads", str(threads), "--validate-every", "0"],
+         "--seed", str(seed), "--batch-threads", str(threads), "--validate-every", "0"],
         check=True, stdout=subprocess.PIPE, text=True)
     training = json.loads(trained.stdout.strip().splitlines()[-1])
     protocol_flags = [flag for protocol in PROTOCOLS for flag in ("--protocol", protocol)]

@@ -43,7 +43,7 @@ report() {
   cat "$saved"
 }
 
-"$llmrec" train sasrec --data "$data" --out "$sasrec" --threads 2 >/dev/null
+"$llmrec" train sasrec --data "$data" --out "$sasrec" --batch-threads 2 >/dev/null
 report "$data/dataset.json $sasrec" "$llmrec" eval --data "$data" --model "sasrec:$sasrec" --model popularity --model cooccurrence \
   --protocol candidates20 --protocol candidates100 --protocol full --seed 7
 
@@ -53,7 +53,7 @@ lm="$assets/smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf"
 # the tuned blend, then a short stage 2.
 bundle="$home/models/ml-100k"
 "$llmrec" train align --data "$data" --sasrec "$sasrec" --encoder "$assets/minilm-l6-v2" --bundle "$bundle" \
-  --epochs 200 --lr 1e-3 --threads 2 >/dev/null
+  --epochs 200 --lr 1e-3 --embedding-threads 2 >/dev/null
 
 echo
 echo "## Retrieval through the LM (LLM-SRec) on MovieLens-100K (SmolLM2-135M-Instruct, all-MiniLM-L6-v2)"

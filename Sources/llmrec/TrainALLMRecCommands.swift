@@ -27,25 +27,20 @@ struct TrainAlignCommand: ParsableCommand {
             """
     )
 
-    @Option(help: "Prepared dataset directory.") var data: String
+    @OptionGroup var training: TrainingRunOptions<Stage1Options>
+
     @Option(help: "Trained SASRec checkpoint (llmrec train sasrec, or the original's .pth).") var sasrec: String
     @Option(help: "Sentence-transformers directory (all-MiniLM-L6-v2, nq-distilbert-base-v1, ...).") var encoder: String
     @Option(help: "Bundle directory to write.") var bundle: String
     @Option(help: "Prompt template for stage 2 and inference: movies, games, items, plain, or a JSON file.") var template = "movies"
-    @Option(help: "Epochs.") var epochs = 10
-    @Option(help: "Users per step.") var batchSize = 32
-    @Option(name: .customLong("lr"), help: "Adam learning rate.") var learningRate: Float = 1e-4
-    @Option(help: "Seed for initialisation, negatives and dropout.") var seed: UInt64 = 42
     @Flag(inversion: .prefixedNo, help: "Compute user vectors with SASRec's dropout active (the original's train mode).")
     var sasrecDropout = true
     @Flag(help: "Score with the dot product instead of the original's mean over dimensions.") var dotScore = false
     @Option(help: "Fine-tune the encoder's top N layers (0: frozen encoder, embeddings from the catalog cache).") var fineTuneLayers = 0
-    @Option(help: "Threads for embedding the catalog.") var threads = 1
-    @Flag(help: "Ignore a saved training state and start over.") var restart = false
-    @Flag(help: "No progress on stderr.") var quiet = false
+    @Option(help: "Threads for embedding the catalog.") var embeddingThreads = 1
 
     func validate() throws {
-        guard epochs >= 1, batchSize >= 1, threads >= 1 else { throw ValidationError("epochs, batch size and threads must be positive") }
+        guard embeddingThreads >= 1 else { throw ValidationError("--embedding-threads must be positive") }
         guard fineTuneLayers >= 0 else { throw ValidationError("--fine-tune-layers must be 0 or more") }
     }
 
@@ -53,7 +48,7 @@ struct TrainAlignCommand: ParsableCommand {
         BLAS.setThreads(1)
         do {
             let started = Date()
-            let dataset = try PreparedDataset(directory: data)
+            let dataset = try PreparedDataset(directory: training.data)
             let promptTemplate = try PromptTemplate.named(template)
             let model = try SASRecCheckpoint.load(sasrec)
             guard model.configuration.itemCount == dataset.itemCount else {
@@ -65,17 +60,14 @@ struct TrainAlignCommand: ParsableCommand {
             if fineTuneLayers > 0 {
                 tower = Stage1TextTower(encoder: sentenceEncoder, dataset: dataset, trainableLayers: fineTuneLayers)
             } else {
-                let meter = ProgressMeter(label: "embed item texts", total: Int64(dataset.catalog.count), unit: .items("items"), enabled: !quiet)
-                texts = try CatalogEmbeddings.embeddings(dataset: dataset, encoder: sentenceEncoder, field: .text, threads: threads) {
+                let meter = ProgressMeter(label: "embed item texts", total: Int64(dataset.catalog.count), unit: .items("items"), enabled: !training.quiet)
+                texts = try CatalogEmbeddings.embeddings(dataset: dataset, encoder: sentenceEncoder, field: .text, threads: embeddingThreads) {
                     done, _ in meter.update(Int64(done))
                 }
                 meter.finish(Int64(dataset.catalog.count))
             }
             var options = Stage1Options()
-            options.epochs = epochs
-            options.batchSize = batchSize
-            options.learningRate = learningRate
-            options.seed = seed
+            options.schedule = training.schedule
             options.sasrecDropout = sasrecDropout
             options.meanScore = !dotScore
             options.fineTuneLayers = fineTuneLayers
@@ -87,9 +79,9 @@ struct TrainAlignCommand: ParsableCommand {
             let identity = Stage1StateFile.identity(
                 dataset: dataset.fingerprint, sasrec: try fileDigest(sasrec), textEmbeddings: sentenceEncoder.fingerprint, options: options)
             let layerTemplate = tower.map { Array($0.weights.layers[$0.firstTrainable...]) }
-            if !restart, let saved = try Stage1StateFile.load(from: statePath, identity: identity, template: layerTemplate) {
+            if !training.restart, let saved = try Stage1StateFile.load(from: statePath, identity: identity, template: layerTemplate) {
                 trainer.restore(saved)
-                if !quiet { FileHandle.standardError.write(Data("train align: resuming after epoch \(saved.epochsDone)\n".utf8)) }
+                if !training.quiet { FileHandle.standardError.write(Data("train align: resuming after epoch \(saved.epochsDone)\n".utf8)) }
             }
             installInterruptHandlers()
             let firstEpoch = trainer.epochsDone
@@ -98,11 +90,11 @@ struct TrainAlignCommand: ParsableCommand {
             try trainer.train(shouldStop: { interruptRequested.load(ordering: .relaxed) }) { report in
                 last = report
                 try Stage1StateFile.save(trainer.state, identity: identity, to: statePath)
-                if !quiet {
-                    let remaining = Double(epochs - report.epoch) * Date().timeIntervalSince(trainStarted) / Double(report.epoch - firstEpoch)
+                if !training.quiet {
+                    let remaining = Double(training.epochs - report.epoch) * Date().timeIntervalSince(trainStarted) / Double(report.epoch - firstEpoch)
                     let line = String(
                         format: "train align: epoch %d/%d loss %.4f (rec %.4f match %.4f item %.4f text %.4f) %.2fs ETA %.0fs\n", report.epoch,
-                        epochs, report.total, report.recommendation, report.matching, report.itemReconstruction, report.textReconstruction,
+                        training.epochs, report.total, report.recommendation, report.matching, report.itemReconstruction, report.textReconstruction,
                         report.seconds, remaining)
                     FileHandle.standardError.write(Data(line.utf8))
                 }
@@ -132,7 +124,7 @@ struct TrainAlignCommand: ParsableCommand {
             manifest.dimensions["text"] = sentenceEncoder.dimension
             manifest.dimensions["latent"] = TwoLayerMLP.latentSize
             manifest.training["stage1"] = [
-                "epochs": String(trainer.epochsDone), "batchSize": String(batchSize), "learningRate": String(learningRate), "seed": String(seed),
+                "epochs": String(trainer.epochsDone), "batchSize": String(training.batchSize), "learningRate": String(training.learningRate), "seed": String(training.seed),
                 "sasrecDropout": String(sasrecDropout), "meanScore": String(!dotScore),
                 "encoderMode": fineTuneLayers > 0 ? "fine-tune top \(fineTuneLayers)" : "frozen",
                 "finalLoss": last.map { String(format: "%.5f", $0.total) } ?? "",
@@ -171,64 +163,56 @@ struct TrainProjectCommand: ParsableCommand {
             """
     )
 
-    @Option(help: "Prepared dataset directory.") var data: String
+    @OptionGroup var training: TrainingRunOptions<Stage2Options>
+
     @Option(help: "Bundle directory (from llmrec train align).") var bundle: String
     @Option(help: "The LM: a GGUF file or a Hugging Face directory.") var lm: String
     @Option(help: "Prompt template (movies, games, items, plain, or a JSON file); default: the bundle's.") var template: String?
-    @Option(help: "Epochs.") var epochs = 1
-    @Option(help: "Users per step.") var batchSize = 2
-    @Option(name: .customLong("lr"), help: "Adam learning rate.") var learningRate: Float = 1e-4
     @Option(help: "Train on a seeded sample of at most this many users per epoch.") var maxUsers: Int?
-    @Option(help: "Seed for initialisation, user order, candidates and dropout.") var seed: UInt64 = 42
     @Flag(inversion: .prefixedNo, help: "Compute user vectors with SASRec's dropout active (the original's train mode).")
     var sasrecDropout = true
     @Flag(help: "Scale the projectors' outputs so that soft tokens start at the norm of the LM's token embeddings (not in the original).")
     var matchEmbeddingScale = false
     @Option(help: "Save the training state every N steps.") var checkpointEvery = 10
-    @Option(help: "OpenBLAS threads.") var threads = 2
-    @Flag(help: "Ignore a saved training state and start over.") var restart = false
-    @Flag(help: "No progress on stderr.") var quiet = false
+    @Option(help: "OpenBLAS threads.") var blasThreads = 2
 
     func validate() throws {
-        guard epochs >= 1, batchSize >= 1, threads >= 1, checkpointEvery >= 1, maxUsers.map({ $0 >= 1 }) ?? true else {
-            throw ValidationError("epochs, batch size, threads, --checkpoint-every and --max-users must be positive")
+        guard blasThreads >= 1, checkpointEvery >= 1, maxUsers.map({ $0 >= 1 }) ?? true else {
+            throw ValidationError("--blas-threads, --checkpoint-every and --max-users must be positive")
         }
     }
 
     func run() throws {
-        BLAS.setThreads(threads)
+        BLAS.setThreads(blasThreads)
         AllocatorTuning.keepLargeBlocksInTheHeap()
         do {
             let started = Date()
-            let dataset = try PreparedDataset(directory: data)
+            let dataset = try PreparedDataset(directory: training.data)
             var manifest = try ALLMRecManifest.read(directory: bundle)
             if let template { manifest.template = try PromptTemplate.named(template) }
             try manifest.write(directory: bundle)
             let lmPath = URL(fileURLWithPath: lm).standardizedFileURL.path
             let model = try ALLMRecModel.load(bundle: bundle, dataset: dataset, languageModel: lmPath, loadStage2: false)
             var options = Stage2Options()
-            options.epochs = epochs
-            options.batchSize = batchSize
-            options.learningRate = learningRate
-            options.seed = seed
+            options.schedule = training.schedule
             options.sasrecDropout = sasrecDropout
             options.maxUsers = maxUsers
             options.matchEmbeddingScale = matchEmbeddingScale
             let trainer = try Stage2Trainer(model: model, dataset: dataset, options: options)
             let statePath = bundle + "/stage2.training.safetensors"
             let identity = Stage2StateFile.identity(bundle: manifest, languageModel: lmPath, options: options)
-            if !restart, let saved = try Stage2StateFile.load(from: statePath, identity: identity) {
+            if !training.restart, let saved = try Stage2StateFile.load(from: statePath, identity: identity) {
                 trainer.restore(saved)
-                if !quiet {
+                if !training.quiet {
                     FileHandle.standardError.write(
                         Data("train project: resuming at epoch \(saved.epochsDone + 1), user \(saved.position)\n".utf8))
                 }
             }
             let perEpoch = trainer.users(epoch: 1).count
-            let total = Int64(perEpoch * epochs)
+            let total = Int64(perEpoch * training.epochs)
             let meter = ProgressMeter(
                 label: "train project", total: total, unit: .items("samples"),
-                startingAt: Int64(trainer.epochsDone * perEpoch + trainer.position), enabled: !quiet)
+                startingAt: Int64(trainer.epochsDone * perEpoch + trainer.position), enabled: !training.quiet)
             installInterruptHandlers()
             let trainStarted = Date()
             var (samples, tokens, forward, backward, lossSum, steps) = (0, 0, 0.0, 0.0, 0.0, 0)
@@ -261,8 +245,8 @@ struct TrainProjectCommand: ParsableCommand {
                 users: model.sasrec.userRepresentations(trainer.users(epoch: 1).prefix(200).map { Array(dataset.train[$0].dropLast()) }))
             manifest.dimensions["lm"] = model.languageModel!.decoder.configuration.embeddingSize
             manifest.training["stage2"] = [
-                "epochs": String(trainer.epochsDone), "steps": String(trainer.optimizer.step), "batchSize": String(batchSize),
-                "learningRate": String(learningRate), "seed": String(seed), "maxUsers": maxUsers.map(String.init) ?? "all",
+                "epochs": String(trainer.epochsDone), "steps": String(trainer.optimizer.step), "batchSize": String(training.batchSize),
+                "learningRate": String(training.learningRate), "seed": String(training.seed), "maxUsers": maxUsers.map(String.init) ?? "all",
                 "sasrecDropout": String(sasrecDropout), "matchEmbeddingScale": String(matchEmbeddingScale), "samplesPerSecond": String(format: "%.3f", Double(samples) / max(seconds, 1e-9)),
             ]
             try manifest.write(directory: bundle)

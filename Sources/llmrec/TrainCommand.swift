@@ -28,26 +28,21 @@ struct TrainSASRecCommand: ParsableCommand {
             """
     )
 
-    @Option(help: "Prepared dataset directory.") var data: String
+    @OptionGroup var training: TrainingRunOptions<SASRecTrainingOptions>
+
     @Option(help: "Output checkpoint (safetensors).") var out: String
-    @Option(help: "Epochs.") var epochs = 200
-    @Option(help: "Users per step.") var batchSize = 128
-    @Option(name: .customLong("lr"), help: "Adam learning rate.") var learningRate: Float = 1e-3
     @Option(help: "Hidden units d.") var hiddenUnits = 50
     @Option(help: "Transformer blocks.") var blocks = 2
     @Option(help: "Attention heads.") var heads = 1
     @Option(help: "Sequence length (most recent items kept).") var maxLength = 50
     @Option(help: "Dropout rate.") var dropout: Float = 0.5
     @Option(help: "L2 weight on the item-embedding norm (the original's l2_emb).") var l2Embedding: Float = 0
-    @Option(help: "Seed for initialisation, sampling and dropout.") var seed: UInt64 = 42
     @Option(help: "Validate every N epochs (0: never).") var validateEvery = 20
-    @Option(help: "Threads sharing each batch (OpenBLAS itself runs single-threaded in each).") var threads = 1
-    @Flag(help: "Ignore a saved training state and start over.") var restart = false
-    @Flag(help: "No progress on stderr.") var quiet = false
+    @Option(help: "Threads sharing each batch (OpenBLAS itself runs single-threaded in each).") var batchThreads = 1
 
     func validate() throws {
-        guard epochs >= 1, batchSize >= 1, hiddenUnits >= 1, blocks >= 1, heads >= 1, maxLength >= 2, threads >= 1 else {
-            throw ValidationError("epochs, batch size, sizes and threads must be positive (max length at least 2)")
+        guard hiddenUnits >= 1, blocks >= 1, heads >= 1, maxLength >= 2, batchThreads >= 1 else {
+            throw ValidationError("sizes and --batch-threads must be positive (max length at least 2)")
         }
         guard hiddenUnits % heads == 0 else { throw ValidationError("--hidden-units must be divisible by --heads") }
         guard (0..<1).contains(dropout) else { throw ValidationError("--dropout must be in [0, 1)") }
@@ -56,25 +51,23 @@ struct TrainSASRecCommand: ParsableCommand {
     func run() throws {
         BLAS.setThreads(1)
         do {
-            let dataset = try PreparedDataset(directory: data)
+            let dataset = try PreparedDataset(directory: training.data)
             let configuration = SASRecConfiguration(
                 itemCount: dataset.itemCount, hiddenUnits: hiddenUnits, blocks: blocks, heads: heads, maxLength: maxLength,
                 dropout: dropout)
             var options = SASRecTrainingOptions()
-            options.epochs = epochs
-            options.batchSize = batchSize
-            options.learningRate = learningRate
+            options.schedule = training.schedule
             options.l2Embedding = l2Embedding
-            options.seed = seed
             options.validateEvery = validateEvery
-            options.threads = threads
+            options.threads = batchThreads
             let statePath = SASRecTrainingStateFile.path(forOutput: out)
             let identity = SASRecTrainingStateFile.identity(dataset: dataset.fingerprint, configuration: configuration, options: options)
-            let saved = restart ? nil : try SASRecTrainingStateFile.load(from: statePath, identity: identity)
-            if let saved, !quiet {
+            let saved = training.restart ? nil : try SASRecTrainingStateFile.load(from: statePath, identity: identity)
+            if let saved, !training.quiet {
                 FileHandle.standardError.write(Data("train sasrec: resuming after epoch \(saved.epochsDone) from \(statePath)\n".utf8))
             }
-            let trainer = try SASRecTrainer(dataset: dataset, configuration: configuration, options: options, resumeFrom: saved)
+            let trainer = try SASRecTrainer(dataset: dataset, configuration: configuration, options: options)
+            if let saved { try trainer.restore(saved) }
             let firstEpoch = trainer.state.epochsDone
             installInterruptHandlers()
             var epochSeconds: [Double] = []
@@ -83,16 +76,16 @@ struct TrainSASRecCommand: ParsableCommand {
                 epochSeconds.append(report.seconds)
                 try SASRecTrainingStateFile.save(trainer.state, identity: identity, to: statePath)
                 // A line per epoch on a terminal; otherwise every 5 s, at validations and at the end.
-                let due = isatty(2) != 0 || report.validationNDCG10 != nil || report.epoch == epochs
+                let due = isatty(2) != 0 || report.validationNDCG10 != nil || report.epoch == training.epochs
                     || Date().timeIntervalSince(lastPrinted) >= 5
-                if !quiet && due {
+                if !training.quiet && due {
                     lastPrinted = Date()
-                    var line = "train sasrec: epoch \(report.epoch)/\(epochs) loss \(String(format: "%.4f", report.meanLoss))"
+                    var line = "train sasrec: epoch \(report.epoch)/\(training.epochs) loss \(String(format: "%.4f", report.meanLoss))"
                     line += " \(String(format: "%.2f", report.seconds))s"
                     if let ndcg = report.validationNDCG10, let hit = report.validationHit10 {
                         line += " valid NDCG@10 \(String(format: "%.4f", ndcg)) Hit@10 \(String(format: "%.4f", hit))"
                     }
-                    let remaining = Double(epochs - report.epoch) * epochSeconds.reduce(0, +) / Double(epochSeconds.count)
+                    let remaining = Double(training.epochs - report.epoch) * epochSeconds.reduce(0, +) / Double(epochSeconds.count)
                     line += " ETA \(Int(remaining.rounded()))s\n"
                     FileHandle.standardError.write(Data(line.utf8))
                 }

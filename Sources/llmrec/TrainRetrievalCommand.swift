@@ -31,31 +31,26 @@ struct TrainRetrievalCommand: ParsableCommand {
             """
     )
 
-    @Option(help: "Prepared dataset directory.") var data: String
+    @OptionGroup var training: TrainingRunOptions<RetrievalOptions>
+
     @Option(help: "Bundle directory (created when --sasrec is given).") var bundle: String
     @Option(help: "The LM: a GGUF file or a Hugging Face directory.") var lm: String
     @Option(help: "SASRec checkpoint to copy into a new bundle (default: the bundle's).") var sasrec: String?
     @Option(help: "Prompt template: movies, games, items, plain, or a JSON file (default: the bundle's, else movies).") var template: String?
-    @Option(help: "Epochs.") var epochs = 1
-    @Option(help: "Samples per step.") var batchSize = 8
-    @Option(name: .customLong("lr"), help: "Adam learning rate.") var learningRate: Float = 1e-4
     @Option(help: "Targets per user: 'last' (LLM-SRec) or 'lastK' for the last K training positions (e.g. last3).") var targets = "last"
     @Option(help: "Negatives: sampled (LLM-SRec), in-batch, or hard (from SASRec's top 50).") var negatives: RetrievalOptions.Negatives = .sampled
     @Option(help: "Negatives drawn per sample.") var negativeCount = 3
     @Option(help: "Chance that a candidate is read by title alone (no collaborative token).") var cfDropout: Float = 0.1
     @Option(help: "Score with cosine similarity / T instead of LLM-SRec's dot product (e.g. 0.07; 0 keeps the dot product).")
     var temperature: Float = 0.07
-    @Option(help: "Share of samples whose prompt carries words made from the target's data (a facet or decade it has, a facet it lacks that moves the positive, 'no more X'), so that the model learns to listen (0: LLM-SRec).")
+    @Option(help: "Share of samples whose prompt carries words made from the target's training.data (a facet or decade it has, a facet it lacks that moves the positive, 'no more X'), so that the model learns to listen (0: LLM-SRec).")
     var wishes: Float = 0
     @Option(help: "Start from these trained retrieval weights (another bundle's retrieval.safetensors) instead of a fresh initialisation; a rerun resumes from the saved state.")
     var from: String?
     @Option(help: "Train on a seeded sample of at most this many users per epoch.") var maxUsers: Int?
-    @Option(help: "Seed for initialisation, sample order, negatives and dropout.") var seed: UInt64 = 42
     @Option(help: "Stop (state saved) after this many seconds of training; a rerun resumes.") var maxSeconds: Double?
     @Option(help: "Save the training state every N steps.") var checkpointEvery = 10
-    @Option(help: "OpenBLAS threads.") var threads = 2
-    @Flag(help: "Ignore a saved training state and start over.") var restart = false
-    @Flag(help: "No progress on stderr.") var quiet = false
+    @Option(help: "OpenBLAS threads.") var blasThreads = 2
 
     func parsedTargets() throws -> RetrievalOptions.Targets {
         if targets == "last" { return .last }
@@ -66,8 +61,8 @@ struct TrainRetrievalCommand: ParsableCommand {
     }
 
     func validate() throws {
-        guard epochs >= 1, batchSize >= 1, threads >= 1, checkpointEvery >= 1, negativeCount >= 1, maxUsers.map({ $0 >= 1 }) ?? true else {
-            throw ValidationError("epochs, batch size, threads, --checkpoint-every, --negative-count and --max-users must be positive")
+        guard blasThreads >= 1, checkpointEvery >= 1, negativeCount >= 1, maxUsers.map({ $0 >= 1 }) ?? true else {
+            throw ValidationError("--blas-threads, --checkpoint-every, --negative-count and --max-users must be positive")
         }
         guard maxSeconds.map({ $0 > 0 }) ?? true else { throw ValidationError("--max-seconds must be positive") }
         guard temperature >= 0 else { throw ValidationError("--temperature must be 0 (dot product) or positive") }
@@ -77,11 +72,11 @@ struct TrainRetrievalCommand: ParsableCommand {
     }
 
     func run() throws {
-        BLAS.setThreads(threads)
+        BLAS.setThreads(blasThreads)
         AllocatorTuning.keepLargeBlocksInTheHeap()
         do {
             let started = Date()
-            let dataset = try PreparedDataset(directory: data)
+            let dataset = try PreparedDataset(directory: training.data)
             var manifest: ALLMRecManifest
             if let sasrec {
                 let model = try SASRecCheckpoint.load(sasrec)
@@ -108,20 +103,17 @@ struct TrainRetrievalCommand: ParsableCommand {
                 ?? manifest.retrievalTemplate ?? RetrievalTemplate.builtIn["movies"]!
             let sasrecModel = try SASRecCheckpoint.load(ALLMRecManifest.resolve(manifest.sasrec, in: bundle))
             let lmPath = URL(fileURLWithPath: lm).standardizedFileURL.path
-            let meterLoad = ProgressMeter(label: "load LM", total: 1, unit: .items("models"), enabled: !quiet)
+            let meterLoad = ProgressMeter(label: "load LM", total: 1, unit: .items("models"), enabled: !training.quiet)
             var languageModel = try LanguageModel.load(lmPath)
             languageModel.decoder = languageModel.decoder.denseWeights()
             meterLoad.finish(1)
             var options = RetrievalOptions()
-            options.epochs = epochs
-            options.batchSize = batchSize
-            options.learningRate = learningRate
+            options.schedule = training.schedule
             options.targets = try parsedTargets()
             options.negatives = negatives
             options.negativeCount = negativeCount
             options.cfDropout = cfDropout
             options.maxUsers = maxUsers
-            options.seed = seed
             options.temperature = temperature > 0 ? temperature : nil
             options.wishes = wishes
             let builder = RetrievalPromptBuilder(
@@ -133,17 +125,17 @@ struct TrainRetrievalCommand: ParsableCommand {
                 + "lm=\(lmPath) template=\(retrievalTemplate.fingerprint) \(options.identity)"
                 + (from == nil ? "" : " warm-start")
             if let from { try trainer.start(from: try RetrievalWeights.load(from)) }
-            if !restart, let saved = try RetrievalStateFile.load(from: statePath, identity: identity) {
+            if !training.restart, let saved = try RetrievalStateFile.load(from: statePath, identity: identity) {
                 trainer.restore(saved)
-                if !quiet {
+                if !training.quiet {
                     FileHandle.standardError.write(
                         Data("train retrieval: resuming at epoch \(saved.epochsDone + 1), sample \(saved.position)\n".utf8))
                 }
             }
             let perEpoch = trainer.samples(epoch: 1).count
             let meter = ProgressMeter(
-                label: "train retrieval", total: Int64(perEpoch * epochs), unit: .items("samples"),
-                startingAt: Int64(trainer.epochsDone * perEpoch + trainer.position), enabled: !quiet)
+                label: "train retrieval", total: Int64(perEpoch * training.epochs), unit: .items("samples"),
+                startingAt: Int64(trainer.epochsDone * perEpoch + trainer.position), enabled: !training.quiet)
             installInterruptHandlers()
             let trainStarted = Date()
             var (samples, tokens, forward, backward, steps) = (0, 0, 0.0, 0.0, 0)
@@ -183,7 +175,7 @@ struct TrainRetrievalCommand: ParsableCommand {
             manifest.dimensions["lm"] = languageModel.decoder.configuration.embeddingSize
             manifest.training["retrieval"] = [
                 "epochs": String(trainer.epochsDone), "position": String(trainer.position), "steps": String(trainer.optimizer.step),
-                "batchSize": String(batchSize), "learningRate": String(learningRate), "seed": String(seed), "targets": options.targets.description,
+                "batchSize": String(training.batchSize), "learningRate": String(training.learningRate), "seed": String(training.seed), "targets": options.targets.description,
                 "negatives": "\(negatives.rawValue) x\(negativeCount)", "cfDropout": String(cfDropout), "maxUsers": maxUsers.map(String.init) ?? "all", "wishes": String(wishes), "from": from ?? "",
                 "samplesPerSecond": String(format: "%.3f", Double(samples) / max(seconds, 1e-9)),
             ]
@@ -193,16 +185,16 @@ struct TrainRetrievalCommand: ParsableCommand {
                 "samplesThisRun": .integer(samples), "samplesPerSecond": .number(Double(samples) / max(seconds, 1e-9)),
                 "tokensPerSample": .number(samples > 0 ? Double(tokens) / Double(samples) : 0), "lmForwardSeconds": .number(forward),
                 "lmBackwardSeconds": .number(backward), "otherSeconds": .number(seconds - forward - backward),
-                "samplesDone": .integer(trainer.epochsDone * perEpoch + trainer.position), "samplesTotal": .integer(perEpoch * epochs),
+                "samplesDone": .integer(trainer.epochsDone * perEpoch + trainer.position), "samplesTotal": .integer(perEpoch * training.epochs),
                 "stoppedAtTimeLimit": .bool(timedOut),
                 "seconds": .number(Date().timeIntervalSince(started)), "peakRSSBytes": .integer(peakResidentBytes()),
                 "interrupted": .bool(interrupted),
             ]
-            if !quiet {
+            if !training.quiet {
                 let done = trainer.epochsDone * perEpoch + trainer.position
-                let state = done >= perEpoch * epochs ? "all \(epochs) epoch(s) done" : timedOut || interrupted ? "stopped; a rerun continues" : "done"
+                let state = done >= perEpoch * training.epochs ? "all \(training.epochs) epoch(s) done" : timedOut || interrupted ? "stopped; a rerun continues" : "done"
                 FileHandle.standardError.write(
-                    Data("train retrieval: \(done) of \(perEpoch * epochs) samples trained (\(perEpoch) an epoch), \(state)\n".utf8))
+                    Data("train retrieval: \(done) of \(perEpoch * training.epochs) samples trained (\(perEpoch) an epoch), \(state)\n".utf8))
             }
             print(JSONWriter.compact(summary))
             if interrupted { throw ExitCode(130) }

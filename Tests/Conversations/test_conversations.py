@@ -76,9 +76,9 @@ def environment(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     data, sasrec, bundle = root / "ml-100k", root / "sasrec.safetensors", root / "bundle"
     run("prepare", "--format", "recbole", "--reviews", ASSETS / "ml-100k/ml-100k.inter", "--meta", ASSETS / "ml-100k/ml-100k.item",
         "--out", data, "--quiet")
-    run("train", "sasrec", "--data", data, "--out", sasrec, "--epochs", "60", "--threads", "2", "--quiet")
+    run("train", "sasrec", "--data", data, "--out", sasrec, "--epochs", "60", "--batch-threads", "2", "--quiet")
     run("train", "align", "--data", data, "--sasrec", sasrec, "--encoder", ASSETS / "minilm-l6-v2", "--bundle", bundle,
-        "--epochs", "30", "--lr", "1e-3", "--threads", "2", "--quiet")
+        "--epochs", "30", "--lr", "1e-3", "--embedding-threads", "2", "--quiet")
     catalog = {}
     for line in (data / "catalog.jsonl").read_text().splitlines():
         item = json.loads(line)

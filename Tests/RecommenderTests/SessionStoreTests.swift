@@ -15,6 +15,23 @@ import Testing
         #expect(session.updatedAt == 150)
     }
 
+    @Test func aMessageIsInterpretedNumberedAndItsAnswerRemembered() throws {
+        var store = SessionStore()
+        _ = try store.open(id: "a", history: [1], at: 0)
+        let vocabulary = FacetVocabulary(catalog: MovieFixture.catalog)
+        let (_, first) = try store.converse(id: "a", message: "something funny", vocabulary: vocabulary, at: 1)
+        let (session, second) = try store.converse(id: "a", message: "no more horror please", vocabulary: vocabulary, at: 2)
+        #expect((first.number, second.number) == (0, 1))
+        #expect(second.sessionId == "a")
+        #expect(second.record.understood.excludedFacets == ["horror"])
+        #expect(session.conversation.turnCount == 2)
+        store.recordAnswer("How about Babe?", to: first)
+        #expect(try store.get(id: "a", at: 3).conversation.answeredTurns.map(\.answer) == ["How about Babe?"])
+        #expect(throws: SessionError.notFound(id: "gone")) {
+            try store.converse(id: "gone", message: "hi", vocabulary: vocabulary, at: 4)
+        }
+    }
+
     @Test func unknownAndDuplicateIdsAreTypedErrors() throws {
         var store = SessionStore()
         #expect(throws: SessionError.notFound(id: "x")) { try store.get(id: "x", at: 0) }

@@ -115,3 +115,18 @@ public struct ConversationMemory: Sendable, Equatable {
         return result
     }
 }
+
+/// One user message taken into a session's conversation (`SessionStore.converse(id:message:vocabulary:at:)`):
+/// the turn as recorded (what was said and understood; what journals keep), and its number in
+/// the session, under which its answer is remembered.
+public struct ConversationTurn: Sendable {
+    public let sessionId: String
+    public let record: ConversationMemory.Turn
+    public let number: Int
+
+    /// The turn as `session` numbers it, where it is the latest turn (a shared store may have put
+    /// other daemons' turns before it).
+    public func numbered(in session: Session) -> ConversationTurn {
+        ConversationTurn(sessionId: sessionId, record: record, number: session.conversation.turnCount - 1)
+    }
+}

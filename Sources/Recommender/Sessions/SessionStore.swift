@@ -73,6 +73,22 @@ public struct SessionStore: Sendable {
         return session
     }
 
+    /// Takes the user's message `text` into session `id`'s conversation: interprets it against
+    /// `vocabulary`, records the turn and returns the session with it and the turn (whose answer
+    /// `recordAnswer(_:to:)` remembers).
+    public mutating func converse(
+        id: String, message text: String, vocabulary: FacetVocabulary, at time: Double
+    ) throws(SessionError) -> (session: Session, turn: ConversationTurn) {
+        let record = ConversationMemory.Turn(text: text, understood: MessageInterpreter(vocabulary: vocabulary).interpret(text))
+        let session = try converse(id: id, turn: record, at: time)
+        return (session, ConversationTurn(sessionId: id, record: record, number: session.conversation.turnCount - 1))
+    }
+
+    /// Remembers the LM's answer to `turn`; a session that ended meanwhile is ignored.
+    public mutating func recordAnswer(_ text: String, to turn: ConversationTurn) {
+        recordAnswer(id: turn.sessionId, turn: turn.number, text: text)
+    }
+
     /// Records the answer to turn `number` of a session; unknown ids are ignored (the session ended).
     public mutating func recordAnswer(id: String, turn number: Int, text: String) {
         sessions[id]?.conversation.recordAnswer(text, turn: number)

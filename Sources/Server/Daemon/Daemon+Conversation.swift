@@ -28,16 +28,15 @@ extension Daemon {
         let before = try store.get(id: parsed.sessionId, at: now)
         // Refused before anything is remembered: a message answered -32003 changes nothing.
         guard lanes[Self.modelLane].hasRoom else { return .failure(overloaded(Self.modelLane)) }
-        let understood = MessageInterpreter(vocabulary: catalog.vocabulary).interpret(parsed.text)
-        let turn = ConversationMemory.Turn(text: parsed.text, understood: understood)
-        var session = try store.converse(id: parsed.sessionId, turn: turn, at: now)
+        var (session, turn) = try store.converse(id: parsed.sessionId, message: parsed.text, vocabulary: catalog.vocabulary, at: now)
         if let shared {
-            try persistShared([SessionRecords.message(session.id, turn: turn, at: now)], before: before, using: shared)
+            try persistShared([SessionRecords.message(session.id, turn: turn.record, at: now)], before: before, using: shared)
             session = try store.get(id: parsed.sessionId, at: now)
+            turn = turn.numbered(in: session)
         }
         let durable = journal.map { journal in
             (
-                journal: JournalKind.sessions, sequence: journal.recordMessage(id: session.id, turn: turn, at: now),
+                journal: JournalKind.sessions, sequence: journal.recordMessage(id: session.id, turn: turn.record, at: now),
                 undo: { [unowned self] () -> Void in self.store.restore(before) }
             )
         }
@@ -48,14 +47,13 @@ extension Daemon {
             weights: BlendWeights(parsed.weights, over: models.defaultWeights), sessionId: session.id)
         let ranker = ConversationRanker(models: models, catalog: catalog)
         let writer = parsed.answer ? answerWriter() : nil
-        let wireUnderstood = SessionMessage.Understood(understood, vocabulary: catalog.vocabulary)
+        let wireUnderstood = SessionMessage.Understood(turn.record.understood, vocabulary: catalog.vocabulary)
         let earlierTurns = Array(session.conversation.answeredTurns)
-        let turnNumber = session.conversation.turnCount - 1
         return submitToLane(
             Self.modelLane, request: request, durable: durable,
             finish: { [unowned self] (outcome: Result<SessionMessage.Response, ResponseError>) in
                 if case .success(let result) = outcome, let answer = result.answer {
-                    self.recordAnswer(answer.text, turn: turnNumber, session: parsed.sessionId)
+                    self.recordAnswer(answer.text, to: turn)
                 }
                 return outcome
             }
@@ -93,22 +91,23 @@ extension Daemon {
         }
     }
 
-    /// Remembers the LM's answer to turn `turn` of a session, in the journal or the shared store.
-    /// The answer was already sent: a store that cannot take it loses only this memory (logged).
-    private func recordAnswer(_ text: String, turn: Int, session id: String) {
+    /// Remembers the LM's answer to `turn`, in the journal or the shared store. The answer was
+    /// already sent: a store that cannot take it loses only this memory (logged).
+    private func recordAnswer(_ text: String, to turn: ConversationTurn) {
+        let id = turn.sessionId
         guard let shared else {
-            store.recordAnswer(id: id, turn: turn, text: text)
-            journal?.recordAnswer(id: id, turn: turn, text: text)
+            store.recordAnswer(text, to: turn)
+            journal?.recordAnswer(id: id, turn: turn.number, text: text)
             return
         }
         do {
             if shared.sessions.hasQueuedChanges(id) { flushQueuedSharedChanges() }
             try shared.sessions.refresh(id, in: &store)
             guard let before = try? store.get(id: id, at: Date().timeIntervalSince1970) else { return }
-            store.recordAnswer(id: id, turn: turn, text: text)
-            try persistShared([SessionRecords.answer(id, turn: turn, text: text)], before: before, using: shared)
+            store.recordAnswer(text, to: turn)
+            try persistShared([SessionRecords.answer(id, turn: turn.number, text: text)], before: before, using: shared)
         } catch {
-            log(.warning, "session \(id): the answer to turn \(turn) could not be stored (\(error))")
+            log(.warning, "session \(id): the answer to turn \(turn.number) could not be stored (\(error))")
         }
     }
 

@@ -6,15 +6,10 @@ import Numerics
 import Tokenizers
 
 /// Settings of stage 1 (ghdtjr/A-LLMRec `main.py` and `models/a_llmrec_model.py`); the defaults are the original's.
-public struct Stage1Options: Sendable {
-    public var epochs = 10
-    /// Users per step (the original's batch_size1).
-    public var batchSize = 32
-    public var learningRate: Float = 1e-4
-    public var beta1: Float = 0.9
-    public var beta2: Float = 0.98
-    /// Seeds initialisation, negatives and SASRec's dropout masks.
-    public var seed: UInt64 = 42
+public struct Stage1Options: TrainerOptions {
+    /// 10 epochs of 32 users a step (the original's batch_size1) at Adam 1e-4; the seed draws
+    /// initialisation, negatives and SASRec's dropout masks.
+    public var schedule = TrainingSchedule(epochs: 10, batchSize: 32, learningRate: 1e-4)
     /// Compute x_u with SASRec's dropout active, as the original (SASRec left in train mode).
     public var sasrecDropout = true
     /// Score with the mean over dimensions (the original) rather than the dot product.
@@ -88,7 +83,7 @@ public struct Stage1TextTower: Sendable {
 /// embeddings. Users with fewer than two training items are skipped (the original feeds them as
 /// item 0, "No Title"). Deterministic for a seed: negatives and dropout come from per-(epoch, batch)
 /// streams of it.
-public final class Stage1Trainer {
+public final class Stage1Trainer: Trainer {
     public let options: Stage1Options
     public private(set) var item: TwoLayerMLP
     public private(set) var text: TwoLayerMLP
@@ -151,9 +146,9 @@ public final class Stage1Trainer {
         public var seconds: Double
     }
 
-    /// Trains the remaining epochs; `onEpoch` runs after each (save state there). `shouldStop` is
-    /// polled between steps; an interrupted epoch is not counted (it reruns on resume).
-    public func train(shouldStop: () -> Bool = { false }, onEpoch: (EpochReport) throws -> Void) throws {
+    /// Trains the remaining epochs; `onProgress` runs after each (save state there). `shouldStop`
+    /// is polled between steps; an interrupted epoch is not counted (it reruns on resume).
+    public func train(shouldStop: () -> Bool = { false }, onProgress: (EpochReport) throws -> Void) throws {
         var weights = Stage1Objective.Weights()
         weights.meanScore = options.meanScore
         let cf = item.dim
@@ -208,7 +203,7 @@ public final class Stage1Trainer {
             }
             epochsDone = epoch
             let mean = sums.map { $0 / Double(max(steps, 1)) }
-            try onEpoch(
+            try onProgress(
                 EpochReport(
                     epoch: epoch, recommendation: mean[0], matching: mean[1], itemReconstruction: mean[2], textReconstruction: mean[3],
                     total: mean[4], seconds: Date().timeIntervalSince(started)))

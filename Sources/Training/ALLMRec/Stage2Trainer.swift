@@ -6,14 +6,9 @@ import Numerics
 
 /// Settings of stage 2 (ghdtjr/A-LLMRec `main.py` and `models/a_llmrec_model.py`); defaults are the original's except the epoch
 /// count, which a CPU run chooses (the original trains 10 and keeps epoch 5).
-public struct Stage2Options: Sendable {
-    public var epochs = 1
-    /// Users per step (the original's batch_size2).
-    public var batchSize = 2
-    public var learningRate: Float = 1e-4
-    public var beta1: Float = 0.9
-    public var beta2: Float = 0.98
-    public var seed: UInt64 = 42
+public struct Stage2Options: TrainerOptions {
+    /// One epoch of 2 users a step (the original's batch_size2) at Adam 1e-4.
+    public var schedule = TrainingSchedule(epochs: 1, batchSize: 2, learningRate: 1e-4)
     /// Compute x_u with SASRec's dropout active, as the original.
     public var sasrecDropout = true
     /// Train on a seeded sample of at most this many users per epoch (all when nil).
@@ -32,7 +27,7 @@ public struct Stage2Options: Sendable {
 /// a seeded shuffle; each contributes the prompt of its history window train[:-1] (last 50 items,
 /// the template's count shown), its target train[-1] among negatives from outside the window
 /// (the original's sampler: 50 uniform draws outside the window, 19 kept, target added, shuffled).
-public final class Stage2Trainer {
+public final class Stage2Trainer: Trainer {
     public let options: Stage2Options
     public let model: ALLMRecModel
     public private(set) var projectors: Stage2Projectors
@@ -118,9 +113,9 @@ public final class Stage2Trainer {
         public var forwardSeconds, backwardSeconds: Double
     }
 
-    /// Trains the remaining epochs; `onStep` runs after every step (save state there every so
+    /// Trains the remaining epochs; `onProgress` runs after every step (save state there every so
     /// often); `shouldStop` is polled between steps.
-    public func train(shouldStop: () -> Bool = { false }, onStep: (StepReport) throws -> Void) throws {
+    public func train(shouldStop: () -> Bool = { false }, onProgress: (StepReport) throws -> Void) throws {
         let decoder = model.languageModel!.decoder
         while epochsDone < options.epochs {
             let epoch = epochsDone + 1
@@ -134,7 +129,7 @@ public final class Stage2Trainer {
                 optimizer.beginStep()
                 projectors.apply(result.gradients, optimizer: &optimizer)
                 position += members.count
-                try onStep(
+                try onProgress(
                     StepReport(
                         epoch: epoch, step: optimizer.step, done: position, total: order.count, samples: members.count, loss: result.loss, tokens: batch.reduce(0) {
                             $0 + $1.sequence.tokens.count

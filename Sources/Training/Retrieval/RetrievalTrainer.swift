@@ -6,7 +6,7 @@ import Numerics
 
 /// Settings of retrieval training (LLM-SRec: Adam lr 1e-4, betas (0.9, 0.98), batch 20, target =
 /// the last training item, 3 random negatives); the rest are what the paper leaves open.
-public struct RetrievalOptions: Sendable {
+public struct RetrievalOptions: TrainerOptions {
     /// Which positions of a user's training sequence are targets.
     public enum Targets: Sendable, Equatable, CustomStringConvertible {
         /// The last training item (LLM-SRec).
@@ -32,12 +32,8 @@ public struct RetrievalOptions: Sendable {
         case hard
     }
 
-    public var epochs = 1
-    public var batchSize = 8
-    public var learningRate: Float = 1e-4
-    public var beta1: Float = 0.9
-    public var beta2: Float = 0.98
-    public var seed: UInt64 = 42
+    /// One epoch of 8 samples a step at Adam 1e-4.
+    public var schedule = TrainingSchedule(epochs: 1, batchSize: 8, learningRate: 1e-4)
     public var targets = Targets.last
     public var negatives = Negatives.sampled
     /// Negatives drawn per sample (3 in LLM-SRec).
@@ -67,7 +63,7 @@ public struct RetrievalOptions: Sendable {
 /// Retrieval through the frozen LM (LLM-SRec): every epoch visits the (user, target) samples in a
 /// seeded shuffle; each is the user prompt of the history before the target, SASRec's user vector
 /// of that history (the distillation teacher's input), the target and its negatives.
-public final class RetrievalTrainer {
+public final class RetrievalTrainer: Trainer {
     public let options: RetrievalOptions
     public let decoder: CausalDecoder
     public let sasrec: SASRecModel
@@ -239,9 +235,9 @@ public final class RetrievalTrainer {
         public var forwardSeconds, backwardSeconds: Double
     }
 
-    /// Trains the remaining epochs; `onStep` runs after every step (save state there every so
+    /// Trains the remaining epochs; `onProgress` runs after every step (save state there every so
     /// often); `shouldStop` is polled between steps.
-    public func train(shouldStop: () -> Bool = { false }, onStep: (StepReport) throws -> Void) throws {
+    public func train(shouldStop: () -> Bool = { false }, onProgress: (StepReport) throws -> Void) throws {
         var objective = RetrievalObjective.Options()
         objective.inBatchNegatives = options.negatives == .inBatch
         objective.temperature = options.temperature
@@ -259,7 +255,7 @@ public final class RetrievalTrainer {
                 optimizer.beginStep()
                 weights.apply(result.gradients, optimizer: &optimizer)
                 position += members.count
-                try onStep(
+                try onProgress(
                     StepReport(
                         epoch: epoch, step: optimizer.step, done: position, total: order.count, samples: members.count, loss: result.loss,
                         retrieval: result.retrieval, distillation: result.distillation, uniformity: result.uniformity, tokens: result.tokens,

@@ -4,14 +4,10 @@ import Models
 import Numerics
 
 /// How `llmrec train sasrec` trains; defaults are A-LLMRec's (ghdtjr/A-LLMRec `pre_train/sasrec/main.py`).
-public struct SASRecTrainingOptions: Sendable {
-    public var epochs = 200
-    public var batchSize = 128
-    public var learningRate: Float = 1e-3
-    public var beta1: Float = 0.9
-    public var beta2: Float = 0.98
+public struct SASRecTrainingOptions: TrainerOptions {
+    /// 200 epochs of batches of 128 users at Adam 1e-3.
+    public var schedule = TrainingSchedule(epochs: 200, batchSize: 128, learningRate: 1e-3)
     public var l2Embedding: Float = 0
-    public var seed: UInt64 = 42
     /// Evaluate on the validation split (100 negatives, NDCG@10) every this many epochs; 0 never.
     public var validateEvery = 20
     /// Users evaluated per validation (a seeded sample when there are more).
@@ -63,7 +59,7 @@ public struct SASRecTrainingState: Sendable {
 /// `batchSize` users uniformly with replacement (users with at most one training item are redrawn),
 /// builds their left-padded sequence, next-item targets and negatives (uniform over items the user
 /// never had in training), and takes one Adam step. An epoch is `users / batchSize` steps.
-public final class SASRecTrainer {
+public final class SASRecTrainer: Trainer {
     public let dataset: PreparedDataset
     public let configuration: SASRecConfiguration
     public let options: SASRecTrainingOptions
@@ -72,7 +68,7 @@ public final class SASRecTrainer {
     private let eligibleUsers: [Int32]
     private let trainingSets: [Set<Int32>]
 
-    public init(dataset: PreparedDataset, configuration: SASRecConfiguration, options: SASRecTrainingOptions, resumeFrom: SASRecTrainingState? = nil) throws {
+    public init(dataset: PreparedDataset, configuration: SASRecConfiguration, options: SASRecTrainingOptions) throws {
         guard configuration.hiddenUnits % configuration.heads == 0 else {
             throw SASRecError.invalidConfiguration("hidden units \(configuration.hiddenUnits) not divisible by \(configuration.heads) heads")
         }
@@ -87,19 +83,20 @@ public final class SASRecTrainer {
             throw SASRecError.invalidConfiguration("no user has two or more training interactions")
         }
         trainingSets = dataset.train.map(Set.init)
-        if let resumeFrom {
-            guard resumeFrom.weights.count == layout.totalCount else {
-                throw SASRecError.invalidConfiguration("the saved training state does not match this configuration")
-            }
-            state = resumeFrom
-        } else {
-            var generator = SplitMix64(seed: options.seed)
-            let parameters = SASRecParameters(initializing: configuration, generator: &generator)
-            let zeros = [Float](repeating: 0, count: layout.totalCount)
-            state = SASRecTrainingState(
-                weights: layout.pack(parameters.tensors), firstMoments: zeros, secondMoments: zeros, step: 0, epochsDone: 0,
-                generatorState: generator.state, bestValidationNDCG10: -1, bestWeights: nil)
+        var generator = SplitMix64(seed: options.seed)
+        let parameters = SASRecParameters(initializing: configuration, generator: &generator)
+        let zeros = [Float](repeating: 0, count: layout.totalCount)
+        state = SASRecTrainingState(
+            weights: layout.pack(parameters.tensors), firstMoments: zeros, secondMoments: zeros, step: 0, epochsDone: 0,
+            generatorState: generator.state, bestValidationNDCG10: -1, bestWeights: nil)
+    }
+
+    /// Continues from a saved state (`SASRecTrainingStateFile`); refuses one of another shape.
+    public func restore(_ saved: SASRecTrainingState) throws {
+        guard saved.weights.count == layout.totalCount else {
+            throw SASRecError.invalidConfiguration("the saved training state does not match this configuration")
         }
+        state = saved
     }
 
     /// The model with the current weights.
@@ -110,10 +107,10 @@ public final class SASRecTrainer {
         SASRecModel(configuration: configuration, layout: layout, weights: state.bestWeights ?? state.weights)
     }
 
-    /// Runs the remaining epochs; `afterEpoch` sees each report (and may save `state`). Returns when
-    /// all epochs are done or `shouldStop` turns true between steps (the epoch in progress is then
-    /// discarded: `state` still holds the last finished epoch).
-    public func train(shouldStop: () -> Bool = { false }, afterEpoch: (SASRecEpochReport) throws -> Void) throws {
+    /// Runs the remaining epochs; `onProgress` sees each epoch's report (and may save `state`).
+    /// Returns when all epochs are done or `shouldStop` turns true between steps (the epoch in
+    /// progress is then discarded: `state` still holds the last finished epoch).
+    public func train(shouldStop: () -> Bool = { false }, onProgress: (SASRecEpochReport) throws -> Void) throws {
         let batch = options.batchSize
         let length = configuration.maxLength
         let stepsPerEpoch = max(1, dataset.userCount / batch)
@@ -183,7 +180,7 @@ public final class SASRecTrainer {
                     state.bestWeights = state.weights
                 }
             }
-            try afterEpoch(report)
+            try onProgress(report)
         }
     }
 
