@@ -81,29 +81,27 @@ extension CausalDecoder {
         let (h, i, kv) = (c.hiddenSize, c.intermediateSize, c.keyValueWidth)
         /// A bias when the checkpoint has one (Qwen2's q/k/v; Llama with attention_bias or mlp_bias).
         func bias(_ name: String, _ count: Int) throws -> [Float]? { tensors.has(name) ? try tensors.read(name, [count]) : nil }
+        let names = LlamaTensorNames.huggingFace
         let layers = try (0..<c.layers).map { index in
-            let base = "layers.\(index)."
-            guard !tensors.has(base + "mlp.gate_proj.bias") else {
+            let name = names.layer(index)
+            guard !tensors.has(name.gateBias) else {
                 throw DecoderError.invalidConfiguration("a bias on mlp.gate_proj (mlp_bias) is not supported")
             }
             return DecoderWeights.Layer(
-                attentionNorm: .init(weight: try tensors.read(base + "input_layernorm.weight", [h])),
-                query: try matrix(base + "self_attn.q_proj.weight", [h, h]),
-                key: try matrix(base + "self_attn.k_proj.weight", [kv, h]),
-                value: try matrix(base + "self_attn.v_proj.weight", [kv, h]),
-                output: try matrix(base + "self_attn.o_proj.weight", [h, h]),
-                queryBias: try bias(base + "self_attn.q_proj.bias", h), keyBias: try bias(base + "self_attn.k_proj.bias", kv),
-                valueBias: try bias(base + "self_attn.v_proj.bias", kv), outputBias: try bias(base + "self_attn.o_proj.bias", h),
-                feedForwardNorm: .init(weight: try tensors.read(base + "post_attention_layernorm.weight", [h])),
-                gate: try matrix(base + "mlp.gate_proj.weight", [i, h]), up: try matrix(base + "mlp.up_proj.weight", [i, h]),
-                down: try matrix(base + "mlp.down_proj.weight", [h, i]), upBias: try bias(base + "mlp.up_proj.bias", i),
-                downBias: try bias(base + "mlp.down_proj.bias", h))
+                attentionNorm: .init(weight: try tensors.read(name.attentionNorm, [h])),
+                query: try matrix(name.query, [h, h]), key: try matrix(name.key, [kv, h]), value: try matrix(name.value, [kv, h]),
+                output: try matrix(name.output, [h, h]),
+                queryBias: try bias(name.queryBias, h), keyBias: try bias(name.keyBias, kv), valueBias: try bias(name.valueBias, kv),
+                outputBias: try bias(name.outputBias, h),
+                feedForwardNorm: .init(weight: try tensors.read(name.feedForwardNorm, [h])),
+                gate: try matrix(name.gate, [i, h]), up: try matrix(name.up, [i, h]), down: try matrix(name.down, [h, i]),
+                upBias: try bias(name.upBias, i), downBias: try bias(name.downBias, h))
         }
         let tied = (object["tie_word_embeddings"] as? Bool) ?? false
         return DecoderWeights(
-            tokenEmbeddings: try matrix("embed_tokens.weight", [c.vocabularySize, h]), layers: layers,
-            finalNorm: .init(weight: try tensors.read("norm.weight", [h])),
-            outputHead: tied || !tensors.has("lm_head.weight") ? nil : try matrix("lm_head.weight", [c.vocabularySize, h]))
+            tokenEmbeddings: try matrix(names.tokenEmbeddings, [c.vocabularySize, h]), layers: layers,
+            finalNorm: .init(weight: try tensors.read(names.finalNorm, [h])),
+            outputHead: tied || !tensors.has(names.outputHead) ? nil : try matrix(names.outputHead, [c.vocabularySize, h]))
     }
 
     private static func optWeights(_ tensors: TensorDirectory, _ c: DecoderConfiguration, quantize: Bool) throws -> DecoderWeights {
@@ -113,27 +111,23 @@ extension CausalDecoder {
             .init(weight: try tensors.read(name + ".weight", [h]), bias: try tensors.read(name + ".bias", [h]))
         }
         let layers = try (0..<c.layers).map { index in
-            let base = "layers.\(index)."
+            let name = OPTTensorNames.layer(index)
             return DecoderWeights.Layer(
-                attentionNorm: try norm(base + "self_attn_layer_norm"),
-                query: try matrix(base + "self_attn.q_proj.weight", [h, h]),
-                key: try matrix(base + "self_attn.k_proj.weight", [h, h]),
-                value: try matrix(base + "self_attn.v_proj.weight", [h, h]),
-                output: try matrix(base + "self_attn.out_proj.weight", [h, h]),
-                queryBias: try tensors.read(base + "self_attn.q_proj.bias", [h]), keyBias: try tensors.read(base + "self_attn.k_proj.bias", [h]),
-                valueBias: try tensors.read(base + "self_attn.v_proj.bias", [h]),
-                outputBias: try tensors.read(base + "self_attn.out_proj.bias", [h]),
-                feedForwardNorm: try norm(base + "final_layer_norm"), gate: nil, up: try matrix(base + "fc1.weight", [i, h]),
-                down: try matrix(base + "fc2.weight", [h, i]), upBias: try tensors.read(base + "fc1.bias", [i]),
-                downBias: try tensors.read(base + "fc2.bias", [h]))
+                attentionNorm: try norm(name.attentionNorm),
+                query: try matrix(name.query, [h, h]), key: try matrix(name.key, [h, h]), value: try matrix(name.value, [h, h]),
+                output: try matrix(name.output, [h, h]),
+                queryBias: try tensors.read(name.queryBias, [h]), keyBias: try tensors.read(name.keyBias, [h]),
+                valueBias: try tensors.read(name.valueBias, [h]), outputBias: try tensors.read(name.outputBias, [h]),
+                feedForwardNorm: try norm(name.feedForwardNorm), gate: nil, up: try matrix(name.up, [i, h]),
+                down: try matrix(name.down, [h, i]), upBias: try tensors.read(name.upBias, [i]), downBias: try tensors.read(name.downBias, [h]))
         }
         return DecoderWeights(
-            tokenEmbeddings: try matrix("embed_tokens.weight", [c.vocabularySize, e]),
-            positionEmbeddings: try tensors.read("embed_positions.weight", [c.maxPositions + 2, h]),
-            projectIn: e != h ? try tensors.read("project_in.weight", [h, e]) : nil,
-            projectOut: e != h ? try tensors.read("project_out.weight", [e, h]) : nil, layers: layers,
-            finalNorm: c.normalizeBefore ? try norm("final_layer_norm") : nil,
-            outputHead: tensors.has("lm_head.weight") ? try matrix("lm_head.weight", [c.vocabularySize, e]) : nil)
+            tokenEmbeddings: try matrix(OPTTensorNames.tokenEmbeddings, [c.vocabularySize, e]),
+            positionEmbeddings: try tensors.read(OPTTensorNames.positionEmbeddings, [c.maxPositions + 2, h]),
+            projectIn: e != h ? try tensors.read(OPTTensorNames.projectIn, [h, e]) : nil,
+            projectOut: e != h ? try tensors.read(OPTTensorNames.projectOut, [e, h]) : nil, layers: layers,
+            finalNorm: c.normalizeBefore ? try norm(OPTTensorNames.finalNorm) : nil,
+            outputHead: tensors.has(OPTTensorNames.outputHead) ? try matrix(OPTTensorNames.outputHead, [c.vocabularySize, e]) : nil)
     }
 }
 

@@ -67,9 +67,10 @@ public struct LanguageModel: Sendable {
         let hidden = try required("embedding_length")
         // Llama 3.x scaling is stored as per-pair frequency divisors (`rope_freqs.weight`); linear
         // scaling as a type and a factor.
+        let names = LlamaTensorNames.gguf
         let divisors: [Double]?
-        if file.names.contains("rope_freqs.weight") {
-            divisors = try vector("rope_freqs.weight", hidden / heads / 2).map(Double.init)
+        if let frequencies = names.ropeFrequencies, file.names.contains(frequencies) {
+            divisors = try vector(frequencies, hidden / heads / 2).map(Double.init)
         } else if let kind = file.string(key("rope.scaling.type")), kind != "none" {
             guard kind == "linear", let factor = file.float(key("rope.scaling.factor")) else {
                 throw DecoderError.invalidConfiguration("\(path): RoPE scaling '\(kind)' is not supported (linear, rope_freqs)")
@@ -119,23 +120,20 @@ public struct LanguageModel: Sendable {
         let queryOrder = permutedQK ? unpermutedOrder(rows: h, heads: heads) : nil
         let keyOrder = permutedQK ? unpermutedOrder(rows: kv, heads: keyValueHeads) : nil
         let layers = try (0..<configuration.layers).map { index in
-            let base = "blk.\(index)."
+            let name = names.layer(index)
             return DecoderWeights.Layer(
-                attentionNorm: .init(weight: try vector(base + "attn_norm.weight", h)),
-                query: try matrix(base + "attn_q.weight", [h, h], rowOrder: queryOrder),
-                key: try matrix(base + "attn_k.weight", [kv, h], rowOrder: keyOrder),
-                value: try matrix(base + "attn_v.weight", [kv, h]), output: try matrix(base + "attn_output.weight", [h, h]),
-                queryBias: try bias(base + "attn_q.bias", h, rowOrder: queryOrder),
-                keyBias: try bias(base + "attn_k.bias", kv, rowOrder: keyOrder),
-                valueBias: try bias(base + "attn_v.bias", kv),
-                feedForwardNorm: .init(weight: try vector(base + "ffn_norm.weight", h)),
-                gate: try matrix(base + "ffn_gate.weight", [i, h]), up: try matrix(base + "ffn_up.weight", [i, h]),
-                down: try matrix(base + "ffn_down.weight", [h, i]))
+                attentionNorm: .init(weight: try vector(name.attentionNorm, h)),
+                query: try matrix(name.query, [h, h], rowOrder: queryOrder), key: try matrix(name.key, [kv, h], rowOrder: keyOrder),
+                value: try matrix(name.value, [kv, h]), output: try matrix(name.output, [h, h]),
+                queryBias: try bias(name.queryBias, h, rowOrder: queryOrder), keyBias: try bias(name.keyBias, kv, rowOrder: keyOrder),
+                valueBias: try bias(name.valueBias, kv),
+                feedForwardNorm: .init(weight: try vector(name.feedForwardNorm, h)),
+                gate: try matrix(name.gate, [i, h]), up: try matrix(name.up, [i, h]), down: try matrix(name.down, [h, i]))
         }
         let weights = DecoderWeights(
-            tokenEmbeddings: try matrix("token_embd.weight", [configuration.vocabularySize, h]), layers: layers,
-            finalNorm: .init(weight: try vector("output_norm.weight", h)),
-            outputHead: file.names.contains("output.weight") ? try matrix("output.weight", [configuration.vocabularySize, h]) : nil)
+            tokenEmbeddings: try matrix(names.tokenEmbeddings, [configuration.vocabularySize, h]), layers: layers,
+            finalNorm: .init(weight: try vector(names.finalNorm, h)),
+            outputHead: file.names.contains(names.outputHead) ? try matrix(names.outputHead, [configuration.vocabularySize, h]) : nil)
         let tokenizer = try ByteLevelBPETokenizer(
             ggufTokens: tokens, merges: file.stringArray("tokenizer.ggml.merges") ?? [],
             tokenTypes: file.intArray("tokenizer.ggml.token_type")?.map(Int32.init),
