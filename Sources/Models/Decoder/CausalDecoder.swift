@@ -314,9 +314,17 @@ public struct CausalDecoder: Sendable {
         var x = try embed(tokens: tokens, inputEmbeddings: inputEmbeddings, positions: positions)
         var scratch = LayerScratch(configuration: c, rows: rows)
         for (index, layer) in weights.layers.enumerated() {
-            runLayer(
-                layer, index: index, x: &x, cache: &cache, start: start, rows: rows, positions: positions, branchStarts: branchStarts,
-                scratch: &scratch)
+            _ = runLayer(layer, x: &x, rows: rows, positions: positions, scratch: &scratch, integerActivations: integerActivations) { s in
+                cache.store(layer: index, keys: s.k, values: s.v, rows: rows, at: start)
+                // Prompts take the matrix path; decode rows and branches the row kernel.
+                if branchStarts == nil && rows >= Self.matrixAttentionRows {
+                    matrixAttention(keys: cache.keys[index], values: cache.values[index], layout: cache.layout, start: start, rows: rows, scratch: &s)
+                } else {
+                    rowAttention(
+                        keys: cache.keys[index], values: cache.values[index], layout: cache.layout, start: start, rows: rows,
+                        branchStarts: branchStarts, scratch: &s)
+                }
+            }
         }
         cache.advance(by: rows)
         return x
@@ -384,7 +392,8 @@ public struct CausalDecoder: Sendable {
     }
 
     /// Buffers of one forward call, sized for its rows.
-    private struct LayerScratch {
+    /// Buffers one layer forward works in, reused across layers: sized for `rows` rows.
+    struct LayerScratch {
         var normed, q, k, v, attended, projected, gate, up: [Float]
 
         init(configuration c: DecoderConfiguration, rows: Int) {
@@ -401,41 +410,49 @@ public struct CausalDecoder: Sendable {
 
     var normEpsilon: Float { configuration.family == .opt ? 1e-5 : configuration.rmsNormEpsilon }
 
-    private func runLayer(
-        _ layer: DecoderWeights.Layer, index: Int, x: inout [Float], cache: inout KVCache, start: Int, rows: Int, positions: [Int],
-        branchStarts: [Int]?, scratch s: inout LayerScratch
-    ) {
+    /// One layer over `rows` rows of `x` (updated in place) at `positions`: the one layer forward
+    /// of inference and training. The attention norm, q/k/v (with RoPE), `attend` (which reads
+    /// `s.q`, `s.k` and `s.v` and fills `s.attended`: over the KV cache when serving, within packed
+    /// sequences when training), the output projection and its residual, then the feed-forward
+    /// block and its residual, each norm where the family puts it. With `keep`, returns what the
+    /// backward pass needs (`probabilities` left for `attend`'s caller to fill); `integerActivations`
+    /// lets quantised single rows use the integer kernels.
+    func runLayer(
+        _ layer: DecoderWeights.Layer, x: inout [Float], rows: Int, positions: [Int], scratch s: inout LayerScratch,
+        integerActivations: Bool, keep: Bool = false, attend: (inout LayerScratch) -> Void
+    ) -> DecoderLayerTrace? {
         let c = configuration
         let (h, inter, kvWidth) = (c.hiddenSize, c.intermediateSize, c.keyValueWidth)
         let preNorm = c.family == .llama || c.normalizeBefore
+        let input = keep ? x : []
         // Attention block.
         if preNorm {
             Self.normalize(out: &s.normed, x: x, norm: layer.attentionNorm, rows: rows, dim: h, eps: normEpsilon)
         } else {
             s.normed = x
         }
-        layer.query.forward(out: &s.q, x: s.normed, bias: layer.queryBias, rows: rows, inFeatures: h, outFeatures: h, threads: threads, integerActivations: integerActivations)
-        layer.key.forward(out: &s.k, x: s.normed, bias: layer.keyBias, rows: rows, inFeatures: h, outFeatures: kvWidth, threads: threads, integerActivations: integerActivations)
+        let attentionInput = keep ? s.normed : []
+        layer.query.forward(
+            out: &s.q, x: s.normed, bias: layer.queryBias, rows: rows, inFeatures: h, outFeatures: h, threads: threads,
+            integerActivations: integerActivations)
+        layer.key.forward(
+            out: &s.k, x: s.normed, bias: layer.keyBias, rows: rows, inFeatures: h, outFeatures: kvWidth, threads: threads,
+            integerActivations: integerActivations)
         layer.value.forward(
-            out: &s.v, x: s.normed, bias: layer.valueBias, rows: rows, inFeatures: h, outFeatures: kvWidth, threads: threads, integerActivations: integerActivations)
+            out: &s.v, x: s.normed, bias: layer.valueBias, rows: rows, inFeatures: h, outFeatures: kvWidth, threads: threads,
+            integerActivations: integerActivations)
         if c.family == .llama {
             for row in 0..<rows {
                 rotate(&s.q, row: row, width: h, heads: c.heads, position: positions[row])
                 rotate(&s.k, row: row, width: kvWidth, heads: c.keyValueHeads, position: positions[row])
             }
         }
-        cache.store(layer: index, keys: s.k, values: s.v, rows: rows, at: start)
-        // Prompts take the matrix path; decode rows and branches the row kernel.
-        if branchStarts == nil && rows >= Self.matrixAttentionRows {
-            matrixAttention(keys: cache.keys[index], values: cache.values[index], layout: cache.layout, start: start, rows: rows, scratch: &s)
-        } else {
-            rowAttention(
-                keys: cache.keys[index], values: cache.values[index], layout: cache.layout, start: start, rows: rows, branchStarts: branchStarts,
-                scratch: &s)
-        }
+        attend(&s)
         layer.output.forward(
-            out: &s.projected, x: s.attended, bias: layer.outputBias, rows: rows, inFeatures: h, outFeatures: h, threads: threads, integerActivations: integerActivations)
+            out: &s.projected, x: s.attended, bias: layer.outputBias, rows: rows, inFeatures: h, outFeatures: h, threads: threads,
+            integerActivations: integerActivations)
         for offset in 0..<(rows * h) { x[offset] += s.projected[offset] }
+        let attentionSum = keep ? x : []
         if !preNorm {
             let residual = x
             Self.normalize(out: &x, x: residual, norm: layer.attentionNorm, rows: rows, dim: h, eps: normEpsilon)
@@ -446,20 +463,34 @@ public struct CausalDecoder: Sendable {
         } else {
             s.normed = x
         }
-        layer.up.forward(out: &s.up, x: s.normed, bias: layer.upBias, rows: rows, inFeatures: h, outFeatures: inter, threads: threads, integerActivations: integerActivations)
+        layer.up.forward(
+            out: &s.up, x: s.normed, bias: layer.upBias, rows: rows, inFeatures: h, outFeatures: inter, threads: threads,
+            integerActivations: integerActivations)
+        var gatePreActivations: [Float]?
         if let gateWeight = layer.gate {
-            gateWeight.forward(out: &s.gate, x: s.normed, bias: nil, rows: rows, inFeatures: h, outFeatures: inter, threads: threads, integerActivations: integerActivations)
+            gateWeight.forward(
+                out: &s.gate, x: s.normed, bias: nil, rows: rows, inFeatures: h, outFeatures: inter, threads: threads,
+                integerActivations: integerActivations)
+            if keep { gatePreActivations = s.gate }
             VectorMath.siluMultiply(&s.gate, s.up, count: rows * inter)
         } else {
             for offset in 0..<(rows * inter) { s.gate[offset] = max(s.up[offset], 0) }
         }
         layer.down.forward(
-            out: &s.projected, x: s.gate, bias: layer.downBias, rows: rows, inFeatures: inter, outFeatures: h, threads: threads, integerActivations: integerActivations)
+            out: &s.projected, x: s.gate, bias: layer.downBias, rows: rows, inFeatures: inter, outFeatures: h, threads: threads,
+            integerActivations: integerActivations)
         for offset in 0..<(rows * h) { x[offset] += s.projected[offset] }
+        var feedForwardSum: [Float]?
         if !preNorm {
+            if keep { feedForwardSum = x }
             let residual = x
             Self.normalize(out: &x, x: residual, norm: layer.feedForwardNorm, rows: rows, dim: h, eps: normEpsilon)
         }
+        guard keep else { return nil }
+        return DecoderLayerTrace(
+            input: input, attentionInput: attentionInput, query: s.q, key: s.k, value: s.v, probabilities: [], attended: s.attended,
+            attentionSum: attentionSum, feedForwardInput: s.normed, gate: gatePreActivations, up: s.up, activated: s.gate,
+            feedForwardSum: feedForwardSum)
     }
 
     /// Rows at or above which a prompt's attention runs as matrix products (BLAS) per head.

@@ -144,10 +144,20 @@ extension CausalDecoder {
         var x = try embed(tokens: tokens, inputEmbeddings: inputEmbeddings, positions: positions)
         var traces: [DecoderLayerTrace] = []
         traces.reserveCapacity(c.layers)
+        var scratch = LayerScratch(configuration: c, rows: rows)
+        let probabilityCount = segments.reduce(0) { $0 + c.heads * $1.count * ($1.prefixLength + $1.count) }
         for (index, layer) in weights.layers.enumerated() {
-            let trace = trainingLayerForward(layer, index: index, x: x, rows: rows, positions: positions, segments: segments)
-            x = trace.output
-            traces.append(trace.trace)
+            var probabilities = [Float](repeating: 0, count: probabilityCount)
+            guard var trace = runLayer(
+                layer, x: &x, rows: rows, positions: positions, scratch: &scratch, integerActivations: false, keep: true,
+                attend: { s in
+                    attentionForward(
+                        layer: index, query: s.q, key: s.k, value: s.v, segments: segments, probabilities: &probabilities,
+                        attended: &s.attended)
+                })
+            else { preconditionFailure("a kept layer forward returns its trace") }
+            trace.probabilities = probabilities
+            traces.append(trace)
         }
         let h = c.hiddenSize
         let selected = outputRows.flatMap { x[($0 * h)..<(($0 + 1) * h)] }
@@ -205,67 +215,6 @@ extension CausalDecoder {
     // MARK: - One layer
 
     private var preNorm: Bool { configuration.family == .llama || configuration.normalizeBefore }
-
-    /// Layer `index` over packed rows at `positions`, attention within each segment (and its prefix).
-    private func trainingLayerForward(
-        _ layer: DecoderWeights.Layer, index: Int, x: [Float], rows: Int, positions: [Int], segments: [PackedSegment]
-    ) -> (output: [Float], trace: DecoderLayerTrace) {
-        let c = configuration
-        let (h, inter, kvWidth) = (c.hiddenSize, c.intermediateSize, c.keyValueWidth)
-        var attentionInput = x
-        if preNorm { Self.normalize(out: &attentionInput, x: x, norm: layer.attentionNorm, rows: rows, dim: h, eps: normEpsilon) }
-        var query = [Float](repeating: 0, count: rows * h)
-        var key = [Float](repeating: 0, count: rows * kvWidth)
-        var value = key
-        layer.query.forward(out: &query, x: attentionInput, bias: layer.queryBias, rows: rows, inFeatures: h, outFeatures: h)
-        layer.key.forward(out: &key, x: attentionInput, bias: layer.keyBias, rows: rows, inFeatures: h, outFeatures: kvWidth)
-        layer.value.forward(out: &value, x: attentionInput, bias: layer.valueBias, rows: rows, inFeatures: h, outFeatures: kvWidth)
-        if c.family == .llama {
-            for row in 0..<rows {
-                rotate(&query, row: row, width: h, heads: c.heads, position: positions[row])
-                rotate(&key, row: row, width: kvWidth, heads: c.keyValueHeads, position: positions[row])
-            }
-        }
-        var probabilities = [Float](repeating: 0, count: segments.reduce(0) { $0 + c.heads * $1.count * ($1.prefixLength + $1.count) })
-        var attended = [Float](repeating: 0, count: rows * h)
-        attentionForward(
-            layer: index, query: query, key: key, value: value, segments: segments, probabilities: &probabilities, attended: &attended)
-        var attentionSum = [Float](repeating: 0, count: rows * h)
-        layer.output.forward(out: &attentionSum, x: attended, bias: layer.outputBias, rows: rows, inFeatures: h, outFeatures: h)
-        for offset in 0..<(rows * h) { attentionSum[offset] += x[offset] }
-        var middle = attentionSum
-        if !preNorm { Self.normalize(out: &middle, x: attentionSum, norm: layer.attentionNorm, rows: rows, dim: h, eps: normEpsilon) }
-        var feedForwardInput = middle
-        if preNorm {
-            Self.normalize(out: &feedForwardInput, x: middle, norm: layer.feedForwardNorm, rows: rows, dim: h, eps: normEpsilon)
-        }
-        var up = [Float](repeating: 0, count: rows * inter)
-        layer.up.forward(out: &up, x: feedForwardInput, bias: layer.upBias, rows: rows, inFeatures: h, outFeatures: inter)
-        var gate: [Float]?
-        var activated = up
-        if let gateWeight = layer.gate {
-            var values = [Float](repeating: 0, count: rows * inter)
-            gateWeight.forward(out: &values, x: feedForwardInput, bias: nil, rows: rows, inFeatures: h, outFeatures: inter)
-            activated = values
-            VectorMath.siluMultiply(&activated, up, count: rows * inter)
-            gate = values
-        } else {
-            for offset in 0..<(rows * inter) { activated[offset] = max(up[offset], 0) }
-        }
-        var output = [Float](repeating: 0, count: rows * h)
-        layer.down.forward(out: &output, x: activated, bias: layer.downBias, rows: rows, inFeatures: inter, outFeatures: h)
-        for offset in 0..<(rows * h) { output[offset] += middle[offset] }
-        var feedForwardSum: [Float]?
-        if !preNorm {
-            feedForwardSum = output
-            Self.normalize(out: &output, x: feedForwardSum!, norm: layer.feedForwardNorm, rows: rows, dim: h, eps: normEpsilon)
-        }
-        let trace = DecoderLayerTrace(
-            input: x, attentionInput: attentionInput, query: query, key: key, value: value, probabilities: probabilities,
-            attended: attended, attentionSum: attentionSum, feedForwardInput: feedForwardInput, gate: gate, up: up,
-            activated: activated, feedForwardSum: feedForwardSum)
-        return (output, trace)
-    }
 
     private func trainingLayerBackward(
         _ layer: DecoderWeights.Layer, index: Int, trace t: DecoderLayerTrace, dOutput: [Float], rows: Int, positions: [Int],
