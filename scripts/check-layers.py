@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Checks that the modules' imports are the layers Package.swift states.
+"""Checks that the modules' imports are the layers Package.swift states (`--graph` also prints
+each module's dependencies, lowest layer first).
 
 For every Swift target: each project module it imports is one of its declared dependencies,
 each declared project dependency is imported somewhere in it, and (for targets under Sources/)
@@ -49,6 +50,10 @@ def imports(directory):
 def main():
     with open(os.path.join(ROOT, "Package.swift"), encoding="utf-8") as file:
         listed = targets(file.read())
+    if "--graph" in sys.argv:
+        for kind, name, dependencies, path in listed:
+            if kind != "systemLibrary" and path.startswith("Sources/"):
+                print(f"{name} -> {', '.join(dependencies) or '(none)'}")
     order = {name: index for index, (_, name, _, _) in enumerate(listed)}
     known = set(order) | PRODUCTS
     problems = []

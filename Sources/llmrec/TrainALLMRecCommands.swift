@@ -104,31 +104,17 @@ struct TrainAlignCommand: ParsableCommand {
             try ALLMRecWeights.saveStage1(
                 item: trainer.item, text: trainer.text, to: bundle + "/stage1.safetensors",
                 metadata: ["dataset": dataset.fingerprint, "epochs": String(trainer.epochsDone), "encoder": sentenceEncoder.fingerprint])
-            var manifest = (try? ALLMRecManifest.read(directory: bundle))
-                ?? ALLMRecManifest(datasetFingerprint: dataset.fingerprint, itemCount: dataset.itemCount, sasrec: "sasrec.safetensors", template: promptTemplate)
-            manifest.datasetFingerprint = dataset.fingerprint
-            manifest.itemCount = dataset.itemCount
-            manifest.sasrec = "sasrec.safetensors"
-            manifest.stage1 = "stage1.safetensors"
-            // Projectors trained on other stage-1 latents no longer fit.
-            manifest.stage2 = nil
-            manifest.training["stage2"] = nil
-            manifest.template = promptTemplate
-            manifest.encoder = URL(fileURLWithPath: encoder).standardizedFileURL.path
             if let tuned = trainer.tower {
                 try SentenceEncoder.writeDirectory(
                     from: encoder, weights: tuned.weights, configuration: tuned.configuration, to: bundle + "/encoder")
-                manifest.encoder = "encoder"
             }
-            manifest.dimensions["cf"] = model.configuration.hiddenUnits
-            manifest.dimensions["text"] = sentenceEncoder.dimension
-            manifest.dimensions["latent"] = TwoLayerMLP.latentSize
-            manifest.training["stage1"] = [
-                "epochs": String(trainer.epochsDone), "batchSize": String(training.batchSize), "learningRate": String(training.learningRate), "seed": String(training.seed),
-                "sasrecDropout": String(sasrecDropout), "meanScore": String(!dotScore),
-                "encoderMode": fineTuneLayers > 0 ? "fine-tune top \(fineTuneLayers)" : "frozen",
-                "finalLoss": last.map { String(format: "%.5f", $0.total) } ?? "",
-            ]
+            var manifest = ALLMRecManifest.withSASRec(
+                existing: try? ALLMRecManifest.read(directory: bundle), dataset: dataset, hiddenUnits: model.configuration.hiddenUnits,
+                template: promptTemplate)
+            manifest.recordStage1(
+                trainer, template: promptTemplate,
+                encoder: trainer.tower == nil ? URL(fileURLWithPath: encoder).standardizedFileURL.path : "encoder",
+                textDimension: sentenceEncoder.dimension, finalLoss: last?.total)
             try manifest.write(directory: bundle)
             let summary: JSONValue = [
                 "bundle": .string(bundle), "epochs": .integer(trainer.epochsDone), "epochsThisRun": .integer(trainer.epochsDone - firstEpoch),
@@ -236,19 +222,14 @@ struct TrainProjectCommand: ParsableCommand {
             try ALLMRecWeights.saveStage2(
                 trainer.projectors, to: bundle + "/stage2.safetensors",
                 metadata: ["dataset": dataset.fingerprint, "epochs": String(trainer.epochsDone), "steps": String(trainer.optimizer.step)])
-            manifest.stage2 = "stage2.safetensors"
-            manifest.languageModel = lmPath
+            manifest.recordStage2(
+                trainer, languageModel: lmPath, embeddingSize: model.languageModel!.decoder.configuration.embeddingSize,
+                samplesPerSecond: Double(samples) / max(seconds, 1e-9))
             let trained = ALLMRecModel(
                 manifest: manifest, sasrec: model.sasrec, itemMLP: model.itemMLP, textMLP: model.textMLP, projectors: trainer.projectors,
                 languageModel: model.languageModel, dataset: dataset)
             let scale = trained.softTokenScale(
                 users: model.sasrec.userRepresentations(trainer.users(epoch: 1).prefix(200).map { Array(dataset.train[$0].dropLast()) }))
-            manifest.dimensions["lm"] = model.languageModel!.decoder.configuration.embeddingSize
-            manifest.training["stage2"] = [
-                "epochs": String(trainer.epochsDone), "steps": String(trainer.optimizer.step), "batchSize": String(training.batchSize),
-                "learningRate": String(training.learningRate), "seed": String(training.seed), "maxUsers": maxUsers.map(String.init) ?? "all",
-                "sasrecDropout": String(sasrecDropout), "matchEmbeddingScale": String(matchEmbeddingScale), "samplesPerSecond": String(format: "%.3f", Double(samples) / max(seconds, 1e-9)),
-            ]
             try manifest.write(directory: bundle)
             let summary: JSONValue = [
                 "bundle": .string(bundle), "epochs": .integer(trainer.epochsDone), "steps": .integer(trainer.optimizer.step),

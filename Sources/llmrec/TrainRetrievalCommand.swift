@@ -85,14 +85,9 @@ struct TrainRetrievalCommand: ParsableCommand {
                 }
                 try FileManager.default.createDirectory(atPath: bundle, withIntermediateDirectories: true)
                 try SASRecCheckpoint.save(model, to: bundle + "/sasrec.safetensors", metadata: ["dataset": dataset.fingerprint])
-                manifest = (try? ALLMRecManifest.read(directory: bundle))
-                    ?? ALLMRecManifest(
-                        datasetFingerprint: dataset.fingerprint, itemCount: dataset.itemCount, sasrec: "sasrec.safetensors",
-                        template: PromptTemplate.builtIn["movies"]!)
-                manifest.datasetFingerprint = dataset.fingerprint
-                manifest.itemCount = dataset.itemCount
-                manifest.sasrec = "sasrec.safetensors"
-                manifest.dimensions["cf"] = model.configuration.hiddenUnits
+                manifest = ALLMRecManifest.withSASRec(
+                    existing: try? ALLMRecManifest.read(directory: bundle), dataset: dataset, hiddenUnits: model.configuration.hiddenUnits,
+                    template: PromptTemplate.builtIn["movies"]!)
             } else {
                 manifest = try ALLMRecManifest.read(directory: bundle)
             }
@@ -167,18 +162,9 @@ struct TrainRetrievalCommand: ParsableCommand {
             try trainer.weights.save(
                 to: bundle + "/retrieval.safetensors",
                 metadata: ["dataset": dataset.fingerprint, "epochs": String(trainer.epochsDone), "steps": String(trainer.optimizer.step)])
-            manifest.retrieval = "retrieval.safetensors"
-            manifest.retrievalTemplate = retrievalTemplate
-            manifest.retrievalTemperature = options.temperature
-            manifest.retrievalWishes = wishes > 0 ? wishes : nil
-            manifest.languageModel = lmPath
-            manifest.dimensions["lm"] = languageModel.decoder.configuration.embeddingSize
-            manifest.training["retrieval"] = [
-                "epochs": String(trainer.epochsDone), "position": String(trainer.position), "steps": String(trainer.optimizer.step),
-                "batchSize": String(training.batchSize), "learningRate": String(training.learningRate), "seed": String(training.seed), "targets": options.targets.description,
-                "negatives": "\(negatives.rawValue) x\(negativeCount)", "cfDropout": String(cfDropout), "maxUsers": maxUsers.map(String.init) ?? "all", "wishes": String(wishes), "from": from ?? "",
-                "samplesPerSecond": String(format: "%.3f", Double(samples) / max(seconds, 1e-9)),
-            ]
+            manifest.recordRetrieval(
+                trainer, template: retrievalTemplate, languageModel: lmPath, embeddingSize: languageModel.decoder.configuration.embeddingSize,
+                warmStart: from, samplesPerSecond: Double(samples) / max(seconds, 1e-9))
             try manifest.write(directory: bundle)
             let summary: JSONValue = [
                 "bundle": .string(bundle), "epochs": .integer(trainer.epochsDone), "steps": .integer(trainer.optimizer.step),
