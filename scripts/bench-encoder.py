@@ -16,10 +16,10 @@ encode(texts, batch_size=--batch); seconds cover encode() only, not loading. It 
 (HF_HUB_OFFLINE=1), with OMP_NUM_THREADS and RAYON_NUM_THREADS (the Rust tokenizer's pool) also T.
 
 LLMRec side:
-  llmrec embed --model MODEL --catalog DATA --field F --out FILE --threads T [--precision P]
+  llmrec embed --model MODEL --catalog DATA --field F --out FILE --embedding-threads T [--precision P]
       timed by its own JSON summary, the last stdout line: {"items", "seconds",
       "sentencesPerSecond", "peakRSSBytes", ...}
-  llmrec embed --model MODEL --texts-file FILE --threads T [--precision P]
+  llmrec embed --model MODEL --texts-file FILE --embedding-threads T [--precision P]
       one {"text", "embedding"} object per stdout line; gives the embeddings compared for both
       workloads (for the catalog, of the same texts written one per line) and the long workload's
       timing: its own summary when it prints one as a JSON line on stderr, else the process's wall
@@ -219,7 +219,7 @@ def ours_catalog(arguments: argparse.Namespace, scratch: Path) -> dict:
     data = scratch / "dataset"
     shutil.copytree(arguments.data, data, ignore=shutil.ignore_patterns("embeddings"))
     command = [str(arguments.llmrec), "embed", "--model", str(arguments.model), "--catalog", str(data),
-               "--field", arguments.field, "--threads", str(arguments.threads)] + precision_option(arguments)
+               "--field", arguments.field, "--embedding-threads", str(arguments.threads)] + precision_option(arguments)
     stdout = scratch / "catalog.out"
     run_measured(command, stdout)
     summary = last_json_line(stdout.read_text())
@@ -236,7 +236,7 @@ def ours_texts(arguments: argparse.Namespace, texts_file: Path, embeddings: Path
     """Embeds `texts_file` into `embeddings`; returns the run's own stderr summary if it printed one,
     else the process's wall time and peak RSS."""
     command = [str(arguments.llmrec), "embed", "--model", str(arguments.model), "--texts-file", str(texts_file),
-               "--threads", str(arguments.threads)] + precision_option(arguments)
+               "--embedding-threads", str(arguments.threads)] + precision_option(arguments)
     stderr, wall, peak = run_measured(command, embeddings)
     summary = last_json_line(stderr)
     if summary and "sentencesPerSecond" in summary:

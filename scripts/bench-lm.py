@@ -81,7 +81,7 @@ def llama_cpp_side(arguments):
 
 def ours(arguments):
     process = subprocess.run(
-        [arguments.llmrec, "lm", "bench", "--model", arguments.model, "--threads", str(arguments.threads),
+        [arguments.llmrec, "lm", "bench", "--model", arguments.model, "--lm-threads", str(arguments.threads),
          "--prompt-tokens", str(arguments.prompt_tokens), "--decode-tokens", str(arguments.decode_tokens),
          "--repeats", str(arguments.repeats)], capture_output=True, text=True,
         env={**os.environ, "OPENBLAS_NUM_THREADS": str(arguments.threads), "OPENBLAS_THREAD_TIMEOUT": "1"})

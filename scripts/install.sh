@@ -106,7 +106,7 @@ config="$config_home/llmrec/config.json"
 home=${LLMREC_HOME:-$HOME/.cache/llmrec}
 if [ "$write_config" -eq 1 ] && [ ! -e "$config" ]; then
   mkdir -p "$(dirname "$config")"
-  common='"itemNoun": "movie", "lmThreads": 2, "threads": 2, "idleExit": 1800'
+  common='"itemNoun": "movie", "lmThreads": 2, "embeddingThreads": 2, "idleExit": 1800'
   if [ -f "$home/models/ml-100k/manifest.json" ] && [ -f "$home/data/ml-100k/dataset.json" ]; then
     printf '{"data": "%s", "bundle": "%s", %s}\n' "$home/data/ml-100k" "$home/models/ml-100k" "$common" >"$config"
     echo "install: wrote $config (the main job's MovieLens-100K and its bundle)"

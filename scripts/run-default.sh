@@ -64,7 +64,7 @@ echo "## Retrieval through the LM (LLM-SRec) on MovieLens-100K (SmolLM2-135M-Ins
 "$llmrec" tune --data "$data" --bundle "$bundle" --encoder "$assets/minilm-l6-v2" --max-users 100 >/dev/null
 report "$data/dataset.json $sasrec $bundle/retrieval.safetensors $bundle/manifest.json" "$llmrec" eval --data "$data" \
   --model "sasrec:$sasrec" --model cooccurrence --model "text:$assets/minilm-l6-v2" --model "retrieval:$bundle" \
-  --model "blend-cf:$bundle" --model "blend:$bundle" --max-users 100 --seed 7 --threads 2
+  --model "blend-cf:$bundle" --model "blend:$bundle" --max-users 100 --seed 7 --blas-threads 2
 
 echo
 echo "## A-LLMRec on MovieLens-100K (all-MiniLM-L6-v2, SmolLM2-135M-Instruct; a short stage 2)"
@@ -80,7 +80,7 @@ echo
 echo "## The daemon: llmrec serve --socket with the bundle (SASRec, retrieval through SmolLM2 at the tuned weight, stage 1, all-MiniLM-L6-v2)"
 socket="$(mktemp -u /tmp/llmrec-demo-XXXXXX.sock)"
 # Its start-up lines (and the progress of anything it must compute first) go to the terminal.
-"$llmrec" serve --socket "$socket" --data "$data" --bundle "$bundle" --lm-threads 2 --threads 2 &
+"$llmrec" serve --socket "$socket" --data "$data" --bundle "$bundle" --lm-threads 2 --embedding-threads 2 &
 daemon=$!
 trap 'kill "$daemon" 2>/dev/null || true' EXIT
 for _ in $(seq 6000); do [ -S "$socket" ] && break; sleep 0.05; done

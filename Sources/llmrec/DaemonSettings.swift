@@ -24,7 +24,7 @@ struct DaemonSettings: Equatable {
     var encoderPrecision: TransformerEncoder.Precision?
     var lm: String?
     var lmThreads: Int?
-    var threads: Int?
+    var embeddingThreads: Int?
     var itemNoun: String?
     var chatCacheSessions: Int?
     var chatCacheTokens: Int?
@@ -37,7 +37,7 @@ struct DaemonSettings: Equatable {
 
     /// Every key a configuration file may hold.
     static let keys = [
-        "data", "state", "store", "socket", "recommender", "bundle", "encoder", "encoderPrecision", "lm", "lmThreads", "threads", "itemNoun",
+        "data", "state", "store", "socket", "recommender", "bundle", "encoder", "encoderPrecision", "lm", "lmThreads", "embeddingThreads", "itemNoun",
         "chatCacheSessions", "chatCacheTokens", "maxQueuedPerLane", "maxMessageBytes", "maxSessions", "sessionTtl", "idleExit",
         "logLevel",
     ]
@@ -111,7 +111,7 @@ struct DaemonSettings: Equatable {
                 settings.encoderPrecision = precision
             case "lm": settings.lm = try filePath()
             case "lmThreads": settings.lmThreads = try count(atLeast: 1)
-            case "threads": settings.threads = try count(atLeast: 1)
+            case "embeddingThreads": settings.embeddingThreads = try count(atLeast: 1)
             case "itemNoun": settings.itemNoun = try text()
             case "chatCacheSessions": settings.chatCacheSessions = try count(atLeast: 0)
             case "chatCacheTokens": settings.chatCacheTokens = try count(atLeast: 64)

@@ -36,8 +36,8 @@ struct EmbedCommand: ParsableCommand {
     @Option(help: "Catalog text: title, or text (A-LLMRec's \"title, description\").")
     var field: CatalogEmbeddings.Field = .text
 
-    @Option(help: "Threads (batches in parallel, single-threaded BLAS each).")
-    var threads = 1
+    @Option(help: "Threads embedding batches in parallel (single-threaded BLAS each).")
+    var embeddingThreads = 1
 
     @Option(
         help: """
@@ -52,7 +52,7 @@ struct EmbedCommand: ParsableCommand {
     func validate() throws {
         let modes = [!text.isEmpty, textsFile != nil, catalog != nil].filter { $0 }.count
         guard modes == 1 else { throw ValidationError("give --text, --texts-file or --catalog (one of them)") }
-        guard threads >= 1 else { throw ValidationError("--threads must be positive") }
+        guard embeddingThreads >= 1 else { throw ValidationError("--embedding-threads must be positive") }
     }
 
     func run() throws {
@@ -64,7 +64,7 @@ struct EmbedCommand: ParsableCommand {
                 let dataset = try PreparedDataset(directory: catalog)
                 let meter = ProgressMeter(label: "embed catalog", total: Int64(dataset.catalog.count), unit: .items("items"), enabled: !quiet)
                 let embedStarted = Date()
-                let result = try CatalogEmbeddings.embeddings(dataset: dataset, encoder: encoder, field: field, threads: threads) {
+                let result = try CatalogEmbeddings.embeddings(dataset: dataset, encoder: encoder, field: field, threads: embeddingThreads) {
                     done, _ in meter.update(Int64(done))
                 }
                 meter.finish(Int64(dataset.catalog.count))
@@ -90,7 +90,7 @@ struct EmbedCommand: ParsableCommand {
             }
             let meter = ProgressMeter(label: "embed", total: Int64(texts.count), unit: .items("texts"), enabled: !quiet && texts.count > 1)
             let embedStarted = Date()
-            let vectors = encoder.embed(texts, threads: threads) { meter.update(Int64($0)) }
+            let vectors = encoder.embed(texts, threads: embeddingThreads) { meter.update(Int64($0)) }
             meter.finish(Int64(texts.count))
             let seconds = Date().timeIntervalSince(embedStarted)
             for (item, vector) in zip(texts, vectors) {

@@ -55,14 +55,14 @@ struct EvalCommand: ParsableCommand {
     var writeCases: String?
 
     @Option(help: "OpenBLAS threads (1 suits the small products of SASRec and the baselines; 2 speeds up an LM's prompts).")
-    var threads = 1
+    var blasThreads = 1
 
     @Flag(help: "No progress on stderr.")
     var quiet = false
 
     func run() throws {
-        guard threads >= 1 else { throw ValidationError("--threads must be positive") }
-        BLAS.setThreads(threads)
+        guard blasThreads >= 1 else { throw ValidationError("--blas-threads must be positive") }
+        BLAS.setThreads(blasThreads)
         let specifications: [ModelSpecification]
         let parsedProtocols: [EvaluationProtocol]
         do {

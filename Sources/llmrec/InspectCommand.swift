@@ -23,10 +23,10 @@ struct InspectCommand: ParsableCommand {
     @Option(help: "Cases to show.") var users = 5
     @Option(help: "Only cold or warm targets.") var only: Evaluator.ItemGroup?
     @Option(help: "Seed of the evaluation (candidates) and of the sample.") var seed: UInt64 = 7
-    @Option(help: "OpenBLAS threads.") var threads = 2
+    @Option(help: "OpenBLAS threads.") var blasThreads = 2
 
     func run() throws {
-        BLAS.setThreads(threads)
+        BLAS.setThreads(blasThreads)
         do {
             let dataset = try PreparedDataset(directory: data)
             let model = try ALLMRecModel.load(bundle: bundle, dataset: dataset)

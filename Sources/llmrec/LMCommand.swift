@@ -69,8 +69,8 @@ struct LMModelOptions: ParsableArguments {
     @Flag(help: "Wrap the prompt in the model's chat template (ChatML for SmolLM2).")
     var chat = false
 
-    @Option(help: "Threads for decoding over quantised weights.")
-    var threads = 1
+    @Option(help: "Threads for the LM's products over quantised weights (and OpenBLAS in lm bench).")
+    var lmThreads = 1
 
     @Flag(help: "Quantise Float32 weights to Q8_0 at load (a quarter of the memory; GGUF quantised weights stay as they are).")
     var quantize = false
@@ -85,10 +85,10 @@ struct LMModelOptions: ParsableArguments {
         return model
     }
 
-    /// Applies --threads and --exact (--quantize acts while loading).
+    /// Applies --lm-threads and --exact (--quantize acts while loading).
     func configure(_ decoder: inout CausalDecoder) {
         if exact { decoder.integerActivations = false }
-        decoder.threads = max(1, threads)
+        decoder.threads = max(1, lmThreads)
     }
 }
 
@@ -201,7 +201,7 @@ struct LMBenchCommand: ParsableCommand {
     @Option(help: "Decode steps after the prompt.") var decodeTokens = 128
     @Option(help: "Runs (the best is reported).") var repeats = 3
     @Option(help: "Seed of the prompt's token ids.") var seed: UInt64 = 1
-    @Flag(help: "Also measure memory read bandwidth (1 GiB summed by --threads threads) for the decode bound.") var bandwidth = false
+    @Flag(help: "Also measure memory read bandwidth (1 GiB summed by --lm-threads threads) for the decode bound.") var bandwidth = false
 
     func validate() throws {
         guard promptTokens >= 1, decodeTokens >= 1, repeats >= 1 else { throw ValidationError("token counts and repeats must be positive") }
@@ -212,7 +212,7 @@ struct LMBenchCommand: ParsableCommand {
             let started = Date()
             var isDirectory: ObjCBool = false
             _ = FileManager.default.fileExists(atPath: options.model, isDirectory: &isDirectory)
-            BLAS.setThreads(options.threads)
+            BLAS.setThreads(options.lmThreads)
             var decoder = isDirectory.boolValue
                 ? try CausalDecoder.load(huggingFaceDirectory: options.model, quantizeToQ8_0: options.quantize)
                 : try LanguageModel.load(options.model).decoder
@@ -241,7 +241,7 @@ struct LMBenchCommand: ParsableCommand {
             let weightBytes = decoder.weightBytes
             let decodeRate = Double(decodeTokens) / bestDecode
             let summary: JSONValue = [
-                "model": .string(options.model), "threads": .integer(options.threads), "integerActivations": .bool(decoder.integerActivations),
+                "model": .string(options.model), "threads": .integer(options.lmThreads), "integerActivations": .bool(decoder.integerActivations),
                 "kernel": .string(["portable", "avx2", "avx512-vnni"][QuantizedMatrix.integerKernelLevel]),
                 "loadSeconds": .number(loadSeconds), "promptTokens": .integer(promptTokens),
                 "prefillSeconds": .number(bestPrefill), "prefillTokensPerSecond": .number(Double(promptTokens) / bestPrefill),
@@ -251,7 +251,7 @@ struct LMBenchCommand: ParsableCommand {
             ]
             var result = summary
             if bandwidth, case .object(var object) = summary {
-                let measured = Self.readBandwidth(threads: options.threads)
+                let measured = Self.readBandwidth(threads: options.lmThreads)
                 object["memoryReadGBPerSecond"] = .number(measured)
                 object["decodeBoundTokensPerSecond"] = .number(measured * 1e9 / Double(weightBytes))
                 result = .object(object)

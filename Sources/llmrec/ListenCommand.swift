@@ -28,16 +28,16 @@ struct ListenCommand: ParsableCommand {
     @Option(help: "Split: test (target = test item) or valid.") var split: EvaluationSplit = .test
     @Option(help: "Seed for negatives and the facets drawn.") var seed: UInt64 = 7
     @Option(help: "Evaluate a seeded sample of at most this many users.") var maxUsers: Int?
-    @Option(help: "OpenBLAS threads.") var threads = 2
+    @Option(help: "OpenBLAS threads.") var blasThreads = 2
     @Flag(help: "One JSON line instead of the table.") var json = false
     @Flag(help: "No progress on stderr.") var quiet = false
 
     func validate() throws {
-        guard threads >= 1, maxUsers.map({ $0 >= 1 }) ?? true else { throw ValidationError("--threads and --max-users must be positive") }
+        guard blasThreads >= 1, maxUsers.map({ $0 >= 1 }) ?? true else { throw ValidationError("--blas-threads and --max-users must be positive") }
     }
 
     func run() throws {
-        BLAS.setThreads(threads)
+        BLAS.setThreads(blasThreads)
         do {
             let dataset = try PreparedDataset(directory: data)
             let phrases = try paraphrases.map { path throws in try FacetParaphrases(path: path) } ?? FacetParaphrases(byFacet: [:])

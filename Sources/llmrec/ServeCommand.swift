@@ -54,7 +54,7 @@ struct ServeCommand: ParsableCommand {
     @OptionGroup var models: ServedModelOptions
 
     @Option(help: "Threads for embedding the catalog at start-up (default 1).")
-    var threads: Int?
+    var embeddingThreads: Int?
 
     @Option(help: "Sessions whose LM conversation is kept cached, so a next turn only runs its new tokens (default 8).")
     var chatCacheSessions: Int?
@@ -84,7 +84,7 @@ struct ServeCommand: ParsableCommand {
         guard !(stdio && socket != nil) else { throw ValidationError("choose one of --stdio and --socket PATH") }
         if let chatCacheSessions, chatCacheSessions < 0 { throw ValidationError("--chat-cache-sessions must be at least 0") }
         if let chatCacheTokens, chatCacheTokens < 64 { throw ValidationError("--chat-cache-tokens must be at least 64") }
-        for (flag, value) in [("--max-queued-per-lane", maxQueuedPerLane), ("--max-sessions", maxSessions), ("--threads", threads)] {
+        for (flag, value) in [("--max-queued-per-lane", maxQueuedPerLane), ("--max-sessions", maxSessions), ("--embedding-threads", embeddingThreads)] {
             if let value, value < 1 { throw ValidationError("\(flag) must be at least 1") }
         }
         if let maxMessageBytes, maxMessageBytes < 1024 { throw ValidationError("--max-message-bytes must be at least 1024") }
@@ -170,7 +170,7 @@ struct ServeCommand: ParsableCommand {
         return DaemonConfiguration(
             transport: transport, datasetDirectory: data, stateDirectory: state,
             recommender: try ModelSpecification(parsing: served.recommender ?? "cooccurrence"), encoderDirectory: served.encoder,
-            embeddingThreads: threads ?? settings.threads ?? 1, encoderPrecision: served.encoderPrecision ?? .fastest,
+            embeddingThreads: embeddingThreads ?? settings.embeddingThreads ?? 1, encoderPrecision: served.encoderPrecision ?? .fastest,
             bundleDirectory: served.bundle, languageModelPath: served.lm, languageModelThreads: served.lmThreads ?? 1,
             chatCacheSessions: chatCacheSessions ?? settings.chatCacheSessions ?? 8,
             chatCacheTokens: chatCacheTokens ?? settings.chatCacheTokens ?? 1024, itemNoun: served.itemNoun,

@@ -29,7 +29,7 @@ struct TuneCommand: ParsableCommand {
     @Option(help: "Seed for the validation negatives.") var seed: UInt64 = 7
     @Option(help: "Weights tried for each signal, comma-separated.") var grid = "0,0.25,0.5,1,2"
     @Option(help: "Tune on a seeded sample of at most this many validation users.") var maxUsers: Int?
-    @Option(help: "OpenBLAS threads.") var threads = 2
+    @Option(help: "OpenBLAS threads.") var blasThreads = 2
     @Flag(help: "No progress on stderr.") var quiet = false
 
     func parsedGrid() throws -> [Float] {
@@ -41,12 +41,12 @@ struct TuneCommand: ParsableCommand {
     }
 
     func validate() throws {
-        guard threads >= 1, maxUsers.map({ $0 >= 1 }) ?? true else { throw ValidationError("--threads and --max-users must be positive") }
+        guard blasThreads >= 1, maxUsers.map({ $0 >= 1 }) ?? true else { throw ValidationError("--blas-threads and --max-users must be positive") }
         _ = try parsedGrid()
     }
 
     func run() throws {
-        BLAS.setThreads(threads)
+        BLAS.setThreads(blasThreads)
         do {
             let started = Date()
             let dataset = try PreparedDataset(directory: data)

@@ -164,7 +164,7 @@ final class SocketConnection {
         let settings: JSONObject = [
             "data": .string(data), "state": .string(shared.root + "/journal"), "socket": .string(shared.root + "/run/custom.sock"),
             "recommender": "popularity", "bundle": nil, "encoder": nil, "encoderPrecision": "f32", "lm": nil, "lmThreads": 2,
-            "threads": 2, "itemNoun": "product", "chatCacheSessions": 3, "chatCacheTokens": 512, "maxQueuedPerLane": 7,
+            "embeddingThreads": 2, "itemNoun": "product", "chatCacheSessions": 3, "chatCacheTokens": 512, "maxQueuedPerLane": 7,
             "maxMessageBytes": 65536, "maxSessions": 99, "sessionTtl": 600, "idleExit": 300, "logLevel": "debug",
         ]
         // Null values are not allowed: every key present takes a value of its type.
