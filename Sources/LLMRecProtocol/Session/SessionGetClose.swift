@@ -1,9 +1,23 @@
 import JSON
 import JSONRPC
 
+/// A request whose only parameter is the session it is about.
+public protocol SessionRequest: LLMRecRequest {
+    var sessionId: String { get }
+    init(sessionId: String)
+}
+
+extension SessionRequest {
+    public init(params: JSONValue?, limits: ProtocolLimits) throws(InvalidParams) {
+        self.init(sessionId: try SessionIdentifier.read(try ParamsReader(params)))
+    }
+
+    public var params: JSONValue? { ["sessionId": .string(sessionId)] }
+}
+
 /// `session/get`: a session's state.
 public enum SessionGet {
-    public struct Request: LLMRecRequest, Equatable {
+    public struct Request: SessionRequest, Equatable {
         public static let method = "session/get"
         public typealias Response = SessionGet.Response
 
@@ -12,12 +26,6 @@ public enum SessionGet {
         public init(sessionId: String) {
             self.sessionId = sessionId
         }
-
-        public init(params: JSONValue?, limits: ProtocolLimits) throws(InvalidParams) {
-            sessionId = try SessionIdentifier.read(try ParamsReader(params))
-        }
-
-        public var params: JSONValue? { ["sessionId": .string(sessionId)] }
     }
 
     public struct Response: WireCodable, Equatable {
@@ -63,7 +71,7 @@ public enum SessionGet {
 
 /// `session/close`: ends a session.
 public enum SessionClose {
-    public struct Request: LLMRecRequest, Equatable {
+    public struct Request: SessionRequest, Equatable {
         public static let method = "session/close"
         public typealias Response = SessionClose.Response
 
@@ -72,12 +80,6 @@ public enum SessionClose {
         public init(sessionId: String) {
             self.sessionId = sessionId
         }
-
-        public init(params: JSONValue?, limits: ProtocolLimits) throws(InvalidParams) {
-            sessionId = try SessionIdentifier.read(try ParamsReader(params))
-        }
-
-        public var params: JSONValue? { ["sessionId": .string(sessionId)] }
     }
 
     public struct Response: WireCodable, Equatable {
