@@ -12,6 +12,14 @@ import Synchronization
 /// `model/status` and `model/load`. Parsing, session bookkeeping and journaling happen on the loop
 /// thread; ranking, embedding and the LM run on the model lane; loading runs on the loading lane.
 extension Daemon {
+    /// The methods handled here, in the order `initialize` lists them (`registry`).
+    static let conversationMethods: [MethodEntry] = [
+        MethodEntry(SessionMessage.Request.self) { daemon, request, incoming in try daemon.sessionMessage(request, incoming) },
+        MethodEntry(CatalogAdd.Request.self) { daemon, request, incoming in try daemon.catalogAdd(request, incoming) },
+        MethodEntry(ModelStatus.Request.self) { daemon, _, _ in .success(daemon.modelStatus()) },
+        MethodEntry(ModelLoad.Request.self) { daemon, request, incoming in daemon.modelLoad(request, incoming) },
+    ]
+
     /// Whether `session/recommend` needs the blended engine rather than the collaborative model
     /// alone: words to rank for, an explanation, weights, a conversation so far, an LM path, or
     /// items added at run time (which only the text path can score).

@@ -11,6 +11,18 @@ import RPCTransport
 /// The method handlers. Cheap ones answer on the loop thread; `catalog/search` and
 /// `session/recommend` run on lanes.
 extension Daemon {
+    /// The methods handled here, in the order `initialize` lists them (`registry`).
+    static let storeMethods: [MethodEntry] = [
+        MethodEntry(ServerStatus.Request.self) { daemon, _, _ in .success(daemon.status()) },
+        MethodEntry(CatalogGet.Request.self) { daemon, request, _ in daemon.catalogGet(request) },
+        MethodEntry(CatalogSearch.Request.self) { daemon, request, incoming in daemon.catalogSearch(request, incoming) },
+        MethodEntry(SessionOpen.Request.self) { daemon, request, incoming in try daemon.sessionOpen(request, incoming) },
+        MethodEntry(SessionObserve.Request.self) { daemon, request, incoming in try daemon.sessionObserve(request, incoming) },
+        MethodEntry(SessionRecommend.Request.self) { daemon, request, incoming in try daemon.sessionRecommend(request, incoming) },
+        MethodEntry(SessionGet.Request.self) { daemon, request, _ in .success(try daemon.sessionGet(request)) },
+        MethodEntry(SessionClose.Request.self) { daemon, request, incoming in try daemon.sessionClose(request, incoming) },
+    ]
+
     func status() -> ServerStatus.Response {
         let latency = metrics.percentiles
         return ServerStatus.Response(

@@ -51,25 +51,17 @@ extension Daemon {
 
     /// Every method the daemon serves, in the order `initialize` lists them. Dispatch and that list
     /// are both built from this table; a test checks that `Protocol/openrpc.json` documents the
-    /// same methods. Adding a method: its request and response types (LLMRecProtocol), its entry
-    /// here with its handler, and its OpenRPC description.
-    static let registry: [MethodEntry] = [
+    /// same methods. Each group is declared beside its handlers, so adding a method touches its
+    /// request and response types (LLMRecProtocol), its handler and entry, and its OpenRPC
+    /// description.
+    static let registry: [MethodEntry] = lifecycleMethods + storeMethods + conversationMethods
+
+    /// `initialize` and `shutdown`.
+    static let lifecycleMethods: [MethodEntry] = [
         MethodEntry(Initialize.Request.self, beforeInitialize: true) { daemon, request, incoming in
             daemon.initialize(request, incoming)
         },
         MethodEntry(Lifecycle.Shutdown.self) { daemon, _, incoming in daemon.shutdown(incoming) },
-        MethodEntry(ServerStatus.Request.self) { daemon, _, _ in .success(daemon.status()) },
-        MethodEntry(CatalogGet.Request.self) { daemon, request, _ in daemon.catalogGet(request) },
-        MethodEntry(CatalogSearch.Request.self) { daemon, request, incoming in daemon.catalogSearch(request, incoming) },
-        MethodEntry(SessionOpen.Request.self) { daemon, request, incoming in try daemon.sessionOpen(request, incoming) },
-        MethodEntry(SessionObserve.Request.self) { daemon, request, incoming in try daemon.sessionObserve(request, incoming) },
-        MethodEntry(SessionRecommend.Request.self) { daemon, request, incoming in try daemon.sessionRecommend(request, incoming) },
-        MethodEntry(SessionGet.Request.self) { daemon, request, _ in .success(try daemon.sessionGet(request)) },
-        MethodEntry(SessionClose.Request.self) { daemon, request, incoming in try daemon.sessionClose(request, incoming) },
-        MethodEntry(SessionMessage.Request.self) { daemon, request, incoming in try daemon.sessionMessage(request, incoming) },
-        MethodEntry(CatalogAdd.Request.self) { daemon, request, incoming in try daemon.catalogAdd(request, incoming) },
-        MethodEntry(ModelStatus.Request.self) { daemon, _, _ in .success(daemon.modelStatus()) },
-        MethodEntry(ModelLoad.Request.self) { daemon, request, incoming in daemon.modelLoad(request, incoming) },
     ]
 
     /// The methods `initialize` announces.
