@@ -95,7 +95,7 @@ struct EmbedCommand: ParsableCommand {
             let seconds = Date().timeIntervalSince(embedStarted)
             for (item, vector) in zip(texts, vectors) {
                 let line: JSONValue = [
-                    "text": .string(item), "embedding": .array(vector.map { .number(Double(shortest: $0)) }),
+                    "text": .string(item), "embedding": .array(vector.map { .number(shortest: $0) }),
                 ]
                 print(JSONWriter.compact(line))
             }

@@ -50,7 +50,7 @@ struct RecommendCommand: ParsableCommand {
             let result: JSONValue = [
                 "recommender": .string(engine.recommender.name),
                 "items": .array(ranked.map {
-                    ["itemId": .integer($0.itemId), "score": .number(Double(shortest: $0.score)), "title": .string(dataset.catalog[$0.itemId]?.title ?? "")]
+                    ["itemId": .integer($0.itemId), "score": .number(shortest: $0.score), "title": .string(dataset.catalog[$0.itemId]?.title ?? "")]
                 }),
             ]
             print(JSONWriter.compact(result))

@@ -70,7 +70,7 @@ struct ParamsWriter {
 
     mutating func set(_ key: String, _ value: Bool?) { set(key, value.map { JSONValue.bool($0) }) }
 
-    mutating func set(_ key: String, itemIds: [Int32]?) { set(key, itemIds.map { JSONValue.array($0.map { .integer($0) }) }) }
+    mutating func set(_ key: String, itemIds: [Int32]?) { set(key, itemIds.map(\.json)) }
 
     var params: JSONValue? { .object(object) }
 }
