@@ -161,6 +161,8 @@ struct TrainProjectCommand: ParsableCommand {
     var matchEmbeddingScale = false
     @Option(help: "Save the training state every N steps.") var checkpointEvery = 10
     @Option(help: "OpenBLAS threads.") var blasThreads = 2
+    @Option(help: ArgumentHelp("Write this run's steps (the starting weights, every step's samples, the first step's loss and gradients) to FILE, for scripts/bench-training.py; meant for short runs.", valueName: "file"))
+    var record: String?
 
     func validate() throws {
         guard blasThreads >= 1, checkpointEvery >= 1, maxUsers.map({ $0 >= 1 }) ?? true else {
@@ -194,6 +196,7 @@ struct TrainProjectCommand: ParsableCommand {
                         Data("train project: resuming at epoch \(saved.epochsDone + 1), user \(saved.position)\n".utf8))
                 }
             }
+            var recorder = record.map { _ in StepRecord(stage2: trainer) }
             let perEpoch = trainer.users(epoch: 1).count
             let total = Int64(perEpoch * training.epochs)
             let meter = ProgressMeter(
@@ -204,6 +207,7 @@ struct TrainProjectCommand: ParsableCommand {
             var (samples, tokens, forward, backward, lossSum, steps) = (0, 0, 0.0, 0.0, 0.0, 0)
             var recentLoss: [Float] = []
             try trainer.train(shouldStop: { interruptRequested.load(ordering: .relaxed) }) { report in
+                recorder?.add(report, of: trainer)
                 samples += report.samples
                 tokens += report.tokens
                 forward += report.forwardSeconds
@@ -216,6 +220,7 @@ struct TrainProjectCommand: ParsableCommand {
                 if steps % checkpointEvery == 0 { try Stage2StateFile.save(trainer.state, identity: identity, to: statePath) }
             }
             meter.finish(Int64((trainer.epochsDone) * perEpoch + trainer.position))
+            if let record, let recorder { try recorder.write(to: record) }
             try Stage2StateFile.save(trainer.state, identity: identity, to: statePath)
             let interrupted = interruptRequested.load(ordering: .relaxed)
             let seconds = Date().timeIntervalSince(trainStarted)

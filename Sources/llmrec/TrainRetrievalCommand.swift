@@ -51,6 +51,8 @@ struct TrainRetrievalCommand: ParsableCommand {
     @Option(help: "Stop (state saved) after this many seconds of training; a rerun resumes.") var maxSeconds: Double?
     @Option(help: "Save the training state every N steps.") var checkpointEvery = 10
     @Option(help: "OpenBLAS threads.") var blasThreads = 2
+    @Option(help: ArgumentHelp("Write this run's steps (the starting weights, every step's samples, the first step's loss and gradients) to FILE, for scripts/bench-training.py; meant for short runs.", valueName: "file"))
+    var record: String?
 
     func parsedTargets() throws -> RetrievalOptions.Targets {
         if targets == "last" { return .last }
@@ -127,6 +129,7 @@ struct TrainRetrievalCommand: ParsableCommand {
                         Data("train retrieval: resuming at epoch \(saved.epochsDone + 1), sample \(saved.position)\n".utf8))
                 }
             }
+            var recorder = record.map { _ in StepRecord(retrieval: trainer) }
             let perEpoch = trainer.samples(epoch: 1).count
             let meter = ProgressMeter(
                 label: "train retrieval", total: Int64(perEpoch * training.epochs), unit: .items("samples"),
@@ -142,6 +145,7 @@ struct TrainRetrievalCommand: ParsableCommand {
                 return timedOut || interruptRequested.load(ordering: .relaxed)
             }
             try trainer.train(shouldStop: shouldStop) { report in
+                recorder?.add(report, of: trainer)
                 samples += report.samples
                 tokens += report.tokens
                 forward += report.forwardSeconds
@@ -156,6 +160,7 @@ struct TrainRetrievalCommand: ParsableCommand {
                 if steps % checkpointEvery == 0 { try RetrievalStateFile.save(trainer.state, identity: identity, to: statePath) }
             }
             meter.finish(Int64(trainer.epochsDone * perEpoch + trainer.position))
+            if let record, let recorder { try recorder.write(to: record) }
             try RetrievalStateFile.save(trainer.state, identity: identity, to: statePath)
             let interrupted = interruptRequested.load(ordering: .relaxed)
             let seconds = Date().timeIntervalSince(trainStarted)

@@ -111,6 +111,9 @@ public final class Stage2Trainer: Trainer {
         public var seconds: Double
         /// Of `seconds`: the LM's forward and backward passes.
         public var forwardSeconds, backwardSeconds: Double
+        /// The step's examples and the gradients it applied (with the projectors before the step).
+        public var batch: [Stage2Example]
+        public var gradients: Stage2Projectors.Gradients
     }
 
     /// Trains the remaining epochs; `onProgress` runs after every step (save state there every so
@@ -134,7 +137,7 @@ public final class Stage2Trainer: Trainer {
                         epoch: epoch, step: optimizer.step, done: position, total: order.count, samples: members.count, loss: result.loss, tokens: batch.reduce(0) {
                             $0 + $1.sequence.tokens.count
                         }, seconds: Date().timeIntervalSince(started), forwardSeconds: result.forwardSeconds,
-                        backwardSeconds: result.backwardSeconds))
+                        backwardSeconds: result.backwardSeconds, batch: batch, gradients: result.gradients))
             }
             epochsDone = epoch
             position = 0

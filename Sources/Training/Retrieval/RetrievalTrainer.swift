@@ -233,14 +233,23 @@ public final class RetrievalTrainer: Trainer {
         public var seconds: Double
         /// Of `seconds`: the LM's forward and backward passes.
         public var forwardSeconds, backwardSeconds: Double
+        /// The step's examples and the gradients it applied (with the weights before the step).
+        public var batch: [RetrievalExample]
+        public var gradients: RetrievalWeights.Gradients
+    }
+
+    /// The objective's settings that the options imply.
+    public var objectiveOptions: RetrievalObjective.Options {
+        var objective = RetrievalObjective.Options()
+        objective.inBatchNegatives = options.negatives == .inBatch
+        objective.temperature = options.temperature
+        return objective
     }
 
     /// Trains the remaining epochs; `onProgress` runs after every step (save state there every so
     /// often); `shouldStop` is polled between steps.
     public func train(shouldStop: () -> Bool = { false }, onProgress: (StepReport) throws -> Void) throws {
-        var objective = RetrievalObjective.Options()
-        objective.inBatchNegatives = options.negatives == .inBatch
-        objective.temperature = options.temperature
+        let objective = objectiveOptions
         while epochsDone < options.epochs {
             let epoch = epochsDone + 1
             let order = samples(epoch: epoch)
@@ -259,7 +268,8 @@ public final class RetrievalTrainer: Trainer {
                     StepReport(
                         epoch: epoch, step: optimizer.step, done: position, total: order.count, samples: members.count, loss: result.loss,
                         retrieval: result.retrieval, distillation: result.distillation, uniformity: result.uniformity, tokens: result.tokens,
-                        seconds: Date().timeIntervalSince(started), forwardSeconds: result.forwardSeconds, backwardSeconds: result.backwardSeconds))
+                        seconds: Date().timeIntervalSince(started), forwardSeconds: result.forwardSeconds, backwardSeconds: result.backwardSeconds,
+                        batch: batch, gradients: result.gradients))
             }
             epochsDone = epoch
             position = 0
