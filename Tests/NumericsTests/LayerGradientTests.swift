@@ -228,6 +228,34 @@ import Testing
             backward: { dout in dvalues.map { $0 * dout[0] } })
     }
 
+    /// A vocabulary-sized row (49,152 classes, as SmolLM2's) with an LM's spread of logits: the loss
+    /// and gradient against a Float64 computation of the same Float32 logits.
+    @Test func crossEntropyOverAVocabularyMatchesFloat64() {
+        let (rows, classes) = (3, 49_152)
+        var generator = SplitMix64(seed: 11)
+        var logits = (0..<(rows * classes)).map { _ in Float(Initialization.normal(&generator)) * 2 }
+        let targets: [Int32] = [7, 40_000, 123]
+        for row in 0..<rows { for column in 0..<4 { logits[row * classes + column * 997] = 12 } }
+        var dlogits = [Float](repeating: 0, count: rows * classes)
+        let loss = Loss.crossEntropy(logits: logits, targets: targets, rows: rows, classes: classes, dlogits: &dlogits)
+        var expectedLoss = 0.0
+        var errorSquares = 0.0
+        var normSquares = 0.0
+        for row in 0..<rows {
+            let line = logits[(row * classes)..<((row + 1) * classes)].map(Double.init)
+            let maximum = line.max()!
+            let sum = line.reduce(0) { $0 + Foundation.exp($1 - maximum) }
+            expectedLoss += (maximum + Foundation.log(sum) - line[Int(targets[row])]) / Double(rows)
+            for column in 0..<classes {
+                let gradient = (Foundation.exp(line[column] - maximum) / sum - (column == Int(targets[row]) ? 1 : 0)) / Double(rows)
+                errorSquares += (Double(dlogits[row * classes + column]) - gradient) * (Double(dlogits[row * classes + column]) - gradient)
+                normSquares += gradient * gradient
+            }
+        }
+        #expect(abs(Double(loss) - expectedLoss) <= 1e-6 * expectedLoss, "loss \(loss) vs \(expectedLoss)")
+        #expect((errorSquares / normSquares).squareRoot() <= 1e-6, "relative gradient error \((errorSquares / normSquares).squareRoot())")
+    }
+
     @Test mutating func bceMatchesItsDefinitionAtExtremes() {
         var d = [Float](repeating: 0, count: 2)
         let loss = Loss.binaryCrossEntropyWithLogits(logits: [80, -80], targets: [0, 1], weights: nil, count: 2, dlogits: &d)

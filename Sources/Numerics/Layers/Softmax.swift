@@ -2,19 +2,21 @@ import Foundation
 
 /// Softmax over the last dimension: out[r] = softmax(x[r]) for each of `rows` rows of `dim`.
 public enum Softmax {
+    /// Each row's normaliser is summed in Float64: a Float32 running sum over a vocabulary-sized
+    /// row (tens of thousands of classes) drifts by about 1e-5, ten times PyTorch's error.
     public static func forward(out: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, rows: Int, dim: Int) {
         for row in 0..<rows {
             let line = x + row * dim
             let target = out + row * dim
             var maximum = -Float.infinity
             for column in 0..<dim { maximum = max(maximum, line[column]) }
-            var sum: Float = 0
+            var sum: Double = 0
             for column in 0..<dim {
                 let value = exp(line[column] - maximum)
                 target[column] = value
-                sum += value
+                sum += Double(value)
             }
-            let inverse = 1 / sum
+            let inverse = Float(1 / sum)
             for column in 0..<dim { target[column] *= inverse }
         }
     }
