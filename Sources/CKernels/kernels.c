@@ -1,5 +1,6 @@
 #include "CKernels.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__)
@@ -219,8 +220,19 @@ static void dequantize_block(llmrec_weight_type type, const uint8_t *bytes, floa
     }
 }
 
-/* Dequantises one row into out[columns]. */
+#if defined(__x86_64__)
+static int use_avx2(void);
+static int dequantize_row_avx2(llmrec_weight_type type, const uint8_t *row, size_t columns, float *out);
+static void weight_pair_times_rows_avx2(const float *w0, const float *w1, const float *x, size_t m, size_t columns, float *y0,
+                                        float *y1, size_t ldy);
+#endif
+
+/* Dequantises one row into out[columns]; the blocks of 32 on AVX2 where the CPU has it (the same
+   results bit for bit). */
 static void dequantize_row(llmrec_weight_type type, const uint8_t *row, size_t columns, float *out) {
+#if defined(__x86_64__)
+    if (use_avx2() && dequantize_row_avx2(type, row, columns, out)) return;
+#endif
     size_t elements, bytes;
     block_shape(type, &elements, &bytes);
     for (size_t b = 0; b < columns / elements; b++) dequantize_block(type, row + b * bytes, out + b * elements);
@@ -498,6 +510,40 @@ int llmrec_quantize_activation(const float *x, size_t columns, llmrec_q8_activat
     return 0;
 }
 
+int llmrec_gemm_rows(llmrec_weight_type type, const void *weights, size_t columns, size_t row_begin, size_t row_end,
+                     const float *x, size_t m, float *y, size_t ldy) {
+    return llmrec_gemm_rows_at_level(use_avx2(), type, weights, columns, row_begin, row_end, x, m, y, ldy);
+}
+
+int llmrec_gemm_rows_at_level(int level, llmrec_weight_type type, const void *weights, size_t columns, size_t row_begin,
+                              size_t row_end, const float *x, size_t m, float *y, size_t ldy) {
+    size_t stride = llmrec_row_bytes(type, columns);
+    if (!supported(type) || stride == 0) return -1;
+    if (row_begin >= row_end || m == 0) return 0;
+    float *buffer = malloc(2 * columns * sizeof(float));
+    if (!buffer) return -1;
+    const uint8_t *base = (const uint8_t *)weights;
+    float *w0 = buffer, *w1 = buffer + columns;
+#if defined(__x86_64__)
+    if (level > 0 && use_avx2() && columns % 8 == 0) {
+        for (size_t r = row_begin; r < row_end; r += 2) {
+            const int pair = r + 1 < row_end;
+            dequantize_row(type, base + r * stride, columns, w0);
+            if (pair) dequantize_row(type, base + (r + 1) * stride, columns, w1);
+            weight_pair_times_rows_avx2(w0, w1, x, m, columns, y + r, pair ? y + r + 1 : NULL, ldy);
+        }
+        free(buffer);
+        return 0;
+    }
+#endif
+    for (size_t r = row_begin; r < row_end; r++) {
+        dequantize_row(type, base + r * stride, columns, w0);
+        for (size_t i = 0; i < m; i++) y[i * ldy + r] = dot_floats_portable(w0, x + i * columns, columns);
+    }
+    free(buffer);
+    return 0;
+}
+
 int llmrec_gemv_q8_supports(llmrec_weight_type type) {
     return supported(type) && type != LLMREC_WEIGHTS_F16 && type != LLMREC_WEIGHTS_BF16;
 }
@@ -629,6 +675,64 @@ static inline __m256i q5_k_fifth_bits(const uint8_t *qh, int sub) {
     return _mm256_slli_epi16(_mm256_and_si256(high, _mm256_set1_epi8(1)), 4);
 }
 
+/* Eight weights (bytes 8k..8k+7 of `bytes`, unsigned or signed) as floats. */
+__attribute__((target("avx2,fma,f16c")))
+static inline __m256 eight_unsigned(__m256i bytes, int k) {
+    __m128i half = k < 2 ? _mm256_castsi256_si128(bytes) : _mm256_extracti128_si256(bytes, 1);
+    if (k & 1) half = _mm_srli_si128(half, 8);
+    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(half));
+}
+
+/* Dequantises a row of a block-of-32 format (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) as dequantize_block does:
+   each value one float32 product (and one sum for the minimum), never fused, so equal bit for bit.
+   Returns 0, writing nothing, for the other formats. */
+__attribute__((target("avx2,fma,f16c")))
+static int dequantize_row_avx2(llmrec_weight_type type, const uint8_t *row, size_t columns, float *out) {
+    size_t blocks = columns / 32;
+    switch (type) {
+    case LLMREC_WEIGHTS_Q8_0:
+        for (size_t b = 0; b < blocks; b++) {
+            const block_q8_0 *block = (const block_q8_0 *)row + b;
+            const __m256 d = _mm256_set1_ps(_cvtsh_ss(block->d));
+            for (int k = 0; k < 4; k++) {
+                __m128i eight = _mm_loadl_epi64((const __m128i *)(block->qs + 8 * k));
+                _mm256_storeu_ps(out + 32 * b + 8 * k, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(eight)), d));
+            }
+        }
+        return 1;
+    case LLMREC_WEIGHTS_Q4_0:
+    case LLMREC_WEIGHTS_Q5_0: {
+        const int five = type == LLMREC_WEIGHTS_Q5_0;
+        const __m256 offset = _mm256_set1_ps(five ? 16 : 8);
+        for (size_t b = 0; b < blocks; b++) {
+            const uint8_t *at = row + b * (five ? sizeof(block_q5_0) : sizeof(block_q4_0));
+            const block_q4_0 *block4 = (const block_q4_0 *)at;
+            const block_q5_0 *block5 = (const block_q5_0 *)at;
+            const __m256 d = _mm256_set1_ps(_cvtsh_ss(five ? block5->d : block4->d));
+            const __m256i q = five ? FIVE_BITS(block5) : unpack_nibbles(block4->qs);
+            for (int k = 0; k < 4; k++) _mm256_storeu_ps(out + 32 * b + 8 * k, _mm256_mul_ps(_mm256_sub_ps(eight_unsigned(q, k), offset), d));
+        }
+        return 1;
+    }
+    case LLMREC_WEIGHTS_Q4_1:
+    case LLMREC_WEIGHTS_Q5_1: {
+        const int five = type == LLMREC_WEIGHTS_Q5_1;
+        for (size_t b = 0; b < blocks; b++) {
+            const uint8_t *at = row + b * (five ? sizeof(block_q5_1) : sizeof(block_q4_1));
+            const block_q4_1 *block4 = (const block_q4_1 *)at;
+            const block_q5_1 *block5 = (const block_q5_1 *)at;
+            const __m256 d = _mm256_set1_ps(_cvtsh_ss(five ? block5->d : block4->d));
+            const __m256 m = _mm256_set1_ps(_cvtsh_ss(five ? block5->m : block4->m));
+            const __m256i q = five ? FIVE_BITS(block5) : unpack_nibbles(block4->qs);
+            for (int k = 0; k < 4; k++) _mm256_storeu_ps(out + 32 * b + 8 * k, _mm256_add_ps(_mm256_mul_ps(eight_unsigned(q, k), d), m));
+        }
+        return 1;
+    }
+    default:
+        return 0;
+    }
+}
+
 /* K-quants, read per activation block b of 32: sub-block b % 8 of super-block b / 8. Q4_K/Q5_K weights
    are unsigned (0..15, 0..31) with the sub-block's minimum through the activation sum; Q6_K's are
    signed (q − 32) with two scales per sub-block, one for each 16 elements, applied to the int32 lanes
@@ -754,6 +858,56 @@ static const struct {
     {LLMREC_WEIGHTS_Q5_K, q5_k_rows4_avx2, q5_k_rows4_vnni, q5_k_row_avx2, q5_k_row_vnni},
     {LLMREC_WEIGHTS_Q6_K, q6_k_rows4_avx2, q6_k_rows4_vnni, q6_k_row_avx2, q6_k_row_vnni},
 };
+
+/* y0[i·ldy] += w0 · x_i and y1[i·ldy] += w1 · x_i for the m rows x_i of x ([m, columns], columns a
+   multiple of 8): two dequantised weight rows against four activation rows at a time, eight FMA
+   accumulators, each weight vector loaded once per four rows. y1 may be NULL (w1 then unused). */
+__attribute__((target("avx2,fma,f16c")))
+static void weight_pair_times_rows_avx2(const float *w0, const float *w1, const float *x, size_t m, size_t columns, float *y0,
+                                        float *y1, size_t ldy) {
+    const float *second = y1 ? w1 : w0;
+    size_t i = 0;
+    for (; i + 4 <= m; i += 4) {
+        const float *x0 = x + i * columns, *x1 = x0 + columns, *x2 = x1 + columns, *x3 = x2 + columns;
+        __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+        for (size_t k = 0; k < columns; k += 8) {
+            const __m256 u = _mm256_loadu_ps(w0 + k), v = _mm256_loadu_ps(second + k);
+            __m256 p = _mm256_loadu_ps(x0 + k);
+            a00 = _mm256_fmadd_ps(u, p, a00);
+            a01 = _mm256_fmadd_ps(v, p, a01);
+            p = _mm256_loadu_ps(x1 + k);
+            a10 = _mm256_fmadd_ps(u, p, a10);
+            a11 = _mm256_fmadd_ps(v, p, a11);
+            p = _mm256_loadu_ps(x2 + k);
+            a20 = _mm256_fmadd_ps(u, p, a20);
+            a21 = _mm256_fmadd_ps(v, p, a21);
+            p = _mm256_loadu_ps(x3 + k);
+            a30 = _mm256_fmadd_ps(u, p, a30);
+            a31 = _mm256_fmadd_ps(v, p, a31);
+        }
+        y0[i * ldy] = horizontal_sum(a00);
+        y0[(i + 1) * ldy] = horizontal_sum(a10);
+        y0[(i + 2) * ldy] = horizontal_sum(a20);
+        y0[(i + 3) * ldy] = horizontal_sum(a30);
+        if (y1) {
+            y1[i * ldy] = horizontal_sum(a01);
+            y1[(i + 1) * ldy] = horizontal_sum(a11);
+            y1[(i + 2) * ldy] = horizontal_sum(a21);
+            y1[(i + 3) * ldy] = horizontal_sum(a31);
+        }
+    }
+    for (; i < m; i++) {
+        const float *xi = x + i * columns;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+        for (size_t k = 0; k < columns; k += 8) {
+            const __m256 p = _mm256_loadu_ps(xi + k);
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + k), p, a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(second + k), p, a1);
+        }
+        y0[i * ldy] = horizontal_sum(a0);
+        if (y1) y1[i * ldy] = horizontal_sum(a1);
+    }
+}
 
 /* The kernels for a weight type at a level (2: VNNI, 1: AVX2); 0 when the type has none. */
 static int select_kernels(llmrec_weight_type type, int level, rows4_kernel *four, row_kernel *one) {

@@ -69,11 +69,13 @@ import Testing
 
     @Test(arguments: QuantizedMatrix.Format.allCases)
     func productsMatchTheDequantisedMatrix(format: QuantizedMatrix.Format) {
-        let (rows, columns) = (70, Self.columns(for: format))
+        let (rows, columns) = (71, Self.columns(for: format))
         let matrix = Self.randomMatrix(format, rows: rows, columns: columns, seed: UInt64(format.rawValue))
         let dense = matrix.dequantized()
         var generator = SplitMix64(seed: 99)
-        for count in [1, 3] {
+        // One row (the row kernels), a few (each weight row dequantised once: pairs of weight rows
+        // against groups of four rows and a remainder) and more than 256 (OpenBLAS on tiles).
+        for count in [1, 3, 9, 300] {
             let x = (0..<(count * columns)).map { _ in Float.random(in: -1...1, using: &generator) }
             var expected = [Float](repeating: 0, count: count * rows)
             Linear.forward(out: &expected, x: x, weight: dense, bias: nil, rows: count, inFeatures: columns, outFeatures: rows)
@@ -121,6 +123,12 @@ import Testing
         let matrix = Self.randomMatrix(format, rows: rows, columns: columns, seed: UInt64(format.rawValue) + 80)
         var generator = SplitMix64(seed: 31)
         let x = (0..<columns).map { _ in Float.random(in: -1...1, using: &generator) }
+        let rowsX = (0..<(6 * columns)).map { _ in Float.random(in: -1...1, using: &generator) }
+        let portableRows = matrix.product(ofRows: rowsX, count: 6, kernelLevel: 0)
+        let vectorRows = matrix.product(ofRows: rowsX, count: 6, kernelLevel: 1)
+        for index in portableRows.indices {
+            #expect(abs(vectorRows[index] - portableRows[index]) <= 1e-4 * max(1, abs(portableRows[index])), "\(format) rows [\(index)]")
+        }
         for integer in [false, true] where !integer || matrix.supportsIntegerActivations {
             let portable = matrix.product(of: x, integerActivations: integer, kernelLevel: 0)
             for level in 1...max(1, QuantizedMatrix.integerKernelLevel) {
@@ -153,6 +161,12 @@ import Testing
         WeightMatrix.quantized(matrix).forward(out: &single, x: x, bias: nil, rows: 1, inFeatures: 64, outFeatures: 300)
         WeightMatrix.quantized(matrix).forward(out: &threaded, x: x, bias: nil, rows: 1, inFeatures: 64, outFeatures: 300, threads: 2)
         #expect(single == threaded)
+        let rows = (0..<(5 * 64)).map { _ in Float.random(in: -1...1, using: &generator) }
+        var few = [Float](repeating: 0, count: 5 * 300)
+        var fewThreaded = few
+        WeightMatrix.quantized(matrix).forward(out: &few, x: rows, bias: nil, rows: 5, inFeatures: 64, outFeatures: 300)
+        WeightMatrix.quantized(matrix).forward(out: &fewThreaded, x: rows, bias: nil, rows: 5, inFeatures: 64, outFeatures: 300, threads: 2)
+        #expect(few == fewThreaded)
     }
 
     @Test func q8QuantisationStaysWithinHalfAStep() {

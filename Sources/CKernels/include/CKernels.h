@@ -85,6 +85,19 @@ int llmrec_gemv_q8(llmrec_weight_type type, const void *weights, size_t columns,
 int llmrec_gemv_q8_at_level(int level, llmrec_weight_type type, const void *weights, size_t columns, size_t row_begin,
                             size_t row_end, const llmrec_q8_activation *x, float *y);
 
+/// y[i · ldy + r] = Σ_k x[i · columns + k] · W[r, k] for the m rows of x and the weight rows
+/// [row_begin, row_end), with Float32 activations: each weight row is dequantised once (as
+/// `llmrec_dequantize_rows`) and multiplied with every row of x (AVX2: two weight rows against four
+/// activation rows at a time). For prompts of a few rows, where dequantising tiles for a GEMM costs
+/// as much as the products. Returns 0, or -1 for a type it cannot read or when memory runs out.
+int llmrec_gemm_rows(llmrec_weight_type type, const void *weights, size_t columns, size_t row_begin, size_t row_end,
+                     const float *x, size_t m, float *y, size_t ldy);
+
+/// `llmrec_gemm_rows` with the AVX2 products at `level` 1 (where the CPU has AVX2) or the portable C
+/// ones at 0; for tests that compare the paths on one host.
+int llmrec_gemm_rows_at_level(int level, llmrec_weight_type type, const void *weights, size_t columns, size_t row_begin,
+                              size_t row_end, const float *x, size_t m, float *y, size_t ldy);
+
 /// 1 when `llmrec_gemv_q8` supports `type`.
 int llmrec_gemv_q8_supports(llmrec_weight_type type);
 

@@ -37,6 +37,11 @@ public struct QuantizedMatrix: Sendable {
     /// thread hop costs about as much as the product (measured with `llmrec lm bench --threads 2`).
     static let parallelElements = 1 << 18
 
+    /// Products of at most this many rows dequantise each weight row once and multiply it with every
+    /// row on the C kernels (split across threads by weight rows); longer ones dequantise tiles for
+    /// OpenBLAS, whose packing costs as much as the products below it.
+    static let fewRows = 256
+
     /// Whether single-row products with `integerActivations` take the integer path (every block format;
     /// not F16 or BF16).
     public var supportsIntegerActivations: Bool { llmrec_gemv_q8_supports(kernelType) != 0 }
@@ -61,6 +66,19 @@ public struct QuantizedMatrix: Sendable {
                     type: kernelType, weights: raw.baseAddress!, columns: columns, x: x, activation: activation.map { UnsafePointer($0) },
                     y: out)
                 let parts = rows * columns >= Self.parallelElements ? max(1, min(threads, rows / 64)) : 1
+                guard parts > 1 else {
+                    job.run(rows: 0..<rows)
+                    return
+                }
+                let rows = self.rows
+                WorkerPool.shared.run(parts: parts) { part in
+                    job.run(rows: (part * rows / parts)..<((part + 1) * rows / parts))
+                }
+                return
+            }
+            if m <= Self.fewRows {
+                let job = GEMMRowsJob(type: kernelType, weights: raw.baseAddress!, columns: columns, x: x, m: m, y: out, ldy: rows)
+                let parts = max(1, min(threads, rows / 64))
                 guard parts > 1 else {
                     job.run(rows: 0..<rows)
                     return
@@ -100,6 +118,20 @@ public struct QuantizedMatrix: Sendable {
                 } else {
                     _ = llmrec_gemv_at_level(Int32(kernelLevel), kernelType, raw.baseAddress, columns, 0, rows, x, out.baseAddress)
                 }
+            }
+        }
+        return y
+    }
+
+    /// out[count, rows] = x[count, columns] · Wᵀ with each weight row dequantised once, on the C
+    /// kernels at `kernelLevel` (0: portable C; 1: AVX2 where the CPU has it), single-threaded: for
+    /// tests that compare the paths of `multiply` for a few rows on one host.
+    public func product(ofRows x: [Float], count: Int, kernelLevel: Int) -> [Float] {
+        precondition(x.count == count * columns, "x must have count × \(columns) elements")
+        var y = [Float](repeating: 0, count: count * rows)
+        bytes.withUnsafeBytes { raw in
+            y.withUnsafeMutableBufferPointer { out in
+                _ = llmrec_gemm_rows_at_level(Int32(kernelLevel), kernelType, raw.baseAddress, columns, 0, rows, x, count, out.baseAddress, rows)
             }
         }
         return y
@@ -187,6 +219,22 @@ private struct GEMVJob: @unchecked Sendable {
         } else {
             _ = llmrec_gemv(type, weights, columns, range.lowerBound, range.upperBound, x, y)
         }
+    }
+}
+
+/// `llmrec_gemm_rows` over a range of weight rows: the pointers stay valid for the whole
+/// `multiply` call that shares it between workers, each writing its own columns of y.
+private struct GEMMRowsJob: @unchecked Sendable {
+    let type: llmrec_weight_type
+    let weights: UnsafeRawPointer
+    let columns: Int
+    let x: UnsafePointer<Float>
+    let m: Int
+    let y: UnsafeMutablePointer<Float>
+    let ldy: Int
+
+    func run(rows range: Range<Int>) {
+        _ = llmrec_gemm_rows(type, weights, columns, range.lowerBound, range.upperBound, x, m, y, ldy)
     }
 }
 
