@@ -178,8 +178,10 @@ def replay(args) -> None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     # The first step again in float64 (after the timing, so that it adds nothing to the peak above):
     # the reference both float32 sides are measured against.
+    # The answer rows' logits only: transformers' `labels=` loss casts the logits to float32.
     record64 = {name: tensor.double() for name, tensor in record.items()}
-    parameters64, step_loss64 = side(exact_rotary(model.double()), record64, metadata, args)
+    exact = argparse.Namespace(**{**vars(args), "torch_logits": "answer"})
+    parameters64, step_loss64 = side(exact_rotary(model.double()), record64, metadata, exact)
     step_loss64(0)[0].backward()
 
     def relative(gradient, name):
