@@ -9,7 +9,8 @@ Each configuration runs its own daemon (`llmrec serve --socket`) on the same bun
   uncached    --chat-cache-sessions 0: every turn runs its whole prompt (the conversation rebuilt
               from the session's remembered turns and answers, the A-LLMRec prompt from scratch).
 Times are client-side wall clock (time to the first streamed piece, and to the reply), medians over
-the sessions; the daemon's own figures (answer.firstTokenMs, timing.languageModelRankingMs) too.
+the sessions; the daemon's own figures (answer.firstTokenMs, timing.retrievalMs,
+timing.languageModelRankingMs) too.
 
 usage: python3 scripts/bench-conversation.py [--llmrec BIN] [--data DIR] [--bundle DIR] [--sessions N]
        [--seconds S] [--lm-threads N]
@@ -70,6 +71,7 @@ def latency(args, extra):
             results[index].append({
                 "ttft": first[0] if first[0] is not None else total, "total": total,
                 "answerFirstTokenMs": reply["answer"]["firstTokenMs"], "rankingMs": reply["timing"]["languageModelRankingMs"],
+                "retrievalMs": reply["timing"]["retrievalMs"],
                 "reused": reply["answer"]["reusedTokens"], "rankingReused": reply["languageModelReusedTokens"],
                 "promptTokens": reply["answer"]["promptTokens"]})
     status = client.request("model/status")
@@ -130,17 +132,23 @@ def main():
     cached, status = latency(args, [])
     uncached, _ = latency(args, ["--chat-cache-sessions", "0"])
     print(f"## Turn latency, SmolLM2-135M Q4_1, {args.sessions} sessions, medians (seconds; daemon-side in ms)")
-    print("| turn | caches | time to first piece | full reply | answer tokens run | answer tokens reused | answer first token (ms) | LM ranking (ms) | ranking prompt reused |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| turn | caches | time to first piece | full reply | answer tokens run | answer tokens reused | answer first token (ms) | retrieval pass (ms) | LM ranking (ms) | ranking prompt reused |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for index in range(len(TURNS)):
         for name, rows in (("on", cached[index]), ("off", uncached[index])):
             print(f"| {index + 1} | {name} | {median(rows, 'ttft'):.3f} | {median(rows, 'total'):.3f} | {median(rows, 'promptTokens'):.0f} "
                   f"| {median(rows, 'reused'):.0f} "
-                  f"| {median(rows, 'answerFirstTokenMs'):.0f} | {median(rows, 'rankingMs'):.0f} | {median(rows, 'rankingReused'):.0f} |")
+                  f"| {median(rows, 'answerFirstTokenMs'):.0f} | {median(rows, 'retrievalMs'):.0f} | {median(rows, 'rankingMs'):.0f} "
+                  f"| {median(rows, 'rankingReused'):.0f} |")
+    def ratio(index, key):
+        """Uncached over cached, or n/a where the daemon did not report the step (e.g. no LM ranking)."""
+        on, off = median(cached[index], key), median(uncached[index], key)
+        return f"x{off / on:.2f}" if on > 0 else "n/a"
+
     for index in range(1, len(TURNS)):
-        print(f"turn {index + 1}, caches off/on: time to first piece x{median(uncached[index], 'ttft') / median(cached[index], 'ttft'):.2f}, "
-              f"answer's first token x{median(uncached[index], 'answerFirstTokenMs') / median(cached[index], 'answerFirstTokenMs'):.2f}, "
-              f"LM ranking x{median(uncached[index], 'rankingMs') / median(cached[index], 'rankingMs'):.2f} (above 1: the caches save time)")
+        print(f"turn {index + 1}, caches off/on: time to first piece {ratio(index, 'ttft')}, "
+              f"answer's first token {ratio(index, 'answerFirstTokenMs')}, "
+              f"LM ranking {ratio(index, 'rankingMs')} (above 1: the caches save time)")
     print()
     print(f"## session/recommend, 8 concurrent sessions (one connection each), {args.seconds:.0f} s")
     for weight, label in ((0.1, "blended with A-LLMRec LM ranking of the shortlist"), (0, "blended, no LM ranking")):
