@@ -65,28 +65,12 @@ public struct QuantizedMatrix: Sendable {
                 let job = GEMVJob(
                     type: kernelType, weights: raw.baseAddress!, columns: columns, x: x, activation: activation.map { UnsafePointer($0) },
                     y: out)
-                let parts = rows * columns >= Self.parallelElements ? max(1, min(threads, rows / 64)) : 1
-                guard parts > 1 else {
-                    job.run(rows: 0..<rows)
-                    return
-                }
-                let rows = self.rows
-                WorkerPool.shared.run(parts: parts) { part in
-                    job.run(rows: (part * rows / parts)..<((part + 1) * rows / parts))
-                }
+                splitByRows(parts: rows * columns >= Self.parallelElements ? min(threads, rows / 64) : 1) { job.run(rows: $0) }
                 return
             }
             if m <= Self.fewRows {
                 let job = GEMMRowsJob(type: kernelType, weights: raw.baseAddress!, columns: columns, x: x, m: m, y: out, ldy: rows)
-                let parts = max(1, min(threads, rows / 64))
-                guard parts > 1 else {
-                    job.run(rows: 0..<rows)
-                    return
-                }
-                let rows = self.rows
-                WorkerPool.shared.run(parts: parts) { part in
-                    job.run(rows: (part * rows / parts)..<((part + 1) * rows / parts))
-                }
+                splitByRows(parts: min(threads, rows / 64)) { job.run(rows: $0) }
                 return
             }
             let tile = 256
@@ -100,6 +84,17 @@ public struct QuantizedMatrix: Sendable {
                     c: out + start, ldc: rows)
             }
         }
+    }
+
+    /// Runs `work` over every weight row: in `parts` contiguous ranges on the worker pool, or in one
+    /// range on the calling thread when `parts` is below 2. Each range writes only its own outputs.
+    private func splitByRows(parts: Int, _ work: @escaping @Sendable (Range<Int>) -> Void) {
+        guard parts > 1 else {
+            work(0..<rows)
+            return
+        }
+        let rows = self.rows
+        WorkerPool.shared.run(parts: parts) { part in work((part * rows / parts)..<((part + 1) * rows / parts)) }
     }
 
     /// y = W x for one row x [columns], on the C kernels at `kernelLevel` or below it when the CPU has
