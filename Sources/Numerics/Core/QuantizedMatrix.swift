@@ -4,7 +4,8 @@ import Dispatch
 /// A weight matrix kept in ggml's 16-bit or block-quantised layout ([rows, columns], row-major, each
 /// row a whole number of blocks), multiplied without expanding it: single rows go through the C
 /// kernels (Float32 activations with blocks dequantised on the fly, or 8-bit activations and
-/// integer dot products); several rows dequantise 256-row tiles and hand them to OpenBLAS (13%
+/// integer dot products); up to `fewRows` rows dequantise each weight row once and multiply it with
+/// every row on the C kernels; more rows dequantise 256-row tiles and hand them to OpenBLAS (13%
 /// faster prompts than 64-row tiles at 2 threads). Results are Float32. Immutable.
 public struct QuantizedMatrix: Sendable {
     /// The formats the C kernels read, by ggml's `ggml_type` id: 16-bit floats, blocks of 32 (Q4_0 to
