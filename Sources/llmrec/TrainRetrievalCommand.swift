@@ -51,7 +51,7 @@ struct TrainRetrievalCommand: ParsableCommand {
     @Option(help: "Stop (state saved) after this many seconds of training; a rerun resumes.") var maxSeconds: Double?
     @Option(help: "Save the training state every N steps.") var checkpointEvery = 10
     @Option(help: "OpenBLAS threads.") var blasThreads = 2
-    @Option(help: ArgumentHelp("Write this run's steps (the starting weights, every step's samples, the first step's loss and gradients) to FILE, for scripts/bench-training.py; meant for short runs.", valueName: "file"))
+    @Option(help: ArgumentHelp("Write this run's steps (the starting weights, every step's samples, the first step's loss and gradients) to FILE, for scripts/bench-training.py; the first \(StepRecord.stepLimit) steps.", valueName: "file"))
     var record: String?
 
     func parsedTargets() throws -> RetrievalOptions.Targets {

@@ -6,8 +6,12 @@ import Numerics
 /// (`scripts/bench-training.py` does, in PyTorch): the weights before the first step, every step's
 /// samples, and the first step's loss and gradients. Integers (token ids, positions, item ids) are
 /// stored as F32, exact below 2^24. Everything stays in memory until `write`, so it is meant for
-/// runs of a few steps (`--max-users`). Not thread-safe.
+/// runs of a few steps (`--max-users`): steps after the first `stepLimit` are not recorded. Not
+/// thread-safe.
 public struct StepRecord {
+    /// The most steps a record holds.
+    public static let stepLimit = 64
+
     public private(set) var tensors: [(name: String, tensor: Tensor)] = []
     /// Written as the file's metadata; `recipe` names the layout.
     public private(set) var metadata: [String: String]
@@ -64,6 +68,7 @@ extension StepRecord {
 
     /// Adds a step of `trainer` (whose projectors give the gradients' names and shapes).
     public mutating func add(_ report: Stage2Trainer.StepReport, of trainer: Stage2Trainer) {
+        guard steps < Self.stepLimit else { return }
         let projectors = trainer.projectors
         let latent = TwoLayerMLP.latentSize
         for (index, example) in report.batch.enumerated() {
@@ -123,6 +128,7 @@ extension StepRecord {
 
     /// Adds a step of `trainer` (whose builder gives the candidates' prompts).
     public mutating func add(_ report: RetrievalTrainer.StepReport, of trainer: RetrievalTrainer) {
+        guard steps < Self.stepLimit else { return }
         let weights = trainer.weights
         var entries: [RetrievalCandidate] = []
         var entryIndex: [RetrievalCandidate: Int] = [:]
