@@ -2,11 +2,15 @@ import ArgumentParser
 import Training
 
 /// A trainer's options type, as the defaults of its command's `TrainingRunOptions`: the schedule
-/// the command starts from is the trainer's own.
-protocol ScheduleDefaults {
-    static var defaultSchedule: TrainingSchedule { get }
+/// the command starts from is the trainer's own (that of its options as initialised).
+protocol ScheduleDefaults: TrainerOptions {
+    init()
     /// What one step takes a batch of ("Users", "Samples").
     static var batchUnit: String { get }
+}
+
+extension ScheduleDefaults {
+    static var defaultSchedule: TrainingSchedule { Self().schedule }
 }
 
 /// What every `llmrec train` command takes: the data, the trainer's schedule (its defaults shown
@@ -50,21 +54,17 @@ struct TrainingRunOptions<Defaults: ScheduleDefaults>: ParsableArguments {
 }
 
 extension SASRecTrainingOptions: ScheduleDefaults {
-    static var defaultSchedule: TrainingSchedule { Self().schedule }
     static var batchUnit: String { "Users" }
 }
 
 extension Stage1Options: ScheduleDefaults {
-    static var defaultSchedule: TrainingSchedule { Self().schedule }
     static var batchUnit: String { "Users" }
 }
 
 extension Stage2Options: ScheduleDefaults {
-    static var defaultSchedule: TrainingSchedule { Self().schedule }
     static var batchUnit: String { "Users" }
 }
 
 extension RetrievalOptions: ScheduleDefaults {
-    static var defaultSchedule: TrainingSchedule { Self().schedule }
     static var batchUnit: String { "Samples" }
 }
