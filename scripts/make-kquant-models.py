@@ -15,6 +15,13 @@ Two modes:
         (the `reference` mode), so the files hold exactly what `llama-quantize --allow-requantize`
         writes. Needs numpy, gguf and xllamacpp (pip); about 20 s a file.
 
+    python3 scripts/make-kquant-models.py spread [MODELS_DIR]
+        How far llama.cpp lies from its own recorded run when only its rounding changes: each file of
+        MODELS_DIR (default as `models`) run by llama-cpp-python as recorded, with a Float32 KV cache
+        instead of Float16, and with the prompt read one token at a time; prints, per prompt, the
+        largest first-token logit difference from the recorded llama.cpp logits, and how many greedy
+        continuations stay equal. Needs llama-cpp-python.
+
     python3 scripts/make-kquant-models.py reference OUT_JSON
         Quantises with llama-cpp-python's `llama_model_quantize` and records, per mix, every tensor's
         type and sha256, and two runs of each file on the test prompts: llama.cpp's (which rounds the
@@ -270,10 +277,38 @@ def record_reference(out_json):
         handle.write("\n")
 
 
+def print_spread(models, reference):
+    """llama.cpp against its recorded run (`reference`) under settings that change only its rounding."""
+    import llama_cpp
+
+    settings = [("as recorded", {}), ("Float32 KV cache", {"type_k": 0, "type_v": 0}),
+                ("one prompt token at a time", {"n_batch": 1, "n_ubatch": 1})]
+    for mix in MIXES:
+        path = os.path.join(models, f"SmolLM2-135M-Instruct.{mix}.gguf")
+        cases = reference["mixes"][mix]["cases"]
+        for name, settings_kw in settings:
+            model = llama_cpp.Llama(model_path=path, n_ctx=256, n_threads=2, logits_all=True, verbose=False, **settings_kw)
+            distances, equal = [], 0
+            for case in cases:
+                tokens = case["tokens"]
+                model.reset()
+                model.eval(tokens)
+                step = np.array(model.scores[len(tokens) - 1], dtype=np.float32)
+                distances.append(max(abs(float(step[int(i)]) - value) for i, value in case["logits"]))
+                greedy = []
+                for _ in range(GREEDY_TOKENS):
+                    greedy.append(int(np.argmax(step)))
+                    model.eval([greedy[-1]])
+                    step = np.array(model.scores[model.n_tokens - 1], dtype=np.float32)
+                equal += greedy == case["greedy"]
+            print(f"{mix} {name}: logits {' '.join(f'{d:.2f}' for d in distances)} from the recorded run; "
+                  f"greedy equal in {equal} of {len(cases)}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("mode", choices=["models", "reference"])
-    parser.add_argument("out", nargs="?", help="models: the directory; reference: the JSON file")
+    parser.add_argument("mode", choices=["models", "reference", "spread"])
+    parser.add_argument("out", nargs="?", help="models and spread: the models' directory; reference: the JSON file")
     parser.add_argument("--reference", default=os.path.join(os.path.dirname(__file__), "..", "Tests", "ModelsTests",
                                                             "Fixtures", "smollm2_kquants_llamacpp.json"))
     arguments = parser.parse_args()
@@ -281,6 +316,9 @@ def main():
         if not arguments.out:
             parser.error("reference needs the JSON file to write")
         record_reference(arguments.out)
+    elif arguments.mode == "spread":
+        with open(arguments.reference) as handle:
+            print_spread(arguments.out or os.path.join(assets(), "smollm2-kquants"), json.load(handle))
     else:
         with open(arguments.reference) as handle:
             write_models(arguments.out or os.path.join(assets(), "smollm2-kquants"), json.load(handle))
