@@ -367,7 +367,10 @@ def retrieval_side(model, record: dict, metadata: dict, args):
                 logits = (F.normalize(u[b], dim=-1)[None] * F.normalize(v[own], dim=-1)).sum(-1) / temperature
             ce = ce + F.cross_entropy(logits[None], torch.zeros(1, dtype=torch.int64)) / users
         nu, nt = F.normalize(u, dim=-1), F.normalize(t, dim=-1)
-        loss = ce + distillation_weight * F.mse_loss(nu, nt) + uniformity_weight * (uniform(nu) + uniform(nt))
+        # Users whose prompts carry words leave out the distillation term but still count in its mean.
+        distils = torch.tensor([float(record[f"step{step}.user{b}.distils"].item()) for b in range(users)], dtype=nu.dtype)
+        distillation = ((nu - nt).pow(2) * distils[:, None]).mean()
+        loss = ce + distillation_weight * distillation + uniformity_weight * (uniform(nu) + uniform(nt))
         return loss, users, sum(len(prompt[0]) for prompt in prompts)
 
     parameters = (named("item_proj.", item_proj) + [("user_out", user_out), ("item_out", item_out)] + named("pred_user.", pred_user)

@@ -52,13 +52,19 @@ import Testing
             }
         }
 
-        func evaluate(inBatch: Bool, packedRows: Int, frozenPrefixes: Bool, temperature: Float? = nil) throws -> RetrievalObjective.Result {
+        func evaluate(
+            inBatch: Bool, packedRows: Int, frozenPrefixes: Bool, temperature: Float? = nil, distillationWeight: Float = 1,
+            distilling: Set<Int> = [0, 1]
+        ) throws -> RetrievalObjective.Result {
             var options = RetrievalObjective.Options()
             options.temperature = temperature
+            options.distillationWeight = distillationWeight
             options.inBatchNegatives = inBatch
             options.packedRows = packedRows
             options.frozenPrefixes = frozenPrefixes
             let prompts = prompts
+            var batch = batch
+            for user in batch.indices { batch[user].distils = distilling.contains(user) }
             return try RetrievalObjective.evaluate(
                 decoder: decoder, weights: weights, itemEmbeddings: try file.tensor(named: "items").storage, batch: batch, options: options,
                 prefixes: PrefixStore(decoder: decoder)
@@ -75,6 +81,23 @@ import Testing
         try Self.expectReference(
             fixture.evaluate(inBatch: inBatch, packedRows: packing.rows, frozenPrefixes: packing.frozenPrefixes), fixture: fixture,
             prefix: inBatch ? "inbatch." : "")
+    }
+
+    /// A user whose example does not distil (its prompt carries words) adds nothing to the distillation
+    /// term: with neither user distilling, the gradients are those of a zero distillation weight, and
+    /// the two users' terms alone add up to the whole (each still counts in the mean).
+    @Test func examplesThatDoNotDistilLeaveOutTheirTerm() throws {
+        let fixture = try Fixture()
+        let full = try fixture.evaluate(inBatch: true, packedRows: 256, frozenPrefixes: true)
+        let none = try fixture.evaluate(inBatch: true, packedRows: 256, frozenPrefixes: true, distilling: [])
+        let weightless = try fixture.evaluate(inBatch: true, packedRows: 256, frozenPrefixes: true, distillationWeight: 0)
+        #expect(none.distillation == 0 && weightless.distillation == full.distillation)
+        #expect(none.gradients.values == weightless.gradients.values)
+        #expect(none.loss == weightless.loss)
+        let first = try fixture.evaluate(inBatch: true, packedRows: 256, frozenPrefixes: true, distilling: [0])
+        let second = try fixture.evaluate(inBatch: true, packedRows: 256, frozenPrefixes: true, distilling: [1])
+        SASRecParityTests.expectClose([first.distillation + second.distillation], [full.distillation], "the two users' shares")
+        #expect(first.distillation > 0 && second.distillation > 0)
     }
 
     /// Inference reads the same final states as training: several prompts as branches of one pass,

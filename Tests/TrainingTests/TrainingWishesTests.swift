@@ -84,8 +84,10 @@ import Testing
     }
 
     /// Wish samples on the real catalog with the real SmolLM2 tokenizer and a seeded SASRec: the
-    /// words sit in the user prompt, a wrong facet moves the positive to the user's best item with
-    /// it (the target becomes a negative), "no more X" takes the negatives from items with X.
+    /// words sit in the user prompt, a facet or decade the target has takes the negatives from the
+    /// user's best items without it, a wrong facet moves the positive to the user's best item with
+    /// it (the target becomes a negative), "no more X" takes the negatives from items with X; wish
+    /// samples leave out distillation.
     @Test func wishSamplesCarryTheWordsAndMoveTheirCandidates() throws {
         let (dataset, lm, sasrec) = try Self.movieLensWithSmolLM2()
         let builder = RetrievalPromptBuilder(
@@ -106,6 +108,7 @@ import Testing
             #expect(example.userPrompt == builder.userPrompt(history: history, wishes: wish?.text, withoutSoftToken: withoutSoftToken))
             #expect(example.candidates.count == 1 + options.negativeCount)
             let items = example.candidates.map(\.item)
+            #expect(example.distils == (wish == nil))
             guard let wish else {
                 #expect(items[0] == target)
                 continue
@@ -115,6 +118,8 @@ import Testing
             switch wish.kind {
             case .facet, .era:
                 #expect(items[0] == target)
+                #expect(trainer.wishMaker.item(target, has: wish))
+                #expect(items.dropFirst().allSatisfy { !trainer.wishMaker.item($0, has: wish) && !sequence.contains($0) })
             case .wrongFacet:
                 #expect(having.contains(items[0]) && !sequence.contains(items[0]))
                 #expect(items[1] == target && !example.interacted.contains(target))

@@ -16,18 +16,23 @@ public struct RetrievalCandidate: Sendable, Hashable {
 
 /// One training sample of retrieval through the LM: the user prompt, SASRec's user vector for the
 /// same history (the distillation teacher's input, [cf]), the candidates with the target first,
-/// and the items the user interacted with (never used as this user's in-batch negatives).
+/// the items the user interacted with (never used as this user's in-batch negatives), and whether
+/// the distillation term applies (false where the prompt carries words the teacher never reads).
 public struct RetrievalExample: Sendable {
     public var userPrompt: RetrievalPrompt
     public var teacherInput: [Float]
     public var candidates: [RetrievalCandidate]
     public var interacted: Set<Int32>
+    public var distils: Bool
 
-    public init(userPrompt: RetrievalPrompt, teacherInput: [Float], candidates: [RetrievalCandidate], interacted: Set<Int32>) {
+    public init(
+        userPrompt: RetrievalPrompt, teacherInput: [Float], candidates: [RetrievalCandidate], interacted: Set<Int32>, distils: Bool = true
+    ) {
         self.userPrompt = userPrompt
         self.teacherInput = teacherInput
         self.candidates = candidates
         self.interacted = interacted
+        self.distils = distils
     }
 }
 
@@ -36,7 +41,8 @@ public struct RetrievalExample: Sendable {
 ///   (labels follow the item: the target is the candidate list's first entry, wherever the
 ///   prompt order puts it);
 /// - distillation: mean squared difference of the L2-normalised user vector and the L2-normalised
-///   teacher vector (SASRec's user vector through `teacherHead`), over the 128 dimensions and the batch;
+///   teacher vector (SASRec's user vector through `teacherHead`), over the 128 dimensions and the batch
+///   (a user whose example does not distil adds zero and still counts in the mean);
 /// - uniformity of the normalised user vectors and of the normalised teacher vectors: mean over
 ///   pairs of exp(−2 · squared distance) (`uniformity(user_outputs) + uniformity(log_emb)` there).
 /// Gradients flow through the frozen LM into the soft tokens, the learnt output tokens, the
@@ -210,7 +216,7 @@ public enum RetrievalObjective {
         var dTeacherUnit = [Float](repeating: 0, count: u.count)
         var distillation: Float = 0
         let meanScale = 1 / Float(users * vectorSize)
-        for index in userUnit.indices {
+        for index in userUnit.indices where batch[index / vectorSize].distils {
             let difference = userUnit[index] - teacherUnit[index]
             distillation += difference * difference * meanScale
             let gradient = options.distillationWeight * 2 * difference * meanScale

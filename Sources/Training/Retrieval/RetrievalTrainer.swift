@@ -46,8 +46,10 @@ public struct RetrievalOptions: TrainerOptions {
     /// Cosine scores / τ instead of LLM-SRec's dot products (`RetrievalObjective.Options.temperature`).
     public var temperature: Float?
     /// Share of samples whose user prompt carries words made from the data (`WishMaker`), so that
-    /// the model learns to listen: words that fit the target pull it up, a facet it lacks moves
-    /// the positive to an item that has it, "no more X" pushes items with X down. 0: none (LLM-SRec).
+    /// the model learns to listen: words that fit the target pull it up against the user's best items
+    /// without that facet, a facet it lacks moves the positive to an item that has it, "no more X"
+    /// pushes items with X down (`TrainingWish.Kind`). These samples leave out the distillation term:
+    /// SASRec's vector never reads the words. 0: none (LLM-SRec).
     public var wishes: Float = 0
 
     public init() {}
@@ -191,26 +193,29 @@ public final class RetrievalTrainer: Trainer {
             if options.wishes > 0, Float(generator.next() >> 40) / Float(1 << 24) < options.wishes,
                 let wish = wishMaker.wish(for: target, generator: &generator)
             {
-                // The user's best items (by SASRec) that have the wish's facet.
-                func best(_ count: Int) -> [Int32] {
-                    let having = wishMaker.itemsWithFacet[wish.subject] ?? []
-                    let pool = allItems.filter { having.contains($0) && !interacted.contains($0) }
+                // The user's best items (by SASRec) with (or without) what the wish names.
+                func best(_ count: Int, having: Bool) -> [Int32] {
+                    let pool = allItems.filter { wishMaker.item($0, has: wish) == having && !interacted.contains($0) }
                     let scores = sasrec.scores(user: teachers[index], candidates: pool)
                     return pool.indices.sorted { scores[$0] != scores[$1] ? scores[$0] > scores[$1] : pool[$0] < pool[$1] }.prefix(count)
                         .map { pool[$0] }
                 }
                 switch wish.kind {
                 case .facet, .era:
-                    carried = wish
+                    let lacking = best(wanted, having: false)
+                    if !lacking.isEmpty {
+                        carried = wish
+                        negatives = lacking + negatives.filter { !lacking.contains($0) }.prefix(wanted - lacking.count)
+                    }
                 case .wrongFacet:
-                    if let moved = best(1).first {
+                    if let moved = best(1, having: true).first {
                         carried = wish
                         positive = moved
                         negatives = Array(([target] + negatives.filter { $0 != moved }).prefix(max(1, wanted)))
                         excludedFromNegatives.remove(target)
                     }
                 case .negated:
-                    let having = best(wanted)
+                    let having = best(wanted, having: true)
                     if !having.isEmpty {
                         carried = wish
                         negatives = having + negatives.filter { !having.contains($0) }.prefix(wanted - having.count)
@@ -219,7 +224,8 @@ public final class RetrievalTrainer: Trainer {
             }
             let example = RetrievalExample(
                 userPrompt: builder.userPrompt(history: windows[index], wishes: carried?.text, withoutSoftToken: itemsWithoutInteractions),
-                teacherInput: teachers[index], candidates: [candidate(positive)] + negatives.map(candidate), interacted: excludedFromNegatives)
+                teacherInput: teachers[index], candidates: [candidate(positive)] + negatives.map(candidate), interacted: excludedFromNegatives,
+                distils: carried == nil)
             return (example, carried)
         }
     }

@@ -7,9 +7,10 @@ import Numerics
 /// sample's candidates.
 public struct TrainingWish: Sendable, Equatable {
     public enum Kind: String, Sendable, CaseIterable {
-        /// A facet the target has ("something comedy"): the target stays the positive.
+        /// A facet the target has ("something comedy"): the target stays the positive, and the
+        /// negatives are the user's best items (by SASRec) without it, which only the words set apart.
         case facet
-        /// The target's decade ("something from the 1970s"): the target stays the positive.
+        /// The target's decade ("something from the 1970s"): as `facet`, with items of other decades.
         case era
         /// A facet the target lacks: the positive becomes the user's best item (by SASRec) with
         /// that facet, and the target a negative.
@@ -89,6 +90,11 @@ public struct WishMaker: Sendable {
         let digits = item.description[range.upperBound...].prefix(4)
         guard digits.count == 4, let number = Int(digits), (1800...2100).contains(number) else { return nil }
         return number
+    }
+
+    /// Whether `item` has what `wish` names: its facet, or for an era its decade.
+    public func item(_ item: Int32, has wish: TrainingWish) -> Bool {
+        wish.kind == .era ? decades[Int(item)] == wish.subject : itemsWithFacet[wish.subject]?.contains(item) ?? false
     }
 
     /// How a facet reads inside a sentence ("Sci-Fi" → "sci-fi").

@@ -109,7 +109,7 @@ extension StepRecord {
     /// `item_out`, `pred_user.*`, `pred_item.*`, `pred_user_cf.*`) before the first step and SASRec's
     /// item table `items` ([items + 1, cf]); for step k, user b and unique candidate c
     /// `step{k}.user{b}.tokens`, `.soft_positions`, `.soft_items`, `.teacher`, `.interacted`,
-    /// `.candidates` (indices of c, target first) and `step{k}.candidate{c}.tokens`, `.item`,
+    /// `.candidates` (indices of c, target first), `.distils` (1 or 0) and `step{k}.candidate{c}.tokens`, `.item`,
     /// `.soft_positions`; for the first step `expected.loss`, `.ce`, `.distil`, `.uniform` and
     /// `grad.*` of every weight. The metadata says how candidates are scored (`in_batch`,
     /// `temperature`, empty for the dot product) and the loss weights.
@@ -147,6 +147,7 @@ extension StepRecord {
                 return entries.count - 1
             }
             add(prefix + "candidates", integers: indices)
+            add(prefix + "distils", integers: [example.distils ? 1 : 0])
         }
         for (index, candidate) in entries.enumerated() {
             let prefix = "step\(steps).candidate\(index)."

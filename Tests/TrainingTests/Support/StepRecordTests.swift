@@ -57,7 +57,7 @@ import Training
                 userPrompt: try prompt(prefix, items: try integers(prefix + "soft_items")),
                 teacherInput: try file.tensor(named: prefix + "teacher").storage,
                 candidates: try integers(prefix + "candidates").map { candidates[$0] },
-                interacted: Set(try integers(prefix + "interacted").map { Int32($0) }))
+                interacted: Set(try integers(prefix + "interacted").map { Int32($0) }), distils: try integers(prefix + "distils") == [1])
         }
         #expect(batch.allSatisfy { $0.candidates.count == 1 + options.negativeCount })
         let replayed = try RetrievalObjective.evaluate(
