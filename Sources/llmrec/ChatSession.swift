@@ -181,6 +181,10 @@ final class ChatSession {
         var parts: [String] = []
         if !understood.wantedFacets.isEmpty { parts.append("wants \(understood.wantedFacets.joined(separator: ", "))") }
         if !understood.excludedFacets.isEmpty { parts.append("excludes \(understood.excludedFacets.joined(separator: ", "))") }
+        if let shift = understood.shift {
+            if !shift.lifted.isEmpty { parts.append("your words lifted \(shift.lifted.map(\.title).joined(separator: ", "))") }
+            if !shift.lowered.isEmpty { parts.append("lowered \(shift.lowered.map(\.title).joined(separator: ", "))") }
+        }
         if !parts.isEmpty { print("  (understood: \(parts.joined(separator: "; ")))") }
     }
 

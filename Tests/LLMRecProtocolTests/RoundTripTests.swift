@@ -6,7 +6,8 @@ import Testing
 /// Every method's request and response read back what they wrote.
 @Suite struct RoundTripTests {
     static let understood = SessionMessage.Understood(
-        preferences: ["funny"], exclusions: ["horror"], wantedFacets: ["Comedy"], excludedFacets: ["Horror"], reference: "last")
+        preferences: ["funny"], exclusions: ["horror"], wantedFacets: ["Comedy"], excludedFacets: ["Horror"], reference: "last",
+        shift: .init(lifted: [.init(itemId: 1, title: "Toy Story (1995)"), .init(itemId: 94, title: "Home Alone (1990)")], lowered: []))
     static let answer = SessionMessage.Answer(
         text: "How about Toy Story (1995)?", generatedTokens: 12, promptTokens: 140, reusedTokens: 96,
         firstTokenMilliseconds: 210.44, totalMilliseconds: 612.06, finished: true)

@@ -96,6 +96,20 @@ import Testing
         #expect(conditions["none"]?["cases"] == 3)
         let missing = try CommandLineTests.run(["listen", "--data", data, "--bundle", bundle, "--paraphrases", data + "/none.json"])
         #expect(missing.status == 1 && missing.stderr.contains("none.json does not exist"), "\(missing.stderr)")
+
+        // Served, the words go into the prompt, and `understood.shift` names what they moved.
+        let served = try CommandLineTests.run([
+            "chat", "--data", data, "--bundle", bundle, "--history", "1,2", "--json", "--message", "something gentle for the skin",
+        ])
+        try #require(served.status == 0, "\(served.stderr)")
+        let reply = try JSONValue.parse(served.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        let shift = try #require(reply["understood"]?["shift"], "\(reply)")
+        let lifted = try #require(shift["lifted"]?.arrayValue)
+        let lowered = try #require(shift["lowered"]?.arrayValue)
+        #expect(!lifted.isEmpty && lifted.count <= 3 && !lowered.isEmpty && lowered.count <= 3, "\(shift)")
+        let moved = (lifted + lowered).compactMap { $0["itemId"]?.intValue }
+        #expect(Set(moved).count == moved.count, "an item is lifted or lowered, not both: \(shift)")
+        #expect((lifted + lowered).allSatisfy { !($0["title"]?.stringValue ?? "").isEmpty }, "\(shift)")
     }
 
     /// The daemon serving the bundle: SASRec, and the LM scoring every item of the live catalog
@@ -127,5 +141,6 @@ import Testing
         let asked = try #require(lines[3]["items"]?.arrayValue)
         let soap = try #require(asked.first { $0["title"] == "Lavender Soap" }, "the added item is ranked")
         #expect(soap["scores"]?["languageModel"]?.doubleValue != nil)
+        #expect(lines[3]["understood"]?["shift"] == nil, "a model not trained with words does not read them")
     }
 }

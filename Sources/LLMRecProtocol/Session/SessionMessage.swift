@@ -118,20 +118,29 @@ public enum SessionMessage {
         public var wantedFacets: [String]
         public var excludedFacets: [String]
         public var reference: String?
+        /// What the words did to the LM's ranking, when a retrieval model that listens read them
+        /// (absent from the JSON otherwise).
+        public var shift: WordShift?
 
-        public init(preferences: [String], exclusions: [String], wantedFacets: [String], excludedFacets: [String], reference: String?) {
+        public init(
+            preferences: [String], exclusions: [String], wantedFacets: [String], excludedFacets: [String], reference: String?,
+            shift: WordShift? = nil
+        ) {
             self.preferences = preferences
             self.exclusions = exclusions
             self.wantedFacets = wantedFacets
             self.excludedFacets = excludedFacets
             self.reference = reference
+            self.shift = shift
         }
 
         public var json: JSONValue {
-            [
+            var object: JSONObject = [
                 "preferences": preferences.json, "exclusions": exclusions.json, "wantedFacets": wantedFacets.json,
                 "excludedFacets": excludedFacets.json, "reference": reference.map { .string($0) } ?? .null,
             ]
+            if let shift { object["shift"] = shift.json }
+            return .object(object)
         }
 
         public init(json: JSONValue) throws(WireDecodingError) {
@@ -141,6 +150,46 @@ public enum SessionMessage {
             wantedFacets = try reader.strings("wantedFacets")
             excludedFacets = try reader.strings("excludedFacets")
             reference = try reader.optionalString("reference")
+            shift = try reader.optionalDecode("shift")
+        }
+    }
+
+    /// The items of the catalog whose LM score the user's words raised most and lowered most
+    /// (at most three each, largest change first), against the same prompt without the words.
+    public struct WordShift: WireCodable, Equatable {
+        public var lifted: [Entry]
+        public var lowered: [Entry]
+
+        /// One item the words moved.
+        public struct Entry: WireCodable, Equatable {
+            public var itemId: Int32
+            public var title: String
+
+            public init(itemId: Int32, title: String) {
+                self.itemId = itemId
+                self.title = title
+            }
+
+            public var json: JSONValue { ["itemId": .integer(Int(itemId)), "title": .string(title)] }
+
+            public init(json: JSONValue) throws(WireDecodingError) {
+                let reader = try WireReader(json)
+                itemId = try reader.int32("itemId")
+                title = try reader.string("title")
+            }
+        }
+
+        public init(lifted: [Entry], lowered: [Entry]) {
+            self.lifted = lifted
+            self.lowered = lowered
+        }
+
+        public var json: JSONValue { ["lifted": .array(lifted.map(\.json)), "lowered": .array(lowered.map(\.json))] }
+
+        public init(json: JSONValue) throws(WireDecodingError) {
+            let reader = try WireReader(json)
+            lifted = try reader.array("lifted", of: Entry.self)
+            lowered = try reader.array("lowered", of: Entry.self)
         }
     }
 

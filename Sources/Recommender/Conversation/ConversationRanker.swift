@@ -85,6 +85,17 @@ public struct BlendOutcome: Sendable {
     public var languageModelReusedTokens = 0
     public var retrievalMilliseconds: Double
     public var languageModelMilliseconds: Double
+    /// The pool the retrieval path scored with the user's words in its prompt, and those scores
+    /// (raw dot products); nil when it read no words. `ConversationRanker.wordShift` compares them
+    /// with the scores without the words.
+    public var listened: (pool: [Int32], scores: [Float])?
+}
+
+/// What the user's words did to the retrieval path's ranking: the items of the pool whose LM
+/// z-score the words raised most and lowered most (live-catalog ids, largest change first).
+public struct WordShift: Sendable, Equatable {
+    public var lifted: [Int32]
+    public var lowered: [Int32]
 }
 
 /// The conversation's ranking (README, "The conversation"): retrieval from the whole live catalog by
@@ -196,9 +207,11 @@ public struct ConversationRanker: Sendable {
         var languageModel = [Float?](repeating: nil, count: pool.count)
         var shortlistCount = 0
         var reusedTokens = 0
+        var listened: (pool: [Int32], scores: [Float])?
         if weights.languageModel != 0, let retrieval = models.retrieval {
             let words = retrieval.listens ? memory.recentWords : nil
             if let raw = retrieval.scores(history: request.history, wishes: words, pool: pool, in: catalog) {
+                if words != nil { listened = (pool, raw) }
                 for (index, value) in VectorMath.standardised(raw).enumerated() {
                     languageModel[index] = value
                     blended[index] += weights.languageModel * value
@@ -232,7 +245,23 @@ public struct ConversationRanker: Sendable {
         return BlendOutcome(
             items: items, excludedByStatement: excludedByStatement, languageModelRanked: shortlistCount,
             languageModelReusedTokens: reusedTokens, retrievalMilliseconds: Double(retrieved - started) / 1e6,
-            languageModelMilliseconds: Double(finished - retrieved) / 1e6)
+            languageModelMilliseconds: Double(finished - retrieved) / 1e6, listened: listened)
+    }
+
+    /// What the words did in `outcome` (ranked for `request`): the `count` items they lifted and
+    /// lowered most, comparing the retrieval path's z-scores over the pool with and without them.
+    /// Costs one LM pass over the prompt without the words when the session's history changed
+    /// (kept afterwards), so callers run it after the answer; nil when no words were read or the
+    /// pass fails.
+    public func wordShift(of outcome: BlendOutcome, request: BlendRequest, count: Int = 3) -> WordShift? {
+        guard let listened = outcome.listened, let retrieval = models.retrieval,
+            let plain = retrieval.scores(history: request.history, wishes: nil, pool: listened.pool, in: catalog)
+        else { return nil }
+        let change = zip(VectorMath.standardised(listened.scores), VectorMath.standardised(plain)).map { $0 - $1 }
+        let order = change.indices.sorted { change[$0] != change[$1] ? change[$0] > change[$1] : listened.pool[$0] < listened.pool[$1] }
+        return WordShift(
+            lifted: order.prefix(count).filter { change[$0] > 0 }.map { listened.pool[$0] },
+            lowered: order.reversed().prefix(count).filter { change[$0] < 0 }.map { listened.pool[$0] })
     }
 
     /// Weighted cosine of each preference with each pooled item, standardised; with stage 1, the

@@ -91,8 +91,11 @@ extension Daemon {
                 }
             }
             if context.isCancelled { return .failure(.requestCancelled) }
+            // After the answer: the pass without the words must not delay its first piece.
+            var understood = wireUnderstood
+            understood.shift = ranker.wordShift(of: ranked, request: blend).map { SessionMessage.WordShift($0, catalog: ranker.catalog) }
             return .success(SessionMessage.Response(
-                sessionId: parsed.sessionId, understood: wireUnderstood, items: items, answer: answer,
+                sessionId: parsed.sessionId, understood: understood, items: items, answer: answer,
                 excludedByStatement: ranked.excludedByStatement, languageModelRanked: ranked.languageModelRanked,
                 languageModelReusedTokens: ranked.languageModelReusedTokens, retrievalMilliseconds: ranked.retrievalMilliseconds,
                 languageModelMilliseconds: ranked.languageModelMilliseconds))

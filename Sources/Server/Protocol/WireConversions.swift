@@ -70,6 +70,14 @@ extension SessionMessage.Understood {
     }
 }
 
+extension SessionMessage.WordShift {
+    /// The ranker's shift, titled from `catalog`.
+    init(_ shift: WordShift, catalog: LiveCatalog) {
+        func entries(_ ids: [Int32]) -> [Entry] { ids.map { Entry(itemId: $0, title: catalog[$0]?.title ?? "") } }
+        self.init(lifted: entries(shift.lifted), lowered: entries(shift.lowered))
+    }
+}
+
 extension SessionMessage.RankedItem {
     /// A blended engine's item, titled from `catalog`.
     init(_ item: RankedItem, catalog: LiveCatalog) {
