@@ -43,6 +43,8 @@ struct TrainRetrievalCommand: ParsableCommand {
     @Option(help: "Chance that a candidate is read by title alone (no collaborative token).") var cfDropout: Float = 0.1
     @Option(help: "Score with cosine similarity / T instead of LLM-SRec's dot product (e.g. 0.07; 0 keeps the dot product).")
     var temperature: Float = 0.07
+    @Flag(help: "Item prompts name the item's facets after its title (its string-array metadata: genres, categories), which words and items without interactions can meet on (not in LLM-SRec).")
+    var itemFacets = false
     @Option(help: "Share of samples whose prompt carries words made from the target's training.data (a facet or decade it has, a facet it lacks that moves the positive, 'no more X'), so that the model learns to listen (0: LLM-SRec).")
     var wishes: Float = 0
     @Option(help: "Start from these trained retrieval weights (another bundle's retrieval.safetensors) instead of a fresh initialisation; a rerun resumes from the saved state.")
@@ -96,8 +98,9 @@ struct TrainRetrievalCommand: ParsableCommand {
             guard manifest.datasetFingerprint == dataset.fingerprint else {
                 throw RetrievalError.invalidBundle("\(bundle) was made for dataset \(manifest.datasetFingerprint), not \(dataset.fingerprint)")
             }
-            let retrievalTemplate = try template.map { name throws in try RetrievalTemplate.named(name) }
+            var retrievalTemplate = try template.map { name throws in try RetrievalTemplate.named(name) }
                 ?? manifest.retrievalTemplate ?? RetrievalTemplate.builtIn["movies"]!
+            if itemFacets { retrievalTemplate.itemFacets = true }
             let sasrecModel = try SASRecCheckpoint.load(ALLMRecManifest.resolve(manifest.sasrec, in: bundle))
             let lmPath = URL(fileURLWithPath: lm).standardizedFileURL.path
             let meterLoad = ProgressMeter(label: "load LM", total: 1, unit: .items("models"), enabled: !training.quiet)
@@ -113,8 +116,7 @@ struct TrainRetrievalCommand: ParsableCommand {
             options.maxUsers = maxUsers
             options.temperature = temperature > 0 ? temperature : nil
             options.wishes = wishes
-            let builder = RetrievalPromptBuilder(
-                template: retrievalTemplate, tokenizer: languageModel.tokenizer, titles: ["No Title"] + dataset.catalog.items.map(\.title))
+            let builder = RetrievalPromptBuilder(template: retrievalTemplate, tokenizer: languageModel.tokenizer, catalog: dataset.catalog)
             let trainer = RetrievalTrainer(
                 decoder: languageModel.decoder, sasrec: sasrecModel, builder: builder, dataset: dataset, options: options)
             let statePath = bundle + "/retrieval.training.safetensors"

@@ -1,8 +1,19 @@
 import Datasets
 import Foundation
+import JSON
 import Testing
 
 @Suite struct PreparedDatasetTests {
+    /// An item's facets: the string values of its array metadata by field name, each once, without
+    /// empty strings or "unknown"; other fields are not facets.
+    @Test func facetsAreTheStringArrayMetadataValues() {
+        let item = CatalogItem(
+            id: 1, originalId: "1", title: "T", description: "",
+            metadata: ["tags": ["Drama", "", "Comedy"], "genres": ["Comedy", "unknown", "Crime"], "year": 1995, "brand": "B", "sizes": [1, 2]])
+        #expect(item.facets == ["Comedy", "Crime", "Drama"])
+        #expect(CatalogItem(id: 2, originalId: "2", title: "T", description: "", metadata: [:]).facets.isEmpty)
+    }
+
     @Test func refusesADirectoryThatIsNotADataset() {
         let directory = Support.scratchDirectory()
         #expect(throws: DatasetError.notADatasetDirectory(path: directory)) {

@@ -75,15 +75,17 @@ import Testing
         try listens(data: data, sasrec: sasrec, from: bundle + "/retrieval.safetensors")
     }
 
-    /// Training with words from a trained model, and the listening test on it.
+    /// Training with words (and the items' facets in their prompts) from a trained model, the
+    /// listening test on it, and the daemon serving it.
     private func listens(data: String, sasrec: String, from trained: String) throws {
         let bundle = data + "/retrieval-wishes"
         let train = try CommandLineTests.run(
             ["train", "retrieval", "--data", data, "--bundle", bundle, "--sasrec", sasrec, "--lm", ALLMRecCommandTests.lm, "--max-users", "4",
-             "--batch-size", "2", "--negatives", "in-batch", "--wishes", "1", "--from", trained, "--quiet"])
+             "--batch-size", "2", "--negatives", "in-batch", "--wishes", "1", "--item-facets", "--from", trained, "--quiet"])
         try #require(train.status == 0, "\(train.stderr)")
         let manifest = try JSONValue.parse(String(contentsOfFile: bundle + "/manifest.json", encoding: .utf8))
         #expect(manifest["retrievalWishes"]?.doubleValue == 1)
+        #expect(manifest["retrievalTemplate"]?["itemFacets"] == true)
         #expect(manifest["training"]?["retrieval"]?["from"]?.stringValue == trained)
         let listened = try CommandLineTests.run(["listen", "--data", data, "--bundle", bundle, "--json", "--quiet"])
         try #require(listened.status == 0, "\(listened.stderr)")

@@ -19,6 +19,19 @@ public struct CatalogItem: Sendable, Equatable {
         self.metadata = metadata
     }
 
+    /// The values of its string-array metadata fields (ML-100K's genres, Amazon's categories), by
+    /// field name, without repeats, empty strings or "unknown".
+    public var facets: [String] {
+        var unique: [String] = []
+        for key in metadata.keys.sorted() {
+            for value in metadata[key]?.arrayValue?.compactMap(\.stringValue) ?? []
+            where !value.isEmpty && value.lowercased() != "unknown" && !unique.contains(value) {
+                unique.append(value)
+            }
+        }
+        return unique
+    }
+
     /// The item as a line of `catalog.jsonl` (`{"id", "originalId", "title", "description", "metadata"}`).
     public var json: JSONValue {
         [

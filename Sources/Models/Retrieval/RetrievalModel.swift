@@ -64,8 +64,7 @@ public struct RetrievalModel: Sendable {
         self.sasrec = sasrec
         self.weights = weights
         self.languageModel = languageModel
-        builder = RetrievalPromptBuilder(
-            template: template, tokenizer: languageModel.tokenizer, titles: ["No Title"] + dataset.catalog.items.map(\.title))
+        builder = RetrievalPromptBuilder(template: template, tokenizer: languageModel.tokenizer, catalog: dataset.catalog)
         itemEmbeddings = sasrec.itemEmbeddings
         itemsWithoutInteractions = dataset.itemsWithoutTrainingInteractions
     }
@@ -119,7 +118,8 @@ public struct RetrievalModel: Sendable {
 
     /// A dataset item as prompts show it: by title alone when it has no training interactions.
     public func entry(_ item: Int32) -> RetrievalPromptBuilder.Entry {
-        RetrievalPromptBuilder.Entry(title: builder.titles[Int(item)], softItem: itemsWithoutInteractions.contains(item) ? nil : item)
+        RetrievalPromptBuilder.Entry(
+            title: builder.titles[Int(item)], softItem: itemsWithoutInteractions.contains(item) ? nil : item, facets: builder.facets(of: item))
     }
 
     /// Head outputs as scores use them: rows normalised under cosine scoring.

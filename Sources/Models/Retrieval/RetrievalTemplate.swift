@@ -1,4 +1,5 @@
 import Checkpoints
+import Datasets
 import Foundation
 import Numerics
 import Tokenizers
@@ -7,10 +8,11 @@ import Tokenizers
 /// nouns of a domain. The LM reads
 ///
 ///     user: historyIntro + "T₁"[cf₁] + separator + "T₂"[cf₂] + … + historyOutro + [UserOut]
-///     item: itemIntro + "T" + itemOutro + [cf][ItemOut]
+///     item: itemIntro + "T" + " (F₁, F₂)" + itemOutro + [cf][ItemOut]
 ///
 /// where `[cfᵢ]` is one soft token (the item's SASRec embedding through the item projector; left
-/// out for an item without interactions) and `[UserOut]`/`[ItemOut]` are learnt input vectors whose
+/// out for an item without interactions), ` (F₁, F₂)` the item's facets (`CatalogItem.facets`) when
+/// `itemFacets` is on (not in LLM-SRec: it lets words and items without interactions meet on them) and `[UserOut]`/`[ItemOut]` are learnt input vectors whose
 /// last-layer states become the user and item vectors. The user's words of a session, when there
 /// are any, go between the history and `historyOutro`, after `wishesIntro`. An item's words all
 /// come before its trainable inputs, so in training their keys and values are computed once per
@@ -18,7 +20,8 @@ import Tokenizers
 ///
 /// JSON form (every key optional, missing keys take the `movies` values): `{"historyIntro": …,
 /// "historyOutro": …, "wishesIntro": …, "itemIntro": …, "itemOutro": …, "separator": …,
-/// "quote": …, "historyCount": 10, "noun": "movie"}`.
+/// "quote": …, "historyCount": 10, "noun": "movie", "itemFacets": false}` (`itemFacets` written only when on,
+/// so templates without it keep their fingerprints).
 public struct RetrievalTemplate: Sendable, Equatable {
     public var historyIntro: String
     public var historyOutro: String
@@ -31,6 +34,8 @@ public struct RetrievalTemplate: Sendable, Equatable {
     public var historyCount = 10
     /// What the domain calls an item ("movie"), for answers and prompts.
     public var noun: String
+    /// Whether item prompts name the item's facets after its title.
+    public var itemFacets = false
 
     public init(historyIntro: String, historyOutro: String, wishesIntro: String, itemIntro: String, itemOutro: String, noun: String) {
         self.historyIntro = historyIntro
@@ -78,7 +83,7 @@ public struct RetrievalTemplate: Sendable, Equatable {
             ("historyIntro", \.historyIntro), ("historyOutro", \.historyOutro), ("wishesIntro", \.wishesIntro), ("itemIntro", \.itemIntro),
             ("itemOutro", \.itemOutro), ("separator", \.separator), ("quote", \.quote), ("noun", \.noun),
         ]
-        let known = Set(strings.map(\.0) + ["historyCount"])
+        let known = Set(strings.map(\.0) + ["historyCount", "itemFacets"])
         if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
             throw .invalidTemplate("\(source): unknown key '\(unknown)'")
         }
@@ -91,15 +96,21 @@ public struct RetrievalTemplate: Sendable, Equatable {
             guard let count = value as? Int, count >= 1 else { throw .invalidTemplate("\(source): 'historyCount' must be a positive integer") }
             template.historyCount = count
         }
+        if let value = object["itemFacets"] {
+            guard let flag = value as? Bool else { throw .invalidTemplate("\(source): 'itemFacets' must be true or false") }
+            template.itemFacets = flag
+        }
         self = template
     }
 
     /// The template as the JSON object `init(jsonObject:source:)` reads.
     public var jsonObject: [String: Any] {
-        [
+        var object: [String: Any] = [
             "historyIntro": historyIntro, "historyOutro": historyOutro, "wishesIntro": wishesIntro, "itemIntro": itemIntro,
             "itemOutro": itemOutro, "separator": separator, "quote": quote, "historyCount": historyCount, "noun": noun,
         ]
+        if itemFacets { object["itemFacets"] = true }
+        return object
     }
 
     /// FNV-1a of the template's JSON (sorted keys): identifies the wording a model was trained with.
@@ -139,27 +150,42 @@ public struct RetrievalPromptBuilder: Sendable {
     public let tokenizer: ByteLevelBPETokenizer
     /// Item titles by dense id (index 0 unused).
     public let titles: [String]
+    /// Item facets by dense id (index 0 unused; empty when not given), for templates with `itemFacets`.
+    public let facets: [[String]]
 
-    public init(template: RetrievalTemplate, tokenizer: ByteLevelBPETokenizer, titles: [String]) {
+    public init(template: RetrievalTemplate, tokenizer: ByteLevelBPETokenizer, titles: [String], facets: [[String]] = []) {
         self.template = template
         self.tokenizer = tokenizer
         self.titles = titles
+        self.facets = facets
     }
+
+    /// A builder over `catalog`'s titles and facets (dense ids).
+    public init(template: RetrievalTemplate, tokenizer: ByteLevelBPETokenizer, catalog: Catalog) {
+        self.init(
+            template: template, tokenizer: tokenizer, titles: ["No Title"] + catalog.items.map(\.title), facets: [[]] + catalog.items.map(\.facets))
+    }
+
+    /// The facets of dense item `item` (empty when the builder has none for it).
+    public func facets(of item: Int32) -> [String] { Int(item) < facets.count ? facets[Int(item)] : [] }
 
     private enum Piece {
         case text(String)
         case soft(Int32)
     }
 
-    /// One item as a prompt shows it: its title, and the item whose SASRec row becomes its soft
-    /// token (nil: read by title alone, as an item without interactions or one added at run time).
+    /// One item as a prompt shows it: its title, the item whose SASRec row becomes its soft token
+    /// (nil: read by title alone, as an item without interactions or one added at run time), and its
+    /// facets (item prompts show them with `RetrievalTemplate.itemFacets`).
     public struct Entry: Sendable, Hashable {
         public var title: String
         public var softItem: Int32?
+        public var facets: [String]
 
-        public init(title: String, softItem: Int32?) {
+        public init(title: String, softItem: Int32?, facets: [String] = []) {
             self.title = title
             self.softItem = softItem
+            self.facets = facets
         }
     }
 
@@ -187,13 +213,14 @@ public struct RetrievalPromptBuilder: Sendable {
     /// The item prompt; `softToken` false leaves the collaborative token out (an item without
     /// interactions, or CF-token dropout in training).
     public func itemPrompt(_ item: Int32, softToken: Bool) -> RetrievalPrompt {
-        itemPrompt(Entry(title: titles[Int(item)], softItem: softToken ? item : nil))
+        itemPrompt(Entry(title: titles[Int(item)], softItem: softToken ? item : nil, facets: facets(of: item)))
     }
 
-    /// The item prompt of `entry` (title, then its soft token when it has one).
+    /// The item prompt of `entry` (title, its facets with `itemFacets`, then its soft token when it has one).
     public func itemPrompt(_ entry: Entry) -> RetrievalPrompt {
         let t = template
-        var pieces: [Piece] = [.text(t.itemIntro + t.quote + entry.title + t.quote + t.itemOutro)]
+        let shown = t.itemFacets && !entry.facets.isEmpty ? " (" + entry.facets.joined(separator: ", ") + ")" : ""
+        var pieces: [Piece] = [.text(t.itemIntro + t.quote + entry.title + t.quote + shown + t.itemOutro)]
         if let item = entry.softItem { pieces.append(.soft(item)) }
         return build(pieces)
     }

@@ -41,7 +41,7 @@ public final class RetrievalPath: Sendable {
     /// its title alone; nil for an id the catalog does not hold.
     func entry(_ id: Int32, in catalog: LiveCatalog) -> RetrievalPromptBuilder.Entry? {
         if catalog.isPrepared(id) { return model.entry(id) }
-        return catalog[id].map { RetrievalPromptBuilder.Entry(title: $0.title, softItem: nil) }
+        return catalog[id].map { RetrievalPromptBuilder.Entry(title: $0.title, softItem: nil, facets: $0.facets) }
     }
 
     /// The vector of an added item: one LM pass over its item prompt on first use, then kept (an id
@@ -49,7 +49,7 @@ public final class RetrievalPath: Sendable {
     /// the LM pass fails.
     func vector(ofAdded item: CatalogItem) -> [Float]? {
         if let kept = addedVectors.withLock({ $0[item.id] }), kept.item == item { return kept.vector }
-        guard let vector = try? model.itemVectors(entries: [RetrievalPromptBuilder.Entry(title: item.title, softItem: nil)]) else { return nil }
+        guard let vector = try? model.itemVectors(entries: [RetrievalPromptBuilder.Entry(title: item.title, softItem: nil, facets: item.facets)]) else { return nil }
         addedVectors.withLock { $0[item.id] = (item, vector) }
         return vector
     }

@@ -64,9 +64,7 @@ public struct WishMaker: Sendable {
         var decades: [String?] = [nil]
         var byFacet: [String: Set<Int32>] = [:]
         for item in catalog.items {
-            let values = item.metadata.keys.sorted().flatMap { item.metadata[$0]?.arrayValue?.compactMap(\.stringValue) ?? [] }
-            var unique: [String] = []
-            for value in values where !value.isEmpty && value.lowercased() != "unknown" && !unique.contains(value) { unique.append(value) }
+            let unique = item.facets
             facets.append(unique)
             for value in unique { byFacet[value, default: []].insert(item.id) }
             decades.append(Self.year(of: item).map { "\($0 / 10 * 10)s" })

@@ -1,0 +1,60 @@
+import Datasets
+import Foundation
+import JSON
+import Models
+import Support
+import Testing
+import Tokenizers
+
+/// The retrieval prompts' wording (`RetrievalTemplate`, `RetrievalPromptBuilder`) with the real
+/// SmolLM2-135M-Instruct tokenizer.
+@Suite struct RetrievalTemplateTests {
+    static func tokenizer() throws -> ByteLevelBPETokenizer {
+        let path = AssetCache.asset("smollm2-135m") + "/SmolLM2-135M-Instruct.Q4_1.gguf"
+        try #require(FileManager.default.fileExists(atPath: path), "run scripts/fetch-assets.sh smollm2")
+        return try LanguageModel.load(path).tokenizer
+    }
+
+    static let catalog = Catalog(items: [
+        CatalogItem(
+            id: 1, originalId: "1", title: "Toy Story (1995)", description: "",
+            metadata: ["genres": ["Animation", "Children's", "Comedy"], "year": 1995]),
+        CatalogItem(id: 2, originalId: "2", title: "Unknown Film (1996)", description: "", metadata: ["genres": ["unknown"]]),
+    ])
+
+    /// With `itemFacets` the item prompt names the facets between the title and `itemOutro`; without
+    /// it, or for an item without facets, it reads as LLM-SRec's.
+    @Test func itemFacetsFollowTheTitleOnlyWhenOn() throws {
+        let tokenizer = try Self.tokenizer()
+        var template = RetrievalTemplate.builtIn["movies"]!
+        let plain = RetrievalPromptBuilder(template: template, tokenizer: tokenizer, catalog: Self.catalog)
+        template.itemFacets = true
+        let faceted = RetrievalPromptBuilder(template: template, tokenizer: tokenizer, catalog: Self.catalog)
+        func expected(_ text: String) -> [Int32] {
+            tokenizer.prefixIDs + tokenizer.encode(text, addSpecialTokens: false, parseSpecialTokens: false) + [0, 0]
+        }
+        let withFacets = faceted.itemPrompt(1, softToken: true)
+        #expect(withFacets.tokens == expected("The movie \"Toy Story (1995)\" (Animation, Children's, Comedy), as an item representation, is"))
+        #expect(withFacets.softTokens.map(\.position) == [withFacets.tokens.count - 2] && withFacets.softTokens.map(\.item) == [1])
+        #expect(plain.itemPrompt(1, softToken: true).tokens == expected("The movie \"Toy Story (1995)\", as an item representation, is"))
+        #expect(faceted.itemPrompt(2, softToken: true).tokens == expected("The movie \"Unknown Film (1996)\", as an item representation, is"))
+        // An added item (no dense id) shows the facets it is given; the user prompt never shows facets.
+        let added = faceted.itemPrompt(.init(title: "Toy Story (1995)", softItem: nil, facets: ["Animation", "Children's", "Comedy"]))
+        #expect(added.tokens == withFacets.tokens.dropLast(2) + [0] && added.softTokens.isEmpty)
+        #expect(faceted.userPrompt(history: [1]) == plain.userPrompt(history: [1]))
+    }
+
+    /// `itemFacets` reads back from JSON, a wrong type is a clear error, and a template without it
+    /// keeps the fingerprint it had before the key existed (no key written).
+    @Test func itemFacetsInJSON() throws {
+        let movies = RetrievalTemplate.builtIn["movies"]!
+        #expect(movies.jsonObject["itemFacets"] == nil)
+        var on = movies
+        on.itemFacets = true
+        #expect(try RetrievalTemplate(jsonObject: on.jsonObject, source: "t.json") == on)
+        #expect(on.fingerprint != movies.fingerprint)
+        #expect(throws: RetrievalError.invalidTemplate("t.json: 'itemFacets' must be true or false")) {
+            try RetrievalTemplate(jsonObject: ["itemFacets": "yes"], source: "t.json")
+        }
+    }
+}
