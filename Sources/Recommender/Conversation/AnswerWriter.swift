@@ -71,8 +71,7 @@ public struct AnswerWriter: Sendable {
 
     /// The item's facets in reading order, lowercased ("animation", "children's").
     static func facets(of item: CatalogItem) -> [String] {
-        item.metadata.keys.sorted().flatMap { item.metadata[$0]?.arrayValue?.compactMap(\.stringValue) ?? [] }
-            .filter { $0.lowercased() != "unknown" }.map { $0.lowercased() }
+        item.facets.map { $0.lowercased() }
     }
 
     /// "a", "b and c", "a, b and c".

@@ -168,8 +168,7 @@ public final class ConversationModels: Sendable {
     /// carry them ("Genres: Comedy.").
     static func text(ofAdded item: CatalogItem) -> String {
         let text = CatalogEmbeddings.text(of: item, field: .text)
-        let facets = item.metadata.keys.sorted().flatMap { item.metadata[$0]?.arrayValue?.compactMap(\.stringValue) ?? [] }
-            .filter { !item.description.localizedCaseInsensitiveContains($0) }
+        let facets = item.facets.filter { !item.description.localizedCaseInsensitiveContains($0) }
         return facets.isEmpty ? text : text + " " + facets.joined(separator: ", ") + "."
     }
 
