@@ -65,7 +65,7 @@ let package = Package(
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"], resources: [.copy("Fixtures")], swiftSettings: imports),
         .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC", "JSON"], swiftSettings: imports),
         .testTarget(name: "DatasetsTests", dependencies: ["Support", "Datasets", "Numerics", "JSON"], resources: [.copy("Fixtures")], swiftSettings: imports),
-        .testTarget(name: "ModelsTests", dependencies: ["Support", "Tokenizers", "Models", "Checkpoints", "Numerics", "Datasets"], resources: [.copy("Fixtures")], swiftSettings: imports),
+        .testTarget(name: "ModelsTests", dependencies: ["Support", "Tokenizers", "Models", "Checkpoints", "Numerics", "Datasets", "JSON"], resources: [.copy("Fixtures")], swiftSettings: imports),
         .testTarget(name: "RecommenderTests", dependencies: ["Numerics", "Support", "Recommender", "Models", "Datasets", "JSON"], swiftSettings: imports),
         .testTarget(name: "LLMRecProtocolTests", dependencies: ["LLMRecProtocol", "JSONRPC", "JSON"], swiftSettings: imports),
         .testTarget(name: "RPCClientTests", dependencies: ["RPCClient", "LLMRecProtocol", "JSONRPC", "JSON"], swiftSettings: imports),
