@@ -28,6 +28,27 @@ import Testing
         #expect(vocabulary.displayName("sci fi") == "Sci-Fi")
     }
 
+    /// A capitalised catalog title names the item, not the facet one of its words says: "like Star
+    /// Wars but funny" wants comedy, not war; in lower case, or as a genre word alone, it still
+    /// names the facet, and a title that is itself a cue ("Love Story") stays a cue.
+    @Test func aCapitalisedTitleIsNotAFacet() {
+        func movie(_ id: Int32, _ title: String, _ genres: [String]) -> CatalogItem {
+            CatalogItem(id: id, originalId: "\(id)", title: title, description: "", metadata: ["genres": .array(genres.map { .string($0) })])
+        }
+        let vocabulary = FacetVocabulary(catalog: Catalog(items: [
+            movie(1, "Star Wars (1977)", ["Action", "Sci-Fi", "War"]), movie(2, "English Patient, The", ["Drama", "Romance", "War"]),
+            movie(3, "Love Story", ["Romance"]), movie(4, "Airplane!", ["Comedy"]),
+        ]))
+        #expect(vocabulary.facets(in: "I want something like Star Wars but funny") == ["comedy"])
+        #expect(vocabulary.facets(in: "no more Star Wars") == [])
+        #expect(vocabulary.facets(in: "Something like The English Patient, but a war film") == ["war"])
+        #expect(vocabulary.facets(in: "like English Patient") == [])
+        #expect(vocabulary.facets(in: "star wars") == ["war"])
+        #expect(vocabulary.facets(in: "Star wars please") == ["war"])
+        #expect(vocabulary.facets(in: "a Love Story") == ["romance"])
+        #expect(FacetVocabulary.titleForms("English Patient, The (1996)") == ["the english patient", "english patient"])
+    }
+
     @Test func childrenRuleOutHorror() {
         #expect(vocabulary.impliedExclusions(of: ["children"]) == ["horror"])
         #expect(vocabulary.impliedExclusions(of: ["comedy"]).isEmpty)

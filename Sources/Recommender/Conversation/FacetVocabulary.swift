@@ -8,7 +8,9 @@ import JSON
 /// A phrase matches a facet when it contains the facet's normalised name ("Children's" is
 /// "children", "Sci-Fi" is "sci fi") or one of its everyday words from a small built-in lexicon
 /// ("funny" and "lighter" say comedy, "scary" says horror, "ten-year-old" says children). Lexicon
-/// entries whose facet the catalog lacks are dropped, so the lexicon never invents facets.
+/// entries whose facet the catalog lacks are dropped, so the lexicon never invents facets. A
+/// catalog title of several words that holds a cue, written capitalised ("Star Wars", "Return of
+/// the Jedi"), names the item, not a facet: its words are passed over.
 /// Immutable; any thread.
 public struct FacetVocabulary: Sendable {
     /// Facet display names as the catalog spells them, by normalised name.
@@ -19,6 +21,11 @@ public struct FacetVocabulary: Sendable {
     private let cues: [String: [String]]
     /// Facets that a stated audience rules out (a child's film is not a horror film).
     private let audienceExclusions: [String: [String]]
+    /// Normalised catalog titles of two or more words that hold a cue and are not cues themselves
+    /// ("star wars"; "english patient" and "the english patient" for "English Patient, The").
+    private let titlePhrases: Set<String>
+    /// Words of the longest of `titlePhrases`.
+    private let longestTitlePhrase: Int
 
     /// Builds the vocabulary from every string-array metadata field of `catalog`.
     public init(catalog: Catalog) {
@@ -39,6 +46,15 @@ public struct FacetVocabulary: Sendable {
             if !known.isEmpty { cues[word, default: []] += known }
         }
         self.cues = cues
+        var titlePhrases: Set<String> = []
+        for item in catalog.items {
+            for phrase in Self.titleForms(item.title) where cues[phrase] == nil {
+                let words = phrase.split(separator: " ").map(String.init)
+                if words.count >= 2, words.contains(where: { cues[$0] != nil || cues[Self.singular($0)] != nil }) { titlePhrases.insert(phrase) }
+            }
+        }
+        self.titlePhrases = titlePhrases
+        longestTitlePhrase = titlePhrases.map { $0.split(separator: " ").count }.max() ?? 0
         audienceExclusions = names["children"] != nil && names["horror"] != nil ? ["children": ["horror"]] : [:]
     }
 
@@ -60,10 +76,15 @@ public struct FacetVocabulary: Sendable {
     /// The normalised facets `phrase` names, in order of first mention, without repeats.
     public func facets(in phrase: String) -> [String] {
         let words = Self.normalise(phrase).split(separator: " ").map(String.init)
+        let written = Self.normalise(phrase, lowercasing: false).split(separator: " ")
         var found: [String] = []
         // Longest cue first at each position: "science fiction" before "fiction".
         var index = 0
         while index < words.count {
+            if written.count == words.count, let length = titleLength(at: index, words: words, written: written) {
+                index += length
+                continue
+            }
             var matched = false
             for length in stride(from: min(3, words.count - index), through: 1, by: -1) {
                 let candidate = words[index..<(index + length)].joined(separator: " ")
@@ -79,6 +100,30 @@ public struct FacetVocabulary: Sendable {
         return found
     }
 
+    /// Words of the catalog title (of `titlePhrases`) that starts at `index`, written with its first
+    /// word and at least one more capitalised; nil when none does.
+    private func titleLength(at index: Int, words: [String], written: [Substring]) -> Int? {
+        guard longestTitlePhrase >= 2, written[index].first?.isUppercase == true else { return nil }
+        for length in stride(from: min(longestTitlePhrase, words.count - index), through: 2, by: -1)
+        where titlePhrases.contains(words[index..<(index + length)].joined(separator: " ")) {
+            if written[(index + 1)..<(index + length)].contains(where: { $0.first?.isUppercase == true }) { return length }
+        }
+        return nil
+    }
+
+    /// A title as a message may say it, normalised: a trailing "(…)" left out, and a trailing
+    /// article ("English Patient, The") said first and also left out.
+    public static func titleForms(_ title: String) -> [String] {
+        var text = title.trimmingCharacters(in: .whitespaces)
+        if text.hasSuffix(")"), let open = text.lastIndex(of: "(") { text = String(text[..<open]).trimmingCharacters(in: .whitespaces) }
+        let normalised = normalise(text)
+        for article in ["the", "a", "an"] where normalised.hasSuffix(" " + article) && text.lowercased().hasSuffix(", " + article) {
+            let rest = String(normalised.dropLast(article.count + 1))
+            return [article + " " + rest, rest]
+        }
+        return [normalised]
+    }
+
     /// Facets ruled out by the audience that `facets` name (children rule out horror).
     public func impliedExclusions(of facets: [String]) -> [String] {
         facets.flatMap { audienceExclusions[$0] ?? [] }
@@ -89,8 +134,11 @@ public struct FacetVocabulary: Sendable {
 
     /// Lower case, letters and digits only, words separated by one space, a possessive "'s" dropped
     /// ("Children's" → "children", "Sci-Fi" → "sci fi", "don't" → "dont").
-    public static func normalise(_ text: String) -> String {
-        let characters = Array(text.lowercased().replacingOccurrences(of: "\u{2019}", with: "'"))
+    public static func normalise(_ text: String) -> String { normalise(text, lowercasing: true) }
+
+    /// `normalise`, with the words keeping their case when `lowercasing` is false (for reading capitals).
+    private static func normalise(_ text: String, lowercasing: Bool) -> String {
+        let characters = Array((lowercasing ? text.lowercased() : text).replacingOccurrences(of: "\u{2019}", with: "'"))
         var words: [String] = []
         var current = ""
         var index = 0
