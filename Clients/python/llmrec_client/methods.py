@@ -196,7 +196,9 @@ class ProtocolMethods:
 
         Returns ``{"sessionId", "understood", "items": [RankedItem], "answer", "excludedByStatement",
         "languageModelRanked", "languageModelReusedTokens", "timing"}``. ``understood`` is
-        ``{"preferences", "exclusions", "wantedFacets", "excludedFacets", "reference"}``; a
+        ``{"preferences", "exclusions", "wantedFacets", "excludedFacets", "reference"}``, plus
+        ``"shift": {"lifted", "lowered"}`` (lists of ``{"itemId", "title"}``) when a retrieval model
+        trained to listen read the words; a
         ``RankedItem`` is ``{"itemId", "title", "score", "scores": {"collaborative", "text",
         "languageModel"}, "matchedFacets", "added"}``; ``answer`` is ``None`` without an LM (or with
         ``answer=False``), else ``{"text", "generatedTokens", "promptTokens", "reusedTokens",
