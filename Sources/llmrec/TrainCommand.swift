@@ -8,7 +8,7 @@ import Training
 
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "train", abstract: "Train a model.", subcommands: [TrainSASRecCommand.self, TrainAlignCommand.self, TrainProjectCommand.self, TrainRetrievalCommand.self])
+        commandName: "train", abstract: "Train a model.", subcommands: [TrainSASRecCommand.self, TrainAlignCommand.self, TrainProjectCommand.self, TrainRetrievalCommand.self, TrainWordsCommand.self])
 }
 
 /// Set by SIGINT/SIGTERM while training: the loop stops between steps and the last finished epoch is kept.

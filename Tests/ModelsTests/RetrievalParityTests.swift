@@ -100,6 +100,31 @@ import Testing
         #expect(first.distillation > 0 && second.distillation > 0)
     }
 
+    /// The word head reads the mean final state of a range of each prompt, from the same pass as
+    /// the output token's state: each pooled row is the mean of the training forward's states at
+    /// those rows, a prompt without a range gets a zero row, and the last states are unchanged.
+    @Test func pooledStatesAreTheMeanOfTheirRowsStates() throws {
+        let fixture = try Fixture()
+        let e = fixture.decoder.configuration.embeddingSize
+        let prompts = fixture.batch.map(\.userPrompt)
+        let sequences = prompts.map { prompt in
+            var vectors: [Int: [Float]] = [prompt.outputPosition: fixture.weights.userOut]
+            for soft in prompt.softTokens { vectors[soft.position] = fixture.weights.itemOut.map { $0 * Float(soft.item) } }
+            return (tokens: prompt.tokens, inputEmbeddings: vectors)
+        }
+        let ranges: [Range<Int>?] = [2..<(prompts[0].outputPosition), nil]
+        let states = try fixture.decoder.finalStates(of: sequences, pooling: ranges)
+        #expect(states.last == (try fixture.decoder.lastFinalStates(of: sequences)))
+        let rows = Array(ranges[0]!)
+        let training = try fixture.decoder.finalStatesForTraining([
+            TrainingSequence(tokens: sequences[0].tokens, inputEmbeddings: sequences[0].inputEmbeddings, outputRows: rows)
+        ]).states
+        let mean = (0..<e).map { k in rows.indices.reduce(Float(0)) { $0 + training[$1 * e + k] } / Float(rows.count) }
+        SASRecParityTests.expectClose(Array(states.pooled[..<e]), mean, "pooled rows")
+        #expect(states.pooled[e...].allSatisfy { $0 == 0 })
+        #expect(mean.contains { $0 != 0 })
+    }
+
     /// Inference reads the same final states as training: several prompts as branches of one pass,
     /// one prompt with a KV cache, and the packed training forward with and without frozen prefixes.
     @Test func inferenceStatesMatchTheTrainingForward() throws {

@@ -57,4 +57,27 @@ import Tokenizers
             try RetrievalTemplate(jsonObject: ["itemFacets": "yes"], source: "t.json")
         }
     }
+
+    /// The user's words keep the tokens they always had (one piece with the text around them), and
+    /// the prompt marks where their segment starts: from there to the output token it reads
+    /// wishesIntro + words + historyOutro. Without words there is no segment.
+    @Test func theWordsSegmentIsMarked() throws {
+        let tokenizer = try Self.tokenizer()
+        let builder = RetrievalPromptBuilder(template: RetrievalTemplate.builtIn["movies"]!, tokenizer: tokenizer, catalog: Self.catalog)
+        let prompt = builder.userPrompt(history: [1, 2], wishes: "something funny")
+        let before = "This user has watched the following movies in this order: \"Toy Story (1995)\""
+        let after = ", \"Unknown Film (1996)\""
+        let segment = ". The user now says: something funny. Based on this sequence, the user representation is"
+        func encode(_ text: String) -> [Int32] { tokenizer.encode(text, addSpecialTokens: false, parseSpecialTokens: false) }
+        #expect(prompt.tokens == tokenizer.prefixIDs + encode(before) + [0] + encode(after) + [0] + encode(segment) + [0])
+        let start = try #require(prompt.wordsStart)
+        #expect(start == prompt.softTokens[1].position + 1)
+        #expect(prompt.wordPositions == start..<prompt.outputPosition)
+        #expect(Array(prompt.tokens[start..<prompt.outputPosition]) == encode(segment))
+        // A title read without its soft token: the segment starts after the title's own tokens.
+        let titled = builder.userPrompt(history: [1, 2], wishes: "something funny", withoutSoftToken: [2])
+        let titledStart = try #require(titled.wordsStart)
+        #expect(tokenizer.decode(Array(titled.tokens[titledStart..<titled.outputPosition])).hasSuffix("something funny. Based on this sequence, the user representation is"))
+        #expect(builder.userPrompt(history: [1, 2]).wordsStart == nil && builder.userPrompt(history: [1, 2], wishes: "").wordPositions == nil)
+    }
 }

@@ -15,12 +15,13 @@ import Numerics
 ///      "encoder": "/abs/path/minilm", "lm": "/abs/path/smollm2.gguf",
 ///      "template": {…PromptTemplate JSON…}, "training": {"stage1": {…}, "stage2": {…}},
 ///      "retrieval": "retrieval.safetensors", "retrievalTemplate": {…RetrievalTemplate JSON…},
+///      "retrievalWords": "words.safetensors",
 ///      "blend": {"sasrec": 1, "cooccurrence": 0.5, "text": 0.25, "retrieval": 1},
 ///      "blendWithoutLM": {"sasrec": 1, "cooccurrence": 0.5, "text": 0.25}}
 ///
 /// Relative paths are relative to the bundle directory. `stage2` and `lm` are absent until stage 2;
 /// `retrieval` (LLM-SRec's weights, `llmrec train retrieval`) until that training, which needs
-/// neither stage. `blend` and `blendWithoutLM` are the z-score blend weights `llmrec tune` chose
+/// neither stage; `retrievalWords` until `llmrec train words`. `blend` and `blendWithoutLM` are the z-score blend weights `llmrec tune` chose
 /// on the validation split, with and without the retrieval path.
 public struct ALLMRecManifest: Sendable {
     public static let fileName = "manifest.json"
@@ -45,6 +46,9 @@ public struct ALLMRecManifest: Sendable {
     /// Share of retrieval training samples that carried the user's words (0 or nil: the model was
     /// never taught to listen, so serving leaves the words out of its prompt).
     public var retrievalWishes: Float?
+    /// The word head (`RetrievalWordHead`, `llmrec train words`): how the user's words move the
+    /// retrieval model's user vector. Nil: words reach the user vector through `[UserOut]` alone.
+    public var retrievalWords: String?
     /// Blend weights by signal name (`BlendSignal`), tuned on validation.
     public var blend: [String: Float]?
     public var blendWithoutLM: [String: Float]?
@@ -90,6 +94,7 @@ public struct ALLMRecManifest: Sendable {
         manifest.retrieval = object["retrieval"] as? String
         manifest.retrievalTemperature = (object["retrievalTemperature"] as? Double).map { Float($0) }
         manifest.retrievalWishes = (object["retrievalWishes"] as? Double).map { Float($0) }
+        manifest.retrievalWords = object["retrievalWords"] as? String
         func weights(_ key: String) throws(ALLMRecError) -> [String: Float]? {
             guard let value = object[key] else { return nil }
             guard let weights = value as? [String: Double], weights.keys.allSatisfy({ BlendSignal(rawValue: $0) != nil }) else {
@@ -125,6 +130,7 @@ public struct ALLMRecManifest: Sendable {
         object["retrievalTemplate"] = retrievalTemplate?.jsonObject
         object["retrievalTemperature"] = retrievalTemperature.map { Double($0) }
         object["retrievalWishes"] = retrievalWishes.map { Double($0) }
+        object["retrievalWords"] = retrievalWords
         object["blend"] = blend.map { $0.mapValues { Double($0) } }
         object["blendWithoutLM"] = blendWithoutLM.map { $0.mapValues { Double($0) } }
         let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])

@@ -267,22 +267,48 @@ public struct CausalDecoder: Sendable {
     /// `lastFinalState` would one at a time: [sequences.count · embeddingSize]. `inputEmbeddings`
     /// are by offset within their sequence.
     public func lastFinalStates(of sequences: [(tokens: [Int32], inputEmbeddings: [Int: [Float]])]) throws(DecoderError) -> [Float] {
+        try finalStates(of: sequences, pooling: Array(repeating: nil, count: sequences.count)).last
+    }
+
+    /// As `lastFinalStates(of:)`, and in the same pass the mean of the final states over
+    /// `pooling[i]` (offsets within sequence i; nil or empty: a zero row): `last` and `pooled` are
+    /// each [sequences.count · embeddingSize]. Empty sequences give no rows.
+    public func finalStates(
+        of sequences: [(tokens: [Int32], inputEmbeddings: [Int: [Float]])], pooling: [Range<Int>?]
+    ) throws(DecoderError) -> (last: [Float], pooled: [Float]) {
+        precondition(pooling.count == sequences.count, "one pooling range (or nil) per sequence")
         var starts: [Int] = []
         var tokens: [Int32] = []
         var embeddings: [Int: [Float]] = [:]
         var lastRows: [Int] = []
-        for sequence in sequences where !sequence.tokens.isEmpty {
+        var pooledRows: [Range<Int>] = []
+        for (sequence, range) in zip(sequences, pooling) where !sequence.tokens.isEmpty {
             let start = tokens.count
             for (offset, vector) in sequence.inputEmbeddings { embeddings[start + offset] = vector }
             starts += [Int](repeating: start, count: sequence.tokens.count)
             tokens += sequence.tokens
             lastRows.append(tokens.count - 1)
+            let clamped = range.map { $0.clamped(to: 0..<sequence.tokens.count) } ?? 0..<0
+            pooledRows.append((start + clamped.lowerBound)..<(start + clamped.upperBound))
         }
-        guard !tokens.isEmpty else { return [] }
+        guard !tokens.isEmpty else { return ([], []) }
         var cache = KVCache(configuration: configuration, capacity: tokens.count)
         let hidden = try run(tokens: tokens, branchStarts: starts, cache: &cache, inputEmbeddings: embeddings)
-        let h = configuration.hiddenSize
-        return finalStates(hidden: lastRows.flatMap { hidden[($0 * h)..<(($0 + 1) * h)] }, rows: lastRows.count)
+        let (h, e) = (configuration.hiddenSize, configuration.embeddingSize)
+        let last = finalStates(hidden: lastRows.flatMap { hidden[($0 * h)..<(($0 + 1) * h)] }, rows: lastRows.count)
+        let pooledSource = pooledRows.flatMap { $0 }
+        guard !pooledSource.isEmpty else { return (last, [Float](repeating: 0, count: lastRows.count * e)) }
+        let states = finalStates(hidden: pooledSource.flatMap { hidden[($0 * h)..<(($0 + 1) * h)] }, rows: pooledSource.count)
+        var pooled = [Float](repeating: 0, count: lastRows.count * e)
+        var row = 0
+        for (index, range) in pooledRows.enumerated() {
+            for _ in range {
+                for k in 0..<e { pooled[index * e + k] += states[row * e + k] }
+                row += 1
+            }
+            if !range.isEmpty { for k in 0..<e { pooled[index * e + k] /= Float(range.count) } }
+        }
+        return (last, pooled)
     }
 
     /// Runs several independent continuations of the sequence in `cache` in one pass: each branch

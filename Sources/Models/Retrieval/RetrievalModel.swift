@@ -10,6 +10,8 @@ public struct RetrievalModel: Sendable {
     public let manifest: ALLMRecManifest
     public let sasrec: SASRecModel
     public let weights: RetrievalWeights
+    /// How the user's words move the user vector (`llmrec train words`); nil: through `[UserOut]` alone.
+    public let wordHead: RetrievalWordHead?
     public let languageModel: LanguageModel
     public let builder: RetrievalPromptBuilder
     /// SASRec's item table, [(items + 1) · cf].
@@ -43,17 +45,24 @@ public struct RetrievalModel: Sendable {
         }
         let sasrec = try SASRecCheckpoint.load(ALLMRecManifest.resolve(manifest.sasrec, in: bundle))
         let weights = try RetrievalWeights.load(ALLMRecManifest.resolve(weightsPath, in: bundle))
+        let wordHead = try manifest.retrievalWords.map { try RetrievalWordHead.load(ALLMRecManifest.resolve($0, in: bundle)) }
         return try RetrievalModel(
-            manifest: manifest, sasrec: sasrec, weights: weights, languageModel: languageModel, template: template, dataset: dataset)
+            manifest: manifest, sasrec: sasrec, weights: weights, wordHead: wordHead, languageModel: languageModel, template: template,
+            dataset: dataset)
     }
 
     public init(
-        manifest: ALLMRecManifest, sasrec: SASRecModel, weights: RetrievalWeights, languageModel: LanguageModel, template: RetrievalTemplate,
-        dataset: PreparedDataset
+        manifest: ALLMRecManifest, sasrec: SASRecModel, weights: RetrievalWeights, wordHead: RetrievalWordHead? = nil,
+        languageModel: LanguageModel, template: RetrievalTemplate, dataset: PreparedDataset
     ) throws {
         let c = languageModel.decoder.configuration
         guard weights.embeddingSize == c.embeddingSize else {
             throw RetrievalError.shapeMismatch(name: "user_out", expected: [c.embeddingSize], got: [weights.embeddingSize])
+        }
+        if let wordHead, wordHead.embeddingSize != c.embeddingSize {
+            throw RetrievalError.shapeMismatch(
+                name: RetrievalWordHead.weightName, expected: [RetrievalWeights.vectorSize, c.embeddingSize],
+                got: [RetrievalWeights.vectorSize, wordHead.embeddingSize])
         }
         guard weights.cfSize == sasrec.configuration.hiddenUnits else {
             throw RetrievalError.shapeMismatch(
@@ -63,6 +72,7 @@ public struct RetrievalModel: Sendable {
         self.manifest = manifest
         self.sasrec = sasrec
         self.weights = weights
+        self.wordHead = wordHead
         self.languageModel = languageModel
         builder = RetrievalPromptBuilder(template: template, tokenizer: languageModel.tokenizer, catalog: dataset.catalog)
         itemEmbeddings = sasrec.itemEmbeddings
@@ -70,8 +80,9 @@ public struct RetrievalModel: Sendable {
     }
 
     /// The final states of the prompts' output tokens, with their soft tokens and `output` in
-    /// place, in one pass: [prompts.count · e].
-    private func finalStates(_ prompts: [RetrievalPrompt], output: [Float]) throws(DecoderError) -> [Float] {
+    /// place, and the mean final state of their words' segments (a zero row for a prompt without
+    /// words), in one pass: each [prompts.count · e].
+    func finalStates(_ prompts: [RetrievalPrompt], output: [Float]) throws(DecoderError) -> (last: [Float], words: [Float]) {
         let cf = weights.cfSize
         let e = weights.embeddingSize
         let softRows = prompts.flatMap { $0.softTokens.flatMap { itemEmbeddings[(Int($0.item) * cf)..<((Int($0.item) + 1) * cf)] } }
@@ -85,7 +96,8 @@ public struct RetrievalModel: Sendable {
             }
             return (prompt.tokens, vectors)
         }
-        return try languageModel.decoder.lastFinalStates(of: sequences)
+        let states = try languageModel.decoder.finalStates(of: sequences, pooling: prompts.map(\.wordPositions))
+        return (states.last, states.pooled)
     }
 
     /// User vectors [histories.count · 128] of histories (oldest first) with, when given, the
@@ -100,7 +112,24 @@ public struct RetrievalModel: Sendable {
     public func userVectors(entries histories: [[RetrievalPromptBuilder.Entry]], wishes: [String?]) throws(DecoderError) -> [Float] {
         precondition(wishes.count == histories.count, "one wish (or nil) per history")
         let prompts = zip(histories, wishes).map { builder.userPrompt(entries: $0, wishes: $1) }
-        return scored(weights.userHead.forward(try finalStates(prompts, output: weights.userOut), rows: prompts.count).output)
+        let states = try finalStates(prompts, output: weights.userOut)
+        var vectors = weights.userHead.forward(states.last, rows: prompts.count).output
+        if let wordHead {
+            let moved = wordHead.forward(states.words, rows: prompts.count)
+            let size = RetrievalWeights.vectorSize
+            for (row, prompt) in prompts.enumerated() where prompt.wordPositions != nil {
+                for k in 0..<size { vectors[row * size + k] += moved[row * size + k] }
+            }
+        }
+        return scored(vectors)
+    }
+
+    /// What the word head reads and adds to, for user prompts (with or without words): the user
+    /// head's output before scoring (`[UserOut]` alone) and the words' mean final state, each row
+    /// [prompts.count · 128] and [prompts.count · e]. One LM pass for all.
+    public func userFeatures(_ prompts: [RetrievalPrompt]) throws(DecoderError) -> (headed: [Float], words: [Float]) {
+        let states = try finalStates(prompts, output: weights.userOut)
+        return (weights.userHead.forward(states.last, rows: prompts.count).output, states.words)
     }
 
     /// Item vectors [items.count · 128] (an item without interactions is read by title alone);
@@ -113,7 +142,7 @@ public struct RetrievalModel: Sendable {
     /// time: its title, no soft token), as `itemVectors(_:)`.
     public func itemVectors(entries: [RetrievalPromptBuilder.Entry]) throws(DecoderError) -> [Float] {
         let prompts = entries.map(builder.itemPrompt)
-        return scored(weights.itemHead.forward(try finalStates(prompts, output: weights.itemOut), rows: prompts.count).output)
+        return scored(weights.itemHead.forward(try finalStates(prompts, output: weights.itemOut).last, rows: prompts.count).output)
     }
 
     /// A dataset item as prompts show it: by title alone when it has no training interactions.

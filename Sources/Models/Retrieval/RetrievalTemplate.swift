@@ -132,14 +132,22 @@ public struct RetrievalPrompt: Sendable, Equatable {
     /// Tokens before the first trainable input (a soft token or the output token): text whose
     /// keys and values no gradient reaches.
     public var frozenPrefixLength: Int { softTokens.first?.position ?? outputPosition }
+    /// In a user prompt with the user's words: the position of the first token of the words'
+    /// segment (the wishes intro, the words, the history outro); nil without words.
+    public var wordsStart: Int?
+    /// The words' segment, up to the output token: the positions whose final states the word head
+    /// reads (`RetrievalWordHead`); nil without words.
+    public var wordPositions: Range<Int>? { wordsStart.map { $0..<outputPosition } }
 
-    public init(tokens: [Int32], softTokens: [(position: Int, item: Int32)]) {
+    public init(tokens: [Int32], softTokens: [(position: Int, item: Int32)], wordsStart: Int? = nil) {
         self.tokens = tokens
         self.softTokens = softTokens
+        self.wordsStart = wordsStart
     }
 
     public static func == (a: RetrievalPrompt, b: RetrievalPrompt) -> Bool {
         a.tokens == b.tokens && a.softTokens.map(\.position) == b.softTokens.map(\.position) && a.softTokens.map(\.item) == b.softTokens.map(\.item)
+            && a.wordsStart == b.wordsStart
     }
 }
 
@@ -172,6 +180,8 @@ public struct RetrievalPromptBuilder: Sendable {
     private enum Piece {
         case text(String)
         case soft(Int32)
+        /// Text that starts the user's words' segment (tokenized with the text around it).
+        case words(String)
     }
 
     /// One item as a prompt shows it: its title, the item whose SASRec row becomes its soft token
@@ -205,7 +215,7 @@ public struct RetrievalPromptBuilder: Sendable {
             pieces.append(.text((index > 0 ? t.separator : "") + t.quote + entry.title + t.quote))
             if let item = entry.softItem { pieces.append(.soft(item)) }
         }
-        if let wishes, !wishes.isEmpty { pieces.append(.text(t.wishesIntro + wishes)) }
+        if let wishes, !wishes.isEmpty { pieces.append(.words(t.wishesIntro + wishes)) }
         pieces.append(.text(t.historyOutro))
         return build(pieces)
     }
@@ -228,6 +238,7 @@ public struct RetrievalPromptBuilder: Sendable {
     private func build(_ pieces: [Piece]) -> RetrievalPrompt {
         var tokens = tokenizer.prefixIDs
         var soft: [(Int, Int32)] = []
+        var wordsStart: Int?
         var text = ""
         func flush() {
             if !text.isEmpty { tokens += tokenizer.encode(text, addSpecialTokens: false, parseSpecialTokens: false) }
@@ -236,6 +247,10 @@ public struct RetrievalPromptBuilder: Sendable {
         for piece in pieces {
             switch piece {
             case .text(let segment): text += segment
+            case .words(let segment):
+                // Where the pending text's own tokens end; a merge across the boundary moves it by one.
+                wordsStart = tokens.count + (text.isEmpty ? 0 : tokenizer.encode(text, addSpecialTokens: false, parseSpecialTokens: false).count)
+                text += segment
             case .soft(let item):
                 flush()
                 soft.append((tokens.count, item))
@@ -244,7 +259,7 @@ public struct RetrievalPromptBuilder: Sendable {
         }
         flush()
         tokens.append(0)
-        return RetrievalPrompt(tokens: tokens, softTokens: soft)
+        return RetrievalPrompt(tokens: tokens, softTokens: soft, wordsStart: wordsStart)
     }
 }
 

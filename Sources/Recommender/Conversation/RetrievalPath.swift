@@ -33,9 +33,9 @@ public final class RetrievalPath: Sendable {
         self.preparedVectors = preparedVectors
     }
 
-    /// Whether the model was trained to read the user's words (`llmrec train retrieval --wishes`):
-    /// only then do a session's words go into its prompt.
-    public var listens: Bool { (model.manifest.retrievalWishes ?? 0) > 0 }
+    /// Whether the model was trained to read the user's words (`llmrec train retrieval --wishes`, or
+    /// a word head from `llmrec train words`): only then do a session's words go into its prompt.
+    public var listens: Bool { (model.manifest.retrievalWishes ?? 0) > 0 || model.wordHead != nil }
 
     /// How a live-catalog item appears in a prompt: a prepared item as in training, an added item by
     /// its title alone; nil for an id the catalog does not hold.

@@ -202,7 +202,12 @@ extension Daemon {
         var capabilities = ["collaborative"]
         if models.hasTextPath { capabilities.append("text") }
         if models.allmrec?.textMLP != nil && models.hasTextPath { capabilities.append("stage1-latent") }
-        if models.retrieval != nil { capabilities.append("retrieval") } else if models.ranker != nil { capabilities.append("lm-ranking") }
+        if let retrieval = models.retrieval {
+            capabilities.append("retrieval")
+            if retrieval.listens { capabilities.append("retrieval-words") }
+        } else if models.ranker != nil {
+            capabilities.append("lm-ranking")
+        }
         if lm != nil { capabilities.append("answers") }
         return ModelStatus.Response(
             recommender: .init(name: engine.recommender.name, path: models.source.bundle ?? Self.checkpointPath(of: configuration.recommender)),

@@ -75,13 +75,13 @@ public final class RetrievalTrainer: Trainer {
     public private(set) var epochsDone = 0
     /// Samples of the current epoch already trained (a resumed run skips them).
     public private(set) var position = 0
-    let dataset: PreparedDataset
     let itemEmbeddings: [Float]
-    let itemsWithoutInteractions: Set<Int32>
     /// The item prompts' text, run once per item.
     let prefixes: PrefixStore
+    /// What each epoch's samples and their examples are.
+    public let sampler: RetrievalSampler
     /// The words of wish samples (with `options.wishes`).
-    public let wishMaker: WishMaker
+    public var wishMaker: WishMaker { sampler.wishMaker }
 
     /// `decoder` should hold Float32 weights (`denseWeights()`): the backward pass multiplies by them.
     public init(
@@ -91,11 +91,9 @@ public final class RetrievalTrainer: Trainer {
         self.decoder = decoder
         self.sasrec = sasrec
         self.builder = builder
-        self.dataset = dataset
         itemEmbeddings = sasrec.itemEmbeddings
         prefixes = PrefixStore(decoder: decoder)
-        wishMaker = WishMaker(catalog: dataset.catalog, noun: builder.template.noun)
-        itemsWithoutInteractions = dataset.itemsWithoutTrainingInteractions
+        sampler = RetrievalSampler(sasrec: sasrec, builder: builder, dataset: dataset, options: options)
         var generator = SplitMix64(seed: options.seed)
         let c = decoder.configuration
         let sampleRows = (0..<4096).map { _ in Int(generator.next() % UInt64(c.vocabularySize)) }
@@ -127,107 +125,17 @@ public final class RetrievalTrainer: Trainer {
             secondMoments: optimizer.secondMoments)
     }
 
-    /// One sample: a user and the offset of the target in the user's training sequence.
-    public struct Sample: Sendable, Equatable {
-        public var user: Int
-        public var target: Int
-    }
-
     /// The samples of `epoch` in training order.
-    public func samples(epoch: Int) -> [Sample] {
-        var users = (1...max(1, dataset.userCount)).filter { $0 < dataset.train.count && dataset.train[$0].count >= 2 }
-        var generator = SplitMix64(seed: options.seed, stream: UInt64(epoch))
-        users.shuffle(using: &generator)
-        if let maxUsers = options.maxUsers { users = Array(users.prefix(maxUsers)) }
-        var samples: [Sample] = []
-        for user in users {
-            let count = dataset.train[user].count
-            switch options.targets {
-            case .last: samples.append(Sample(user: user, target: count - 1))
-            case .lastPositions(let k): samples += (max(1, count - k)..<count).map { Sample(user: user, target: $0) }
-            }
-        }
-        samples.shuffle(using: &generator)
-        return samples
-    }
+    public func samples(epoch: Int) -> [RetrievalSampler.Sample] { sampler.samples(epoch: epoch) }
 
     /// The training examples of `samples` in `epoch` (deterministic).
-    public func examples(_ samples: [Sample], epoch: Int) -> [RetrievalExample] {
-        labelledExamples(samples, epoch: epoch).map(\.example)
+    public func examples(_ samples: [RetrievalSampler.Sample], epoch: Int) -> [RetrievalExample] {
+        sampler.labelledExamples(samples, epoch: epoch).map(\.example)
     }
 
     /// The training examples of `samples` in `epoch` with the wish each carries (nil for none).
-    public func labelledExamples(_ samples: [Sample], epoch: Int) -> [(example: RetrievalExample, wish: TrainingWish?)] {
-        let windows = samples.map { Array(dataset.train[$0.user][..<$0.target].suffix(sasrec.configuration.maxLength)) }
-        let teachers = sasrec.userRepresentations(windows)
-        let itemCount = dataset.itemCount
-        let allItems = (1...max(1, itemCount)).map { Int32($0) }
-        return samples.indices.map { index in
-            let sample = samples[index]
-            let sequence = dataset.train[sample.user]
-            let target = sequence[sample.target]
-            let interacted = Set(sequence)
-            var generator = SplitMix64(
-                seed: options.seed ^ 0x5245_5452_4945_5645, stream: UInt64(epoch) << 40 | UInt64(sample.user) << 12 | UInt64(sample.target))
-            var negatives: [Int32] = []
-            let eligible = itemCount - interacted.count
-            let wanted = min(options.negativeCount, max(0, eligible))
-            if options.negatives == .hard {
-                let scores = sasrec.scores(user: teachers[index], candidates: allItems)
-                let pool = allItems.indices.filter { !interacted.contains(allItems[$0]) }.sorted { scores[$0] > scores[$1] }.prefix(50)
-                    .map { allItems[$0] }
-                negatives = Array(pool.shuffled(using: &generator).prefix(wanted))
-            } else {
-                while negatives.count < wanted {
-                    let draw = Int32(generator.next() % UInt64(itemCount)) + 1
-                    if !interacted.contains(draw) && !negatives.contains(draw) { negatives.append(draw) }
-                }
-            }
-            func candidate(_ item: Int32) -> RetrievalCandidate {
-                let dropped = Float(generator.next() >> 40) / Float(1 << 24) < options.cfDropout
-                return RetrievalCandidate(item: item, softToken: !dropped && !itemsWithoutInteractions.contains(item))
-            }
-            var positive = target
-            var excludedFromNegatives = interacted
-            var carried: TrainingWish?
-            if options.wishes > 0, Float(generator.next() >> 40) / Float(1 << 24) < options.wishes,
-                let wish = wishMaker.wish(for: target, generator: &generator)
-            {
-                // The user's best items (by SASRec) with (or without) what the wish names.
-                func best(_ count: Int, having: Bool) -> [Int32] {
-                    let pool = allItems.filter { wishMaker.item($0, has: wish) == having && !interacted.contains($0) }
-                    let scores = sasrec.scores(user: teachers[index], candidates: pool)
-                    return pool.indices.sorted { scores[$0] != scores[$1] ? scores[$0] > scores[$1] : pool[$0] < pool[$1] }.prefix(count)
-                        .map { pool[$0] }
-                }
-                switch wish.kind {
-                case .facet, .era:
-                    let lacking = best(wanted, having: false)
-                    if !lacking.isEmpty {
-                        carried = wish
-                        negatives = lacking + negatives.filter { !lacking.contains($0) }.prefix(wanted - lacking.count)
-                    }
-                case .wrongFacet:
-                    if let moved = best(1, having: true).first {
-                        carried = wish
-                        positive = moved
-                        negatives = Array(([target] + negatives.filter { $0 != moved }).prefix(max(1, wanted)))
-                        excludedFromNegatives.remove(target)
-                    }
-                case .negated:
-                    let having = best(wanted, having: true)
-                    if !having.isEmpty {
-                        carried = wish
-                        negatives = having + negatives.filter { !having.contains($0) }.prefix(wanted - having.count)
-                    }
-                }
-            }
-            let example = RetrievalExample(
-                userPrompt: builder.userPrompt(history: windows[index], wishes: carried?.text, withoutSoftToken: itemsWithoutInteractions),
-                teacherInput: teachers[index], candidates: [candidate(positive)] + negatives.map(candidate), interacted: excludedFromNegatives,
-                distils: carried == nil)
-            return (example, carried)
-        }
+    public func labelledExamples(_ samples: [RetrievalSampler.Sample], epoch: Int) -> [(example: RetrievalExample, wish: TrainingWish?)] {
+        sampler.labelledExamples(samples, epoch: epoch)
     }
 
     /// What one step reports.

@@ -72,6 +72,9 @@ extension ALLMRecManifest {
         retrievalTemplate = template
         retrievalTemperature = options.temperature
         retrievalWishes = options.wishes > 0 ? options.wishes : nil
+        // A word head was fitted to the retrieval weights it read; new weights need a new one.
+        retrievalWords = nil
+        training["words"] = nil
         self.languageModel = languageModel
         dimensions["lm"] = embeddingSize
         training["retrieval"] = [
@@ -80,6 +83,19 @@ extension ALLMRecManifest {
             "targets": options.targets.description, "negatives": "\(options.negatives.rawValue) x\(options.negativeCount)",
             "cfDropout": String(options.cfDropout), "maxUsers": options.maxUsers.map(String.init) ?? "all",
             "wishes": String(options.wishes), "from": warmStart ?? "", "samplesPerSecond": String(format: "%.3f", samplesPerSecond),
+        ]
+    }
+
+    /// Records the word head `trainer` kept (written to `RetrievalWordHead.fileName`).
+    public mutating func recordWords(_ trainer: WordHeadTrainer) {
+        let options = trainer.options
+        retrievalWords = RetrievalWordHead.fileName
+        training["words"] = [
+            "epochs": String(trainer.epochsDone), "keptEpoch": String(trainer.best.epoch), "rounds": String(options.rounds),
+            "targets": "last\(options.targetsPerUser)", "negatives": "sampled x\(options.negativeCount)",
+            "trainingSamples": String(trainer.training.count), "validationSamples": String(trainer.validation.count),
+            "batchSize": String(options.batchSize), "learningRate": String(options.learningRate), "weightDecay": String(options.weightDecay),
+            "seed": String(options.seed), "validationLoss": String(format: "%.4f", trainer.best.loss),
         ]
     }
 }
