@@ -93,11 +93,23 @@ import Testing
         options.batchSize = 8
         options.learningRate = 1e-2
         var reported: [Int] = []
-        let trainer = try WordHeadTrainer(model: model, itemVectors: itemVectors, dataset: dataset, options: options) { done, total in
+        let features = try WordHeadTrainer.features(model: model, dataset: dataset, options: options) { done, total in
             reported.append(done)
             #expect(total == 24)
         }
         #expect(reported.last == 24)
+        // The features file gives them back under their key only; anything else is computed again.
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("words-\(UUID().uuidString).safetensors").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try WordFeaturesFile.save(training: features.training, validation: features.validation, key: "k1", to: path)
+        let loaded = try #require(WordFeaturesFile.load(from: path, key: "k1"))
+        #expect(loaded.training.words == features.training.words && loaded.training.headed == features.training.headed)
+        #expect(loaded.validation.candidates == features.validation.candidates && loaded.training.kinds == features.training.kinds)
+        #expect(WordFeaturesFile.load(from: path, key: "k2") == nil)
+        try Data("not safetensors".utf8).write(to: URL(fileURLWithPath: path))
+        #expect(WordFeaturesFile.load(from: path, key: "k1") == nil)
+        let trainer = WordHeadTrainer(
+            model: model, itemVectors: itemVectors, training: features.training, validation: features.validation, options: options)
         #expect(trainer.training.count + trainer.validation.count == 24)
         #expect(trainer.training.count > 0 && trainer.validation.count > 0)
         #expect(trainer.training.candidates.allSatisfy { $0.count == 20 })
@@ -114,9 +126,9 @@ import Testing
         let history: [Int32] = [1, 50, 181]
         #expect(try listening.userVectors(histories: [history]) == (try model.userVectors(histories: [history])))
         let worded = try listening.userVectors(histories: [history], wishes: "something funny")
-        let features = try model.userFeatures([model.builder.userPrompt(entries: history.map(model.entry), wishes: "something funny")])
-        let moved = trainer.best.head.forward(features.words, rows: 1)
-        let expected = RetrievalObjective.normalizedRows(zip(features.headed, moved).map(+), width: size).unit
+        let read = try model.userFeatures([model.builder.userPrompt(entries: history.map(model.entry), wishes: "something funny")])
+        let moved = trainer.best.head.forward(read.words, rows: 1)
+        let expected = RetrievalObjective.normalizedRows(zip(read.headed, moved).map(+), width: size).unit
         #expect(zip(worded, expected).allSatisfy { abs($0 - $1) < 1e-5 })
         #expect(worded != (try model.userVectors(histories: [history], wishes: "something funny")))
     }
