@@ -54,7 +54,7 @@ struct TrainWordsCommand: ParsableCommand {
             let started = Date()
             let dataset = try PreparedDataset(directory: training.data)
             var manifest = try ALLMRecManifest.read(directory: bundle)
-            let retrieval = try BlendSignals.retrieval(bundle: bundle, dataset: dataset, showProgress: !training.quiet)
+            let retrieval = try BlendSignals.retrieval(bundle: bundle, dataset: dataset, showProgress: !training.quiet, wordHead: false)
             var options = WordHeadOptions()
             options.schedule = training.schedule
             options.rounds = rounds
@@ -90,8 +90,8 @@ struct TrainWordsCommand: ParsableCommand {
                 try WordFeaturesFile.save(training: features.training, validation: features.validation, key: key, to: featuresPath)
             }
             let trainer = WordHeadTrainer(
-                model: retrieval.model, itemVectors: retrieval.itemVectors, training: features.training, validation: features.validation,
-                options: options)
+                model: retrieval.model, itemVectors: retrieval.itemVectors, catalog: dataset.catalog, training: features.training,
+                validation: features.validation, options: options)
             var reports: [WordHeadTrainer.EpochReport] = []
             try trainer.train { report in
                 reports.append(report)

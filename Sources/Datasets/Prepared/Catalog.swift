@@ -1,3 +1,4 @@
+import Foundation
 import JSON
 
 /// One item of a prepared dataset's catalog (a line of `catalog.jsonl`).
@@ -31,6 +32,24 @@ public struct CatalogItem: Sendable, Equatable {
         }
         return unique
     }
+
+    /// The item's year: a `release_year` or `year` metadata field, else "Year: NNNN" in its
+    /// description; nil when none is between 1800 and 2100.
+    public var year: Int? {
+        for key in ["release_year", "year"] {
+            if let value = metadata[key] {
+                if let number = value.intValue, (1800...2100).contains(number) { return Int(number) }
+                if let text = value.stringValue, let number = Int(text.prefix(4)), (1800...2100).contains(number) { return number }
+            }
+        }
+        guard let range = description.range(of: "Year: ") else { return nil }
+        let digits = description[range.upperBound...].prefix(4)
+        guard digits.count == 4, let number = Int(digits), (1800...2100).contains(number) else { return nil }
+        return number
+    }
+
+    /// The decade of its year ("1970s"), nil without a year.
+    public var decade: String? { year.map { "\($0 / 10 * 10)s" } }
 
     /// The item as a line of `catalog.jsonl` (`{"id", "originalId", "title", "description", "metadata"}`).
     public var json: JSONValue {

@@ -10,8 +10,11 @@ public struct RetrievalModel: Sendable {
     public let manifest: ALLMRecManifest
     public let sasrec: SASRecModel
     public let weights: RetrievalWeights
-    /// How the user's words move the user vector (`llmrec train words`); nil: through `[UserOut]` alone.
+    /// How the user's words move items by their facets (`llmrec train words`); nil: words reach the
+    /// scores through `[UserOut]` alone.
     public let wordHead: RetrievalWordHead?
+    /// With a word head, the head's columns each dataset item has, [items + 1] (empty otherwise).
+    public let itemColumns: [[Int]]
     public let languageModel: LanguageModel
     public let builder: RetrievalPromptBuilder
     /// SASRec's item table, [(items + 1) · cf].
@@ -22,9 +25,10 @@ public struct RetrievalModel: Sendable {
 
     /// Loads `bundle` (its manifest must name retrieval weights) against `dataset`; `languageModel`
     /// overrides the manifest's LM path, `loaded` is an LM already in memory (its path or the
-    /// manifest's is then not read again).
+    /// manifest's is then not read again); `wordHead` false leaves the bundle's word head unread
+    /// (training a new one).
     public static func load(
-        bundle: String, dataset: PreparedDataset, languageModel lmPath: String? = nil, loaded: LanguageModel? = nil
+        bundle: String, dataset: PreparedDataset, languageModel lmPath: String? = nil, loaded: LanguageModel? = nil, wordHead readsWordHead: Bool = true
     ) throws -> RetrievalModel {
         let manifest = try ALLMRecManifest.read(directory: bundle)
         guard manifest.datasetFingerprint == dataset.fingerprint, manifest.itemCount == dataset.itemCount else {
@@ -45,7 +49,9 @@ public struct RetrievalModel: Sendable {
         }
         let sasrec = try SASRecCheckpoint.load(ALLMRecManifest.resolve(manifest.sasrec, in: bundle))
         let weights = try RetrievalWeights.load(ALLMRecManifest.resolve(weightsPath, in: bundle))
-        let wordHead = try manifest.retrievalWords.map { try RetrievalWordHead.load(ALLMRecManifest.resolve($0, in: bundle)) }
+        let wordHead = try manifest.retrievalWords.flatMap { path throws in
+            readsWordHead ? try RetrievalWordHead.load(ALLMRecManifest.resolve(path, in: bundle)) : nil
+        }
         return try RetrievalModel(
             manifest: manifest, sasrec: sasrec, weights: weights, wordHead: wordHead, languageModel: languageModel, template: template,
             dataset: dataset)
@@ -61,8 +67,8 @@ public struct RetrievalModel: Sendable {
         }
         if let wordHead, wordHead.embeddingSize != c.embeddingSize {
             throw RetrievalError.shapeMismatch(
-                name: RetrievalWordHead.weightName, expected: [RetrievalWeights.vectorSize, c.embeddingSize],
-                got: [RetrievalWeights.vectorSize, wordHead.embeddingSize])
+                name: RetrievalWordHead.weightName, expected: [wordHead.columns.count, c.embeddingSize],
+                got: [wordHead.columns.count, wordHead.embeddingSize])
         }
         guard weights.cfSize == sasrec.configuration.hiddenUnits else {
             throw RetrievalError.shapeMismatch(
@@ -73,6 +79,7 @@ public struct RetrievalModel: Sendable {
         self.sasrec = sasrec
         self.weights = weights
         self.wordHead = wordHead
+        itemColumns = wordHead.map { head in [[]] + dataset.catalog.items.map { head.columns(of: $0) } } ?? []
         self.languageModel = languageModel
         builder = RetrievalPromptBuilder(template: template, tokenizer: languageModel.tokenizer, catalog: dataset.catalog)
         itemEmbeddings = sasrec.itemEmbeddings
@@ -110,23 +117,55 @@ public struct RetrievalModel: Sendable {
     /// run time among them, by title), each with its own words (`wishes[i]`, nil for none), as
     /// `userVectors(histories:wishes:)`.
     public func userVectors(entries histories: [[RetrievalPromptBuilder.Entry]], wishes: [String?]) throws(DecoderError) -> [Float] {
+        try userReadings(entries: histories, wishes: wishes).flatMap(\.vector)
+    }
+
+    /// What one LM pass reads from a user prompt: the user vector [128] (unit length under cosine
+    /// scores) and, when the prompt has words and the model a word head, the words' preference for
+    /// each of the head's columns.
+    public struct UserReading: Sendable, Hashable {
+        public var vector: [Float]
+        public var preferences: [Float]?
+
+        public init(vector: [Float], preferences: [Float]? = nil) {
+            self.vector = vector
+            self.preferences = preferences
+        }
+    }
+
+    /// The readings of histories given as prompt entries, each with its own words (`wishes[i]`, nil
+    /// for none). One LM pass for all.
+    public func userReadings(entries histories: [[RetrievalPromptBuilder.Entry]], wishes: [String?]) throws(DecoderError) -> [UserReading] {
         precondition(wishes.count == histories.count, "one wish (or nil) per history")
         let prompts = zip(histories, wishes).map { builder.userPrompt(entries: $0, wishes: $1) }
         let states = try finalStates(prompts, output: weights.userOut)
-        var vectors = weights.userHead.forward(states.last, rows: prompts.count).output
-        if let wordHead {
-            let moved = wordHead.forward(states.words, rows: prompts.count)
-            let size = RetrievalWeights.vectorSize
-            for (row, prompt) in prompts.enumerated() where prompt.wordPositions != nil {
-                for k in 0..<size { vectors[row * size + k] += moved[row * size + k] }
-            }
+        let vectors = scored(weights.userHead.forward(states.last, rows: prompts.count).output)
+        let preferences = wordHead.map { $0.forward(states.words, rows: prompts.count) }
+        let size = RetrievalWeights.vectorSize
+        let columns = wordHead?.columns.count ?? 0
+        return prompts.indices.map { row in
+            UserReading(
+                vector: Array(vectors[(row * size)..<((row + 1) * size)]),
+                preferences: prompts[row].wordPositions == nil ? nil : preferences.map { Array($0[(row * columns)..<((row + 1) * columns)]) })
         }
-        return scored(vectors)
     }
 
-    /// What the word head reads and adds to, for user prompts (with or without words): the user
-    /// head's output before scoring (`[UserOut]` alone) and the words' mean final state, each row
-    /// [prompts.count · 128] and [prompts.count · e]. One LM pass for all.
+    /// How much a preference of 1 adds to a score: the cosine temperature (scores are cosines, the
+    /// head was trained on cosines / τ), 1 under dot products.
+    public var wordScale: Float { manifest.retrievalTemperature ?? 1 }
+
+    /// An item's score for a reading: user vector · `itemVector` (pointing at 128 floats), plus, with
+    /// words, `wordScale` · the preferences of the item's columns (`itemColumns`, or for an added
+    /// item `wordHead.columns(of:)`).
+    public func score(_ reading: UserReading, itemVector: UnsafePointer<Float>, itemColumns columns: [Int]) -> Float {
+        let dot = reading.vector.withUnsafeBufferPointer { VectorMath.dot($0.baseAddress!, itemVector, count: RetrievalWeights.vectorSize) }
+        guard let preferences = reading.preferences else { return dot }
+        return dot + wordScale * RetrievalWordHead.lift(preferences[...], itemColumns: columns)
+    }
+
+    /// What the word head reads, for user prompts (with or without words): the user head's output
+    /// before scoring (`[UserOut]` alone) and the words' mean final state, [prompts.count · 128]
+    /// and [prompts.count · e]. One LM pass for all.
     public func userFeatures(_ prompts: [RetrievalPrompt]) throws(DecoderError) -> (headed: [Float], words: [Float]) {
         let states = try finalStates(prompts, output: weights.userOut)
         return (weights.userHead.forward(states.last, rows: prompts.count).output, states.words)

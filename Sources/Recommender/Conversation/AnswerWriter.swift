@@ -79,17 +79,6 @@ public struct AnswerWriter: Sendable {
         words.count <= 1 ? words.first ?? "" : words.dropLast().joined(separator: ", ") + " and " + words.last!
     }
 
-    /// The item's year: a `release_year` or `year` metadata field, else "Year: NNNN" in its description.
-    static func year(of item: CatalogItem) -> String? {
-        for key in ["release_year", "year"] {
-            if let text = item.metadata[key]?.stringValue, text.count == 4, Int(text) != nil { return text }
-            if let number = item.metadata[key]?.intValue { return String(number) }
-        }
-        guard let range = item.description.range(of: "Year: ") else { return nil }
-        let digits = String(item.description[range.upperBound...].prefix(4))
-        return digits.count == 4 && Int(digits) != nil ? digits : nil
-    }
-
     /// "an animation, children's and comedy movie" (nil without facets).
     func kind(of item: CatalogItem) -> String? {
         let facets = Self.facets(of: item)
@@ -120,7 +109,7 @@ public struct AnswerWriter: Sendable {
     /// The daemon's opening of the answer: the top pick and its year ("How about Toy Story (1995)?").
     public func opening(items: [CatalogItem]) -> String {
         guard let first = items.first else { return "" }
-        return "How about \(Self.readable(first.title))" + (Self.year(of: first).map { " (\($0))" } ?? "") + "?"
+        return "How about \(Self.readable(first.title))" + (first.year.map { " (\($0))" } ?? "") + "?"
     }
 
     /// The grounded sentences that may follow the opening, the LM choosing one. Each gives the
@@ -143,7 +132,7 @@ public struct AnswerWriter: Sendable {
             choices.append("If you liked \(resembles), this one is close to it.")
         } else {
             if let kind { choices.append("It's \(kind).") }
-            if let year = Self.year(of: first) { choices.append("It came out in \(year).") }
+            if let year = first.year { choices.append("It came out in \(year).") }
         }
         if let description = Self.describing(first) { choices.append(description) }
         return choices

@@ -12,7 +12,7 @@ public final class RetrievalPath: Sendable {
     /// Prepared items' vectors, [(items + 1) · 128] (row 0 unused).
     let preparedVectors: [Float]
     private let addedVectors = Mutex<[Int32: (item: CatalogItem, vector: [Float])]>([:])
-    private let userVectors = Mutex<[Key: [Float]]>([:])
+    private let userReadings = Mutex<[Key: RetrievalModel.UserReading]>([:])
 
     private struct Key: Hashable {
         var history: [RetrievalPromptBuilder.Entry]
@@ -61,32 +61,34 @@ public final class RetrievalPath: Sendable {
         return catalog[id].flatMap(vector(ofAdded:))
     }
 
-    /// The session's user vector (128), from the last items of `history` (oldest first) and, when
-    /// given, the user's words; nil when the LM pass fails.
-    func userVector(history: [Int32], wishes: String?, in catalog: LiveCatalog) -> [Float]? {
+    /// The session's reading (user vector and, with a word head and words, the words' facet
+    /// preferences), from the last items of `history` (oldest first) and, when given, the user's
+    /// words; nil when the LM pass fails.
+    func userReading(history: [Int32], wishes: String?, in catalog: LiveCatalog) -> RetrievalModel.UserReading? {
         let key = Key(history: Array(history.compactMap { entry($0, in: catalog) }.suffix(model.builder.template.historyCount)), wishes: wishes)
-        if let kept = userVectors.withLock({ $0[key] }) { return kept }
-        guard let vector = try? model.userVectors(entries: [key.history], wishes: [wishes]) else { return nil }
-        userVectors.withLock { kept in
+        if let kept = userReadings.withLock({ $0[key] }) { return kept }
+        guard let reading = try? model.userReadings(entries: [key.history], wishes: [wishes]).first else { return nil }
+        userReadings.withLock { kept in
             if kept.count >= Self.keptUserVectors { kept.removeAll() }
-            kept[key] = vector
+            kept[key] = reading
         }
-        return vector
+        return reading
     }
 
-    /// Scores of `pool` (live-catalog ids) for the session: user vector · item vector; nil when an
-    /// LM pass fails. An added item whose vector cannot be computed scores 0.
+    /// Scores of `pool` (live-catalog ids) for the session (`RetrievalModel.score`: user vector ·
+    /// item vector, plus what the words add through the item's facets); nil when an LM pass fails.
+    /// An added item whose vector cannot be computed scores 0.
     func scores(history: [Int32], wishes: String?, pool: [Int32], in catalog: LiveCatalog) -> [Float]? {
-        guard let user = userVector(history: history, wishes: wishes, in: catalog) else { return nil }
+        guard let reading = userReading(history: history, wishes: wishes, in: catalog) else { return nil }
         let size = RetrievalWeights.vectorSize
         return pool.map { id in
             if catalog.isPrepared(id) {
-                return preparedVectors.withUnsafeBufferPointer { table in
-                    user.withUnsafeBufferPointer { VectorMath.dot($0.baseAddress!, table.baseAddress! + Int(id) * size, count: size) }
-                }
+                let columns = reading.preferences == nil ? [] : model.itemColumns[Int(id)]
+                return preparedVectors.withUnsafeBufferPointer { model.score(reading, itemVector: $0.baseAddress! + Int(id) * size, itemColumns: columns) }
             }
-            guard let vector = catalog[id].flatMap(vector(ofAdded:)) else { return 0 }
-            return VectorMath.dot(user, vector)
+            guard let item = catalog[id], let vector = vector(ofAdded: item) else { return 0 }
+            let columns = reading.preferences == nil ? [] : model.wordHead?.columns(of: item) ?? []
+            return vector.withUnsafeBufferPointer { model.score(reading, itemVector: $0.baseAddress!, itemColumns: columns) }
         }
     }
 }

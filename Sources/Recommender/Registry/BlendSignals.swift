@@ -41,10 +41,10 @@ public enum BlendSignals {
     /// per process and bundle, so that `retrieval:` and `blend:` in one evaluation share the LM and
     /// the user vectors already computed. `storeCache` false (serving) never writes into the bundle.
     public static func retrieval(
-        bundle: String, dataset: PreparedDataset, showProgress: Bool, storeCache: Bool = true
+        bundle: String, dataset: PreparedDataset, showProgress: Bool, storeCache: Bool = true, wordHead: Bool = true
     ) throws -> RetrievalRecommender {
-        try loaded.retrieval(key: bundle + "\u{0}" + dataset.fingerprint) {
-            let model = try RetrievalModel.load(bundle: bundle, dataset: dataset)
+        try loaded.retrieval(key: bundle + "\u{0}" + dataset.fingerprint + (wordHead ? "" : "\u{0}no word head")) {
+            let model = try RetrievalModel.load(bundle: bundle, dataset: dataset, wordHead: wordHead)
             return RetrievalRecommender(
                 model: model,
                 itemVectors: try RetrievalCatalogCache.vectors(model: model, bundle: bundle, showProgress: showProgress, store: storeCache))

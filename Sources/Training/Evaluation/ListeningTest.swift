@@ -106,14 +106,15 @@ public struct ListeningTest {
                     prompts.append((index, condition, text.isEmpty ? nil : text))
                 }
             }
-            let vectors = try model.userVectors(
+            let readings = try model.userReadings(
                 entries: prompts.map { cases[$0.caseIndex].history.map(model.entry) }, wishes: prompts.map(\.wish))
             var ranks: [[Condition: Int]] = Array(repeating: [:], count: cases.count)
             for (row, prompt) in prompts.enumerated() {
-                let user = Array(vectors[(row * size)..<((row + 1) * size)])
                 let scores = cases[prompt.caseIndex].candidates.map { item in
                     itemVectors.withUnsafeBufferPointer { table in
-                        user.withUnsafeBufferPointer { VectorMath.dot($0.baseAddress!, table.baseAddress! + Int(item) * size, count: size) }
+                        model.score(
+                            readings[row], itemVector: table.baseAddress! + Int(item) * size,
+                            itemColumns: model.itemColumns.isEmpty ? [] : model.itemColumns[Int(item)])
                     }
                 }
                 ranks[prompt.caseIndex][prompt.condition] = RankingMetrics.rank(of: 0, in: scores)

@@ -67,27 +67,13 @@ public struct WishMaker: Sendable {
             let unique = item.facets
             facets.append(unique)
             for value in unique { byFacet[value, default: []].insert(item.id) }
-            decades.append(Self.year(of: item).map { "\($0 / 10 * 10)s" })
+            decades.append(item.decade)
         }
         self.facets = facets
         self.decades = decades
         itemsWithFacet = byFacet
         allFacets = byFacet.keys.sorted()
         self.noun = noun
-    }
-
-    /// The item's year: a `release_year` or `year` metadata field, else "Year: NNNN" in its description.
-    static func year(of item: CatalogItem) -> Int? {
-        for key in ["release_year", "year"] {
-            if let value = item.metadata[key] {
-                if let number = value.intValue, (1800...2100).contains(number) { return Int(number) }
-                if let text = value.stringValue, let number = Int(text.prefix(4)), (1800...2100).contains(number) { return number }
-            }
-        }
-        guard let range = item.description.range(of: "Year: ") else { return nil }
-        let digits = item.description[range.upperBound...].prefix(4)
-        guard digits.count == 4, let number = Int(digits), (1800...2100).contains(number) else { return nil }
-        return number
     }
 
     /// Whether `item` has what `wish` names: its facet, or for an era its decade.

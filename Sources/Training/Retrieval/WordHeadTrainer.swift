@@ -50,6 +50,8 @@ public final class WordHeadTrainer: Trainer {
     /// The catalog's item vectors as the model scores them, [(items + 1) · 128].
     public let itemVectors: [Float]
     public private(set) var head: RetrievalWordHead
+    /// The head's columns each catalog item has, [items + 1].
+    public let itemColumns: [[Int]]
     /// The head with the lowest validation loss so far, and that loss.
     public private(set) var best: (head: RetrievalWordHead, loss: Float, epoch: Int)
     public private(set) var optimizer: Adam
@@ -87,14 +89,18 @@ public final class WordHeadTrainer: Trainer {
     }
 
     /// A trainer over features already computed (`features(model:dataset:options:progress:)`, or
-    /// a `WordFeaturesFile`): the head starts at zero, i.e. at the model as it is.
-    public init(model: RetrievalModel, itemVectors: [Float], training: Features, validation: Features, options: WordHeadOptions) {
+    /// a `WordFeaturesFile`): the head's columns are `catalog`'s, and it starts at zero, i.e. at
+    /// the model as it is.
+    public init(
+        model: RetrievalModel, itemVectors: [Float], catalog: Catalog, training: Features, validation: Features, options: WordHeadOptions
+    ) {
         self.options = options
         self.model = model
         self.itemVectors = itemVectors
         self.training = training
         self.validation = validation
-        head = RetrievalWordHead(embeddingSize: model.weights.embeddingSize)
+        head = RetrievalWordHead(columns: RetrievalWordHead.columns(of: catalog), embeddingSize: model.weights.embeddingSize)
+        itemColumns = [[]] + catalog.items.map(head.columns(of:))
         best = (head, .infinity, 0)
         optimizer = Adam(
             sizes: [head.weight.count, head.bias.count], learningRate: options.learningRate, beta1: options.beta1, beta2: options.beta2,
@@ -175,54 +181,53 @@ public final class WordHeadTrainer: Trainer {
         of features: Features, rows: [Int], head: RetrievalWordHead, gradients: Bool = false
     ) -> (loss: Float, ranks: [Int], weight: [Float], bias: [Float]) {
         Self.loss(
-            of: features, rows: rows, head: head, itemVectors: itemVectors, temperature: model.manifest.retrievalTemperature, gradients: gradients)
+            of: features, rows: rows, head: head, itemVectors: itemVectors, itemColumns: itemColumns,
+            temperature: model.manifest.retrievalTemperature, gradients: gradients)
     }
 
-    /// The mean retrieval loss of the samples `rows` of `features` under `head`: the user vector
-    /// is the user head's output plus the word head's, scored against `itemVectors` [(items + 1) ·
-    /// 128] by cosine / `temperature` (dot product when nil), cross-entropy of candidate 0. Also
-    /// each sample's rank of its positive (0 best) and, with `gradients`, the mean loss's gradient
-    /// for the head's weight and bias (else empty).
+    /// The mean retrieval loss of the samples `rows` of `features` under `head`: a candidate's
+    /// logit is its score as `RetrievalModel.score` gives it, over the temperature: (user vector ·
+    /// item vector) / τ under cosine scores (the user head's output normalised; dot products when
+    /// `temperature` is nil, τ = 1), plus the head's preferences of the item's columns
+    /// (`itemColumns[item]`); cross-entropy of candidate 0. Also each sample's rank of its
+    /// positive (0 best) and, with `gradients`, the mean loss's gradient for the head's weight and
+    /// bias (else empty). `itemVectors` is [(items + 1) · 128].
     public static func loss(
-        of features: Features, rows: [Int], head: RetrievalWordHead, itemVectors: [Float], temperature: Float?, gradients: Bool = false
+        of features: Features, rows: [Int], head: RetrievalWordHead, itemVectors: [Float], itemColumns: [[Int]], temperature: Float?,
+        gradients: Bool = false
     ) -> (loss: Float, ranks: [Int], weight: [Float], bias: [Float]) {
         let size = RetrievalWeights.vectorSize
         let e = head.embeddingSize
+        let width = head.columns.count
         let words = rows.flatMap { features.words[($0 * e)..<(($0 + 1) * e)] }
-        let moved = head.forward(words, rows: rows.count)
+        let preferences = head.forward(words, rows: rows.count)
+        let scale = 1 / (temperature ?? 1)
         var total: Float = 0
-        var dUser = [Float](repeating: 0, count: rows.count * size)
+        var dPreferences = [Float](repeating: 0, count: rows.count * width)
         var ranks = [Int](repeating: 0, count: rows.count)
         for (index, row) in rows.enumerated() {
-            var user = (0..<size).map { features.headed[row * size + $0] + moved[index * size + $0] }
-            var norm: Float = 1
+            var user = Array(features.headed[(row * size)..<((row + 1) * size)])
             if temperature != nil {
-                norm = max(1e-12, user.reduce(0) { $0 + $1 * $1 }.squareRoot())
+                let norm = max(1e-12, user.reduce(0) { $0 + $1 * $1 }.squareRoot())
                 for k in 0..<size { user[k] /= norm }
             }
-            let scale = 1 / (temperature ?? 1)
+            let own = preferences[(index * width)..<((index + 1) * width)]
             let candidates = features.candidates[row]
-            let scores = candidates.map { item in
+            let logits = candidates.map { item in
                 var dot: Float = 0
                 for k in 0..<size { dot += user[k] * itemVectors[Int(item) * size + k] }
-                return dot * scale
+                return dot * scale + RetrievalWordHead.lift(own, itemColumns: itemColumns[Int(item)])
             }
-            let top = scores.max() ?? 0
-            let exps = scores.map { Foundation.exp($0 - top) }
+            let top = logits.max() ?? 0
+            let exps = logits.map { Foundation.exp($0 - top) }
             let sum = exps.reduce(0, +)
-            total += Foundation.log(sum) + top - scores[0]
-            ranks[index] = RankingMetrics.rank(of: 0, in: scores)
+            total += Foundation.log(sum) + top - logits[0]
+            ranks[index] = RankingMetrics.rank(of: 0, in: logits)
             guard gradients else { continue }
-            var dScored = [Float](repeating: 0, count: size)
             for (j, item) in candidates.enumerated() {
-                let weight = (exps[j] / sum - (j == 0 ? 1 : 0)) * scale / Float(rows.count)
-                for k in 0..<size { dScored[k] += weight * itemVectors[Int(item) * size + k] }
+                let weight = (exps[j] / sum - (j == 0 ? 1 : 0)) / Float(rows.count)
+                for column in itemColumns[Int(item)] { dPreferences[index * width + column] += weight }
             }
-            if temperature != nil {
-                let along = zip(dScored, user).reduce(0) { $0 + $1.0 * $1.1 }
-                for k in 0..<size { dScored[k] = (dScored[k] - along * user[k]) / norm }
-            }
-            for k in 0..<size { dUser[index * size + k] = dScored[k] }
         }
         var dWeight: [Float] = []
         var dBias: [Float] = []
@@ -230,8 +235,8 @@ public final class WordHeadTrainer: Trainer {
             dWeight = [Float](repeating: 0, count: head.weight.count)
             dBias = [Float](repeating: 0, count: head.bias.count)
             Linear.backward(
-                dx: nil, dweight: &dWeight, dbias: &dBias, dout: dUser, x: words, weight: head.weight, rows: rows.count, inFeatures: e,
-                outFeatures: size)
+                dx: nil, dweight: &dWeight, dbias: &dBias, dout: dPreferences, x: words, weight: head.weight, rows: rows.count, inFeatures: e,
+                outFeatures: width)
         }
         return (total / Float(max(1, rows.count)), ranks, dWeight, dBias)
     }
@@ -245,7 +250,7 @@ public final class WordHeadTrainer: Trainer {
 
     /// Runs the remaining epochs over the training features; `onProgress` after each epoch.
     public func train(shouldStop: () -> Bool = { false }, onProgress: (EpochReport) throws -> Void) throws {
-        let without = validate(RetrievalWordHead(embeddingSize: head.embeddingSize)).hit1
+        let without = validate(RetrievalWordHead(columns: head.columns, embeddingSize: head.embeddingSize)).hit1
         while epochsDone < options.epochs {
             if shouldStop() { return }
             let epoch = epochsDone + 1
