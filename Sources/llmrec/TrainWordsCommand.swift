@@ -54,6 +54,9 @@ struct TrainWordsCommand: ParsableCommand {
             let started = Date()
             let dataset = try PreparedDataset(directory: training.data)
             var manifest = try ALLMRecManifest.read(directory: bundle)
+            guard !RetrievalWordHead.columns(of: dataset.catalog).isEmpty else {
+                throw RetrievalError.invalidBundle("\(training.data): its catalog has no facets (string-array metadata) and no years for words to name")
+            }
             let retrieval = try BlendSignals.retrieval(bundle: bundle, dataset: dataset, showProgress: !training.quiet, wordHead: false)
             var options = WordHeadOptions()
             options.schedule = training.schedule

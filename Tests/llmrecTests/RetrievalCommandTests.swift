@@ -73,6 +73,37 @@ import Testing
         #expect(refused.status != 0)
         try servesTheBundle(data: data, bundle: bundle)
         try listens(data: data, sasrec: sasrec, from: bundle + "/retrieval.safetensors")
+        try learnsWords(data: data, bundle: bundle)
+    }
+
+    /// `train words` on a bundle trained without words: the head is written and named, a rerun
+    /// reuses the LM passes, and the daemon then reads the words (`retrieval-words`, `understood.shift`).
+    private func learnsWords(data: String, bundle: String) throws {
+        let train = ["train", "words", "--data", data, "--bundle", bundle, "--max-samples", "6", "--epochs", "3", "--validation-share", "0.3"]
+        let first = try CommandLineTests.run(train + ["--quiet"])
+        try #require(first.status == 0, "\(first.stderr)")
+        let summary = try ALLMRecCommandTests.summary(first)
+        // The fixture's few users give fewer wish samples than asked for.
+        let samples = (summary["trainingSamples"]?.intValue ?? 0) + (summary["validationSamples"]?.intValue ?? 0)
+        #expect((2...6).contains(samples) && (summary["trainingSamples"]?.intValue ?? 0) > 0, "\(summary)")
+        #expect((1...3).contains(summary["keptEpoch"]?.intValue ?? 0) && (summary["lmSamplesPerSecond"]?.doubleValue ?? 0) > 0)
+        let manifest = try JSONValue.parse(String(contentsOfFile: bundle + "/manifest.json", encoding: .utf8))
+        #expect(manifest["retrievalWords"] == "words.safetensors")
+        #expect(manifest["training"]?["words"]?["epochs"] == "3")
+        let again = try CommandLineTests.run(train + ["--lr", "0.01"])
+        try #require(again.status == 0, "\(again.stderr)")
+        #expect(again.stderr.contains("reusing the LM passes of \(samples) samples"), "\(again.stderr)")
+        #expect(try ALLMRecCommandTests.summary(again)["lmSamplesPerSecond"] == .null)
+
+        let served = try CommandLineTests.run([
+            "chat", "--data", data, "--bundle", bundle, "--history", "1,2", "--json", "--message", ":status", "--message", "something gentle for the skin",
+        ])
+        try #require(served.status == 0, "\(served.stderr)")
+        let lines = try served.stdout.split(separator: "\n").map { try JSONValue.parse(String($0)) }
+        try #require(lines.count == 2, "\(served.stdout)")
+        #expect(lines[0]["capabilities"]?.arrayValue?.contains("retrieval-words") == true, "\(lines[0])")
+        let shift = try #require(lines[1]["understood"]?["shift"], "\(lines[1])")
+        #expect(!(shift["lifted"]?.arrayValue ?? []).isEmpty || !(shift["lowered"]?.arrayValue ?? []).isEmpty, "\(shift)")
     }
 
     /// Training with words (and the items' facets in their prompts) from a trained model, the
