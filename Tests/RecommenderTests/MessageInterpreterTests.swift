@@ -1,3 +1,5 @@
+import Datasets
+import JSON
 import Recommender
 import Testing
 
@@ -28,6 +30,20 @@ import Testing
         #expect(split.wantedFacets == ["sci fi", "adventure"])
         #expect(split.exclusions == ["star trek"])
         #expect(split.excludedFacets.isEmpty)
+    }
+
+    /// A catalog title written capitalised names the item, not its words' facets, through the
+    /// interpreter's normalised clauses too ("like Star Wars" does not want War).
+    @Test func aTitleWrittenCapitalisedWantsNoFacet() {
+        func movie(_ id: Int32, _ title: String, _ genres: [String]) -> CatalogItem {
+            CatalogItem(id: id, originalId: "\(id)", title: title, description: "", metadata: ["genres": .array(genres.map { .string($0) })])
+        }
+        let interpreter = MessageInterpreter(
+            vocabulary: FacetVocabulary(catalog: Catalog(items: [movie(1, "Star Wars", ["Action", "Sci-Fi", "War"]), movie(2, "Airplane!", ["Comedy"])])))
+        #expect(interpreter.interpret("I want something like Star Wars but funny").wantedFacets == ["comedy"])
+        #expect(interpreter.interpret("No more Star Wars, please").excludedFacets.isEmpty)
+        #expect(interpreter.interpret("star wars please").wantedFacets == ["war"])
+        #expect(interpreter.interpret("Star Wars, and a war film").wantedFacets == ["war"])
     }
 
     @Test func anAudienceOfChildrenRulesOutHorror() {

@@ -73,8 +73,30 @@ public struct FacetVocabulary: Sendable {
         Int(id) >= 0 && Int(id) < itemFacets.count ? itemFacets[Int(id)] : []
     }
 
-    /// The normalised facets `phrase` names, in order of first mention, without repeats.
-    public func facets(in phrase: String) -> [String] {
+    /// The catalog titles (normalised, of several words holding a cue) that `message` writes
+    /// capitalised ("like Star Wars"): text that has lost its case (a clause the interpreter
+    /// normalised) skips them with `facets(in:besides:)`.
+    public func writtenTitles(in message: String) -> Set<String> {
+        let words = Self.normalise(message).split(separator: " ").map(String.init)
+        let written = Self.normalise(message, lowercasing: false).split(separator: " ")
+        guard written.count == words.count else { return [] }
+        var titles: Set<String> = []
+        var index = 0
+        while index < words.count {
+            if let length = titleLength(at: index, words: words, written: written) {
+                titles.insert(words[index..<(index + length)].joined(separator: " "))
+                index += length
+            } else {
+                index += 1
+            }
+        }
+        return titles
+    }
+
+    /// The normalised facets `phrase` names, in order of first mention, without repeats; a catalog
+    /// title written capitalised in it, or one of `titles` (`writtenTitles(in:)` of the text it
+    /// came from), names none.
+    public func facets(in phrase: String, besides titles: Set<String> = []) -> [String] {
         let words = Self.normalise(phrase).split(separator: " ").map(String.init)
         let written = Self.normalise(phrase, lowercasing: false).split(separator: " ")
         var found: [String] = []
@@ -82,6 +104,12 @@ public struct FacetVocabulary: Sendable {
         var index = 0
         while index < words.count {
             if written.count == words.count, let length = titleLength(at: index, words: words, written: written) {
+                index += length
+                continue
+            }
+            if let length = stride(from: min(longestTitlePhrase, words.count - index), through: 2, by: -1).first(where: {
+                titles.contains(words[index..<(index + $0)].joined(separator: " "))
+            }) {
                 index += length
                 continue
             }

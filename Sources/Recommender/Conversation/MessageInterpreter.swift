@@ -46,6 +46,8 @@ public struct MessageInterpreter: Sendable {
 
     public func interpret(_ message: String) -> Understanding {
         var understood = Understanding()
+        // Clauses are normalised to lower case; titles written capitalised are found before that.
+        let titles = vocabulary.writtenTitles(in: message)
         for clause in Self.clauses(of: message) {
             var words = clause.words
             if let reference = Self.reference(in: &words) { understood.reference = reference }
@@ -57,12 +59,12 @@ public struct MessageInterpreter: Sendable {
             let exclusion = Self.content(of: unwanted)
             if !preference.isEmpty {
                 understood.preferences.append(preference)
-                for facet in vocabulary.facets(in: preference) where !understood.wantedFacets.contains(facet) {
+                for facet in vocabulary.facets(in: preference, besides: titles) where !understood.wantedFacets.contains(facet) {
                     understood.wantedFacets.append(facet)
                 }
             }
             if !exclusion.isEmpty {
-                let facets = vocabulary.facets(in: exclusion)
+                let facets = vocabulary.facets(in: exclusion, besides: titles)
                 if facets.isEmpty {
                     understood.exclusions.append(exclusion)
                 } else {
