@@ -21,8 +21,9 @@ import Numerics
 ///
 /// Relative paths are relative to the bundle directory. `stage2` and `lm` are absent until stage 2;
 /// `retrieval` (LLM-SRec's weights, `llmrec train retrieval`) until that training, which needs
-/// neither stage; `retrievalWords` until `llmrec train words`. `blend` and `blendWithoutLM` are the z-score blend weights `llmrec tune` chose
-/// on the validation split, with and without the retrieval path.
+/// neither stage; `retrievalWords` until `llmrec train words`. `blend` and `blendWithoutLM` are
+/// the z-score blend weights `llmrec tune` chose on the validation split, with and without the
+/// retrieval path.
 public struct ALLMRecManifest: Sendable {
     public static let fileName = "manifest.json"
     public static let format = "llmrec-allmrec"
@@ -46,8 +47,8 @@ public struct ALLMRecManifest: Sendable {
     /// Share of retrieval training samples that carried the user's words (0 or nil: the model was
     /// never taught to listen, so serving leaves the words out of its prompt).
     public var retrievalWishes: Float?
-    /// The word head (`RetrievalWordHead`, `llmrec train words`): how the user's words move the
-    /// retrieval model's user vector. Nil: words reach the user vector through `[UserOut]` alone.
+    /// The word head (`RetrievalWordHead`, `llmrec train words`): how the user's words move items by
+    /// their facets and decade. Nil: words reach the scores through `[UserOut]` alone.
     public var retrievalWords: String?
     /// Blend weights by signal name (`BlendSignal`), tuned on validation.
     public var blend: [String: Float]?

@@ -79,7 +79,7 @@ public struct RetrievalModel: Sendable {
         self.sasrec = sasrec
         self.weights = weights
         self.wordHead = wordHead
-        itemColumns = wordHead.map { head in [[]] + dataset.catalog.items.map { head.columns(of: $0) } } ?? []
+        itemColumns = wordHead?.itemColumns(of: dataset.catalog) ?? []
         self.languageModel = languageModel
         builder = RetrievalPromptBuilder(template: template, tokenizer: languageModel.tokenizer, catalog: dataset.catalog)
         itemEmbeddings = sasrec.itemEmbeddings
@@ -138,9 +138,9 @@ public struct RetrievalModel: Sendable {
     public func userReadings(entries histories: [[RetrievalPromptBuilder.Entry]], wishes: [String?]) throws(DecoderError) -> [UserReading] {
         precondition(wishes.count == histories.count, "one wish (or nil) per history")
         let prompts = zip(histories, wishes).map { builder.userPrompt(entries: $0, wishes: $1) }
-        let states = try finalStates(prompts, output: weights.userOut)
-        let vectors = scored(weights.userHead.forward(states.last, rows: prompts.count).output)
-        let preferences = wordHead.map { $0.forward(states.words, rows: prompts.count) }
+        let features = try userFeatures(prompts)
+        let vectors = scored(features.headed)
+        let preferences = wordHead.map { $0.forward(features.words, rows: prompts.count) }
         let size = RetrievalWeights.vectorSize
         let columns = wordHead?.columns.count ?? 0
         return prompts.indices.map { row in
@@ -154,9 +154,14 @@ public struct RetrievalModel: Sendable {
     /// head was trained on cosines / τ), 1 under dot products.
     public var wordScale: Float { manifest.retrievalTemperature ?? 1 }
 
+    /// The word head's columns dataset item `item` has (empty without a head).
+    public func columns(ofItem item: Int32) -> [Int] {
+        itemColumns.isEmpty ? [] : itemColumns[Int(item)]
+    }
+
     /// An item's score for a reading: user vector · `itemVector` (pointing at 128 floats), plus, with
-    /// words, `wordScale` · the preferences of the item's columns (`itemColumns`, or for an added
-    /// item `wordHead.columns(of:)`).
+    /// words, `wordScale` · the preferences of the item's columns (`columns(ofItem:)`, or for an
+    /// added item `wordHead.columns(of:)`).
     public func score(_ reading: UserReading, itemVector: UnsafePointer<Float>, itemColumns columns: [Int]) -> Float {
         let dot = reading.vector.withUnsafeBufferPointer { VectorMath.dot($0.baseAddress!, itemVector, count: RetrievalWeights.vectorSize) }
         guard let preferences = reading.preferences else { return dot }

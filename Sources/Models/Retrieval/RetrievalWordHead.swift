@@ -60,6 +60,11 @@ public struct RetrievalWordHead: Sendable, Equatable {
         a.columns == b.columns && a.weight == b.weight && a.bias == b.bias
     }
 
+    /// The columns each item of `catalog` has, by dense id: [items + 1], row 0 empty.
+    public func itemColumns(of catalog: Catalog) -> [[Int]] {
+        [[]] + catalog.items.map(columns(of:))
+    }
+
     /// The columns an item has: its facets and its decade, where the head has them.
     public func columns(of item: CatalogItem) -> [Int] {
         columns(facets: item.facets, decade: item.decade)

@@ -83,12 +83,12 @@ public final class RetrievalPath: Sendable {
         let size = RetrievalWeights.vectorSize
         return pool.map { id in
             if catalog.isPrepared(id) {
-                let columns = reading.preferences == nil ? [] : model.itemColumns[Int(id)]
-                return preparedVectors.withUnsafeBufferPointer { model.score(reading, itemVector: $0.baseAddress! + Int(id) * size, itemColumns: columns) }
+                return preparedVectors.withUnsafeBufferPointer {
+                    model.score(reading, itemVector: $0.baseAddress! + Int(id) * size, itemColumns: model.columns(ofItem: id))
+                }
             }
             guard let item = catalog[id], let vector = vector(ofAdded: item) else { return 0 }
-            let columns = reading.preferences == nil ? [] : model.wordHead?.columns(of: item) ?? []
-            return vector.withUnsafeBufferPointer { model.score(reading, itemVector: $0.baseAddress!, itemColumns: columns) }
+            return vector.withUnsafeBufferPointer { model.score(reading, itemVector: $0.baseAddress!, itemColumns: model.wordHead?.columns(of: item) ?? []) }
         }
     }
 }

@@ -114,7 +114,7 @@ public struct ListeningTest {
                     itemVectors.withUnsafeBufferPointer { table in
                         model.score(
                             readings[row], itemVector: table.baseAddress! + Int(item) * size,
-                            itemColumns: model.itemColumns.isEmpty ? [] : model.itemColumns[Int(item)])
+                            itemColumns: model.columns(ofItem: item))
                     }
                 }
                 ranks[prompt.caseIndex][prompt.condition] = RankingMetrics.rank(of: 0, in: scores)

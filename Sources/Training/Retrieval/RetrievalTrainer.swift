@@ -130,7 +130,7 @@ public final class RetrievalTrainer: Trainer {
 
     /// The training examples of `samples` in `epoch` (deterministic).
     public func examples(_ samples: [RetrievalSampler.Sample], epoch: Int) -> [RetrievalExample] {
-        sampler.labelledExamples(samples, epoch: epoch).map(\.example)
+        sampler.examples(samples, epoch: epoch)
     }
 
     /// The training examples of `samples` in `epoch` with the wish each carries (nil for none).

@@ -100,7 +100,7 @@ public final class WordHeadTrainer: Trainer {
         self.training = training
         self.validation = validation
         head = RetrievalWordHead(columns: RetrievalWordHead.columns(of: catalog), embeddingSize: model.weights.embeddingSize)
-        itemColumns = [[]] + catalog.items.map(head.columns(of:))
+        itemColumns = head.itemColumns(of: catalog)
         best = (head, .infinity, 0)
         optimizer = Adam(
             sizes: [head.weight.count, head.bias.count], learningRate: options.learningRate, beta1: options.beta1, beta2: options.beta2,
