@@ -21,15 +21,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
-        // System libraries (Debian: libuv1-dev, libjansson-dev, libopenblas-dev).
+        // System libraries (Debian: libuv1-dev, libjansson-dev; OpenBLAS, libopenblas-dev, is opened by CKernels at run time).
         .systemLibrary(name: "CUV", pkgConfig: "libuv", providers: [.apt(["libuv1-dev"])]),
         .systemLibrary(name: "CJansson", pkgConfig: "jansson", providers: [.apt(["libjansson-dev"])]),
-        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
 
         // Layers, lowest first; a module imports only modules above it in this list.
-        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])], linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("pthread")]),
         .target(name: "Support", swiftSettings: imports),
-        .target(name: "Numerics", dependencies: ["COpenBLAS", "CKernels"], swiftSettings: optimised + imports),
+        .target(name: "Numerics", dependencies: ["CKernels"], swiftSettings: optimised + imports),
         .target(name: "Checkpoints", dependencies: ["Numerics"], swiftSettings: optimised + imports),
         .target(name: "Tokenizers", dependencies: ["Checkpoints"], swiftSettings: optimised + imports),
         .target(name: "JSON", dependencies: ["CJansson"], swiftSettings: optimised + imports),

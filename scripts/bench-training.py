@@ -131,7 +131,9 @@ def run_recipe(recipe: str, args, lm: str, llmrec: str):
         environment = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
         replayed = subprocess.run([sys.executable, os.path.abspath(__file__), "--replay", record, "--lm", lm,
                                    "--threads", str(args.threads), "--torch-logits", args.torch_logits],
-                                  check=True, capture_output=True, text=True, env=environment)
+                                  capture_output=True, text=True, env=environment)
+        if replayed.returncode != 0:
+            sys.exit(f"bench-training: the PyTorch replay failed:\n{replayed.stderr}")
         theirs = json.loads(replayed.stdout.strip().splitlines()[-1])
         for name, error in sorted(theirs["gradient_errors"].items()):
             print(f"   grad {name}: relative error against float64, llmrec {error:.2e}, "

@@ -12,6 +12,9 @@ unsigned llmrec_cpu_features(void) {
         if (__builtin_cpu_supports("f16c")) found |= LLMREC_CPU_F16C;
         if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl")) found |= LLMREC_CPU_AVX512_VNNI;
         if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16")) found |= LLMREC_CPU_AVX512_BF16;
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512bw") &&
+            __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+            found |= LLMREC_CPU_AVX512_CORE;
         features = found;
         probed = 1;
     }

@@ -30,10 +30,25 @@ enum {
     LLMREC_CPU_F16C = 2,
     LLMREC_CPU_AVX512_VNNI = 4,
     LLMREC_CPU_AVX512_BF16 = 8,
+    /// AVX-512 F, CD, BW, DQ and VL: what OpenBLAS's SkylakeX kernels need.
+    LLMREC_CPU_AVX512_CORE = 16,
 };
 
 /// The CPU features every kernel dispatches on, probed once (the one probe of CKernels); 0 off x86-64.
 unsigned llmrec_cpu_features(void);
+
+/// OpenBLAS, opened on first use (blas.c): when OPENBLAS_CORETYPE is unset it is first set to the
+/// core `llmrec_cpu_features` supports (SkylakeX with AVX-512, Haswell with AVX2 and FMA), since
+/// Debian's OpenBLAS 0.3.21 falls back to SSE3 kernels on CPUs its table lacks. Row-major CBLAS
+/// sgemm (C = alpha · op(A) · op(B) + beta · C) and sgemv (y = alpha · op(A) · x + beta · y, unit
+/// strides); a transpose flag is 0 or 1. A missing library aborts with a message. Thread-safe.
+void llmrec_sgemm(int transpose_a, int transpose_b, int m, int n, int k, float alpha, const float *a, int lda, const float *b, int ldb,
+                  float beta, float *c, int ldc);
+void llmrec_sgemv(int transpose, int m, int n, float alpha, const float *a, int lda, const float *x, float beta, float *y);
+/// OpenBLAS's thread count (process-wide).
+void llmrec_blas_set_threads(int count);
+/// The name of the kernels OpenBLAS chose ("SkylakeX", "Haswell", ...).
+const char *llmrec_blas_core(void);
 
 /// glibc's allocator keeps freed blocks of up to 32 MiB in its heap and never trims the heap (no
 /// effect elsewhere); see `AllocatorTuning` in Numerics.

@@ -1,7 +1,8 @@
-import COpenBLAS
+import CKernels
 
-/// Thin, row-major wrappers over OpenBLAS. Debian's OpenBLAS 0.3.21 runs `sgemm` with one row at a
-/// tenth of `sgemv`'s speed, so `gemm` forwards single-row products to `sgemv`.
+/// Thin, row-major wrappers over OpenBLAS, which CKernels opens on first use with the kernels this
+/// CPU supports (`llmrec_sgemm`). Debian's OpenBLAS 0.3.21 runs `sgemm` with one row at a tenth of
+/// `sgemv`'s speed, so `gemm` forwards single-row products to `sgemv`.
 public enum BLAS {
     /// C[m, n] = alpha · op(A) · op(B) + beta · C, row-major.
     /// op(A) is [m, k]: A is stored [m, k] (lda ≥ k), or [k, m] when `transposeA` (lda ≥ m).
@@ -20,19 +21,21 @@ public enum BLAS {
         if m == 1 && !transposeA {
             // y[n] = alpha · op(B)ᵀ-shaped product with the single row of A.
             if transposeB {
-                cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), alpha, b, Int32(ldb), a, 1, beta, c, 1)
+                llmrec_sgemv(0, Int32(n), Int32(k), alpha, b, Int32(ldb), a, beta, c)
             } else {
-                cblas_sgemv(CblasRowMajor, CblasTrans, Int32(k), Int32(n), alpha, b, Int32(ldb), a, 1, beta, c, 1)
+                llmrec_sgemv(1, Int32(k), Int32(n), alpha, b, Int32(ldb), a, beta, c)
             }
             return
         }
-        cblas_sgemm(
-            CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-            Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        llmrec_sgemm(
+            transposeA ? 1 : 0, transposeB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
     /// Sets OpenBLAS's thread count; process-wide, call once before any BLAS work.
     public static func setThreads(_ count: Int) {
-        openblas_set_num_threads(Int32(max(1, count)))
+        llmrec_blas_set_threads(Int32(max(1, count)))
     }
+
+    /// The kernels OpenBLAS runs on this host ("SkylakeX", "Haswell", ...), for benchmark reports.
+    public static var core: String { String(cString: llmrec_blas_core()) }
 }
