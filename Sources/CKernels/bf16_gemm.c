@@ -59,10 +59,11 @@ static void round_row(const float *x, size_t count, uint16_t *out) {
 }
 
 /* One tile: 12 rows of A (bf16 pairs, `pairs` per row) times one panel, into c (ldc floats per row)
-   plus the bias; only `rows` rows and `columns` columns are stored. 24 accumulators in registers. */
+   plus the bias, or added to c's values when `accumulate`; only `rows` rows and `columns` columns are
+   stored. 24 accumulators in registers. */
 __attribute__((target(BF16_TARGET)))
 static void tile(const uint32_t *a, size_t pairs, const uint16_t *panel, const float *bias, float *c, size_t ldc, size_t rows,
-                 size_t columns) {
+                 size_t columns, int accumulate) {
     __m512 acc[ROWS_PER_TILE][2];
 #pragma GCC unroll 12
     for (int r = 0; r < ROWS_PER_TILE; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
@@ -81,16 +82,29 @@ static void tile(const uint32_t *a, size_t pairs, const uint16_t *panel, const f
     const __m512 bias_low = bias ? _mm512_maskz_loadu_ps(mask_low, bias) : _mm512_setzero_ps();
     const __m512 bias_high = bias ? _mm512_maskz_loadu_ps(mask_high, bias + 16) : _mm512_setzero_ps();
     for (size_t r = 0; r < rows; r++) {
-        _mm512_mask_storeu_ps(c + r * ldc, mask_low, _mm512_add_ps(acc[r][0], bias_low));
-        _mm512_mask_storeu_ps(c + r * ldc + 16, mask_high, _mm512_add_ps(acc[r][1], bias_high));
+        __m512 low = _mm512_add_ps(acc[r][0], bias_low), high = _mm512_add_ps(acc[r][1], bias_high);
+        if (accumulate) {
+            low = _mm512_add_ps(low, _mm512_maskz_loadu_ps(mask_low, c + r * ldc));
+            high = _mm512_add_ps(high, _mm512_maskz_loadu_ps(mask_high, c + r * ldc + 16));
+        }
+        _mm512_mask_storeu_ps(c + r * ldc, mask_low, low);
+        _mm512_mask_storeu_ps(c + r * ldc + 16, mask_high, high);
     }
 }
 #endif
 
+size_t llmrec_bf16_panel_count(size_t n) { return panels_for(n); }
+
 int llmrec_bf16_gemm(const float *a, size_t m, size_t k, const uint16_t *packed, size_t n, const float *bias, float *c) {
+    return llmrec_bf16_gemm_panels(a, m, k, packed, n, bias, c, 0, 0, panels_for(n));
+}
+
+int llmrec_bf16_gemm_panels(const float *a, size_t m, size_t k, const uint16_t *packed, size_t n, const float *bias, float *c,
+                            int accumulate, size_t first_panel, size_t end_panel) {
 #if defined(__x86_64__)
     if (!llmrec_bf16_gemm_supported()) return -1;
     const size_t pairs = pairs_for(k);
+    if (end_panel > panels_for(n)) end_panel = panels_for(n);
     /* A chunk of rows as bf16 pairs (zero rows past m, a zero past an odd k). */
     uint32_t *chunk = malloc(ROWS_PER_CHUNK * pairs * sizeof *chunk);
     if (!chunk) return -1;
@@ -105,19 +119,19 @@ int llmrec_bf16_gemm(const float *a, size_t m, size_t k, const uint16_t *packed,
                 memset(line, 0, pairs * sizeof *chunk);
             }
         }
-        for (size_t panel = 0; panel < panels_for(n); panel++) {
+        for (size_t panel = first_panel; panel < end_panel; panel++) {
             const size_t column = panel * PANEL_COLUMNS;
             const size_t columns = n - column < PANEL_COLUMNS ? n - column : PANEL_COLUMNS;
             for (size_t r = 0; r < rows; r += ROWS_PER_TILE) {
                 tile(chunk + r * pairs, pairs, packed + panel * pairs * PANEL_COLUMNS * 2, bias ? bias + column : NULL,
-                     c + (first + r) * n + column, n, rows - r < ROWS_PER_TILE ? rows - r : ROWS_PER_TILE, columns);
+                     c + (first + r) * n + column, n, rows - r < ROWS_PER_TILE ? rows - r : ROWS_PER_TILE, columns, accumulate);
             }
         }
     }
     free(chunk);
     return 0;
 #else
-    (void)a; (void)m; (void)k; (void)packed; (void)n; (void)bias; (void)c;
+    (void)a; (void)m; (void)k; (void)packed; (void)n; (void)bias; (void)c; (void)accumulate; (void)first_panel; (void)end_panel;
     return -1;
 #endif
 }

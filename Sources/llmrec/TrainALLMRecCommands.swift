@@ -160,18 +160,18 @@ struct TrainProjectCommand: ParsableCommand {
     @Flag(help: "Scale the projectors' outputs so that soft tokens start at the norm of the LM's token embeddings (not in the original).")
     var matchEmbeddingScale = false
     @Option(help: "Save the training state every N steps.") var checkpointEvery = 10
-    @Option(help: "OpenBLAS threads.") var blasThreads = 2
+    @OptionGroup var frozenLM: FrozenLMTrainingOptions
     @Option(help: ArgumentHelp("Write this run's steps (the starting weights, every step's samples, the first step's loss and gradients) to FILE, for scripts/bench-training.py; the first \(StepRecord.stepLimit) steps.", valueName: "file"))
     var record: String?
 
     func validate() throws {
-        guard blasThreads >= 1, checkpointEvery >= 1, maxUsers.map({ $0 >= 1 }) ?? true else {
-            throw ValidationError("--blas-threads, --checkpoint-every and --max-users must be positive")
+        guard checkpointEvery >= 1, maxUsers.map({ $0 >= 1 }) ?? true else {
+            throw ValidationError("--checkpoint-every and --max-users must be positive")
         }
     }
 
     func run() throws {
-        BLAS.setThreads(blasThreads)
+        frozenLM.configureThreads()
         AllocatorTuning.keepLargeBlocksInTheHeap()
         do {
             let started = Date()
@@ -180,7 +180,9 @@ struct TrainProjectCommand: ParsableCommand {
             if let template { manifest.template = try PromptTemplate.named(template) }
             try manifest.write(directory: bundle)
             let lmPath = URL(fileURLWithPath: lm).standardizedFileURL.path
-            let model = try ALLMRecModel.load(bundle: bundle, dataset: dataset, languageModel: lmPath, loadStage2: false)
+            let model = try ALLMRecModel.load(
+                bundle: bundle, dataset: dataset, languageModel: lmPath, loadStage2: false, trainingPrecision: frozenLM.precision,
+                trainingThreads: frozenLM.blasThreads)
             var options = Stage2Options()
             options.schedule = training.schedule
             options.sasrecDropout = sasrecDropout
@@ -239,7 +241,7 @@ struct TrainProjectCommand: ParsableCommand {
             let summary: JSONValue = [
                 "bundle": .string(bundle), "epochs": .integer(trainer.epochsDone), "steps": .integer(trainer.optimizer.step),
                 "samplesThisRun": .integer(samples), "meanLoss": .number(steps > 0 ? lossSum / Double(steps) : .nan),
-                "samplesPerSecond": .number(Double(samples) / max(seconds, 1e-9)),
+                "samplesPerSecond": .number(Double(samples) / max(seconds, 1e-9)), "kernels": frozenLM.kernels,
                 "tokensPerSample": .number(samples > 0 ? Double(tokens) / Double(samples) : 0), "lmForwardSeconds": .number(forward),
                 "lmBackwardSeconds": .number(backward), "otherSeconds": .number(seconds - forward - backward),
                 "softTokenNorms": [

@@ -24,7 +24,7 @@ struct TrainRetrievalCommand: ParsableCommand {
             of the target against its negatives, distillation of SASRec's user vector (normalised MSE) \
             and uniformity of the user and teacher vectors. The LM and SASRec stay \
             frozen; the projector, the two learnt tokens and the three heads train, back-propagated \
-            through the LM (GGUF weights are dequantised to Float32). SASRec comes from the bundle \
+            through the LM (GGUF weights are dequantised to Float32, or packed in bfloat16 with --precision bf16). SASRec comes from the bundle \
             (llmrec train align writes it, or --sasrec here). State is saved every --checkpoint-every \
             steps to BUNDLE/retrieval.training.safetensors and a rerun resumes (also with more --epochs) \
             unless --restart. Prints one JSON summary line with samples/s.
@@ -52,7 +52,7 @@ struct TrainRetrievalCommand: ParsableCommand {
     @Option(help: "Train on a seeded sample of at most this many users per epoch.") var maxUsers: Int?
     @Option(help: "Stop (state saved) after this many seconds of training; a rerun resumes.") var maxSeconds: Double?
     @Option(help: "Save the training state every N steps.") var checkpointEvery = 10
-    @Option(help: "OpenBLAS threads.") var blasThreads = 2
+    @OptionGroup var frozenLM: FrozenLMTrainingOptions
     @Option(help: ArgumentHelp("Write this run's steps (the starting weights, every step's samples, the first step's loss and gradients) to FILE, for scripts/bench-training.py; the first \(StepRecord.stepLimit) steps.", valueName: "file"))
     var record: String?
 
@@ -65,8 +65,8 @@ struct TrainRetrievalCommand: ParsableCommand {
     }
 
     func validate() throws {
-        guard blasThreads >= 1, checkpointEvery >= 1, negativeCount >= 1, maxUsers.map({ $0 >= 1 }) ?? true else {
-            throw ValidationError("--blas-threads, --checkpoint-every, --negative-count and --max-users must be positive")
+        guard checkpointEvery >= 1, negativeCount >= 1, maxUsers.map({ $0 >= 1 }) ?? true else {
+            throw ValidationError("--checkpoint-every, --negative-count and --max-users must be positive")
         }
         guard maxSeconds.map({ $0 > 0 }) ?? true else { throw ValidationError("--max-seconds must be positive") }
         guard temperature >= 0 else { throw ValidationError("--temperature must be 0 (dot product) or positive") }
@@ -76,7 +76,7 @@ struct TrainRetrievalCommand: ParsableCommand {
     }
 
     func run() throws {
-        BLAS.setThreads(blasThreads)
+        frozenLM.configureThreads()
         AllocatorTuning.keepLargeBlocksInTheHeap()
         do {
             let started = Date()
@@ -105,7 +105,7 @@ struct TrainRetrievalCommand: ParsableCommand {
             let lmPath = URL(fileURLWithPath: lm).standardizedFileURL.path
             let meterLoad = ProgressMeter(label: "load LM", total: 1, unit: .items("models"), enabled: !training.quiet)
             var languageModel = try LanguageModel.load(lmPath)
-            languageModel.decoder = languageModel.decoder.denseWeights()
+            languageModel.decoder = frozenLM.trainingDecoder(languageModel.decoder)
             meterLoad.finish(1)
             var options = RetrievalOptions()
             options.schedule = training.schedule
@@ -176,6 +176,7 @@ struct TrainRetrievalCommand: ParsableCommand {
             let summary: JSONValue = [
                 "bundle": .string(bundle), "epochs": .integer(trainer.epochsDone), "steps": .integer(trainer.optimizer.step),
                 "samplesThisRun": .integer(samples), "samplesPerSecond": .number(Double(samples) / max(seconds, 1e-9)),
+                "kernels": frozenLM.kernels,
                 "tokensPerSample": .number(samples > 0 ? Double(tokens) / Double(samples) : 0), "lmForwardSeconds": .number(forward),
                 "lmBackwardSeconds": .number(backward), "otherSeconds": .number(seconds - forward - backward),
                 "samplesDone": .integer(trainer.epochsDone * perEpoch + trainer.position), "samplesTotal": .integer(perEpoch * training.epochs),

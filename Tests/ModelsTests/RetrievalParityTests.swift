@@ -54,8 +54,9 @@ import Testing
 
         func evaluate(
             inBatch: Bool, packedRows: Int, frozenPrefixes: Bool, temperature: Float? = nil, distillationWeight: Float = 1,
-            distilling: Set<Int> = [0, 1]
+            distilling: Set<Int> = [0, 1], precision: TrainingPrecision = .float32
         ) throws -> RetrievalObjective.Result {
+            let decoder = decoder.trainingWeights(precision, threads: 2)
             var options = RetrievalObjective.Options()
             options.temperature = temperature
             options.distillationWeight = distillationWeight
@@ -81,6 +82,40 @@ import Testing
         try Self.expectReference(
             fixture.evaluate(inBatch: inBatch, packedRows: packing.rows, frozenPrefixes: packing.frozenPrefixes), fixture: fixture,
             prefix: inBatch ? "inbatch." : "")
+    }
+
+    /// bfloat16 products (AVX-512 BF16): the losses within 1% of PyTorch's float64 and every gradient
+    /// within 5% (relative L2) of it; they differ from the Float32 path's, so the bfloat16 kernels
+    /// ran. Without AVX-512 BF16 the same request falls back to Float32 and matches it exactly.
+    @Test func bfloat16ProductsStayCloseToPyTorch() throws {
+        let fixture = try Fixture()
+        let float32 = try fixture.evaluate(inBatch: false, packedRows: 256, frozenPrefixes: true, temperature: 0.07)
+        let bfloat16 = try fixture.evaluate(inBatch: false, packedRows: 256, frozenPrefixes: true, temperature: 0.07, precision: .bfloat16)
+        guard BF16Matrix.supported else {
+            #expect(bfloat16.loss == float32.loss && bfloat16.gradients.values == float32.gradients.values)
+            return
+        }
+        #expect(bfloat16.gradients.values != float32.gradients.values, "the bfloat16 kernels ran")
+        func expected(_ name: String) throws -> [Float] { try fixture.file.tensor(named: "cosine." + name).storage }
+        func relativeError(_ actual: [Float], _ reference: [Float]) -> Double {
+            let difference = zip(actual, reference).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }
+            let norm = reference.reduce(0.0) { $0 + Double($1) * Double($1) }
+            return (difference / max(norm, 1e-30)).squareRoot()
+        }
+        #expect(relativeError([bfloat16.loss], try expected("expected.loss")) < 0.01)
+        let names = ["0.weight", "0.bias", "1.weight", "1.bias", "3.weight", "3.bias"]
+        let groups: [(String, SoftPromptProjector.Gradients)] = [
+            ("item_proj.", bfloat16.gradients.itemProjector), ("pred_user.", bfloat16.gradients.userHead),
+            ("pred_item.", bfloat16.gradients.itemHead), ("pred_user_cf.", bfloat16.gradients.teacherHead),
+        ]
+        var errors: [(String, Double)] = [
+            ("user_out", relativeError(bfloat16.gradients.userOut, try expected("grad.user_out"))),
+            ("item_out", relativeError(bfloat16.gradients.itemOut, try expected("grad.item_out"))),
+        ]
+        for (group, gradients) in groups {
+            for (name, actual) in zip(names, gradients.values) { errors.append((group + name, relativeError(actual, try expected("grad." + group + name)))) }
+        }
+        for (name, error) in errors { #expect(error < 0.05, "grad \(name): relative error \(error)") }
     }
 
     /// A user whose example does not distil (its prompt carries words) adds nothing to the distillation

@@ -44,6 +44,54 @@ import Testing
         }
     }
 
+    /// The threaded product (output panels split between threads) equals the single-threaded one
+    /// bit for bit; `accumulate` adds to what the output held; the transposed packing multiplies by
+    /// W itself (a Linear layer's input gradient); `row` reads back the rounded weights.
+    @Test(arguments: [(53, 101, 70), (5, 576, 192), (49, 64, 1536)])
+    func threadsAccumulationTransposeAndRowsAgree(shape: (rows: Int, inFeatures: Int, outFeatures: Int)) throws {
+        var generator = SplitMix64(seed: UInt64(shape.rows + shape.outFeatures))
+        let weight = (0..<(shape.outFeatures * shape.inFeatures)).map { _ in Float.random(in: -1...1, using: &generator) }
+        let x = (0..<(shape.rows * shape.inFeatures)).map { _ in Float.random(in: -2...2, using: &generator) }
+        let bias = (0..<shape.outFeatures).map { _ in Float.random(in: -1...1, using: &generator) }
+        let start = (0..<(shape.rows * shape.outFeatures)).map { _ in Float.random(in: -1...1, using: &generator) }
+        guard let matrix = BF16Matrix(weight: weight, outFeatures: shape.outFeatures, inFeatures: shape.inFeatures),
+            let transposed = BF16Matrix(transposing: weight, rows: shape.outFeatures, columns: shape.inFeatures)
+        else {
+            #expect(!BF16Matrix.supported, "a supported CPU must pack the matrix")
+            return
+        }
+        var single = [Float](repeating: .nan, count: shape.rows * shape.outFeatures)
+        matrix.forward(out: &single, x: x, bias: bias, rows: shape.rows)
+        for threads in [1, 2, 3] {
+            var threaded = [Float](repeating: .nan, count: single.count)
+            matrix.multiply(out: &threaded, x: x, bias: bias, rows: shape.rows, threads: threads)
+            #expect(threaded == single, "\(threads) threads")
+            var accumulated = start
+            matrix.multiply(out: &accumulated, x: x, bias: bias, rows: shape.rows, accumulate: true, threads: threads)
+            #expect(accumulated == zip(start, single).map { $0 + $1 }, "accumulated, \(threads) threads")
+        }
+        // dOut [rows, outFeatures] · W [outFeatures, inFeatures], written out over the rounded values.
+        let dOut = Array(start)
+        var gradient = [Float](repeating: 0, count: shape.rows * shape.inFeatures)
+        transposed.multiply(out: &gradient, x: dOut, bias: nil, rows: shape.rows, accumulate: true, threads: 2)
+        for row in 0..<shape.rows {
+            for column in 0..<shape.inFeatures {
+                var expected = 0.0
+                var magnitude = 1.0
+                for index in 0..<shape.outFeatures {
+                    let term = Self.bf16(dOut[row * shape.outFeatures + index]) * Self.bf16(weight[index * shape.inFeatures + column])
+                    expected += term
+                    magnitude += abs(term)
+                }
+                #expect(abs(Double(gradient[row * shape.inFeatures + column]) - expected) <= 1e-6 * magnitude)
+            }
+        }
+        for index in [0, shape.outFeatures / 2, shape.outFeatures - 1] {
+            let expected = (0..<shape.inFeatures).map { Float(Self.bf16(weight[index * shape.inFeatures + $0])) }
+            #expect(matrix.row(index) == expected, "row \(index)")
+        }
+    }
+
     @Test func roundingIsToNearestEven() {
         #expect(Self.bf16(1 + 1.0 / 256) == 1, "a tie rounds to the even mantissa")
         #expect(Self.bf16(1 + 3.0 / 256) == 1 + 4.0 / 256)

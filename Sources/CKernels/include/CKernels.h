@@ -149,6 +149,15 @@ int llmrec_bf16_gemm_supported(void);
 /// lacks AVX-512 BF16 or scratch cannot be allocated.
 int llmrec_bf16_gemm(const float *a, size_t m, size_t k, const uint16_t *packed, size_t n, const float *bias, float *c);
 
+/// Packed panels (32 output columns each) of an [n, k] matrix.
+size_t llmrec_bf16_panel_count(size_t n);
+
+/// `llmrec_bf16_gemm` on the output columns of panels [first_panel, end_panel) only, so that threads
+/// can share a product by panels; with `accumulate` the product (plus bias) is added to C's values
+/// instead of replacing them.
+int llmrec_bf16_gemm_panels(const float *a, size_t m, size_t k, const uint16_t *packed, size_t n, const float *bias, float *c,
+                            int accumulate, size_t first_panel, size_t end_panel);
+
 /// out[i] = GELU(x[i]) = x · (1 + erf(x / √2)) / 2, PyTorch's exact form, with erf from a Chebyshev
 /// fit (absolute error below 4e-7); AVX2+FMA when the CPU has them. `out` may be `x`.
 void llmrec_gelu(const float *x, float *out, size_t count);

@@ -25,11 +25,13 @@ public struct ALLMRecModel: Sendable {
     /// Loads `bundle` against `dataset` (whose fingerprint must match the manifest's). `languageModel`
     /// overrides the manifest's LM path (stage-2 training names it before the manifest has one);
     /// without `loadStage2` the projectors are left out (stage-2 training makes its own). With
-    /// `denseLanguageModel` (training needs it) quantised LM weights become Float32; without it they
-    /// stay quantised (serving: less memory, faster decoding).
+    /// `trainingPrecision` (training needs it) the LM's weights are made ready for training in that
+    /// arithmetic on `trainingThreads` threads (`CausalDecoder.trainingWeights`); with nil they stay as the file has them
+    /// (serving: less memory, faster decoding).
     public static func load(
         bundle: String, dataset: PreparedDataset, loadLanguageModel: Bool = true, languageModel lmPath: String? = nil,
-        loadStage2: Bool = true, denseLanguageModel: Bool = true
+        loadStage2: Bool = true, trainingPrecision: TrainingPrecision? = .float32,
+        trainingThreads: Int = 1
     ) throws -> ALLMRecModel {
         let manifest = try ALLMRecManifest.read(directory: bundle)
         guard manifest.datasetFingerprint == dataset.fingerprint, manifest.itemCount == dataset.itemCount else {
@@ -46,7 +48,7 @@ public struct ALLMRecModel: Sendable {
         var languageModel: LanguageModel?
         if loadLanguageModel, let path = lmPath ?? manifest.languageModel.map({ ALLMRecManifest.resolve($0, in: bundle) }) {
             var model = try LanguageModel.load(path)
-            if denseLanguageModel { model.decoder = model.decoder.denseWeights() }
+            if let trainingPrecision { model.decoder = model.decoder.trainingWeights(trainingPrecision, threads: trainingThreads) }
             if let projectors, projectors.item.outputSize != model.decoder.configuration.embeddingSize {
                 throw ALLMRecError.shapeMismatch(
                     name: "item_proj.3.weight", expected: [model.decoder.configuration.embeddingSize], got: [projectors.item.outputSize])

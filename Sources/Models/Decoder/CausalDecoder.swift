@@ -163,6 +163,7 @@ public struct CausalDecoder: Sendable {
             switch matrix {
             case .dense(let values): return values.count * 4
             case .quantized(let quantized): return quantized.bytes.count
+            case .bfloat16(let matrix, let transposed): return matrix.byteCount + transposed.byteCount
             }
         }
         func vector(_ values: [Float]?) -> Int { (values?.count ?? 0) * 4 }

@@ -71,35 +71,64 @@ struct PackedSegment: Sendable {
     var prefixLength: Int { prefix?.count ?? 0 }
 }
 
+/// The arithmetic of the products a frozen decoder's training runs (forward and input gradient).
+public enum TrainingPrecision: String, Sendable, CaseIterable {
+    /// Float32 weights and products (OpenBLAS).
+    case float32 = "f32"
+    /// Weights and each product's inputs rounded to bfloat16, Float32 sums (`BF16Matrix`, AVX-512
+    /// BF16 only): about twice the product rate; gradients within about 1% of Float32's.
+    case bfloat16 = "bf16"
+
+    /// bfloat16 where the CPU has AVX-512 BF16, Float32 elsewhere.
+    public static var fastest: TrainingPrecision { BF16Matrix.supported ? .bfloat16 : .float32 }
+}
+
 /// Training support for a frozen decoder: a forward over a whole sequence that keeps activations,
 /// and the backward pass to the input embeddings (soft prompts), as A-LLMRec's stage 2 needs
 /// (A-LLMRec stage 2, `models/llm4rec.py` of ghdtjr/A-LLMRec: gradients flow through the frozen LM into the projected soft tokens).
 /// No weight gradients are formed. Quantised matrices are dequantised per product; call
-/// `denseWeights()` once first to keep training fast.
+/// `trainingWeights(_:)` once first to keep training fast.
 extension CausalDecoder {
-    /// The same decoder with every quantised matrix converted to Float32 (four to eight times the
-    /// memory; what the backward pass multiplies by).
-    public func denseWeights() -> CausalDecoder {
-        func dense(_ matrix: WeightMatrix) -> WeightMatrix {
-            if case .quantized(let quantized) = matrix { return .dense(quantized.dequantized()) }
-            return matrix
+    /// The same decoder with every layer matrix (and the LM head, token embeddings and projections
+    /// made Float32) ready for training: Float32, four to eight times a quantised file's memory, or
+    /// with `.bfloat16` each layer matrix packed as W and Wᵀ in bfloat16 (the same memory as
+    /// Float32). bfloat16 falls back to Float32 on a CPU without AVX-512 BF16. The bfloat16 products
+    /// run on `threads` threads (Float32 ones on OpenBLAS's).
+    public func trainingWeights(_ precision: TrainingPrecision = .float32, threads: Int = 1) -> CausalDecoder {
+        let c = configuration
+        let packed = precision == .bfloat16 && BF16Matrix.supported
+        func dense(_ matrix: WeightMatrix) -> [Float] {
+            switch matrix {
+            case .dense(let values): return values
+            case .quantized(let quantized): return quantized.dequantized()
+            case .bfloat16(let forward, _): return (0..<forward.outFeatures).flatMap { forward.row($0) }
+            }
         }
-        var converted = weights
-        converted.tokenEmbeddings = dense(weights.tokenEmbeddings)
-        converted.outputHead = weights.outputHead.map(dense)
-        converted.layers = weights.layers.map { layer in
+        func converted(_ matrix: WeightMatrix, rows: Int, columns: Int) -> WeightMatrix {
+            let values = dense(matrix)
+            guard packed, let forward = BF16Matrix(weight: values, outFeatures: rows, inFeatures: columns),
+                let transposed = BF16Matrix(transposing: values, rows: rows, columns: columns)
+            else { return .dense(values) }
+            return .bfloat16(forward, transposed: transposed)
+        }
+        let (h, inter, kvWidth) = (c.hiddenSize, c.intermediateSize, c.keyValueWidth)
+        var weights = self.weights
+        weights.tokenEmbeddings = .dense(dense(weights.tokenEmbeddings))
+        weights.outputHead = weights.outputHead.map { .dense(dense($0)) }
+        weights.layers = weights.layers.map { layer in
             var layer = layer
-            layer.query = dense(layer.query)
-            layer.key = dense(layer.key)
-            layer.value = dense(layer.value)
-            layer.output = dense(layer.output)
-            layer.gate = layer.gate.map(dense)
-            layer.up = dense(layer.up)
-            layer.down = dense(layer.down)
+            layer.query = converted(layer.query, rows: h, columns: h)
+            layer.key = converted(layer.key, rows: kvWidth, columns: h)
+            layer.value = converted(layer.value, rows: kvWidth, columns: h)
+            layer.output = converted(layer.output, rows: h, columns: h)
+            layer.gate = layer.gate.map { converted($0, rows: inter, columns: h) }
+            layer.up = converted(layer.up, rows: inter, columns: h)
+            layer.down = converted(layer.down, rows: h, columns: inter)
             return layer
         }
         var decoder = self
-        decoder.weights = converted
+        decoder.weights = weights
+        decoder.threads = max(1, threads)
         return decoder
     }
 
@@ -173,9 +202,8 @@ extension CausalDecoder {
         let outputs = trace.outputRows.count
         precondition(dLogits.count == outputs * c.vocabularySize, "dLogits must be [outputRows, vocabulary]")
         var dHead = [Float](repeating: 0, count: outputs * c.embeddingSize)
-        Self.inputGradient(
-            into: &dHead, dOut: dLogits, weight: weights.outputHead ?? weights.tokenEmbeddings, rows: outputs, inFeatures: c.embeddingSize,
-            outFeatures: c.vocabularySize)
+        (weights.outputHead ?? weights.tokenEmbeddings).inputGradient(
+            into: &dHead, dOut: dLogits, rows: outputs, inFeatures: c.embeddingSize, outFeatures: c.vocabularySize, threads: threads)
         return inputGradients(trace, dStates: dHead)
     }
 
@@ -191,7 +219,7 @@ extension CausalDecoder {
         var dSelected: [Float]
         if let projectOut = weights.projectOut {
             dSelected = [Float](repeating: 0, count: outputs * h)
-            Self.inputGradient(into: &dSelected, dOut: dStates, weight: .dense(projectOut), rows: outputs, inFeatures: h, outFeatures: e)
+            WeightMatrix.dense(projectOut).inputGradient(into: &dSelected, dOut: dStates, rows: outputs, inFeatures: h, outFeatures: e, threads: threads)
         } else {
             dSelected = dStates
         }
@@ -208,7 +236,7 @@ extension CausalDecoder {
         }
         guard let projectIn = weights.projectIn else { return dx }
         var dEmbedded = [Float](repeating: 0, count: rows * e)
-        Self.inputGradient(into: &dEmbedded, dOut: dx, weight: .dense(projectIn), rows: rows, inFeatures: e, outFeatures: h)
+        WeightMatrix.dense(projectIn).inputGradient(into: &dEmbedded, dOut: dx, rows: rows, inFeatures: e, outFeatures: h, threads: threads)
         return dEmbedded
     }
 
@@ -226,7 +254,7 @@ extension CausalDecoder {
         var dSum = dOutput
         if let sum = t.feedForwardSum { dSum = normBackward(dOut: dOutput, x: sum, norm: layer.feedForwardNorm, rows: rows) }
         var dActivated = [Float](repeating: 0, count: rows * inter)
-        Self.inputGradient(into: &dActivated, dOut: dSum, weight: layer.down, rows: rows, inFeatures: inter, outFeatures: h)
+        layer.down.inputGradient(into: &dActivated, dOut: dSum, rows: rows, inFeatures: inter, outFeatures: h, threads: threads)
         var dUp = [Float](repeating: 0, count: rows * inter)
         var dFeedForwardInput = [Float](repeating: 0, count: rows * h)
         if let gate = t.gate, let gateWeight = layer.gate {
@@ -237,11 +265,11 @@ extension CausalDecoder {
                 dUp[offset] = dActivated[offset] * g * sigma
                 dGate[offset] = dActivated[offset] * t.up[offset] * sigma * (1 + g * (1 - sigma))
             }
-            Self.inputGradient(into: &dFeedForwardInput, dOut: dGate, weight: gateWeight, rows: rows, inFeatures: h, outFeatures: inter)
+            gateWeight.inputGradient(into: &dFeedForwardInput, dOut: dGate, rows: rows, inFeatures: h, outFeatures: inter, threads: threads)
         } else {
             for offset in 0..<(rows * inter) { dUp[offset] = t.up[offset] > 0 ? dActivated[offset] : 0 }
         }
-        Self.inputGradient(into: &dFeedForwardInput, dOut: dUp, weight: layer.up, rows: rows, inFeatures: h, outFeatures: inter)
+        layer.up.inputGradient(into: &dFeedForwardInput, dOut: dUp, rows: rows, inFeatures: h, outFeatures: inter, threads: threads)
         var dMiddle = dSum
         if preNorm {
             let dNormed = normBackward(dOut: dFeedForwardInput, x: t.attentionSum, norm: layer.feedForwardNorm, rows: rows)
@@ -253,7 +281,7 @@ extension CausalDecoder {
         var dAttentionSum = dMiddle
         if !preNorm { dAttentionSum = normBackward(dOut: dMiddle, x: t.attentionSum, norm: layer.attentionNorm, rows: rows) }
         var dAttended = [Float](repeating: 0, count: rows * h)
-        Self.inputGradient(into: &dAttended, dOut: dAttentionSum, weight: layer.output, rows: rows, inFeatures: h, outFeatures: h)
+        layer.output.inputGradient(into: &dAttended, dOut: dAttentionSum, rows: rows, inFeatures: h, outFeatures: h, threads: threads)
         var dQuery = [Float](repeating: 0, count: rows * h)
         var dKey = [Float](repeating: 0, count: rows * kvWidth)
         var dValue = dKey
@@ -265,9 +293,9 @@ extension CausalDecoder {
             }
         }
         var dAttentionInput = [Float](repeating: 0, count: rows * h)
-        Self.inputGradient(into: &dAttentionInput, dOut: dQuery, weight: layer.query, rows: rows, inFeatures: h, outFeatures: h)
-        Self.inputGradient(into: &dAttentionInput, dOut: dKey, weight: layer.key, rows: rows, inFeatures: h, outFeatures: kvWidth)
-        Self.inputGradient(into: &dAttentionInput, dOut: dValue, weight: layer.value, rows: rows, inFeatures: h, outFeatures: kvWidth)
+        layer.query.inputGradient(into: &dAttentionInput, dOut: dQuery, rows: rows, inFeatures: h, outFeatures: h, threads: threads)
+        layer.key.inputGradient(into: &dAttentionInput, dOut: dKey, rows: rows, inFeatures: h, outFeatures: kvWidth, threads: threads)
+        layer.value.inputGradient(into: &dAttentionInput, dOut: dValue, rows: rows, inFeatures: h, outFeatures: kvWidth, threads: threads)
         var dInput = dAttentionSum
         if preNorm {
             let dNormed = normBackward(dOut: dAttentionInput, x: t.input, norm: layer.attentionNorm, rows: rows)
@@ -435,16 +463,6 @@ extension CausalDecoder {
     }
 
     // MARK: - Pieces
-
-    /// dx[rows, inFeatures] += dOut[rows, outFeatures] · W, W [outFeatures, inFeatures].
-    static func inputGradient(into dx: inout [Float], dOut: [Float], weight: WeightMatrix, rows: Int, inFeatures: Int, outFeatures: Int) {
-        let dense: [Float]
-        switch weight {
-        case .dense(let values): dense = values
-        case .quantized(let matrix): dense = matrix.dequantized()
-        }
-        BLAS.gemm(m: rows, n: inFeatures, k: outFeatures, a: dOut, lda: outFeatures, b: dense, ldb: inFeatures, beta: 1, c: &dx, ldc: inFeatures)
-    }
 
     /// The gradient through `normalize` (RMSNorm, or LayerNorm when the norm has a bias) of rows
     /// `x` [rows, hidden]; the norm's own parameters get none (the LM is frozen).

@@ -25,9 +25,73 @@ public struct BF16Matrix: Sendable {
         self.packed = packed
     }
 
+    /// Packs the transpose of `weight` [rows, columns]: the matrix [columns, rows] whose `forward`
+    /// gives x · W (a Linear layer's input gradient); nil when the CPU lacks AVX-512 BF16.
+    public init?(transposing weight: [Float], rows: Int, columns: Int) {
+        guard Self.supported, weight.count == rows * columns else { return nil }
+        var transposed = [Float](repeating: 0, count: weight.count)
+        for row in 0..<rows {
+            for column in 0..<columns { transposed[column * rows + row] = weight[row * columns + column] }
+        }
+        self.init(weight: transposed, outFeatures: columns, inFeatures: rows)
+    }
+
     /// out[rows, outFeatures] = x[rows, inFeatures] · Wᵀ + bias, on the calling thread.
     public func forward(out: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, bias: UnsafePointer<Float>?, rows: Int) {
         let status = packed.withUnsafeBufferPointer { llmrec_bf16_gemm(x, rows, inFeatures, $0.baseAddress, outFeatures, bias, out) }
+        precondition(status == 0, "bf16 products failed (scratch allocation)")
+    }
+
+    /// out[rows, outFeatures] = x[rows, inFeatures] · Wᵀ + bias, or out += that with `accumulate`,
+    /// the output columns shared by `threads` threads of `WorkerPool.shared` (whole panels of 32 each).
+    public func multiply(
+        out: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, bias: UnsafePointer<Float>?, rows: Int, accumulate: Bool = false,
+        threads: Int = 1
+    ) {
+        guard rows > 0 else { return }
+        let panels = llmrec_bf16_panel_count(outFeatures)
+        let parts = max(1, min(threads, panels))
+        packed.withUnsafeBufferPointer { weights in
+            let job = PanelJob(
+                x: x, rows: rows, inFeatures: inFeatures, weights: weights.baseAddress!, outFeatures: outFeatures, bias: bias, out: out,
+                accumulate: accumulate, panels: panels, parts: parts)
+            WorkerPool.shared.run(parts: parts) { job.run(part: $0) }
+        }
+    }
+
+    /// Row `index` of W as Float32 (its bfloat16 values).
+    public func row(_ index: Int) -> [Float] {
+        precondition((0..<outFeatures).contains(index), "row outside the matrix")
+        let pairs = (inFeatures + 1) / 2
+        let panelBase = (index / 32) * pairs * 64
+        let column = index % 32
+        return (0..<inFeatures).map { input in
+            let bits = packed[panelBase + ((input / 2) * 32 + column) * 2 + input % 2]
+            return Float(bitPattern: UInt32(bits) << 16)
+        }
+    }
+
+    /// Bytes the packed weights take.
+    public var byteCount: Int { packed.count * 2 }
+}
+
+/// One `BF16Matrix.multiply` shared by threads: part p computes a disjoint range of output panels.
+private struct PanelJob: @unchecked Sendable {
+    let x: UnsafePointer<Float>
+    let rows: Int
+    let inFeatures: Int
+    let weights: UnsafePointer<UInt16>
+    let outFeatures: Int
+    let bias: UnsafePointer<Float>?
+    let out: UnsafeMutablePointer<Float>
+    let accumulate: Bool
+    let panels: Int
+    let parts: Int
+
+    func run(part: Int) {
+        let first = panels * part / parts
+        let end = panels * (part + 1) / parts
+        let status = llmrec_bf16_gemm_panels(x, rows, inFeatures, weights, outFeatures, bias, out, accumulate ? 1 : 0, first, end)
         precondition(status == 0, "bf16 products failed (scratch allocation)")
     }
 }

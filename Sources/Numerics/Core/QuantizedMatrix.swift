@@ -239,6 +239,9 @@ public enum WeightMatrix: Sendable {
     /// [rows, columns] Float32, row-major.
     case dense([Float])
     case quantized(QuantizedMatrix)
+    /// Packed twice in bfloat16 for training on AVX-512 BF16: W for the forward, and Wᵀ (`transposed`)
+    /// for the input gradient.
+    case bfloat16(BF16Matrix, transposed: BF16Matrix)
 
     /// out[m, outFeatures] = x[m, inFeatures] · Wᵀ + bias; quantised single rows use `threads` threads
     /// and, with `integerActivations`, the integer kernels (`QuantizedMatrix.multiply`).
@@ -259,7 +262,37 @@ public enum WeightMatrix: Sendable {
             if let bias {
                 for row in 0..<m { for column in 0..<outFeatures { out[row * outFeatures + column] += bias[column] } }
             }
+        case .bfloat16(let matrix, _):
+            out.withUnsafeMutableBufferPointer { target in
+                x.withUnsafeBufferPointer { input in
+                    if let bias {
+                        bias.withUnsafeBufferPointer { matrix.multiply(out: target.baseAddress!, x: input.baseAddress!, bias: $0.baseAddress, rows: m, threads: threads) }
+                    } else {
+                        matrix.multiply(out: target.baseAddress!, x: input.baseAddress!, bias: nil, rows: m, threads: threads)
+                    }
+                }
+            }
         }
+    }
+
+    /// dx[rows, inFeatures] += dOut[rows, outFeatures] · W: a Linear layer's input gradient. Dense
+    /// matrices multiply on OpenBLAS, quantised ones are dequantised for it, bfloat16 ones use their
+    /// packed transpose on `threads` threads.
+    public func inputGradient(into dx: inout [Float], dOut: [Float], rows: Int, inFeatures: Int, outFeatures: Int, threads: Int = 1) {
+        let dense: [Float]
+        switch self {
+        case .dense(let values): dense = values
+        case .quantized(let matrix): dense = matrix.dequantized()
+        case .bfloat16(_, let transposed):
+            dx.withUnsafeMutableBufferPointer { target in
+                dOut.withUnsafeBufferPointer { gradient in
+                    transposed.multiply(
+                        out: target.baseAddress!, x: gradient.baseAddress!, bias: nil, rows: rows, accumulate: true, threads: threads)
+                }
+            }
+            return
+        }
+        BLAS.gemm(m: rows, n: inFeatures, k: outFeatures, a: dOut, lda: outFeatures, b: dense, ldb: inFeatures, beta: 1, c: &dx, ldc: inFeatures)
     }
 
     /// The matrix in Q8_0 when it is dense with whole 32-element blocks per row; itself otherwise.
@@ -275,6 +308,7 @@ public enum WeightMatrix: Sendable {
         switch self {
         case .dense(let weight): return Array(weight[(index * columns)..<((index + 1) * columns)])
         case .quantized(let matrix): return matrix.row(index)
+        case .bfloat16(let matrix, _): return matrix.row(index)
         }
     }
 }

@@ -60,7 +60,7 @@ enum ModelSetLoader {
                 let model = try ModelSetLoadError.naming("bundle") {
                     try ALLMRecModel.load(
                         bundle: bundle, dataset: dataset, loadLanguageModel: true, languageModel: request.languageModel,
-                        denseLanguageModel: false)
+                        trainingPrecision: nil)
                 }
                 allmrec = model
                 sasrec = model.sasrec

@@ -83,7 +83,7 @@ public final class RetrievalTrainer: Trainer {
     /// The words of wish samples (with `options.wishes`).
     public var wishMaker: WishMaker { sampler.wishMaker }
 
-    /// `decoder` should hold Float32 weights (`denseWeights()`): the backward pass multiplies by them.
+    /// `decoder` should hold training weights (`trainingWeights(_:)`): the backward pass multiplies by them.
     public init(
         decoder: CausalDecoder, sasrec: SASRecModel, builder: RetrievalPromptBuilder, dataset: PreparedDataset, options: RetrievalOptions
     ) {

@@ -12,7 +12,7 @@ import Training
 @Suite struct StepRecordTests {
     @Test func aRecordedRetrievalStepReplaysFromTheFileAlone() throws {
         let (dataset, lm, sasrec) = try TrainingWishesTests.movieLensWithSmolLM2()
-        let decoder = lm.decoder.denseWeights()
+        let decoder = lm.decoder.trainingWeights()
         let builder = RetrievalPromptBuilder(
             template: RetrievalTemplate.builtIn["movies"]!, tokenizer: lm.tokenizer, titles: ["No Title"] + dataset.catalog.items.map(\.title))
         var options = RetrievalOptions()
