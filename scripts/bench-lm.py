@@ -115,7 +115,7 @@ def main():
             continue
         peers[name] = json.loads(worker.stdout.strip().splitlines()[-1])
     print(f"{os.path.basename(arguments.model)}: {arguments.prompt_tokens}-token prompt, {arguments.decode_tokens} greedy steps, "
-          f"{arguments.threads} thread(s), best of {arguments.repeats}; ours: {mine['kernel']} kernels")
+          f"{arguments.threads} thread(s), best of {arguments.repeats}; ours: {mine['kernel']} kernels, OpenBLAS {mine.get('blas', '?')}")
     print("| | ours | " + " | ".join(peers) + " | " + " | ".join(f"ours/{name}" for name in peers) + " |")
     print("|---|---:|" + "---:|" * (2 * len(peers)))
     for key, label in [("prefillTokensPerSecond", "prefill tokens/s"), ("decodeTokensPerSecond", "decode tokens/s"),

@@ -41,10 +41,10 @@ struct EmbedCommand: ParsableCommand {
 
     @Option(
         help: """
-            Products of the linear layers: bf16 (bfloat16 with float32 sums, about twice as fast, cosine above \
-            0.9999 with float32) or f32. Default: bf16 where the CPU has AVX-512 BF16.
+            Products of the linear layers: f32 (default) or bf16 (bfloat16 with float32 sums, AVX-512 BF16 \
+            only; cosine above 0.9999 with float32, slower than f32 on the hosts measured).
             """)
-    var precision: TransformerEncoder.Precision = .fastest
+    var precision: TransformerEncoder.Precision = .float32
 
     @Flag(help: "No progress on stderr.")
     var quiet = false

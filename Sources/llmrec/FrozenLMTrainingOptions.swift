@@ -11,9 +11,9 @@ struct FrozenLMTrainingOptions: ParsableArguments {
     @Option(help: "Threads of the LM's products (OpenBLAS's and the bf16 kernels').") var blasThreads = 2
 
     @Option(help: ArgumentHelp(
-        "Arithmetic of the LM's products: bf16 (bfloat16 inputs, Float32 sums; AVX-512 BF16 only, about twice as fast) or f32; default: bf16 where the CPU has it.",
+        "Arithmetic of the LM's products: f32 (default) or bf16 (bfloat16 inputs, Float32 sums; AVX-512 BF16 only, slower than f32 on the hosts measured).",
         valueName: "bf16|f32"))
-    var precision: TrainingPrecision = .fastest
+    var precision: TrainingPrecision = .float32
 
     func validate() throws {
         guard blasThreads >= 1 else { throw ValidationError("--blas-threads must be positive") }

@@ -242,7 +242,7 @@ struct LMBenchCommand: ParsableCommand {
             let decodeRate = Double(decodeTokens) / bestDecode
             let summary: JSONValue = [
                 "model": .string(options.model), "threads": .integer(options.lmThreads), "integerActivations": .bool(decoder.integerActivations),
-                "kernel": .string(["portable", "avx2", "avx512-vnni"][QuantizedMatrix.integerKernelLevel]),
+                "kernel": .string(["portable", "avx2", "avx512-vnni"][QuantizedMatrix.integerKernelLevel]), "blas": .string(BLAS.core),
                 "loadSeconds": .number(loadSeconds), "promptTokens": .integer(promptTokens),
                 "prefillSeconds": .number(bestPrefill), "prefillTokensPerSecond": .number(Double(promptTokens) / bestPrefill),
                 "decodeTokens": .integer(decodeTokens), "decodeTokensPerSecond": .number(decodeRate),

@@ -170,7 +170,7 @@ struct ServeCommand: ParsableCommand {
         return DaemonConfiguration(
             transport: transport, datasetDirectory: data, stateDirectory: state,
             recommender: try ModelSpecification(parsing: served.recommender ?? "cooccurrence"), encoderDirectory: served.encoder,
-            embeddingThreads: embeddingThreads ?? settings.embeddingThreads ?? 1, encoderPrecision: served.encoderPrecision ?? .fastest,
+            embeddingThreads: embeddingThreads ?? settings.embeddingThreads ?? 1, encoderPrecision: served.encoderPrecision ?? .float32,
             bundleDirectory: served.bundle, languageModelPath: served.lm, languageModelThreads: served.lmThreads ?? 1,
             chatCacheSessions: chatCacheSessions ?? settings.chatCacheSessions ?? 8,
             chatCacheTokens: chatCacheTokens ?? settings.chatCacheTokens ?? 1024, itemNoun: served.itemNoun,

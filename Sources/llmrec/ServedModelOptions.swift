@@ -13,7 +13,7 @@ struct ServedModelOptions: ParsableArguments {
     @Option(help: "sentence-transformers model directory: makes catalog/search semantic (embeds the catalog once, cached) and feeds the text path.")
     var encoder: String?
 
-    @Option(help: "Products of the encoder's linear layers: bf16 (the default where the CPU has AVX-512 BF16) or f32.")
+    @Option(help: "Products of the encoder's linear layers: f32 (default) or bf16 (AVX-512 BF16 only; slower than f32 on the hosts measured).")
     var encoderPrecision: TransformerEncoder.Precision?
 
     @Option(help: "Model bundle (`llmrec train align|project|retrieval`, `llmrec tune`): its SASRec serves, its stage 1 feeds the text path, its retrieval model scores the whole catalog through the LM at the tuned weight (else its stage 2 ranks shortlists); its encoder and LM are used unless --encoder/--lm name others.")
@@ -55,7 +55,7 @@ struct ServedModelOptions: ParsableArguments {
         var resolved = self
         resolved.recommender = recommender ?? settings.recommender ?? "cooccurrence"
         resolved.encoder = encoder ?? settings.encoder
-        resolved.encoderPrecision = encoderPrecision ?? settings.encoderPrecision ?? .fastest
+        resolved.encoderPrecision = encoderPrecision ?? settings.encoderPrecision ?? .float32
         resolved.bundle = bundle ?? settings.bundle
         resolved.lm = lm ?? settings.lm
         resolved.lmThreads = lmThreads ?? settings.lmThreads ?? 1

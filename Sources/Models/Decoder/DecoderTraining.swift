@@ -76,11 +76,9 @@ public enum TrainingPrecision: String, Sendable, CaseIterable {
     /// Float32 weights and products (OpenBLAS).
     case float32 = "f32"
     /// Weights and each product's inputs rounded to bfloat16, Float32 sums (`BF16Matrix`, AVX-512
-    /// BF16 only): about twice the product rate; gradients within about 1% of Float32's.
+    /// BF16 only; opt-in): gradients closer to float64's than PyTorch's own bfloat16 autocast
+    /// (scripts/bench-training.py), but slower than OpenBLAS's AVX-512 sgemm on the hosts measured.
     case bfloat16 = "bf16"
-
-    /// bfloat16 where the CPU has AVX-512 BF16, Float32 elsewhere.
-    public static var fastest: TrainingPrecision { BF16Matrix.supported ? .bfloat16 : .float32 }
 }
 
 /// Training support for a frozen decoder: a forward over a whole sequence that keeps activations,

@@ -29,7 +29,7 @@ public final class SentenceEncoder: Sendable {
 
     /// - precision: how the encoder's linear layers multiply; bfloat16 falls back to float32 on a
     ///   CPU without AVX-512 BF16 (`encoder.precision` says which is in effect).
-    public init(directory: String, precision: TransformerEncoder.Precision = .fastest) throws {
+    public init(directory: String, precision: TransformerEncoder.Precision = .float32) throws {
         self.directory = directory
         let modules = try Self.json(directory + "/modules.json") as? [[String: Any]] ?? []
         let types = modules.compactMap { $0["type"] as? String }

@@ -14,13 +14,10 @@ public struct TransformerEncoder: Sendable {
     public enum Precision: String, Sendable, CaseIterable {
         /// OpenBLAS sgemm: PyTorch's arithmetic (the per-layer probes match it to 1e-4).
         case float32 = "f32"
-        /// bfloat16 products with Float32 sums (`BF16Matrix`, AVX-512 BF16): about 1.8× the
-        /// products' speed; all-MiniLM-L6-v2's sentence vectors keep a cosine above 0.9999 with
-        /// sentence-transformers' (MiniLMReferenceTests).
+        /// bfloat16 products with Float32 sums (`BF16Matrix`, AVX-512 BF16 only; opt-in): slower
+        /// than OpenBLAS's AVX-512 sgemm on the hosts measured (see `BF16Matrix`); all-MiniLM-L6-v2's
+        /// sentence vectors keep a cosine above 0.9999 with sentence-transformers' (MiniLMReferenceTests).
         case bfloat16 = "bf16"
-
-        /// bfloat16 where the CPU has AVX-512 BF16, float32 elsewhere.
-        public static var fastest: Precision { BF16Matrix.supported ? .bfloat16 : .float32 }
     }
 
     /// One block's linear layers packed for bfloat16 products.

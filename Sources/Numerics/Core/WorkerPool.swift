@@ -11,6 +11,11 @@ public final class WorkerPool: Sendable {
     /// The process-wide pool, with one worker fewer than the machine has cores.
     public static let shared = WorkerPool(workers: max(1, ProcessInfo.processInfo.activeProcessorCount - 1))
 
+    /// A pool for jobs of a millisecond or more (training's matrix products): its workers park after
+    /// about 20 µs, so that between jobs they leave the cores to other threads (OpenBLAS's) instead
+    /// of spinning for milliseconds.
+    public static let bulk = WorkerPool(workers: max(1, ProcessInfo.processInfo.activeProcessorCount - 1), spinLimit: 500)
+
     /// One job: its body, its part count and its own counters, so that a worker still holding an
     /// older job can only find that job's parts all claimed.
     private final class Job: Sendable {
@@ -41,11 +46,14 @@ public final class WorkerPool: Sendable {
     private let current = Mutex<Job?>(nil)
     private let submission = Mutex<Void>(())
     private let sleep = Condition()
-    /// Spin iterations (each a `pause`, ~40 ns) before a worker parks: a few milliseconds.
-    private static let spinLimit = 100_000
+    /// Spin iterations (each a `pause`, ~40 ns) before a worker parks.
+    private let spinLimit: Int
 
-    init(workers: Int) {
+    /// `spinLimit`: spins before an idle worker parks (the default, a few milliseconds, suits
+    /// decoding's many short jobs).
+    init(workers: Int, spinLimit: Int = 100_000) {
         self.workers = workers
+        self.spinLimit = spinLimit
         for _ in 0..<workers {
             let thread = Thread { [unowned self] in self.work() }
             thread.stackSize = 1 << 20
@@ -79,7 +87,7 @@ public final class WorkerPool: Sendable {
             var spins = 0
             while generation.load(ordering: .acquiring) == seen {
                 spins += 1
-                if spins < Self.spinLimit {
+                if spins < spinLimit {
                     llmrec_cpu_relax()
                     continue
                 }

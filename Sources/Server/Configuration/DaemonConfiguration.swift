@@ -52,7 +52,7 @@ public struct DaemonConfiguration: Sendable {
     public init(
         transport: Transport, datasetDirectory: String, stateDirectory: String? = nil,
         recommender: ModelSpecification = .cooccurrence, encoderDirectory: String? = nil, embeddingThreads: Int = 1,
-        encoderPrecision: TransformerEncoder.Precision = .fastest, bundleDirectory: String? = nil, languageModelPath: String? = nil,
+        encoderPrecision: TransformerEncoder.Precision = .float32, bundleDirectory: String? = nil, languageModelPath: String? = nil,
         languageModelThreads: Int = 1,
         chatCacheSessions: Int = 8, chatCacheTokens: Int = 1024, itemNoun: String? = nil, limits: ProtocolLimits = .init(),
         idleExitSeconds: Double? = nil, sharedStore: RedisEndpoint? = nil
