@@ -26,7 +26,7 @@ static corename_fn corename;
 
 /* The OpenBLAS core our CPU probe supports: SkylakeX's kernels need AVX-512 F/CD/BW/DQ/VL,
    Haswell's AVX2 and FMA. NULL leaves the choice to OpenBLAS. */
-static const char *core_for_this_cpu(void) {
+const char *llmrec_blas_core_for_this_cpu(void) {
 #if defined(__x86_64__)
     const unsigned features = llmrec_cpu_features();
     if (features & LLMREC_CPU_AVX512_CORE) return "SkylakeX";
@@ -47,7 +47,7 @@ static void *symbol(void *library, const char *name) {
 static void load(void) {
     const char *chosen = getenv("OPENBLAS_CORETYPE");
     if (!chosen || !*chosen) {
-        chosen = core_for_this_cpu();
+        chosen = llmrec_blas_core_for_this_cpu();
         if (chosen) setenv("OPENBLAS_CORETYPE", chosen, 0);
     }
     static const char *names[] = {"libopenblas.so.0", "libopenblas.so", "libopenblas.dylib"};

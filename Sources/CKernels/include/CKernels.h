@@ -49,6 +49,9 @@ void llmrec_sgemv(int transpose, int m, int n, float alpha, const float *a, int 
 void llmrec_blas_set_threads(int count);
 /// The name of the kernels OpenBLAS chose ("SkylakeX", "Haswell", ...).
 const char *llmrec_blas_core(void);
+/// The kernels named to OpenBLAS when OPENBLAS_CORETYPE is unset ("SkylakeX", "Haswell"); NULL
+/// leaves the choice to OpenBLAS.
+const char *llmrec_blas_core_for_this_cpu(void);
 
 /// glibc's allocator keeps freed blocks of up to 32 MiB in its heap and never trims the heap (no
 /// effect elsewhere); see `AllocatorTuning` in Numerics.

@@ -38,4 +38,8 @@ public enum BLAS {
 
     /// The kernels OpenBLAS runs on this host ("SkylakeX", "Haswell", ...), for benchmark reports.
     public static var core: String { String(cString: llmrec_blas_core()) }
+
+    /// The kernels CKernels names to OpenBLAS for this CPU when OPENBLAS_CORETYPE is unset; nil
+    /// leaves OpenBLAS's own choice.
+    public static var coreForThisCPU: String? { llmrec_blas_core_for_this_cpu().map { String(cString: $0) } }
 }
