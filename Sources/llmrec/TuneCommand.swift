@@ -17,8 +17,10 @@ struct TuneCommand: ParsableCommand {
             every signal the bundle has: SASRec, co-occurrence, the text path (the bundle's sentence encoder, \
             or --encoder) and retrieval through the LM (after llmrec train retrieval). Each signal is \
             z-scored per case; every weighting from --grid is ranked by Hit@1 (NDCG@10 breaks ties), with \
-            and without the retrieval path. Writes the two weightings to the bundle's manifest (blend, \
-            blendWithoutLM), which `eval --model blend:BUNDLE` / `blend-cf:BUNDLE` and the daemon use. \
+            and without the retrieval path, and among the signals that read an item by its text (text, \
+            retrieval) for lists of items without training interactions. Writes the three weightings to the \
+            bundle's manifest (blend, blendWithoutLM, blendItemsWithoutInteractions), which `eval --model \
+            blend:BUNDLE` / `blend-cf:BUNDLE` and the daemon use. \
             The test split is never read. Prints one JSON line.
             """
     )
@@ -79,6 +81,10 @@ struct TuneCommand: ParsableCommand {
             }
             manifest.blend = names(best.weights)
             manifest.blendWithoutLM = names(bestWithoutLM.weights)
+            // Lists of items without training interactions: the signals that read items by their text.
+            let textual = ordered.filter(\.scoresItemsWithoutInteractions)
+            let bestForItemsWithoutInteractions = textual.isEmpty ? nil : tuner.best(of: textual, grid: grid)
+            manifest.blendItemsWithoutInteractions = bestForItemsWithoutInteractions.map { names($0.weights) }
             var record: [String: String] = ["seed": String(seed), "grid": grid.map { String($0) }.joined(separator: ","), "cases": String(tuner.cases)]
             func summary(_ metrics: RankingMetrics) -> String { String(format: "Hit@1 %.4f NDCG@10 %.4f", metrics.hit(at: 1), metrics.ndcg(at: 10)) }
             var singles = JSONObject()
@@ -89,6 +95,7 @@ struct TuneCommand: ParsableCommand {
             }
             record["valid.blend"] = summary(best.metrics)
             record["valid.blendWithoutLM"] = summary(bestWithoutLM.metrics)
+            if let bestForItemsWithoutInteractions { record["valid.blendItemsWithoutInteractions"] = summary(bestForItemsWithoutInteractions.metrics) }
             manifest.training["tune"] = record
             try manifest.write(directory: bundle)
             func json(_ choice: BlendTuner.Choice) -> JSONValue {
@@ -98,7 +105,8 @@ struct TuneCommand: ParsableCommand {
             }
             let output: JSONValue = [
                 "bundle": .string(bundle), "validationCases": .integer(tuner.cases), "signals": .object(singles), "blend": json(best),
-                "blendWithoutLM": json(bestWithoutLM), "seconds": .number(Date().timeIntervalSince(started)),
+                "blendWithoutLM": json(bestWithoutLM), "blendItemsWithoutInteractions": bestForItemsWithoutInteractions.map(json) ?? .null,
+                "seconds": .number(Date().timeIntervalSince(started)),
             ]
             print(JSONWriter.compact(output))
         } catch let error as ValidationError {

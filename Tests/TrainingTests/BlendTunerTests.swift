@@ -33,6 +33,29 @@ import Training
         #expect((best.weights[.cooccurrence] ?? 0) > 0)
     }
 
+    /// A signal that ranks candidates by their id, upwards or downwards.
+    struct ByIdentifier: SequentialRecommender {
+        let name: String
+        let ascending: Bool
+        func scores(history: [Int32], candidates: [Int32]) -> [Float] { candidates.map { Float(ascending ? $0 : -$0) } }
+    }
+
+    /// A case whose candidates all lack training interactions is ranked by the components for such
+    /// items; a case with any interacted candidate by the main ones, in the same batch.
+    @Test func listsOfItemsWithoutInteractionsUseTheirOwnComponents() {
+        let blend = ZScoreBlend(
+            name: "blend", components: [ZScoreBlend.Component(recommender: ByIdentifier(name: "collaborative", ascending: true), weight: 1)],
+            componentsForItemsWithoutInteractions: [ZScoreBlend.Component(recommender: ByIdentifier(name: "text", ascending: false), weight: 2)],
+            interactedItems: [1, 2, 3])
+        let scores = blend.scores(batch: [([1], [1, 2, 3]), ([1], [7, 8, 9]), ([1], [1, 8])])
+        #expect(scores[0] == ZScoreBlend.standardised([1, 2, 3]))
+        #expect(scores[1] == ZScoreBlend.standardised([-7, -8, -9]).map { 2 * $0 })
+        #expect(scores[2] == ZScoreBlend.standardised([1, 8]))
+        #expect(blend.scores(history: [1], candidates: [7, 8, 9]) == scores[1])
+        let plain = ZScoreBlend(name: "plain", components: blend.components)
+        #expect(plain.scores(batch: [([1], [7, 8, 9])])[0] == ZScoreBlend.standardised([7, 8, 9]))
+    }
+
     @Test func standardisingIgnoresScaleAndShift() {
         let scores: [Float] = [1, 2, 3, 6]
         let z = ZScoreBlend.standardised(scores)

@@ -50,6 +50,10 @@ import Testing
         #expect(tuning["blendWithoutLM"]?["weights"]?["retrieval"]?.doubleValue ?? 0 == 0)
         let tunedManifest = try JSONValue.parse(String(contentsOfFile: bundle + "/manifest.json", encoding: .utf8))
         #expect(tunedManifest["blend"]?.objectValue != nil && tunedManifest["blendWithoutLM"]?.objectValue != nil)
+        // Lists of items without interactions: a blend of the signals that read items by their text only.
+        #expect(Set(tunedManifest["blendItemsWithoutInteractions"]?.objectValue?.keys ?? []) == ["text", "retrieval"])
+        let textualHit = tuning["blendItemsWithoutInteractions"]?["hit1"]?.doubleValue ?? -1
+        for name in ["text", "retrieval"] { #expect(textualHit >= (tuning["signals"]?[name]?["hit1"]?.doubleValue ?? 2)) }
 
         let models = ["retrieval:" + bundle, "blend:" + bundle, "blend-cf:" + bundle, "text:" + ALLMRecCommandTests.encoder]
         let evaluated = try CommandLineTests.run(

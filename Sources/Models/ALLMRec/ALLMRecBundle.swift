@@ -17,13 +17,15 @@ import Numerics
 ///      "retrieval": "retrieval.safetensors", "retrievalTemplate": {…RetrievalTemplate JSON…},
 ///      "retrievalWords": "words.safetensors",
 ///      "blend": {"sasrec": 1, "cooccurrence": 0.5, "text": 0.25, "retrieval": 1},
-///      "blendWithoutLM": {"sasrec": 1, "cooccurrence": 0.5, "text": 0.25}}
+///      "blendWithoutLM": {"sasrec": 1, "cooccurrence": 0.5, "text": 0.25},
+///      "blendItemsWithoutInteractions": {"text": 0.5, "retrieval": 1}}
 ///
 /// Relative paths are relative to the bundle directory. `stage2` and `lm` are absent until stage 2;
 /// `retrieval` (LLM-SRec's weights, `llmrec train retrieval`) until that training, which needs
 /// neither stage; `retrievalWords` until `llmrec train words`. `blend` and `blendWithoutLM` are
 /// the z-score blend weights `llmrec tune` chose on the validation split, with and without the
-/// retrieval path.
+/// retrieval path; `blendItemsWithoutInteractions` those of the signals that can score an item
+/// without training interactions (text, retrieval), for lists made only of such items.
 public struct ALLMRecManifest: Sendable {
     public static let fileName = "manifest.json"
     public static let format = "llmrec-allmrec"
@@ -53,6 +55,9 @@ public struct ALLMRecManifest: Sendable {
     /// Blend weights by signal name (`BlendSignal`), tuned on validation.
     public var blend: [String: Float]?
     public var blendWithoutLM: [String: Float]?
+    /// Weights of the signals that score items without training interactions, for candidate lists
+    /// made only of such items (`ZScoreBlend.componentsForItemsWithoutInteractions`).
+    public var blendItemsWithoutInteractions: [String: Float]?
     /// Free-form training records per stage (settings, times, losses), as JSON-compatible values.
     public var training: [String: [String: String]]
 
@@ -105,6 +110,7 @@ public struct ALLMRecManifest: Sendable {
         }
         manifest.blend = try weights("blend")
         manifest.blendWithoutLM = try weights("blendWithoutLM")
+        manifest.blendItemsWithoutInteractions = try weights("blendItemsWithoutInteractions")
         if let templateObject = object["retrievalTemplate"] {
             guard let templateJSON = templateObject as? [String: Any] else { throw .invalidBundle("\(path): 'retrievalTemplate' is not an object") }
             do {
@@ -134,6 +140,7 @@ public struct ALLMRecManifest: Sendable {
         object["retrievalWords"] = retrievalWords
         object["blend"] = blend.map { $0.mapValues { Double($0) } }
         object["blendWithoutLM"] = blendWithoutLM.map { $0.mapValues { Double($0) } }
+        object["blendItemsWithoutInteractions"] = blendItemsWithoutInteractions.map { $0.mapValues { Double($0) } }
         let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
         try data.write(to: URL(fileURLWithPath: directory + "/" + Self.fileName), options: .atomic)
     }

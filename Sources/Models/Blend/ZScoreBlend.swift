@@ -2,7 +2,10 @@ import Numerics
 
 /// Several recommenders blended: each one's scores are standardised over the case's candidates
 /// (z-scores; a signal that scores every candidate alike adds nothing) and summed with weights.
-/// What the daemon's ranking does with its signals, as an evaluated model.
+/// What the daemon's ranking does with its signals, as an evaluated model. A case whose candidates
+/// all lack training interactions (strict cold start) is scored by
+/// `componentsForItemsWithoutInteractions` instead, when given: the collaborative signals only see
+/// untrained rows there.
 public struct ZScoreBlend: SequentialRecommender {
     public struct Component: Sendable {
         public var recommender: any SequentialRecommender
@@ -16,15 +19,28 @@ public struct ZScoreBlend: SequentialRecommender {
 
     public let name: String
     public let components: [Component]
+    /// What scores a case whose candidates all lack training interactions (empty: `components`).
+    public let componentsForItemsWithoutInteractions: [Component]
+    /// Items with at least one training interaction, by dense id.
+    private let interacted: Set<Int32>
 
-    /// Components of weight 0 are left out (never run).
-    public init(name: String, components: [Component]) {
+    /// Components of weight 0 are left out (never run). `interactedItems` (the items with training
+    /// interactions) tells which cases `componentsForItemsWithoutInteractions` scores.
+    public init(
+        name: String, components: [Component], componentsForItemsWithoutInteractions: [Component] = [], interactedItems: Set<Int32> = []
+    ) {
         self.name = name
         self.components = components.filter { $0.weight != 0 }
+        self.componentsForItemsWithoutInteractions = componentsForItemsWithoutInteractions.filter { $0.weight != 0 }
+        self.interacted = interactedItems
     }
 
-    public var preferredBatchSize: Int { components.map(\.recommender.preferredBatchSize).min() ?? 256 }
-    public var scoresItemsWithoutInteractions: Bool { components.contains { $0.recommender.scoresItemsWithoutInteractions } }
+    public var preferredBatchSize: Int {
+        (components + componentsForItemsWithoutInteractions).map(\.recommender.preferredBatchSize).min() ?? 256
+    }
+    public var scoresItemsWithoutInteractions: Bool {
+        (components + componentsForItemsWithoutInteractions).contains { $0.recommender.scoresItemsWithoutInteractions }
+    }
 
     public func scores(history: [Int32], candidates: [Int32]) -> [Float] {
         scores(batch: [(history, candidates)])[0]
@@ -32,9 +48,18 @@ public struct ZScoreBlend: SequentialRecommender {
 
     public func scores(batch: [(history: [Int32], candidates: [Int32])]) -> [[Float]] {
         var blended = batch.map { [Float](repeating: 0, count: $0.candidates.count) }
-        for component in components {
-            for (index, scores) in component.recommender.scores(batch: batch).enumerated() {
-                for (position, value) in Self.standardised(scores).enumerated() { blended[index][position] += component.weight * value }
+        let cold = batch.indices.filter { index in
+            !componentsForItemsWithoutInteractions.isEmpty && batch[index].candidates.allSatisfy { !interacted.contains($0) }
+        }
+        for (indices, components) in [(Array(Set(batch.indices).subtracting(cold)).sorted(), components), (cold, componentsForItemsWithoutInteractions)]
+        where !indices.isEmpty {
+            let cases = indices.map { batch[$0] }
+            for component in components {
+                for (offset, scores) in component.recommender.scores(batch: cases).enumerated() {
+                    for (position, value) in Self.standardised(scores).enumerated() {
+                        blended[indices[offset]][position] += component.weight * value
+                    }
+                }
             }
         }
         return blended
@@ -58,4 +83,8 @@ public enum BlendSignal: String, Sendable, CaseIterable {
     case text
     /// Retrieval through the LM (the bundle's LLM-SRec weights).
     case retrieval
+
+    /// Whether the signal scores an item without training interactions by its text (text,
+    /// retrieval); the collaborative ones see only an untrained row or nothing.
+    public var scoresItemsWithoutInteractions: Bool { self == .text || self == .retrieval }
 }

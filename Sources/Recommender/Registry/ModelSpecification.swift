@@ -117,11 +117,19 @@ public enum ModelSpecification: Sendable, Equatable {
             guard let weights = withLanguageModel ? manifest.blend : manifest.blendWithoutLM else {
                 throw ALLMRecError.invalidBundle("\(bundle) has no tuned blend yet (llmrec tune)")
             }
+            // Lists of items without training interactions: the tuned text-reading blend; without the
+            // LM path only the text signal reads such items.
+            let tunedCold = manifest.blendItemsWithoutInteractions ?? [:]
+            let coldWeights = withLanguageModel ? tunedCold : (tunedCold.keys.contains(BlendSignal.text.rawValue) ? [BlendSignal.text.rawValue: 1] : [:])
             let signals = try BlendSignals.build(
-                Set(weights.filter { $0.value != 0 }.keys.compactMap(BlendSignal.init)), bundle: bundle, dataset: dataset, using: data,
-                showProgress: showProgress)
+                Set(weights.merging(coldWeights) { max($0, $1) }.filter { $0.value != 0 }.keys.compactMap(BlendSignal.init)), bundle: bundle,
+                dataset: dataset, using: data, showProgress: showProgress)
+            func components(_ weights: [String: Float]) -> [ZScoreBlend.Component] {
+                signals.compactMap { signal in weights[signal.key.rawValue].map { ZScoreBlend.Component(recommender: signal.value, weight: $0) } }
+            }
             return ZScoreBlend(
-                name: name, components: signals.map { ZScoreBlend.Component(recommender: $0.value, weight: weights[$0.key.rawValue] ?? 0) })
+                name: name, components: components(weights), componentsForItemsWithoutInteractions: components(coldWeights),
+                interactedItems: Set(sequences.joined()))
         case .blend(let weight, let bundle):
             return try ALLMRecBlend(model: try ALLMRecModel.load(bundle: bundle, dataset: dataset), weight: weight)
         case .allmrec(let mode, let bundle):
