@@ -42,6 +42,16 @@ void llmrec_bf16_pack_weights(const float *w, size_t n, size_t k, uint16_t *pack
     }
 }
 
+void llmrec_bf16_unpack_row(const uint16_t *packed, size_t n, size_t k, size_t row, float *out) {
+    (void)n;
+    const size_t pairs = pairs_for(k);
+    const uint16_t *panel = packed + (row / PANEL_COLUMNS) * pairs * PANEL_COLUMNS * 2;
+    for (size_t input = 0; input < k; input++) {
+        const uint32_t bits = (uint32_t)panel[((input / 2) * PANEL_COLUMNS + row % PANEL_COLUMNS) * 2 + input % 2] << 16;
+        memcpy(out + input, &bits, sizeof bits);
+    }
+}
+
 int llmrec_bf16_gemm_supported(void) { return (llmrec_cpu_features() & LLMREC_CPU_AVX512_BF16) != 0; }
 
 #if defined(__x86_64__)

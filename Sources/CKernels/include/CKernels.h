@@ -145,6 +145,9 @@ size_t llmrec_bf16_packed_count(size_t n, size_t k);
 /// Packs W [n, k] float32 row-major (PyTorch's Linear layout) into `packed`, rounding to bf16.
 void llmrec_bf16_pack_weights(const float *w, size_t n, size_t k, uint16_t *packed);
 
+/// out[0..<k] = row `row` of the packed [n, k] matrix, its bfloat16 values as float32.
+void llmrec_bf16_unpack_row(const uint16_t *packed, size_t n, size_t k, size_t row, float *out);
+
 /// 1 when the CPU has AVX-512 BF16 (without it `llmrec_bf16_gemm` refuses).
 int llmrec_bf16_gemm_supported(void);
 

@@ -48,11 +48,12 @@ public struct ZScoreBlend: SequentialRecommender {
 
     public func scores(batch: [(history: [Int32], candidates: [Int32])]) -> [[Float]] {
         var blended = batch.map { [Float](repeating: 0, count: $0.candidates.count) }
-        let cold = batch.indices.filter { index in
+        func onlyItemsWithoutInteractions(_ index: Int) -> Bool {
             !componentsForItemsWithoutInteractions.isEmpty && batch[index].candidates.allSatisfy { !interacted.contains($0) }
         }
-        for (indices, components) in [(Array(Set(batch.indices).subtracting(cold)).sorted(), components), (cold, componentsForItemsWithoutInteractions)]
-        where !indices.isEmpty {
+        let cold = batch.indices.filter(onlyItemsWithoutInteractions)
+        let warm = batch.indices.filter { !onlyItemsWithoutInteractions($0) }
+        for (indices, components) in [(warm, components), (cold, componentsForItemsWithoutInteractions)] where !indices.isEmpty {
             let cases = indices.map { batch[$0] }
             for component in components {
                 for (offset, scores) in component.recommender.scores(batch: cases).enumerated() {

@@ -64,13 +64,9 @@ public struct BF16Matrix: Sendable {
     /// Row `index` of W as Float32 (its bfloat16 values).
     public func row(_ index: Int) -> [Float] {
         precondition((0..<outFeatures).contains(index), "row outside the matrix")
-        let pairs = (inFeatures + 1) / 2
-        let panelBase = (index / 32) * pairs * 64
-        let column = index % 32
-        return (0..<inFeatures).map { input in
-            let bits = packed[panelBase + ((input / 2) * 32 + column) * 2 + input % 2]
-            return Float(bitPattern: UInt32(bits) << 16)
-        }
+        var row = [Float](repeating: 0, count: inFeatures)
+        packed.withUnsafeBufferPointer { llmrec_bf16_unpack_row($0.baseAddress, outFeatures, inFeatures, index, &row) }
+        return row
     }
 
     /// Bytes the packed weights take.
