@@ -20,7 +20,7 @@ struct TuneCommand: ParsableCommand {
             and without the retrieval path, and among the signals that read an item by its text (text, \
             retrieval) for lists of items without training interactions. Writes the three weightings to the \
             bundle's manifest (blend, blendWithoutLM, blendItemsWithoutInteractions), which `eval --model \
-            blend:BUNDLE` / `blend-cf:BUNDLE` and the daemon use. \
+            blend:BUNDLE` / `blend-cf:BUNDLE` use; the daemon uses the first. \
             The test split is never read. Prints one JSON line.
             """
     )
