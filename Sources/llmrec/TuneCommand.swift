@@ -18,7 +18,8 @@ struct TuneCommand: ParsableCommand {
             or --encoder) and retrieval through the LM (after llmrec train retrieval). Each signal is \
             z-scored per case; every weighting from --grid is ranked by Hit@1 (NDCG@10 breaks ties), with \
             and without the retrieval path, and among the signals that read an item by its text (text, \
-            retrieval) for lists of items without training interactions. Writes the three weightings to the \
+            retrieval) for lists of items without training interactions; for that weighting retrieval reads \
+            every validation candidate by its title alone, as it reads an item without interactions. Writes the three weightings to the \
             bundle's manifest (blend, blendWithoutLM, blendItemsWithoutInteractions), which `eval --model \
             blend:BUNDLE` / `blend-cf:BUNDLE` use; the daemon uses the first. \
             The test split is never read. Prints one JSON line.
@@ -45,6 +46,18 @@ struct TuneCommand: ParsableCommand {
     func validate() throws {
         guard blasThreads >= 1, maxUsers.map({ $0 >= 1 }) ?? true else { throw ValidationError("--blas-threads and --max-users must be positive") }
         _ = try parsedGrid()
+    }
+
+    /// `signals` with retrieval (when among them) reading every catalog item by its text alone.
+    func readingTitles(_ signals: [BlendSignal: any SequentialRecommender]) throws -> [BlendSignal: any SequentialRecommender] {
+        guard let retrieval = signals[.retrieval] as? RetrievalRecommender else { return signals }
+        let items = retrieval.itemVectors.count / RetrievalWeights.vectorSize - 1
+        let meter = ProgressMeter(label: "tune: catalog read by titles", total: Int64(items), unit: .items("items"), enabled: !quiet)
+        let vectors = try retrieval.model.catalogVectors(titlesOnly: true) { meter.update(Int64($0)) }
+        meter.finish(Int64(items))
+        var result = signals
+        result[.retrieval] = retrieval.scoring(itemVectors: vectors)
+        return result
     }
 
     func run() throws {
@@ -81,9 +94,12 @@ struct TuneCommand: ParsableCommand {
             }
             manifest.blend = names(best.weights)
             manifest.blendWithoutLM = names(bestWithoutLM.weights)
-            // Lists of items without training interactions: the signals that read items by their text.
+            // Lists of items without training interactions: the signals that read items by their text,
+            // retrieval reading every candidate by its title alone as it reads such an item.
             let textual = ordered.filter(\.scoresItemsWithoutInteractions)
-            let bestForItemsWithoutInteractions = textual.isEmpty ? nil : tuner.best(of: textual, grid: grid)
+            let titleTuner = textual.isEmpty ? nil : BlendTuner(
+                signals: try readingTitles(signals.filter { textual.contains($0.key) }), evaluator: evaluator, evaluationProtocol: .allLLMRec)
+            let bestForItemsWithoutInteractions = titleTuner?.best(of: textual, grid: grid)
             manifest.blendItemsWithoutInteractions = bestForItemsWithoutInteractions.map { names($0.weights) }
             var record: [String: String] = ["seed": String(seed), "grid": grid.map { String($0) }.joined(separator: ","), "cases": String(tuner.cases)]
             func summary(_ metrics: RankingMetrics) -> String { String(format: "Hit@1 %.4f NDCG@10 %.4f", metrics.hit(at: 1), metrics.ndcg(at: 10)) }
@@ -92,6 +108,12 @@ struct TuneCommand: ParsableCommand {
                 let metrics = tuner.metrics([signal: 1])
                 record["valid.\(signal.rawValue)"] = summary(metrics)
                 singles[signal.rawValue] = ["hit1": .number(metrics.hit(at: 1)), "ndcg10": .number(metrics.ndcg(at: 10))]
+            }
+            var byTitle = JSONObject()
+            for signal in textual {
+                guard let metrics = titleTuner?.metrics([signal: 1]) else { continue }
+                record["valid.\(signal.rawValue).byTitle"] = summary(metrics)
+                byTitle[signal.rawValue] = ["hit1": .number(metrics.hit(at: 1)), "ndcg10": .number(metrics.ndcg(at: 10))]
             }
             record["valid.blend"] = summary(best.metrics)
             record["valid.blendWithoutLM"] = summary(bestWithoutLM.metrics)
@@ -104,7 +126,8 @@ struct TuneCommand: ParsableCommand {
                 return ["weights": .object(weights), "hit1": .number(choice.metrics.hit(at: 1)), "ndcg10": .number(choice.metrics.ndcg(at: 10))]
             }
             let output: JSONValue = [
-                "bundle": .string(bundle), "validationCases": .integer(tuner.cases), "signals": .object(singles), "blend": json(best),
+                "bundle": .string(bundle), "validationCases": .integer(tuner.cases), "signals": .object(singles),
+                "signalsByTitle": .object(byTitle), "blend": json(best),
                 "blendWithoutLM": json(bestWithoutLM), "blendItemsWithoutInteractions": bestForItemsWithoutInteractions.map(json) ?? .null,
                 "seconds": .number(Date().timeIntervalSince(started)),
             ]

@@ -52,8 +52,12 @@ import Testing
         #expect(tunedManifest["blend"]?.objectValue != nil && tunedManifest["blendWithoutLM"]?.objectValue != nil)
         // Lists of items without interactions: a blend of the signals that read items by their text only.
         #expect(Set(tunedManifest["blendItemsWithoutInteractions"]?.objectValue?.keys ?? []) == ["text", "retrieval"])
+        // Chosen with retrieval reading every candidate by its title alone, as it reads such items.
+        let byTitle = tuning["signalsByTitle"]?.objectValue
+        #expect(Set(byTitle?.keys ?? []) == ["text", "retrieval"])
+        #expect(byTitle?["text"] == signals?["text"])
         let textualHit = tuning["blendItemsWithoutInteractions"]?["hit1"]?.doubleValue ?? -1
-        for name in ["text", "retrieval"] { #expect(textualHit >= (tuning["signals"]?[name]?["hit1"]?.doubleValue ?? 2)) }
+        for name in ["text", "retrieval"] { #expect(textualHit >= (byTitle?[name]?["hit1"]?.doubleValue ?? 2)) }
 
         let models = ["retrieval:" + bundle, "blend:" + bundle, "blend-cf:" + bundle, "text:" + ALLMRecCommandTests.encoder]
         let evaluated = try CommandLineTests.run(

@@ -25,7 +25,8 @@ import Numerics
 /// neither stage; `retrievalWords` until `llmrec train words`. `blend` and `blendWithoutLM` are
 /// the z-score blend weights `llmrec tune` chose on the validation split, with and without the
 /// retrieval path; `blendItemsWithoutInteractions` those of the signals that can score an item
-/// without training interactions (text, retrieval), for lists made only of such items.
+/// without training interactions (text, retrieval), for lists made only of such items, chosen with
+/// retrieval reading every validation candidate by its title alone.
 public struct ALLMRecManifest: Sendable {
     public static let fileName = "manifest.json"
     public static let format = "llmrec-allmrec"

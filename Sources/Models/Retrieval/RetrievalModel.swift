@@ -176,10 +176,11 @@ public struct RetrievalModel: Sendable {
         return (weights.userHead.forward(states.last, rows: prompts.count).output, states.words)
     }
 
-    /// Item vectors [items.count · 128] (an item without interactions is read by title alone);
-    /// unit length when the model was trained on cosine scores. One LM pass for all.
-    public func itemVectors(_ items: [Int32]) throws(DecoderError) -> [Float] {
-        try itemVectors(entries: items.map(entry))
+    /// Item vectors [items.count · 128] (an item without interactions is read by title alone, and
+    /// every item when `titlesOnly`, as if none had interactions); unit length when the model was
+    /// trained on cosine scores. One LM pass for all.
+    public func itemVectors(_ items: [Int32], titlesOnly: Bool = false) throws(DecoderError) -> [Float] {
+        try itemVectors(entries: items.map { titlesOnly ? titleEntry($0) : entry($0) })
     }
 
     /// Item vectors [entries.count · 128] of items given as prompt entries (an item added at run
@@ -191,8 +192,14 @@ public struct RetrievalModel: Sendable {
 
     /// A dataset item as prompts show it: by title alone when it has no training interactions.
     public func entry(_ item: Int32) -> RetrievalPromptBuilder.Entry {
-        RetrievalPromptBuilder.Entry(
-            title: builder.titles[Int(item)], softItem: itemsWithoutInteractions.contains(item) ? nil : item, facets: builder.facets(of: item))
+        itemsWithoutInteractions.contains(item) ? titleEntry(item) : RetrievalPromptBuilder.Entry(
+            title: builder.titles[Int(item)], softItem: item, facets: builder.facets(of: item))
+    }
+
+    /// A dataset item by its text alone (title and facets, no soft token), as an item without
+    /// interactions is shown.
+    public func titleEntry(_ item: Int32) -> RetrievalPromptBuilder.Entry {
+        RetrievalPromptBuilder.Entry(title: builder.titles[Int(item)], softItem: nil, facets: builder.facets(of: item))
     }
 
     /// Head outputs as scores use them: rows normalised under cosine scoring.
@@ -204,14 +211,15 @@ public struct RetrievalModel: Sendable {
     /// Item prompts run together in one LM pass when the catalog is embedded.
     static let itemsPerPass = 32
 
-    /// Every catalog item's vector, [(items + 1) · 128] (row 0 zero); `progress(done)` after each pass.
-    public func catalogVectors(progress: (Int) -> Void = { _ in }) throws(DecoderError) -> [Float] {
+    /// Every catalog item's vector, [(items + 1) · 128] (row 0 zero), every item read by its text
+    /// alone when `titlesOnly`; `progress(done)` after each pass.
+    public func catalogVectors(titlesOnly: Bool = false, progress: (Int) -> Void = { _ in }) throws(DecoderError) -> [Float] {
         let size = RetrievalWeights.vectorSize
         let items = builder.titles.count - 1
         var vectors = [Float](repeating: 0, count: (items + 1) * size)
         for start in stride(from: 1, through: items, by: Self.itemsPerPass) {
             let chunk = (start..<min(start + Self.itemsPerPass, items + 1)).map { Int32($0) }
-            let computed = try itemVectors(chunk)
+            let computed = try itemVectors(chunk, titlesOnly: titlesOnly)
             for index in 0..<(chunk.count * size) { vectors[start * size + index] = computed[index] }
             progress(start + chunk.count - 1)
         }
@@ -226,12 +234,20 @@ public struct RetrievalRecommender: SequentialRecommender {
     public let name = "retrieval"
     public let model: RetrievalModel
     /// [(items + 1) · 128].
-    public let itemVectors: [Float]
+    public private(set) var itemVectors: [Float]
     private let users = UserVectorMemo()
 
     public init(model: RetrievalModel, itemVectors: [Float]) {
         self.model = model
         self.itemVectors = itemVectors
+    }
+
+    /// The same model scoring with other catalog vectors ([(items + 1) · 128], e.g. every item read
+    /// by its text alone); the user vectors already computed are shared.
+    public func scoring(itemVectors: [Float]) -> RetrievalRecommender {
+        var copy = self
+        copy.itemVectors = itemVectors
+        return copy
     }
 
     public var preferredBatchSize: Int { 8 }
