@@ -17,11 +17,13 @@ struct TuneCommand: ParsableCommand {
             every signal the bundle has: SASRec, co-occurrence, the text path (the bundle's sentence encoder, \
             or --encoder) and retrieval through the LM (after llmrec train retrieval). Each signal is \
             z-scored per case; every weighting from --grid is ranked by Hit@1 (NDCG@10 breaks ties), with \
-            and without the retrieval path, and among the signals that read an item by its text (text, \
-            retrieval) for lists of items without training interactions; for that weighting retrieval reads \
-            every validation candidate by its title alone, as it reads an item without interactions. Writes the three weightings to the \
-            bundle's manifest (blend, blendWithoutLM, blendItemsWithoutInteractions), which `eval --model \
-            blend:BUNDLE` / `blend-cf:BUNDLE` use; the daemon uses the first. \
+            and without the retrieval path, and, for lists of items without training interactions, among the \
+            signals that read an item by its text (SASRec with rows predicted from text, text, retrieval), \
+            with and without retrieval, every validation candidate read as such an item (retrieval by its \
+            title alone, SASRec by the row predicted without it). Writes the weightings to the bundle's \
+            manifest (blend, blendWithoutLM, blendItemsWithoutInteractions, \
+            blendItemsWithoutInteractionsWithoutLM), which `eval --model blend:BUNDLE` / `blend-cf:BUNDLE` \
+            use; the daemon uses the first. \
             The test split is never read. Prints one JSON line.
             """
     )
@@ -48,8 +50,11 @@ struct TuneCommand: ParsableCommand {
         _ = try parsedGrid()
     }
 
-    /// `signals` with retrieval (when among them) reading every catalog item by its text alone.
+    /// `signals` reading every catalog item as an item without training interactions: retrieval by
+    /// its text alone, SASRec with text rows by the rows predicted without the item.
     func readingTitles(_ signals: [BlendSignal: any SequentialRecommender]) throws -> [BlendSignal: any SequentialRecommender] {
+        var signals = signals
+        if let sasrec = signals[.sasrecText] as? SASRecWithTextRows { signals[.sasrecText] = sasrec.readingTextsOnly() }
         guard let retrieval = signals[.retrieval] as? RetrievalRecommender else { return signals }
         let items = retrieval.itemVectors.count / RetrievalWeights.vectorSize - 1
         let meter = ProgressMeter(label: "tune: catalog read by titles", total: Int64(items), unit: .items("items"), enabled: !quiet)
@@ -95,12 +100,18 @@ struct TuneCommand: ParsableCommand {
             manifest.blend = names(best.weights)
             manifest.blendWithoutLM = names(bestWithoutLM.weights)
             // Lists of items without training interactions: the signals that read items by their text,
-            // retrieval reading every candidate by its title alone as it reads such an item.
-            let textual = ordered.filter(\.scoresItemsWithoutInteractions)
+            // every validation candidate read as such an item.
+            var textualSignals = signals.filter { $0.key.scoresItemsWithoutInteractions }
+            if manifest.encoder != nil {
+                textualSignals[.sasrecText] = try BlendSignals.sasrecWithTextRows(bundle: bundle, dataset: dataset, showProgress: !quiet)
+            }
+            let textual = BlendSignal.allCases.filter { textualSignals[$0] != nil }
             let titleTuner = textual.isEmpty ? nil : BlendTuner(
-                signals: try readingTitles(signals.filter { textual.contains($0.key) }), evaluator: evaluator, evaluationProtocol: .allLLMRec)
+                signals: try readingTitles(textualSignals), evaluator: evaluator, evaluationProtocol: .allLLMRec)
             let bestForItemsWithoutInteractions = titleTuner?.best(of: textual, grid: grid)
+            let bestForItemsWithoutInteractionsWithoutLM = titleTuner?.best(of: textual.filter { !$0.readsWithLanguageModel }, grid: grid)
             manifest.blendItemsWithoutInteractions = bestForItemsWithoutInteractions.map { names($0.weights) }
+            manifest.blendItemsWithoutInteractionsWithoutLM = bestForItemsWithoutInteractionsWithoutLM.map { names($0.weights) }
             var record: [String: String] = ["seed": String(seed), "grid": grid.map { String($0) }.joined(separator: ","), "cases": String(tuner.cases)]
             func summary(_ metrics: RankingMetrics) -> String { String(format: "Hit@1 %.4f NDCG@10 %.4f", metrics.hit(at: 1), metrics.ndcg(at: 10)) }
             var singles = JSONObject()
@@ -118,17 +129,23 @@ struct TuneCommand: ParsableCommand {
             record["valid.blend"] = summary(best.metrics)
             record["valid.blendWithoutLM"] = summary(bestWithoutLM.metrics)
             if let bestForItemsWithoutInteractions { record["valid.blendItemsWithoutInteractions"] = summary(bestForItemsWithoutInteractions.metrics) }
+            if let bestForItemsWithoutInteractionsWithoutLM {
+                record["valid.blendItemsWithoutInteractionsWithoutLM"] = summary(bestForItemsWithoutInteractionsWithoutLM.metrics)
+            }
             manifest.training["tune"] = record
             try manifest.write(directory: bundle)
             func json(_ choice: BlendTuner.Choice) -> JSONValue {
                 var weights = JSONObject()
-                for signal in ordered { weights[signal.rawValue] = .number(Double(choice.weights[signal] ?? 0)) }
+                for signal in BlendSignal.allCases where choice.weights[signal] != nil || ordered.contains(signal) {
+                    weights[signal.rawValue] = .number(Double(choice.weights[signal] ?? 0))
+                }
                 return ["weights": .object(weights), "hit1": .number(choice.metrics.hit(at: 1)), "ndcg10": .number(choice.metrics.ndcg(at: 10))]
             }
             let output: JSONValue = [
                 "bundle": .string(bundle), "validationCases": .integer(tuner.cases), "signals": .object(singles),
                 "signalsByTitle": .object(byTitle), "blend": json(best),
                 "blendWithoutLM": json(bestWithoutLM), "blendItemsWithoutInteractions": bestForItemsWithoutInteractions.map(json) ?? .null,
+                "blendItemsWithoutInteractionsWithoutLM": bestForItemsWithoutInteractionsWithoutLM.map(json) ?? .null,
                 "seconds": .number(Date().timeIntervalSince(started)),
             ]
             print(JSONWriter.compact(output))

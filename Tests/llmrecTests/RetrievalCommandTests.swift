@@ -50,25 +50,30 @@ import Testing
         #expect(tuning["blendWithoutLM"]?["weights"]?["retrieval"]?.doubleValue ?? 0 == 0)
         let tunedManifest = try JSONValue.parse(String(contentsOfFile: bundle + "/manifest.json", encoding: .utf8))
         #expect(tunedManifest["blend"]?.objectValue != nil && tunedManifest["blendWithoutLM"]?.objectValue != nil)
-        // Lists of items without interactions: a blend of the signals that read items by their text only.
-        #expect(Set(tunedManifest["blendItemsWithoutInteractions"]?.objectValue?.keys ?? []) == ["text", "retrieval"])
-        // Chosen with retrieval reading every candidate by its title alone, as it reads such items.
+        // Lists of items without interactions: a blend of the signals that read items by their text,
+        // with and without the LM path.
+        #expect(Set(tunedManifest["blendItemsWithoutInteractions"]?.objectValue?.keys ?? []) == ["sasrec-text", "text", "retrieval"])
+        #expect(Set(tunedManifest["blendItemsWithoutInteractionsWithoutLM"]?.objectValue?.keys ?? []) == ["sasrec-text", "text"])
+        // Chosen with every candidate read as such an item: retrieval by its title alone, SASRec by
+        // the row predicted from its text without it.
         let byTitle = tuning["signalsByTitle"]?.objectValue
-        #expect(Set(byTitle?.keys ?? []) == ["text", "retrieval"])
+        #expect(Set(byTitle?.keys ?? []) == ["sasrec-text", "text", "retrieval"])
         #expect(byTitle?["text"] == signals?["text"])
         let textualHit = tuning["blendItemsWithoutInteractions"]?["hit1"]?.doubleValue ?? -1
-        for name in ["text", "retrieval"] { #expect(textualHit >= (byTitle?[name]?["hit1"]?.doubleValue ?? 2)) }
+        for name in ["sasrec-text", "text", "retrieval"] { #expect(textualHit >= (byTitle?[name]?["hit1"]?.doubleValue ?? 2)) }
+        let textualWithoutLMHit = tuning["blendItemsWithoutInteractionsWithoutLM"]?["hit1"]?.doubleValue ?? -1
+        for name in ["sasrec-text", "text"] { #expect(textualWithoutLMHit >= (byTitle?[name]?["hit1"]?.doubleValue ?? 2)) }
 
-        let models = ["retrieval:" + bundle, "blend:" + bundle, "blend-cf:" + bundle, "text:" + ALLMRecCommandTests.encoder]
+        let models = ["retrieval:" + bundle, "blend:" + bundle, "blend-cf:" + bundle, "text:" + ALLMRecCommandTests.encoder, "sasrec-text:" + bundle]
         let evaluated = try CommandLineTests.run(
             ["eval", "--data", data, "--json", "--quiet", "--protocol", "candidates4", "--protocol", "full"] + models.flatMap { ["--model", $0] })
         try #require(evaluated.status == 0, "\(evaluated.stderr)")
         let reports = try evaluated.stdout.split(separator: "\n").map { try JSONValue.parse(String($0)) }
-        #expect(reports.compactMap { $0["model"]?.stringValue } == ["retrieval", "retrieval", "blend", "blend", "blend-cf", "blend-cf", "text", "text"])
+        #expect(reports.compactMap { $0["model"]?.stringValue } == ["retrieval", "retrieval", "blend", "blend", "blend-cf", "blend-cf", "text", "text", "sasrec-text", "sasrec-text"])
         for report in reports {
             #expect(report["cases"] == 3)
             #expect((0...1).contains(report["overall"]?["hit@1"]?.doubleValue ?? -1), "\(report)")
-            if report["model"] == "retrieval" || report["model"] == "text" { #expect(report["scoresItemsWithoutInteractions"] == true) }
+            if ["retrieval", "text", "sasrec-text"].contains(report["model"]?.stringValue) { #expect(report["scoresItemsWithoutInteractions"] == true) }
         }
         // The catalog's item vectors are cached in the bundle and read back by the next evaluation.
         let cache = bundle + "/retrieval.items.safetensors"

@@ -18,15 +18,17 @@ import Numerics
 ///      "retrievalWords": "words.safetensors",
 ///      "blend": {"sasrec": 1, "cooccurrence": 0.5, "text": 0.25, "retrieval": 1},
 ///      "blendWithoutLM": {"sasrec": 1, "cooccurrence": 0.5, "text": 0.25},
-///      "blendItemsWithoutInteractions": {"text": 0.5, "retrieval": 1}}
+///      "blendItemsWithoutInteractions": {"sasrec-text": 1, "text": 0.5, "retrieval": 1},
+///      "blendItemsWithoutInteractionsWithoutLM": {"sasrec-text": 1, "text": 0.5}}
 ///
 /// Relative paths are relative to the bundle directory. `stage2` and `lm` are absent until stage 2;
 /// `retrieval` (LLM-SRec's weights, `llmrec train retrieval`) until that training, which needs
 /// neither stage; `retrievalWords` until `llmrec train words`. `blend` and `blendWithoutLM` are
 /// the z-score blend weights `llmrec tune` chose on the validation split, with and without the
 /// retrieval path; `blendItemsWithoutInteractions` those of the signals that can score an item
-/// without training interactions (text, retrieval), for lists made only of such items, chosen with
-/// retrieval reading every validation candidate by its title alone.
+/// without training interactions (SASRec with rows predicted from text, text, retrieval), for lists
+/// made only of such items, chosen with every validation candidate read as such an item;
+/// `blendItemsWithoutInteractionsWithoutLM` the same without retrieval.
 public struct ALLMRecManifest: Sendable {
     public static let fileName = "manifest.json"
     public static let format = "llmrec-allmrec"
@@ -59,6 +61,8 @@ public struct ALLMRecManifest: Sendable {
     /// Weights of the signals that score items without training interactions, for candidate lists
     /// made only of such items (`ZScoreBlend.componentsForItemsWithoutInteractions`).
     public var blendItemsWithoutInteractions: [String: Float]?
+    /// The same without the LM path (what `blend-cf` uses for such lists).
+    public var blendItemsWithoutInteractionsWithoutLM: [String: Float]?
     /// Free-form training records per stage (settings, times, losses), as JSON-compatible values.
     public var training: [String: [String: String]]
 
@@ -112,6 +116,7 @@ public struct ALLMRecManifest: Sendable {
         manifest.blend = try weights("blend")
         manifest.blendWithoutLM = try weights("blendWithoutLM")
         manifest.blendItemsWithoutInteractions = try weights("blendItemsWithoutInteractions")
+        manifest.blendItemsWithoutInteractionsWithoutLM = try weights("blendItemsWithoutInteractionsWithoutLM")
         if let templateObject = object["retrievalTemplate"] {
             guard let templateJSON = templateObject as? [String: Any] else { throw .invalidBundle("\(path): 'retrievalTemplate' is not an object") }
             do {
@@ -142,6 +147,7 @@ public struct ALLMRecManifest: Sendable {
         object["blend"] = blend.map { $0.mapValues { Double($0) } }
         object["blendWithoutLM"] = blendWithoutLM.map { $0.mapValues { Double($0) } }
         object["blendItemsWithoutInteractions"] = blendItemsWithoutInteractions.map { $0.mapValues { Double($0) } }
+        object["blendItemsWithoutInteractionsWithoutLM"] = blendItemsWithoutInteractionsWithoutLM.map { $0.mapValues { Double($0) } }
         let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
         try data.write(to: URL(fileURLWithPath: directory + "/" + Self.fileName), options: .atomic)
     }

@@ -84,8 +84,14 @@ public enum BlendSignal: String, Sendable, CaseIterable {
     case text
     /// Retrieval through the LM (the bundle's LLM-SRec weights).
     case retrieval
+    /// SASRec with the rows of items without training interactions predicted from their text
+    /// (`SASRecWithTextRows`, the bundle's sentence encoder).
+    case sasrecText = "sasrec-text"
 
     /// Whether the signal scores an item without training interactions by its text (text,
-    /// retrieval); the collaborative ones see only an untrained row or nothing.
-    public var scoresItemsWithoutInteractions: Bool { self == .text || self == .retrieval }
+    /// retrieval, SASRec's predicted rows); the collaborative ones see only an untrained row or nothing.
+    public var scoresItemsWithoutInteractions: Bool { self == .text || self == .retrieval || self == .sasrecText }
+
+    /// Whether the signal is the LM's (retrieval).
+    public var readsWithLanguageModel: Bool { self == .retrieval }
 }

@@ -6,7 +6,8 @@ import Support
 /// The signals of a bundle's blend, built as evaluated models.
 public enum BlendSignals {
     /// The requested signals of `bundle` on `dataset`: SASRec (the bundle's), co-occurrence (fitted
-    /// on `data`), the text path (the manifest's encoder) and retrieval (the manifest's weights).
+    /// on `data`), the text path (the manifest's encoder), retrieval (the manifest's weights) and
+    /// SASRec with rows predicted from text for items without training interactions.
     public static func build(
         _ signals: Set<BlendSignal>, bundle: String, dataset: PreparedDataset, using data: ModelSpecification.FitData, showProgress: Bool
     ) throws -> [BlendSignal: any SequentialRecommender] {
@@ -23,6 +24,8 @@ public enum BlendSignals {
                 built[signal] = try text(encoder: ALLMRecManifest.resolve(encoder, in: bundle), dataset: dataset, showProgress: showProgress)
             case .retrieval:
                 built[signal] = try retrieval(bundle: bundle, dataset: dataset, showProgress: showProgress, storeCache: data == .trainingSplit)
+            case .sasrecText:
+                built[signal] = try sasrecWithTextRows(bundle: bundle, dataset: dataset, showProgress: showProgress)
             }
         }
         return built
@@ -30,11 +33,35 @@ public enum BlendSignals {
 
     /// The text path with the encoder at `encoder` (item texts embedded once, cached with the dataset).
     public static func text(encoder path: String, dataset: PreparedDataset, showProgress: Bool) throws -> TextSimilarityRecommender {
+        let texts = try textEmbeddings(encoder: path, dataset: dataset, showProgress: showProgress)
+        return TextSimilarityRecommender(embeddings: texts.embeddings, dimension: texts.dimension)
+    }
+
+    /// The catalog's text embeddings with the encoder at `path`, [(items + 1) · dimension] by item id
+    /// (embedded once, cached with the dataset).
+    public static func textEmbeddings(encoder path: String, dataset: PreparedDataset, showProgress: Bool) throws -> (embeddings: [Float], dimension: Int) {
         let encoder = try SentenceEncoder(directory: path)
         let meter = ProgressMeter(label: "embed item texts", total: Int64(dataset.catalog.count), unit: .items("items"), enabled: showProgress)
         let texts = try CatalogEmbeddings.embeddings(dataset: dataset, encoder: encoder, field: .text) { done, _ in meter.update(Int64(done)) }
         meter.finish(Int64(dataset.catalog.count))
-        return TextSimilarityRecommender(embeddings: texts.embeddings, dimension: encoder.dimension)
+        return (texts.embeddings, encoder.dimension)
+    }
+
+    /// The bundle's SASRec with the rows of `dataset`'s items without training interactions
+    /// predicted from their text with the bundle's sentence encoder (`SASRecWithTextRows`).
+    public static func sasrecWithTextRows(bundle: String, dataset: PreparedDataset, showProgress: Bool) throws -> SASRecWithTextRows {
+        let manifest = try ALLMRecManifest.read(directory: bundle)
+        guard let encoder = manifest.encoder else { throw ALLMRecError.invalidBundle("\(bundle) names no sentence encoder") }
+        guard let sasrec = try ModelSpecification.sasrec(path: ALLMRecManifest.resolve(manifest.sasrec, in: bundle)).build(on: dataset) as? SASRecModel else {
+            throw ALLMRecError.invalidBundle("\(bundle): its SASRec did not load as SASRec")
+        }
+        let without = dataset.itemsWithoutTrainingInteractions
+        guard dataset.itemCount - without.count >= 2 else {
+            throw ALLMRecError.invalidBundle("predicting SASRec rows from text needs at least two items with training interactions")
+        }
+        let texts = try textEmbeddings(encoder: ALLMRecManifest.resolve(encoder, in: bundle), dataset: dataset, showProgress: showProgress)
+        return SASRecWithTextRows(
+            sasrec: sasrec, texts: texts.embeddings, textDimension: texts.dimension, itemsWithoutInteractions: without)
     }
 
     /// The bundle's retrieval model with its catalog vectors (cached in the bundle). Loaded once

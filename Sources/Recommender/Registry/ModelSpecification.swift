@@ -31,6 +31,9 @@ public enum ModelSpecification: Sendable, Equatable {
     case retrieval(bundle: String)
     /// The history's item texts against each candidate's with a sentence encoder (`text:ENCODER_DIR`).
     case text(encoder: String)
+    /// The bundle's SASRec with the rows of items without training interactions predicted from their
+    /// text (`sasrec-text:BUNDLE`).
+    case sasrecText(bundle: String)
     /// The bundle's tuned z-score blend (`llmrec tune`): with the retrieval path (`blend:BUNDLE`) or
     /// the best blend without it (`blend-cf:BUNDLE`).
     case tunedBlend(bundle: String, withLanguageModel: Bool)
@@ -48,7 +51,7 @@ public enum ModelSpecification: Sendable, Equatable {
     }
 
     public static let knownNames =
-        ["popularity", "cooccurrence", "sasrec:FILE"] + ALLMRecMode.allCases.map { $0.rawValue + ":BUNDLE" } + ["allmrec-blend[@W]:BUNDLE", "retrieval:BUNDLE", "text:ENCODER_DIR", "blend:BUNDLE", "blend-cf:BUNDLE"]
+        ["popularity", "cooccurrence", "sasrec:FILE"] + ALLMRecMode.allCases.map { $0.rawValue + ":BUNDLE" } + ["allmrec-blend[@W]:BUNDLE", "retrieval:BUNDLE", "text:ENCODER_DIR", "sasrec-text:BUNDLE", "blend:BUNDLE", "blend-cf:BUNDLE"]
 
     public init(parsing text: String) throws(ModelSpecificationError) {
         switch text {
@@ -58,6 +61,8 @@ public enum ModelSpecification: Sendable, Equatable {
             self = .sasrec(path: String(text.dropFirst("sasrec:".count)))
         case _ where text.hasPrefix("retrieval:") && text.count > "retrieval:".count:
             self = .retrieval(bundle: String(text.dropFirst("retrieval:".count)))
+        case _ where text.hasPrefix("sasrec-text:") && text.count > "sasrec-text:".count:
+            self = .sasrecText(bundle: String(text.dropFirst("sasrec-text:".count)))
         case _ where text.hasPrefix("text:") && text.count > "text:".count:
             self = .text(encoder: String(text.dropFirst("text:".count)))
         case _ where text.hasPrefix("blend:") && text.count > "blend:".count:
@@ -112,15 +117,19 @@ public enum ModelSpecification: Sendable, Equatable {
             return try BlendSignals.retrieval(bundle: bundle, dataset: dataset, showProgress: showProgress, storeCache: data == .trainingSplit)
         case .text(let encoder):
             return try BlendSignals.text(encoder: encoder, dataset: dataset, showProgress: showProgress)
+        case .sasrecText(let bundle):
+            return try BlendSignals.sasrecWithTextRows(bundle: bundle, dataset: dataset, showProgress: showProgress)
         case .tunedBlend(let bundle, let withLanguageModel):
             let manifest = try ALLMRecManifest.read(directory: bundle)
             guard let weights = withLanguageModel ? manifest.blend : manifest.blendWithoutLM else {
                 throw ALLMRecError.invalidBundle("\(bundle) has no tuned blend yet (llmrec tune)")
             }
-            // Lists of items without training interactions: the tuned text-reading blend; without the
-            // LM path only the text signal reads such items.
+            // Lists of items without training interactions: the tuned weighting of the signals that
+            // read items by their text, with or without the LM path (a bundle tuned before the latter
+            // existed: the text path alone).
             let tunedCold = manifest.blendItemsWithoutInteractions ?? [:]
-            let coldWeights = withLanguageModel ? tunedCold : (tunedCold.keys.contains(BlendSignal.text.rawValue) ? [BlendSignal.text.rawValue: 1] : [:])
+            let textAlone = tunedCold.keys.contains(BlendSignal.text.rawValue) ? [BlendSignal.text.rawValue: Float(1)] : [:]
+            let coldWeights = withLanguageModel ? tunedCold : (manifest.blendItemsWithoutInteractionsWithoutLM ?? textAlone)
             let signals = try BlendSignals.build(
                 Set(weights.merging(coldWeights) { max($0, $1) }.filter { $0.value != 0 }.keys.compactMap(BlendSignal.init)), bundle: bundle,
                 dataset: dataset, using: data, showProgress: showProgress)
@@ -157,6 +166,7 @@ public enum ModelSpecification: Sendable, Equatable {
         case .blend(let weight, _): return "allmrec-blend@\(weight)"
         case .retrieval: return "retrieval"
         case .text: return "text"
+        case .sasrecText: return "sasrec-text"
         case .tunedBlend(_, let withLanguageModel): return withLanguageModel ? "blend" : "blend-cf"
         case .allmrec(let mode, _):
             switch mode {

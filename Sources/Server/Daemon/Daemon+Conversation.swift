@@ -307,7 +307,7 @@ extension Daemon {
     static func checkpointPath(of specification: ModelSpecification) -> String? {
         switch specification {
         case .sasrec(let path): return path
-        case .allmrec(_, let bundle), .blend(_, let bundle), .retrieval(let bundle), .tunedBlend(let bundle, _): return bundle
+        case .allmrec(_, let bundle), .blend(_, let bundle), .retrieval(let bundle), .tunedBlend(let bundle, _), .sasrecText(let bundle): return bundle
         case .text(let encoder): return encoder
         case .popularity, .cooccurrence: return nil
         }
