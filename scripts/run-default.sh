@@ -71,7 +71,8 @@ echo
 echo "## Strict cold start (cold20): a fifth of the items held out of training and validation"
 # The same data prepared with --cold-items 0.2: its own SASRec and a minute of retrieval training
 # (CF-token dropout, so that items are also read by their text alone); each case ranks a held-out
-# target among 19 held-out items, which SASRec and co-occurrence never saw (marked †). 200 users.
+# target among 19 held-out items, which SASRec and co-occurrence never saw (marked †); sasrec-text
+# gives SASRec rows for them predicted from their text. 200 users.
 cold="$home/data/ml-100k-cold20"
 "$llmrec" prepare --format recbole --reviews "$assets/ml-100k/ml-100k.inter" --meta "$assets/ml-100k/ml-100k.item" \
   --out "$cold" --cold-items 0.2 --cold-seed 1
@@ -83,7 +84,7 @@ coldbundle="$home/models/ml-100k-cold20"
 "$llmrec" tune --data "$cold" --bundle "$coldbundle" --encoder "$assets/minilm-l6-v2" --max-users 100 >/dev/null
 report "$cold/dataset.json $coldsasrec $coldbundle/retrieval.safetensors $coldbundle/manifest.json" "$llmrec" eval \
   --data "$cold" --model "sasrec:$coldsasrec" --model cooccurrence --model "text:$assets/minilm-l6-v2" \
-  --model "retrieval:$coldbundle" --model "blend-cf:$coldbundle" --model "blend:$coldbundle" --protocol cold20 \
+  --model "sasrec-text:$coldbundle" --model "retrieval:$coldbundle" --model "blend-cf:$coldbundle" --model "blend:$coldbundle" --protocol cold20 \
   --max-users 200 --seed 7 --blas-threads 2
 
 echo
