@@ -52,7 +52,7 @@ struct TuneCommand: ParsableCommand {
 
     /// `signals` reading every catalog item as an item without training interactions: retrieval by
     /// its text alone, SASRec with text rows by the rows predicted without the item.
-    func readingTitles(_ signals: [BlendSignal: any SequentialRecommender]) throws -> [BlendSignal: any SequentialRecommender] {
+    func readAsItemsWithoutInteractions(_ signals: [BlendSignal: any SequentialRecommender]) throws -> [BlendSignal: any SequentialRecommender] {
         var signals = signals
         if let sasrec = signals[.sasrecText] as? SASRecWithTextRows { signals[.sasrecText] = sasrec.readingTextsOnly() }
         guard let retrieval = signals[.retrieval] as? RetrievalRecommender else { return signals }
@@ -60,9 +60,8 @@ struct TuneCommand: ParsableCommand {
         let meter = ProgressMeter(label: "tune: catalog read by titles", total: Int64(items), unit: .items("items"), enabled: !quiet)
         let vectors = try retrieval.model.catalogVectors(titlesOnly: true) { meter.update(Int64($0)) }
         meter.finish(Int64(items))
-        var result = signals
-        result[.retrieval] = retrieval.scoring(itemVectors: vectors)
-        return result
+        signals[.retrieval] = retrieval.scoring(itemVectors: vectors)
+        return signals
     }
 
     func run() throws {
@@ -107,7 +106,7 @@ struct TuneCommand: ParsableCommand {
             }
             let textual = BlendSignal.allCases.filter { textualSignals[$0] != nil }
             let titleTuner = textual.isEmpty ? nil : BlendTuner(
-                signals: try readingTitles(textualSignals), evaluator: evaluator, evaluationProtocol: .allLLMRec)
+                signals: try readAsItemsWithoutInteractions(textualSignals), evaluator: evaluator, evaluationProtocol: .allLLMRec)
             let bestForItemsWithoutInteractions = titleTuner?.best(of: textual, grid: grid)
             let bestForItemsWithoutInteractionsWithoutLM = titleTuner?.best(of: textual.filter { !$0.readsWithLanguageModel }, grid: grid)
             manifest.blendItemsWithoutInteractions = bestForItemsWithoutInteractions.map { names($0.weights) }
@@ -120,11 +119,11 @@ struct TuneCommand: ParsableCommand {
                 record["valid.\(signal.rawValue)"] = summary(metrics)
                 singles[signal.rawValue] = ["hit1": .number(metrics.hit(at: 1)), "ndcg10": .number(metrics.ndcg(at: 10))]
             }
-            var byTitle = JSONObject()
+            var readWithout = JSONObject()
             for signal in textual {
                 guard let metrics = titleTuner?.metrics([signal: 1]) else { continue }
-                record["valid.\(signal.rawValue).byTitle"] = summary(metrics)
-                byTitle[signal.rawValue] = ["hit1": .number(metrics.hit(at: 1)), "ndcg10": .number(metrics.ndcg(at: 10))]
+                record["valid.\(signal.rawValue).readWithoutInteractions"] = summary(metrics)
+                readWithout[signal.rawValue] = ["hit1": .number(metrics.hit(at: 1)), "ndcg10": .number(metrics.ndcg(at: 10))]
             }
             record["valid.blend"] = summary(best.metrics)
             record["valid.blendWithoutLM"] = summary(bestWithoutLM.metrics)
@@ -143,7 +142,7 @@ struct TuneCommand: ParsableCommand {
             }
             let output: JSONValue = [
                 "bundle": .string(bundle), "validationCases": .integer(tuner.cases), "signals": .object(singles),
-                "signalsByTitle": .object(byTitle), "blend": json(best),
+                "signalsReadWithoutInteractions": .object(readWithout), "blend": json(best),
                 "blendWithoutLM": json(bestWithoutLM), "blendItemsWithoutInteractions": bestForItemsWithoutInteractions.map(json) ?? .null,
                 "blendItemsWithoutInteractionsWithoutLM": bestForItemsWithoutInteractionsWithoutLM.map(json) ?? .null,
                 "seconds": .number(Date().timeIntervalSince(started)),

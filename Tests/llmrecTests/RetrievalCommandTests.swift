@@ -56,13 +56,13 @@ import Testing
         #expect(Set(tunedManifest["blendItemsWithoutInteractionsWithoutLM"]?.objectValue?.keys ?? []) == ["sasrec-text", "text"])
         // Chosen with every candidate read as such an item: retrieval by its title alone, SASRec by
         // the row predicted from its text without it.
-        let byTitle = tuning["signalsByTitle"]?.objectValue
-        #expect(Set(byTitle?.keys ?? []) == ["sasrec-text", "text", "retrieval"])
-        #expect(byTitle?["text"] == signals?["text"])
+        let readWithout = tuning["signalsReadWithoutInteractions"]?.objectValue
+        #expect(Set(readWithout?.keys ?? []) == ["sasrec-text", "text", "retrieval"])
+        #expect(readWithout?["text"] == signals?["text"])
         let textualHit = tuning["blendItemsWithoutInteractions"]?["hit1"]?.doubleValue ?? -1
-        for name in ["sasrec-text", "text", "retrieval"] { #expect(textualHit >= (byTitle?[name]?["hit1"]?.doubleValue ?? 2)) }
+        for name in ["sasrec-text", "text", "retrieval"] { #expect(textualHit >= (readWithout?[name]?["hit1"]?.doubleValue ?? 2)) }
         let textualWithoutLMHit = tuning["blendItemsWithoutInteractionsWithoutLM"]?["hit1"]?.doubleValue ?? -1
-        for name in ["sasrec-text", "text"] { #expect(textualWithoutLMHit >= (byTitle?[name]?["hit1"]?.doubleValue ?? 2)) }
+        for name in ["sasrec-text", "text"] { #expect(textualWithoutLMHit >= (readWithout?[name]?["hit1"]?.doubleValue ?? 2)) }
 
         let models = ["retrieval:" + bundle, "blend:" + bundle, "blend-cf:" + bundle, "text:" + ALLMRecCommandTests.encoder, "sasrec-text:" + bundle]
         let evaluated = try CommandLineTests.run(
