@@ -48,20 +48,27 @@ public enum BlendSignals {
     }
 
     /// The bundle's SASRec with the rows of `dataset`'s items without training interactions
-    /// predicted from their text with the bundle's sentence encoder (`SASRecWithTextRows`).
+    /// predicted from their text with the bundle's sentence encoder (`SASRecWithTextRows`). Fitted
+    /// once per process for a bundle, dataset, encoder and SASRec checkpoint.
     public static func sasrecWithTextRows(bundle: String, dataset: PreparedDataset, showProgress: Bool) throws -> SASRecWithTextRows {
         let manifest = try ALLMRecManifest.read(directory: bundle)
         guard let encoder = manifest.encoder else { throw ALLMRecError.invalidBundle("\(bundle) names no sentence encoder") }
-        guard let sasrec = try ModelSpecification.sasrec(path: ALLMRecManifest.resolve(manifest.sasrec, in: bundle)).build(on: dataset) as? SASRecModel else {
-            throw ALLMRecError.invalidBundle("\(bundle): its SASRec did not load as SASRec")
+        let encoderPath = ALLMRecManifest.resolve(encoder, in: bundle)
+        let sasrecPath = ALLMRecManifest.resolve(manifest.sasrec, in: bundle)
+        // A checkpoint written again (a new training into the same bundle) is fitted again.
+        let written = (try? FileManager.default.attributesOfItem(atPath: sasrecPath)[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+        let key = [bundle, dataset.fingerprint, encoderPath, sasrecPath, String(written)].joined(separator: "\u{0}")
+        return try loadedSASRecWithTextRows.model(key: key) {
+            guard let sasrec = try ModelSpecification.sasrec(path: sasrecPath).build(on: dataset) as? SASRecModel else {
+                throw ALLMRecError.invalidBundle("\(bundle): its SASRec did not load as SASRec")
+            }
+            let without = dataset.itemsWithoutTrainingInteractions
+            guard dataset.itemCount - without.count >= 2 else {
+                throw ALLMRecError.invalidBundle("predicting SASRec rows from text needs at least two items with training interactions")
+            }
+            let texts = try textEmbeddings(encoder: encoderPath, dataset: dataset, showProgress: showProgress)
+            return SASRecWithTextRows(sasrec: sasrec, texts: texts.embeddings, textDimension: texts.dimension, itemsWithoutInteractions: without)
         }
-        let without = dataset.itemsWithoutTrainingInteractions
-        guard dataset.itemCount - without.count >= 2 else {
-            throw ALLMRecError.invalidBundle("predicting SASRec rows from text needs at least two items with training interactions")
-        }
-        let texts = try textEmbeddings(encoder: ALLMRecManifest.resolve(encoder, in: bundle), dataset: dataset, showProgress: showProgress)
-        return SASRecWithTextRows(
-            sasrec: sasrec, texts: texts.embeddings, textDimension: texts.dimension, itemsWithoutInteractions: without)
     }
 
     /// The bundle's retrieval model with its catalog vectors (cached in the bundle). Loaded once
@@ -70,7 +77,7 @@ public enum BlendSignals {
     public static func retrieval(
         bundle: String, dataset: PreparedDataset, showProgress: Bool, storeCache: Bool = true, wordHead: Bool = true
     ) throws -> RetrievalRecommender {
-        try loaded.retrieval(key: bundle + "\u{0}" + dataset.fingerprint + (wordHead ? "" : "\u{0}no word head")) {
+        try loadedRetrieval.model(key: bundle + "\u{0}" + dataset.fingerprint + (wordHead ? "" : "\u{0}no word head")) {
             let model = try RetrievalModel.load(bundle: bundle, dataset: dataset, wordHead: wordHead)
             return RetrievalRecommender(
                 model: model,
@@ -78,15 +85,16 @@ public enum BlendSignals {
         }
     }
 
-    private static let loaded = LoadedRetrievalModels()
+    private static let loadedRetrieval = LoadedModels<RetrievalRecommender>()
+    private static let loadedSASRecWithTextRows = LoadedModels<SASRecWithTextRows>()
 }
 
-/// Retrieval models loaded by this process, by bundle and dataset.
-private final class LoadedRetrievalModels: @unchecked Sendable {
+/// Models loaded by this process, by a key naming what they were built from.
+private final class LoadedModels<Model>: @unchecked Sendable {
     private let lock = NSLock()
-    private var models: [String: RetrievalRecommender] = [:]
+    private var models: [String: Model] = [:]
 
-    func retrieval(key: String, load: () throws -> RetrievalRecommender) throws -> RetrievalRecommender {
+    func model(key: String, load: () throws -> Model) throws -> Model {
         lock.lock()
         defer { lock.unlock() }
         if let model = models[key] { return model }
