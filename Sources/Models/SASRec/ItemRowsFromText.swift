@@ -17,9 +17,8 @@ public struct ItemRowsFromText: Sendable {
     public let crossValidation: [(ridge: Double, error: Double)]
     /// Every fitted item's row as predicted by the fold that did not see it, by item id.
     public let heldOutRows: [Int32: [Float]]
-    private let coefficients: [Double]  // [textDimension · rowDimension]
-    private let textMean: [Double]
-    private let rowMean: [Double]
+    /// The map fitted on every item at the chosen strength.
+    private let map: LinearMap
 
     /// Ridge strengths tried, relative to the mean diagonal of the centred Gram matrix.
     public static let ridgeGrid: [Double] = [0.003, 0.01, 0.03, 0.1, 0.3, 1, 3]
@@ -62,21 +61,17 @@ public struct ItemRowsFromText: Sendable {
             for index in items.indices where fold(index) == held { heldOut[items[index]] = map.predict(text(items[index])).map { Float($0) } }
         }
         heldOutRows = heldOut
-        let whole = RidgeSystem(pairs: items.map { (text($0), row($0)) }).solve(ridge: ridge)
-        coefficients = whole.coefficients
-        textMean = whole.inputMean
-        rowMean = whole.outputMean
+        map = RidgeSystem(pairs: items.map { (text($0), row($0)) }).solve(ridge: ridge)
     }
 
     /// The predicted row [rowDimension] of a text embedding [textDimension].
     public func row(forText embedding: UnsafePointer<Float>) -> [Float] {
-        LinearMap(coefficients: coefficients, inputMean: textMean, outputMean: rowMean, outputs: rowDimension)
-            .predict((0..<textDimension).map { Double(embedding[$0]) }).map { Float($0) }
+        map.predict((0..<textDimension).map { Double(embedding[$0]) }).map { Float($0) }
     }
 }
 
 /// y = ȳ + (x − x̄) · C, C [inputs · outputs].
-private struct LinearMap {
+private struct LinearMap: Sendable {
     let coefficients: [Double]
     let inputMean: [Double]
     let outputMean: [Double]

@@ -59,9 +59,7 @@ public enum BlendSignals {
         let written = (try? FileManager.default.attributesOfItem(atPath: sasrecPath)[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
         let key = [bundle, dataset.fingerprint, encoderPath, sasrecPath, String(written)].joined(separator: "\u{0}")
         return try loadedSASRecWithTextRows.model(key: key) {
-            guard let sasrec = try ModelSpecification.sasrec(path: sasrecPath).build(on: dataset) as? SASRecModel else {
-                throw ALLMRecError.invalidBundle("\(bundle): its SASRec did not load as SASRec")
-            }
+            let sasrec = try ModelSpecification.sasrecModel(path: sasrecPath, for: dataset)
             let without = dataset.itemsWithoutTrainingInteractions
             guard dataset.itemCount - without.count >= 2 else {
                 throw ALLMRecError.invalidBundle("predicting SASRec rows from text needs at least two items with training interactions")

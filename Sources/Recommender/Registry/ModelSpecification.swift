@@ -107,12 +107,7 @@ public enum ModelSpecification: Sendable, Equatable {
         case .popularity: return PopularityRecommender(trainingSequences: sequences, itemCount: dataset.itemCount)
         case .cooccurrence: return CoOccurrenceRecommender(trainingSequences: sequences, itemCount: dataset.itemCount)
         case .sasrec(let path):
-            let model = try SASRecCheckpoint.load(path)
-            guard model.configuration.itemCount == dataset.itemCount else {
-                throw ModelSpecificationError.catalogMismatch(
-                    path: path, modelItems: model.configuration.itemCount, datasetItems: dataset.itemCount)
-            }
-            return model
+            return try Self.sasrecModel(path: path, for: dataset)
         case .retrieval(let bundle):
             return try BlendSignals.retrieval(bundle: bundle, dataset: dataset, showProgress: showProgress, storeCache: data == .trainingSplit)
         case .text(let encoder):
@@ -158,6 +153,15 @@ public enum ModelSpecification: Sendable, Equatable {
     }
 
     /// The model's name on the command line and in reports.
+    /// The SASRec checkpoint at `path`, refused unless it knows `dataset`'s catalog.
+    public static func sasrecModel(path: String, for dataset: PreparedDataset) throws -> SASRecModel {
+        let model = try SASRecCheckpoint.load(path)
+        guard model.configuration.itemCount == dataset.itemCount else {
+            throw ModelSpecificationError.catalogMismatch(path: path, modelItems: model.configuration.itemCount, datasetItems: dataset.itemCount)
+        }
+        return model
+    }
+
     public var name: String {
         switch self {
         case .popularity: return "popularity"
