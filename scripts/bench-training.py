@@ -344,6 +344,8 @@ def retrieval_side(model, record: dict, metadata: dict, args):
     pred_user = sequential(record, "pred_user.", torch.nn.LeakyReLU(0.01))
     pred_item = sequential(record, "pred_item.", torch.nn.LeakyReLU(0.01))
     pred_user_cf = sequential(record, "pred_user_cf.", torch.nn.GELU())
+    # With a user-vector token (`train retrieval --user-token`): SASRec's user vector through user_proj.
+    user_proj = sequential(record, "user_proj.", torch.nn.LeakyReLU(0.01)) if "user_proj.0.weight" in record else None
     user_out = record["user_out"].clone().requires_grad_(True)
     item_out = record["item_out"].clone().requires_grad_(True)
     items = record["items"]
@@ -355,10 +357,12 @@ def retrieval_side(model, record: dict, metadata: dict, args):
     def final_states(prompts: list):
         """The LM's final state at each prompt's last row ([count, width]); one padded batch."""
         rows = []
-        for tokens, positions, soft_items, out in prompts:
+        for tokens, positions, soft_items, out, user in prompts:
             x = embedding[tokens].clone()
             if len(positions):
                 x[positions] = item_proj(items[soft_items]).to(x.dtype)
+            if user is not None:
+                x[user[0]] = user_proj(user[1]).to(x.dtype)
             x[-1] = out.to(x.dtype)
             rows.append(x)
         embeds, mask = padded(rows)
@@ -374,11 +378,12 @@ def retrieval_side(model, record: dict, metadata: dict, args):
         prompts = []
         for b in range(users):
             p = f"step{step}.user{b}."
-            prompts.append((record[p + "tokens"].long(), record[p + "soft_positions"].long(), record[p + "soft_items"].long(), user_out))
+            user = (int(record[p + "user_position"].item()), record[p + "user_vector"]) if p + "user_position" in record else None
+            prompts.append((record[p + "tokens"].long(), record[p + "soft_positions"].long(), record[p + "soft_items"].long(), user_out, user))
         for c in range(candidates):
             p = f"step{step}.candidate{c}."
             positions = record[p + "soft_positions"].long()
-            prompts.append((record[p + "tokens"].long(), positions, record[p + "item"].long().repeat(len(positions)), item_out))
+            prompts.append((record[p + "tokens"].long(), positions, record[p + "item"].long().repeat(len(positions)), item_out, None))
         u = pred_user(final_states(prompts[:users]))
         v = pred_item(final_states(prompts[users:]))
         t = pred_user_cf(torch.stack([record[f"step{step}.user{b}.teacher"] for b in range(users)]))
@@ -402,7 +407,8 @@ def retrieval_side(model, record: dict, metadata: dict, args):
         return loss, users, sum(len(prompt[0]) for prompt in prompts)
 
     parameters = (named("item_proj.", item_proj) + [("user_out", user_out), ("item_out", item_out)] + named("pred_user.", pred_user)
-                  + named("pred_item.", pred_item) + named("pred_user_cf.", pred_user_cf))
+                  + named("pred_item.", pred_item) + named("pred_user_cf.", pred_user_cf)
+                  + (named("user_proj.", user_proj) if user_proj is not None else []))
     return parameters, step_loss
 
 

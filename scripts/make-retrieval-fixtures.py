@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes the retrieval-through-the-LM (LLM-SRec) parity fixture that Tests/ModelsTests reads:
-retrieval/llmsrec_llama.safetensors, one training step of LLM-SRec's loss (Sein-Kim/LLM-SRec
+retrieval/llmsrec_llama.safetensors (and the user-vector token's tensors in
+retrieval/llmsrec_usertoken_llama.safetensors), one training step of LLM-SRec's loss (Sein-Kim/LLM-SRec
 `models/seqllm4rec.py`) on the frozen decoder of llama_tiny/ (d = 32):
 
   item_proj      Linear(8, 32), LayerNorm, LeakyReLU(0.01), Linear(32, 32): SASRec item rows -> soft tokens
@@ -20,10 +21,13 @@ last_hidden_state (after the final norm) at the last row, through pred_user or p
            (`uniformity(user_outputs) + uniformity(log_emb)` in LLM-SRec's train_mode0)
   loss     ce + distil + uniform(users) + uniform(items)
 
-It is written three times: `expected.*`/`grad.*` with each user's own candidates (LLM-SRec),
+It is written four times: `expected.*`/`grad.*` with each user's own candidates (LLM-SRec),
 `inbatch.expected.*`/`inbatch.grad.*` with every unique candidate of the batch a negative for every
 user except the items in that user's `interacted` list, and `cosine.expected.*`/`cosine.grad.*`
-with each user's own candidates scored by cosine similarity / 0.07 instead of the dot product.
+with each user's own candidates scored by cosine similarity / 0.07 instead of the dot product, and
+`usertoken.expected.*`/`usertoken.grad.*` in-batch and by cosine with a user-vector token in each
+user prompt (`train retrieval --user-token`): at `user{b}.user_position`, just before [UserOut],
+user_proj (Linear(8, 32), LayerNorm, LeakyReLU, Linear(32, 32)) of the user's teacher input.
 
 Computed in float64 from the float32 (stored) parameters and inputs; stored as float32. The
 gradients are checked against central finite differences along a random direction. Reuses the
@@ -69,13 +73,17 @@ def head(inputs: int, hidden: int, activation) -> torch.nn.Sequential:
     return module
 
 
-def modules():
-    item_proj = torch.nn.Sequential(torch.nn.Linear(CF_DIM, 32), torch.nn.LayerNorm(32), torch.nn.LeakyReLU(0.01),
-                                    torch.nn.Linear(32, 32))
+def projector() -> torch.nn.Sequential:
+    module = torch.nn.Sequential(torch.nn.Linear(CF_DIM, 32), torch.nn.LayerNorm(32), torch.nn.LeakyReLU(0.01),
+                                 torch.nn.Linear(32, 32))
     with torch.no_grad():
-        item_proj[1].weight.copy_(1 + 0.1 * torch.randn(32))
-        item_proj[1].bias.copy_(0.1 * torch.randn(32))
-    return dict(item_proj=item_proj, pred_user=head(32, HEAD_HIDDEN, torch.nn.LeakyReLU(0.01)),
+        module[1].weight.copy_(1 + 0.1 * torch.randn(32))
+        module[1].bias.copy_(0.1 * torch.randn(32))
+    return module
+
+
+def modules():
+    return dict(item_proj=projector(), pred_user=head(32, HEAD_HIDDEN, torch.nn.LeakyReLU(0.01)),
                 pred_item=head(32, HEAD_HIDDEN, torch.nn.LeakyReLU(0.01)),
                 pred_user_cf=head(CF_DIM, HEAD_HIDDEN, torch.nn.GELU()))
 
@@ -101,6 +109,11 @@ def make_inputs(root: str) -> dict:
         tensors[f"candidate{c}.tokens"] = torch.randint(3, vocab, (candidate["length"],))
         tensors[f"candidate{c}.item"] = torch.tensor([candidate["item"]], dtype=torch.int64)
         tensors[f"candidate{c}.soft_positions"] = torch.tensor([2] if candidate["soft"] else [], dtype=torch.int64)
+    # The user-vector token (drawn last, so the tensors above are those of the layout without it):
+    # just before [UserOut], the teacher's input (SASRec's user vector) through user_proj.
+    tensors.update({f"user_proj.{k}": v for k, v in projector().state_dict().items()})
+    for b, user in enumerate(USERS):
+        tensors[f"user{b}.user_position"] = torch.tensor([user["length"] - 2], dtype=torch.int64)
     return allmrec.as_stored(tensors)
 
 
@@ -110,6 +123,9 @@ def build(root: str, inputs: dict, dtype):
     for name, module in parts.items():
         module.load_state_dict({k[len(name) + 1:]: v for k, v in inputs.items() if k.startswith(name + ".")})
         module.to(dtype)
+    parts["user_proj"] = projector()
+    parts["user_proj"].load_state_dict({k[len("user_proj."):]: v for k, v in inputs.items() if k.startswith("user_proj.")})
+    parts["user_proj"].to(dtype)
     parts["user_out"] = inputs["user_out"].to(dtype).clone().requires_grad_(True)
     parts["item_out"] = inputs["item_out"].to(dtype).clone().requires_grad_(True)
     return model, parts
@@ -118,20 +134,25 @@ def build(root: str, inputs: dict, dtype):
 TEMPERATURE = 0.07
 
 
-def losses(model, parts: dict, inputs: dict, dtype, in_batch: bool, cosine: bool = False) -> dict:
+def losses(model, parts: dict, inputs: dict, dtype, in_batch: bool, cosine: bool = False, user_token: bool = False) -> dict:
     embedding = model.get_input_embeddings().weight
     items = inputs["items"].to(dtype)
 
-    def state(tokens, positions, soft_items, out):
+    def state(tokens, positions, soft_items, out, user=None):
         rows = embedding[tokens].clone()
         if len(positions):
             rows[positions] = parts["item_proj"](items[soft_items])
+        if user is not None:
+            rows[user[0]] = parts["user_proj"](user[1])
         rows[-1] = out
         hidden = model.model(inputs_embeds=rows[None], attention_mask=torch.ones(1, len(tokens), dtype=torch.int64))
         return hidden.last_hidden_state[0, -1]
 
+    def user_slot(b):
+        return (int(inputs[f"user{b}.user_position"].item()), inputs[f"user{b}.teacher"].to(dtype)) if user_token else None
+
     users = torch.stack([state(inputs[f"user{b}.tokens"], inputs[f"user{b}.soft_positions"],
-                               inputs[f"user{b}.soft_items"], parts["user_out"]) for b in range(len(USERS))])
+                               inputs[f"user{b}.soft_items"], parts["user_out"], user_slot(b)) for b in range(len(USERS))])
     states = []
     for c in range(len(CANDIDATES)):
         positions = inputs[f"candidate{c}.soft_positions"]
@@ -162,28 +183,35 @@ def losses(model, parts: dict, inputs: dict, dtype, in_batch: bool, cosine: bool
     return dict(loss=ce + distil + uniformity, ce=ce, distil=distil, uniform=uniformity)
 
 
-def parameters(parts: dict) -> list:
+def parameters(parts: dict, user_token: bool = False) -> list:
     named = []
-    for name in ["item_proj", "pred_user", "pred_item", "pred_user_cf"]:
+    for name in ["item_proj", "pred_user", "pred_item", "pred_user_cf"] + (["user_proj"] if user_token else []):
         named += [(f"{name}.{k}", p) for k, p in parts[name].named_parameters()]
     return named + [("user_out", parts["user_out"]), ("item_out", parts["item_out"])]
 
 
-def reference(root: str, inputs: dict, in_batch: bool, check: bool, cosine: bool = False) -> dict:
+def reference(root: str, inputs: dict, in_batch: bool, check: bool, cosine: bool = False, user_token: bool = False) -> dict:
     model, parts = build(root, inputs, torch.float64)
-    out = losses(model, parts, inputs, torch.float64, in_batch, cosine)
+    out = losses(model, parts, inputs, torch.float64, in_batch, cosine, user_token)
     out["loss"].backward()
-    prefix = "inbatch." if in_batch else "cosine." if cosine else ""
+    prefix = "usertoken." if user_token else "inbatch." if in_batch else "cosine." if cosine else ""
     tensors = {f"{prefix}expected.{k}": v.detach().reshape(1) for k, v in out.items()}
-    named = parameters(parts)
+    named = parameters(parts, user_token)
     tensors.update({f"{prefix}grad.{name}": p.grad for name, p in named})
     if check:
         def loss_of():
             with torch.no_grad():
-                return losses(model, parts, inputs, torch.float64, in_batch, cosine)["loss"]
+                return losses(model, parts, inputs, torch.float64, in_batch, cosine, user_token)["loss"]
         allmrec.directional_check(loss_of, [p for _, p in named], [p.grad for _, p in named],
                                   f"llmsrec {prefix or 'own candidates'}")
     return allmrec.as_stored(tensors)
+
+
+USER_TOKEN_FILE = "llmsrec_usertoken_llama.safetensors"
+
+
+def is_user_token(name: str) -> bool:
+    return name.startswith(("user_proj.", "usertoken.")) or name.endswith(".user_position")
 
 
 def main() -> None:
@@ -193,20 +221,25 @@ def main() -> None:
     path = os.path.join(folder, "llmsrec_llama.safetensors")
     inputs = make_inputs(root)
     tensors = {**inputs, **reference(root, inputs, False, True), **reference(root, inputs, True, True),
-               **reference(root, inputs, False, True, cosine=True)}
+               **reference(root, inputs, False, True, cosine=True), **reference(root, inputs, True, True, True, True)}
     metadata = {"generator": "scripts/make-retrieval-fixtures.py", "torch": torch.__version__, "seed": str(SEED),
                 "decoder": "llama_tiny (model.safetensors), eval mode, frozen",
                 "computed": "float64 from the float32 parameters; stored as float32"}
-    allmrec.save_file(tensors, path, metadata)
-    saved = load_file(path)
+    # Two files under the size limit: the user-vector token's tensors beside the rest.
+    user_token_path = os.path.join(folder, USER_TOKEN_FILE)
+    allmrec.save_file({k: v for k, v in tensors.items() if not is_user_token(k)}, path, metadata)
+    allmrec.save_file({k: v for k, v in tensors.items() if is_user_token(k)}, user_token_path,
+                      {**metadata, "inputs": "llmsrec_llama.safetensors"})
+    saved = {**load_file(path), **load_file(user_token_path)}
     again = {**reference(root, inputs, False, False), **reference(root, inputs, True, False),
-             **reference(root, inputs, False, False, cosine=True)}
+             **reference(root, inputs, False, False, cosine=True), **reference(root, inputs, True, False, True, True)}
     worst = max((again[k] - saved[k]).abs().max().item() for k in again)
     assert worst == 0, f"recomputed reference differs by {worst}"
-    size = os.path.getsize(path)
-    assert size < allmrec.SIZE_LIMIT, f"{path} is {size} bytes"
-    print(f"wrote {path} ({size} bytes); loss {saved['expected.loss'].item():.6f}, "
-          f"in-batch {saved['inbatch.expected.loss'].item():.6f}")
+    for written in [path, user_token_path]:
+        size = os.path.getsize(written)
+        assert size < allmrec.SIZE_LIMIT, f"{written} is {size} bytes"
+    print(f"wrote {path} and {USER_TOKEN_FILE}; loss {saved['expected.loss'].item():.6f}, "
+          f"in-batch {saved['inbatch.expected.loss'].item():.6f}, user token {saved['usertoken.expected.loss'].item():.6f}")
 
 
 if __name__ == "__main__":

@@ -45,6 +45,8 @@ struct TrainRetrievalCommand: ParsableCommand {
     var temperature: Float = 0.07
     @Flag(help: "Item prompts name the item's facets after its title (its string-array metadata: genres, categories), which words and items without interactions can meet on (not in LLM-SRec).")
     var itemFacets = false
+    @Flag(help: "User prompts carry SASRec's user vector of the whole history as a soft token before [UserOut], through a user projector (A-LLMRec's user representation; not in LLM-SRec).")
+    var userToken = false
     @Option(help: "Share of samples whose prompt carries words made from the target's training.data (a facet or decade it has, a facet it lacks that moves the positive, 'no more X'), so that the model learns to listen (0: LLM-SRec).")
     var wishes: Float = 0
     @Option(help: "Start from these trained retrieval weights (another bundle's retrieval.safetensors) instead of a fresh initialisation; a rerun resumes from the saved state.")
@@ -101,6 +103,7 @@ struct TrainRetrievalCommand: ParsableCommand {
             var retrievalTemplate = try template.map { name throws in try RetrievalTemplate.named(name) }
                 ?? manifest.retrievalTemplate ?? RetrievalTemplate.builtIn["movies"]!
             if itemFacets { retrievalTemplate.itemFacets = true }
+            if userToken { retrievalTemplate.userToken = true }
             let sasrecModel = try SASRecCheckpoint.load(ALLMRecManifest.resolve(manifest.sasrec, in: bundle))
             let lmPath = URL(fileURLWithPath: lm).standardizedFileURL.path
             let meterLoad = ProgressMeter(label: "load LM", total: 1, unit: .items("models"), enabled: !training.quiet)

@@ -9,16 +9,23 @@ import Testing
 /// Tests/ModelsTests/Fixtures`); references computed in float64.
 @Suite struct RetrievalParityTests {
     static let path = Bundle.module.resourcePath! + "/Fixtures/retrieval/llmsrec_llama.safetensors"
+    /// The user-vector token's weights, positions and references (same inputs otherwise).
+    static let userTokenPath = Bundle.module.resourcePath! + "/Fixtures/retrieval/llmsrec_usertoken_llama.safetensors"
 
     struct Fixture {
+        /// The inputs, and the references without a user-vector token.
         let file: SafetensorsFile
+        /// Where `expectReference` reads the expected losses and gradients (`file`, or the user-token
+        /// file after `withUserToken()`).
+        private(set) var references: SafetensorsFile
         let decoder: CausalDecoder
-        let weights: RetrievalWeights
-        let batch: [RetrievalExample]
+        private(set) var weights: RetrievalWeights
+        private(set) var batch: [RetrievalExample]
         let prompts: [RetrievalCandidate: RetrievalPrompt]
 
         init() throws {
             file = try SafetensorsFile(path: RetrievalParityTests.path)
+            references = file
             decoder = try CausalDecoder.load(huggingFaceDirectory: Bundle.module.resourcePath! + "/Fixtures/llama_tiny")
             var tensors: [String: Tensor] = [:]
             let weightNames = ["item_proj.", "pred_user.", "pred_item.", "pred_user_cf.", "user_out", "item_out"]
@@ -50,6 +57,22 @@ import Testing
                     candidates: try ints("user\(user).candidates").map { candidates[$0] },
                     interacted: Set(try ints("user\(user).interacted").map { Int32($0) }))
             }
+        }
+
+        /// The same batch with a user-vector token in each user prompt (at `user{b}.user_position`,
+        /// carrying the user's teacher input) and the weights with the fixture's user projector.
+        func withUserToken() throws -> Fixture {
+            var copy = self
+            copy.references = try SafetensorsFile(path: RetrievalParityTests.userTokenPath)
+            var tensors: [String: Tensor] = [:]
+            for (name, tensor) in weights.namedTensors { tensors[name] = tensor }
+            for name in copy.references.names where name.hasPrefix("user_proj.") { tensors[name] = try copy.references.tensor(named: name) }
+            copy.weights = try RetrievalWeights(tensors: tensors)
+            for user in copy.batch.indices {
+                let position = Int(try copy.references.int64Values(named: "user\(user).user_position").values[0])
+                copy.batch[user].userPrompt.userSlot = RetrievalPrompt.UserSlot(position: position, vector: copy.batch[user].teacherInput)
+            }
+            return copy
         }
 
         func evaluate(
@@ -200,8 +223,19 @@ import Testing
             fixture.evaluate(inBatch: false, packedRows: 256, frozenPrefixes: true, temperature: 0.07), fixture: fixture, prefix: "cosine.")
     }
 
+    /// A user-vector token in each user prompt (`train retrieval --user-token`): SASRec's user
+    /// vector through the user projector, just before `[UserOut]`; in-batch negatives, cosine / τ,
+    /// packed and alone, with and without frozen prefixes. The user projector's gradients too.
+    @Test(arguments: [(8, false), (256, true)])
+    func userTokenMatchesPyTorch(packing: (rows: Int, frozenPrefixes: Bool)) throws {
+        let fixture = try Fixture().withUserToken()
+        let result = try fixture.evaluate(inBatch: true, packedRows: packing.rows, frozenPrefixes: packing.frozenPrefixes, temperature: 0.07)
+        #expect(result.gradients.userProjector != nil)
+        try Self.expectReference(result, fixture: fixture, prefix: "usertoken.")
+    }
+
     static func expectReference(_ result: RetrievalObjective.Result, fixture: Fixture, prefix: String) throws {
-        func expected(_ name: String) throws -> [Float] { try fixture.file.tensor(named: prefix + name).storage }
+        func expected(_ name: String) throws -> [Float] { try fixture.references.tensor(named: prefix + name).storage }
         SASRecParityTests.expectClose([result.loss], try expected("expected.loss"), "loss")
         SASRecParityTests.expectClose([result.retrieval], try expected("expected.ce"), "cross-entropy")
         SASRecParityTests.expectClose([result.distillation], try expected("expected.distil"), "distillation")
@@ -214,6 +248,11 @@ import Testing
         for (group, gradients) in groups {
             for (name, actual) in zip(names, gradients.values) {
                 SASRecParityTests.expectClose(actual, try expected("grad." + group + name), "grad \(group)\(name)", tolerance: 2e-5)
+            }
+        }
+        if let userProjector = result.gradients.userProjector {
+            for (name, actual) in zip(names, userProjector.values) {
+                SASRecParityTests.expectClose(actual, try expected("grad.user_proj." + name), "grad user_proj.\(name)", tolerance: 2e-5)
             }
         }
         SASRecParityTests.expectClose(result.gradients.userOut, try expected("grad.user_out"), "grad user_out", tolerance: 2e-5)

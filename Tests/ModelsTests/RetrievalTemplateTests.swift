@@ -80,4 +80,34 @@ import Tokenizers
         #expect(tokenizer.decode(Array(titled.tokens[titledStart..<titled.outputPosition])).hasSuffix("something funny. Based on this sequence, the user representation is"))
         #expect(builder.userPrompt(history: [1, 2]).wordsStart == nil && builder.userPrompt(history: [1, 2], wishes: "").wordPositions == nil)
     }
+
+    /// With `userToken` the user prompt gains one slot for SASRec's user vector just before the
+    /// output token, after the history outro; the words' segment ends before it, item prompts and
+    /// templates without the flag are unchanged, and the flag reads back from JSON.
+    @Test func theUserVectorTokenPrecedesTheOutputToken() throws {
+        let tokenizer = try Self.tokenizer()
+        let movies = RetrievalTemplate.builtIn["movies"]!
+        var template = movies
+        template.userToken = true
+        let plain = RetrievalPromptBuilder(template: movies, tokenizer: tokenizer, catalog: Self.catalog)
+        let slotted = RetrievalPromptBuilder(template: template, tokenizer: tokenizer, catalog: Self.catalog)
+        let vector: [Float] = [0.5, -1, 2]
+        let prompt = slotted.userPrompt(history: [1, 2], wishes: "something funny", userVector: vector)
+        let without = plain.userPrompt(history: [1, 2], wishes: "something funny", userVector: vector)
+        #expect(without.userSlot == nil)
+        #expect(prompt.tokens == without.tokens + [0])
+        #expect(prompt.userSlot == RetrievalPrompt.UserSlot(position: prompt.outputPosition - 1, vector: vector))
+        #expect(prompt.softTokens.map(\.position) == without.softTokens.map(\.position))
+        #expect(prompt.wordPositions == without.wordPositions)
+        #expect(prompt != without)
+        #expect(slotted.itemPrompt(1, softToken: true) == plain.itemPrompt(1, softToken: true))
+        // Without a history's soft tokens the slot is the first trainable input.
+        let titled = slotted.userPrompt(history: [1], withoutSoftToken: [1], userVector: vector)
+        #expect(titled.frozenPrefixLength == titled.outputPosition - 1)
+        #expect(movies.jsonObject["userToken"] == nil && template.fingerprint != movies.fingerprint)
+        #expect(try RetrievalTemplate(jsonObject: template.jsonObject, source: "t.json") == template)
+        #expect(throws: RetrievalError.invalidTemplate("t.json: 'userToken' must be true or false")) {
+            try RetrievalTemplate(jsonObject: ["userToken": 1], source: "t.json")
+        }
+    }
 }

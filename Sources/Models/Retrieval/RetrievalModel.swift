@@ -70,6 +70,12 @@ public struct RetrievalModel: Sendable {
                 name: RetrievalWordHead.weightName, expected: [wordHead.columns.count, c.embeddingSize],
                 got: [wordHead.columns.count, wordHead.embeddingSize])
         }
+        guard template.userToken == (weights.userProjector != nil) else {
+            throw RetrievalError.invalidBundle(
+                template.userToken
+                    ? "the template reads SASRec's user vector (userToken) but the weights have no user projector (user_proj.*)"
+                    : "the weights have a user projector (user_proj.*) but the template does not read SASRec's user vector (userToken)")
+        }
         guard weights.cfSize == sasrec.configuration.hiddenUnits else {
             throw RetrievalError.shapeMismatch(
                 name: "item_proj.0.weight", expected: [weights.itemProjector.hiddenSize, sasrec.configuration.hiddenUnits],
@@ -94,12 +100,20 @@ public struct RetrievalModel: Sendable {
         let e = weights.embeddingSize
         let softRows = prompts.flatMap { $0.softTokens.flatMap { itemEmbeddings[(Int($0.item) * cf)..<((Int($0.item) + 1) * cf)] } }
         let projected = weights.itemProjector.forward(softRows, rows: softRows.count / cf).output
+        let userSlots = prompts.compactMap(\.userSlot)
+        precondition(userSlots.isEmpty || weights.userProjector != nil, "user prompts with a user-vector token need a user projector")
+        let userProjected = userSlots.isEmpty ? [] : weights.userProjector?.forward(userSlots.flatMap(\.vector), rows: userSlots.count).output ?? []
         var row = 0
+        var slotRow = 0
         let sequences = prompts.map { prompt in
             var vectors: [Int: [Float]] = [prompt.outputPosition: output]
             for soft in prompt.softTokens {
                 vectors[soft.position] = Array(projected[(row * e)..<((row + 1) * e)])
                 row += 1
+            }
+            if let slot = prompt.userSlot {
+                vectors[slot.position] = Array(userProjected[(slotRow * e)..<((slotRow + 1) * e)])
+                slotRow += 1
             }
             return (prompt.tokens, vectors)
         }
@@ -137,7 +151,8 @@ public struct RetrievalModel: Sendable {
     /// for none). One LM pass for all.
     public func userReadings(entries histories: [[RetrievalPromptBuilder.Entry]], wishes: [String?]) throws(DecoderError) -> [UserReading] {
         precondition(wishes.count == histories.count, "one wish (or nil) per history")
-        let prompts = zip(histories, wishes).map { builder.userPrompt(entries: $0, wishes: $1) }
+        let userVectors = builder.template.userToken ? sasrecUserVectors(histories) : histories.map { _ in nil }
+        let prompts = histories.indices.map { builder.userPrompt(entries: histories[$0], wishes: wishes[$0], userVector: userVectors[$0]) }
         let features = try userFeatures(prompts)
         let vectors = scored(features.headed)
         let preferences = wordHead.map { $0.forward(features.words, rows: prompts.count) }
@@ -148,6 +163,14 @@ public struct RetrievalModel: Sendable {
                 vector: Array(vectors[(row * size)..<((row + 1) * size)]),
                 preferences: prompts[row].wordPositions == nil ? nil : preferences.map { Array($0[(row * columns)..<((row + 1) * columns)]) })
         }
+    }
+
+    /// SASRec's user vectors [cf] of histories given as prompt entries: over the entries that have a
+    /// soft item (items added at run time have no SASRec row), their last `maxLength`, as training
+    /// reads them.
+    func sasrecUserVectors(_ histories: [[RetrievalPromptBuilder.Entry]]) -> [[Float]?] {
+        let windows = histories.map { Array($0.compactMap(\.softItem).suffix(sasrec.configuration.maxLength)) }
+        return sasrec.userRepresentations(windows)
     }
 
     /// How much a preference of 1 adds to a score: the cosine temperature (scores are cosines, the

@@ -46,7 +46,7 @@ public struct RetrievalExample: Sendable {
 /// - uniformity of the normalised user vectors and of the normalised teacher vectors: mean over
 ///   pairs of exp(−2 · squared distance) (`uniformity(user_outputs) + uniformity(log_emb)` there).
 /// Gradients flow through the frozen LM into the soft tokens, the learnt output tokens, the
-/// projector and the heads.
+/// projectors (the user projector through user prompts' user-vector tokens) and the heads.
 public enum RetrievalObjective {
     public struct Options: Sendable {
         /// Every candidate of the batch is a negative for every user (except the items that user
@@ -117,6 +117,11 @@ public enum RetrievalObjective {
         }
         let softCount = cfRows.count / cf
         let projected = weights.itemProjector.forward(cfRows, rows: softCount)
+        // SASRec's user vectors of the user prompts that carry one, through the user projector.
+        let userSlots = prompts.prefix(users).compactMap(\.userSlot)
+        precondition(userSlots.isEmpty || weights.userProjector != nil, "user prompts with a user-vector token need a user projector")
+        let userProjection = userSlots.isEmpty ? nil : weights.userProjector?.forward(userSlots.flatMap(\.vector), rows: userSlots.count)
+        var slotIndex: [Int?] = []
         var sequences: [TrainingSequence] = []
         var frozen: [Int] = []
         var softRow = 0
@@ -138,6 +143,13 @@ public enum RetrievalObjective {
             for soft in prompt.softTokens {
                 vectors[soft.position - split] = Array(projected.output[(softRow * e)..<((softRow + 1) * e)])
                 softRow += 1
+            }
+            if let slot = prompt.userSlot, let userProjection {
+                let row = slotIndex.count(where: { $0 != nil })
+                vectors[slot.position - split] = Array(userProjection.output[(row * e)..<((row + 1) * e)])
+                slotIndex.append(row)
+            } else {
+                slotIndex.append(nil)
             }
             vectors[prompt.outputPosition - split] = index < users ? weights.userOut : weights.itemOut
             frozen.append(split)
@@ -238,6 +250,7 @@ public enum RetrievalObjective {
         // The LM backward, pack by pack, into the soft tokens and the output tokens.
         let backwardStart = DispatchTime.now().uptimeNanoseconds
         var dSoft = [Float](repeating: 0, count: softCount * e)
+        var dUserSlots = [Float](repeating: 0, count: userSlots.count * e)
         var softOffsets: [Int] = []
         var running = 0
         for prompt in prompts {
@@ -254,6 +267,10 @@ public enum RetrievalObjective {
                     let target = (softOffsets[index] + k) * e
                     for column in 0..<e { dSoft[target + column] += dInputs[source + column] }
                 }
+                if let slot = prompt.userSlot, let row = slotIndex[index] {
+                    let source = (rowStart + slot.position - frozen[index]) * e
+                    for column in 0..<e { dUserSlots[row * e + column] += dInputs[source + column] }
+                }
                 let source = (rowStart + prompt.outputPosition - frozen[index]) * e
                 if index < users {
                     for column in 0..<e { gradients.userOut[column] += dInputs[source + column] }
@@ -264,6 +281,9 @@ public enum RetrievalObjective {
             }
         }
         if softCount > 0 { weights.itemProjector.backward(projected.trace, dOutput: dSoft, into: &gradients.itemProjector) }
+        if let userProjection, let projector = weights.userProjector {
+            projector.backward(userProjection.trace, dOutput: dUserSlots, into: &gradients.userProjector!)
+        }
         let backwardSeconds = Double(DispatchTime.now().uptimeNanoseconds - backwardStart) / 1e9
         let loss = retrieval + options.distillationWeight * distillation + uniformity
         return Result(

@@ -7,11 +7,13 @@ import Tokenizers
 /// The words of LLM-SRec's two prompts (Sein-Kim/LLM-SRec `models/seqllm_model.py`), in the
 /// nouns of a domain. The LM reads
 ///
-///     user: historyIntro + "T₁"[cf₁] + separator + "T₂"[cf₂] + … + historyOutro + [UserOut]
+///     user: historyIntro + "T₁"[cf₁] + separator + "T₂"[cf₂] + … + historyOutro + [user] + [UserOut]
 ///     item: itemIntro + "T" + " (F₁, F₂)" + itemOutro + [cf][ItemOut]
 ///
 /// where `[cfᵢ]` is one soft token (the item's SASRec embedding through the item projector; left
-/// out for an item without interactions), ` (F₁, F₂)` the item's facets (`CatalogItem.facets`) when
+/// out for an item without interactions), `[user]` SASRec's user vector of the whole history
+/// through the user projector when `userToken` is on (not in LLM-SRec: A-LLMRec's stage-2 prompt
+/// carries this user representation; absent otherwise), ` (F₁, F₂)` the item's facets (`CatalogItem.facets`) when
 /// `itemFacets` is on (not in LLM-SRec: it lets words and items without interactions meet on them) and `[UserOut]`/`[ItemOut]` are learnt input vectors whose
 /// last-layer states become the user and item vectors. The user's words of a session, when there
 /// are any, go between the history and `historyOutro`, after `wishesIntro`. An item's words all
@@ -20,8 +22,8 @@ import Tokenizers
 ///
 /// JSON form (every key optional, missing keys take the `movies` values): `{"historyIntro": …,
 /// "historyOutro": …, "wishesIntro": …, "itemIntro": …, "itemOutro": …, "separator": …,
-/// "quote": …, "historyCount": 10, "noun": "movie", "itemFacets": false}` (`itemFacets` written only when on,
-/// so templates without it keep their fingerprints).
+/// "quote": …, "historyCount": 10, "noun": "movie", "itemFacets": false, "userToken": false}` (`itemFacets`
+/// and `userToken` written only when on, so templates without them keep their fingerprints).
 public struct RetrievalTemplate: Sendable, Equatable {
     public var historyIntro: String
     public var historyOutro: String
@@ -36,6 +38,8 @@ public struct RetrievalTemplate: Sendable, Equatable {
     public var noun: String
     /// Whether item prompts name the item's facets after its title.
     public var itemFacets = false
+    /// Whether user prompts carry SASRec's user vector as a soft token before `[UserOut]`.
+    public var userToken = false
 
     public init(historyIntro: String, historyOutro: String, wishesIntro: String, itemIntro: String, itemOutro: String, noun: String) {
         self.historyIntro = historyIntro
@@ -83,7 +87,7 @@ public struct RetrievalTemplate: Sendable, Equatable {
             ("historyIntro", \.historyIntro), ("historyOutro", \.historyOutro), ("wishesIntro", \.wishesIntro), ("itemIntro", \.itemIntro),
             ("itemOutro", \.itemOutro), ("separator", \.separator), ("quote", \.quote), ("noun", \.noun),
         ]
-        let known = Set(strings.map(\.0) + ["historyCount", "itemFacets"])
+        let known = Set(strings.map(\.0) + ["historyCount", "itemFacets", "userToken"])
         if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
             throw .invalidTemplate("\(source): unknown key '\(unknown)'")
         }
@@ -96,9 +100,10 @@ public struct RetrievalTemplate: Sendable, Equatable {
             guard let count = value as? Int, count >= 1 else { throw .invalidTemplate("\(source): 'historyCount' must be a positive integer") }
             template.historyCount = count
         }
-        if let value = object["itemFacets"] {
-            guard let flag = value as? Bool else { throw .invalidTemplate("\(source): 'itemFacets' must be true or false") }
-            template.itemFacets = flag
+        for (key, path) in [("itemFacets", \RetrievalTemplate.itemFacets), ("userToken", \.userToken)] {
+            guard let value = object[key] else { continue }
+            guard let flag = value as? Bool else { throw .invalidTemplate("\(source): '\(key)' must be true or false") }
+            template[keyPath: path] = flag
         }
         self = template
     }
@@ -110,6 +115,7 @@ public struct RetrievalTemplate: Sendable, Equatable {
             "itemOutro": itemOutro, "separator": separator, "quote": quote, "historyCount": historyCount, "noun": noun,
         ]
         if itemFacets { object["itemFacets"] = true }
+        if userToken { object["userToken"] = true }
         return object
     }
 
@@ -124,30 +130,44 @@ public struct RetrievalTemplate: Sendable, Equatable {
 
 /// One tokenized retrieval prompt: token ids (soft positions hold a placeholder 0), the positions
 /// of the items' collaborative soft tokens in prompt order with the dense item id behind each, and
-/// the output position (the last token: `[UserOut]` or `[ItemOut]`).
+/// the output position (the last token: `[UserOut]` or `[ItemOut]`), and in a user prompt of a
+/// template with `userToken` the slot of SASRec's user vector.
 public struct RetrievalPrompt: Sendable, Equatable {
     public var tokens: [Int32]
     public var softTokens: [(position: Int, item: Int32)]
+    /// Where SASRec's user vector of the history ([cf], before the user projector) goes.
+    public struct UserSlot: Sendable, Equatable {
+        public var position: Int
+        public var vector: [Float]
+
+        public init(position: Int, vector: [Float]) {
+            self.position = position
+            self.vector = vector
+        }
+    }
+    /// nil: no user-vector token (LLM-SRec's prompts, and every item prompt).
+    public var userSlot: UserSlot?
     public var outputPosition: Int { tokens.count - 1 }
     /// Tokens before the first trainable input (a soft token or the output token): text whose
     /// keys and values no gradient reaches.
-    public var frozenPrefixLength: Int { softTokens.first?.position ?? outputPosition }
+    public var frozenPrefixLength: Int { softTokens.first?.position ?? userSlot?.position ?? outputPosition }
     /// In a user prompt with the user's words: the position of the first token of the words'
     /// segment (the wishes intro, the words, the history outro); nil without words.
     public var wordsStart: Int?
-    /// The words' segment, up to the output token: the positions whose final states the word head
-    /// reads (`RetrievalWordHead`); nil without words.
-    public var wordPositions: Range<Int>? { wordsStart.map { $0..<outputPosition } }
+    /// The words' segment, up to the user-vector token or else the output token: the positions whose
+    /// final states the word head reads (`RetrievalWordHead`); nil without words.
+    public var wordPositions: Range<Int>? { wordsStart.map { $0..<(userSlot?.position ?? outputPosition) } }
 
-    public init(tokens: [Int32], softTokens: [(position: Int, item: Int32)], wordsStart: Int? = nil) {
+    public init(tokens: [Int32], softTokens: [(position: Int, item: Int32)], wordsStart: Int? = nil, userSlot: UserSlot? = nil) {
         self.tokens = tokens
         self.softTokens = softTokens
         self.wordsStart = wordsStart
+        self.userSlot = userSlot
     }
 
     public static func == (a: RetrievalPrompt, b: RetrievalPrompt) -> Bool {
         a.tokens == b.tokens && a.softTokens.map(\.position) == b.softTokens.map(\.position) && a.softTokens.map(\.item) == b.softTokens.map(\.item)
-            && a.wordsStart == b.wordsStart
+            && a.wordsStart == b.wordsStart && a.userSlot == b.userSlot
     }
 }
 
@@ -182,6 +202,8 @@ public struct RetrievalPromptBuilder: Sendable {
         case soft(Int32)
         /// Text that starts the user's words' segment (tokenized with the text around it).
         case words(String)
+        /// SASRec's user vector [cf].
+        case user([Float])
     }
 
     /// One item as a prompt shows it: its title, the item whose SASRec row becomes its soft token
@@ -201,14 +223,17 @@ public struct RetrievalPromptBuilder: Sendable {
 
     /// The user prompt over the template's count of most recent `history` items (oldest first);
     /// items in `withoutSoftToken` appear by title only. `wishes`, when not empty, is what the user
-    /// said this session.
-    public func userPrompt(history: [Int32], wishes: String? = nil, withoutSoftToken: Set<Int32> = []) -> RetrievalPrompt {
+    /// said this session. `userVector` is SASRec's user vector of the history [cf]: required with a
+    /// `userToken` template, ignored otherwise.
+    public func userPrompt(history: [Int32], wishes: String? = nil, withoutSoftToken: Set<Int32> = [], userVector: [Float]? = nil) -> RetrievalPrompt {
         userPrompt(
-            entries: history.map { Entry(title: titles[Int($0)], softItem: withoutSoftToken.contains($0) ? nil : $0) }, wishes: wishes)
+            entries: history.map { Entry(title: titles[Int($0)], softItem: withoutSoftToken.contains($0) ? nil : $0) }, wishes: wishes,
+            userVector: userVector)
     }
 
     /// The user prompt over the template's count of most recent `entries` (oldest first).
-    public func userPrompt(entries: [Entry], wishes: String? = nil) -> RetrievalPrompt {
+    public func userPrompt(entries: [Entry], wishes: String? = nil, userVector: [Float]? = nil) -> RetrievalPrompt {
+        precondition(!template.userToken || userVector != nil, "a userToken template needs SASRec's user vector")
         let t = template
         var pieces: [Piece] = [.text(t.historyIntro)]
         for (index, entry) in entries.suffix(t.historyCount).enumerated() {
@@ -217,6 +242,7 @@ public struct RetrievalPromptBuilder: Sendable {
         }
         if let wishes, !wishes.isEmpty { pieces.append(.words(t.wishesIntro + wishes)) }
         pieces.append(.text(t.historyOutro))
+        if t.userToken, let userVector { pieces.append(.user(userVector)) }
         return build(pieces)
     }
 
@@ -239,6 +265,7 @@ public struct RetrievalPromptBuilder: Sendable {
         var tokens = tokenizer.prefixIDs
         var soft: [(Int, Int32)] = []
         var wordsStart: Int?
+        var userSlot: RetrievalPrompt.UserSlot?
         var text = ""
         func flush() {
             if !text.isEmpty { tokens += tokenizer.encode(text, addSpecialTokens: false, parseSpecialTokens: false) }
@@ -255,11 +282,15 @@ public struct RetrievalPromptBuilder: Sendable {
                 flush()
                 soft.append((tokens.count, item))
                 tokens.append(0)
+            case .user(let vector):
+                flush()
+                userSlot = RetrievalPrompt.UserSlot(position: tokens.count, vector: vector)
+                tokens.append(0)
             }
         }
         flush()
         tokens.append(0)
-        return RetrievalPrompt(tokens: tokens, softTokens: soft, wordsStart: wordsStart)
+        return RetrievalPrompt(tokens: tokens, softTokens: soft, wordsStart: wordsStart, userSlot: userSlot)
     }
 }
 

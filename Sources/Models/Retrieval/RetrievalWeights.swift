@@ -7,7 +7,10 @@ import Numerics
 /// - `userHead`, `itemHead`: the LM's final state at those tokens [e] → [128] (Linear to 2048,
 ///   LayerNorm, LeakyReLU, Linear);
 /// - `teacherHead`: SASRec's last-position user vector [cf] → [128] (Linear, LayerNorm, GELU, Linear),
-///   the distillation target.
+///   the distillation target;
+/// - `userProjector` (templates with `userToken` only; not in LLM-SRec, A-LLMRec's `user_proj`): that
+///   same user vector [cf] → the LM input [e] of the user prompt's user-vector token (Linear,
+///   LayerNorm, LeakyReLU, Linear).
 public struct RetrievalWeights: Sendable {
     public static let vectorSize = 128
 
@@ -17,12 +20,17 @@ public struct RetrievalWeights: Sendable {
     public var userHead: SoftPromptProjector
     public var itemHead: SoftPromptProjector
     public var teacherHead: SoftPromptProjector
+    public var userProjector: SoftPromptProjector?
 
     /// Fresh weights: the projector and heads as `SoftPromptProjector` initialises them, the two
     /// learnt tokens from a normal with the mean and standard deviation of `tokenEmbeddings`
     /// (rows of the LM's input table, [rows · embeddingSize]), as LLM-SRec; `headHiddenSize` is
-    /// LLM-SRec's 2048 unless a test asks for less.
-    public init(cfSize: Int, embeddingSize e: Int, tokenEmbeddings: [Float], headHiddenSize: Int = 2048, generator: inout SplitMix64) {
+    /// LLM-SRec's 2048 unless a test asks for less; `userToken` adds the user projector (drawn last,
+    /// so the other weights are those of the same seed without it).
+    public init(
+        cfSize: Int, embeddingSize e: Int, tokenEmbeddings: [Float], headHiddenSize: Int = 2048, userToken: Bool = false,
+        generator: inout SplitMix64
+    ) {
         itemProjector = SoftPromptProjector(inputSize: cfSize, outputSize: e, activation: .leakyReLU, generator: &generator)
         userHead = SoftPromptProjector(
             inputSize: e, hiddenSize: headHiddenSize, outputSize: Self.vectorSize, activation: .leakyReLU, generator: &generator)
@@ -41,12 +49,14 @@ public struct RetrievalWeights: Sendable {
         let deviation = max(0, squares / count - mean * mean).squareRoot()
         userOut = (0..<e).map { _ in Float(mean + deviation * Initialization.normal(&generator)) }
         itemOut = (0..<e).map { _ in Float(mean + deviation * Initialization.normal(&generator)) }
+        userProjector = userToken ? SoftPromptProjector(inputSize: cfSize, outputSize: e, activation: .leakyReLU, generator: &generator) : nil
     }
 
     public var embeddingSize: Int { userOut.count }
     public var cfSize: Int { itemProjector.inputSize }
 
-    /// Every tensor under its file name (`item_proj.0.weight`, `user_out`, `pred_user.3.bias`, …).
+    /// Every tensor under its file name (`item_proj.0.weight`, `user_out`, `pred_user.3.bias`,
+    /// `user_proj.0.weight` with a user projector, …).
     public var namedTensors: [(name: String, tensor: Tensor)] {
         func group(_ projector: SoftPromptProjector, _ prefix: String) -> [(name: String, tensor: Tensor)] {
             projector.namedParameters.map { (prefix + $0.name, Tensor(shape: $0.shape, storage: $0.values)) }
@@ -54,6 +64,7 @@ public struct RetrievalWeights: Sendable {
         return group(itemProjector, "item_proj.") + [
             ("user_out", Tensor(shape: [userOut.count], storage: userOut)), ("item_out", Tensor(shape: [itemOut.count], storage: itemOut)),
         ] + group(userHead, "pred_user.") + group(itemHead, "pred_item.") + group(teacherHead, "pred_user_cf.")
+            + (userProjector.map { group($0, "user_proj.") } ?? [])
     }
 
     /// The weights from named tensors (as `namedTensors` writes them), shapes checked together.
@@ -67,6 +78,8 @@ public struct RetrievalWeights: Sendable {
         userHead = try SoftPromptProjector(tensors: group("pred_user."), activation: .leakyReLU)
         itemHead = try SoftPromptProjector(tensors: group("pred_item."), activation: .leakyReLU)
         teacherHead = try SoftPromptProjector(tensors: group("pred_user_cf."), activation: .gelu)
+        let userProjectorTensors = group("user_proj.")
+        userProjector = userProjectorTensors.isEmpty ? nil : try SoftPromptProjector(tensors: userProjectorTensors, activation: .leakyReLU)
         guard let user = tensors["user_out"] else { throw RetrievalError.missingTensor("user_out") }
         guard let item = tensors["item_out"] else { throw RetrievalError.missingTensor("item_out") }
         let e = itemProjector.outputSize
@@ -82,6 +95,10 @@ public struct RetrievalWeights: Sendable {
             throw RetrievalError.shapeMismatch(
                 name: "pred_user_cf.3.weight", expected: [userHead.outputSize, teacherHead.hiddenSize],
                 got: [teacherHead.outputSize, teacherHead.hiddenSize])
+        }
+        if let userProjector, userProjector.inputSize != itemProjector.inputSize || userProjector.outputSize != e {
+            throw RetrievalError.shapeMismatch(
+                name: "user_proj.3.weight", expected: [e, userProjector.hiddenSize], got: [userProjector.outputSize, userProjector.hiddenSize])
         }
         userOut = user.storage
         itemOut = item.storage
@@ -102,6 +119,7 @@ public struct RetrievalWeights: Sendable {
     /// Gradients, shaped as the weights.
     public struct Gradients: Sendable {
         public var itemProjector, userHead, itemHead, teacherHead: SoftPromptProjector.Gradients
+        public var userProjector: SoftPromptProjector.Gradients?
         public var userOut, itemOut: [Float]
 
         public init(of weights: RetrievalWeights) {
@@ -109,20 +127,22 @@ public struct RetrievalWeights: Sendable {
             userHead = .init(of: weights.userHead)
             itemHead = .init(of: weights.itemHead)
             teacherHead = .init(of: weights.teacherHead)
+            userProjector = weights.userProjector.map { .init(of: $0) }
             userOut = [Float](repeating: 0, count: weights.userOut.count)
             itemOut = userOut
         }
 
         /// In the order of `RetrievalWeights.parameterSizes`.
         public var values: [[Float]] {
-            itemProjector.values + [userOut, itemOut] + userHead.values + itemHead.values + teacherHead.values
+            itemProjector.values + [userOut, itemOut] + userHead.values + itemHead.values + teacherHead.values + (userProjector?.values ?? [])
         }
     }
 
-    /// Sizes of the trained tensors, in the order Adam and the state file use.
+    /// Sizes of the trained tensors, in the order Adam and the state file use (the user projector's
+    /// last, so states without it keep their layout).
     public var parameterSizes: [Int] {
         itemProjector.parameterSizes + [userOut.count, itemOut.count] + userHead.parameterSizes + itemHead.parameterSizes
-            + teacherHead.parameterSizes
+            + teacherHead.parameterSizes + (userProjector?.parameterSizes ?? [])
     }
 
     /// One Adam step (the optimiser made with `parameterSizes`, its step already begun).
@@ -138,5 +158,7 @@ public struct RetrievalWeights: Sendable {
         itemHead.apply(gradients.itemHead, optimizer: &optimizer, offset: offset)
         offset += itemHead.parameterSizes.count
         teacherHead.apply(gradients.teacherHead, optimizer: &optimizer, offset: offset)
+        offset += teacherHead.parameterSizes.count
+        if let gradient = gradients.userProjector { userProjector?.apply(gradient, optimizer: &optimizer, offset: offset) }
     }
 }

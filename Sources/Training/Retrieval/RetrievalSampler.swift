@@ -120,7 +120,9 @@ public struct RetrievalSampler: Sendable {
                 }
             }
             let example = RetrievalExample(
-                userPrompt: builder.userPrompt(history: windows[index], wishes: carried?.text, withoutSoftToken: itemsWithoutInteractions),
+                userPrompt: builder.userPrompt(
+                    history: windows[index], wishes: carried?.text, withoutSoftToken: itemsWithoutInteractions,
+                    userVector: builder.template.userToken ? teachers[index] : nil),
                 teacherInput: teachers[index], candidates: [candidate(positive)] + negatives.map(candidate), interacted: excludedFromNegatives,
                 distils: carried == nil)
             return (example, carried)

@@ -99,7 +99,8 @@ public final class RetrievalTrainer: Trainer {
         let sampleRows = (0..<4096).map { _ in Int(generator.next() % UInt64(c.vocabularySize)) }
         let table = sampleRows.flatMap { decoder.weights.tokenEmbeddings.row($0, columns: c.embeddingSize) }
         weights = RetrievalWeights(
-            cfSize: sasrec.configuration.hiddenUnits, embeddingSize: c.embeddingSize, tokenEmbeddings: table, generator: &generator)
+            cfSize: sasrec.configuration.hiddenUnits, embeddingSize: c.embeddingSize, tokenEmbeddings: table, userToken: builder.template.userToken,
+            generator: &generator)
         optimizer = Adam(sizes: weights.parameterSizes, learningRate: options.learningRate, beta1: options.beta1, beta2: options.beta2)
     }
 

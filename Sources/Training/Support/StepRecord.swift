@@ -106,9 +106,10 @@ extension StepRecord {
 extension StepRecord {
     /// Retrieval through the LM (recipe `retrieval`, the layout of
     /// `scripts/make-retrieval-fixtures.py` per step): the weights (`item_proj.*`, `user_out`,
-    /// `item_out`, `pred_user.*`, `pred_item.*`, `pred_user_cf.*`) before the first step and SASRec's
-    /// item table `items` ([items + 1, cf]); for step k, user b and unique candidate c
-    /// `step{k}.user{b}.tokens`, `.soft_positions`, `.soft_items`, `.teacher`, `.interacted`,
+    /// `item_out`, `pred_user.*`, `pred_item.*`, `pred_user_cf.*`, and `user_proj.*` with a user-vector
+    /// token) before the first step and SASRec's item table `items` ([items + 1, cf]); for step k,
+    /// user b and unique candidate c `step{k}.user{b}.tokens`, `.soft_positions`, `.soft_items`,
+    /// `.user_position` and `.user_vector` (when the prompt has a user-vector token), `.teacher`, `.interacted`,
     /// `.candidates` (indices of c, target first), `.distils` (1 or 0) and `step{k}.candidate{c}.tokens`, `.item`,
     /// `.soft_positions`; for the first step `expected.loss`, `.ce`, `.distil`, `.uniform` and
     /// `grad.*` of every weight. The metadata says how candidates are scored (`in_batch`,
@@ -138,6 +139,10 @@ extension StepRecord {
             add(prefix + "tokens", integers: prompt.tokens)
             add(prefix + "soft_positions", integers: prompt.softTokens.map(\.position))
             add(prefix + "soft_items", integers: prompt.softTokens.map(\.item))
+            if let slot = prompt.userSlot {
+                add(prefix + "user_position", integers: [slot.position])
+                add(prefix + "user_vector", slot.vector)
+            }
             add(prefix + "teacher", example.teacherInput)
             add(prefix + "interacted", integers: example.interacted.sorted())
             let indices = example.candidates.map { candidate in
@@ -166,6 +171,9 @@ extension StepRecord {
             add("grad.pred_user.", gradients: gradients.userHead, of: weights.userHead)
             add("grad.pred_item.", gradients: gradients.itemHead, of: weights.itemHead)
             add("grad.pred_user_cf.", gradients: gradients.teacherHead, of: weights.teacherHead)
+            if let projector = weights.userProjector, let gradient = gradients.userProjector {
+                add("grad.user_proj.", gradients: gradient, of: projector)
+            }
             add("grad.user_out", gradients.userOut)
             add("grad.item_out", gradients.itemOut)
         }
