@@ -151,8 +151,8 @@ public struct RetrievalModel: Sendable {
     /// for none). One LM pass for all.
     public func userReadings(entries histories: [[RetrievalPromptBuilder.Entry]], wishes: [String?]) throws(DecoderError) -> [UserReading] {
         precondition(wishes.count == histories.count, "one wish (or nil) per history")
-        let userVectors = builder.template.userToken ? sasrecUserVectors(histories) : histories.map { _ in nil }
-        let prompts = histories.indices.map { builder.userPrompt(entries: histories[$0], wishes: wishes[$0], userVector: userVectors[$0]) }
+        let userVectors = builder.template.userToken ? sasrecUserVectors(histories) : nil
+        let prompts = histories.indices.map { builder.userPrompt(entries: histories[$0], wishes: wishes[$0], userVector: userVectors?[$0]) }
         let features = try userFeatures(prompts)
         let vectors = scored(features.headed)
         let preferences = wordHead.map { $0.forward(features.words, rows: prompts.count) }
@@ -168,7 +168,7 @@ public struct RetrievalModel: Sendable {
     /// SASRec's user vectors [cf] of histories given as prompt entries: over the entries that have a
     /// soft item (items added at run time have no SASRec row), their last `maxLength`, as training
     /// reads them.
-    func sasrecUserVectors(_ histories: [[RetrievalPromptBuilder.Entry]]) -> [[Float]?] {
+    func sasrecUserVectors(_ histories: [[RetrievalPromptBuilder.Entry]]) -> [[Float]] {
         let windows = histories.map { Array($0.compactMap(\.softItem).suffix(sasrec.configuration.maxLength)) }
         return sasrec.userRepresentations(windows)
     }

@@ -122,6 +122,7 @@ public enum RetrievalObjective {
         precondition(userSlots.isEmpty || weights.userProjector != nil, "user prompts with a user-vector token need a user projector")
         let userProjection = userSlots.isEmpty ? nil : weights.userProjector?.forward(userSlots.flatMap(\.vector), rows: userSlots.count)
         var slotIndex: [Int?] = []
+        var slotRow = 0
         var sequences: [TrainingSequence] = []
         var frozen: [Int] = []
         var softRow = 0
@@ -145,9 +146,9 @@ public enum RetrievalObjective {
                 softRow += 1
             }
             if let slot = prompt.userSlot, let userProjection {
-                let row = slotIndex.count(where: { $0 != nil })
-                vectors[slot.position - split] = Array(userProjection.output[(row * e)..<((row + 1) * e)])
-                slotIndex.append(row)
+                vectors[slot.position - split] = Array(userProjection.output[(slotRow * e)..<((slotRow + 1) * e)])
+                slotIndex.append(slotRow)
+                slotRow += 1
             } else {
                 slotIndex.append(nil)
             }

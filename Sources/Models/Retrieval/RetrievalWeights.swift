@@ -96,7 +96,12 @@ public struct RetrievalWeights: Sendable {
                 name: "pred_user_cf.3.weight", expected: [userHead.outputSize, teacherHead.hiddenSize],
                 got: [teacherHead.outputSize, teacherHead.hiddenSize])
         }
-        if let userProjector, userProjector.inputSize != itemProjector.inputSize || userProjector.outputSize != e {
+        if let userProjector, userProjector.inputSize != itemProjector.inputSize {
+            throw RetrievalError.shapeMismatch(
+                name: "user_proj.0.weight", expected: [userProjector.hiddenSize, itemProjector.inputSize],
+                got: [userProjector.hiddenSize, userProjector.inputSize])
+        }
+        if let userProjector, userProjector.outputSize != e {
             throw RetrievalError.shapeMismatch(
                 name: "user_proj.3.weight", expected: [e, userProjector.hiddenSize], got: [userProjector.outputSize, userProjector.hiddenSize])
         }

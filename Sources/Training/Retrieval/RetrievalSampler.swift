@@ -122,7 +122,7 @@ public struct RetrievalSampler: Sendable {
             let example = RetrievalExample(
                 userPrompt: builder.userPrompt(
                     history: windows[index], wishes: carried?.text, withoutSoftToken: itemsWithoutInteractions,
-                    userVector: builder.template.userToken ? teachers[index] : nil),
+                    userVector: teachers[index]),
                 teacherInput: teachers[index], candidates: [candidate(positive)] + negatives.map(candidate), interacted: excludedFromNegatives,
                 distils: carried == nil)
             return (example, carried)
