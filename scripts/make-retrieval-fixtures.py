@@ -221,7 +221,7 @@ def main() -> None:
     path = os.path.join(folder, "llmsrec_llama.safetensors")
     inputs = make_inputs(root)
     tensors = {**inputs, **reference(root, inputs, False, True), **reference(root, inputs, True, True),
-               **reference(root, inputs, False, True, cosine=True), **reference(root, inputs, True, True, True, True)}
+               **reference(root, inputs, False, True, cosine=True), **reference(root, inputs, True, True, cosine=True, user_token=True)}
     metadata = {"generator": "scripts/make-retrieval-fixtures.py", "torch": torch.__version__, "seed": str(SEED),
                 "decoder": "llama_tiny (model.safetensors), eval mode, frozen",
                 "computed": "float64 from the float32 parameters; stored as float32"}
@@ -232,7 +232,7 @@ def main() -> None:
                       {**metadata, "inputs": "llmsrec_llama.safetensors"})
     saved = {**load_file(path), **load_file(user_token_path)}
     again = {**reference(root, inputs, False, False), **reference(root, inputs, True, False),
-             **reference(root, inputs, False, False, cosine=True), **reference(root, inputs, True, False, True, True)}
+             **reference(root, inputs, False, False, cosine=True), **reference(root, inputs, True, False, cosine=True, user_token=True)}
     worst = max((again[k] - saved[k]).abs().max().item() for k in again)
     assert worst == 0, f"recomputed reference differs by {worst}"
     for written in [path, user_token_path]:

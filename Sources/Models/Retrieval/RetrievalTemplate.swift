@@ -148,7 +148,7 @@ public struct RetrievalPrompt: Sendable, Equatable {
     /// nil: no user-vector token (LLM-SRec's prompts, and every item prompt).
     public var userSlot: UserSlot?
     public var outputPosition: Int { tokens.count - 1 }
-    /// Tokens before the first trainable input (a soft token or the output token): text whose
+    /// Tokens before the first trainable input (a soft token, the user-vector token or the output token): text whose
     /// keys and values no gradient reaches.
     public var frozenPrefixLength: Int { softTokens.first?.position ?? userSlot?.position ?? outputPosition }
     /// In a user prompt with the user's words: the position of the first token of the words'
