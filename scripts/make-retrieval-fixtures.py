@@ -1,8 +1,7 @@
 #!/usr/bin/env python3
 """Writes the retrieval-through-the-LM (LLM-SRec) parity fixture that Tests/ModelsTests reads:
 retrieval/llmsrec_llama.safetensors (and the user-vector token's tensors in
-retrieval/llmsrec_usertoken_llama.safetensors, the SASRec prior's in
-retrieval/llmsrec_prior_llama.safetensors), one training step of LLM-SRec's loss (Sein-Kim/LLM-SRec
+retrieval/llmsrec_usertoken_llama.safetensors), one training step of LLM-SRec's loss (Sein-Kim/LLM-SRec
 `models/seqllm4rec.py`) on the frozen decoder of llama_tiny/ (d = 32):
 
   item_proj      Linear(8, 32), LayerNorm, LeakyReLU(0.01), Linear(32, 32): SASRec item rows -> soft tokens
@@ -22,16 +21,13 @@ last_hidden_state (after the final norm) at the last row, through pred_user or p
            (`uniformity(user_outputs) + uniformity(log_emb)` in LLM-SRec's train_mode0)
   loss     ce + distil + uniform(users) + uniform(items)
 
-It is written five times: `expected.*`/`grad.*` with each user's own candidates (LLM-SRec),
+It is written four times: `expected.*`/`grad.*` with each user's own candidates (LLM-SRec),
 `inbatch.expected.*`/`inbatch.grad.*` with every unique candidate of the batch a negative for every
 user except the items in that user's `interacted` list, and `cosine.expected.*`/`cosine.grad.*`
 with each user's own candidates scored by cosine similarity / 0.07 instead of the dot product, and
 `usertoken.expected.*`/`usertoken.grad.*` in-batch and by cosine with a user-vector token in each
 user prompt (`train retrieval --user-token`): at `user{b}.user_position`, just before [UserOut],
 user_proj (Linear(8, 32), LayerNorm, LeakyReLU, Linear(32, 32)) of the user's teacher input.
-A fifth, `prior.expected.*`/`prior.grad.*` in retrieval/llmsrec_prior_llama.safetensors, is in-batch
-and by cosine with SASRec's own score added to every logit (`train retrieval --sasrec-prior 0.5`):
-logit = cos(u, v) / 0.07 + 0.5 * (teacher . items[item]).
 
 Computed in float64 from the float32 (stored) parameters and inputs; stored as float32. The
 gradients are checked against central finite differences along a random direction. Reuses the
@@ -138,8 +134,7 @@ def build(root: str, inputs: dict, dtype):
 TEMPERATURE = 0.07
 
 
-def losses(model, parts: dict, inputs: dict, dtype, in_batch: bool, cosine: bool = False, user_token: bool = False,
-           prior: float = 0.0) -> dict:
+def losses(model, parts: dict, inputs: dict, dtype, in_batch: bool, cosine: bool = False, user_token: bool = False) -> dict:
     embedding = model.get_input_embeddings().weight
     items = inputs["items"].to(dtype)
 
@@ -177,9 +172,6 @@ def losses(model, parts: dict, inputs: dict, dtype, in_batch: bool, cosine: bool
             logits = (F.normalize(u[b], dim=-1)[None] * F.normalize(v[own], dim=-1)).sum(-1) / TEMPERATURE
         else:
             logits = (u[b][None] * v[own]).sum(-1)
-        if prior:
-            rows = items[torch.tensor([inputs[f"candidate{c}.item"].item() for c in own])]
-            logits = logits + prior * (rows @ inputs[f"user{b}.teacher"].to(dtype))
         ce = ce + F.cross_entropy(logits[None], torch.zeros(1, dtype=torch.int64)) / len(USERS)
     nu, nt = F.normalize(u, dim=-1), F.normalize(t, dim=-1)
     distil = F.mse_loss(nu, nt)
@@ -198,36 +190,28 @@ def parameters(parts: dict, user_token: bool = False) -> list:
     return named + [("user_out", parts["user_out"]), ("item_out", parts["item_out"])]
 
 
-def reference(root: str, inputs: dict, in_batch: bool, check: bool, cosine: bool = False, user_token: bool = False,
-              prior: float = 0.0) -> dict:
+def reference(root: str, inputs: dict, in_batch: bool, check: bool, cosine: bool = False, user_token: bool = False) -> dict:
     model, parts = build(root, inputs, torch.float64)
-    out = losses(model, parts, inputs, torch.float64, in_batch, cosine, user_token, prior)
+    out = losses(model, parts, inputs, torch.float64, in_batch, cosine, user_token)
     out["loss"].backward()
-    prefix = "prior." if prior else "usertoken." if user_token else "inbatch." if in_batch else "cosine." if cosine else ""
+    prefix = "usertoken." if user_token else "inbatch." if in_batch else "cosine." if cosine else ""
     tensors = {f"{prefix}expected.{k}": v.detach().reshape(1) for k, v in out.items()}
     named = parameters(parts, user_token)
     tensors.update({f"{prefix}grad.{name}": p.grad for name, p in named})
     if check:
         def loss_of():
             with torch.no_grad():
-                return losses(model, parts, inputs, torch.float64, in_batch, cosine, user_token, prior)["loss"]
+                return losses(model, parts, inputs, torch.float64, in_batch, cosine, user_token)["loss"]
         allmrec.directional_check(loss_of, [p for _, p in named], [p.grad for _, p in named],
                                   f"llmsrec {prefix or 'own candidates'}")
     return allmrec.as_stored(tensors)
 
 
 USER_TOKEN_FILE = "llmsrec_usertoken_llama.safetensors"
-PRIOR_FILE = "llmsrec_prior_llama.safetensors"
-PRIOR = 0.5
 
 
-def file_of(name: str) -> str:
-    """Which of the three files holds a tensor (each stays under the size limit)."""
-    if name.startswith("prior."):
-        return PRIOR_FILE
-    if name.startswith(("user_proj.", "usertoken.")) or name.endswith(".user_position"):
-        return USER_TOKEN_FILE
-    return "llmsrec_llama.safetensors"
+def is_user_token(name: str) -> bool:
+    return name.startswith(("user_proj.", "usertoken.")) or name.endswith(".user_position")
 
 
 def main() -> None:
@@ -237,29 +221,25 @@ def main() -> None:
     path = os.path.join(folder, "llmsrec_llama.safetensors")
     inputs = make_inputs(root)
     tensors = {**inputs, **reference(root, inputs, False, True), **reference(root, inputs, True, True),
-               **reference(root, inputs, False, True, cosine=True), **reference(root, inputs, True, True, cosine=True, user_token=True),
-               **reference(root, inputs, True, True, cosine=True, prior=PRIOR)}
+               **reference(root, inputs, False, True, cosine=True), **reference(root, inputs, True, True, cosine=True, user_token=True)}
     metadata = {"generator": "scripts/make-retrieval-fixtures.py", "torch": torch.__version__, "seed": str(SEED),
                 "decoder": "llama_tiny (model.safetensors), eval mode, frozen",
                 "computed": "float64 from the float32 parameters; stored as float32"}
-    # Three files under the size limit: the user-vector token's and the prior's tensors beside the rest.
-    paths = [os.path.join(folder, name) for name in ["llmsrec_llama.safetensors", USER_TOKEN_FILE, PRIOR_FILE]]
-    for written in paths:
-        name = os.path.basename(written)
-        extra = {} if written == path else {"inputs": "llmsrec_llama.safetensors"}
-        allmrec.save_file({k: v for k, v in tensors.items() if file_of(k) == name}, written, {**metadata, **extra})
-    saved = {k: v for written in paths for k, v in load_file(written).items()}
+    # Two files under the size limit: the user-vector token's tensors beside the rest.
+    user_token_path = os.path.join(folder, USER_TOKEN_FILE)
+    allmrec.save_file({k: v for k, v in tensors.items() if not is_user_token(k)}, path, metadata)
+    allmrec.save_file({k: v for k, v in tensors.items() if is_user_token(k)}, user_token_path,
+                      {**metadata, "inputs": "llmsrec_llama.safetensors"})
+    saved = {**load_file(path), **load_file(user_token_path)}
     again = {**reference(root, inputs, False, False), **reference(root, inputs, True, False),
-             **reference(root, inputs, False, False, cosine=True), **reference(root, inputs, True, False, cosine=True, user_token=True),
-             **reference(root, inputs, True, False, cosine=True, prior=PRIOR)}
+             **reference(root, inputs, False, False, cosine=True), **reference(root, inputs, True, False, cosine=True, user_token=True)}
     worst = max((again[k] - saved[k]).abs().max().item() for k in again)
     assert worst == 0, f"recomputed reference differs by {worst}"
-    for written in paths:
+    for written in [path, user_token_path]:
         size = os.path.getsize(written)
         assert size < allmrec.SIZE_LIMIT, f"{written} is {size} bytes"
-    print(f"wrote {path}, {USER_TOKEN_FILE} and {PRIOR_FILE}; loss {saved['expected.loss'].item():.6f}, "
-          f"in-batch {saved['inbatch.expected.loss'].item():.6f}, user token {saved['usertoken.expected.loss'].item():.6f}, "
-          f"prior {saved['prior.expected.loss'].item():.6f}")
+    print(f"wrote {path} and {USER_TOKEN_FILE}; loss {saved['expected.loss'].item():.6f}, "
+          f"in-batch {saved['inbatch.expected.loss'].item():.6f}, user token {saved['usertoken.expected.loss'].item():.6f}")
 
 
 if __name__ == "__main__":

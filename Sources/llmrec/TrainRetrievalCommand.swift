@@ -49,8 +49,6 @@ struct TrainRetrievalCommand: ParsableCommand {
     var userToken = false
     @Option(help: "Share of samples whose prompt carries words made from the target's training.data (a facet or decade it has, a facet it lacks that moves the positive, 'no more X'), so that the model learns to listen (0: LLM-SRec).")
     var wishes: Float = 0
-    @Option(help: "Add this multiple of SASRec's own score to every training logit, so that the LM path learns what SASRec's score leaves out, for the blend, rather than repeating it (not in LLM-SRec; 0: none). The LM path's own score is then weaker alone.")
-    var sasrecPrior: Float = 0
     @Option(help: "Start from these trained retrieval weights (another bundle's retrieval.safetensors) instead of a fresh initialisation; a rerun resumes from the saved state.")
     var from: String?
     @Option(help: "Train on a seeded sample of at most this many users per epoch.") var maxUsers: Int?
@@ -76,10 +74,6 @@ struct TrainRetrievalCommand: ParsableCommand {
         guard temperature >= 0 else { throw ValidationError("--temperature must be 0 (dot product) or positive") }
         guard (0...1).contains(cfDropout) else { throw ValidationError("--cf-dropout must be between 0 and 1") }
         guard (0...1).contains(wishes) else { throw ValidationError("--wishes must be between 0 and 1") }
-        guard sasrecPrior.isFinite, sasrecPrior >= 0 else { throw ValidationError("--sasrec-prior must be 0 or positive") }
-        guard record == nil || sasrecPrior == 0 else {
-            throw ValidationError("--record writes steps for scripts/bench-training.py, whose replay has no SASRec prior: leave out --sasrec-prior")
-        }
         _ = try parsedTargets()
     }
 
@@ -125,7 +119,6 @@ struct TrainRetrievalCommand: ParsableCommand {
             options.maxUsers = maxUsers
             options.temperature = temperature > 0 ? temperature : nil
             options.wishes = wishes
-            options.sasrecPrior = sasrecPrior
             let builder = RetrievalPromptBuilder(template: retrievalTemplate, tokenizer: languageModel.tokenizer, catalog: dataset.catalog)
             let trainer = RetrievalTrainer(
                 decoder: languageModel.decoder, sasrec: sasrecModel, builder: builder, dataset: dataset, options: options)

@@ -11,14 +11,12 @@ import Testing
     static let path = Bundle.module.resourcePath! + "/Fixtures/retrieval/llmsrec_llama.safetensors"
     /// The user-vector token's weights, positions and references (same inputs otherwise).
     static let userTokenPath = Bundle.module.resourcePath! + "/Fixtures/retrieval/llmsrec_usertoken_llama.safetensors"
-    /// The references with SASRec's score added to every logit (same inputs).
-    static let priorPath = Bundle.module.resourcePath! + "/Fixtures/retrieval/llmsrec_prior_llama.safetensors"
 
     struct Fixture {
         /// The inputs, and the references without a user-vector token.
         let file: SafetensorsFile
-        /// Where `expectReference` reads the expected losses and gradients (`file`, the user-token
-        /// file after `withUserToken()`, or another file of references on the same inputs).
+        /// Where `expectReference` reads the expected losses and gradients (`file`, or the user-token
+        /// file after `withUserToken()`).
         private(set) var references: SafetensorsFile
         let decoder: CausalDecoder
         private(set) var weights: RetrievalWeights
@@ -77,21 +75,13 @@ import Testing
             return copy
         }
 
-        /// The same inputs with the references of `path`.
-        func withReferences(at path: String) throws -> Fixture {
-            var copy = self
-            copy.references = try SafetensorsFile(path: path)
-            return copy
-        }
-
         func evaluate(
             inBatch: Bool, packedRows: Int, frozenPrefixes: Bool, temperature: Float? = nil, distillationWeight: Float = 1,
-            collaborativePrior: Float = 0, distilling: Set<Int> = [0, 1], precision: TrainingPrecision = .float32
+            distilling: Set<Int> = [0, 1], precision: TrainingPrecision = .float32
         ) throws -> RetrievalObjective.Result {
             let decoder = decoder.trainingWeights(precision, threads: 2)
             var options = RetrievalObjective.Options()
             options.temperature = temperature
-            options.collaborativePrior = collaborativePrior
             options.distillationWeight = distillationWeight
             options.inBatchNegatives = inBatch
             options.packedRows = packedRows
@@ -242,19 +232,6 @@ import Testing
         let result = try fixture.evaluate(inBatch: true, packedRows: packing.rows, frozenPrefixes: packing.frozenPrefixes, temperature: 0.07)
         #expect(result.gradients.userProjector != nil)
         try Self.expectReference(result, fixture: fixture, prefix: "usertoken.")
-    }
-
-    /// SASRec's own score (teacher input · item row) times 0.5 added to every logit
-    /// (`train retrieval --sasrec-prior 0.5`); in-batch negatives, cosine / τ, packed and alone. The
-    /// loss without the prior differs, so the prior was applied.
-    @Test(arguments: [(8, false), (256, true)])
-    func sasrecPriorMatchesPyTorch(packing: (rows: Int, frozenPrefixes: Bool)) throws {
-        let fixture = try Fixture().withReferences(at: Self.priorPath)
-        let result = try fixture.evaluate(
-            inBatch: true, packedRows: packing.rows, frozenPrefixes: packing.frozenPrefixes, temperature: 0.07, collaborativePrior: 0.5)
-        try Self.expectReference(result, fixture: fixture, prefix: "prior.")
-        let without = try fixture.evaluate(inBatch: true, packedRows: packing.rows, frozenPrefixes: packing.frozenPrefixes, temperature: 0.07)
-        #expect(abs(without.retrieval - result.retrieval) > 0.01)
     }
 
     static func expectReference(_ result: RetrievalObjective.Result, fixture: Fixture, prefix: String) throws {

@@ -39,7 +39,7 @@ public struct RetrievalExample: Sendable {
 /// LLM-SRec's loss of a batch and its gradients (Sein-Kim/LLM-SRec `models/seqllm4rec.py`):
 /// - retrieval: cross-entropy of the target over the user·item dot products of its candidates
 ///   (labels follow the item: the target is the candidate list's first entry, wherever the
-///   prompt order puts it), optionally offset by SASRec's own scores (`collaborativePrior`);
+///   prompt order puts it);
 /// - distillation: mean squared difference of the L2-normalised user vector and the L2-normalised
 ///   teacher vector (SASRec's user vector through `teacherHead`), over the 128 dimensions and the batch
 ///   (a user whose example does not distil adds zero and still counts in the mean);
@@ -57,11 +57,6 @@ public enum RetrievalObjective {
         /// 128-wide head outputs spread over about ±11), and so needs far fewer steps.
         public var temperature: Float?
         public var distillationWeight: Float = 1
-        /// α: each logit is the LM's score plus α · SASRec's own score of the pair (the teacher
-        /// input · the item's SASRec row), so that the cross-entropy trains the LM path on what
-        /// SASRec's score leaves out rather than on repeating it; no gradient flows into SASRec's
-        /// part. 0: the LM's score alone (LLM-SRec).
-        public var collaborativePrior: Float = 0
         public var uniformityWeight: Float = 1
         /// Sequences are packed into matrix products of at most this many rows.
         public var packedRows = 256
@@ -209,15 +204,6 @@ public enum RetrievalObjective {
                 var dot: Float = 0
                 for k in 0..<vectorSize { dot += left[user * vectorSize + k] * right[entry * vectorSize + k] }
                 return dot * scale
-            }
-            if options.collaborativePrior != 0 {
-                let teacherInput = batch[user].teacherInput
-                for (position, entry) in list.enumerated() {
-                    let row = Int(entries[entry].item) * cf
-                    var score: Float = 0
-                    for k in 0..<cf { score += teacherInput[k] * itemEmbeddings[row + k] }
-                    logits[position] += options.collaborativePrior * score
-                }
             }
             let maximum = logits.max() ?? 0
             var total: Float = 0

@@ -51,9 +51,6 @@ public struct RetrievalOptions: TrainerOptions {
     /// pushes items with X down (`TrainingWish.Kind`). These samples leave out the distillation term:
     /// SASRec's vector never reads the words. 0: none (LLM-SRec).
     public var wishes: Float = 0
-    /// α of `RetrievalObjective.Options.collaborativePrior`: the LM path learns what SASRec's score
-    /// leaves out (not in LLM-SRec). 0: none.
-    public var sasrecPrior: Float = 0
 
     public init() {}
 
@@ -62,7 +59,6 @@ public struct RetrievalOptions: TrainerOptions {
         "batch=\(batchSize) lr=\(learningRate) betas=\(beta1),\(beta2) seed=\(seed) targets=\(targets) "
             + "negatives=\(negatives.rawValue)x\(negativeCount) cfDropout=\(cfDropout) users=\(maxUsers.map(String.init) ?? "all") "
             + "score=\(temperature.map { "cosine/\($0)" } ?? "dot")" + (wishes > 0 ? " wishes=\(wishes)" : "")
-            + (sasrecPrior != 0 ? " sasrecPrior=\(sasrecPrior)" : "")
     }
 }
 
@@ -162,7 +158,6 @@ public final class RetrievalTrainer: Trainer {
         var objective = RetrievalObjective.Options()
         objective.inBatchNegatives = options.negatives == .inBatch
         objective.temperature = options.temperature
-        objective.collaborativePrior = options.sasrecPrior
         return objective
     }
 

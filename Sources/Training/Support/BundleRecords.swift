@@ -82,7 +82,7 @@ extension ALLMRecManifest {
             "batchSize": String(options.batchSize), "learningRate": String(options.learningRate), "seed": String(options.seed),
             "targets": options.targets.description, "negatives": "\(options.negatives.rawValue) x\(options.negativeCount)",
             "cfDropout": String(options.cfDropout), "maxUsers": options.maxUsers.map(String.init) ?? "all",
-            "wishes": String(options.wishes), "sasrecPrior": String(options.sasrecPrior), "from": warmStart ?? "", "samplesPerSecond": String(format: "%.3f", samplesPerSecond),
+            "wishes": String(options.wishes), "from": warmStart ?? "", "samplesPerSecond": String(format: "%.3f", samplesPerSecond),
         ]
     }
 

@@ -68,14 +68,4 @@ import Training
         #expect(SASRecTrainingOptions().schedule == TrainingSchedule(epochs: 200, batchSize: 128, learningRate: 1e-3))
         #expect(Stage1Options().schedule == TrainingSchedule(epochs: 10, batchSize: 32, learningRate: 1e-4))
     }
-
-    /// A saved state resumes only the same run: the SASRec prior is part of a run's identity, and a
-    /// run without it keeps the identity it had before the option existed.
-    @Test func theSASRecPriorIsPartOfARunsIdentity() {
-        var options = RetrievalOptions()
-        let without = options.identity
-        #expect(!without.contains("sasrecPrior"))
-        options.sasrecPrior = 0.5
-        #expect(options.identity == without + " sasrecPrior=0.5")
-    }
 }
