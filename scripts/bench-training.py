@@ -65,8 +65,8 @@ def main() -> None:
     parser.add_argument("--lm", default=None, help="GGUF (default: the fetched SmolLM2-135M-Instruct Q4_1)")
     parser.add_argument("--llmrec", default=None, help="llmrec binary (default: the release build)")
     parser.add_argument("--torch-logits", choices=["answer", "all"], default="answer")
-    parser.add_argument("--precision", choices=["bf16", "f32"], default=None,
-                        help="llmrec's --precision (default: llmrec's, bf16 where the CPU has AVX-512 BF16)")
+    parser.add_argument("--precision", choices=["bf16", "f32", "auto"], default=None,
+                        help="llmrec's --precision (default: llmrec's, f32)")
     parser.add_argument("--replay", metavar="RECORD", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.replay:

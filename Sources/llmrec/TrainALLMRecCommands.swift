@@ -171,7 +171,7 @@ struct TrainProjectCommand: ParsableCommand {
     }
 
     func run() throws {
-        frozenLM.configureThreads()
+        let arithmetic = frozenLM.prepare()
         AllocatorTuning.keepLargeBlocksInTheHeap()
         do {
             let started = Date()
@@ -181,8 +181,8 @@ struct TrainProjectCommand: ParsableCommand {
             try manifest.write(directory: bundle)
             let lmPath = URL(fileURLWithPath: lm).standardizedFileURL.path
             let model = try ALLMRecModel.load(
-                bundle: bundle, dataset: dataset, languageModel: lmPath, loadStage2: false, trainingPrecision: frozenLM.precision,
-                trainingThreads: frozenLM.blasThreads)
+                bundle: bundle, dataset: dataset, languageModel: lmPath, loadStage2: false, trainingPrecision: arithmetic.precision,
+                trainingThreads: arithmetic.threads)
             var options = Stage2Options()
             options.schedule = training.schedule
             options.sasrecDropout = sasrecDropout
@@ -241,7 +241,7 @@ struct TrainProjectCommand: ParsableCommand {
             let summary: JSONValue = [
                 "bundle": .string(bundle), "epochs": .integer(trainer.epochsDone), "steps": .integer(trainer.optimizer.step),
                 "samplesThisRun": .integer(samples), "meanLoss": .number(steps > 0 ? lossSum / Double(steps) : .nan),
-                "samplesPerSecond": .number(Double(samples) / max(seconds, 1e-9)), "kernels": frozenLM.kernels,
+                "samplesPerSecond": .number(Double(samples) / max(seconds, 1e-9)), "kernels": arithmetic.kernels,
                 "tokensPerSample": .number(samples > 0 ? Double(tokens) / Double(samples) : 0), "lmForwardSeconds": .number(forward),
                 "lmBackwardSeconds": .number(backward), "otherSeconds": .number(seconds - forward - backward),
                 "softTokenNorms": [

@@ -24,7 +24,7 @@ struct TrainRetrievalCommand: ParsableCommand {
             of the target against its negatives, distillation of SASRec's user vector (normalised MSE) \
             and uniformity of the user and teacher vectors. The LM and SASRec stay \
             frozen; the projector, the two learnt tokens and the three heads train, back-propagated \
-            through the LM (GGUF weights are dequantised to Float32, or packed in bfloat16 with --precision bf16). SASRec comes from the bundle \
+            through the LM (GGUF weights are dequantised to Float32, or packed in bfloat16 with --precision bf16, or where faster with auto). SASRec comes from the bundle \
             (llmrec train align writes it, or --sasrec here). State is saved every --checkpoint-every \
             steps to BUNDLE/retrieval.training.safetensors and a rerun resumes (also with more --epochs) \
             unless --restart. Prints one JSON summary line with samples/s.
@@ -78,7 +78,7 @@ struct TrainRetrievalCommand: ParsableCommand {
     }
 
     func run() throws {
-        frozenLM.configureThreads()
+        let arithmetic = frozenLM.prepare()
         AllocatorTuning.keepLargeBlocksInTheHeap()
         do {
             let started = Date()
@@ -108,7 +108,7 @@ struct TrainRetrievalCommand: ParsableCommand {
             let lmPath = URL(fileURLWithPath: lm).standardizedFileURL.path
             let meterLoad = ProgressMeter(label: "load LM", total: 1, unit: .items("models"), enabled: !training.quiet)
             var languageModel = try LanguageModel.load(lmPath)
-            languageModel.decoder = frozenLM.trainingDecoder(languageModel.decoder)
+            languageModel.decoder = arithmetic.trainingDecoder(languageModel.decoder)
             meterLoad.finish(1)
             var options = RetrievalOptions()
             options.schedule = training.schedule
@@ -179,7 +179,7 @@ struct TrainRetrievalCommand: ParsableCommand {
             let summary: JSONValue = [
                 "bundle": .string(bundle), "epochs": .integer(trainer.epochsDone), "steps": .integer(trainer.optimizer.step),
                 "samplesThisRun": .integer(samples), "samplesPerSecond": .number(Double(samples) / max(seconds, 1e-9)),
-                "kernels": frozenLM.kernels,
+                "kernels": arithmetic.kernels,
                 "tokensPerSample": .number(samples > 0 ? Double(tokens) / Double(samples) : 0), "lmForwardSeconds": .number(forward),
                 "lmBackwardSeconds": .number(backward), "otherSeconds": .number(seconds - forward - backward),
                 "samplesDone": .integer(trainer.epochsDone * perEpoch + trainer.position), "samplesTotal": .integer(perEpoch * training.epochs),

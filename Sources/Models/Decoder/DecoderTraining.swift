@@ -77,7 +77,8 @@ public enum TrainingPrecision: String, Sendable, CaseIterable {
     case float32 = "f32"
     /// Weights and each product's inputs rounded to bfloat16, Float32 sums (`BF16Matrix`, AVX-512
     /// BF16 only; opt-in): gradients closer to float64's than PyTorch's own bfloat16 autocast
-    /// (scripts/bench-training.py), but slower than OpenBLAS's AVX-512 sgemm on the hosts measured.
+    /// (scripts/bench-training.py); slower than OpenBLAS's AVX-512 sgemm on the Intel hosts measured,
+    /// twice as fast on an AMD EPYC (`BF16Matrix.measuredSpeedup`).
     case bfloat16 = "bf16"
 }
 
