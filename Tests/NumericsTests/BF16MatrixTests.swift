@@ -100,4 +100,13 @@ import Testing
         matrix.forward(out: &out, x: [1, 1 + 1.0 / 256], bias: nil, rows: 1)
         #expect(out == [2 + 4.0 / 256])
     }
+
+    /// The probe behind `--precision auto` answers exactly where the kernel exists, with a finite
+    /// positive ratio (its size is the host's, so no threshold here). OpenBLAS's threads stay as the
+    /// other suites set them: changing them while another test multiplies is not safe.
+    @Test func theSpeedupIsMeasuredWhereTheKernelExists() {
+        let speedup = BF16Matrix.measuredSpeedup(rows: 24, inFeatures: 64, outFeatures: 96)
+        #expect((speedup != nil) == BF16Matrix.supported)
+        if let speedup { #expect(speedup.isFinite && speedup > 0) }
+    }
 }
