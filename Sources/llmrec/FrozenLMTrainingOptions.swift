@@ -3,8 +3,6 @@ import JSON
 import Models
 import Numerics
 
-extension TrainingPrecision: ExpressibleByArgument {}
-
 /// What `--precision` names: one arithmetic, or whichever of the two runs faster on this CPU.
 enum PrecisionChoice: String, ExpressibleByArgument, CaseIterable {
     case f32, bf16, auto
