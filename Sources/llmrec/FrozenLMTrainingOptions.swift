@@ -18,7 +18,7 @@ struct FrozenLMTrainingOptions: ParsableArguments {
     @Option(help: "Threads of the LM's products (OpenBLAS's and the bf16 kernels').") var blasThreads = 2
 
     @Option(help: ArgumentHelp(
-        "Arithmetic of the LM's products: f32 (default), bf16 (bfloat16 inputs, Float32 sums; AVX-512 BF16 only), or auto: bf16 where one core multiplies at least 1.25x faster in it than in f32, measured at start (2.0x on an AMD EPYC with AVX-512 BF16, whose training ran 2.2x faster; 0.55x on the Intel hosts measured), else f32.",
+        "Arithmetic of the LM's products: f32 (default), bf16 (bfloat16 inputs, Float32 sums; AVX-512 BF16 only), or auto: bf16 where one core multiplies at least \(automaticBF16Speedup)x faster in it than in f32, measured at start (2.0x on an AMD EPYC with AVX-512 BF16, whose training ran 2.2x faster; 0.55x on the Intel hosts measured), else f32.",
         valueName: "f32|bf16|auto"))
     var precision: PrecisionChoice = .f32
 
@@ -33,15 +33,13 @@ struct FrozenLMTrainingOptions: ParsableArguments {
     /// kernels here); call once, before any product.
     func prepare() -> FrozenLMArithmetic {
         defer { BLAS.setThreads(blasThreads) }
-        switch precision {
-        case .f32: return FrozenLMArithmetic(precision: .float32, threads: blasThreads, measuredSpeedup: nil)
-        case .bf16: return FrozenLMArithmetic(precision: .bfloat16, threads: blasThreads, measuredSpeedup: nil)
-        case .auto:
-            BLAS.setThreads(1)
-            let speedup = BF16Matrix.measuredSpeedup()
-            let faster = (speedup ?? 0) >= Self.automaticBF16Speedup
-            return FrozenLMArithmetic(precision: faster ? .bfloat16 : .float32, threads: blasThreads, measuredSpeedup: speedup)
+        guard precision == .auto else {
+            return FrozenLMArithmetic(precision: precision == .bf16 ? .bfloat16 : .float32, threads: blasThreads, measuredSpeedup: nil)
         }
+        BLAS.setThreads(1)
+        let speedup = BF16Matrix.measuredSpeedup()
+        let faster = (speedup ?? 0) >= Self.automaticBF16Speedup
+        return FrozenLMArithmetic(precision: faster ? .bfloat16 : .float32, threads: blasThreads, measuredSpeedup: speedup)
     }
 }
 
