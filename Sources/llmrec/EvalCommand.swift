@@ -54,6 +54,9 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Write the evaluation cases (user, history, target, candidates) of the first --protocol as JSONL to this file and exit, so that other tools score exactly the same cases.")
     var writeCases: String?
 
+    @Option(help: "Also write every model's score of every candidate of every case as JSONL to this file (model, protocol, split, user, target, candidates with the target first, scores).")
+    var writeScores: String?
+
     @Option(help: "OpenBLAS threads (1 suits the small products of SASRec and the baselines; 2 speeds up an LM's prompts).")
     var blasThreads = 1
 
@@ -90,14 +93,21 @@ struct EvalCommand: ParsableCommand {
             return
         }
         var reports: [EvaluationReport] = []
+        var scoreFile = ScoreFile()
         for specification in specifications {
             let model: any SequentialRecommender
             do { model = try specification.build(on: dataset, showProgress: !quiet) } catch { throw fail(error) }
             for evaluationProtocol in parsedProtocols {
-                let report = evaluator.evaluate(model, evaluationProtocol: evaluationProtocol)
+                let report = evaluator.evaluate(model, evaluationProtocol: evaluationProtocol) { testCase, scores in
+                    guard writeScores != nil else { return }
+                    scoreFile.add(model: model.name, evaluationProtocol: evaluationProtocol, split: split, testCase: testCase, scores: scores)
+                }
                 if json { print(JSONWriter.compact(report.json)) }
                 reports.append(report)
             }
+        }
+        if let writeScores {
+            do { try scoreFile.write(to: writeScores) } catch { throw fail(error) }
         }
         if !json {
             print("Dataset \(data): \(dataset.userCount) users, \(dataset.itemCount) items; split \(split.rawValue), seed \(seed); cold <= \(coldAtMost) < warm >= \(warmAtLeast) training interactions of the target.\n")

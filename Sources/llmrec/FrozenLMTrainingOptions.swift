@@ -30,16 +30,22 @@ struct FrozenLMTrainingOptions: ParsableArguments {
     }
 
     /// Sets OpenBLAS's threads (process-wide) and settles the arithmetic (`auto` measures both
-    /// kernels here); call once, before any product.
+    /// kernels here); call once, before any product. With bfloat16 products OpenBLAS keeps one
+    /// thread: what is left to it (attention's per-head products, the LM head) runs on `threads`
+    /// threads of the project's own, and an idle OpenBLAS thread would only spin against them.
     func prepare() -> FrozenLMArithmetic {
-        defer { BLAS.setThreads(blasThreads) }
-        guard precision == .auto else {
-            return FrozenLMArithmetic(precision: precision == .bf16 ? .bfloat16 : .float32, threads: blasThreads, measuredSpeedup: nil)
+        let arithmetic: FrozenLMArithmetic
+        switch precision {
+        case .f32, .bf16:
+            arithmetic = FrozenLMArithmetic(precision: precision == .bf16 ? .bfloat16 : .float32, threads: blasThreads, measuredSpeedup: nil)
+        case .auto:
+            BLAS.setThreads(1)
+            let speedup = BF16Matrix.measuredSpeedup()
+            let faster = (speedup ?? 0) >= Self.automaticBF16Speedup
+            arithmetic = FrozenLMArithmetic(precision: faster ? .bfloat16 : .float32, threads: blasThreads, measuredSpeedup: speedup)
         }
-        BLAS.setThreads(1)
-        let speedup = BF16Matrix.measuredSpeedup()
-        let faster = (speedup ?? 0) >= Self.automaticBF16Speedup
-        return FrozenLMArithmetic(precision: faster ? .bfloat16 : .float32, threads: blasThreads, measuredSpeedup: speedup)
+        BLAS.setThreads(arithmetic.precision == .bfloat16 ? 1 : blasThreads)
+        return arithmetic
     }
 }
 

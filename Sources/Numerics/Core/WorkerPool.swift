@@ -81,6 +81,25 @@ public final class WorkerPool: Sendable {
         }
     }
 
+    /// Runs `body(item)` for item in 0..<items, at most `threads` threads at once (the caller one of
+    /// them), each claiming the next unclaimed item when it finishes one, and returns when all are
+    /// done: for items of uneven cost that outnumber the threads.
+    public func run(items: Int, threads: Int, _ body: @escaping @Sendable (Int) -> Void) {
+        let parts = min(max(threads, 1), items, workers + 1)
+        guard parts > 1 else {
+            for item in 0..<max(items, 0) { body(item) }
+            return
+        }
+        let claims = ItemClaims()
+        run(parts: parts) { _ in
+            while true {
+                let item = claims.next.wrappingAdd(1, ordering: .relaxed).oldValue
+                guard item < items else { return }
+                body(item)
+            }
+        }
+    }
+
     private func work() {
         var seen = generation.load(ordering: .acquiring)
         while true {
@@ -125,4 +144,9 @@ private final class Condition: @unchecked Sendable {
         pthread_cond_broadcast(&condition)
         pthread_mutex_unlock(&mutex)
     }
+}
+
+/// The next unclaimed item of `WorkerPool.run(items:threads:_:)`.
+private final class ItemClaims: Sendable {
+    let next = Atomic<Int>(0)
 }

@@ -18,3 +18,26 @@ public enum CaseFile {
         try text.write(toFile: path, atomically: true, encoding: .utf8)
     }
 }
+
+/// Collects every model's scores of every case as JSONL — `{"model", "protocol", "split", "user",
+/// "target", "candidates", "scores"}` per line, target first, scores in candidate order, null where not finite — for
+/// blending or analysis outside this project. Not thread-safe; `write(to:)` replaces the file at once.
+public struct ScoreFile {
+    private var text = ""
+
+    public init() {}
+
+    /// Adds one line: `scores` are `model`'s for `testCase`'s candidates under `evaluationProtocol`.
+    public mutating func add(model: String, evaluationProtocol: EvaluationProtocol, split: EvaluationSplit, testCase: Evaluator.Case, scores: [Float]) {
+        let line: JSONValue = [
+            "model": .string(model), "protocol": .string(evaluationProtocol.description), "split": .string(split.rawValue),
+            "user": .integer(testCase.user), "target": .integer(testCase.target),
+            "candidates": .array(testCase.candidates.map { .integer($0) }), "scores": .array(scores.map { $0.isFinite ? .number(Double($0)) : .null }),
+        ]
+        text += JSONWriter.compact(line) + "\n"
+    }
+
+    public func write(to path: String) throws {
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+}

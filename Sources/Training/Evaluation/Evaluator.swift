@@ -188,8 +188,11 @@ public struct Evaluator: Sendable {
         return Case(user: user, history: history, target: target, candidates: candidates)
     }
 
-    /// Evaluates `model`; cases are scored in order on the calling thread.
-    public func evaluate(_ model: some SequentialRecommender, evaluationProtocol: EvaluationProtocol) -> EvaluationReport {
+    /// Evaluates `model`; cases are scored in order on the calling thread. `scored`, when given,
+    /// sees every case with the model's scores of its candidates (target first), in case order.
+    public func evaluate(
+        _ model: some SequentialRecommender, evaluationProtocol: EvaluationProtocol, scored: (Case, [Float]) -> Void = { _, _ in }
+    ) -> EvaluationReport {
         var report = EvaluationReport(
             model: model.name, evaluationProtocol: evaluationProtocol, split: split, seed: seed, thresholds: thresholds)
         report.scoresItemsWithoutInteractions = model.scoresItemsWithoutInteractions
@@ -209,6 +212,7 @@ public struct Evaluator: Sendable {
                 precondition(
                     scores.count == testCase.candidates.count,
                     "\(model.name) returned \(scores.count) scores for \(testCase.candidates.count) candidates")
+                scored(testCase, scores)
                 let rank = RankingMetrics.rank(of: 0, in: scores)
                 report.overall.add(rank: rank)
                 let popularity = trainingCounts[Int(testCase.target)]

@@ -1,0 +1,303 @@
+import Foundation
+import Numerics
+
+/// Query rows per block of the causal attention products: a block's rows attend to the keys up to
+/// the block's last row only, so the products skip most of the masked upper triangle (a 281-token
+/// prompt computes 56% of the full square's products) while each stays a matrix product.
+private let causalBlockRows = 32
+
+/// One layer's attention over packed segments as items (one per segment and head) that threads
+/// claim in turn. Every pointer is into a buffer its owner keeps alive and unmoved until the run
+/// returns; items write disjoint parts of the outputs.
+private struct AttentionItems: @unchecked Sendable {
+    let heads, headDim, hidden, keyValueWidth, group: Int
+    let scale: Float
+    let segments: [PackedSegment]
+    /// Per segment: where its probabilities start, and where its prefix keys/values start in the
+    /// gathered prefix buffers ([kvHead, prefixLength, headDim] per segment).
+    let probabilityOffsets, prefixOffsets: [Int]
+    let query, key, value, prefixKeys, prefixValues: UnsafePointer<Float>
+
+    var count: Int { segments.count * heads }
+
+    /// The item's segment, head, its key/value head and its first probability.
+    func locate(_ item: Int) -> (segment: PackedSegment, index: Int, head: Int, kvHead: Int, scores: Int) {
+        let (index, head) = item.quotientAndRemainder(dividingBy: heads)
+        let segment = segments[index]
+        let width = segment.prefixLength + segment.count
+        return (segment, index, head, head / group, probabilityOffsets[index] + head * segment.count * width)
+    }
+
+    /// Softmax of the causal scores and the probability-weighted values of one segment and head.
+    func forward(_ item: Int, probabilities: UnsafeMutablePointer<Float>, attended: UnsafeMutablePointer<Float>) {
+        let (segment, index, head, kvHead, scoreOffset) = locate(item)
+        let (start, count, prefix) = (segment.start, segment.count, segment.prefixLength)
+        let width = prefix + count
+        let scores = probabilities + scoreOffset
+        let headQuery = query + start * hidden + head * headDim
+        let headOut = attended + start * hidden + head * headDim
+        let ownKeys = key + start * keyValueWidth + kvHead * headDim
+        let ownValues = value + start * keyValueWidth + kvHead * headDim
+        let keysBefore = prefixKeys + prefixOffsets[index] + kvHead * prefix * headDim
+        let valuesBefore = prefixValues + prefixOffsets[index] + kvHead * prefix * headDim
+        for first in stride(from: 0, to: count, by: causalBlockRows) {
+            let end = min(first + causalBlockRows, count)
+            let rows = end - first
+            let blockScores = scores + first * width
+            let blockQuery = headQuery + first * hidden
+            if prefix > 0 {
+                BLAS.gemm(
+                    transposeB: true, m: rows, n: prefix, k: headDim, alpha: scale, a: blockQuery, lda: hidden, b: keysBefore,
+                    ldb: headDim, c: blockScores, ldc: width)
+            }
+            BLAS.gemm(
+                transposeB: true, m: rows, n: end, k: headDim, alpha: scale, a: blockQuery, lda: hidden, b: ownKeys, ldb: keyValueWidth,
+                c: blockScores + prefix, ldc: width)
+            for row in first..<end {
+                let line = scores + row * width
+                VectorMath.softmaxInPlace(line, count: prefix + row + 1)
+                for column in (prefix + row + 1)..<width { line[column] = 0 }
+            }
+            let blockOut = headOut + first * hidden
+            if prefix > 0 {
+                BLAS.gemm(m: rows, n: headDim, k: prefix, a: blockScores, lda: width, b: valuesBefore, ldb: headDim, c: blockOut, ldc: hidden)
+            }
+            BLAS.gemm(
+                m: rows, n: headDim, k: end, a: blockScores + prefix, lda: width, b: ownValues, ldb: keyValueWidth, beta: prefix > 0 ? 1 : 0,
+                c: blockOut, ldc: hidden)
+        }
+    }
+
+    /// One segment and head's share of the attention gradient: its query gradient straight into
+    /// `dQuery`'s columns of the head, its key and value gradients into the item's own
+    /// [count, headDim] blocks of `dKeys`/`dValues` (at `keyValueOffset`, zeroed), which the
+    /// caller sums over the heads of a key/value head; `dScores` holds `causalBlockRows` rows of
+    /// the segment's width.
+    func backward(
+        _ item: Int, probabilities: UnsafePointer<Float>, dAttended: UnsafePointer<Float>, dQuery: UnsafeMutablePointer<Float>,
+        dKeys: UnsafeMutablePointer<Float>, dValues: UnsafeMutablePointer<Float>, keyValueOffset: Int, dScores: UnsafeMutablePointer<Float>
+    ) {
+        let (segment, index, head, kvHead, scoreOffset) = locate(item)
+        let (start, count, prefix) = (segment.start, segment.count, segment.prefixLength)
+        let width = prefix + count
+        let probability = probabilities + scoreOffset
+        let dHead = dAttended + start * hidden + head * headDim
+        let headQuery = query + start * hidden + head * headDim
+        let dHeadQuery = dQuery + start * hidden + head * headDim
+        let ownKeys = key + start * keyValueWidth + kvHead * headDim
+        let ownValues = value + start * keyValueWidth + kvHead * headDim
+        let keysBefore = prefixKeys + prefixOffsets[index] + kvHead * prefix * headDim
+        let valuesBefore = prefixValues + prefixOffsets[index] + kvHead * prefix * headDim
+        let dOwnKeys = dKeys + keyValueOffset
+        let dOwnValues = dValues + keyValueOffset
+        for first in stride(from: 0, to: count, by: causalBlockRows) {
+            let end = min(first + causalBlockRows, count)
+            let rows = end - first
+            let blockDOut = dHead + first * hidden
+            let blockProbabilities = probability + first * width
+            // dP = dOut · [Vp; V]ᵀ; dV += P_ownᵀ · dOut.
+            if prefix > 0 {
+                BLAS.gemm(
+                    transposeB: true, m: rows, n: prefix, k: headDim, a: blockDOut, lda: hidden, b: valuesBefore, ldb: headDim, c: dScores,
+                    ldc: width)
+            }
+            BLAS.gemm(
+                transposeB: true, m: rows, n: end, k: headDim, a: blockDOut, lda: hidden, b: ownValues, ldb: keyValueWidth,
+                c: dScores + prefix, ldc: width)
+            BLAS.gemm(
+                transposeA: true, m: end, n: headDim, k: rows, a: blockProbabilities + prefix, lda: width, b: blockDOut, ldb: hidden,
+                beta: 1, c: dOwnValues, ldc: headDim)
+            // Softmax backward, then the score scale.
+            for offset in 0..<rows {
+                let line = dScores + offset * width
+                let probabilitiesOfRow = blockProbabilities + offset * width
+                let last = prefix + first + offset
+                var dot: Float = 0
+                for column in 0...last { dot += line[column] * probabilitiesOfRow[column] }
+                for column in 0...last { line[column] = probabilitiesOfRow[column] * (line[column] - dot) * scale }
+                for column in (last + 1)..<(prefix + end) { line[column] = 0 }
+            }
+            // dQ = dS · [Kp; K]; dK += dS_ownᵀ · Q.
+            let blockDQuery = dHeadQuery + first * hidden
+            if prefix > 0 {
+                BLAS.gemm(m: rows, n: headDim, k: prefix, a: dScores, lda: width, b: keysBefore, ldb: headDim, c: blockDQuery, ldc: hidden)
+            }
+            BLAS.gemm(
+                m: rows, n: headDim, k: end, a: dScores + prefix, lda: width, b: ownKeys, ldb: keyValueWidth, beta: prefix > 0 ? 1 : 0,
+                c: blockDQuery, ldc: hidden)
+            BLAS.gemm(
+                transposeA: true, m: end, n: headDim, k: rows, a: dScores + prefix, lda: width, b: headQuery + first * hidden, ldb: hidden,
+                beta: 1, c: dOwnKeys, ldc: headDim)
+        }
+    }
+}
+
+extension CausalDecoder {
+    /// Threads of the training attention's heads: `threads` when the layer products are bfloat16
+    /// (then OpenBLAS runs one thread and each head's products run whole on one of ours), one
+    /// otherwise (Float32 products are parallel inside OpenBLAS).
+    private var attentionThreads: Int {
+        if case .bfloat16 = weights.layers.first?.query { return threads }
+        return 1
+    }
+
+    /// The frozen prefixes' keys and values of `layer`, segment after segment ([kvHead,
+    /// prefixLength, headDim] each: a prefix cache is exactly full), and where each segment's start.
+    private func gatheredPrefixes(layer: Int, segments: [PackedSegment]) -> (keys: [Float], values: [Float], offsets: [Int]) {
+        var keys: [Float] = []
+        var values: [Float] = []
+        var offsets: [Int] = []
+        for segment in segments {
+            offsets.append(keys.count)
+            guard let prefix = segment.prefix else { continue }
+            keys += prefix.keys[layer]
+            values += prefix.values[layer]
+        }
+        return (keys, values, offsets)
+    }
+
+    /// Where each segment's probabilities start in a layer's [heads, count, prefix + count] blocks.
+    private func probabilityOffsets(_ segments: [PackedSegment]) -> [Int] {
+        var offsets: [Int] = []
+        var offset = 0
+        for segment in segments {
+            offsets.append(offset)
+            offset += configuration.heads * segment.count * (segment.prefixLength + segment.count)
+        }
+        return offsets
+    }
+
+    /// Where each backward item (segment and head, in order) keeps its key and value gradients
+    /// ([count, headDim] each) and its score rows (`causalBlockRows` of the segment's width).
+    private func backwardLayout(_ segments: [PackedSegment]) -> (keyValueOffsets: [Int], scoreOffsets: [Int], keyValueSize: Int, scoreSize: Int) {
+        var keyValueOffsets: [Int] = []
+        var scoreOffsets: [Int] = []
+        var (keyValueSize, scoreSize) = (0, 0)
+        for segment in segments {
+            for _ in 0..<configuration.heads {
+                keyValueOffsets.append(keyValueSize)
+                scoreOffsets.append(scoreSize)
+                keyValueSize += segment.count * configuration.headDim
+                scoreSize += min(causalBlockRows, segment.count) * (segment.prefixLength + segment.count)
+            }
+        }
+        return (keyValueOffsets, scoreOffsets, keyValueSize, scoreSize)
+    }
+
+    /// Causal attention within each segment: its row r attends to the segment's frozen prefix and
+    /// to its rows 0...r. Fills `probabilities` (per segment [heads, count, prefix + count], prefix
+    /// columns first, zero above the diagonal) and `attended` [rows, hidden].
+    func attentionForward(
+        layer: Int, query: [Float], key: [Float], value: [Float], segments: [PackedSegment], probabilities: inout [Float],
+        attended: inout [Float]
+    ) {
+        let c = configuration
+        let prefixes = gatheredPrefixes(layer: layer, segments: segments)
+        let threads = attentionThreads
+        query.withUnsafeBufferPointer { q in
+            key.withUnsafeBufferPointer { k in
+                value.withUnsafeBufferPointer { v in
+                    prefixes.keys.withUnsafeBufferPointer { pk in
+                        prefixes.values.withUnsafeBufferPointer { pv in
+                            probabilities.withUnsafeMutableBufferPointer { p in
+                                attended.withUnsafeMutableBufferPointer { out in
+                                    let items = AttentionItems(
+                                        heads: c.heads, headDim: c.headDim, hidden: c.hiddenSize, keyValueWidth: c.keyValueWidth,
+                                        group: c.heads / c.keyValueHeads, scale: 1 / Float(c.headDim).squareRoot(), segments: segments,
+                                        probabilityOffsets: probabilityOffsets(segments), prefixOffsets: prefixes.offsets,
+                                        query: q.baseAddress!, key: k.baseAddress!, value: v.baseAddress!,
+                                        prefixKeys: pk.baseAddress ?? q.baseAddress!, prefixValues: pv.baseAddress ?? q.baseAddress!)
+                                    let (probabilities, attended) = (SendablePointer(p.baseAddress!), SendablePointer(out.baseAddress!))
+                                    WorkerPool.bulk.run(items: items.count, threads: threads) { item in
+                                        items.forward(item, probabilities: probabilities.pointer, attended: attended.pointer)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Accumulates into dQuery [rows, hidden], dKey and dValue [rows, kvWidth] (zeroed by the
+    /// caller); the frozen prefixes get no gradient.
+    func attentionBackward(
+        layer: Int, trace t: DecoderLayerTrace, dAttended: [Float], segments: [PackedSegment], dQuery: inout [Float], dKey: inout [Float],
+        dValue: inout [Float]
+    ) {
+        let c = configuration
+        let (hd, kvWidth) = (c.headDim, c.keyValueWidth)
+        let prefixes = gatheredPrefixes(layer: layer, segments: segments)
+        let threads = attentionThreads
+        let layout = backwardLayout(segments)
+        var dKeys = [Float](repeating: 0, count: layout.keyValueSize)
+        var dValues = [Float](repeating: 0, count: layout.keyValueSize)
+        var dScores = [Float](repeating: 0, count: layout.scoreSize)
+        t.query.withUnsafeBufferPointer { q in
+            t.key.withUnsafeBufferPointer { k in
+                t.value.withUnsafeBufferPointer { v in
+                    prefixes.keys.withUnsafeBufferPointer { pk in
+                        prefixes.values.withUnsafeBufferPointer { pv in
+                            t.probabilities.withUnsafeBufferPointer { p in
+                                dAttended.withUnsafeBufferPointer { dOut in
+                                    dQuery.withUnsafeMutableBufferPointer { dq in
+                                        dKeys.withUnsafeMutableBufferPointer { dk in
+                                            dValues.withUnsafeMutableBufferPointer { dv in
+                                                dScores.withUnsafeMutableBufferPointer { ds in
+                                                    let items = AttentionItems(
+                                                        heads: c.heads, headDim: hd, hidden: c.hiddenSize, keyValueWidth: kvWidth,
+                                                        group: c.heads / c.keyValueHeads, scale: 1 / Float(hd).squareRoot(),
+                                                        segments: segments, probabilityOffsets: probabilityOffsets(segments),
+                                                        prefixOffsets: prefixes.offsets, query: q.baseAddress!, key: k.baseAddress!,
+                                                        value: v.baseAddress!, prefixKeys: pk.baseAddress ?? q.baseAddress!,
+                                                        prefixValues: pv.baseAddress ?? q.baseAddress!)
+                                                    let probabilities = SendablePointer(UnsafeMutablePointer(mutating: p.baseAddress!))
+                                                    let dAttended = SendablePointer(UnsafeMutablePointer(mutating: dOut.baseAddress!))
+                                                    let (dQuery, dKeys, dValues, dScores) = (
+                                                        SendablePointer(dq.baseAddress!), SendablePointer(dk.baseAddress!),
+                                                        SendablePointer(dv.baseAddress!), SendablePointer(ds.baseAddress!)
+                                                    )
+                                                    WorkerPool.bulk.run(items: items.count, threads: threads) { item in
+                                                        items.backward(
+                                                            item, probabilities: probabilities.pointer, dAttended: dAttended.pointer,
+                                                            dQuery: dQuery.pointer, dKeys: dKeys.pointer, dValues: dValues.pointer,
+                                                            keyValueOffset: layout.keyValueOffsets[item], dScores: dScores.pointer + layout.scoreOffsets[item])
+                                                    }
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // Sum the heads' key and value gradients into their key/value head's columns.
+        var item = 0
+        for segment in segments {
+            for head in 0..<c.heads {
+                let column = (head / (c.heads / c.keyValueHeads)) * hd
+                let base = layout.keyValueOffsets[item]
+                for row in 0..<segment.count {
+                    let target = (segment.start + row) * kvWidth + column
+                    let source = base + row * hd
+                    for offset in 0..<hd {
+                        dKey[target + offset] += dKeys[source + offset]
+                        dValue[target + offset] += dValues[source + offset]
+                    }
+                }
+                item += 1
+            }
+        }
+    }
+}
+
+/// A raw pointer handed to the items of one `WorkerPool` run, which write disjoint parts of it.
+private struct SendablePointer: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Float>
+
+    init(_ pointer: UnsafeMutablePointer<Float>) { self.pointer = pointer }
+}
