@@ -73,7 +73,7 @@ let package = Package(
         .target(name: "RedisTestSupport", dependencies: ["RedisClient"], path: "Tests/RedisTestSupport", swiftSettings: imports),
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "RedisTestSupport"], swiftSettings: imports),
         .testTarget(name: "ServerTests", dependencies: ["Server", "RPCClient", "LLMRecProtocol", "JSONRPC", "JSON", "Numerics", "RedisClient", "RedisTestSupport"], swiftSettings: imports),
-        .testTarget(name: "TrainingTests", dependencies: ["Numerics", "Checkpoints", "Support", "Training", "Recommender", "Models", "Datasets"], swiftSettings: imports),
+        .testTarget(name: "TrainingTests", dependencies: ["Numerics", "Checkpoints", "Support", "Training", "Recommender", "Models", "Datasets", "JSON"], swiftSettings: imports),
         .testTarget(name: "llmrecTests", dependencies: ["Support", "JSON", "Datasets", "Checkpoints"], swiftSettings: imports),
     ],
     swiftLanguageModes: [.v6]

@@ -1,5 +1,6 @@
 import Datasets
 import Foundation
+import JSON
 import Models
 import Support
 import Testing
@@ -73,6 +74,31 @@ import Training
             evaluationProtocol: .candidates(negatives: 19))
         #expect(cooccurrence.overall.hit(at: 1) > popularity.overall.hit(at: 1) + 0.1)
         #expect(cooccurrence.cold.hit(at: 1) > popularity.cold.hit(at: 1))
+    }
+
+    /// `eval --write-scores`: one line per case with the scores the metrics were computed from.
+    @Test func theScoreFileHoldsWhatTheMetricsCameFrom() throws {
+        let dataset = try Self.movieLens()
+        let evaluator = Evaluator(dataset: dataset, seed: 7, maxUsers: 60, showProgress: false)
+        let model = CoOccurrenceRecommender(trainingSequences: dataset.train, itemCount: dataset.itemCount)
+        var file = ScoreFile()
+        let report = evaluator.evaluate(model, evaluationProtocol: .candidates(negatives: 19)) { testCase, scores in
+            file.add(model: model.name, evaluationProtocol: .candidates(negatives: 19), split: .test, testCase: testCase, scores: scores)
+        }
+        let path = NSTemporaryDirectory() + "llmrec-scores-\(UUID().uuidString).jsonl"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try file.write(to: path)
+        let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map { try JSONValue.parse(String($0)) }
+        #expect(lines.count == report.overall.cases)
+        var hits = 0
+        for line in lines {
+            let candidates = try #require(line["candidates"]?.arrayValue).compactMap { $0.doubleValue.map(Int32.init) }
+            let scores = try #require(line["scores"]?.arrayValue).compactMap { $0.doubleValue.map(Float.init) }
+            #expect(candidates.count == 20 && scores.count == 20 && candidates.first == line["target"]?.doubleValue.map(Int32.init))
+            #expect(line["model"] == JSONValue.string(model.name) && line["protocol"] == JSONValue.string("candidates20") && line["split"] == JSONValue.string("test"))
+            if RankingMetrics.rank(of: 0, in: scores) == 0 { hits += 1 }
+        }
+        #expect(Double(hits) / Double(lines.count) == report.overall.hit(at: 1))
     }
 
     @Test func sampledUsersAreASeededSubset() throws {
