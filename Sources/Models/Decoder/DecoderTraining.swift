@@ -258,12 +258,7 @@ extension CausalDecoder {
         var dFeedForwardInput = [Float](repeating: 0, count: rows * h)
         if let gate = t.gate, let gateWeight = layer.gate {
             var dGate = [Float](repeating: 0, count: rows * inter)
-            for offset in 0..<(rows * inter) {
-                let g = gate[offset]
-                let sigma = 1 / (1 + Foundation.exp(-g))
-                dUp[offset] = dActivated[offset] * g * sigma
-                dGate[offset] = dActivated[offset] * t.up[offset] * sigma * (1 + g * (1 - sigma))
-            }
+            VectorMath.siluMultiplyBackward(gate: gate, up: t.up, dOut: dActivated, dGate: &dGate, dUp: &dUp, count: rows * inter)
             gateWeight.inputGradient(into: &dFeedForwardInput, dOut: dGate, rows: rows, inFeatures: h, outFeatures: inter, threads: threads)
         } else {
             for offset in 0..<(rows * inter) { dUp[offset] = t.up[offset] > 0 ? dActivated[offset] : 0 }

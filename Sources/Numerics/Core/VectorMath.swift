@@ -73,6 +73,32 @@ public enum VectorMath {
         }
     }
 
+    /// SwiGLU's backward, for out[i] = silu(gate[i]) · up[i]: dUp[i] = dOut[i] · silu(gate[i]) and
+    /// dGate[i] = dOut[i] · up[i] · σ(gate[i]) · (1 + gate[i] · (1 − σ(gate[i]))), σ the logistic
+    /// function; 8 lanes at a time. Every buffer holds `count` floats; the outputs are overwritten.
+    public static func siluMultiplyBackward(
+        gate: UnsafePointer<Float>, up: UnsafePointer<Float>, dOut: UnsafePointer<Float>, dGate: UnsafeMutablePointer<Float>,
+        dUp: UnsafeMutablePointer<Float>, count: Int
+    ) {
+        var index = 0
+        while index + 8 <= count {
+            let g = UnsafeRawPointer(gate + index).loadUnaligned(as: SIMD8<Float>.self)
+            let u = UnsafeRawPointer(up + index).loadUnaligned(as: SIMD8<Float>.self)
+            let d = UnsafeRawPointer(dOut + index).loadUnaligned(as: SIMD8<Float>.self)
+            let sigma = 1 / (1 + exp(-g))
+            UnsafeMutableRawPointer(dUp + index).storeBytes(of: d * g * sigma, as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(dGate + index).storeBytes(of: d * u * sigma * (1 + g * (1 - sigma)), as: SIMD8<Float>.self)
+            index += 8
+        }
+        while index < count {
+            let g = gate[index]
+            let sigma = 1 / (1 + Foundation.exp(-g))
+            dUp[index] = dOut[index] * g * sigma
+            dGate[index] = dOut[index] * up[index] * sigma * (1 + g * (1 - sigma))
+            index += 1
+        }
+    }
+
     /// In place: row[0..<count] = softmax(row[0..<count]), in the C kernel (`llmrec_softmax`).
     public static func softmaxInPlace(_ row: UnsafeMutablePointer<Float>, count: Int) {
         llmrec_softmax(row, count)
