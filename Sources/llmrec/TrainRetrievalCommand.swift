@@ -49,6 +49,8 @@ struct TrainRetrievalCommand: ParsableCommand {
     var userToken = false
     @Option(help: "Share of samples whose prompt carries words made from the target's training.data (a facet or decade it has, a facet it lacks that moves the positive, 'no more X'), so that the model learns to listen (0: LLM-SRec).")
     var wishes: Float = 0
+    @Option(help: "Weight of the distillation term that pulls the user vector towards SASRec's (1: LLM-SRec; 0: the LM path learns its user vector from the targets alone).")
+    var distillationWeight: Float = 1
     @Option(help: "Start from these trained retrieval weights (another bundle's retrieval.safetensors) instead of a fresh initialisation; a rerun resumes from the saved state.")
     var from: String?
     @Option(help: "Train on a seeded sample of at most this many users per epoch.") var maxUsers: Int?
@@ -74,6 +76,7 @@ struct TrainRetrievalCommand: ParsableCommand {
         guard temperature >= 0 else { throw ValidationError("--temperature must be 0 (dot product) or positive") }
         guard (0...1).contains(cfDropout) else { throw ValidationError("--cf-dropout must be between 0 and 1") }
         guard (0...1).contains(wishes) else { throw ValidationError("--wishes must be between 0 and 1") }
+        guard distillationWeight >= 0, distillationWeight.isFinite else { throw ValidationError("--distillation-weight must be a non-negative number") }
         _ = try parsedTargets()
     }
 
@@ -119,6 +122,7 @@ struct TrainRetrievalCommand: ParsableCommand {
             options.maxUsers = maxUsers
             options.temperature = temperature > 0 ? temperature : nil
             options.wishes = wishes
+            options.distillationWeight = distillationWeight
             let builder = RetrievalPromptBuilder(template: retrievalTemplate, tokenizer: languageModel.tokenizer, catalog: dataset.catalog)
             let trainer = RetrievalTrainer(
                 decoder: languageModel.decoder, sasrec: sasrecModel, builder: builder, dataset: dataset, options: options)

@@ -9,6 +9,16 @@ import Testing
 /// What retrieval training reads (`RetrievalSampler`) with a `userToken` template, and the model
 /// reading the same user-vector token at inference, on the real MovieLens-100K and SmolLM2.
 @Suite struct RetrievalSamplerTests {
+    /// A run with another distillation weight is another run: its saved state is not resumed by
+    /// one with LLM-SRec's weight, whose identity stays what it was before the option existed.
+    @Test func theDistillationWeightIsPartOfARunsIdentity() {
+        var options = RetrievalOptions()
+        let llmsrec = options.identity
+        #expect(!llmsrec.contains("distillation"))
+        options.distillationWeight = 0
+        #expect(options.identity == llmsrec + " distillation=0.0")
+    }
+
     /// Every training prompt carries SASRec's user vector of its window (the teacher's input) just
     /// before `[UserOut]`; at inference a history's items beyond the last 10 titles reach the user
     /// vector only through that token; weights without the user projector are refused.

@@ -51,6 +51,10 @@ public struct RetrievalOptions: TrainerOptions {
     /// pushes items with X down (`TrainingWish.Kind`). These samples leave out the distillation term:
     /// SASRec's vector never reads the words. 0: none (LLM-SRec).
     public var wishes: Float = 0
+    /// Weight of the distillation term that pulls the user vector towards SASRec's
+    /// (`RetrievalObjective.Options.distillationWeight`; 1 in LLM-SRec, 0 leaves the LM path to learn
+    /// its own user vector from the targets alone).
+    public var distillationWeight: Float = 1
 
     public init() {}
 
@@ -59,6 +63,7 @@ public struct RetrievalOptions: TrainerOptions {
         "batch=\(batchSize) lr=\(learningRate) betas=\(beta1),\(beta2) seed=\(seed) targets=\(targets) "
             + "negatives=\(negatives.rawValue)x\(negativeCount) cfDropout=\(cfDropout) users=\(maxUsers.map(String.init) ?? "all") "
             + "score=\(temperature.map { "cosine/\($0)" } ?? "dot")" + (wishes > 0 ? " wishes=\(wishes)" : "")
+            + (distillationWeight != 1 ? " distillation=\(distillationWeight)" : "")
     }
 }
 
@@ -158,6 +163,7 @@ public final class RetrievalTrainer: Trainer {
         var objective = RetrievalObjective.Options()
         objective.inBatchNegatives = options.negatives == .inBatch
         objective.temperature = options.temperature
+        objective.distillationWeight = options.distillationWeight
         return objective
     }
 
