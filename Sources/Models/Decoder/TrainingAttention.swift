@@ -20,51 +20,77 @@ private struct AttentionItems: @unchecked Sendable {
 
     var count: Int { segments.count * heads }
 
-    /// The item's segment, head, its key/value head and its first probability.
-    func locate(_ item: Int) -> (segment: PackedSegment, index: Int, head: Int, kvHead: Int, scores: Int) {
+    /// Where one item's operands lie: its segment's rows, the head's columns of the queries and of
+    /// [rows, hidden] outputs, its key/value head's keys and values (own and frozen prefix's), and
+    /// its first probability.
+    struct Operands {
+        let count, prefix, width: Int
+        /// Offset of the head's first value in [rows, hidden] buffers (queries, attended, their gradients).
+        let headOffset: Int
+        let scoreOffset: Int
+        let ownKeys, ownValues, keysBefore, valuesBefore: UnsafePointer<Float>
+    }
+
+    func operands(_ item: Int) -> Operands {
         let (index, head) = item.quotientAndRemainder(dividingBy: heads)
         let segment = segments[index]
-        let width = segment.prefixLength + segment.count
-        return (segment, index, head, head / group, probabilityOffsets[index] + head * segment.count * width)
+        let (prefix, kvHead) = (segment.prefixLength, head / group)
+        let width = prefix + segment.count
+        let ownOffset = segment.start * keyValueWidth + kvHead * headDim
+        let prefixOffset = prefixOffsets[index] + kvHead * prefix * headDim
+        return Operands(
+            count: segment.count, prefix: prefix, width: width, headOffset: segment.start * hidden + head * headDim,
+            scoreOffset: probabilityOffsets[index] + head * segment.count * width, ownKeys: key + ownOffset, ownValues: value + ownOffset,
+            keysBefore: prefixKeys + prefixOffset, valuesBefore: prefixValues + prefixOffset)
+    }
+
+    /// c[rows, prefix + end] = alpha · a[rows, headDim] · [before; own[0..<end]]ᵀ, the frozen prefix's
+    /// columns first (`a` rows `hidden` apart, `c` rows `o.width` apart).
+    func timesTransposed(
+        _ a: UnsafePointer<Float>, rows: Int, end: Int, before: UnsafePointer<Float>, own: UnsafePointer<Float>, alpha: Float = 1,
+        into c: UnsafeMutablePointer<Float>, _ o: Operands
+    ) {
+        if o.prefix > 0 {
+            BLAS.gemm(
+                transposeB: true, m: rows, n: o.prefix, k: headDim, alpha: alpha, a: a, lda: hidden, b: before, ldb: headDim, c: c, ldc: o.width)
+        }
+        BLAS.gemm(
+            transposeB: true, m: rows, n: end, k: headDim, alpha: alpha, a: a, lda: hidden, b: own, ldb: keyValueWidth, c: c + o.prefix,
+            ldc: o.width)
+    }
+
+    /// c[rows, headDim] = s[rows, prefix + end] · [before; own[0..<end]] (`s` rows `o.width` apart, `c`
+    /// rows `hidden` apart).
+    func times(
+        _ s: UnsafePointer<Float>, rows: Int, end: Int, before: UnsafePointer<Float>, own: UnsafePointer<Float>,
+        into c: UnsafeMutablePointer<Float>, _ o: Operands
+    ) {
+        if o.prefix > 0 {
+            BLAS.gemm(m: rows, n: headDim, k: o.prefix, a: s, lda: o.width, b: before, ldb: headDim, c: c, ldc: hidden)
+        }
+        BLAS.gemm(
+            m: rows, n: headDim, k: end, a: s + o.prefix, lda: o.width, b: own, ldb: keyValueWidth, beta: o.prefix > 0 ? 1 : 0, c: c,
+            ldc: hidden)
     }
 
     /// Softmax of the causal scores and the probability-weighted values of one segment and head.
     func forward(_ item: Int, probabilities: UnsafeMutablePointer<Float>, attended: UnsafeMutablePointer<Float>) {
-        let (segment, index, head, kvHead, scoreOffset) = locate(item)
-        let (start, count, prefix) = (segment.start, segment.count, segment.prefixLength)
-        let width = prefix + count
-        let scores = probabilities + scoreOffset
-        let headQuery = query + start * hidden + head * headDim
-        let headOut = attended + start * hidden + head * headDim
-        let ownKeys = key + start * keyValueWidth + kvHead * headDim
-        let ownValues = value + start * keyValueWidth + kvHead * headDim
-        let keysBefore = prefixKeys + prefixOffsets[index] + kvHead * prefix * headDim
-        let valuesBefore = prefixValues + prefixOffsets[index] + kvHead * prefix * headDim
-        for first in stride(from: 0, to: count, by: causalBlockRows) {
-            let end = min(first + causalBlockRows, count)
+        let o = operands(item)
+        let scores = probabilities + o.scoreOffset
+        let headQuery = query + o.headOffset
+        let headOut = attended + o.headOffset
+        for first in stride(from: 0, to: o.count, by: causalBlockRows) {
+            let end = min(first + causalBlockRows, o.count)
             let rows = end - first
-            let blockScores = scores + first * width
-            let blockQuery = headQuery + first * hidden
-            if prefix > 0 {
-                BLAS.gemm(
-                    transposeB: true, m: rows, n: prefix, k: headDim, alpha: scale, a: blockQuery, lda: hidden, b: keysBefore,
-                    ldb: headDim, c: blockScores, ldc: width)
-            }
-            BLAS.gemm(
-                transposeB: true, m: rows, n: end, k: headDim, alpha: scale, a: blockQuery, lda: hidden, b: ownKeys, ldb: keyValueWidth,
-                c: blockScores + prefix, ldc: width)
+            let blockScores = scores + first * o.width
+            timesTransposed(
+                headQuery + first * hidden, rows: rows, end: end, before: o.keysBefore, own: o.ownKeys, alpha: scale, into: blockScores, o)
             for row in first..<end {
-                let line = scores + row * width
-                VectorMath.softmaxInPlace(line, count: prefix + row + 1)
-                for column in (prefix + row + 1)..<width { line[column] = 0 }
+                let line = scores + row * o.width
+                VectorMath.softmaxInPlace(line, count: o.prefix + row + 1)
+                for column in (o.prefix + row + 1)..<o.width { line[column] = 0 }
             }
-            let blockOut = headOut + first * hidden
-            if prefix > 0 {
-                BLAS.gemm(m: rows, n: headDim, k: prefix, a: blockScores, lda: width, b: valuesBefore, ldb: headDim, c: blockOut, ldc: hidden)
-            }
-            BLAS.gemm(
-                m: rows, n: headDim, k: end, a: blockScores + prefix, lda: width, b: ownValues, ldb: keyValueWidth, beta: prefix > 0 ? 1 : 0,
-                c: blockOut, ldc: hidden)
+            times(blockScores, rows: rows, end: end, before: o.valuesBefore, own: o.ownValues, into: headOut + first * hidden, o)
         }
     }
 
@@ -77,57 +103,38 @@ private struct AttentionItems: @unchecked Sendable {
         _ item: Int, probabilities: UnsafePointer<Float>, dAttended: UnsafePointer<Float>, dQuery: UnsafeMutablePointer<Float>,
         dKeys: UnsafeMutablePointer<Float>, dValues: UnsafeMutablePointer<Float>, keyValueOffset: Int, dScores: UnsafeMutablePointer<Float>
     ) {
-        let (segment, index, head, kvHead, scoreOffset) = locate(item)
-        let (start, count, prefix) = (segment.start, segment.count, segment.prefixLength)
-        let width = prefix + count
-        let probability = probabilities + scoreOffset
-        let dHead = dAttended + start * hidden + head * headDim
-        let headQuery = query + start * hidden + head * headDim
-        let dHeadQuery = dQuery + start * hidden + head * headDim
-        let ownKeys = key + start * keyValueWidth + kvHead * headDim
-        let ownValues = value + start * keyValueWidth + kvHead * headDim
-        let keysBefore = prefixKeys + prefixOffsets[index] + kvHead * prefix * headDim
-        let valuesBefore = prefixValues + prefixOffsets[index] + kvHead * prefix * headDim
+        let o = operands(item)
+        let probability = probabilities + o.scoreOffset
+        let dHead = dAttended + o.headOffset
+        let headQuery = query + o.headOffset
+        let dHeadQuery = dQuery + o.headOffset
         let dOwnKeys = dKeys + keyValueOffset
         let dOwnValues = dValues + keyValueOffset
-        for first in stride(from: 0, to: count, by: causalBlockRows) {
-            let end = min(first + causalBlockRows, count)
+        for first in stride(from: 0, to: o.count, by: causalBlockRows) {
+            let end = min(first + causalBlockRows, o.count)
             let rows = end - first
             let blockDOut = dHead + first * hidden
-            let blockProbabilities = probability + first * width
+            let blockProbabilities = probability + first * o.width
             // dP = dOut · [Vp; V]ᵀ; dV += P_ownᵀ · dOut.
-            if prefix > 0 {
-                BLAS.gemm(
-                    transposeB: true, m: rows, n: prefix, k: headDim, a: blockDOut, lda: hidden, b: valuesBefore, ldb: headDim, c: dScores,
-                    ldc: width)
-            }
+            timesTransposed(blockDOut, rows: rows, end: end, before: o.valuesBefore, own: o.ownValues, into: dScores, o)
             BLAS.gemm(
-                transposeB: true, m: rows, n: end, k: headDim, a: blockDOut, lda: hidden, b: ownValues, ldb: keyValueWidth,
-                c: dScores + prefix, ldc: width)
-            BLAS.gemm(
-                transposeA: true, m: end, n: headDim, k: rows, a: blockProbabilities + prefix, lda: width, b: blockDOut, ldb: hidden,
+                transposeA: true, m: end, n: headDim, k: rows, a: blockProbabilities + o.prefix, lda: o.width, b: blockDOut, ldb: hidden,
                 beta: 1, c: dOwnValues, ldc: headDim)
             // Softmax backward, then the score scale.
             for offset in 0..<rows {
-                let line = dScores + offset * width
-                let probabilitiesOfRow = blockProbabilities + offset * width
-                let last = prefix + first + offset
+                let line = dScores + offset * o.width
+                let probabilitiesOfRow = blockProbabilities + offset * o.width
+                let last = o.prefix + first + offset
                 var dot: Float = 0
                 for column in 0...last { dot += line[column] * probabilitiesOfRow[column] }
                 for column in 0...last { line[column] = probabilitiesOfRow[column] * (line[column] - dot) * scale }
-                for column in (last + 1)..<(prefix + end) { line[column] = 0 }
+                for column in (last + 1)..<(o.prefix + end) { line[column] = 0 }
             }
             // dQ = dS · [Kp; K]; dK += dS_ownᵀ · Q.
-            let blockDQuery = dHeadQuery + first * hidden
-            if prefix > 0 {
-                BLAS.gemm(m: rows, n: headDim, k: prefix, a: dScores, lda: width, b: keysBefore, ldb: headDim, c: blockDQuery, ldc: hidden)
-            }
+            times(dScores, rows: rows, end: end, before: o.keysBefore, own: o.ownKeys, into: dHeadQuery + first * hidden, o)
             BLAS.gemm(
-                m: rows, n: headDim, k: end, a: dScores + prefix, lda: width, b: ownKeys, ldb: keyValueWidth, beta: prefix > 0 ? 1 : 0,
-                c: blockDQuery, ldc: hidden)
-            BLAS.gemm(
-                transposeA: true, m: end, n: headDim, k: rows, a: dScores + prefix, lda: width, b: headQuery + first * hidden, ldb: hidden,
-                beta: 1, c: dOwnKeys, ldc: headDim)
+                transposeA: true, m: end, n: headDim, k: rows, a: dScores + o.prefix, lda: o.width, b: headQuery + first * hidden,
+                ldb: hidden, beta: 1, c: dOwnKeys, ldc: headDim)
         }
     }
 }
