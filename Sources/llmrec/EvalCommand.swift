@@ -78,6 +78,13 @@ struct EvalCommand: ParsableCommand {
             }
         } catch let error as ValidationError { throw error } catch { throw fail(error) }
         guard maxUsers.map({ $0 > 0 }) ?? true else { throw ValidationError("--max-users must be positive") }
+        if let writeScores {
+            // Refused before the evaluation, not after it: the file is written once, at the end.
+            let directory = URL(fileURLWithPath: writeScores).deletingLastPathComponent().path
+            guard FileManager.default.isWritableFile(atPath: directory) else {
+                throw ValidationError("--write-scores: cannot write into \(directory)")
+            }
+        }
 
         let dataset: PreparedDataset
         do { dataset = try PreparedDataset(directory: data) } catch { throw fail(error) }

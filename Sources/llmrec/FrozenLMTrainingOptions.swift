@@ -15,7 +15,7 @@ struct FrozenLMTrainingOptions: ParsableArguments {
     /// one core, so that hosts where the two are close keep Float32's results.
     static let automaticBF16Speedup = 1.25
 
-    @Option(help: "Threads of the LM's products (OpenBLAS's and the bf16 kernels').") var blasThreads = 2
+    @Option(help: "Threads of the LM's products: OpenBLAS's in f32; in bf16 the bf16 kernels' and the attention heads' (OpenBLAS then keeps one).") var blasThreads = 2
 
     @Option(help: ArgumentHelp(
         "Arithmetic of the LM's products: f32 (default), bf16 (bfloat16 inputs, Float32 sums; AVX-512 BF16 only), or auto: bf16 where one core multiplies at least \(automaticBF16Speedup)x faster in it than in f32, measured at start (2.0x on an AMD EPYC with AVX-512 BF16, whose training ran 2.2x faster; 0.55x on the Intel hosts measured), else f32.",

@@ -92,6 +92,22 @@ import Testing
             #expect(report[group]?["ndcg@10"]?.doubleValue != nil)
             #expect(report[group]?["mrr"]?.doubleValue != nil)
         }
+        // --write-scores: a line per case; a directory it cannot write into is refused before evaluating.
+        let scores = out + "/scores.jsonl"
+        let written = try Self.run([
+            "eval", "--data", out, "--model", "popularity", "--seed", "7", "--json", "--quiet", "--write-scores", scores,
+        ])
+        #expect(written.status == 0, "\(written.stderr)")
+        let scoreLines = try String(contentsOfFile: scores, encoding: .utf8).split(separator: "\n").map { try JSONValue.parse(String($0)) }
+        #expect(scoreLines.count == 3)
+        for line in scoreLines {
+            let candidates = line["candidates"]?.arrayValue ?? []
+            #expect(line["model"] == "popularity" && !candidates.isEmpty && candidates.first == line["target"])
+            #expect(line["scores"]?.arrayValue?.count == candidates.count)
+        }
+        let refused = try Self.run(["eval", "--data", out, "--quiet", "--write-scores", "/nonexistent/directory/scores.jsonl"])
+        #expect(refused.status != 0 && refused.stdout.isEmpty)
+        #expect(refused.stderr.contains("--write-scores: cannot write into /nonexistent/directory"))
     }
 
     @Test func errorsAreOneClearLineAndNonZeroStatus() throws {
