@@ -191,6 +191,33 @@ extension CausalDecoder {
         return (keyValueOffsets, scoreOffsets, keyValueSize, scoreSize)
     }
 
+    /// `body` with the items of one layer's attention over `segments` (its inputs and the frozen
+    /// prefixes' keys and values gathered), valid only inside `body`.
+    private func withAttentionItems(
+        layer: Int, query: [Float], key: [Float], value: [Float], segments: [PackedSegment], _ body: (AttentionItems) -> Void
+    ) {
+        let c = configuration
+        let prefixes = gatheredPrefixes(layer: layer, segments: segments)
+        query.withUnsafeBufferPointer { q in
+            key.withUnsafeBufferPointer { k in
+                value.withUnsafeBufferPointer { v in
+                    prefixes.keys.withUnsafeBufferPointer { pk in
+                        prefixes.values.withUnsafeBufferPointer { pv in
+                            // Without prefixes their pointers are never read; the query's stands in.
+                            body(
+                                AttentionItems(
+                                    heads: c.heads, headDim: c.headDim, hidden: c.hiddenSize, keyValueWidth: c.keyValueWidth,
+                                    group: c.heads / c.keyValueHeads, scale: 1 / Float(c.headDim).squareRoot(), segments: segments,
+                                    probabilityOffsets: probabilityOffsets(segments), prefixOffsets: prefixes.offsets,
+                                    query: q.baseAddress!, key: k.baseAddress!, value: v.baseAddress!,
+                                    prefixKeys: pk.baseAddress ?? q.baseAddress!, prefixValues: pv.baseAddress ?? q.baseAddress!))
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Causal attention within each segment: its row r attends to the segment's frozen prefix and
     /// to its rows 0...r. Fills `probabilities` (per segment [heads, count, prefix + count], prefix
     /// columns first, zero above the diagonal) and `attended` [rows, hidden].
@@ -198,30 +225,12 @@ extension CausalDecoder {
         layer: Int, query: [Float], key: [Float], value: [Float], segments: [PackedSegment], probabilities: inout [Float],
         attended: inout [Float]
     ) {
-        let c = configuration
-        let prefixes = gatheredPrefixes(layer: layer, segments: segments)
         let threads = attentionThreads
-        query.withUnsafeBufferPointer { q in
-            key.withUnsafeBufferPointer { k in
-                value.withUnsafeBufferPointer { v in
-                    prefixes.keys.withUnsafeBufferPointer { pk in
-                        prefixes.values.withUnsafeBufferPointer { pv in
-                            probabilities.withUnsafeMutableBufferPointer { p in
-                                attended.withUnsafeMutableBufferPointer { out in
-                                    let items = AttentionItems(
-                                        heads: c.heads, headDim: c.headDim, hidden: c.hiddenSize, keyValueWidth: c.keyValueWidth,
-                                        group: c.heads / c.keyValueHeads, scale: 1 / Float(c.headDim).squareRoot(), segments: segments,
-                                        probabilityOffsets: probabilityOffsets(segments), prefixOffsets: prefixes.offsets,
-                                        query: q.baseAddress!, key: k.baseAddress!, value: v.baseAddress!,
-                                        prefixKeys: pk.baseAddress ?? q.baseAddress!, prefixValues: pv.baseAddress ?? q.baseAddress!)
-                                    let (probabilities, attended) = (SendablePointer(p.baseAddress!), SendablePointer(out.baseAddress!))
-                                    WorkerPool.bulk.run(items: items.count, threads: threads) { item in
-                                        items.forward(item, probabilities: probabilities.pointer, attended: attended.pointer)
-                                    }
-                                }
-                            }
-                        }
-                    }
+        withAttentionItems(layer: layer, query: query, key: key, value: value, segments: segments) { items in
+            probabilities.withUnsafeMutableBufferPointer { p in
+                attended.withUnsafeMutableBufferPointer { out in
+                    let pass = ForwardPass(items: items, probabilities: p.baseAddress!, attended: out.baseAddress!)
+                    WorkerPool.bulk.run(items: items.count, threads: threads) { pass.run($0) }
                 }
             }
         }
@@ -235,46 +244,23 @@ extension CausalDecoder {
     ) {
         let c = configuration
         let (hd, kvWidth) = (c.headDim, c.keyValueWidth)
-        let prefixes = gatheredPrefixes(layer: layer, segments: segments)
         let threads = attentionThreads
         let layout = backwardLayout(segments)
         var dKeys = [Float](repeating: 0, count: layout.keyValueSize)
         var dValues = [Float](repeating: 0, count: layout.keyValueSize)
         var dScores = [Float](repeating: 0, count: layout.scoreSize)
-        t.query.withUnsafeBufferPointer { q in
-            t.key.withUnsafeBufferPointer { k in
-                t.value.withUnsafeBufferPointer { v in
-                    prefixes.keys.withUnsafeBufferPointer { pk in
-                        prefixes.values.withUnsafeBufferPointer { pv in
-                            t.probabilities.withUnsafeBufferPointer { p in
-                                dAttended.withUnsafeBufferPointer { dOut in
-                                    dQuery.withUnsafeMutableBufferPointer { dq in
-                                        dKeys.withUnsafeMutableBufferPointer { dk in
-                                            dValues.withUnsafeMutableBufferPointer { dv in
-                                                dScores.withUnsafeMutableBufferPointer { ds in
-                                                    let items = AttentionItems(
-                                                        heads: c.heads, headDim: hd, hidden: c.hiddenSize, keyValueWidth: kvWidth,
-                                                        group: c.heads / c.keyValueHeads, scale: 1 / Float(hd).squareRoot(),
-                                                        segments: segments, probabilityOffsets: probabilityOffsets(segments),
-                                                        prefixOffsets: prefixes.offsets, query: q.baseAddress!, key: k.baseAddress!,
-                                                        value: v.baseAddress!, prefixKeys: pk.baseAddress ?? q.baseAddress!,
-                                                        prefixValues: pv.baseAddress ?? q.baseAddress!)
-                                                    let probabilities = SendablePointer(UnsafeMutablePointer(mutating: p.baseAddress!))
-                                                    let dAttended = SendablePointer(UnsafeMutablePointer(mutating: dOut.baseAddress!))
-                                                    let (dQuery, dKeys, dValues, dScores) = (
-                                                        SendablePointer(dq.baseAddress!), SendablePointer(dk.baseAddress!),
-                                                        SendablePointer(dv.baseAddress!), SendablePointer(ds.baseAddress!)
-                                                    )
-                                                    WorkerPool.bulk.run(items: items.count, threads: threads) { item in
-                                                        items.backward(
-                                                            item, probabilities: probabilities.pointer, dAttended: dAttended.pointer,
-                                                            dQuery: dQuery.pointer, dKeys: dKeys.pointer, dValues: dValues.pointer,
-                                                            keyValueOffset: layout.keyValueOffsets[item], dScores: dScores.pointer + layout.scoreOffsets[item])
-                                                    }
-                                                }
-                                            }
-                                        }
-                                    }
+        withAttentionItems(layer: layer, query: t.query, key: t.key, value: t.value, segments: segments) { items in
+            t.probabilities.withUnsafeBufferPointer { p in
+                dAttended.withUnsafeBufferPointer { dOut in
+                    dQuery.withUnsafeMutableBufferPointer { dq in
+                        dKeys.withUnsafeMutableBufferPointer { dk in
+                            dValues.withUnsafeMutableBufferPointer { dv in
+                                dScores.withUnsafeMutableBufferPointer { ds in
+                                    let pass = BackwardPass(
+                                        items: items, probabilities: p.baseAddress!, dAttended: dOut.baseAddress!, dQuery: dq.baseAddress!,
+                                        dKeys: dk.baseAddress!, dValues: dv.baseAddress!, dScores: ds.baseAddress!,
+                                        keyValueOffsets: layout.keyValueOffsets, scoreOffsets: layout.scoreOffsets)
+                                    WorkerPool.bulk.run(items: items.count, threads: threads) { pass.run($0) }
                                 }
                             }
                         }
@@ -302,9 +288,25 @@ extension CausalDecoder {
     }
 }
 
-/// A raw pointer handed to the items of one `WorkerPool` run, which write disjoint parts of it.
-private struct SendablePointer: @unchecked Sendable {
-    let pointer: UnsafeMutablePointer<Float>
+/// One forward run over a layer's attention items: the outputs they write disjoint parts of.
+private struct ForwardPass: @unchecked Sendable {
+    let items: AttentionItems
+    let probabilities, attended: UnsafeMutablePointer<Float>
 
-    init(_ pointer: UnsafeMutablePointer<Float>) { self.pointer = pointer }
+    func run(_ item: Int) { items.forward(item, probabilities: probabilities, attended: attended) }
+}
+
+/// One backward run over a layer's attention items: what they read, the query gradient they write
+/// disjoint columns of, and each item's own key/value gradient blocks and score rows.
+private struct BackwardPass: @unchecked Sendable {
+    let items: AttentionItems
+    let probabilities, dAttended: UnsafePointer<Float>
+    let dQuery, dKeys, dValues, dScores: UnsafeMutablePointer<Float>
+    let keyValueOffsets, scoreOffsets: [Int]
+
+    func run(_ item: Int) {
+        items.backward(
+            item, probabilities: probabilities, dAttended: dAttended, dQuery: dQuery, dKeys: dKeys, dValues: dValues,
+            keyValueOffset: keyValueOffsets[item], dScores: dScores + scoreOffsets[item])
+    }
 }
