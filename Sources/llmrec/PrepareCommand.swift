@@ -66,6 +66,9 @@ struct PrepareCommand: ParsableCommand {
     @Option(help: "Hold this share of the items (seeded) out of every split, kept in the catalog: strict cold start, for `eval --protocol cold20`.")
     var coldItems: Double = 0
 
+    @Option(help: "Hold a further share of the items out of every split, for the validation split's cold20 cases (`tune` chooses the weighting for items without interactions on them).")
+    var coldValidationItems: Double = 0
+
     @Option(help: "Seed of the held-out items.")
     var coldSeed: UInt64 = 1
 
@@ -73,7 +76,9 @@ struct PrepareCommand: ParsableCommand {
     var quiet = false
 
     func validate() throws {
-        guard (0..<1).contains(coldItems) else { throw ValidationError("--cold-items must be at least 0 and below 1") }
+        guard (0..<1).contains(coldItems), (0..<1).contains(coldValidationItems), coldItems + coldValidationItems < 1 else {
+            throw ValidationError("--cold-items and --cold-validation-items must be at least 0, and below 1 together")
+        }
         guard maxTitleLength >= 8, maxDescriptionLength >= 8 else {
             throw ValidationError("--max-title-length and --max-description-length must be at least 8")
         }
@@ -90,6 +95,7 @@ struct PrepareCommand: ParsableCommand {
             cleaner: TextCleaner(maxTitleLength: maxTitleLength, maxDescriptionLength: maxDescriptionLength),
             showProgress: !quiet)
         options.coldItemFraction = coldItems
+        options.coldValidationItemFraction = coldValidationItems
         options.coldItemSeed = coldSeed
         let report: PrepareReport
         do { report = try DatasetPreparer.run(options) } catch { throw fail(error) }

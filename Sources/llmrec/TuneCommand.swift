@@ -19,8 +19,10 @@ struct TuneCommand: ParsableCommand {
             z-scored per case; every weighting from --grid is ranked by Hit@1 (NDCG@10 breaks ties), with \
             and without the retrieval path, and, for lists of items without training interactions, among the \
             signals that read an item by its text (SASRec with rows predicted from text, text, retrieval), \
-            with and without retrieval, every validation candidate read as such an item (retrieval by its \
-            title alone, SASRec by the row predicted without it). Writes the weightings to the bundle's \
+            with and without retrieval: on the validation split's cold20 cases when the dataset was prepared \
+            with --cold-validation-items (items no model trained on), otherwise with every validation \
+            candidate read as such an item (retrieval by its title alone, SASRec by the row predicted \
+            without it). Writes the weightings to the bundle's \
             manifest (blend, blendWithoutLM, blendItemsWithoutInteractions, \
             blendItemsWithoutInteractionsWithoutLM), which `eval --model blend:BUNDLE` / `blend-cf:BUNDLE` \
             use; the daemon uses the first. \
@@ -105,13 +107,26 @@ struct TuneCommand: ParsableCommand {
                 textualSignals[.sasrecText] = try BlendSignals.sasrecWithTextRows(bundle: bundle, dataset: dataset, showProgress: !quiet)
             }
             let textual = BlendSignal.allCases.filter { textualSignals[$0] != nil }
-            let titleTuner = textual.isEmpty ? nil : BlendTuner(
-                signals: try readAsItemsWithoutInteractions(textualSignals), evaluator: evaluator, evaluationProtocol: .allLLMRec)
+            // Items held out for validation (prepare --cold-validation-items) are items no model trained on.
+            let heldOutForValidation = !evaluator.users(for: .coldStart).isEmpty
+            let titleTuner: BlendTuner?
+            if textual.isEmpty {
+                titleTuner = nil
+            } else if heldOutForValidation {
+                titleTuner = BlendTuner(signals: textualSignals, evaluator: evaluator, evaluationProtocol: .coldStart)
+            } else {
+                titleTuner = BlendTuner(
+                    signals: try readAsItemsWithoutInteractions(textualSignals), evaluator: evaluator, evaluationProtocol: .allLLMRec)
+            }
+            let itemsWithoutInteractionsCases = heldOutForValidation ? "cold20 validation cases" : "validation cases, candidates read by their text"
             let bestForItemsWithoutInteractions = titleTuner?.best(of: textual, grid: grid)
             let bestForItemsWithoutInteractionsWithoutLM = titleTuner?.best(of: textual.filter { !$0.readsWithLanguageModel }, grid: grid)
             manifest.blendItemsWithoutInteractions = bestForItemsWithoutInteractions.map { names($0.weights) }
             manifest.blendItemsWithoutInteractionsWithoutLM = bestForItemsWithoutInteractionsWithoutLM.map { names($0.weights) }
-            var record: [String: String] = ["seed": String(seed), "grid": grid.map { String($0) }.joined(separator: ","), "cases": String(tuner.cases)]
+            var record: [String: String] = [
+                "seed": String(seed), "grid": grid.map { String($0) }.joined(separator: ","), "cases": String(tuner.cases),
+                "itemsWithoutInteractionsTunedOn": itemsWithoutInteractionsCases, "itemsWithoutInteractionsCases": String(titleTuner?.cases ?? 0),
+            ]
             func summary(_ metrics: RankingMetrics) -> String { String(format: "Hit@1 %.4f NDCG@10 %.4f", metrics.hit(at: 1), metrics.ndcg(at: 10)) }
             var singles = JSONObject()
             for signal in ordered {
@@ -142,7 +157,8 @@ struct TuneCommand: ParsableCommand {
             }
             let output: JSONValue = [
                 "bundle": .string(bundle), "validationCases": .integer(tuner.cases), "signals": .object(singles),
-                "signalsReadWithoutInteractions": .object(readWithout), "blend": json(best),
+                "signalsReadWithoutInteractions": .object(readWithout), "itemsWithoutInteractionsTunedOn": .string(itemsWithoutInteractionsCases),
+                "itemsWithoutInteractionsCases": .integer(titleTuner?.cases ?? 0), "blend": json(best),
                 "blendWithoutLM": json(bestWithoutLM), "blendItemsWithoutInteractions": bestForItemsWithoutInteractions.map(json) ?? .null,
                 "blendItemsWithoutInteractionsWithoutLM": bestForItemsWithoutInteractionsWithoutLM.map(json) ?? .null,
                 "seconds": .number(Date().timeIntervalSince(started)),

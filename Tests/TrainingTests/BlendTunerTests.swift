@@ -33,6 +33,21 @@ import Training
         #expect((best.weights[.cooccurrence] ?? 0) > 0)
     }
 
+    /// On the validation split's cold20 cases (`prepare --cold-validation-items`), where `tune`
+    /// chooses the weighting for items without interactions, the tuner scores what the evaluator does.
+    @Test func tunesOnTheValidationSplitsColdCases() throws {
+        let dataset = try ColdStartProtocolTests.prepared(fraction: 0.2, validationFraction: 0.1, seed: 3)
+        let evaluator = Evaluator(dataset: dataset, split: .valid, seed: 7, showProgress: false)
+        let upwards = ByIdentifier(name: "up", ascending: true)
+        let signals: [BlendSignal: any SequentialRecommender] = [.text: upwards, .retrieval: ByIdentifier(name: "down", ascending: false)]
+        let tuner = BlendTuner(signals: signals, evaluator: evaluator, evaluationProtocol: .coldStart)
+        #expect(tuner.cases == evaluator.users(for: .coldStart).count && tuner.cases > 300)
+        let report = evaluator.evaluate(upwards, evaluationProtocol: .coldStart)
+        #expect(report.overall.cases == tuner.cases)
+        #expect(report.overall.hit(at: 1) == tuner.metrics([.text: 1]).hit(at: 1))
+        #expect(report.overall.ndcg(at: 10) == tuner.metrics([.text: 1]).ndcg(at: 10))
+    }
+
     /// A signal that ranks candidates by their id, upwards or downwards.
     struct ByIdentifier: SequentialRecommender {
         let name: String

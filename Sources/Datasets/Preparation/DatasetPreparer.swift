@@ -17,8 +17,14 @@ public struct PrepareOptions: Sendable {
     public var showProgress: Bool
     /// A seeded share of the items held out of every split (strict cold start): they stay in the
     /// catalog and in `interactions.tsv`, listed in `cold-items.tsv`, and no user's training,
-    /// validation or test sequence holds them. 0 holds none out.
+    /// validation or test sequence holds them. 0 holds none out. Cases of `eval --protocol cold20`
+    /// on the test split draw their targets and negatives from them.
     public var coldItemFraction: Double = 0
+    /// A further seeded share of the items held out of every split in the same way, for the
+    /// validation split's cold20 cases (where `tune` chooses the weighting for items without
+    /// interactions): never the same items as the test share, drawn after it, so adding them leaves
+    /// the test share's items as they were. 0 holds none out.
+    public var coldValidationItemFraction: Double = 0
     public var coldItemSeed: UInt64 = 1
 
     public init(

@@ -41,14 +41,20 @@ enum DatasetWriter {
             next[user] += 1
         }
 
-        // Held-out items: a seeded shuffle of the dense ids, its first share.
+        // Held-out items: a seeded shuffle of the dense ids, its first share for the test split's
+        // cold cases, the next share for the validation split's.
         var cold = [Bool](repeating: false, count: itemOriginals.count + 1)
-        if options.coldItemFraction > 0 {
+        var coldForValidation = cold
+        if options.coldItemFraction > 0 || options.coldValidationItemFraction > 0 {
             var ids = Array(1...max(1, itemOriginals.count))
             var generator = SplitMix64(seed: options.coldItemSeed, stream: 0xC01D)
             ids.shuffle(using: &generator)
             let count = Int((options.coldItemFraction * Double(itemOriginals.count)).rounded())
-            for id in ids.prefix(count) where id <= itemOriginals.count { cold[id] = true }
+            let validationCount = Int((options.coldValidationItemFraction * Double(itemOriginals.count)).rounded())
+            for (position, id) in ids.prefix(count + validationCount).enumerated() where id <= itemOriginals.count {
+                cold[id] = true
+                coldForValidation[id] = position >= count
+            }
         }
 
         let manager = FileManager.default
@@ -97,10 +103,11 @@ enum DatasetWriter {
         let fingerprint = String(train.hash ^ (valid.hash &* 31) ^ (test.hash &* 961), radix: 16)
 
         let coldCount = cold.filter { $0 }.count
+        let coldValidationCount = coldForValidation.filter { $0 }.count
         if coldCount > 0 {
             let coldFile = try TextFileWriter(path: staged + "/cold-items.tsv")
-            try coldFile.write("item\n")
-            for id in cold.indices where cold[id] { try coldFile.write("\(id)\n") }
+            try coldFile.write("item\tsplit\n")
+            for id in cold.indices where cold[id] { try coldFile.write("\(id)\t\(coldForValidation[id] ? "valid" : "test")\n") }
             try coldFile.close()
         }
 
@@ -149,8 +156,10 @@ enum DatasetWriter {
             "split": "leave-one-out: last interaction = test, second to last = valid, for users with >= 3 interactions",
             "coldItems": coldCount > 0
                 ? [
-                    "count": .integer(coldCount), "fraction": .double(options.coldItemFraction), "seed": .string(String(options.coldItemSeed)),
-                    "rule": "held out of every split; in the catalog, interactions.tsv and cold-items.tsv",
+                    "count": .integer(coldCount), "fraction": .double(options.coldItemFraction),
+                    "validationCount": .integer(coldValidationCount), "validationFraction": .double(options.coldValidationItemFraction),
+                    "seed": .string(String(options.coldItemSeed)),
+                    "rule": "held out of every split; in the catalog, interactions.tsv and cold-items.tsv (split: which cold20 cases draw on the item)",
                 ] : .null,
         ]
         try writeWhole(JSONWriter.pretty(manifest) + "\n", to: staged + "/dataset.json")

@@ -32,8 +32,10 @@ public enum DatasetError: Error, Sendable, Equatable, CustomStringConvertible {
 /// - `train.tsv`, `valid.tsv`, `test.tsv`: `user item timestamp_ms`, the leave-one-out split: a user with
 ///   n >= 3 interactions has the last in test, the one before in valid, the rest in train; a user with
 ///   fewer has all of them in train.
-/// - `cold-items.tsv` (only with `prepare --cold-items`): `item`, the items held out of every split
-///   (strict cold start); the leave-one-out split runs over each user's other interactions.
+/// - `cold-items.tsv` (only with `prepare --cold-items` or `--cold-validation-items`): `item split`,
+///   the items held out of every split (strict cold start) and whose cold20 cases they serve, `valid`
+///   or `test` (a file without the column holds test items only); the leave-one-out split runs over
+///   each user's other interactions.
 public struct PreparedDataset: Sendable {
     public static let formatVersion: Int64 = 1
 
@@ -48,8 +50,12 @@ public struct PreparedDataset: Sendable {
     public let catalog: Catalog
     /// Hex FNV-1a-64 of the split files: identifies the data models were trained on.
     public let fingerprint: String
-    /// Items held out of every split (empty unless prepared with `--cold-items`).
+    /// Items held out of every split (empty unless prepared with `--cold-items` or
+    /// `--cold-validation-items`): no training draws them, not even as a negative.
     public let coldItems: Set<Int32>
+    /// The held-out items the validation split's cold20 cases draw on (a subset of `coldItems`,
+    /// empty unless prepared with `--cold-validation-items`); the others are the test split's.
+    public let coldValidationItems: Set<Int32>
 
     /// Loads `directory`, checking that splits and catalog agree with `dataset.json`.
     public init(directory: String) throws {
@@ -89,18 +95,26 @@ public struct PreparedDataset: Sendable {
         self.valid = valid
         self.test = test
         var coldItems = Set<Int32>()
+        var coldValidationItems = Set<Int32>()
         let coldPath = directory + "/cold-items.tsv"
         let catalogSize = Int(items)
         if FileManager.default.fileExists(atPath: coldPath) {
             try LineReader(path: coldPath).forEachLine { line, number, _ in
                 guard number > 1, !line.isEmpty else { return }
-                guard let item = Int32(String(decoding: line, as: UTF8.self)), item >= 1, Int(item) <= catalogSize else {
+                let fields = String(decoding: line, as: UTF8.self).split(separator: "\t", omittingEmptySubsequences: false)
+                guard fields.count <= 2, let item = Int32(fields[0]), item >= 1, Int(item) <= catalogSize else {
                     throw DatasetError.malformedFile(path: coldPath, line: number, reason: "expected an item id in 1...\(catalogSize)")
+                }
+                switch fields.count == 2 ? fields[1] : "test" {
+                case "test": break
+                case "valid": coldValidationItems.insert(item)
+                default: throw DatasetError.malformedFile(path: coldPath, line: number, reason: "split must be valid or test, not '\(fields[1])'")
                 }
                 coldItems.insert(item)
             }
         }
         self.coldItems = coldItems
+        self.coldValidationItems = coldValidationItems
 
         var catalogItems: [CatalogItem] = []
         catalogItems.reserveCapacity(itemCount)
@@ -156,6 +170,12 @@ public struct PreparedDataset: Sendable {
         var counts = [Int](repeating: 0, count: itemCount + 1)
         for sequence in train { for item in sequence { counts[Int(item)] += 1 } }
         return counts
+    }
+
+    /// `interacted` and every held-out item: what no training may draw as a negative, so that a
+    /// held-out item meets a model first in evaluation.
+    public func excludedFromNegatives(_ interacted: some Sequence<Int32>) -> Set<Int32> {
+        coldItems.union(interacted)
     }
 
     /// Items with no training interaction (strictly cold: no collaborative signal learnt for them).

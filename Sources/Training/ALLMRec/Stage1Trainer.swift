@@ -172,7 +172,7 @@ public final class Stage1Trainer: Trainer {
                     let train = dataset.train[user]
                     let positive = Int(train[train.count - 1])
                     let negative = Int(
-                        NegativeSampler.sample(count: 1, itemCount: dataset.itemCount, excluded: Set(train), using: &generator).first ?? 0)
+                        NegativeSampler.sample(count: 1, itemCount: dataset.itemCount, excluded: dataset.excludedFromNegatives(train), using: &generator).first ?? 0)
                     pairs.append((positive, negative))
                     batch.positiveItems += itemEmbeddings[(positive * cf)..<((positive + 1) * cf)]
                     batch.negativeItems += itemEmbeddings[(negative * cf)..<((negative + 1) * cf)]

@@ -88,7 +88,7 @@ public final class Stage2Trainer: Trainer {
         let window = Array(train.dropLast().suffix(model.sasrec.configuration.maxLength))
         let target = train[train.count - 1]
         var generator = SplitMix64(seed: options.seed ^ 0x5354_4147_4532, stream: UInt64(epoch) << 32 | UInt64(user))
-        let excluded = Set(window)
+        let excluded = dataset.excludedFromNegatives(window)
         var pool: [Int32] = []
         let eligible = dataset.itemCount - excluded.count
         while pool.count < min(options.negativePool, max(0, eligible)) {

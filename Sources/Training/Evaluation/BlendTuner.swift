@@ -17,13 +17,13 @@ public struct BlendTuner {
     public let scores: [BlendSignal: [[Float]]]
     public let cases: Int
 
-    /// Scores the validation cases of `evaluator` (its split should be `.valid`) with every signal;
-    /// `progress(signal, done, total)` between batches.
+    /// Scores the validation cases of `evaluator` (its split should be `.valid`) under
+    /// `evaluationProtocol` with every signal; `progress(signal, done, total)` between batches.
     public init(
         signals: [BlendSignal: any SequentialRecommender], evaluator: Evaluator, evaluationProtocol: EvaluationProtocol,
         progress: (BlendSignal, Int, Int) -> Void = { _, _, _ in }
     ) {
-        let testCases = evaluator.users().map { evaluator.makeCase(user: $0, evaluationProtocol: evaluationProtocol) }
+        let testCases = evaluator.users(for: evaluationProtocol).map { evaluator.makeCase(user: $0, evaluationProtocol: evaluationProtocol) }
         var scores: [BlendSignal: [[Float]]] = [:]
         for (signal, recommender) in signals {
             var perCase: [[Float]] = []

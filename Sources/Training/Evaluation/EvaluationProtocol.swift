@@ -6,9 +6,10 @@ public enum EvaluationProtocol: Sendable, Equatable, CustomStringConvertible {
     /// Every catalog item the user has not interacted with before the target, plus the target.
     case full
     /// Strict cold start, on a dataset prepared with `--cold-items` (`cold20`): one case per user
-    /// who has a held-out item after at least `minimumHistory` kept items; the first such item is
-    /// the target, the history is the kept items before it, and the negatives are held-out items
-    /// the user never touched.
+    /// who has one of the split's held-out items (`--cold-items` for test, `--cold-validation-items`
+    /// for validation) after at least `minimumHistory` kept items; the first such item is the
+    /// target, the history is the kept items before it, and the negatives are the split's held-out
+    /// items the user never touched.
     case heldOutItems(negatives: Int, minimumHistory: Int)
 
     public static let coldStart = EvaluationProtocol.heldOutItems(negatives: 19, minimumHistory: 5)

@@ -80,29 +80,37 @@ public struct Evaluator: Sendable {
 
     /// Errors of a protocol that does not fit the dataset.
     public enum ProtocolError: Error, Sendable, CustomStringConvertible {
-        case noHeldOutItems(String)
+        case noHeldOutItems(String, split: EvaluationSplit)
 
         public var description: String {
             switch self {
-            case .noHeldOutItems(let directory):
+            case .noHeldOutItems(let directory, .test):
                 return "\(directory) holds no items out (prepare it with --cold-items FRACTION for the cold20 protocol)"
+            case .noHeldOutItems(let directory, .valid):
+                return "\(directory) holds no items out for validation (prepare it with --cold-validation-items FRACTION for cold20 on the validation split)"
             }
         }
     }
 
     /// Checks that `evaluationProtocol` can run on this dataset.
     public func check(_ evaluationProtocol: EvaluationProtocol) throws {
-        if case .heldOutItems = evaluationProtocol, timelines.isEmpty { throw ProtocolError.noHeldOutItems(dataset.directory) }
+        if case .heldOutItems = evaluationProtocol, heldOutTargets.isEmpty { throw ProtocolError.noHeldOutItems(dataset.directory, split: split) }
     }
 
-    /// The cold-start case of `user`: (offset of the target in the timeline, kept history), or nil.
-    private func heldOutCase(user: Int32, minimumHistory: Int) -> (target: Int32, history: [Int32])? {
+    /// The held-out items this split's cold-start cases draw their targets and negatives from.
+    private var heldOutTargets: Set<Int32> {
+        split == .valid ? dataset.coldValidationItems : dataset.coldItems.subtracting(dataset.coldValidationItems)
+    }
+
+    /// The cold-start case of `user` among `targets`: the target and the history of items not held
+    /// out before it, or nil.
+    private func heldOutCase(user: Int32, minimumHistory: Int, targets: Set<Int32>) -> (target: Int32, history: [Int32])? {
         guard Int(user) < timelines.count else { return nil }
         var history: [Int32] = []
         for item in timelines[Int(user)] {
-            if dataset.coldItems.contains(item) {
+            if targets.contains(item) {
                 if history.count >= minimumHistory { return (item, history) }
-            } else {
+            } else if !dataset.coldItems.contains(item) {
                 history.append(item)
             }
         }
@@ -112,8 +120,10 @@ public struct Evaluator: Sendable {
     /// The users evaluated under `evaluationProtocol`, ascending.
     public func users(for evaluationProtocol: EvaluationProtocol) -> [Int32] {
         guard case .heldOutItems(_, let minimumHistory) = evaluationProtocol else { return users() }
+        let targets = heldOutTargets
         let all = (1...max(dataset.userCount, 1)).compactMap { user -> Int32? in
-            guard user <= dataset.userCount, let found = heldOutCase(user: Int32(user), minimumHistory: minimumHistory) else { return nil }
+            guard user <= dataset.userCount, let found = heldOutCase(user: Int32(user), minimumHistory: minimumHistory, targets: targets)
+            else { return nil }
             switch only {
             case .cold: return trainingCounts[Int(found.target)] <= thresholds.coldAtMost ? Int32(user) : nil
             case .warm: return trainingCounts[Int(found.target)] >= thresholds.warmAtLeast ? Int32(user) : nil
@@ -158,9 +168,10 @@ public struct Evaluator: Sendable {
     public func makeCase(user: Int32, evaluationProtocol: EvaluationProtocol) -> Case {
         let index = Int(user)
         if case .heldOutItems(let negatives, let minimumHistory) = evaluationProtocol {
-            let found = heldOutCase(user: user, minimumHistory: minimumHistory) ?? (0, [])
+            let targets = heldOutTargets
+            let found = heldOutCase(user: user, minimumHistory: minimumHistory, targets: targets) ?? (0, [])
             let touched = Set(timelines[index])
-            let pool = dataset.coldItems.filter { !touched.contains($0) }.sorted()
+            let pool = targets.filter { !touched.contains($0) }.sorted()
             var generator = SplitMix64(seed: seed, stream: UInt64(user) | 0xC01D << 32)
             let drawn = pool.shuffled(using: &generator).prefix(negatives)
             return Case(user: user, history: found.history, target: found.target, candidates: [found.target] + drawn)

@@ -4,7 +4,8 @@ import Numerics
 
 /// What retrieval training learns from: every epoch's (user, target) samples in a seeded order, and
 /// each sample's example (the user prompt of the history before the target, with the user's words
-/// on a share of them, SASRec's user vector of that history, the positive and its negatives).
+/// on a share of them, SASRec's user vector of that history, the positive and its negatives, never
+/// an item the user had nor a held-out one).
 /// Deterministic in the options' seed and the epoch; immutable.
 public struct RetrievalSampler: Sendable {
     public let options: RetrievalOptions
@@ -64,20 +65,21 @@ public struct RetrievalSampler: Sendable {
             let sequence = dataset.train[sample.user]
             let target = sequence[sample.target]
             let interacted = Set(sequence)
+            let undrawable = dataset.excludedFromNegatives(interacted)
             var generator = SplitMix64(
                 seed: options.seed ^ 0x5245_5452_4945_5645, stream: UInt64(epoch) << 40 | UInt64(sample.user) << 12 | UInt64(sample.target))
             var negatives: [Int32] = []
-            let eligible = itemCount - interacted.count
+            let eligible = itemCount - undrawable.count
             let wanted = min(options.negativeCount, max(0, eligible))
             if options.negatives == .hard {
                 let scores = sasrec.scores(user: teachers[index], candidates: allItems)
-                let pool = allItems.indices.filter { !interacted.contains(allItems[$0]) }.sorted { scores[$0] > scores[$1] }.prefix(50)
+                let pool = allItems.indices.filter { !undrawable.contains(allItems[$0]) }.sorted { scores[$0] > scores[$1] }.prefix(50)
                     .map { allItems[$0] }
                 negatives = Array(pool.shuffled(using: &generator).prefix(wanted))
             } else {
                 while negatives.count < wanted {
                     let draw = Int32(generator.next() % UInt64(itemCount)) + 1
-                    if !interacted.contains(draw) && !negatives.contains(draw) { negatives.append(draw) }
+                    if !undrawable.contains(draw) && !negatives.contains(draw) { negatives.append(draw) }
                 }
             }
             func candidate(_ item: Int32) -> RetrievalCandidate {
@@ -92,7 +94,7 @@ public struct RetrievalSampler: Sendable {
             {
                 // The user's best items (by SASRec) with (or without) what the wish names.
                 func best(_ count: Int, having: Bool) -> [Int32] {
-                    let pool = allItems.filter { wishMaker.item($0, has: wish) == having && !interacted.contains($0) }
+                    let pool = allItems.filter { wishMaker.item($0, has: wish) == having && !undrawable.contains($0) }
                     let scores = sasrec.scores(user: teachers[index], candidates: pool)
                     return pool.indices.sorted { scores[$0] != scores[$1] ? scores[$0] > scores[$1] : pool[$0] < pool[$1] }.prefix(count)
                         .map { pool[$0] }

@@ -58,7 +58,7 @@ public struct SASRecTrainingState: Sendable {
 /// Trains SASRec with BCE and one sampled negative per position, as the original: each step draws
 /// `batchSize` users uniformly with replacement (users with at most one training item are redrawn),
 /// builds their left-padded sequence, next-item targets and negatives (uniform over items the user
-/// never had in training), and takes one Adam step. An epoch is `users / batchSize` steps.
+/// never had in training, never a held-out item), and takes one Adam step. An epoch is `users / batchSize` steps.
 public final class SASRecTrainer: Trainer {
     public let dataset: PreparedDataset
     public let configuration: SASRecConfiguration
@@ -66,7 +66,8 @@ public final class SASRecTrainer: Trainer {
     public private(set) var state: SASRecTrainingState
     private let layout: ParameterLayout
     private let eligibleUsers: [Int32]
-    private let trainingSets: [Set<Int32>]
+    /// Per user: what negatives are never drawn from (the user's training items and the held-out items).
+    private let excludedFromNegatives: [Set<Int32>]
 
     public init(dataset: PreparedDataset, configuration: SASRecConfiguration, options: SASRecTrainingOptions) throws {
         guard configuration.hiddenUnits % configuration.heads == 0 else {
@@ -82,7 +83,7 @@ public final class SASRecTrainer: Trainer {
         guard !eligibleUsers.isEmpty else {
             throw SASRecError.invalidConfiguration("no user has two or more training interactions")
         }
-        trainingSets = dataset.train.map(Set.init)
+        excludedFromNegatives = dataset.train.map(dataset.excludedFromNegatives)
         var generator = SplitMix64(seed: options.seed)
         let parameters = SASRecParameters(initializing: configuration, generator: &generator)
         let zeros = [Float](repeating: 0, count: layout.totalCount)
@@ -186,7 +187,7 @@ public final class SASRecTrainer: Trainer {
 
     /// One batch as A-LLMRec's SASRec sampler draws it (`pre_train/sasrec/utils.py`): user drawn with
     /// replacement among eligible users; seq = train[:-1] (last maxLength), pos = the next item, neg
-    /// uniform over items not in the user's training set.
+    /// uniform over items not in the user's training set (nor held out).
     private func sample(
         sequences sequence: inout [Int32], positives: inout [Int32], negatives: inout [Int32], generator: inout SplitMix64
     ) {
@@ -195,7 +196,7 @@ public final class SASRecTrainer: Trainer {
         for slot in 0..<options.batchSize {
             let user = eligibleUsers[Int.random(in: 0..<eligibleUsers.count, using: &generator)]
             let train = dataset.train[Int(user)]
-            let seen = trainingSets[Int(user)]
+            let excluded = excludedFromNegatives[Int(user)]
             let base = slot * length
             for index in 0..<length {
                 sequence[base + index] = 0
@@ -208,7 +209,7 @@ public final class SASRecTrainer: Trainer {
                 sequence[base + position] = item
                 positives[base + position] = next
                 var negative: Int32
-                repeat { negative = Int32.random(in: 1...itemCount, using: &generator) } while seen.contains(negative)
+                repeat { negative = Int32.random(in: 1...itemCount, using: &generator) } while excluded.contains(negative)
                 negatives[base + position] = negative
                 next = item
                 position -= 1
