@@ -72,13 +72,14 @@ report "$data/dataset.json $sasrec $bundle/retrieval.safetensors $bundle/manifes
 
 echo
 echo "## Strict cold start (cold20): a fifth of the items held out of training and validation"
-# The same data prepared with --cold-items 0.2: its own SASRec and a minute of retrieval training
-# (CF-token dropout, so that items are also read by their text alone); each case ranks a held-out
-# target among 19 held-out items, which SASRec and co-occurrence never saw (marked †); sasrec-text
-# gives SASRec rows for them predicted from their text. 200 users.
+# The same data prepared with --cold-items 0.2 (a tenth more held out for validation, where tune
+# weighs the signals for items without interactions): its own SASRec and a minute of retrieval
+# training (CF-token dropout, so that items are also read by their text alone); each case ranks a
+# held-out target among 19 held-out items, which SASRec and co-occurrence never saw (marked †);
+# sasrec-text gives SASRec rows for them predicted from their text. 200 users.
 cold="$home/data/ml-100k-cold20"
 "$llmrec" prepare --format recbole --reviews "$assets/ml-100k/ml-100k.inter" --meta "$assets/ml-100k/ml-100k.item" \
-  --out "$cold" --cold-items 0.2 --cold-seed 1
+  --out "$cold" --cold-items 0.2 --cold-validation-items 0.1 --cold-seed 1
 coldsasrec="$home/models/ml-100k-cold20-sasrec.safetensors"
 coldbundle="$home/models/ml-100k-cold20"
 "$llmrec" train sasrec --data "$cold" --out "$coldsasrec" --batch-threads 2 >/dev/null
