@@ -56,6 +56,7 @@ import Testing
         #expect(Set(tunedManifest["blendItemsWithoutInteractionsWithoutLM"]?.objectValue?.keys ?? []) == ["sasrec-text", "text"])
         // Chosen with every candidate read as such an item: retrieval by its title alone, SASRec by
         // the row predicted from its text without it.
+        #expect(tuning["itemsWithoutInteractionsTunedOn"] == "validation cases, candidates read by their text")
         let readWithout = tuning["signalsReadWithoutInteractions"]?.objectValue
         #expect(Set(readWithout?.keys ?? []) == ["sasrec-text", "text", "retrieval"])
         #expect(readWithout?["text"] == signals?["text"])
