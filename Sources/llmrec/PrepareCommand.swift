@@ -105,6 +105,10 @@ struct PrepareCommand: ParsableCommand {
         }
         let malformed = report.reviews.malformed + (report.meta?.malformed ?? 0)
         if malformed > 0 { summary += "malformed lines skipped: \(malformed) (see stats.json)\n" }
+        if report.coldItemsForTest + report.coldItemsForValidation > 0 {
+            summary += "held out of every split: \(report.coldItemsForTest) items for the test split's cold20 cases, "
+                + "\(report.coldItemsForValidation) for the validation split's\n"
+        }
         summary += "wrote \(out)\n"
         FileHandle.standardError.write(Data(summary.utf8))
     }

@@ -16,6 +16,7 @@ import Testing
             "--cold-items", "0.2", "--cold-validation-items", "0.1", "--quiet",
         ])
         try #require(prepared.status == 0, "\(prepared.stderr)")
+        #expect(prepared.stderr.contains("held out of every split: 336 items for the test split's cold20 cases, 168 for the validation split's"))
         let bundle = data + "/bundle"
         try FileManager.default.createDirectory(atPath: bundle, withIntermediateDirectories: true)
         let trained = try CommandLineTests.run(

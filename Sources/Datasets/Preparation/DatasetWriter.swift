@@ -104,6 +104,8 @@ enum DatasetWriter {
 
         let coldCount = cold.filter { $0 }.count
         let coldValidationCount = coldForValidation.filter { $0 }.count
+        report.coldItemsForTest = coldCount - coldValidationCount
+        report.coldItemsForValidation = coldValidationCount
         if coldCount > 0 {
             let coldFile = try TextFileWriter(path: staged + "/cold-items.tsv")
             try coldFile.write("item\tsplit\n")

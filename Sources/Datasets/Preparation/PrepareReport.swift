@@ -67,6 +67,9 @@ public struct PrepareReport: Sendable {
     public var interactionsWithTiedTimestamps = 0
     /// Users with at least 3 interactions, who therefore have valid and test items.
     public var usersWithHeldOutItems = 0
+    /// Items held out of every split for the test split's cold20 cases, and for the validation split's.
+    public var coldItemsForTest = 0
+    public var coldItemsForValidation = 0
 
     /// The counts after the last step.
     public var final: StageCount { stages.last ?? StageCount(stage: "read", users: 0, items: 0, interactions: 0) }
@@ -90,6 +93,7 @@ public struct PrepareReport: Sendable {
         object["split"] = [
             "protocol": "leave-one-out",
             "usersWithHeldOutItems": .integer(usersWithHeldOutItems),
+            "coldItemsForTest": .integer(coldItemsForTest), "coldItemsForValidation": .integer(coldItemsForValidation),
         ]
         return .object(object)
     }
