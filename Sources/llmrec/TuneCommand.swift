@@ -109,23 +109,23 @@ struct TuneCommand: ParsableCommand {
             let textual = BlendSignal.allCases.filter { textualSignals[$0] != nil }
             // Items held out for validation (prepare --cold-validation-items) are items no model trained on.
             let heldOutForValidation = !evaluator.users(for: .coldStart).isEmpty
-            let titleTuner: BlendTuner?
+            let itemsWithoutInteractionsTuner: BlendTuner?
             if textual.isEmpty {
-                titleTuner = nil
+                itemsWithoutInteractionsTuner = nil
             } else if heldOutForValidation {
-                titleTuner = BlendTuner(signals: textualSignals, evaluator: evaluator, evaluationProtocol: .coldStart)
+                itemsWithoutInteractionsTuner = BlendTuner(signals: textualSignals, evaluator: evaluator, evaluationProtocol: .coldStart)
             } else {
-                titleTuner = BlendTuner(
+                itemsWithoutInteractionsTuner = BlendTuner(
                     signals: try readAsItemsWithoutInteractions(textualSignals), evaluator: evaluator, evaluationProtocol: .allLLMRec)
             }
             let itemsWithoutInteractionsCases = heldOutForValidation ? "cold20 validation cases" : "validation cases, candidates read by their text"
-            let bestForItemsWithoutInteractions = titleTuner?.best(of: textual, grid: grid)
-            let bestForItemsWithoutInteractionsWithoutLM = titleTuner?.best(of: textual.filter { !$0.readsWithLanguageModel }, grid: grid)
+            let bestForItemsWithoutInteractions = itemsWithoutInteractionsTuner?.best(of: textual, grid: grid)
+            let bestForItemsWithoutInteractionsWithoutLM = itemsWithoutInteractionsTuner?.best(of: textual.filter { !$0.readsWithLanguageModel }, grid: grid)
             manifest.blendItemsWithoutInteractions = bestForItemsWithoutInteractions.map { names($0.weights) }
             manifest.blendItemsWithoutInteractionsWithoutLM = bestForItemsWithoutInteractionsWithoutLM.map { names($0.weights) }
             var record: [String: String] = [
                 "seed": String(seed), "grid": grid.map { String($0) }.joined(separator: ","), "cases": String(tuner.cases),
-                "itemsWithoutInteractionsTunedOn": itemsWithoutInteractionsCases, "itemsWithoutInteractionsCases": String(titleTuner?.cases ?? 0),
+                "itemsWithoutInteractionsTunedOn": itemsWithoutInteractionsCases, "itemsWithoutInteractionsCases": String(itemsWithoutInteractionsTuner?.cases ?? 0),
             ]
             func summary(_ metrics: RankingMetrics) -> String { String(format: "Hit@1 %.4f NDCG@10 %.4f", metrics.hit(at: 1), metrics.ndcg(at: 10)) }
             var singles = JSONObject()
@@ -136,7 +136,7 @@ struct TuneCommand: ParsableCommand {
             }
             var readWithout = JSONObject()
             for signal in textual {
-                guard let metrics = titleTuner?.metrics([signal: 1]) else { continue }
+                guard let metrics = itemsWithoutInteractionsTuner?.metrics([signal: 1]) else { continue }
                 record["valid.\(signal.rawValue).readWithoutInteractions"] = summary(metrics)
                 readWithout[signal.rawValue] = ["hit1": .number(metrics.hit(at: 1)), "ndcg10": .number(metrics.ndcg(at: 10))]
             }
@@ -158,7 +158,7 @@ struct TuneCommand: ParsableCommand {
             let output: JSONValue = [
                 "bundle": .string(bundle), "validationCases": .integer(tuner.cases), "signals": .object(singles),
                 "signalsReadWithoutInteractions": .object(readWithout), "itemsWithoutInteractionsTunedOn": .string(itemsWithoutInteractionsCases),
-                "itemsWithoutInteractionsCases": .integer(titleTuner?.cases ?? 0), "blend": json(best),
+                "itemsWithoutInteractionsCases": .integer(itemsWithoutInteractionsTuner?.cases ?? 0), "blend": json(best),
                 "blendWithoutLM": json(bestWithoutLM), "blendItemsWithoutInteractions": bestForItemsWithoutInteractions.map(json) ?? .null,
                 "blendItemsWithoutInteractionsWithoutLM": bestForItemsWithoutInteractionsWithoutLM.map(json) ?? .null,
                 "seconds": .number(Date().timeIntervalSince(started)),
